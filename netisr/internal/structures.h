@@ -1,0 +1,105 @@
+// Internal data structures of the dispatcher. See netisr.h for the design;
+// this file says who writes each field and what protects it.
+//
+// Lock order: Netisr::reg_mu_ is the only lock, taken by Register and
+// ProducerScope, never on the packet path and never while a handler runs.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "netisr/netisr.h"
+
+namespace netisr {
+class Netisr;
+}
+
+namespace netisr::internal {
+
+// A statistic with exactly one writer thread. Relaxed load+store, no
+// read-modify-write; other threads read a recent value. Nothing synchronises
+// through it.
+class Counter {
+ public:
+  void Add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// One producer's FIFO into one workstream for one protocol.
+struct Lane {
+  explicit Lane(uint32_t capacity) : ring(capacity) {}
+
+  // SPSC ring: the producer thread pushes, the workstream's worker pops
+  // (boost's push/pop are release/acquire on the ring indices).
+  boost::lockfree::spsc_queue<Packet*> ring;
+
+  // --- written by the producer only ---
+  // Packets pushed into `ring`, ever. Release store after the push; read
+  // with acquire by Idle() scans.
+  alignas(64) std::atomic<uint64_t> enqueued{0};
+  Counter dispatched;         // direct mode, handled in the caller
+  Counter hybrid_dispatched;  // hybrid rule, handled in the caller
+  Counter qdrops;             // refused at the queue limit
+  Counter watermark;          // highest qlen this producer observed
+
+  // --- written by the consumer (the workstream's worker, or the stopping
+  // thread after workers joined) only ---
+  // Packets popped from `ring` whose handler has returned (or that were
+  // dropped at shutdown). Release store after the handler returns; paired
+  // with the producer's acquire load in the direct-dispatch order check, so
+  // `enqueued - handled` is what this producer still has in flight here.
+  alignas(64) std::atomic<uint64_t> handled{0};
+  Counter shutdown_drops;
+};
+
+// A workstream's state for one protocol.
+struct alignas(64) WorkstreamProto {
+  // Packets queued here across all producers: producers fetch_add once per
+  // burst before pushing (the queue-limit reservation), the worker
+  // fetch_subs after popping. Relaxed: it bounds memory and feeds the hybrid
+  // rule; lane rings carry the data's release/acquire ordering.
+  std::atomic<int64_t> qlen{0};
+};
+
+struct Workstream {
+  int index = 0;
+  int cpu = -1;  // OS CPU to bind to; -1 unbound. Fixed at Create.
+  WorkerSignal signal;
+  std::array<WorkstreamProto, kMaxProtocols> protos;
+  // Set before Start (control thread), then read only by this worker.
+  std::vector<IngressSource*> sources;
+  // Sources not yet exhausted, published by the worker after each poll
+  // round (release); read by Idle() and the work model (acquire).
+  std::atomic<int> live_sources{0};
+  // True while this worker runs queued handlers; read and written only on
+  // the worker's own thread (the hybrid rule runs on it too).
+  bool draining = false;
+};
+
+struct ProtocolEntry {
+  ProtocolSpec spec;
+  uint32_t qlimit = 0;
+  // lanes[producer * nws + workstream]; created at registration, fixed after.
+  std::vector<std::unique_ptr<Lane>> lanes;
+};
+
+struct Producer {
+  Netisr* owner = nullptr;
+  int index = 0;
+  int home_ws = -1;  // the worker's workstream, or -1 for an external slot
+  // External slots: claimed and released under Netisr::reg_mu_.
+  bool in_use = false;
+  // Workstreams pushed to since the last Flush; owner thread only.
+  uint64_t wake_mask = 0;
+  // Drops this producer counted for reasons other than queue_full.
+  std::array<Counter, static_cast<size_t>(DropReason::kCount)> drops;
+};
+
+}  // namespace netisr::internal

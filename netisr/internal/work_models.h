@@ -1,0 +1,13 @@
+// Constructors of the shipped work models; MakeWorkModel picks by name.
+#pragma once
+
+#include <memory>
+
+#include "netisr/work_model.h"
+
+namespace netisr::internal {
+
+std::unique_ptr<WorkModel> MakeThreadsModel();
+std::unique_ptr<WorkModel> MakeInlineModel();
+
+}  // namespace netisr::internal

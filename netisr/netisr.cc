@@ -1,0 +1,589 @@
+#include "netisr/netisr.h"
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "netisr/internal/select.h"
+#include "netisr/internal/structures.h"
+#include "sched_feedback/topology.h"
+
+namespace netisr {
+
+using internal::Lane;
+using internal::Producer;
+using internal::ProtocolEntry;
+using internal::Workstream;
+
+namespace {
+
+// The calling thread's producer identity and workstream. Set permanently on
+// worker threads, for the duration of RunOnce on caller-driven models, and
+// by ProducerScope on external threads.
+thread_local Producer* tls_producer = nullptr;
+thread_local int tls_workstream = -1;
+
+// Sets the thread's identity for a scope and restores the previous one.
+class IdentityScope {
+ public:
+  IdentityScope(Producer* p, int ws) : prev_p_(tls_producer), prev_ws_(tls_workstream) {
+    tls_producer = p;
+    tls_workstream = ws;
+  }
+  ~IdentityScope() {
+    tls_producer = prev_p_;
+    tls_workstream = prev_ws_;
+  }
+
+ private:
+  Producer* prev_p_;
+  int prev_ws_;
+};
+
+// Chunk of a burst classified at once; bounds the stack arrays below.
+constexpr size_t kChunk = 64;
+// Bursts one lane may hand its handler per RunOnce, so that one busy lane
+// cannot starve the worker's other lanes and its sources.
+constexpr int kBurstsPerLanePerRound = 4;
+
+std::string Range(const char* what, uint64_t v, uint64_t lo, uint64_t hi) {
+  return std::string(what) + " " + std::to_string(v) + " out of range [" + std::to_string(lo) +
+         ", " + std::to_string(hi) + "]";
+}
+
+}  // namespace
+
+Status Validate(const Settings& s) {
+  auto bad = [](std::string m) { return Status(ErrorCode::kInvalidArgument, std::move(m)); };
+  if (s.max_threads < 0 || s.max_threads > kMaxWorkstreams)
+    return bad(Range("max_threads", s.max_threads, 0, kMaxWorkstreams));
+  if (s.max_qlimit < 1 || s.max_qlimit > (1u << 20))
+    return bad(Range("max_qlimit", s.max_qlimit, 1, 1u << 20));
+  if (s.default_qlimit < 1 || s.default_qlimit > s.max_qlimit)
+    return bad(Range("default_qlimit", s.default_qlimit, 1, s.max_qlimit));
+  if (s.max_external_producers < 0 || s.max_external_producers > 64)
+    return bad(Range("max_external_producers", s.max_external_producers, 0, 64));
+  if (s.burst < 1 || s.burst > 256) return bad(Range("burst", s.burst, 1, 256));
+  if (s.idle_sleep_us < 1 || s.idle_sleep_us > 1000000)
+    return bad(Range("idle_sleep_us", s.idle_sleep_us, 1, 1000000));
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Construction and registration
+
+Result<std::unique_ptr<Netisr>> Netisr::Create(const Settings& settings,
+                                               std::unique_ptr<WorkModel> model) {
+  if (Status st = Validate(settings); !st.ok()) return st;
+  if (model == nullptr) return Status(ErrorCode::kInvalidArgument, "no work model given");
+  int nws = settings.max_threads;
+  std::vector<int> cpus;
+  if (settings.bind_threads || nws == 0) {
+    std::string err;
+    auto topo = sched::Topology::Discover(&err);
+    if (topo == nullptr) return Status(ErrorCode::kUnavailable, "hwloc: " + err);
+    cpus = topo->WorkerCpuOrder();
+    if (nws == 0) nws = std::min<int>(static_cast<int>(cpus.size()), kMaxWorkstreams);
+  }
+  auto nisr = std::unique_ptr<Netisr>(new Netisr(settings, std::move(model), nws));
+  if (settings.bind_threads) {
+    for (int w = 0; w < nws; ++w) nisr->workstreams_[w]->cpu = cpus[w % cpus.size()];
+  }
+  return nisr;
+}
+
+Netisr::Netisr(const Settings& settings, std::unique_ptr<WorkModel> model, int nws)
+    : settings_(settings), nws_(nws), model_(std::move(model)) {
+  if (settings.dispatch_override) override_.store(static_cast<int>(*settings.dispatch_override));
+  for (int w = 0; w < nws_; ++w) {
+    workstreams_.push_back(std::make_unique<Workstream>());
+    workstreams_.back()->index = w;
+  }
+  const int nprod = nws_ + settings.max_external_producers;
+  for (int p = 0; p < nprod; ++p) {
+    auto prod = std::make_unique<Producer>();
+    prod->owner = this;
+    prod->index = p;
+    prod->home_ws = p < nws_ ? p : -1;
+    producers_.push_back(std::move(prod));
+  }
+}
+
+Netisr::~Netisr() { Stop(); }
+
+Result<ProtocolId> Netisr::Register(const ProtocolSpec& spec) {
+  auto bad = [&](ErrorCode c, const std::string& m) {
+    return Status(c, "protocol '" + spec.name + "': " + m);
+  };
+  if (spec.name.empty() || spec.name.size() > 31)
+    return bad(ErrorCode::kInvalidArgument, "name must be 1..31 characters");
+  if (!spec.handler) return bad(ErrorCode::kInvalidArgument, "no handler");
+  if (spec.policy == Policy::kCpu && !spec.m2cpuid)
+    return bad(ErrorCode::kInvalidArgument, "policy cpu needs an m2cpuid function");
+  const uint32_t qlimit = spec.qlimit == 0 ? settings_.default_qlimit : spec.qlimit;
+  if (qlimit > settings_.max_qlimit)
+    return bad(ErrorCode::kInvalidArgument, Range("qlimit", qlimit, 1, settings_.max_qlimit));
+
+  std::lock_guard<std::mutex> lock(reg_mu_);
+  const int n = num_protocols_.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) {
+    if (protocols_[i]->spec.name == spec.name)
+      return bad(ErrorCode::kAlreadyExists, "already registered as id " + std::to_string(i));
+  }
+  if (n == kMaxProtocols)
+    return bad(ErrorCode::kResourceExhausted,
+               "all " + std::to_string(kMaxProtocols) + " protocol slots are taken");
+  auto pe = std::make_unique<ProtocolEntry>();
+  pe->spec = spec;
+  pe->qlimit = qlimit;
+  for (size_t i = 0; i < producers_.size() * nws_; ++i)
+    pe->lanes.push_back(std::make_unique<Lane>(qlimit));
+  protocols_[n] = std::move(pe);
+  // Publishes the entry: pairs with the acquire loads of num_protocols_.
+  num_protocols_.store(n + 1, std::memory_order_release);
+  return static_cast<ProtocolId>(n);
+}
+
+Result<ProtocolId> Netisr::Find(std::string_view name) const {
+  const int n = num_protocols_.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    if (protocols_[i]->spec.name == name) return static_cast<ProtocolId>(i);
+  }
+  return Status(ErrorCode::kNotFound, "no protocol named '" + std::string(name) + "'");
+}
+
+Status Netisr::AttachSource(int worker, IngressSource* source) {
+  if (state_.load() != State::kCreated)
+    return Status(ErrorCode::kFailedPrecondition, "sources can only be attached before Start");
+  if (worker < 0 || worker >= nws_)
+    return Status(ErrorCode::kInvalidArgument, Range("source worker", worker, 0, nws_ - 1));
+  if (source == nullptr) return Status(ErrorCode::kInvalidArgument, "null ingress source");
+  workstreams_[worker]->sources.push_back(source);
+  workstreams_[worker]->live_sources.store(
+      static_cast<int>(workstreams_[worker]->sources.size()), std::memory_order_release);
+  return Status::Ok();
+}
+
+void Netisr::SetDispatchOverride(std::optional<DispatchMode> mode) {
+  override_.store(mode ? static_cast<int>(*mode) : -1, std::memory_order_relaxed);
+}
+
+std::optional<DispatchMode> Netisr::dispatch_override() const {
+  const int v = override_.load(std::memory_order_relaxed);
+  if (v < 0) return std::nullopt;
+  return static_cast<DispatchMode>(v);
+}
+
+// ---------------------------------------------------------------------------
+// Producers
+
+Netisr::ProducerScope::ProducerScope(Netisr& nisr) : nisr_(nisr) {
+  std::lock_guard<std::mutex> lock(nisr.reg_mu_);
+  for (size_t p = nisr.nws_; p < nisr.producers_.size(); ++p) {
+    if (!nisr.producers_[p]->in_use) {
+      producer_ = nisr.producers_[p].get();
+      producer_->in_use = true;
+      break;
+    }
+  }
+  if (producer_ == nullptr) {
+    status_ = Status(ErrorCode::kResourceExhausted,
+                     "all " + std::to_string(nisr.settings_.max_external_producers) +
+                         " external producer slots are in use (settings.max_external_producers)");
+    return;
+  }
+  previous_ = tls_producer;
+  tls_producer = producer_;
+}
+
+Netisr::ProducerScope::~ProducerScope() {
+  if (producer_ == nullptr) return;
+  nisr_.Flush();
+  tls_producer = previous_;
+  std::lock_guard<std::mutex> lock(nisr_.reg_mu_);
+  producer_->in_use = false;
+}
+
+int Netisr::CurrentWorkstream() { return tls_workstream; }
+
+// ---------------------------------------------------------------------------
+// The packet path
+
+Outcome Netisr::DispatchSrc(uint16_t source, ProtocolId proto, Packet* pkt) {
+  const BurstOutcome r = Enter<false>(source, proto, {&pkt, 1});
+  return r.handled ? Outcome::kHandled : r.queued ? Outcome::kQueued : Outcome::kDropped;
+}
+
+Outcome Netisr::QueueSrc(uint16_t source, ProtocolId proto, Packet* pkt) {
+  const BurstOutcome r = Enter<true>(source, proto, {&pkt, 1});
+  return r.queued ? Outcome::kQueued : Outcome::kDropped;
+}
+
+BurstOutcome Netisr::DispatchBurst(uint16_t source, ProtocolId proto,
+                                   std::span<Packet* const> pkts) {
+  return Enter<false>(source, proto, pkts);
+}
+
+BurstOutcome Netisr::QueueBurst(uint16_t source, ProtocolId proto,
+                                std::span<Packet* const> pkts) {
+  return Enter<true>(source, proto, pkts);
+}
+
+void Netisr::Drop(Producer* prod, ProtocolId proto, DropReason why, Packet* pkt) {
+  if (prod != nullptr) {
+    prod->drops[static_cast<size_t>(why)].Add(1);
+  } else {
+    orphan_drops_[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  }
+  Release(pkt);
+}
+
+template <bool kQueueOnly>
+BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts) {
+  BurstOutcome out;
+  Producer* const prod =
+      (tls_producer != nullptr && tls_producer->owner == this) ? tls_producer : nullptr;
+  const bool known = proto < num_protocols_.load(std::memory_order_acquire);
+  if (prod == nullptr || !known) {
+    for (Packet* p : pkts) Drop(prod, proto, known ? DropReason::kNoProducer : DropReason::kNoProtocol, p);
+    out.dropped = static_cast<uint32_t>(pkts.size());
+    return out;
+  }
+  ProtocolEntry& pe = *protocols_[proto];
+  const int ov = override_.load(std::memory_order_relaxed);
+  const DispatchMode mode = kQueueOnly ? DispatchMode::kDeferred
+                            : ov >= 0  ? static_cast<DispatchMode>(ov)
+                                       : pe.spec.dispatch;
+  const int here = prod->home_ws;
+  const bool here_draining = here >= 0 && workstreams_[here]->draining;
+
+  for (size_t base = 0; base < pkts.size(); base += kChunk) {
+    const size_t n = std::min(kChunk, pkts.size() - base);
+    // Packets to run here, in arrival order, and per-target staging for the
+    // rest; staged packets are pushed only after the direct ones ran, so
+    // the earlier direct packets of a flow always run first.
+    Packet* direct[kChunk];
+    size_t ndirect = 0;
+    Packet* staged[kChunk];
+    uint8_t staged_ws[kChunk];
+    size_t nstaged = 0;
+    uint64_t staged_mask = 0;
+    for (size_t i = 0; i < n; ++i) {
+      Packet* pkt = pkts[base + i];
+      pkt->proto = proto;
+      pkt->source = source;
+      const int t = internal::SelectWorkstream(pe.spec, *pkt, source, nws_);
+      if (t < 0) {
+        Drop(prod, proto, DropReason::kNoCpu, pkt);
+        ++out.dropped;
+        continue;
+      }
+      Lane& lane = *pe.lanes[prod->index * nws_ + t];
+      const bool t_staged = (staged_mask >> t) & 1;
+      const internal::DispatchContext ctx{
+          mode,
+          t,
+          here,
+          here_draining,
+          lane.enqueued.load(std::memory_order_relaxed) -
+              lane.handled.load(std::memory_order_acquire) + (t_staged ? 1 : 0),
+          workstreams_[t]->protos[proto].qlen.load(std::memory_order_relaxed) +
+              (t_staged ? 1 : 0)};
+      switch (internal::Decide(ctx)) {
+        case internal::Decision::kDirect:
+          lane.dispatched.Add(1);
+          direct[ndirect++] = pkt;
+          break;
+        case internal::Decision::kHybridDirect:
+          lane.hybrid_dispatched.Add(1);
+          direct[ndirect++] = pkt;
+          break;
+        case internal::Decision::kQueue:
+          staged[nstaged] = pkt;
+          staged_ws[nstaged++] = static_cast<uint8_t>(t);
+          staged_mask |= uint64_t{1} << t;
+          break;
+      }
+    }
+    if (ndirect > 0) {
+      // Hybrid direct runs as the workstream's own work, so nested
+      // dispatches from the handler see it running (FreeBSD's
+      // NWS_DISPATCHING) and queue rather than recurse.
+      const bool mark = here >= 0 && !here_draining;
+      if (mark) workstreams_[here]->draining = true;
+      RunHandler(pe, {direct, ndirect});
+      if (mark) workstreams_[here]->draining = false;
+      out.handled += static_cast<uint32_t>(ndirect);
+    }
+    while (staged_mask != 0) {
+      const int t = __builtin_ctzll(staged_mask);
+      staged_mask &= staged_mask - 1;
+      const auto [q, d] = EnqueueToWorkstream(prod, pe, proto, t, staged, staged_ws, nstaged);
+      out.queued += q;
+      out.dropped += d;
+    }
+  }
+  if (here < 0) Flush();
+  return out;
+}
+
+std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(Producer* prod, ProtocolEntry& pe,
+                                                          ProtocolId proto, int t,
+                                                          Packet* const* staged,
+                                                          const uint8_t* staged_ws, size_t n) {
+  Packet* batch[kChunk];
+  size_t k = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (staged_ws[i] == t) batch[k++] = staged[i];
+  }
+  // Reserve room under the workstream's queue limit; tail-drop the excess.
+  auto& qlen = workstreams_[t]->protos[proto].qlen;
+  const int64_t prev = qlen.fetch_add(static_cast<int64_t>(k), std::memory_order_relaxed);
+  const int64_t room = std::max<int64_t>(0, static_cast<int64_t>(pe.qlimit) - prev);
+  const size_t accepted = std::min<size_t>(k, static_cast<size_t>(room));
+  if (accepted < k) qlen.fetch_sub(static_cast<int64_t>(k - accepted), std::memory_order_relaxed);
+
+  Lane& lane = *pe.lanes[prod->index * nws_ + t];
+  if (accepted > 0) {
+    // Cannot come up short: this lane holds at most qlen <= qlimit packets
+    // and its ring has qlimit slots.
+    lane.ring.push(batch, accepted);
+    lane.enqueued.store(lane.enqueued.load(std::memory_order_relaxed) + accepted,
+                        std::memory_order_release);
+    const uint64_t depth = static_cast<uint64_t>(prev) + accepted;
+    if (depth > lane.watermark.Get()) lane.watermark.Add(depth - lane.watermark.Get());
+    prod->wake_mask |= uint64_t{1} << t;
+  }
+  for (size_t i = accepted; i < k; ++i) {
+    lane.qdrops.Add(1);
+    Release(batch[i]);
+  }
+  return {static_cast<uint32_t>(accepted), static_cast<uint32_t>(k - accepted)};
+}
+
+void Netisr::Flush() {
+  Producer* prod = tls_producer;
+  if (prod == nullptr || prod->owner != this || prod->wake_mask == 0) return;
+  // Pairs with the fence in the work model's sleep path (WorkerSignal).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (uint64_t m = prod->wake_mask; m != 0; m &= m - 1) {
+    const int t = __builtin_ctzll(m);
+    WorkerSignal& sig = workstreams_[t]->signal;
+    if (t != prod->home_ws && sig.sleeping.load(std::memory_order_relaxed) != 0) {
+      sig.wakeups.fetch_add(1, std::memory_order_relaxed);
+      model_->Wake(t);
+    }
+  }
+  prod->wake_mask = 0;
+}
+
+void Netisr::RunHandler(ProtocolEntry& pe, std::span<Packet* const> burst) {
+  pe.spec.handler(burst);
+}
+
+// ---------------------------------------------------------------------------
+// Workers
+
+Status Netisr::OnWorkerStart(int worker) {
+  tls_producer = producers_[worker].get();
+  tls_workstream = worker;
+  const int cpu = workstreams_[worker]->cpu;
+  if (!settings_.bind_threads || cpu < 0) return Status::Ok();
+  std::string err;
+  if (!sched::BindCurrentThread(cpu, &err)) {
+    return Status(ErrorCode::kUnavailable,
+                  "binding worker " + std::to_string(worker) + " to CPU " + std::to_string(cpu) +
+                      ": " + err);
+  }
+  return Status::Ok();
+}
+
+WorkerSignal& Netisr::signal(int worker) { return workstreams_[worker]->signal; }
+
+bool Netisr::RunOnce(int worker) {
+  IdentityScope id(producers_[worker].get(), worker);
+  Workstream& ws = *workstreams_[worker];
+  bool did = false;
+  if (ws.live_sources.load(std::memory_order_relaxed) > 0) {
+    int live = 0;
+    for (IngressSource* src : ws.sources) {
+      if (src->Exhausted()) continue;
+      did |= src->Poll(*this, settings_.burst) > 0;
+      Flush();
+      live += src->Exhausted() ? 0 : 1;
+    }
+    ws.live_sources.store(live, std::memory_order_release);
+  }
+  did |= DrainWorkstream(worker, /*final_pass=*/false);
+  return did;
+}
+
+bool Netisr::DrainWorkstream(int w, bool final_pass) {
+  Workstream& ws = *workstreams_[w];
+  const bool drop = final_pass && settings_.shutdown == ShutdownMode::kDrop;
+  const int nproto = num_protocols_.load(std::memory_order_acquire);
+  Packet* burst[256];
+  bool did = false;
+  ws.draining = true;
+  for (int x = 0; x < nproto; ++x) {
+    auto& qlen = ws.protos[x].qlen;
+    if (qlen.load(std::memory_order_relaxed) == 0) continue;
+    ProtocolEntry& pe = *protocols_[x];
+    bool handled_any = false;
+    for (size_t p = 0; p < producers_.size(); ++p) {
+      Lane& lane = *pe.lanes[p * nws_ + w];
+      for (int round = 0; round < kBurstsPerLanePerRound; ++round) {
+        const size_t n = lane.ring.pop(burst, settings_.burst);
+        if (n == 0) break;
+        qlen.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
+        if (drop) {
+          for (size_t i = 0; i < n; ++i) Release(burst[i]);
+          lane.shutdown_drops.Add(n);
+        } else {
+          RunHandler(pe, {burst, n});
+        }
+        lane.handled.store(lane.handled.load(std::memory_order_relaxed) + n,
+                           std::memory_order_release);
+        handled_any = true;
+        Flush();
+      }
+    }
+    if (handled_any && !drop && pe.spec.drained && qlen.load(std::memory_order_relaxed) == 0)
+      pe.spec.drained(w);
+    did |= handled_any;
+  }
+  ws.draining = false;
+  return did;
+}
+
+bool Netisr::HasQueued(int worker) const {
+  const Workstream& ws = *workstreams_[worker];
+  const int nproto = num_protocols_.load(std::memory_order_acquire);
+  for (int x = 0; x < nproto; ++x) {
+    if (ws.protos[x].qlen.load(std::memory_order_relaxed) != 0) return true;
+  }
+  return false;
+}
+
+bool Netisr::HasLiveSources(int worker) const {
+  return workstreams_[worker]->live_sources.load(std::memory_order_acquire) > 0;
+}
+
+// ---------------------------------------------------------------------------
+// Lifecycle
+
+Status Netisr::Start() {
+  State expected = State::kCreated;
+  if (!state_.compare_exchange_strong(expected, State::kRunning))
+    return Status(ErrorCode::kFailedPrecondition, "netisr already started");
+  Status st = model_->Start(*this);
+  if (!st.ok()) state_.store(State::kStopped);
+  return st;
+}
+
+uint64_t Netisr::SumEnqueued(bool* balanced) const {
+  uint64_t sum = 0;
+  *balanced = true;
+  const int nproto = num_protocols_.load(std::memory_order_acquire);
+  for (int x = 0; x < nproto; ++x) {
+    for (const auto& lane : protocols_[x]->lanes) {
+      const uint64_t e = lane->enqueued.load(std::memory_order_acquire);
+      const uint64_t h = lane->handled.load(std::memory_order_acquire);
+      sum += e;
+      *balanced &= (e == h);
+    }
+  }
+  return sum;
+}
+
+bool Netisr::Idle() const {
+  for (int w = 0; w < nws_; ++w) {
+    if (HasLiveSources(w)) return false;
+  }
+  // A handler may enqueue to a lane this scan already passed and then
+  // complete; two balanced scans with the same total rule that out, since
+  // the nested enqueue happens before its own lane's `handled` release.
+  bool balanced = false;
+  const uint64_t first = SumEnqueued(&balanced);
+  if (!balanced) return false;
+  const uint64_t second = SumEnqueued(&balanced);
+  return balanced && first == second;
+}
+
+void Netisr::RunUntilIdle() {
+  if (state_.load() != State::kRunning) return;
+  if (!model_->self_driven()) {
+    while (model_->Pump() || !Idle()) {
+    }
+    return;
+  }
+  while (!Idle()) std::this_thread::sleep_for(std::chrono::microseconds(50));
+}
+
+void Netisr::Stop() {
+  const State prev = state_.exchange(State::kStopped);
+  if (prev == State::kStopped) return;
+  if (prev == State::kRunning) model_->Stop();
+  FinalDrain();
+}
+
+void Netisr::FinalDrain() {
+  // Workers have stopped: this thread acts as each workstream in turn.
+  // Handlers may queue further packets, so repeat until nothing is left.
+  bool any = true;
+  while (any) {
+    any = false;
+    for (int w = 0; w < nws_; ++w) {
+      IdentityScope id(producers_[w].get(), w);
+      while (HasQueued(w)) any |= DrainWorkstream(w, /*final_pass=*/true);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Statistics
+
+Stats Netisr::GetStats() const {
+  Stats s;
+  const int nproto = num_protocols_.load(std::memory_order_acquire);
+  s.protocols.resize(nproto);
+  for (int x = 0; x < nproto; ++x) s.protocols[x] = protocols_[x]->spec.name;
+  s.work.assign(nws_, std::vector<WorkStats>(nproto));
+  uint64_t drops[static_cast<size_t>(DropReason::kCount)] = {};
+  for (int w = 0; w < nws_; ++w) {
+    const Workstream& ws = *workstreams_[w];
+    s.workstreams.push_back(
+        {w, ws.cpu, ws.signal.wakeups.load(std::memory_order_relaxed)});
+    for (int x = 0; x < nproto; ++x) {
+      WorkStats& c = s.work[w][x];
+      for (size_t p = 0; p < producers_.size(); ++p) {
+        const Lane& lane = *protocols_[x]->lanes[p * nws_ + w];
+        c.dispatched += lane.dispatched.Get();
+        c.hybrid_dispatched += lane.hybrid_dispatched.Get();
+        c.queued += lane.enqueued.load(std::memory_order_relaxed);
+        c.qdrops += lane.qdrops.Get();
+        const uint64_t popped = lane.handled.load(std::memory_order_relaxed);
+        const uint64_t shut = lane.shutdown_drops.Get();
+        c.handled += popped - std::min(popped, shut);
+        c.watermark = std::max(c.watermark, lane.watermark.Get());
+        drops[static_cast<size_t>(DropReason::kQueueFull)] += lane.qdrops.Get();
+        drops[static_cast<size_t>(DropReason::kShutdown)] += shut;
+      }
+      c.handled += c.dispatched + c.hybrid_dispatched;
+      c.qlen = static_cast<uint64_t>(
+          std::max<int64_t>(0, ws.protos[x].qlen.load(std::memory_order_relaxed)));
+    }
+  }
+  for (const auto& prod : producers_) {
+    for (size_t r = 0; r < prod->drops.size(); ++r) drops[r] += prod->drops[r].Get();
+  }
+  for (size_t r = 0; r < orphan_drops_.size(); ++r)
+    drops[r] += orphan_drops_[r].load(std::memory_order_relaxed);
+  for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) {
+    if (drops[r] != 0) s.drops[ToString(static_cast<DropReason>(r))] = drops[r];
+  }
+  if (auto ov = dispatch_override()) s.dispatch_override = std::string(ToString(*ov));
+  return s;
+}
+
+}  // namespace netisr

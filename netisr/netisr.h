@@ -1,0 +1,206 @@
+// Netisr: the dispatcher. Protocols register; ingress code hands it packets;
+// it runs each packet's handler now (direct dispatch) or queues it to the
+// workstream its policy names (deferred dispatch), never reordering a flow.
+//
+// Design (after FreeBSD's netisr2, R. Watson, BSDCan 2007, and netisr.c):
+//  * One workstream per worker CPU. Its input is a set of lanes: one bounded
+//    single-producer/single-consumer ring per (producer, workstream,
+//    protocol). Producers are the workers themselves plus a few external
+//    threads. SPSC rings need no lock and no read-modify-write per packet;
+//    the price is memory (producers x workstreams x protocols x qlimit
+//    pointers: 6 x 2 x 4 x 256 x 8 B = 96 KiB for a small setup).
+//  * The queue limit is FreeBSD's: per workstream and protocol, across all
+//    producers, enforced with one fetch_add per burst on a counter the
+//    workstream shares with its producers.
+//  * Handoff is batched: a burst goes into a lane with one ring update, and
+//    the consumer is woken at most once per burst (Flush), and only if it
+//    was asleep (WorkerSignal).
+//  * Order: a lane is FIFO and one flow (policy kFlow) or one source (kSource)
+//    maps to one workstream, so packets of a flow from one producer stay in
+//    order. Direct dispatch never overtakes: each lane counts packets
+//    enqueued and handled (single writer each, release/acquire), and a
+//    producer with packets of its own still outstanding in that lane queues
+//    instead. That is what keeps order across run-time mode changes.
+//
+// Threading: Register/Stats/SetDispatchOverride from any thread. Entry points
+// from a worker (inside a handler or an ingress source) or from a thread that
+// holds a ProducerScope. Start/Stop from one control thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "netisr/packet.h"
+#include "netisr/protocol.h"
+#include "netisr/settings.h"
+#include "netisr/stats.h"
+#include "netisr/status.h"
+#include "netisr/work_model.h"
+
+namespace netisr {
+
+namespace internal {
+struct Producer;
+struct ProtocolEntry;
+struct Workstream;
+}  // namespace internal
+
+class Netisr;
+
+// Something a worker polls for new packets, as a NIC RX queue is polled.
+// Poll and Exhausted are called only on the worker it is attached to.
+class IngressSource {
+ public:
+  virtual ~IngressSource() = default;
+  // Brings in at most `budget` packets through nisr's entry points; returns
+  // how many it brought in (0 when nothing is pending).
+  virtual size_t Poll(Netisr& nisr, size_t budget) = 0;
+  // True once the source will never produce again (end of a trace).
+  virtual bool Exhausted() const = 0;
+};
+
+// What happened to one packet handed to an entry point.
+enum class Outcome : uint8_t {
+  kHandled,  // its handler ran before the call returned
+  kQueued,   // it waits in a workstream's queue
+  kDropped,  // netisr released it and counted the reason
+};
+
+struct BurstOutcome {
+  uint32_t handled = 0;
+  uint32_t queued = 0;
+  uint32_t dropped = 0;
+};
+
+class Netisr final : private WorkerRuntime {
+ public:
+  static Result<std::unique_ptr<Netisr>> Create(const Settings& settings,
+                                                std::unique_ptr<WorkModel> model);
+  ~Netisr() override;
+  Netisr(const Netisr&) = delete;
+  Netisr& operator=(const Netisr&) = delete;
+
+  // --- Configuration --------------------------------------------------
+  // Registers a protocol; returns its id. Allowed before and after Start.
+  // Errors: empty/long/duplicate name, missing handler, kCpu without
+  // m2cpuid, qlimit out of range, more than kMaxProtocols.
+  Result<ProtocolId> Register(const ProtocolSpec& spec);
+  // The id registered under `name`, or kNotFound.
+  Result<ProtocolId> Find(std::string_view name) const;
+  // Attaches an ingress source to be polled by `worker`. Before Start only.
+  Status AttachSource(int worker, IngressSource* source);
+  // Sets or clears (nullopt) the global dispatch override; takes effect for
+  // the next packet on every thread, without reordering any flow.
+  void SetDispatchOverride(std::optional<DispatchMode> mode);
+  std::optional<DispatchMode> dispatch_override() const;
+
+  // --- Lifecycle --------------------------------------------------------
+  Status Start();
+  // Stops sources and workers, then drains or drops (settings.shutdown)
+  // whatever is still queued. Idempotent. External producers must have
+  // stopped calling the entry points first.
+  void Stop();
+  // Caller-driven models: pumps until sources are exhausted and nothing is
+  // queued. Self-driven models: waits (polling every 50 us) for the same.
+  void RunUntilIdle();
+  bool Idle() const;
+
+  // --- Entry points (netisr_dispatch_src / netisr_queue_src) -----------
+  // Dispatch with the protocol's mode (or the override).
+  Outcome DispatchSrc(uint16_t source, ProtocolId proto, Packet* pkt);
+  BurstOutcome DispatchBurst(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
+  // Always deferred.
+  Outcome QueueSrc(uint16_t source, ProtocolId proto, Packet* pkt);
+  BurstOutcome QueueBurst(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
+  // Wakes the workstreams this thread queued to since its last flush. Entry
+  // points called outside a worker flush by themselves; workers flush after
+  // each source poll and each drained burst.
+  void Flush();
+
+  // Lets a non-worker thread call the entry points; holds one of
+  // settings.max_external_producers slots until destroyed. Flushes on exit.
+  class ProducerScope {
+   public:
+    explicit ProducerScope(Netisr& nisr);
+    ~ProducerScope();
+    ProducerScope(const ProducerScope&) = delete;
+    ProducerScope& operator=(const ProducerScope&) = delete;
+    // Ok, or kResourceExhausted when every external slot was taken.
+    const Status& status() const { return status_; }
+
+   private:
+    Netisr& nisr_;
+    internal::Producer* producer_ = nullptr;
+    internal::Producer* previous_ = nullptr;
+    Status status_;
+  };
+
+  // --- Introspection ---------------------------------------------------
+  int num_workstreams() const { return nws_; }
+  const Settings& settings() const { return settings_; }
+  std::string_view model_name() const { return model_->name(); }
+  Stats GetStats() const;
+  // Workstream index of the calling worker thread, or -1 elsewhere.
+  static int CurrentWorkstream();
+
+ private:
+  Netisr(const Settings& settings, std::unique_ptr<WorkModel> model, int nws);
+
+  // WorkerRuntime
+  int num_workers() const override { return nws_; }
+  Status OnWorkerStart(int worker) override;
+  bool RunOnce(int worker) override;
+  bool HasQueued(int worker) const override;
+  bool HasLiveSources(int worker) const override;
+  uint32_t idle_sleep_us() const override { return settings_.idle_sleep_us; }
+  WorkerSignal& signal(int worker) override;
+
+  template <bool kQueueOnly>
+  BurstOutcome Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
+  // Pushes the staged packets bound for workstream `t` into the caller's
+  // lane under the queue limit; returns (queued, dropped).
+  std::pair<uint32_t, uint32_t> EnqueueToWorkstream(internal::Producer* prod,
+                                                    internal::ProtocolEntry& pe, ProtocolId proto,
+                                                    int t, Packet* const* staged,
+                                                    const uint8_t* staged_ws, size_t n);
+  void Drop(internal::Producer* prod, ProtocolId proto, DropReason why, Packet* pkt);
+  void RunHandler(internal::ProtocolEntry& pe, std::span<Packet* const> burst);
+  bool DrainWorkstream(int ws, bool final_pass);
+  void FinalDrain();
+  uint64_t SumEnqueued(bool* balanced) const;
+
+  const Settings settings_;
+  const int nws_;
+  const std::unique_ptr<WorkModel> model_;
+
+  // Serialises Register and external-producer slot claims. The only lock in
+  // netisr; never taken on the packet path or while a handler runs.
+  std::mutex reg_mu_;
+  // Protocol table: entry i is written under reg_mu_ before the release
+  // store that makes num_protocols_ > i, and never changes or goes away
+  // after, so readers that load num_protocols_ with acquire need no lock.
+  std::array<std::unique_ptr<internal::ProtocolEntry>, kMaxProtocols> protocols_;
+  std::atomic<int> num_protocols_{0};
+  std::vector<std::unique_ptr<internal::Workstream>> workstreams_;  // nws_, fixed
+  // Producers 0..nws_-1 are the workers; the rest are external slots.
+  std::vector<std::unique_ptr<internal::Producer>> producers_;  // fixed after Create
+  // Drops by threads with no producer identity (misuse, cold path):
+  // relaxed fetch_add, statistic only.
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(DropReason::kCount)> orphan_drops_{};
+
+  // Global dispatch override: -1 none, else a DispatchMode. Relaxed: a mode
+  // change needs no ordering with packets, since order is kept by the lane
+  // counters whatever mode each packet sees.
+  std::atomic<int> override_{-1};
+  enum class State : uint8_t { kCreated, kRunning, kStopped };
+  std::atomic<State> state_{State::kCreated};
+};
+
+}  // namespace netisr

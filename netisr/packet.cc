@@ -1,0 +1,88 @@
+#include "netisr/packet.h"
+
+#include <boost/lockfree/stack.hpp>
+#include <string>
+
+namespace netisr {
+
+void Packet::ResetMetadata() {
+  flowid = 0;
+  hash_type = HashType::kNone;
+  proto = 0;
+  source = 0;
+  ingress_ns = 0;
+  seq = 0;
+  meta = {};
+}
+
+struct PacketPool::FreeList {
+  explicit FreeList(uint32_t n) : stack(n) {}
+  // Indices into packets_. fixed_sized: nodes come from a preallocated array,
+  // so push/pop never allocate; tagged indices make it ABA-safe.
+  boost::lockfree::stack<uint32_t, boost::lockfree::fixed_sized<true>> stack;
+};
+
+Result<std::unique_ptr<PacketPool>> PacketPool::Create(uint32_t count, uint32_t buf_size) {
+  constexpr uint32_t kMaxCount = 1u << 24;
+  constexpr uint32_t kMaxBuf = 64 * 1024;
+  if (count == 0 || count > kMaxCount) {
+    return Status(ErrorCode::kInvalidArgument, "packet pool count " + std::to_string(count) +
+                                                   " out of range [1, " +
+                                                   std::to_string(kMaxCount) + "]");
+  }
+  if (buf_size > kMaxBuf) {
+    return Status(ErrorCode::kInvalidArgument, "packet pool buffer size " +
+                                                   std::to_string(buf_size) +
+                                                   " out of range [0, 65536]");
+  }
+  return std::unique_ptr<PacketPool>(new PacketPool(count, buf_size));
+}
+
+PacketPool::PacketPool(uint32_t count, uint32_t buf_size)
+    : count_(count),
+      buf_size_(buf_size),
+      packets_(count),
+      buffers_(new uint8_t[static_cast<size_t>(count) * buf_size]),
+      free_(std::make_unique<FreeList>(count)) {
+  for (uint32_t i = count; i-- > 0;) {
+    Packet& p = packets_[i];
+    p.data = buffers_.get() + static_cast<size_t>(i) * buf_size;
+    p.release = &PacketPool::FreeToPool;
+    p.release_ctx = this;
+    free_->stack.bounded_push(i);
+  }
+  free_count_.store(count, std::memory_order_relaxed);
+}
+
+PacketPool::~PacketPool() = default;
+
+Packet* PacketPool::Alloc() {
+  uint32_t idx;
+  if (!free_->stack.pop(idx)) return nullptr;
+  free_count_.fetch_sub(1, std::memory_order_relaxed);
+  Packet* p = &packets_[idx];
+  p->data = buffers_.get() + static_cast<size_t>(idx) * buf_size_;
+  p->len = 0;
+  p->backing = nullptr;
+  p->ResetMetadata();
+  return p;
+}
+
+size_t PacketPool::AllocBulk(std::span<Packet*> out) {
+  size_t n = 0;
+  for (; n < out.size(); ++n) {
+    out[n] = Alloc();
+    if (out[n] == nullptr) break;
+  }
+  return n;
+}
+
+void PacketPool::FreeToPool(Packet* pkt) {
+  auto* pool = static_cast<PacketPool*>(pkt->release_ctx);
+  const auto idx = static_cast<uint32_t>(pkt - pool->packets_.data());
+  pool->free_count_.fetch_add(1, std::memory_order_relaxed);
+  // Cannot fail: the stack holds `count_` slots and each index is pushed once.
+  pool->free_->stack.bounded_push(idx);
+}
+
+}  // namespace netisr

@@ -1,0 +1,84 @@
+// Protocol registration: what a protocol tells netisr about itself.
+//
+// Mirrors FreeBSD's struct netisr_handler (netisr.h): a name, a handler, the
+// optional m2flow/m2cpuid hooks, a CPU-affinity policy, a dispatch mode and a
+// queue limit. Handlers here take a burst of packets instead of one mbuf, so
+// a protocol can work stage by stage over the burst.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "netisr/packet.h"
+
+namespace netisr {
+
+// Most protocols one dispatcher holds; FreeBSD's NETISR_MAXPROT is 16 too.
+inline constexpr int kMaxProtocols = 16;
+
+// Which workstream a packet belongs to. Closed set, as in FreeBSD.
+enum class Policy : uint8_t {
+  // kSource: all packets from one ingress source go to one workstream
+  // (source % workstreams). Keeps per-source order; one busy source loads one
+  // CPU. Right for protocols whose state is per interface (ARP, ether).
+  kSource,
+  // kFlow: packets go to workstream flowid % workstreams, computing the flow
+  // id with m2flow when the packet has none, and falling back to kSource when
+  // it cannot. Keeps per-flow order and spreads flows across CPUs (RSS-like).
+  kFlow,
+  // kCpu: the protocol's m2cpuid names the workstream (e.g. from a
+  // connection's home CPU). Order is whatever m2cpuid keeps stable; a packet
+  // m2cpuid cannot place is dropped under reason `no_cpu`.
+  kCpu,
+};
+
+// Where the handler runs. Closed set, as in FreeBSD's net.isr.dispatch.
+enum class DispatchMode : uint8_t {
+  // kDirect: run the handler in the caller's context, now, whatever CPU the
+  // policy names — unless this caller still has earlier packets for the same
+  // workstream and protocol queued or running (after a mode change), in which
+  // case the packet is queued behind them so that order holds.
+  kDirect,
+  // kDeferred: always queue to the workstream the policy names; its worker
+  // runs the handler later. Decouples ingress from protocol work.
+  kDeferred,
+  // kHybrid: FreeBSD's default. Run here if the policy names this caller's own
+  // workstream, that workstream is not already running handlers, and nothing
+  // is queued for the protocol there; otherwise queue.
+  kHybrid,
+};
+
+std::string_view ToString(Policy p);
+std::string_view ToString(DispatchMode m);
+std::optional<Policy> ParsePolicy(std::string_view s);
+std::optional<DispatchMode> ParseDispatchMode(std::string_view s);
+
+// A burst handed to a handler. The handler owns the packets: it must Release
+// each one or pass it on (e.g. dispatch it to the next protocol).
+using Burst = std::span<Packet* const>;
+using HandlerFn = std::function<void(Burst)>;
+// Sets pkt.flowid/hash_type from the packet's headers; false if it cannot.
+using M2FlowFn = std::function<bool(Packet& pkt)>;
+// Names the workstream index for the kCpu policy, or nullopt if none fits.
+using M2CpuFn = std::function<std::optional<int>(const Packet& pkt, uint16_t source)>;
+// Called on a workstream's worker when its queue for the protocol empties.
+using DrainedFn = std::function<void(int workstream)>;
+
+struct ProtocolSpec {
+  std::string name;  // 1..31 characters, unique
+  HandlerFn handler;  // required
+  M2FlowFn m2flow;    // optional
+  M2CpuFn m2cpuid;    // required iff policy == kCpu
+  DrainedFn drained;  // optional
+  Policy policy = Policy::kFlow;
+  DispatchMode dispatch = DispatchMode::kHybrid;
+  // Packets queued per workstream for this protocol; 0 means the settings'
+  // default_qlimit. Bound: [1, max_qlimit].
+  uint32_t qlimit = 0;
+};
+
+}  // namespace netisr

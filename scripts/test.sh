@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Runs the whole test suite in three Bazel invocations and prints a final
+# "N passed, N failed" line:
+#   1. default config, every test            (bazel test //...)
+#   2. ThreadSanitizer, tests tagged `concurrency`
+#   3. ASan+UBSan, every test not tagged `concurrency` or `no_asan`
+# Every run is attempted even if an earlier one failed. Per-run logs go to
+# out/test-logs/<run>.log and are streamed to stdout as well.
+#
+# Environment:
+#   NETISR_TEST_FAST=1       skip the two sanitizer runs (developer iteration)
+#   NETISR_TEST_TARGETS=...  space-separated target patterns (default //...)
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+
+LOG_DIR=out/test-logs
+mkdir -p "$LOG_DIR"
+
+read -r -a TARGETS <<<"${NETISR_TEST_TARGETS:-//...}"
+if [[ ${#TARGETS[@]} -eq 0 ]]; then
+  TARGETS=(//...)
+fi
+
+# Debian's bazel-bootstrap 4.2.3 linux-sandbox prints its debug trace for
+# every action (even without --sandbox_debug), which buries compiler errors and
+# test output; the process-wrapper sandbox is quiet. Not part of any cache key.
+COMMON_FLAGS=(
+  --noshow_progress --color=no --curses=no
+  --spawn_strategy=processwrapper-sandbox
+  --keep_going
+  --test_output=errors --test_summary=short
+)
+
+total_passed=0
+total_failed=0
+
+if ! scripts/bootstrap.sh; then
+  echo "test: scripts/bootstrap.sh failed; cannot run the tests" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+# run_bazel <index> <name> <description> <extra bazel flags...>
+run_bazel() {
+  local index=$1 name=$2 desc=$3
+  shift 3
+  local log="$LOG_DIR/$name.log"
+  echo "== run $index/3: $name ($desc) =="
+
+  bazel test "${COMMON_FLAGS[@]}" "$@" -- "${TARGETS[@]}" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+
+  # Parse the per-target summary lines, e.g.
+  #   //tests:foo_test        (cached) PASSED in 0.1s
+  #   //tests:bar_test                 FAILED in 2 out of 2 in 0.3s
+  #   //tests:baz_test                 FAILED TO BUILD
+  #   //tests:qux_test                 FLAKY, failed in 1 out of 2 in 0.2s
+  # Anything that is not PASSED (FAILED, TIMEOUT, FLAKY, NO STATUS,
+  # FAILED TO BUILD, INCOMPLETE, ...) counts as failed. Keyed by target so a
+  # target that shows up twice is counted once.
+  local -A status=()
+  local line target rest
+  while IFS= read -r line; do
+    if [[ $line =~ ^(//[^[:space:]]+)[[:space:]]+(\(cached\)[[:space:]]+)?([A-Z][A-Z ,]*[A-Z]) ]]; then
+      target=${BASH_REMATCH[1]}
+      rest=${BASH_REMATCH[3]}
+      status[$target]=$rest
+    fi
+  done <"$log"
+
+  local passed=0 failed=0 t
+  for t in "${!status[@]}"; do
+    case ${status[$t]} in
+      PASSED*) passed=$((passed + 1)) ;;
+      SKIPPED*) ;;  # target incompatible with the platform: neither
+      *) failed=$((failed + 1)) ;;
+    esac
+  done
+
+  local note=""
+  case $rc in
+    0) ;;
+    4)
+      # "No test targets were found": nothing matched the tag filter.
+      if [[ $passed -eq 0 && $failed -eq 0 ]]; then
+        note=" (no tests matched)"
+      else
+        note=" (bazel exit 4)"
+      fi
+      ;;
+    3)
+      # Some tests failed; make sure that is reflected even if the summary
+      # could not be parsed.
+      if [[ $failed -eq 0 ]]; then
+        failed=1
+      fi
+      note=" (bazel exit 3: tests failed)"
+      ;;
+    *)
+      # Build/analysis error (1), bad command line (2), crash, ...: a failure
+      # even when every test that did build passed.
+      if [[ $failed -eq 0 ]]; then
+        failed=1
+      fi
+      note=" (bazel exit $rc: BUILD ERROR, see $log)"
+      ;;
+  esac
+
+  echo "== run $index/3: $name: $passed passed, $failed failed$note =="
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+}
+
+run_bazel 1 default "all tests"
+
+if [[ ${NETISR_TEST_FAST:-0} == 1 ]]; then
+  echo "== run 2/3: tsan skipped (NETISR_TEST_FAST=1) =="
+  echo "== run 3/3: asan skipped (NETISR_TEST_FAST=1) =="
+else
+  # --build_tests_only: under a sanitizer only the selected tests are built,
+  # not every binary and benchmark (run 1 already checks those build).
+  run_bazel 2 tsan "tests tagged concurrency" \
+    --config=tsan --build_tests_only --test_tag_filters=concurrency
+  run_bazel 3 asan "ASan+UBSan, tests not tagged concurrency or no_asan" \
+    --config=asan --build_tests_only --test_tag_filters=-concurrency,-no_asan
+fi
+
+echo "$total_passed passed, $total_failed failed"
+[[ $total_failed -eq 0 ]]
