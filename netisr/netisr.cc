@@ -510,6 +510,10 @@ bool Netisr::Idle() const {
   return balanced && first == second;
 }
 
+bool Netisr::Step() {
+  return state_.load() == State::kRunning && !model_->self_driven() && model_->Pump();
+}
+
 void Netisr::RunUntilIdle() {
   if (state_.load() != State::kRunning) return;
   if (!model_->self_driven()) {

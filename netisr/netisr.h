@@ -111,6 +111,10 @@ class Netisr final : private WorkerRuntime {
   // queued. Self-driven models: waits (polling every 50 us) for the same.
   void RunUntilIdle();
   bool Idle() const;
+  // Caller-driven models: one round of every worker (sources, then queues),
+  // for simulators that interleave their own events. Returns true if any
+  // worker did work. Self-driven models: does nothing, returns false.
+  bool Step();
 
   // --- Entry points (netisr_dispatch_src / netisr_queue_src) -----------
   // Dispatch with the protocol's mode (or the override).

@@ -1,7 +1,8 @@
 #include "netisr/packet.h"
 
-#include <boost/lockfree/stack.hpp>
 #include <string>
+
+#include "netisr/internal/mpmc_ring.h"
 
 namespace netisr {
 
@@ -16,10 +17,9 @@ void Packet::ResetMetadata() {
 }
 
 struct PacketPool::FreeList {
-  explicit FreeList(uint32_t n) : stack(n) {}
-  // Indices into packets_. fixed_sized: nodes come from a preallocated array,
-  // so push/pop never allocate; tagged indices make it ABA-safe.
-  boost::lockfree::stack<uint32_t, boost::lockfree::fixed_sized<true>> stack;
+  explicit FreeList(uint32_t n) : ring(n) {}
+  // Indices into packets_ of the free packets.
+  internal::MpmcRing<uint32_t> ring;
 };
 
 Result<std::unique_ptr<PacketPool>> PacketPool::Create(uint32_t count, uint32_t buf_size) {
@@ -49,7 +49,7 @@ PacketPool::PacketPool(uint32_t count, uint32_t buf_size)
     p.data = buffers_.get() + static_cast<size_t>(i) * buf_size;
     p.release = &PacketPool::FreeToPool;
     p.release_ctx = this;
-    free_->stack.bounded_push(i);
+    free_->ring.TryPush(i);
   }
   free_count_.store(count, std::memory_order_relaxed);
 }
@@ -58,7 +58,7 @@ PacketPool::~PacketPool() = default;
 
 Packet* PacketPool::Alloc() {
   uint32_t idx;
-  if (!free_->stack.pop(idx)) return nullptr;
+  if (!free_->ring.TryPop(&idx)) return nullptr;
   free_count_.fetch_sub(1, std::memory_order_relaxed);
   Packet* p = &packets_[idx];
   p->data = buffers_.get() + static_cast<size_t>(idx) * buf_size_;
@@ -81,8 +81,10 @@ void PacketPool::FreeToPool(Packet* pkt) {
   auto* pool = static_cast<PacketPool*>(pkt->release_ctx);
   const auto idx = static_cast<uint32_t>(pkt - pool->packets_.data());
   pool->free_count_.fetch_add(1, std::memory_order_relaxed);
-  // Cannot fail: the stack holds `count_` slots and each index is pushed once.
-  pool->free_->stack.bounded_push(idx);
+  // The ring has room for every index, so it is never really full; a push
+  // can only find its cell still claimed by a consumer that won the CAS and
+  // has not released it yet (a few instructions, unless preempted). Wait.
+  while (!pool->free_->ring.TryPush(idx)) __builtin_ia32_pause();
 }
 
 }  // namespace netisr

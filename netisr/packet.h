@@ -9,9 +9,11 @@
 // Packet live in an rte_mbuf's private area and wrap the mbuf without a copy.
 //
 // PacketPool follows DPDK's mempool in spirit: every descriptor and buffer is
-// allocated once, up front; Alloc/Free only move a 32-bit index on a
-// fixed-capacity lock-free stack (Boost.Lockfree, tagged indices so ABA-safe),
-// one CAS each, no allocation and no syscall. A per-thread magazine layer
+// allocated once, up front; Alloc/Free only move a 32-bit index through a
+// bounded MPMC ring (internal/mpmc_ring.h), one CAS each, no allocation and
+// no syscall. (Boost.Lockfree's stack was the first choice; its Treiber
+// stack reads node links non-atomically, which ThreadSanitizer rightly
+// reports.) A per-thread magazine layer
 // (Bonwick, USENIX 2001) would cut that CAS to one per 32 packets; it is not
 // built yet because no benchmark has shown the pool on the critical path.
 #pragma once

@@ -1,0 +1,73 @@
+// Synthetic ingress: stands in for NIC RX queues so that `netisr run` can
+// drive the real dispatcher with a known, checkable packet stream.
+//
+// Flows are partitioned across sources (flow f belongs to source
+// f % sources), so every flow has exactly one producer and its per-flow
+// sequence numbers are a total order the handler can check. Flow ids are a
+// bijective hash of the flow index, as an RSS hash would be; using the index
+// itself would send flow f to workstream f % cpus, which is the source's own
+// worker whenever sources == cpus, and nothing would ever cross CPUs.
+//
+// Each source allocates from its own pool, as each RX queue fills from its
+// own mempool: allocation then never contends with other sources, and an
+// empty pool is backpressure (Poll brings in nothing that round) rather
+// than loss.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "netisr/netisr.h"
+#include "netisr/packet.h"
+
+namespace netisr::apps {
+
+// Bytes of payload each synthetic packet carries: the flow index, then a
+// filler pattern.
+inline constexpr uint32_t kPayloadBytes = 16;
+
+struct SourceSpec {
+  uint16_t id = 0;           // source index; also the ingress id netisr sees
+  uint16_t num_sources = 1;  // sources sharing the flows
+  uint32_t num_flows = 1;    // flows across all sources
+  uint64_t packets = 0;      // packets this source emits before it is exhausted
+  uint64_t seed = 0;         // drives flow choice and flow ids
+  ProtocolId proto = 0;
+  // Buffers of at least kPayloadBytes; must outlive every packet emitted.
+  PacketPool* pool = nullptr;
+};
+
+// Packets source `source` emits so that all sources together emit exactly
+// `total`, each in proportion to the flows it owns.
+uint64_t SourceQuota(uint64_t total, uint32_t flows, uint16_t sources, uint16_t source);
+
+// The flow id (the "RSS hash") the generator stamps on flow `flow`.
+uint32_t FlowIdOf(uint32_t flow, uint64_t seed);
+
+// The flow index a synthetic packet's payload names.
+uint32_t FlowOfPayload(const Packet& pkt);
+
+class SyntheticSource final : public IngressSource {
+ public:
+  explicit SyntheticSource(const SourceSpec& spec);
+
+  size_t Poll(Netisr& nisr, size_t budget) override;
+  bool Exhausted() const override { return emitted_ == spec_.packets; }
+
+  // Packets handed to netisr so far. Read it on the polling worker, or after
+  // Netisr::Stop.
+  uint64_t emitted() const { return emitted_; }
+
+ private:
+  // Stamps flow, sequence number, ingress time and payload on a fresh packet.
+  void Fill(Packet& pkt, uint64_t now_ns);
+  uint64_t NextRandom();
+
+  const SourceSpec spec_;
+  const uint32_t owned_flows_;      // flows id, id + sources, id + 2*sources, ...
+  std::vector<uint64_t> next_seq_;  // by owned-flow index; sequences start at 1
+  uint64_t rng_state_;
+  uint64_t emitted_ = 0;
+};
+
+}  // namespace netisr::apps

@@ -1,0 +1,91 @@
+// MpmcRing: a bounded multi-producer/multi-consumer FIFO of small values,
+// after D. Vyukov's bounded MPMC queue (1024cores.net, 2010).
+//
+// Each cell carries a sequence number that says whose turn it is: a producer
+// may fill cell i at position p when seq == p, a consumer may take it when
+// seq == p + 1. One CAS on the shared head or tail per operation, no
+// allocation after construction, and every access is atomic or ordered by
+// the cell's release/acquire pair, so ThreadSanitizer sees no race (unlike
+// a Treiber stack, whose optimistic read of a node's `next` is a formal
+// data race). Not strictly lock-free: a producer preempted between its CAS
+// and its release store stalls consumers of that one cell.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace netisr::internal {
+
+template <typename T>
+class MpmcRing {
+ public:
+  // Capacity is rounded up to a power of two, at least 2.
+  explicit MpmcRing(uint64_t capacity) {
+    uint64_t n = 2;
+    while (n < capacity) n <<= 1;
+    mask_ = n - 1;
+    cells_ = std::make_unique<Cell[]>(n);
+    for (uint64_t i = 0; i < n; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
+  }
+
+  bool TryPush(T v) {
+    uint64_t pos = tail_.load(std::memory_order_relaxed);
+    Cell* c;
+    for (;;) {
+      c = &cells_[pos & mask_];
+      // Acquire: pairs with the consumer's release that freed the cell.
+      const uint64_t seq = c->seq.load(std::memory_order_acquire);
+      const int64_t dif = static_cast<int64_t>(seq - pos);
+      if (dif == 0) {
+        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) break;
+      } else if (dif < 0) {
+        // Full, or the cell still held by a consumer between its CAS and
+        // its release store (transient).
+        return false;
+      } else {
+        pos = tail_.load(std::memory_order_relaxed);
+      }
+    }
+    c->value = v;
+    // Release: publishes `value` to the consumer's acquire load of seq.
+    c->seq.store(pos + 1, std::memory_order_release);
+    return true;
+  }
+
+  bool TryPop(T* out) {
+    uint64_t pos = head_.load(std::memory_order_relaxed);
+    Cell* c;
+    for (;;) {
+      c = &cells_[pos & mask_];
+      // Acquire: pairs with the producer's release that filled the cell.
+      const uint64_t seq = c->seq.load(std::memory_order_acquire);
+      const int64_t dif = static_cast<int64_t>(seq - (pos + 1));
+      if (dif == 0) {
+        if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) break;
+      } else if (dif < 0) {
+        return false;  // empty
+      } else {
+        pos = head_.load(std::memory_order_relaxed);
+      }
+    }
+    *out = c->value;
+    // Release: hands the cell back to the producer one lap later.
+    c->seq.store(pos + mask_ + 1, std::memory_order_release);
+    return true;
+  }
+
+ private:
+  struct Cell {
+    std::atomic<uint64_t> seq{0};
+    T value{};
+  };
+  uint64_t mask_ = 0;
+  std::unique_ptr<Cell[]> cells_;
+  // Producers' and consumers' positions, on separate cache lines so the two
+  // sides do not false-share.
+  alignas(64) std::atomic<uint64_t> tail_{0};
+  alignas(64) std::atomic<uint64_t> head_{0};
+};
+
+}  // namespace netisr::internal
