@@ -401,21 +401,29 @@ Status Netisr::OnWorkerStart(int worker) {
 WorkerSignal& Netisr::signal(int worker) { return workstreams_[worker]->signal; }
 
 bool Netisr::RunOnce(int worker) {
-  IdentityScope id(producers_[worker].get(), worker);
+  const bool polled = PollSources(worker);
+  return DrainQueues(worker) || polled;
+}
+
+bool Netisr::PollSources(int worker) {
   Workstream& ws = *workstreams_[worker];
+  if (ws.live_sources.load(std::memory_order_relaxed) == 0) return false;
+  IdentityScope id(producers_[worker].get(), worker);
   bool did = false;
-  if (ws.live_sources.load(std::memory_order_relaxed) > 0) {
-    int live = 0;
-    for (IngressSource* src : ws.sources) {
-      if (src->Exhausted()) continue;
-      did |= src->Poll(*this, settings_.burst) > 0;
-      Flush();
-      live += src->Exhausted() ? 0 : 1;
-    }
-    ws.live_sources.store(live, std::memory_order_release);
+  int live = 0;
+  for (IngressSource* src : ws.sources) {
+    if (src->Exhausted()) continue;
+    did |= src->Poll(*this, settings_.burst) > 0;
+    Flush();
+    live += src->Exhausted() ? 0 : 1;
   }
-  did |= DrainWorkstream(worker, /*final_pass=*/false);
+  ws.live_sources.store(live, std::memory_order_release);
   return did;
+}
+
+bool Netisr::DrainQueues(int worker) {
+  IdentityScope id(producers_[worker].get(), worker);
+  return DrainWorkstream(worker, /*final_pass=*/false);
 }
 
 bool Netisr::DrainWorkstream(int w, bool final_pass) {

@@ -161,6 +161,8 @@ class Netisr final : private WorkerRuntime {
   int num_workers() const override { return nws_; }
   Status OnWorkerStart(int worker) override;
   bool RunOnce(int worker) override;
+  bool PollSources(int worker) override;
+  bool DrainQueues(int worker) override;
   bool HasQueued(int worker) const override;
   bool HasLiveSources(int worker) const override;
   uint32_t idle_sleep_us() const override { return settings_.idle_sleep_us; }

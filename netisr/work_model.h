@@ -39,10 +39,17 @@ class WorkerRuntime {
   // Called once on the thread that will run `worker`, before its first
   // RunOnce; binds the thread to the worker's CPU when settings ask for it.
   virtual Status OnWorkerStart(int worker) = 0;
-  // One bounded round of the worker's work: poll its ingress sources, then
-  // drain its queues (at most a few bursts per lane). Returns true if it did
-  // anything. Must only be called on one thread at a time per worker.
+  // One bounded round of the worker's work: PollSources then DrainQueues.
+  // Returns true if it did anything. For one worker, RunOnce, PollSources
+  // and DrainQueues must never run concurrently (one thread, or fibers of
+  // one thread, at a time).
   virtual bool RunOnce(int worker) = 0;
+  // Polls the worker's ingress sources once each (at most `burst` packets
+  // apiece) and flushes wakeups. True if any packet came in.
+  virtual bool PollSources(int worker) = 0;
+  // Hands the worker's queued packets to their handlers, at most a few
+  // bursts per lane. True if any packet was handled.
+  virtual bool DrainQueues(int worker) = 0;
   // True if packets are queued for `worker`. Any thread may ask.
   virtual bool HasQueued(int worker) const = 0;
   // True if `worker` polls ingress sources that may still produce; such a
