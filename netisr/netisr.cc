@@ -6,6 +6,7 @@
 
 #include "netisr/internal/select.h"
 #include "netisr/internal/structures.h"
+#include "sched_feedback/clock.h"
 #include "sched_feedback/topology.h"
 
 namespace netisr {
@@ -46,9 +47,31 @@ constexpr size_t kChunk = 64;
 // cannot starve the worker's other lanes and its sources.
 constexpr int kBurstsPerLanePerRound = 4;
 
+uint64_t Now() { return sched::FastClock::Global().NowNs(); }
+
 std::string Range(const char* what, uint64_t v, uint64_t lo, uint64_t hi) {
   return std::string(what) + " " + std::to_string(v) + " out of range [" + std::to_string(lo) +
          ", " + std::to_string(hi) + "]";
+}
+
+Status ValidateAdaptive(const AdaptiveSettings& a) {
+  auto bad = [](std::string m) {
+    return Status(ErrorCode::kInvalidArgument, "adaptive." + std::move(m));
+  };
+  auto frac = [](double v) { return v > 0 && v <= 1; };
+  if (!frac(a.busy_low) || !frac(a.busy_high) || a.busy_low > a.busy_high)
+    return bad("busy_low/busy_high must satisfy 0 < low <= high <= 1 (got " +
+               std::to_string(a.busy_low) + ", " + std::to_string(a.busy_high) + ")");
+  if (a.delay_low_ns == 0 || a.delay_low_ns > a.delay_high_ns || a.delay_high_ns > 1'000'000'000)
+    return bad("delay_low_ns/delay_high_ns must satisfy 0 < low <= high <= 1e9 (got " +
+               std::to_string(a.delay_low_ns) + ", " + std::to_string(a.delay_high_ns) + ")");
+  if (!frac(a.room_busy)) return bad("room_busy must be in (0, 1]");
+  if (a.migration_interval_ns > 1'000'000'000)
+    return bad(Range("migration_interval_ns", a.migration_interval_ns, 0, 1'000'000'000));
+  if (a.load_window_ns < 10'000 || a.load_window_ns > 100'000'000)
+    return bad(Range("load_window_ns", a.load_window_ns, 10'000, 100'000'000));
+  if (!frac(a.load_alpha)) return bad("load_alpha must be in (0, 1]");
+  return Status::Ok();
 }
 
 }  // namespace
@@ -66,7 +89,10 @@ Status Validate(const Settings& s) {
   if (s.burst < 1 || s.burst > 256) return bad(Range("burst", s.burst, 1, 256));
   if (s.idle_sleep_us < 1 || s.idle_sleep_us > 1000000)
     return bad(Range("idle_sleep_us", s.idle_sleep_us, 1, 1000000));
-  return Status::Ok();
+  if (s.flow_buckets < 1 || s.flow_buckets > 65536 || (s.flow_buckets & (s.flow_buckets - 1)))
+    return bad("flow_buckets " + std::to_string(s.flow_buckets) +
+               " must be a power of two in [1, 65536]");
+  return ValidateAdaptive(s.adaptive);
 }
 
 // ---------------------------------------------------------------------------
@@ -76,11 +102,13 @@ Result<std::unique_ptr<Netisr>> Netisr::Create(const Settings& settings,
                                                std::unique_ptr<WorkModel> model) {
   if (Status st = Validate(settings); !st.ok()) return st;
   if (model == nullptr) return Status(ErrorCode::kInvalidArgument, "no work model given");
+  sched::FastClock::Global();  // calibrates (~20 ms) here, not on the packet path
   int nws = settings.max_threads;
   std::vector<int> cpus;
+  std::unique_ptr<sched::Topology> topo;
   if (settings.bind_threads || nws == 0) {
     std::string err;
-    auto topo = sched::Topology::Discover(&err);
+    topo = sched::Topology::Discover(&err);
     if (topo == nullptr) return Status(ErrorCode::kUnavailable, "hwloc: " + err);
     cpus = topo->WorkerCpuOrder();
     if (nws == 0) nws = std::min<int>(static_cast<int>(cpus.size()), kMaxWorkstreams);
@@ -88,6 +116,12 @@ Result<std::unique_ptr<Netisr>> Netisr::Create(const Settings& settings,
   auto nisr = std::unique_ptr<Netisr>(new Netisr(settings, std::move(model), nws));
   if (settings.bind_threads) {
     for (int w = 0; w < nws; ++w) nisr->workstreams_[w]->cpu = cpus[w % cpus.size()];
+    for (int a = 0; a < nws; ++a) {
+      for (int b = 0; b < nws; ++b) {
+        if (a != b && topo->SharesCache(nisr->workstreams_[a]->cpu, nisr->workstreams_[b]->cpu))
+          nisr->workstreams_[a]->cache_peers |= uint64_t{1} << b;
+      }
+    }
   }
   return nisr;
 }
@@ -96,8 +130,12 @@ Netisr::Netisr(const Settings& settings, std::unique_ptr<WorkModel> model, int n
     : settings_(settings), nws_(nws), model_(std::move(model)) {
   if (settings.dispatch_override) override_.store(static_cast<int>(*settings.dispatch_override));
   for (int w = 0; w < nws_; ++w) {
-    workstreams_.push_back(std::make_unique<Workstream>());
-    workstreams_.back()->index = w;
+    auto ws = std::make_unique<Workstream>();
+    ws->index = w;
+    ws->meter = std::make_unique<sched::LoadMeter>(
+        &ws->load,
+        sched::LoadMeterConfig{settings.adaptive.load_window_ns, settings.adaptive.load_alpha});
+    workstreams_.push_back(std::move(ws));
   }
   const int nprod = nws_ + settings.max_external_producers;
   for (int p = 0; p < nprod; ++p) {
@@ -138,6 +176,9 @@ Result<ProtocolId> Netisr::Register(const ProtocolSpec& spec) {
   pe->qlimit = qlimit;
   for (size_t i = 0; i < producers_.size() * nws_; ++i)
     pe->lanes.push_back(std::make_unique<Lane>(qlimit));
+  pe->buckets.assign(producers_.size(), std::vector<internal::Bucket>(settings_.flow_buckets));
+  pe->hints = std::make_unique<std::atomic<int16_t>[]>(settings_.flow_buckets);
+  for (uint32_t i = 0; i < settings_.flow_buckets; ++i) pe->hints[i].store(-1);
   protocols_[n] = std::move(pe);
   // Publishes the entry: pairs with the acquire loads of num_protocols_.
   num_protocols_.store(n + 1, std::memory_order_release);
@@ -166,6 +207,24 @@ Status Netisr::AttachSource(int worker, IngressSource* source) {
 
 void Netisr::SetDispatchOverride(std::optional<DispatchMode> mode) {
   override_.store(mode ? static_cast<int>(*mode) : -1, std::memory_order_relaxed);
+}
+
+Status Netisr::SetFlowAffinity(ProtocolId proto, uint32_t flowid, int ws) {
+  if (proto >= num_protocols_.load(std::memory_order_acquire))
+    return Status(ErrorCode::kNotFound, "no protocol with id " + std::to_string(proto));
+  if (ws < 0 || ws >= nws_)
+    return Status(ErrorCode::kInvalidArgument, Range("affinity workstream", ws, 0, nws_ - 1));
+  protocols_[proto]->hints[flowid & (settings_.flow_buckets - 1)].store(
+      static_cast<int16_t>(ws), std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status Netisr::ClearFlowAffinity(ProtocolId proto, uint32_t flowid) {
+  if (proto >= num_protocols_.load(std::memory_order_acquire))
+    return Status(ErrorCode::kNotFound, "no protocol with id " + std::to_string(proto));
+  protocols_[proto]->hints[flowid & (settings_.flow_buckets - 1)].store(
+      -1, std::memory_order_relaxed);
+  return Status::Ok();
 }
 
 std::optional<DispatchMode> Netisr::dispatch_override() const {
@@ -238,6 +297,44 @@ void Netisr::Drop(Producer* prod, ProtocolId proto, DropReason why, Packet* pkt)
   Release(pkt);
 }
 
+// What one Enter call has classified so far in its current chunk. Packets
+// to run here keep arrival order; queued ones are staged per target and
+// pushed only after the direct ones ran, so a flow's earlier direct packets
+// always run first.
+struct Netisr::Chunk {
+  Packet* direct[kChunk];
+  size_t ndirect = 0;
+  Packet* staged[kChunk];
+  uint8_t staged_ws[kChunk];
+  size_t nstaged = 0;
+  uint64_t staged_mask = 0;
+  uint16_t staged_per_ws[kMaxWorkstreams];  // valid where staged_mask is set
+};
+
+// What one Enter call knows about its caller and the machine.
+struct Netisr::CallContext {
+  Producer* prod;
+  DispatchMode mode;
+  int here;
+  bool here_draining;
+  uint64_t now_ns = 0;  // read once per call, only where needed
+  std::array<sched::LoadSample, kMaxWorkstreams> loads;  // filled for kAdaptive
+  std::array<float, kMaxWorkstreams> fill;               // filled for kAdaptive
+};
+
+namespace {
+
+// True once every packet a bucket queued to `lane` has been handled.
+bool LaneDrainedTo(const Lane& lane, uint64_t tail_mark) {
+  // Acquire: pairs with the consumer's release after the handler returned,
+  // so the handler's effects happen-before anything this flow does next.
+  const uint64_t handled = lane.handled.load(std::memory_order_acquire);
+  const uint64_t enqueued = lane.enqueued.load(std::memory_order_relaxed);
+  return handled >= std::min(tail_mark, enqueued);
+}
+
+}  // namespace
+
 template <bool kQueueOnly>
 BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts) {
   BurstOutcome out;
@@ -245,96 +342,187 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
       (tls_producer != nullptr && tls_producer->owner == this) ? tls_producer : nullptr;
   const bool known = proto < num_protocols_.load(std::memory_order_acquire);
   if (prod == nullptr || !known) {
-    for (Packet* p : pkts) Drop(prod, proto, known ? DropReason::kNoProducer : DropReason::kNoProtocol, p);
+    for (Packet* p : pkts) {
+      Drop(prod, proto, known ? DropReason::kNoProducer : DropReason::kNoProtocol, p);
+    }
     out.dropped = static_cast<uint32_t>(pkts.size());
     return out;
   }
   ProtocolEntry& pe = *protocols_[proto];
   const int ov = override_.load(std::memory_order_relaxed);
-  const DispatchMode mode = kQueueOnly ? DispatchMode::kDeferred
-                            : ov >= 0  ? static_cast<DispatchMode>(ov)
-                                       : pe.spec.dispatch;
-  const int here = prod->home_ws;
-  const bool here_draining = here >= 0 && workstreams_[here]->draining;
+  CallContext cc{prod,
+                 kQueueOnly ? DispatchMode::kDeferred
+                 : ov >= 0  ? static_cast<DispatchMode>(ov)
+                            : pe.spec.dispatch,
+                 prod->home_ws, prod->home_ws >= 0 && workstreams_[prod->home_ws]->draining};
+  if (cc.mode == DispatchMode::kAdaptive && cc.here >= 0) ReadLoads(cc, pe, proto);
 
+  Chunk ch;
   for (size_t base = 0; base < pkts.size(); base += kChunk) {
     const size_t n = std::min(kChunk, pkts.size() - base);
-    // Packets to run here, in arrival order, and per-target staging for the
-    // rest; staged packets are pushed only after the direct ones ran, so
-    // the earlier direct packets of a flow always run first.
-    Packet* direct[kChunk];
-    size_t ndirect = 0;
-    Packet* staged[kChunk];
-    uint8_t staged_ws[kChunk];
-    size_t nstaged = 0;
-    uint64_t staged_mask = 0;
+    ch.ndirect = ch.nstaged = 0;
+    ch.staged_mask = 0;
+    ++prod->chunk;
     for (size_t i = 0; i < n; ++i) {
       Packet* pkt = pkts[base + i];
       pkt->proto = proto;
       pkt->source = source;
-      const int t = internal::SelectWorkstream(pe.spec, *pkt, source, nws_);
-      if (t < 0) {
+      if (!Classify(cc, pe, proto, *pkt, ch)) {
         Drop(prod, proto, DropReason::kNoCpu, pkt);
         ++out.dropped;
-        continue;
-      }
-      Lane& lane = *pe.lanes[prod->index * nws_ + t];
-      const bool t_staged = (staged_mask >> t) & 1;
-      const internal::DispatchContext ctx{
-          mode,
-          t,
-          here,
-          here_draining,
-          lane.enqueued.load(std::memory_order_relaxed) -
-              lane.handled.load(std::memory_order_acquire) + (t_staged ? 1 : 0),
-          workstreams_[t]->protos[proto].qlen.load(std::memory_order_relaxed) +
-              (t_staged ? 1 : 0)};
-      switch (internal::Decide(ctx)) {
-        case internal::Decision::kDirect:
-          lane.dispatched.Add(1);
-          direct[ndirect++] = pkt;
-          break;
-        case internal::Decision::kHybridDirect:
-          lane.hybrid_dispatched.Add(1);
-          direct[ndirect++] = pkt;
-          break;
-        case internal::Decision::kQueue:
-          staged[nstaged] = pkt;
-          staged_ws[nstaged++] = static_cast<uint8_t>(t);
-          staged_mask |= uint64_t{1} << t;
-          break;
       }
     }
-    if (ndirect > 0) {
-      // Hybrid direct runs as the workstream's own work, so nested
-      // dispatches from the handler see it running (FreeBSD's
-      // NWS_DISPATCHING) and queue rather than recurse.
-      const bool mark = here >= 0 && !here_draining;
-      if (mark) workstreams_[here]->draining = true;
-      RunHandler(pe, {direct, ndirect});
-      if (mark) workstreams_[here]->draining = false;
-      out.handled += static_cast<uint32_t>(ndirect);
+    if (ch.ndirect > 0) {
+      RunDirect(cc, pe, proto, {ch.direct, ch.ndirect});
+      out.handled += static_cast<uint32_t>(ch.ndirect);
     }
-    while (staged_mask != 0) {
-      const int t = __builtin_ctzll(staged_mask);
-      staged_mask &= staged_mask - 1;
-      const auto [q, d] = EnqueueToWorkstream(prod, pe, proto, t, staged, staged_ws, nstaged);
+    for (uint64_t m = ch.staged_mask; m != 0; m &= m - 1) {
+      const auto [q, d] = EnqueueToWorkstream(cc, pe, proto, __builtin_ctzll(m), ch);
       out.queued += q;
       out.dropped += d;
     }
   }
-  if (here < 0) Flush();
+  if (cc.here < 0) Flush();
   return out;
 }
 
-std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(Producer* prod, ProtocolEntry& pe,
+void Netisr::ReadLoads(CallContext& cc, const ProtocolEntry& pe, ProtocolId proto) const {
+  for (int w = 0; w < nws_; ++w) {
+    const Workstream& ws = *workstreams_[w];
+    cc.loads[w] = ws.load.Read();
+    cc.loads[w].asleep = ws.signal.sleeping.load(std::memory_order_relaxed) != 0;
+    cc.fill[w] = static_cast<float>(ws.protos[proto].qlen.load(std::memory_order_relaxed)) /
+                 static_cast<float>(pe.qlimit);
+  }
+  cc.now_ns = Now();
+  cc.prod->saturated =
+      internal::UpdateSaturation(cc.prod->saturated, cc.loads[cc.here], settings_.adaptive);
+}
+
+bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
+                      Chunk& ch) {
+  Producer& prod = *cc.prod;
+  const bool bucketed = pe.spec.policy == Policy::kFlow &&
+                        (pkt.has_flowid() || (pe.spec.m2flow && pe.spec.m2flow(pkt)));
+  int target;
+  internal::Decision d;
+  internal::Bucket* b = nullptr;
+  if (bucketed) {
+    const uint32_t bi = pkt.flowid & (settings_.flow_buckets - 1);
+    b = &pe.buckets[prod.index][bi];
+    if (b->queued_to >= 0 &&
+        (b->staged_chunk == prod.chunk ||
+         !LaneDrainedTo(*pe.lanes[prod.index * nws_ + b->queued_to], b->tail_mark))) {
+      // Earlier packets of this bucket are still queued or running: this
+      // one goes behind them, whatever the mode or feedback says now.
+      target = b->queued_to;
+      d = internal::Decision::kQueue;
+      if (cc.mode == DispatchMode::kAdaptive && cc.here >= 0)
+        prod.decisions[static_cast<size_t>(internal::AdaptiveReason::kInFlight)].Add(1);
+    } else {
+      target = PlaceBucket(cc, pe, proto, pkt, *b, bi, &d);
+    }
+  } else {
+    target = internal::SelectWorkstream(pe.spec, pkt, pkt.source, nws_);
+    if (target < 0) return false;
+    const Lane& lane = *pe.lanes[prod.index * nws_ + target];
+    const bool t_staged = (ch.staged_mask >> target) & 1;
+    d = internal::Decide({cc.mode, target, cc.here, cc.here_draining,
+                          lane.enqueued.load(std::memory_order_relaxed) -
+                              lane.handled.load(std::memory_order_acquire) + (t_staged ? 1 : 0),
+                          workstreams_[target]->protos[proto].qlen.load(std::memory_order_relaxed) +
+                              (t_staged ? 1 : 0)});
+  }
+  const Lane& lane = *pe.lanes[prod.index * nws_ + target];
+  switch (d) {
+    case internal::Decision::kDirect:
+      pe.lanes[prod.index * nws_ + target]->dispatched.Add(1);
+      ch.direct[ch.ndirect++] = &pkt;
+      return true;
+    case internal::Decision::kHybridDirect:
+      pe.lanes[prod.index * nws_ + target]->hybrid_dispatched.Add(1);
+      ch.direct[ch.ndirect++] = &pkt;
+      return true;
+    case internal::Decision::kQueue:
+      break;
+  }
+  if (!((ch.staged_mask >> target) & 1)) {
+    ch.staged_mask |= uint64_t{1} << target;
+    ch.staged_per_ws[target] = 0;
+  }
+  ch.staged[ch.nstaged] = &pkt;
+  ch.staged_ws[ch.nstaged++] = static_cast<uint8_t>(target);
+  ++ch.staged_per_ws[target];
+  if (b != nullptr) {
+    b->queued_to = static_cast<int16_t>(target);
+    b->staged_chunk = prod.chunk;
+    b->tail_mark = lane.enqueued.load(std::memory_order_relaxed) + ch.staged_per_ws[target];
+  }
+  return true;
+}
+
+int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
+                        internal::Bucket& b, uint32_t bi, internal::Decision* d) {
+  Producer& prod = *cc.prod;
+  const int16_t hint = pe.hints[bi].load(std::memory_order_relaxed);
+  const bool hinted = hint >= 0 && hint < nws_;
+  if (cc.mode != DispatchMode::kAdaptive || cc.here < 0) {
+    // The policy's CPU (or the hinted one), with FreeBSD's mode rules. The
+    // bucket has drained, so nothing of ours is outstanding.
+    const int target = hinted ? hint : static_cast<int>(pkt.flowid % static_cast<uint32_t>(nws_));
+    *d = internal::Decide({cc.mode, target, cc.here, cc.here_draining, 0,
+                           workstreams_[target]->protos[proto].qlen.load(
+                               std::memory_order_relaxed)});
+    return target;
+  }
+  internal::AdaptiveChoice choice;
+  if (hinted) {
+    choice = {hint, internal::AdaptiveReason::kHinted};
+  } else {
+    if (b.placement < 0 || b.placement >= nws_) b.placement = static_cast<int16_t>(cc.here);
+    const bool rate_ok =
+        cc.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
+    choice = internal::DecideAdaptive(
+        {cc.here, b.placement, prod.saturated, rate_ok, {cc.loads.data(), size_t(nws_)},
+         workstreams_[cc.here]->cache_peers, {cc.fill.data(), size_t(nws_)}},
+        settings_.adaptive);
+    if (choice.placement != b.placement) {
+      b.placement = static_cast<int16_t>(choice.placement);
+      prod.migrations.Add(1);
+      prod.last_migration_ns = cc.now_ns;
+    }
+  }
+  prod.decisions[static_cast<size_t>(choice.reason)].Add(1);
+  *d = choice.placement == cc.here ? internal::Decision::kDirect : internal::Decision::kQueue;
+  return choice.placement;
+}
+
+void Netisr::RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
+                       std::span<Packet* const> burst) {
+  // Direct runs count as the workstream's own work, so nested dispatches
+  // from the handler see it running (FreeBSD's NWS_DISPATCHING) and queue
+  // rather than recurse.
+  Workstream* ws = cc.here >= 0 ? workstreams_[cc.here].get() : nullptr;
+  const bool mark = ws != nullptr && !cc.here_draining;
+  if (mark) ws->draining = true;
+  if (cc.mode == DispatchMode::kAdaptive && ws != nullptr) {
+    // The adaptive rule wants this CPU's service time per protocol.
+    const uint64_t t0 = Now();
+    RunHandler(pe, burst);
+    ws->meter->AddService(proto, Now() - t0, static_cast<uint32_t>(burst.size()));
+  } else {
+    RunHandler(pe, burst);
+  }
+  if (mark) ws->draining = false;
+}
+
+std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(CallContext& cc, ProtocolEntry& pe,
                                                           ProtocolId proto, int t,
-                                                          Packet* const* staged,
-                                                          const uint8_t* staged_ws, size_t n) {
+                                                          const Chunk& ch) {
   Packet* batch[kChunk];
   size_t k = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (staged_ws[i] == t) batch[k++] = staged[i];
+  for (size_t i = 0; i < ch.nstaged; ++i) {
+    if (ch.staged_ws[i] == t) batch[k++] = ch.staged[i];
   }
   // Reserve room under the workstream's queue limit; tail-drop the excess.
   auto& qlen = workstreams_[t]->protos[proto].qlen;
@@ -343,8 +531,10 @@ std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(Producer* prod, Protoc
   const size_t accepted = std::min<size_t>(k, static_cast<size_t>(room));
   if (accepted < k) qlen.fetch_sub(static_cast<int64_t>(k - accepted), std::memory_order_relaxed);
 
-  Lane& lane = *pe.lanes[prod->index * nws_ + t];
+  Lane& lane = *pe.lanes[cc.prod->index * nws_ + t];
   if (accepted > 0) {
+    const uint64_t now = Now();
+    for (size_t i = 0; i < accepted; ++i) batch[i]->queued_ns = now;
     // Cannot come up short: this lane holds at most qlen <= qlimit packets
     // and its ring has qlimit slots.
     lane.ring.push(batch, accepted);
@@ -352,7 +542,7 @@ std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(Producer* prod, Protoc
                         std::memory_order_release);
     const uint64_t depth = static_cast<uint64_t>(prev) + accepted;
     if (depth > lane.watermark.Get()) lane.watermark.Add(depth - lane.watermark.Get());
-    prod->wake_mask |= uint64_t{1} << t;
+    cc.prod->wake_mask |= uint64_t{1} << t;
   }
   for (size_t i = accepted; i < k; ++i) {
     lane.qdrops.Add(1);
@@ -413,17 +603,31 @@ bool Netisr::PollSources(int worker) {
   int live = 0;
   for (IngressSource* src : ws.sources) {
     if (src->Exhausted()) continue;
-    did |= src->Poll(*this, settings_.burst) > 0;
+    const uint64_t t0 = Now();
+    if (src->Poll(*this, settings_.burst) > 0) {
+      did = true;
+      ws.meter->AddBusy(Now() - t0);
+    }
     Flush();
     live += src->Exhausted() ? 0 : 1;
   }
   ws.live_sources.store(live, std::memory_order_release);
+  TickLoad(ws);
   return did;
+}
+
+void Netisr::TickLoad(Workstream& ws) {
+  int64_t depth = 0;
+  const int nproto = num_protocols_.load(std::memory_order_acquire);
+  for (int x = 0; x < nproto; ++x) depth += ws.protos[x].qlen.load(std::memory_order_relaxed);
+  ws.meter->Tick(Now(), static_cast<uint32_t>(std::max<int64_t>(0, depth)));
 }
 
 bool Netisr::DrainQueues(int worker) {
   IdentityScope id(producers_[worker].get(), worker);
-  return DrainWorkstream(worker, /*final_pass=*/false);
+  const bool did = DrainWorkstream(worker, /*final_pass=*/false);
+  TickLoad(*workstreams_[worker]);
+  return did;
 }
 
 bool Netisr::DrainWorkstream(int w, bool final_pass) {
@@ -447,8 +651,15 @@ bool Netisr::DrainWorkstream(int w, bool final_pass) {
         if (drop) {
           for (size_t i = 0; i < n; ++i) Release(burst[i]);
           lane.shutdown_drops.Add(n);
-        } else {
+        } else if (final_pass) {
           RunHandler(pe, {burst, n});
+        } else {
+          const uint64_t t0 = Now();
+          ws.meter->AddQueueDelay(t0 - std::min(t0, burst[0]->queued_ns));
+          RunHandler(pe, {burst, n});
+          const uint64_t spent = Now() - t0;
+          ws.meter->AddService(x, spent, static_cast<uint32_t>(n));
+          ws.meter->AddBusy(spent);
         }
         lane.handled.store(lane.handled.load(std::memory_order_relaxed) + n,
                            std::memory_order_release);
@@ -564,8 +775,9 @@ Stats Netisr::GetStats() const {
   uint64_t drops[static_cast<size_t>(DropReason::kCount)] = {};
   for (int w = 0; w < nws_; ++w) {
     const Workstream& ws = *workstreams_[w];
-    s.workstreams.push_back(
-        {w, ws.cpu, ws.signal.wakeups.load(std::memory_order_relaxed)});
+    const sched::LoadSample load = ws.load.Read();
+    s.workstreams.push_back({w, ws.cpu, ws.signal.wakeups.load(std::memory_order_relaxed),
+                             load.busy, load.queue_delay_ns});
     for (int x = 0; x < nproto; ++x) {
       WorkStats& c = s.work[w][x];
       for (size_t p = 0; p < producers_.size(); ++p) {
@@ -588,6 +800,11 @@ Stats Netisr::GetStats() const {
   }
   for (const auto& prod : producers_) {
     for (size_t r = 0; r < prod->drops.size(); ++r) drops[r] += prod->drops[r].Get();
+    for (size_t r = 0; r < prod->decisions.size(); ++r) {
+      if (const uint64_t n = prod->decisions[r].Get(); n != 0)
+        s.decisions[internal::ToString(static_cast<internal::AdaptiveReason>(r))] += n;
+    }
+    s.migrations += prod->migrations.Get();
   }
   for (size_t r = 0; r < orphan_drops_.size(); ++r)
     drops[r] += orphan_drops_[r].load(std::memory_order_relaxed);

@@ -47,6 +47,8 @@
 namespace netisr {
 
 namespace internal {
+struct Bucket;
+enum class Decision : uint8_t;
 struct Producer;
 struct ProtocolEntry;
 struct Workstream;
@@ -99,6 +101,14 @@ class Netisr final : private WorkerRuntime {
   // Sets or clears (nullopt) the global dispatch override; takes effect for
   // the next packet on every thread, without reordering any flow.
   void SetDispatchOverride(std::optional<DispatchMode> mode);
+  // Affinity hint from an upper layer (e.g. TCP: "this connection lives on
+  // workstream ws"): packets of the flow's bucket go to `ws` under the flow
+  // policy (and the adaptive rule leaves the bucket there). Applied by each
+  // producer once the bucket's queued packets have drained, so no flow is
+  // reordered. Hints are per flow bucket, as in RFS's flow table: flows
+  // that share a bucket share the hint. Any thread; lock-free.
+  Status SetFlowAffinity(ProtocolId proto, uint32_t flowid, int ws);
+  Status ClearFlowAffinity(ProtocolId proto, uint32_t flowid);
   std::optional<DispatchMode> dispatch_override() const;
 
   // --- Lifecycle --------------------------------------------------------
@@ -168,18 +178,31 @@ class Netisr final : private WorkerRuntime {
   uint32_t idle_sleep_us() const override { return settings_.idle_sleep_us; }
   WorkerSignal& signal(int worker) override;
 
+  struct Chunk;
+  struct CallContext;
   template <bool kQueueOnly>
   BurstOutcome Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
-  // Pushes the staged packets bound for workstream `t` into the caller's
+  // Snapshot of every workstream's load and this producer's saturation.
+  void ReadLoads(CallContext& cc, const internal::ProtocolEntry& pe, ProtocolId proto) const;
+  // Chooses direct or queued (and where) for one packet and files it into
+  // the chunk; false if the policy cannot place it.
+  bool Classify(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
+                Chunk& ch);
+  // Placement of a drained flow bucket: policy or hint, or the adaptive rule.
+  int PlaceBucket(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
+                  internal::Bucket& b, uint32_t bi, internal::Decision* d);
+  void RunDirect(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto,
+                 std::span<Packet* const> burst);
+  // Pushes the chunk's packets staged for workstream `t` into the caller's
   // lane under the queue limit; returns (queued, dropped).
-  std::pair<uint32_t, uint32_t> EnqueueToWorkstream(internal::Producer* prod,
-                                                    internal::ProtocolEntry& pe, ProtocolId proto,
-                                                    int t, Packet* const* staged,
-                                                    const uint8_t* staged_ws, size_t n);
+  std::pair<uint32_t, uint32_t> EnqueueToWorkstream(CallContext& cc, internal::ProtocolEntry& pe,
+                                                    ProtocolId proto, int t, const Chunk& ch);
   void Drop(internal::Producer* prod, ProtocolId proto, DropReason why, Packet* pkt);
   void RunHandler(internal::ProtocolEntry& pe, std::span<Packet* const> burst);
   bool DrainWorkstream(int ws, bool final_pass);
   void FinalDrain();
+  // Publishes the worker's load if its measurement window has elapsed.
+  void TickLoad(internal::Workstream& ws);
   uint64_t SumEnqueued(bool* balanced) const;
 
   const Settings settings_;

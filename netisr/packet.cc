@@ -12,6 +12,7 @@ void Packet::ResetMetadata() {
   proto = 0;
   source = 0;
   ingress_ns = 0;
+  queued_ns = 0;
   seq = 0;
   meta = {};
 }

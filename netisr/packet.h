@@ -63,6 +63,8 @@ struct Packet {
   uint16_t source = 0;
   // Time the packet entered the system, in the clock the ingress chose (ns).
   uint64_t ingress_ns = 0;
+  // When netisr queued the packet (its clock, ns); feeds queueing delay.
+  uint64_t queued_ns = 0;
   // Driver metadata, e.g. a per-flow sequence number used to check ordering.
   uint64_t seq = 0;
   // The buffer this descriptor wraps when it does not own one (rte_mbuf*).

@@ -24,6 +24,8 @@ std::string_view ToString(DispatchMode m) {
       return "deferred";
     case DispatchMode::kHybrid:
       return "hybrid";
+    case DispatchMode::kAdaptive:
+      return "adaptive";
   }
   return "?";
 }
@@ -36,7 +38,8 @@ std::optional<Policy> ParsePolicy(std::string_view s) {
 }
 
 std::optional<DispatchMode> ParseDispatchMode(std::string_view s) {
-  for (DispatchMode m : {DispatchMode::kDirect, DispatchMode::kDeferred, DispatchMode::kHybrid}) {
+  for (DispatchMode m : {DispatchMode::kDirect, DispatchMode::kDeferred, DispatchMode::kHybrid,
+                         DispatchMode::kAdaptive}) {
     if (ToString(m) == s) return m;
   }
   return std::nullopt;

@@ -50,6 +50,16 @@ enum class DispatchMode : uint8_t {
   // workstream, that workstream is not already running handlers, and nothing
   // is queued for the protocol there; otherwise queue.
   kHybrid,
+  // kAdaptive: decided per packet from scheduler feedback. A flow bucket
+  // (policy kFlow) runs here, directly, while this CPU has capacity; when
+  // the CPU saturates (busy fraction and queueing delay over thresholds,
+  // with hysteresis) buckets move, one per migration interval, to the
+  // least-loaded CPU with room (sharing this CPU's cache if possible) and
+  // are deferred there; a bucket whose CPU overloads comes back. A bucket
+  // moves only when none of its packets is still queued or running (RFS's
+  // rule), so no flow is reordered. Packets without a flow bucket (policies
+  // kSource and kCpu, or no flow id) are treated as kHybrid.
+  kAdaptive,
 };
 
 std::string_view ToString(Policy p);

@@ -23,4 +23,83 @@ int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int
   return -1;
 }
 
+namespace {
+
+// Queue fill bounds for the instantaneous veto: a quarter full is still
+// room; three quarters full is overload whatever the averages say.
+constexpr float kRoomFill = 0.25f;
+constexpr float kOverloadFill = 0.75f;
+
+bool Overloaded(const sched::LoadSample& l, float fill, const AdaptiveSettings& s) {
+  return fill > kOverloadFill || (!l.asleep && l.queue_delay_ns > s.delay_high_ns);
+}
+
+bool HasRoom(const sched::LoadSample& l, float fill, const AdaptiveSettings& s) {
+  return fill < kRoomFill &&
+         (l.asleep || (l.busy < s.room_busy && l.queue_delay_ns < s.delay_low_ns));
+}
+
+}  // namespace
+
+const char* ToString(AdaptiveReason r) {
+  switch (r) {
+    case AdaptiveReason::kHasRoom:
+      return "has_room";
+    case AdaptiveReason::kNoRoom:
+      return "no_room";
+    case AdaptiveReason::kMigrateOut:
+      return "migrate_out";
+    case AdaptiveReason::kPlaced:
+      return "placed";
+    case AdaptiveReason::kMigrateHome:
+      return "migrate_home";
+    case AdaptiveReason::kHinted:
+      return "hinted";
+    case AdaptiveReason::kInFlight:
+      return "in_flight";
+    case AdaptiveReason::kCount:
+      break;
+  }
+  return "?";
+}
+
+bool UpdateSaturation(bool was, const sched::LoadSample& here, const AdaptiveSettings& s) {
+  if (here.busy > s.busy_high || here.queue_delay_ns > s.delay_high_ns) return true;
+  if (here.busy < s.busy_low && here.queue_delay_ns < s.delay_low_ns) return false;
+  return was;
+}
+
+int PickRoomyWorkstream(std::span<const sched::LoadSample> loads, std::span<const float> fill,
+                        int here, uint64_t cache_peers, const AdaptiveSettings& s) {
+  int best = -1;
+  bool best_peer = false;
+  double best_busy = 2;
+  for (int w = 0; w < static_cast<int>(loads.size()); ++w) {
+    if (w == here || !HasRoom(loads[w], fill[w], s)) continue;
+    const bool peer = (cache_peers >> w) & 1;
+    const double busy = loads[w].asleep ? 0 : loads[w].busy;
+    if ((peer && !best_peer) || (peer == best_peer && busy < best_busy)) {
+      best = w;
+      best_peer = peer;
+      best_busy = busy;
+    }
+  }
+  return best;
+}
+
+AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s) {
+  if (v.placement == v.here) {
+    if (!v.here_saturated) return {v.here, AdaptiveReason::kHasRoom};
+    const int to =
+        v.may_migrate ? PickRoomyWorkstream(v.loads, v.fill, v.here, v.cache_peers, s) : -1;
+    if (to < 0) return {v.here, AdaptiveReason::kNoRoom};
+    return {to, AdaptiveReason::kMigrateOut};
+  }
+  if (v.may_migrate && Overloaded(v.loads[v.placement], v.fill[v.placement], s) &&
+      !Overloaded(v.loads[v.here], v.fill[v.here], s)) {
+    return {v.here, AdaptiveReason::kMigrateHome};
+  }
+  return {v.placement, AdaptiveReason::kPlaced};
+}
+
 }  // namespace netisr::internal

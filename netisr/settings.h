@@ -20,6 +20,31 @@ enum class ShutdownMode : uint8_t {
   kDrop,   // release them, counted under drop reason `shutdown`
 };
 
+// Tunables of DispatchMode::kAdaptive and of the load feedback behind it.
+// Defaults suit handlers of ~100 ns to a few us and queues of ~256 packets.
+struct AdaptiveSettings {
+  // This CPU is saturated when its busy fraction exceeds busy_high, and
+  // stops being so below busy_low (hysteresis). Bound 0 < low <= high <= 1.
+  double busy_high = 0.90;
+  double busy_low = 0.75;
+  // ... or when packets wait in its queues longer than delay_high_ns.
+  // A CPU is overloaded (buckets placed there come home) above the same
+  // bound, and has room for more below delay_low_ns with busy below
+  // room_busy. Bound 0 < low <= high <= 1 s. 50 us is ~60% of the time a
+  // full 256-packet queue of 300 ns handlers takes to drain: act before drops.
+  uint64_t delay_low_ns = 10'000;
+  uint64_t delay_high_ns = 50'000;
+  double room_busy = 0.85;  // (0, 1]
+  // Least time between two migrations by one producer, ns. Bound
+  // [0, 1 s]. Two load windows (400 us) lets the feedback show the effect
+  // of one move before the next.
+  uint64_t migration_interval_ns = 400'000;
+  // Load measurement window (ns, [10 us, 100 ms]) and EWMA weight of the
+  // newest window ((0, 1]); see sched_feedback/load.h.
+  uint64_t load_window_ns = 200'000;
+  double load_alpha = 0.25;
+};
+
 struct Settings {
   // Workstreams (one worker each). 0 = one per CPU the process may run on.
   // Bound [0, kMaxWorkstreams]. FreeBSD: net.isr.maxthreads.
@@ -48,6 +73,12 @@ struct Settings {
   // before polling them again, microseconds. Bound [1, 1000000].
   uint32_t idle_sleep_us = 50;
   ShutdownMode shutdown = ShutdownMode::kDrain;
+  // Flow buckets per producer and protocol (an RSS-RETA-like indirection
+  // table: flowid & (flow_buckets - 1)). Flows in one bucket move together;
+  // affinity hints are per bucket. Power of two in [1, 65536]; 256 x 24 B
+  // = 6 KiB per producer and protocol.
+  uint32_t flow_buckets = 256;
+  AdaptiveSettings adaptive;
 };
 
 // Ok, or the first field out of range, named with its bound.

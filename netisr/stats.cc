@@ -38,6 +38,11 @@ std::string FormatTable(const Stats& s) {
                          s.workstreams[w].wakeups);
     }
   }
+  if (!s.decisions.empty()) {
+    out += fmt::format("Adaptive: migrations={}", s.migrations);
+    for (const auto& [reason, count] : s.decisions) out += fmt::format(" {}={}", reason, count);
+    out += "\n";
+  }
   if (!s.drops.empty()) {
     out += "Drops:";
     for (const auto& [reason, count] : s.drops) out += fmt::format(" {}={}", reason, count);
@@ -51,6 +56,8 @@ nlohmann::json ToJson(const Stats& s) {
   j["dispatch_override"] = s.dispatch_override.empty() ? nlohmann::json(nullptr)
                                                        : nlohmann::json(s.dispatch_override);
   j["drops"] = s.drops;
+  j["decisions"] = s.decisions;
+  j["migrations"] = s.migrations;
   nlohmann::json wss = nlohmann::json::array();
   for (size_t w = 0; w < s.work.size(); ++w) {
     nlohmann::json protos = nlohmann::json::object();
@@ -67,6 +74,8 @@ nlohmann::json ToJson(const Stats& s) {
     wss.push_back({{"workstream", w},
                    {"cpu", s.workstreams[w].cpu},
                    {"wakeups", s.workstreams[w].wakeups},
+                   {"busy", s.workstreams[w].busy},
+                   {"queue_delay_ns", s.workstreams[w].queue_delay_ns},
                    {"protocols", protos}});
   }
   j["workstreams"] = wss;

@@ -44,6 +44,8 @@ struct WorkstreamStats {
   int index = 0;
   int cpu = -1;  // OS CPU the worker is bound to, -1 if unbound
   uint64_t wakeups = 0;
+  double busy = 0;              // published busy fraction (EWMA)
+  uint32_t queue_delay_ns = 0;  // published queueing delay (EWMA)
 };
 
 struct Stats {
@@ -52,6 +54,9 @@ struct Stats {
   std::vector<std::vector<WorkStats>> work;  // [workstream][protocol]
   std::map<std::string, uint64_t> drops;     // reason -> count, zeroes omitted
   std::string dispatch_override;             // "" when none
+  // Adaptive mode: per-packet decisions by reason, and flow-bucket moves.
+  std::map<std::string, uint64_t> decisions;
+  uint64_t migrations = 0;
 
   WorkStats Total(int protocol) const;  // summed over workstreams
   uint64_t TotalDrops() const;

@@ -51,7 +51,19 @@ std::unique_ptr<Topology> Topology::Discover(std::string* error) {
     // Machines hwloc shows without cores: every PU counts as its own core.
     const int core_idx = core != nullptr ? static_cast<int>(core->logical_index) : i;
     const int rank = core != nullptr ? static_cast<int>(pu->sibling_rank) : 0;
-    t->pus_.push_back({static_cast<int>(pu->os_index), core_idx, rank});
+    hwloc_obj_t l3 = hwloc_get_ancestor_obj_by_type(h.get(), HWLOC_OBJ_L3CACHE, pu);
+    hwloc_obj_t numa = hwloc_get_ancestor_obj_by_type(h.get(), HWLOC_OBJ_NUMANODE, pu);
+    if (numa == nullptr) {
+      // hwloc 2 hangs NUMA nodes off the side of the tree: find the one whose
+      // cpuset covers this PU.
+      for (hwloc_obj_t n = hwloc_get_next_obj_by_type(h.get(), HWLOC_OBJ_NUMANODE, nullptr);
+           n != nullptr; n = hwloc_get_next_obj_by_type(h.get(), HWLOC_OBJ_NUMANODE, n)) {
+        if (hwloc_bitmap_isset(n->cpuset, pu->os_index)) numa = n;
+      }
+    }
+    t->pus_.push_back({static_cast<int>(pu->os_index), core_idx, rank,
+                       l3 != nullptr ? static_cast<int>(l3->logical_index) : -1,
+                       numa != nullptr ? static_cast<int>(numa->logical_index) : 0});
   }
   t->num_cores_ = ncores > 0 ? ncores : npus;
   if (t->pus_.empty()) {
@@ -69,6 +81,30 @@ std::vector<int> Topology::WorkerCpuOrder() const {
   std::vector<int> order;
   for (const Pu& p : sorted) order.push_back(p.os_index);
   return order;
+}
+
+const Topology::Pu* Topology::Find(int os_cpu) const {
+  for (const Pu& p : pus_) {
+    if (p.os_index == os_cpu) return &p;
+  }
+  return nullptr;
+}
+
+bool Topology::SharesCache(int a, int b) const {
+  const Pu* pa = Find(a);
+  const Pu* pb = Find(b);
+  return pa != nullptr && pb != nullptr && pa->l3 >= 0 && pa->l3 == pb->l3;
+}
+
+int Topology::NumaNode(int os_cpu) const {
+  const Pu* p = Find(os_cpu);
+  return p != nullptr ? p->numa : -1;
+}
+
+bool Topology::SameCore(int a, int b) const {
+  const Pu* pa = Find(a);
+  const Pu* pb = Find(b);
+  return pa != nullptr && pb != nullptr && pa->core == pb->core;
 }
 
 bool BindCurrentThread(int os_cpu, std::string* error) {

@@ -24,6 +24,13 @@ class Topology {
   // OS CPU numbers in worker placement order: the first PU of every core,
   // then the second of every core, and so on.
   std::vector<int> WorkerCpuOrder() const;
+  // True if the two OS CPUs share a last-level (L3) cache; deferral prefers
+  // such a CPU, since the packet's cache lines are likely still there.
+  bool SharesCache(int os_cpu_a, int os_cpu_b) const;
+  // NUMA node of an OS CPU, 0 if hwloc reports none; -1 if unknown CPU.
+  int NumaNode(int os_cpu) const;
+  // SMT siblings of the same physical core.
+  bool SameCore(int os_cpu_a, int os_cpu_b) const;
 
  private:
   Topology() = default;
@@ -31,7 +38,10 @@ class Topology {
     int os_index;
     int core;     // logical index of its core
     int smt_rank;  // 0 for the core's first PU
+    int l3;        // logical index of its L3 cache, -1 if none
+    int numa;      // logical index of its NUMA node, 0 if none
   };
+  const Pu* Find(int os_cpu) const;
   std::vector<Pu> pus_;
   int num_cores_ = 0;
 };

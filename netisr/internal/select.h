@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "netisr/packet.h"
 #include "netisr/protocol.h"
+#include "netisr/settings.h"
+#include "sched_feedback/load.h"
 
 namespace netisr::internal {
 
@@ -38,10 +41,59 @@ inline Decision Decide(const DispatchContext& c) {
               c.lane_outstanding == 0)
                  ? Decision::kHybridDirect
                  : Decision::kQueue;
+    case DispatchMode::kAdaptive:  // reached only for packets without a flow bucket
+      return Decide({DispatchMode::kHybrid, c.target, c.here, c.here_draining,
+                     c.lane_outstanding, c.target_qlen});
     case DispatchMode::kDeferred:
       break;
   }
   return Decision::kQueue;
 }
+
+// Why the adaptive rule placed a packet where it did (counted in stats).
+enum class AdaptiveReason : uint8_t {
+  kHasRoom,      // this CPU has capacity: run here
+  kNoRoom,       // saturated, but no CPU has room (or moved too recently): run here
+  kMigrateOut,   // saturated: bucket moved to a CPU with room, queued there
+  kPlaced,       // bucket lives on another CPU: queued there
+  kMigrateHome,  // the bucket's CPU is overloaded and this one is not: back here
+  kHinted,       // an affinity hint names the CPU
+  kInFlight,     // earlier packets of the bucket still queued: behind them
+  kCount,
+};
+const char* ToString(AdaptiveReason r);
+
+// What the adaptive rule sees for one packet: all of it plain values, so a
+// simulator can build it from a virtual clock and synthetic loads.
+struct AdaptiveView {
+  int here;                // caller's workstream (a worker)
+  int placement;           // where the bucket lives now (here = run directly)
+  bool here_saturated;     // hysteresis state after UpdateSaturation
+  bool may_migrate;        // bucket drained and migration interval elapsed
+  std::span<const sched::LoadSample> loads;  // by workstream
+  uint64_t cache_peers;    // workstreams sharing a cache with `here` (bit mask)
+  // This protocol's queue fill (qlen / qlimit) by workstream, read now: the
+  // published loads are up to a window old, the fill is not, so it vetoes
+  // moving work into a queue that is filling faster than the EWMA shows.
+  std::span<const float> fill;
+};
+
+struct AdaptiveChoice {
+  int placement;
+  AdaptiveReason reason;
+};
+
+// Hysteresis on this CPU's own load: saturated above busy_high or
+// delay_high_ns, unsaturated again only below busy_low and delay_low_ns.
+bool UpdateSaturation(bool was, const sched::LoadSample& here, const AdaptiveSettings& s);
+
+// The least-loaded workstream other than `here` with room for more work
+// (preferring cache peers), or -1. Room: asleep, or busy below room_busy,
+// queueing delay below delay_low_ns and queue under a quarter full.
+int PickRoomyWorkstream(std::span<const sched::LoadSample> loads, std::span<const float> fill,
+                        int here, uint64_t cache_peers, const AdaptiveSettings& s);
+
+// The per-packet adaptive rule (see DispatchMode::kAdaptive).
+AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s);
 
 }  // namespace netisr::internal

@@ -12,7 +12,9 @@
 #include <memory>
 #include <vector>
 
+#include "netisr/internal/select.h"
 #include "netisr/netisr.h"
+#include "sched_feedback/load.h"
 
 namespace netisr {
 class Netisr;
@@ -68,6 +70,24 @@ struct alignas(64) WorkstreamProto {
   std::atomic<int64_t> qlen{0};
 };
 
+// One flow bucket as one producer sees it (RFS's rps_dev_flow): where the
+// bucket lives and where its last packet was queued. Owned by the producer
+// thread; no atomics.
+struct Bucket {
+  // Workstream the bucket is placed on; -1 until its first packet.
+  int16_t placement = -1;
+  // Workstream whose lane got the bucket's last queued packet, -1 if none.
+  int16_t queued_to = -1;
+  // Producer chunk in which a packet of this bucket was staged but not yet
+  // pushed: the bucket cannot move inside that chunk.
+  uint32_t staged_chunk = 0;
+  // Lane position (its `enqueued` count) of the bucket's last queued
+  // packet, predicted when staged. Its packets are all done once the lane's
+  // `handled` reaches min(tail_mark, enqueued) (the min covers tail drops,
+  // which make the prediction overshoot).
+  uint64_t tail_mark = 0;
+};
+
 struct Workstream {
   int index = 0;
   int cpu = -1;  // OS CPU to bind to; -1 unbound. Fixed at Create.
@@ -81,6 +101,13 @@ struct Workstream {
   // True while this worker runs queued handlers; read and written only on
   // the worker's own thread (the hybrid rule runs on it too).
   bool draining = false;
+  // Published load (single writer: this worker through `meter`; anyone
+  // reads, relaxed) and the worker-owned accumulator behind it.
+  sched::CpuLoad load;
+  std::unique_ptr<sched::LoadMeter> meter;
+  // Workstreams whose CPU shares a last-level cache with this one (bit
+  // mask). Fixed at Create.
+  uint64_t cache_peers = 0;
 };
 
 struct ProtocolEntry {
@@ -88,6 +115,13 @@ struct ProtocolEntry {
   uint32_t qlimit = 0;
   // lanes[producer * nws + workstream]; created at registration, fixed after.
   std::vector<std::unique_ptr<Lane>> lanes;
+  // buckets[producer][bucket]: each producer's view of the flow buckets;
+  // written only by that producer's thread.
+  std::vector<std::vector<Bucket>> buckets;
+  // Affinity hints by bucket: a workstream, or -1 for none. Written by any
+  // thread (SetFlowAffinity), read by producers; relaxed, since a producer
+  // acts on a hint only once the bucket has drained, whenever it sees it.
+  std::unique_ptr<std::atomic<int16_t>[]> hints;
 };
 
 struct Producer {
@@ -100,6 +134,15 @@ struct Producer {
   uint64_t wake_mask = 0;
   // Drops this producer counted for reasons other than queue_full.
   std::array<Counter, static_cast<size_t>(DropReason::kCount)> drops;
+  // Adaptive state, owner thread only: saturation hysteresis of its home
+  // CPU and when it last moved a bucket.
+  bool saturated = false;
+  uint64_t last_migration_ns = 0;
+  // Chunks of packets classified so far (see Bucket::staged_chunk).
+  uint32_t chunk = 0;
+  // Statistics, single writer: adaptive decisions by reason and bucket moves.
+  std::array<Counter, static_cast<size_t>(AdaptiveReason::kCount)> decisions;
+  Counter migrations;
 };
 
 }  // namespace netisr::internal

@@ -9,5 +9,7 @@ namespace netisr::internal {
 
 std::unique_ptr<WorkModel> MakeThreadsModel();
 std::unique_ptr<WorkModel> MakeInlineModel();
+std::unique_ptr<WorkModel> MakePollModel();
+std::unique_ptr<WorkModel> MakeFibersModel();
 
 }  // namespace netisr::internal

@@ -86,5 +86,88 @@ TEST(Decide, HybridFollowsFreeBsd) {
   EXPECT_EQ(Decide(c), Decision::kQueue);  // caller is not a worker
 }
 
+// --- The adaptive rule ------------------------------------------------------
+
+sched::LoadSample Load(double busy, uint32_t delay_ns, bool asleep = false) {
+  sched::LoadSample l;
+  l.busy = busy;
+  l.queue_delay_ns = delay_ns;
+  l.asleep = asleep;
+  return l;
+}
+
+TEST(Adaptive, SaturationHasHysteresis) {
+  const AdaptiveSettings s;
+  EXPECT_FALSE(UpdateSaturation(false, Load(0.85, 0), s));  // below high
+  EXPECT_TRUE(UpdateSaturation(false, Load(0.95, 0), s));   // above high
+  EXPECT_TRUE(UpdateSaturation(true, Load(0.80, 0), s));    // between: stays
+  EXPECT_FALSE(UpdateSaturation(true, Load(0.70, 0), s));   // below low
+  EXPECT_TRUE(UpdateSaturation(false, Load(0.1, 60'000), s));  // queueing delay alone
+  EXPECT_TRUE(UpdateSaturation(true, Load(0.1, 20'000), s));   // delay not yet low
+}
+
+TEST(Adaptive, PicksLeastLoadedWithRoomPreferringCachePeers) {
+  const AdaptiveSettings s;
+  std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.5, 0), Load(0.2, 0), Load(0.9, 0)};
+  std::vector<float> fill(4, 0.0f);
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), 2);
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0b0010, s), 1);  // 1 shares the cache
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0b1000, s), 2);  // 3 has no room
+  fill[2] = 0.5f;  // its queue is filling right now, whatever the averages say
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), 1);
+  fill[2] = 0.0f;
+  loads[2] = Load(0.2, 20'000);  // queueing delay building up
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), 1);
+  loads[1] = Load(0.99, 0, /*asleep=*/true);  // asleep: idle whatever busy says
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), 1);
+  EXPECT_EQ(PickRoomyWorkstream({loads.data(), 1}, {fill.data(), 1}, 0, 0, s), -1);
+}
+
+TEST(Adaptive, DirectWhileThereIsRoomHere) {
+  const AdaptiveSettings s;
+  const std::vector<float> fill(2, 0.0f);
+  std::vector<sched::LoadSample> loads = {Load(0.5, 0), Load(0.1, 0)};
+  const AdaptiveChoice c = DecideAdaptive({0, 0, false, true, loads, 0, fill}, s);
+  EXPECT_EQ(c.placement, 0);
+  EXPECT_EQ(c.reason, AdaptiveReason::kHasRoom);
+}
+
+TEST(Adaptive, SaturatedMovesOutOnlyWhenAllowedAndRoomExists) {
+  const AdaptiveSettings s;
+  std::vector<float> fill(2, 0.0f);
+  std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.1, 0)};
+  EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kMigrateOut);
+  EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill}, s).placement, 1);
+  // Not drained / too soon after the last move: stays.
+  EXPECT_EQ(DecideAdaptive({0, 0, true, false, loads, 0, fill}, s).reason, AdaptiveReason::kNoRoom);
+  loads[1] = Load(0.95, 0);
+  EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kNoRoom);
+}
+
+TEST(Adaptive, PlacedBucketsComeHomeWhenTheirCpuOverloads) {
+  const AdaptiveSettings s;
+  std::vector<float> fill(2, 0.0f);
+  std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.9, 20'000)};
+  EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  loads[1] = Load(1, 80'000);
+  const AdaptiveChoice c = DecideAdaptive({0, 1, true, true, loads, 0, fill}, s);
+  EXPECT_EQ(c.reason, AdaptiveReason::kMigrateHome);
+  EXPECT_EQ(c.placement, 0);
+  EXPECT_EQ(DecideAdaptive({0, 1, true, false, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  loads[0] = Load(1, 90'000);  // home is no better
+  EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  loads = {Load(1, 0), Load(0.5, 0)};
+  fill[1] = 0.9f;  // averages look fine, but the queue is nearly full now
+  EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill}, s).reason,
+            AdaptiveReason::kMigrateHome);
+}
+
+TEST(Decide, AdaptiveWithoutABucketIsHybrid) {
+  DispatchContext c = Ctx(DispatchMode::kAdaptive);
+  EXPECT_EQ(Decide(c), Decision::kHybridDirect);
+  c.target = 0;
+  EXPECT_EQ(Decide(c), Decision::kQueue);
+}
+
 }  // namespace
 }  // namespace netisr::internal

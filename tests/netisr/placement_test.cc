@@ -151,18 +151,8 @@ TEST(Wakeups, AtMostOncePerBurst) {
   constexpr int kBursts = 100;
   {
     Netisr::ProducerScope scope(*nisr);
-    std::vector<uint64_t> seq(2, 1);
-    for (int i = 0; i < kBursts; ++i) {
-      std::vector<Packet*> pkts(32);
-      ASSERT_EQ(pool->AllocBulk(pkts), 32u);
-      for (size_t k = 0; k < pkts.size(); ++k) {
-        pkts[k]->SetFlowId(k % 2, HashType::kOpaque);  // both workstreams
-        pkts[k]->seq = seq[k % 2]++;
-      }
-      EXPECT_EQ(nisr->QueueBurst(0, *proto, pkts).queued, 32u);
-      // Let the workers drain and fall asleep now and then.
-      if (i % 10 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    ASSERT_TRUE(scope.status().ok());
+    EXPECT_EQ(QueueBurstsToTwoWorkstreams(*nisr, *pool, *proto, kBursts), kBursts * 32u);
   }
   nisr->RunUntilIdle();
   nisr->Stop();

@@ -107,6 +107,15 @@ TEST_F(Registration, ExternalProducerSlotsAreBounded) {
   EXPECT_NE(extra.status().message().find("max_external_producers"), std::string::npos);
 }
 
+TEST_F(Registration, FlowAffinityChecksProtocolAndWorkstream) {
+  auto id = nisr_->Register(Valid("tcp"));
+  ASSERT_TRUE(id.ok());
+  EXPECT_TRUE(nisr_->SetFlowAffinity(*id, 42, 1).ok());
+  EXPECT_TRUE(nisr_->ClearFlowAffinity(*id, 42).ok());
+  EXPECT_EQ(nisr_->SetFlowAffinity(*id, 42, 2).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(nisr_->SetFlowAffinity(5, 42, 0).code(), ErrorCode::kNotFound);
+}
+
 TEST_F(Registration, AttachSourceChecksWorkerAndState) {
   auto pool = MakePool(4);
   SeqSource src(*pool, 0, 0, {1}, 1);
@@ -125,12 +134,18 @@ TEST(Settings, ValidateNamesTheField) {
       {[](Settings& s) { s.max_threads = 65; }, "max_threads 65 out of range [0, 64]"},
       {[](Settings& s) { s.max_threads = -1; }, "max_threads"},
       {[](Settings& s) { s.default_qlimit = 0; }, "default_qlimit 0"},
-      {[](Settings& s) { s.default_qlimit = 20000; }, "default_qlimit 20000 out of range [1, 10240]"},
+      {[](Settings& s) { s.default_qlimit = 20000; },
+       "default_qlimit 20000 out of range [1, 10240]"},
       {[](Settings& s) { s.max_qlimit = 0; }, "max_qlimit"},
       {[](Settings& s) { s.burst = 0; }, "burst 0"},
       {[](Settings& s) { s.burst = 257; }, "burst 257"},
       {[](Settings& s) { s.idle_sleep_us = 0; }, "idle_sleep_us"},
       {[](Settings& s) { s.max_external_producers = 65; }, "max_external_producers"},
+      {[](Settings& s) { s.flow_buckets = 100; }, "flow_buckets 100 must be a power of two"},
+      {[](Settings& s) { s.adaptive.busy_low = 0.95; }, "adaptive.busy_low/busy_high"},
+      {[](Settings& s) { s.adaptive.delay_high_ns = 1; }, "adaptive.delay_low_ns"},
+      {[](Settings& s) { s.adaptive.load_window_ns = 5; }, "adaptive.load_window_ns 5"},
+      {[](Settings& s) { s.adaptive.load_alpha = 0; }, "adaptive.load_alpha"},
   };
   for (const Case& c : cases) {
     Settings s;
@@ -149,17 +164,23 @@ TEST(WorkModels, UnknownNameIsRejected) {
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), ErrorCode::kNotFound);
   EXPECT_NE(m.status().message().find("'fibres'"), std::string::npos);
-  EXPECT_TRUE(MakeWorkModel("threads").ok());
-  EXPECT_TRUE(MakeWorkModel("inline").ok());
+  for (const char* name : {"threads", "poll", "fibers", "inline"}) {
+    // The error lists every choice, and every choice builds that model.
+    EXPECT_NE(m.status().message().find(name), std::string::npos) << name;
+    auto model = MakeWorkModel(name);
+    ASSERT_TRUE(model.ok()) << name;
+    EXPECT_EQ((*model)->name(), name);
+  }
 }
 
 TEST(Names, PolicyAndModeRoundTrip) {
   for (Policy p : {Policy::kSource, Policy::kFlow, Policy::kCpu})
     EXPECT_EQ(ParsePolicy(ToString(p)), p);
-  for (DispatchMode m : {DispatchMode::kDirect, DispatchMode::kDeferred, DispatchMode::kHybrid})
+  for (DispatchMode m : {DispatchMode::kDirect, DispatchMode::kDeferred, DispatchMode::kHybrid,
+                         DispatchMode::kAdaptive})
     EXPECT_EQ(ParseDispatchMode(ToString(m)), m);
   EXPECT_FALSE(ParsePolicy("random").has_value());
-  EXPECT_FALSE(ParseDispatchMode("adaptive").has_value());
+  EXPECT_FALSE(ParseDispatchMode("adaptiv").has_value());
 }
 
 }  // namespace

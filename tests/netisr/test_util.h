@@ -5,7 +5,9 @@
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "netisr/netisr.h"
@@ -99,6 +101,30 @@ inline std::unique_ptr<Netisr> MakeNetisr(const char* model, Settings s) {
 
 inline std::unique_ptr<PacketPool> MakePool(uint32_t n) {
   return std::move(PacketPool::Create(n, 64)).value();
+}
+
+// As an external producer (the caller holds a ProducerScope), queues
+// `bursts` bursts of 32 packets over flows 0 and 1 (both workstreams of a
+// two-workstream netisr, one sequence per flow), pausing 1 ms every 10
+// bursts so that workers of a sleeping model fall asleep in between and
+// must be woken. Returns how many packets were queued; stops early if the
+// pool runs dry.
+inline uint64_t QueueBurstsToTwoWorkstreams(Netisr& nisr, PacketPool& pool, ProtocolId proto,
+                                            int bursts) {
+  uint64_t queued = 0;
+  uint64_t seq[2] = {1, 1};
+  for (int i = 0; i < bursts; ++i) {
+    Packet* pkts[32];
+    const size_t n = pool.AllocBulk(pkts);
+    for (size_t k = 0; k < n; ++k) {
+      pkts[k]->SetFlowId(static_cast<uint32_t>(k % 2), HashType::kOpaque);
+      pkts[k]->seq = seq[k % 2]++;
+    }
+    queued += nisr.QueueBurst(0, proto, {pkts, n}).queued;
+    if (n < 32) break;
+    if (i % 10 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return queued;
 }
 
 }  // namespace netisr::testing

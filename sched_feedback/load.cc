@@ -1,0 +1,42 @@
+#include "sched_feedback/load.h"
+
+#include <algorithm>
+
+namespace netisr::sched {
+
+void LoadMeter::AddService(int cls, uint64_t ns, uint32_t packets) {
+  if (packets == 0 || cls < 0 || cls >= kMaxLoadClasses) return;
+  const double per_packet = static_cast<double>(ns) / packets;
+  double& s = service_[cls];
+  s = s == 0 ? per_packet : Blend(s, per_packet, cfg_.alpha);
+  out_->service_ns[cls].store(static_cast<uint32_t>(std::min(s, 4e9)),
+                              std::memory_order_relaxed);
+}
+
+void LoadMeter::AddQueueDelay(uint64_t ns) {
+  delay_sum_ += ns;
+  ++delay_count_;
+}
+
+void LoadMeter::Tick(uint64_t now_ns, uint32_t queue_depth) {
+  if (window_start_ == 0) window_start_ = now_ns;
+  const uint64_t elapsed = now_ns - window_start_;
+  if (elapsed < cfg_.window_ns) return;
+  const double busy = std::min(1.0, static_cast<double>(busy_ns_) / elapsed);
+  busy_ = Blend(busy_, busy, cfg_.alpha);
+  // A window with no dequeues had nothing waiting: its delay sample is 0.
+  const double delay = delay_count_ ? static_cast<double>(delay_sum_) / delay_count_ : 0.0;
+  delay_ = Blend(delay_, delay, cfg_.alpha);
+  out_->busy_ppm.store(static_cast<uint32_t>(busy_ * 1e6), std::memory_order_relaxed);
+  out_->queue_delay_ns.store(static_cast<uint32_t>(std::min(delay_, 4e9)),
+                             std::memory_order_relaxed);
+  out_->queue_depth.store(queue_depth, std::memory_order_relaxed);
+  out_->windows.store(out_->windows.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);
+  window_start_ = now_ns;
+  busy_ns_ = 0;
+  delay_sum_ = 0;
+  delay_count_ = 0;
+}
+
+}  // namespace netisr::sched

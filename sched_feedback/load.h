@@ -1,0 +1,91 @@
+// Per-CPU load feedback: what each worker publishes about itself so that
+// producers on other CPUs can decide, per packet, whether to run work here
+// or hand it to a CPU with room (Watson's questions, BSDCan 2007: is this
+// CPU overloaded; are other CPUs available; how long does this protocol take).
+//
+// Publication is single-writer: the worker that owns a CpuLoad measures with
+// a LoadMeter (plain fields, its own thread only) and publishes at the end
+// of each measurement window with relaxed stores into a cache line of its
+// own. Readers take relaxed loads: no lock and no read-modify-write on the
+// packet path, at the price of a view up to one window old (200 us by
+// default), which is what a feedback controller tolerates anyway. Values are
+// independent numbers, not a consistent snapshot; nothing synchronises
+// through them.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace netisr::sched {
+
+// Most work classes (protocols) one CpuLoad tracks a service time for.
+inline constexpr int kMaxLoadClasses = 16;
+
+// A reader's copy of one CPU's published load.
+struct LoadSample {
+  double busy = 0;              // fraction of time doing work, EWMA, [0, 1]
+  uint32_t queue_depth = 0;     // packets queued at the last publication
+  uint32_t queue_delay_ns = 0;  // wait of dequeued packets, EWMA
+  bool asleep = false;          // the worker is sleeping: idle whatever `busy` says
+};
+
+struct alignas(64) CpuLoad {
+  // All relaxed; written only by the owning worker (LoadMeter::Publish).
+  std::atomic<uint32_t> busy_ppm{0};  // busy fraction in parts per million
+  std::atomic<uint32_t> queue_depth{0};
+  std::atomic<uint32_t> queue_delay_ns{0};
+  std::array<std::atomic<uint32_t>, kMaxLoadClasses> service_ns{};  // per packet, EWMA
+  std::atomic<uint64_t> windows{0};  // publications so far
+
+  LoadSample Read() const {
+    LoadSample s;
+    s.busy = busy_ppm.load(std::memory_order_relaxed) / 1e6;
+    s.queue_depth = queue_depth.load(std::memory_order_relaxed);
+    s.queue_delay_ns = queue_delay_ns.load(std::memory_order_relaxed);
+    return s;
+  }
+  uint32_t ServiceNs(int cls) const { return service_ns[cls].load(std::memory_order_relaxed); }
+};
+
+struct LoadMeterConfig {
+  // Measurement window, ns. Bound [10 us, 100 ms]: shorter windows react
+  // faster but a 10 us window holds only ~30 packets of a 300 ns handler.
+  uint64_t window_ns = 200'000;
+  // EWMA weight of the newest window, (0, 1]. 0.25 settles in ~4 windows
+  // (~1 ms by default) and damps single-window spikes.
+  double alpha = 0.25;
+};
+
+// The owning worker's accumulator. Not thread-safe: one worker thread (or
+// the fibers of one thread) only.
+class LoadMeter {
+ public:
+  LoadMeter(CpuLoad* out, LoadMeterConfig cfg) : out_(out), cfg_(cfg) {}
+
+  // Time spent doing work (polling that found packets, running handlers).
+  void AddBusy(uint64_t ns) { busy_ns_ += ns; }
+  // One class's handler took `ns` for `packets` packets.
+  void AddService(int cls, uint64_t ns, uint32_t packets);
+  // A packet waited `ns` in a queue before its handler ran.
+  void AddQueueDelay(uint64_t ns);
+  // Publishes if the window has elapsed; `queue_depth` is the current total.
+  void Tick(uint64_t now_ns, uint32_t queue_depth);
+
+ private:
+  static double Blend(double old_v, double new_v, double alpha) {
+    return old_v + alpha * (new_v - old_v);
+  }
+
+  CpuLoad* out_;
+  LoadMeterConfig cfg_;
+  uint64_t window_start_ = 0;
+  uint64_t busy_ns_ = 0;
+  double busy_ = 0;
+  double delay_ = 0;
+  uint64_t delay_sum_ = 0;
+  uint64_t delay_count_ = 0;
+  std::array<double, kMaxLoadClasses> service_{};
+};
+
+}  // namespace netisr::sched
