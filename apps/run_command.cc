@@ -1,3 +1,7 @@
+// The run job: validation, the trivial protocol that checks order, and the
+// build/run/report sequence. Every per-packet write the protocol makes has a
+// single writer at a time (a slot per workstream, a line per flow), so that
+// the checker does not become the contended cache line the run measures.
 #include "apps/run_command.h"
 
 #include <fmt/format.h>

@@ -1,3 +1,6 @@
+// Synthetic ingress (see synthetic_source.h). Everything a source touches
+// per packet is its own: its pool, its RNG, its per-flow sequence counters,
+// so sources on different workers share nothing but netisr itself.
 #include "apps/synthetic_source.h"
 
 #include <algorithm>
