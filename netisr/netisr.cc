@@ -200,8 +200,8 @@ Status Netisr::AttachSource(int worker, IngressSource* source) {
     return Status(ErrorCode::kInvalidArgument, Range("source worker", worker, 0, nws_ - 1));
   if (source == nullptr) return Status(ErrorCode::kInvalidArgument, "null ingress source");
   workstreams_[worker]->sources.push_back(source);
-  workstreams_[worker]->live_sources.store(
-      static_cast<int>(workstreams_[worker]->sources.size()), std::memory_order_release);
+  workstreams_[worker]->live_sources.store(static_cast<int>(workstreams_[worker]->sources.size()),
+                                           std::memory_order_release);
   return Status::Ok();
 }
 
@@ -214,16 +214,16 @@ Status Netisr::SetFlowAffinity(ProtocolId proto, uint32_t flowid, int ws) {
     return Status(ErrorCode::kNotFound, "no protocol with id " + std::to_string(proto));
   if (ws < 0 || ws >= nws_)
     return Status(ErrorCode::kInvalidArgument, Range("affinity workstream", ws, 0, nws_ - 1));
-  protocols_[proto]->hints[flowid & (settings_.flow_buckets - 1)].store(
-      static_cast<int16_t>(ws), std::memory_order_relaxed);
+  protocols_[proto]->hints[flowid & (settings_.flow_buckets - 1)].store(static_cast<int16_t>(ws),
+                                                                        std::memory_order_relaxed);
   return Status::Ok();
 }
 
 Status Netisr::ClearFlowAffinity(ProtocolId proto, uint32_t flowid) {
   if (proto >= num_protocols_.load(std::memory_order_acquire))
     return Status(ErrorCode::kNotFound, "no protocol with id " + std::to_string(proto));
-  protocols_[proto]->hints[flowid & (settings_.flow_buckets - 1)].store(
-      -1, std::memory_order_relaxed);
+  protocols_[proto]->hints[flowid & (settings_.flow_buckets - 1)].store(-1,
+                                                                        std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -283,8 +283,7 @@ BurstOutcome Netisr::DispatchBurst(uint16_t source, ProtocolId proto,
   return Enter<false>(source, proto, pkts);
 }
 
-BurstOutcome Netisr::QueueBurst(uint16_t source, ProtocolId proto,
-                                std::span<Packet* const> pkts) {
+BurstOutcome Netisr::QueueBurst(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts) {
   return Enter<true>(source, proto, pkts);
 }
 
@@ -317,7 +316,7 @@ struct Netisr::CallContext {
   DispatchMode mode;
   int here;
   bool here_draining;
-  uint64_t now_ns = 0;  // read once per call, only where needed
+  uint64_t now_ns = 0;                                   // read once per call, only where needed
   std::array<sched::LoadSample, kMaxWorkstreams> loads;  // filled for kAdaptive
   std::array<float, kMaxWorkstreams> fill;               // filled for kAdaptive
 };
@@ -470,9 +469,9 @@ int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pa
     // The policy's CPU (or the hinted one), with FreeBSD's mode rules. The
     // bucket has drained, so nothing of ours is outstanding.
     const int target = hinted ? hint : static_cast<int>(pkt.flowid % static_cast<uint32_t>(nws_));
-    *d = internal::Decide({cc.mode, target, cc.here, cc.here_draining, 0,
-                           workstreams_[target]->protos[proto].qlen.load(
-                               std::memory_order_relaxed)});
+    *d = internal::Decide(
+        {cc.mode, target, cc.here, cc.here_draining, 0,
+         workstreams_[target]->protos[proto].qlen.load(std::memory_order_relaxed)});
     return target;
   }
   internal::AdaptiveChoice choice;
@@ -482,10 +481,14 @@ int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pa
     if (b.placement < 0 || b.placement >= nws_) b.placement = static_cast<int16_t>(cc.here);
     const bool rate_ok =
         cc.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
-    choice = internal::DecideAdaptive(
-        {cc.here, b.placement, prod.saturated, rate_ok, {cc.loads.data(), size_t(nws_)},
-         workstreams_[cc.here]->cache_peers, {cc.fill.data(), size_t(nws_)}},
-        settings_.adaptive);
+    choice = internal::DecideAdaptive({cc.here,
+                                       b.placement,
+                                       prod.saturated,
+                                       rate_ok,
+                                       {cc.loads.data(), size_t(nws_)},
+                                       workstreams_[cc.here]->cache_peers,
+                                       {cc.fill.data(), size_t(nws_)}},
+                                      settings_.adaptive);
     if (choice.placement != b.placement) {
       b.placement = static_cast<int16_t>(choice.placement);
       prod.migrations.Add(1);
@@ -581,9 +584,8 @@ Status Netisr::OnWorkerStart(int worker) {
   if (!settings_.bind_threads || cpu < 0) return Status::Ok();
   std::string err;
   if (!sched::BindCurrentThread(cpu, &err)) {
-    return Status(ErrorCode::kUnavailable,
-                  "binding worker " + std::to_string(worker) + " to CPU " + std::to_string(cpu) +
-                      ": " + err);
+    return Status(ErrorCode::kUnavailable, "binding worker " + std::to_string(worker) + " to CPU " +
+                                               std::to_string(cpu) + ": " + err);
   }
   return Status::Ok();
 }

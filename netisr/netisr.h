@@ -16,11 +16,18 @@
 //    the consumer is woken at most once per burst (Flush), and only if it
 //    was asleep (WorkerSignal).
 //  * Order: a lane is FIFO and one flow (policy kFlow) or one source (kSource)
-//    maps to one workstream, so packets of a flow from one producer stay in
-//    order. Direct dispatch never overtakes: each lane counts packets
-//    enqueued and handled (single writer each, release/acquire), and a
-//    producer with packets of its own still outstanding in that lane queues
-//    instead. That is what keeps order across run-time mode changes.
+//    maps to one workstream at a time, so packets of a flow from one producer
+//    stay in order. Each lane counts packets enqueued and handled (single
+//    writer each, release/acquire). Flows (kFlow) are hashed into flow
+//    buckets, and each producer remembers per bucket the lane and position
+//    ("tail mark", as RFS does) of its last queued packet: until the lane's
+//    handled count passes that mark, the bucket's packets go behind it, and
+//    only then may the bucket run directly or move (mode change, affinity
+//    hint, adaptive migration). Unbucketed packets use the whole lane's
+//    outstanding count the same way.
+//  * Adaptive dispatch (DispatchMode::kAdaptive) is a pure function of the
+//    bucket's placement, this CPU's saturation and the loads every worker
+//    publishes (internal/select.h); the simulator calls the same code.
 //
 // Threading: Register/Stats/SetDispatchOverride from any thread. Entry points
 // from a worker (inside a handler or an ingress source) or from a thread that

@@ -32,9 +32,9 @@ Result<std::unique_ptr<PacketPool>> PacketPool::Create(uint32_t count, uint32_t 
                                                    std::to_string(kMaxCount) + "]");
   }
   if (buf_size > kMaxBuf) {
-    return Status(ErrorCode::kInvalidArgument, "packet pool buffer size " +
-                                                   std::to_string(buf_size) +
-                                                   " out of range [0, 65536]");
+    return Status(
+        ErrorCode::kInvalidArgument,
+        "packet pool buffer size " + std::to_string(buf_size) + " out of range [0, 65536]");
   }
   return std::unique_ptr<PacketPool>(new PacketPool(count, buf_size));
 }

@@ -79,7 +79,7 @@ using M2CpuFn = std::function<std::optional<int>(const Packet& pkt, uint16_t sou
 using DrainedFn = std::function<void(int workstream)>;
 
 struct ProtocolSpec {
-  std::string name;  // 1..31 characters, unique
+  std::string name;   // 1..31 characters, unique
   HandlerFn handler;  // required
   M2FlowFn m2flow;    // optional
   M2CpuFn m2cpuid;    // required iff policy == kCpu

@@ -26,16 +26,16 @@ uint64_t Stats::TotalDrops() const {
 }
 
 std::string FormatTable(const Stats& s) {
-  std::string out = fmt::format("{:>4} {:>4} {:<10} {:>6} {:>6} {:>12} {:>12} {:>12} {:>10} {:>12} {:>8}\n",
-                                "WSID", "CPU", "Name", "Len", "WMark", "Disp'd",
-                                "HDisp'd", "QDrops", "Queued", "Handled", "Wakeups");
+  std::string out = fmt::format(
+      "{:>4} {:>4} {:<10} {:>6} {:>6} {:>12} {:>12} {:>12} {:>10} {:>12} {:>8}\n", "WSID", "CPU",
+      "Name", "Len", "WMark", "Disp'd", "HDisp'd", "QDrops", "Queued", "Handled", "Wakeups");
   for (size_t w = 0; w < s.work.size(); ++w) {
     for (size_t x = 0; x < s.protocols.size(); ++x) {
       const WorkStats& c = s.work[w][x];
-      out += fmt::format("{:>4} {:>4} {:<10} {:>6} {:>6} {:>12} {:>12} {:>12} {:>10} {:>12} {:>8}\n",
-                         w, s.workstreams[w].cpu, s.protocols[x], c.qlen, c.watermark,
-                         c.dispatched, c.hybrid_dispatched, c.qdrops, c.queued, c.handled,
-                         s.workstreams[w].wakeups);
+      out +=
+          fmt::format("{:>4} {:>4} {:<10} {:>6} {:>6} {:>12} {:>12} {:>12} {:>10} {:>12} {:>8}\n",
+                      w, s.workstreams[w].cpu, s.protocols[x], c.qlen, c.watermark, c.dispatched,
+                      c.hybrid_dispatched, c.qdrops, c.queued, c.handled, s.workstreams[w].wakeups);
     }
   }
   if (!s.decisions.empty()) {
@@ -53,8 +53,8 @@ std::string FormatTable(const Stats& s) {
 
 nlohmann::json ToJson(const Stats& s) {
   nlohmann::json j;
-  j["dispatch_override"] = s.dispatch_override.empty() ? nlohmann::json(nullptr)
-                                                       : nlohmann::json(s.dispatch_override);
+  j["dispatch_override"] =
+      s.dispatch_override.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.dispatch_override);
   j["drops"] = s.drops;
   j["decisions"] = s.decisions;
   j["migrations"] = s.migrations;
@@ -63,13 +63,11 @@ nlohmann::json ToJson(const Stats& s) {
     nlohmann::json protos = nlohmann::json::object();
     for (size_t x = 0; x < s.protocols.size(); ++x) {
       const WorkStats& c = s.work[w][x];
-      protos[s.protocols[x]] = {{"dispatched", c.dispatched},
-                                {"hybrid_dispatched", c.hybrid_dispatched},
-                                {"queued", c.queued},
-                                {"qdrops", c.qdrops},
-                                {"handled", c.handled},
-                                {"qlen", c.qlen},
-                                {"watermark", c.watermark}};
+      protos[s.protocols[x]] = {
+          {"dispatched", c.dispatched}, {"hybrid_dispatched", c.hybrid_dispatched},
+          {"queued", c.queued},         {"qdrops", c.qdrops},
+          {"handled", c.handled},       {"qlen", c.qlen},
+          {"watermark", c.watermark}};
     }
     wss.push_back({{"workstream", w},
                    {"cpu", s.workstreams[w].cpu},

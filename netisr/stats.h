@@ -9,10 +9,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace netisr {
 
@@ -49,7 +48,7 @@ struct WorkstreamStats {
 };
 
 struct Stats {
-  std::vector<std::string> protocols;       // by ProtocolId; "" if unused
+  std::vector<std::string> protocols;        // by ProtocolId; "" if unused
   std::vector<WorkstreamStats> workstreams;  // by workstream index
   std::vector<std::vector<WorkStats>> work;  // [workstream][protocol]
   std::map<std::string, uint64_t> drops;     // reason -> count, zeroes omitted

@@ -9,8 +9,7 @@ void LoadMeter::AddService(int cls, uint64_t ns, uint32_t packets) {
   const double per_packet = static_cast<double>(ns) / packets;
   double& s = service_[cls];
   s = s == 0 ? per_packet : Blend(s, per_packet, cfg_.alpha);
-  out_->service_ns[cls].store(static_cast<uint32_t>(std::min(s, 4e9)),
-                              std::memory_order_relaxed);
+  out_->service_ns[cls].store(static_cast<uint32_t>(std::min(s, 4e9)), std::memory_order_relaxed);
 }
 
 void LoadMeter::AddQueueDelay(uint64_t ns) {
@@ -31,8 +30,7 @@ void LoadMeter::Tick(uint64_t now_ns, uint32_t queue_depth) {
   out_->queue_delay_ns.store(static_cast<uint32_t>(std::min(delay_, 4e9)),
                              std::memory_order_relaxed);
   out_->queue_depth.store(queue_depth, std::memory_order_relaxed);
-  out_->windows.store(out_->windows.load(std::memory_order_relaxed) + 1,
-                      std::memory_order_relaxed);
+  out_->windows.store(out_->windows.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   window_start_ = now_ns;
   busy_ns_ = 0;
   delay_sum_ = 0;

@@ -36,7 +36,7 @@ struct alignas(64) CpuLoad {
   std::atomic<uint32_t> queue_depth{0};
   std::atomic<uint32_t> queue_delay_ns{0};
   std::array<std::atomic<uint32_t>, kMaxLoadClasses> service_ns{};  // per packet, EWMA
-  std::atomic<uint64_t> windows{0};  // publications so far
+  std::atomic<uint64_t> windows{0};                                 // publications so far
 
   LoadSample Read() const {
     LoadSample s;

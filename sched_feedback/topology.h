@@ -36,7 +36,7 @@ class Topology {
   Topology() = default;
   struct Pu {
     int os_index;
-    int core;     // logical index of its core
+    int core;      // logical index of its core
     int smt_rank;  // 0 for the core's first PU
     int l3;        // logical index of its L3 cache, -1 if none
     int numa;      // logical index of its NUMA node, 0 if none

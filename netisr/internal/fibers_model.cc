@@ -66,24 +66,26 @@ class FibersModel final : public WorkModel {
     // Whether the receive fiber brought packets in since softirq last
     // looked. Both fibers run on this thread and never at once: plain bool.
     bool received = false;
-    boost::fibers::fiber receive(std::allocator_arg,
-                                 boost::fibers::protected_fixedsize_stack(kFiberStackBytes), [&] {
-                                   while (!threads_.stopping()) {
-                                     received |= rt_->PollSources(w);
-                                     boost::this_fiber::yield();
-                                   }
-                                 });
-    boost::fibers::fiber softirq(std::allocator_arg,
-                                 boost::fibers::protected_fixedsize_stack(kFiberStackBytes), [&] {
-                                   while (!threads_.stopping()) {
-                                     const bool drained = rt_->DrainQueues(w);
-                                     if (!drained && !received) threads_.SleepUntilWoken(w);
-                                     received = false;
-                                     boost::this_fiber::yield();
-                                   }
-                                 });
-    // The thread's main context waits here; the fibers stop at the next
-    // look at the flag (a sleeping softirq is woken by Stop).
+    auto receive_loop = [&] {
+      while (!threads_.stopping()) {
+        received |= rt_->PollSources(w);
+        boost::this_fiber::yield();
+      }
+    };
+    auto softirq_loop = [&] {
+      while (!threads_.stopping()) {
+        const bool drained = rt_->DrainQueues(w);
+        if (!drained && !received) threads_.SleepUntilWoken(w);
+        received = false;
+        boost::this_fiber::yield();
+      }
+    };
+    boost::fibers::protected_fixedsize_stack stack(kFiberStackBytes);
+    boost::fibers::fiber receive(std::allocator_arg, stack, receive_loop);
+    boost::fibers::fiber softirq(std::allocator_arg, stack, softirq_loop);
+    // The thread's main context waits here, so `received` and the lambdas
+    // outlive both fibers; they end at their next look at the flag (a
+    // sleeping softirq is woken by Stop).
     receive.join();
     softirq.join();
   }

@@ -21,11 +21,11 @@ int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int
 // What the caller knows when it decides one packet's fate.
 struct DispatchContext {
   DispatchMode mode;
-  int target;                  // workstream the policy chose
-  int here;                    // caller's workstream, -1 outside workers
-  bool here_draining;          // caller's workstream is running queued handlers
-  uint64_t lane_outstanding;   // caller's packets queued or running in target's lane
-  int64_t target_qlen;         // packets queued at target for this protocol
+  int target;                 // workstream the policy chose
+  int here;                   // caller's workstream, -1 outside workers
+  bool here_draining;         // caller's workstream is running queued handlers
+  uint64_t lane_outstanding;  // caller's packets queued or running in target's lane
+  int64_t target_qlen;        // packets queued at target for this protocol
 };
 
 enum class Decision : uint8_t { kDirect, kHybridDirect, kQueue };
@@ -42,8 +42,8 @@ inline Decision Decide(const DispatchContext& c) {
                  ? Decision::kHybridDirect
                  : Decision::kQueue;
     case DispatchMode::kAdaptive:  // reached only for packets without a flow bucket
-      return Decide({DispatchMode::kHybrid, c.target, c.here, c.here_draining,
-                     c.lane_outstanding, c.target_qlen});
+      return Decide({DispatchMode::kHybrid, c.target, c.here, c.here_draining, c.lane_outstanding,
+                     c.target_qlen});
     case DispatchMode::kDeferred:
       break;
   }
@@ -66,12 +66,12 @@ const char* ToString(AdaptiveReason r);
 // What the adaptive rule sees for one packet: all of it plain values, so a
 // simulator can build it from a virtual clock and synthetic loads.
 struct AdaptiveView {
-  int here;                // caller's workstream (a worker)
-  int placement;           // where the bucket lives now (here = run directly)
-  bool here_saturated;     // hysteresis state after UpdateSaturation
-  bool may_migrate;        // bucket drained and migration interval elapsed
+  int here;                                  // caller's workstream (a worker)
+  int placement;                             // where the bucket lives now (here = run directly)
+  bool here_saturated;                       // hysteresis state after UpdateSaturation
+  bool may_migrate;                          // bucket drained and migration interval elapsed
   std::span<const sched::LoadSample> loads;  // by workstream
-  uint64_t cache_peers;    // workstreams sharing a cache with `here` (bit mask)
+  uint64_t cache_peers;                      // workstreams sharing a cache with `here` (bit mask)
   // This protocol's queue fill (qlen / qlimit) by workstream, read now: the
   // published loads are up to a window old, the fill is not, so it vetoes
   // moving work into a queue that is filling faster than the EWMA shows.

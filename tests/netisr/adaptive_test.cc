@@ -37,8 +37,8 @@ void Spin(uint64_t ns) {
 }
 
 TEST(Affinity, HintsMoveFlowsWithoutReordering) {
-  for (DispatchMode mode : {DispatchMode::kDeferred, DispatchMode::kHybrid,
-                            DispatchMode::kDirect, DispatchMode::kAdaptive}) {
+  for (DispatchMode mode : {DispatchMode::kDeferred, DispatchMode::kHybrid, DispatchMode::kDirect,
+                            DispatchMode::kAdaptive}) {
     Settings s;
     s.max_threads = 2;
     s.bind_threads = false;

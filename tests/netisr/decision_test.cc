@@ -52,7 +52,11 @@ TEST(SelectWorkstream, CpuPolicyTrustsOnlyValidAnswers) {
 }
 
 DispatchContext Ctx(DispatchMode m) {
-  return {.mode = m, .target = 1, .here = 1, .here_draining = false, .lane_outstanding = 0,
+  return {.mode = m,
+          .target = 1,
+          .here = 1,
+          .here_draining = false,
+          .lane_outstanding = 0,
           .target_qlen = 0};
 }
 
@@ -98,10 +102,10 @@ sched::LoadSample Load(double busy, uint32_t delay_ns, bool asleep = false) {
 
 TEST(Adaptive, SaturationHasHysteresis) {
   const AdaptiveSettings s;
-  EXPECT_FALSE(UpdateSaturation(false, Load(0.85, 0), s));  // below high
-  EXPECT_TRUE(UpdateSaturation(false, Load(0.95, 0), s));   // above high
-  EXPECT_TRUE(UpdateSaturation(true, Load(0.80, 0), s));    // between: stays
-  EXPECT_FALSE(UpdateSaturation(true, Load(0.70, 0), s));   // below low
+  EXPECT_FALSE(UpdateSaturation(false, Load(0.85, 0), s));     // below high
+  EXPECT_TRUE(UpdateSaturation(false, Load(0.95, 0), s));      // above high
+  EXPECT_TRUE(UpdateSaturation(true, Load(0.80, 0), s));       // between: stays
+  EXPECT_FALSE(UpdateSaturation(true, Load(0.70, 0), s));      // below low
   EXPECT_TRUE(UpdateSaturation(false, Load(0.1, 60'000), s));  // queueing delay alone
   EXPECT_TRUE(UpdateSaturation(true, Load(0.1, 20'000), s));   // delay not yet low
 }
@@ -136,7 +140,8 @@ TEST(Adaptive, SaturatedMovesOutOnlyWhenAllowedAndRoomExists) {
   const AdaptiveSettings s;
   std::vector<float> fill(2, 0.0f);
   std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.1, 0)};
-  EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kMigrateOut);
+  EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill}, s).reason,
+            AdaptiveReason::kMigrateOut);
   EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill}, s).placement, 1);
   // Not drained / too soon after the last move: stays.
   EXPECT_EQ(DecideAdaptive({0, 0, true, false, loads, 0, fill}, s).reason, AdaptiveReason::kNoRoom);
