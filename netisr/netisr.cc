@@ -698,7 +698,11 @@ Status Netisr::Start() {
   if (!state_.compare_exchange_strong(expected, State::kRunning))
     return Status(ErrorCode::kFailedPrecondition, "netisr already started");
   Status st = model_->Start(*this);
-  if (!st.ok()) state_.store(State::kStopped);
+  if (!st.ok()) {
+    // The model joined whatever it started; give back what was queued.
+    state_.store(State::kStopped);
+    FinalDrain();
+  }
   return st;
 }
 

@@ -69,8 +69,9 @@ struct Settings {
   // Bound [1, 256]; 32 matches a NIC RX burst and amortises the ring's
   // cache-line transfer (measured in benchmarks/netisr).
   uint32_t burst = 32;
-  // Longest a threads-model worker with attached ingress sources sleeps
-  // before polling them again, microseconds. Bound [1, 1000000].
+  // Longest a sleeping worker (threads and fibers models) with attached
+  // ingress sources sleeps before polling them again, microseconds.
+  // Bound [1, 1000000].
   uint32_t idle_sleep_us = 50;
   ShutdownMode shutdown = ShutdownMode::kDrain;
   // Flow buckets per producer and protocol (an RSS-RETA-like indirection

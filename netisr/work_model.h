@@ -81,7 +81,8 @@ class WorkModel {
   virtual bool Pump() = 0;
 };
 
-// "threads" or "inline"; kNotFound naming the choices otherwise.
+// "threads", "poll", "fibers" or "inline"; kNotFound naming the choices
+// otherwise.
 Result<std::unique_ptr<WorkModel>> MakeWorkModel(std::string_view name);
 
 }  // namespace netisr
