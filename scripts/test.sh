@@ -124,6 +124,18 @@ else
     --config=tsan --build_tests_only --test_tag_filters=concurrency
   run_bazel 3 asan "ASan+UBSan, tests not tagged concurrency or no_asan" \
     --config=asan --build_tests_only --test_tag_filters=-concurrency,-no_asan
+  # The parse-chain fuzzer (clang libFuzzer + ASan/UBSan), bounded in time;
+  # it counts as one test.
+  echo "== fuzz: parse chain (${FUZZ_SECONDS:-60} s) =="
+  mkdir -p out/test-logs
+  if FUZZ_SECONDS=${FUZZ_SECONDS:-60} fuzz/run_fuzzer.sh >out/test-logs/fuzz.log 2>&1; then
+    echo "== fuzz: 1 passed, 0 failed =="
+    total_passed=$((total_passed + 1))
+  else
+    echo "== fuzz: FAILED, see out/test-logs/fuzz.log =="
+    tail -n 30 out/test-logs/fuzz.log
+    total_failed=$((total_failed + 1))
+  fi
 fi
 
 echo "$total_passed passed, $total_failed failed"

@@ -1,0 +1,77 @@
+#include "proto/checksum.h"
+
+#include <bit>
+#include <cstring>
+
+namespace netisr::proto {
+namespace {
+
+uint16_t Fold(uint64_t sum) {
+  sum = (sum & 0xffffffffu) + (sum >> 32);  // <= 2^33
+  sum = (sum & 0xffffffffu) + (sum >> 32);  // <= 2^32
+  sum = (sum & 0xffffu) + (sum >> 16);      // <= 2^17
+  sum = (sum & 0xffffu) + (sum >> 16);      // <= 0xffff
+  return static_cast<uint16_t>(sum);
+}
+
+uint32_t Load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+}  // namespace
+
+uint16_t OnesSum(const uint8_t* data, size_t len, uint32_t initial) {
+  // Native-order words: byte-swapped sums on a little-endian CPU, fixed by
+  // one swap of the folded result (RFC 1071 section 2(B)).
+  uint64_t acc = 0;
+  while (len >= 32) {
+    acc += uint64_t{Load32(data)} + Load32(data + 4) + Load32(data + 8) + Load32(data + 12) +
+           Load32(data + 16) + Load32(data + 20) + Load32(data + 24) + Load32(data + 28);
+    data += 32;
+    len -= 32;
+  }
+  while (len >= 4) {
+    acc += Load32(data);
+    data += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    uint16_t w;
+    std::memcpy(&w, data, 2);
+    acc += w;
+    data += 2;
+    len -= 2;
+  }
+  if (len == 1) {
+    uint16_t w = 0;  // the odd byte is the high-order (first) byte of its word
+    std::memcpy(&w, data, 1);
+    acc += w;
+  }
+  uint16_t sum = Fold(acc);
+  if constexpr (std::endian::native == std::endian::little) sum = __builtin_bswap16(sum);
+  return Fold(uint64_t{sum} + initial);
+}
+
+uint32_t PseudoHeaderSum4(const uint8_t* src, const uint8_t* dst, uint8_t protocol,
+                          uint16_t length) {
+  return uint32_t{Be16(src)} + Be16(src + 2) + Be16(dst) + Be16(dst + 2) + protocol + length;
+}
+
+uint32_t PseudoHeaderSum6(const uint8_t* src, const uint8_t* dst, uint8_t next_header,
+                          uint32_t length) {
+  uint32_t sum = next_header + (length >> 16) + (length & 0xffff);
+  for (int i = 0; i < 16; i += 2) sum += uint32_t{Be16(src + i)} + Be16(dst + i);
+  return sum;  // <= 17 * 0xffff: no overflow
+}
+
+uint16_t UpdateChecksum(uint16_t hc, uint16_t old_word, uint16_t new_word) {
+  const uint64_t sum =
+      uint64_t{static_cast<uint16_t>(~hc)} + static_cast<uint16_t>(~old_word) + new_word;
+  return static_cast<uint16_t>(~Fold(sum));
+}
+
+}  // namespace netisr::proto

@@ -1,0 +1,55 @@
+// Layout: where each parsed header of a packet starts, kept in Packet::meta
+// so that a layer never re-parses what the layer below it already checked.
+//
+// Packet::meta layout (4 x uint64_t of scratch, netisr/packet.h):
+//   meta[0..2]  this Layout, 18 bytes, copied in and out with memcpy (no
+//               aliasing games; the copy compiles to two or three moves)
+//   meta[3]     free for the layers above proto (inpcb, applications)
+// Offsets are from Packet::data and fit 16 bits: an IP datagram is at most
+// 65535 bytes and starts within 22 bytes (two VLAN tags) of the frame.
+//
+// Each layer writes its fields only after its checks passed, and the Ethernet
+// layer starts from a zeroed Layout, so whatever a packet's meta held before
+// (a recycled descriptor) never leaks into parsing.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+
+#include "netisr/packet.h"
+
+namespace netisr::proto {
+
+// The protocol layers, each registered with netisr as one protocol.
+enum class Layer : uint8_t { kEther, kArp, kIp, kIp6, kTcp, kUdp, kIcmp, kIcmp6, kCount };
+inline constexpr size_t kNumLayers = static_cast<size_t>(Layer::kCount);
+// The netisr protocol name of each layer: "ether", "arp", "ip", "ip6", "tcp",
+// "udp", "icmp", "icmp6".
+std::string_view ToString(Layer l);
+
+// Most 802.1Q/802.1ad tags accepted in front of the EtherType (QinQ).
+inline constexpr int kMaxVlanTags = 2;
+
+struct Layout {
+  uint16_t l3_off = 0;       // ARP / IPv4 / IPv6 header
+  uint16_t l4_off = 0;       // TCP / UDP / ICMP header, after IPv4 options or IPv6 ext headers
+  uint16_t l4_len = 0;       // L4 header + payload bytes, from the IP length fields
+  uint16_t payload_off = 0;  // L4 payload, after the TCP/UDP/ICMP header
+  uint16_t ethertype = 0;    // innermost EtherType (after VLAN tags)
+  uint16_t vlan_tci[kMaxVlanTags] = {};  // outermost first
+  uint8_t vlan_count = 0;
+  uint8_t ip_proto = 0;  // upper-layer protocol (after IPv6 extension headers)
+};
+static_assert(sizeof(Layout) <= 3 * sizeof(uint64_t), "Layout must fit meta[0..2]");
+static_assert(std::is_trivially_copyable_v<Layout>);
+
+inline Layout GetLayout(const Packet& pkt) {
+  Layout l;
+  std::memcpy(static_cast<void*>(&l), pkt.meta.data(), sizeof(l));
+  return l;
+}
+inline void SetLayout(Packet& pkt, const Layout& l) { std::memcpy(pkt.meta.data(), &l, sizeof(l)); }
+
+}  // namespace netisr::proto

@@ -1,0 +1,170 @@
+#include "proto/stack.h"
+
+#include <array>
+#include <string>
+
+#include "proto/flow_hash.h"
+
+namespace netisr::proto {
+
+struct ProtocolStack::Core {
+  Core(Netisr& n, StackOptions o) : nisr(n), options(std::move(o)) {}
+
+  void Handle(Layer layer, Burst burst);
+  void RunStages(Layer layer, Burst stage);
+  // Dispatches `pkts` (all bound for `next`) in runs of equal ingress source.
+  void DispatchRuns(Layer next, Burst pkts);
+
+  Netisr& nisr;
+  const StackOptions options;
+  std::array<ProtocolId, kNumLayers> ids{};
+  DropCounters drops;
+};
+
+namespace {
+
+// Where stage 2 files a packet: a next layer, or the sink.
+constexpr size_t kDeliverSlot = kNumLayers;
+constexpr uint8_t kDropped = 0xff;
+
+struct LayerSpec {
+  Layer layer;
+  Policy policy;
+};
+// Registration order: terminal layers first (see Register).
+constexpr std::array<LayerSpec, kNumLayers> kLayers = {{
+    {Layer::kTcp, Policy::kFlow},
+    {Layer::kUdp, Policy::kFlow},
+    {Layer::kIcmp, Policy::kFlow},
+    {Layer::kIcmp6, Policy::kFlow},
+    {Layer::kArp, Policy::kSource},
+    {Layer::kIp, Policy::kFlow},
+    {Layer::kIp6, Policy::kFlow},
+    {Layer::kEther, Policy::kSource},
+}};
+
+// The bytes stage 1 will read of a packet that has been through `layer`'s
+// parent: its header at the Layout's offset. The Ethernet layer starts at 0.
+const uint8_t* HeaderOf(Layer layer, const Packet& pkt) {
+  switch (layer) {
+    case Layer::kEther:
+      return pkt.data;
+    case Layer::kArp:
+    case Layer::kIp:
+    case Layer::kIp6:
+      return pkt.data + GetLayout(pkt).l3_off;
+    default:
+      return pkt.data + GetLayout(pkt).l4_off;
+  }
+}
+
+}  // namespace
+
+void ProtocolStack::Core::Handle(Layer layer, Burst burst) {
+  for (size_t i = 0; i < burst.size(); i += options.stage_burst) {
+    RunStages(layer, burst.subspan(i, std::min<size_t>(options.stage_burst, burst.size() - i)));
+  }
+}
+
+void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
+  const size_t n = stage.size();
+  std::array<uint8_t, kMaxStageBurst> slot;
+
+  // 1. Validate. Prefetch two descriptors ahead and the next packet's
+  // header (its descriptor was prefetched one iteration earlier), so that
+  // neither miss stalls the parser when frames arrive cold from DMA.
+  if (n > 1) __builtin_prefetch(stage[1]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 2 < n) __builtin_prefetch(stage[i + 2]);
+    if (i + 1 < n) __builtin_prefetch(HeaderOf(layer, *stage[i + 1]));
+    Packet& pkt = *stage[i];
+    Layout l = GetLayout(pkt);
+    const Step s = ParseLayer(layer, pkt, l);
+    SetLayout(pkt, l);
+    switch (s.kind) {
+      case Step::Kind::kNext:
+        slot[i] = static_cast<uint8_t>(s.next);
+        break;
+      case Step::Kind::kDeliver:
+        slot[i] = kDeliverSlot;
+        break;
+      case Step::Kind::kDrop:
+        slot[i] = kDropped;
+        drops.Add(s.why);
+        break;
+    }
+  }
+
+  // 2. Classify: release drops, counting-sort survivors by slot (stable).
+  std::array<uint32_t, kDeliverSlot + 2> start{};
+  for (size_t i = 0; i < n; ++i) {
+    if (slot[i] == kDropped) {
+      Release(stage[i]);
+    } else {
+      ++start[slot[i] + 1];
+    }
+  }
+  for (size_t d = 1; d < start.size(); ++d) start[d] += start[d - 1];
+  std::array<Packet*, kMaxStageBurst> sorted;
+  std::array<uint32_t, kDeliverSlot + 1> fill;
+  std::copy(start.begin(), start.end() - 1, fill.begin());
+  for (size_t i = 0; i < n; ++i) {
+    if (slot[i] != kDropped) sorted[fill[slot[i]]++] = stage[i];
+  }
+
+  // 3. Dispatch each group.
+  for (size_t d = 0; d <= kDeliverSlot; ++d) {
+    const Burst group(sorted.data() + start[d], start[d + 1] - start[d]);
+    if (group.empty()) continue;
+    if (d == kDeliverSlot) {
+      options.deliver(layer, group);
+    } else {
+      DispatchRuns(static_cast<Layer>(d), group);
+    }
+  }
+}
+
+void ProtocolStack::Core::DispatchRuns(Layer next, Burst pkts) {
+  const ProtocolId id = ids[static_cast<size_t>(next)];
+  size_t begin = 0;
+  for (size_t i = 1; i <= pkts.size(); ++i) {
+    if (i == pkts.size() || pkts[i]->source != pkts[begin]->source) {
+      nisr.DispatchBurst(pkts[begin]->source, id, pkts.subspan(begin, i - begin));
+      begin = i;
+    }
+  }
+}
+
+Result<std::unique_ptr<ProtocolStack>> ProtocolStack::Register(Netisr& nisr, StackOptions options) {
+  if (!options.deliver) {
+    return Status(ErrorCode::kInvalidArgument, "proto stack: no deliver function");
+  }
+  if (options.stage_burst < 1 || options.stage_burst > kMaxStageBurst) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "proto stack: stage_burst " + std::to_string(options.stage_burst) +
+                      " out of range [1, " + std::to_string(kMaxStageBurst) + "]");
+  }
+  auto core = std::make_shared<Core>(nisr, std::move(options));
+  for (const LayerSpec& ls : kLayers) {
+    ProtocolSpec spec;
+    spec.name = std::string(ToString(ls.layer));
+    spec.handler = [core, layer = ls.layer](Burst b) { core->Handle(layer, b); };
+    spec.policy = ls.policy;
+    if (ls.policy == Policy::kFlow) spec.m2flow = SetFlowIdFromHeaders;
+    spec.dispatch = core->options.dispatch;
+    spec.qlimit = core->options.qlimit;
+    auto id = nisr.Register(spec);
+    if (!id.ok()) return id.status();
+    core->ids[static_cast<size_t>(ls.layer)] = *id;
+  }
+  return std::unique_ptr<ProtocolStack>(new ProtocolStack(std::move(core)));
+}
+
+ProtocolStack::ProtocolStack(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+ProtocolStack::~ProtocolStack() = default;
+
+ProtocolId ProtocolStack::id(Layer layer) const { return core_->ids[static_cast<size_t>(layer)]; }
+
+const DropCounters& ProtocolStack::drops() const { return core_->drops; }
+
+}  // namespace netisr::proto

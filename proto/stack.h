@@ -1,0 +1,93 @@
+// ProtocolStack: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP and ICMPv6
+// registered with netisr as eight protocols, each handler checking its layer
+// (parse.h) and dispatching the survivors to the next, with early drop: a
+// packet is released, under its DropReason, at the first check it fails, so
+// no later layer (nor a queue) spends anything on it.
+//
+// Chain and policies (FreeBSD's netisr registrations):
+//   NIC -> ether (policy source: per-interface order, like ether_input)
+//          ether -> ip | ip6 | arp        arp: policy source, terminal
+//          ip, ip6 (policy flow) -> tcp | udp | icmp | icmp6 (policy flow)
+//   terminal layers -> StackOptions::deliver(layer, burst)
+// The flow layers' m2flow hashes the 4- or 2-tuple (flow_hash.h) when the
+// packet has no flow id yet; ip computes it once and the upper layers keep it,
+// so a flow stays on one workstream from IP up.
+//
+// Bundled processing (J. Brouer et al., "Network stack challenges at
+// increasing speeds", Netdev 1.1 BoF, 2016; VPP's vector processing): a
+// handler takes a burst and runs it stage by stage, so each stage's code
+// and tables stay in the i-cache across the burst instead of being evicted
+// by the next layer's code for every packet:
+//   1. validate: the layer's parser over every packet, prefetching the next
+//      packet's descriptor and headers while checking this one;
+//   2. classify: drops released and counted, survivors sorted (stably, so
+//      flows keep their order) by next layer;
+//   3. dispatch: one netisr DispatchBurst per (next layer, run of equal
+//      ingress source), or one deliver() call per terminal layer.
+// Bursts longer than StackOptions::stage_burst are cut into stages of that
+// size; stage_burst = 1 runs the same code one packet at a time, which is
+// what benchmarks/proto compares against (figures there).
+//
+// Threading: handlers run on whichever thread netisr runs them; the stack's
+// only mutable state is the drop counters (drop_counters.h). deliver() is
+// called concurrently from several workers under the threads model.
+// Lifetime: netisr has no unregistration, so the handlers hold the stack's
+// state through a shared_ptr; it stays valid as long as the Netisr.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "netisr/netisr.h"
+#include "proto/drop_counters.h"
+#include "proto/layout.h"
+#include "proto/parse.h"
+
+namespace netisr::proto {
+
+// Receives packets that passed every check of their chain; owns them (must
+// Release each). `layer` is the terminal layer: kArp, kTcp, kUdp, kIcmp or
+// kIcmp6. The packet's Layout (meta) says where each header starts.
+using DeliverFn = std::function<void(Layer layer, Burst burst)>;
+
+// Largest stage the handlers work on at once (their staging arrays live on
+// the stack: 64 x 16 B, small enough for fibers' stacks).
+inline constexpr uint32_t kMaxStageBurst = 64;
+
+struct StackOptions {
+  DeliverFn deliver;  // required
+  // Dispatch mode of every layer (the netisr override still wins).
+  DispatchMode dispatch = DispatchMode::kHybrid;
+  // Packets per stage, [1, kMaxStageBurst]. 32 matches netisr's burst.
+  uint32_t stage_burst = 32;
+  // Queue limit of every layer; 0 = the netisr settings' default.
+  uint32_t qlimit = 0;
+};
+
+class ProtocolStack {
+ public:
+  // Registers the eight protocols (terminal ones first, so that every
+  // registered handler only ever dispatches to registered protocols, even if
+  // a later registration fails). Errors: missing deliver, stage_burst out of
+  // range, or netisr's (duplicate name, no free protocol slot: 8 needed).
+  static Result<std::unique_ptr<ProtocolStack>> Register(Netisr& nisr, StackOptions options);
+  ~ProtocolStack();
+
+  // The netisr protocol of a layer; ingress dispatches frames to ether().
+  ProtocolId id(Layer layer) const;
+  ProtocolId ether() const { return id(Layer::kEther); }
+
+  const DropCounters& drops() const;
+  // Reason name -> count, zeroes omitted; exact after Netisr::Stop().
+  std::map<std::string, uint64_t> DropSnapshot() const { return drops().Snapshot(); }
+
+  struct Core;  // the handlers' shared state (stack.cc)
+
+ private:
+  explicit ProtocolStack(std::shared_ptr<Core> core);
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace netisr::proto
