@@ -1,0 +1,125 @@
+// PcapPort: a Port over pcap files through libpcap. RX replays a trace
+// (optionally looping, for benchmarks); TX captures what is sent. Plus
+// WritePcap / ReadPcap, the plain file utilities tests and the synthetic
+// generator (WriteSyntheticTrace) use.
+//
+// RX: the whole trace is read into memory when the port opens (as DPDK's
+// pcap PMD does with infinite_rx, and tcpreplay --preload), so replay
+// costs a memcpy per frame and no I/O, and looping is free. The software
+// RSS (Toeplitz, default key, RssFields) of every frame is computed once at
+// open; its RETA queue decides which RX queue replays the frame, so, as on
+// a NIC, a flow's frames come out of one queue in file order. Each queue
+// has its own cursor and counters (one thread per queue, no shared mutable
+// state but the lock-free pool); replay runs at ~44 Mpps of 64-byte
+// frames on one thread (nic_bench, same machine as rss.h). Per packet: flowid/hash_type from RSS
+// (kNone for non-IP frames), seq = the frame's 1-based position in the file
+// plus loop * frames (so per-flow order is checkable), ingress_ns = time of
+// the burst. Replay is as fast as the caller polls: the file's timestamps
+// are not honoured. Memory: the trace's bytes plus 16 B per frame.
+// Frames larger than the pool's buffers are dropped (kTooLong) and frames
+// captured shorter than sent (snaplen) are dropped (kTruncated), each time
+// they come up, counted in Stats; an empty pool is backpressure (the same
+// frame is tried on the next call), not loss.
+//
+// TX: frames are appended to one pcap file (Ethernet link type, stamped
+// with CLOCK_REALTIME) and released. All TX queues write the same file
+// under one mutex: a capture is a debugging and testing aid, not a fast
+// path. The file is complete once the port is destroyed.
+//
+// Errors (missing or unreadable file, not a pcap, not Ethernet, cannot
+// create the output) come back as a Status naming the file; nothing throws
+// and nothing crashes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "netisr/packet.h"
+#include "netisr/status.h"
+#include "nic/port.h"
+#include "nic/rss.h"
+
+namespace netisr::nic {
+
+namespace internal {
+struct PcapRxQueue;
+struct TxQueueCounters;
+struct PcapWriter;
+}  // namespace internal
+
+struct PcapRecord {
+  std::vector<uint8_t> bytes;  // as captured
+  uint32_t wire_len = 0;       // length on the wire (> bytes.size() if cut by snaplen)
+  uint64_t ts_ns = 0;          // capture time, ns since the epoch
+};
+
+// Reads every record of an Ethernet pcap file.
+Result<std::vector<PcapRecord>> ReadPcap(const std::string& path);
+
+// Writes `frames` to a new Ethernet pcap file (overwriting `path`), stamped
+// start_ns, start_ns + 1 us, ...
+Status WritePcap(const std::string& path, std::span<const std::vector<uint8_t>> frames,
+                 uint64_t start_ns = 0);
+
+struct PcapConfig {
+  std::string rx_path;         // trace to replay; "" = RX queues that are always exhausted
+  std::string tx_path;         // capture file to write; "" = no TX queues
+  uint16_t port_id = 0;        // [0, 1023]
+  uint16_t num_rx_queues = 1;  // [1, 64]
+  uint16_t num_tx_queues = 1;  // [1, 64] when tx_path is set
+  uint32_t reta_size = 128;
+  RssFields rss;
+  uint64_t loops = 1;          // replays of the trace; 0 = forever
+  PacketPool* pool = nullptr;  // required when rx_path is set
+};
+
+class PcapPort final : public Port {
+ public:
+  static Result<std::unique_ptr<PcapPort>> Open(const PcapConfig& config);
+  ~PcapPort() override;
+
+  std::string_view name() const override { return name_; }
+  uint16_t port_id() const override { return config_.port_id; }
+  uint16_t num_rx_queues() const override { return config_.num_rx_queues; }
+  uint16_t num_tx_queues() const override {
+    return config_.tx_path.empty() ? 0 : config_.num_tx_queues;
+  }
+  size_t RxBurst(uint16_t queue, std::span<Packet*> out) override;
+  // Writes and releases every packet; never full.
+  size_t TxBurst(uint16_t queue, std::span<Packet* const> pkts) override;
+  bool RxExhausted(uint16_t queue) const override;
+  PortStats Stats() const override;
+
+  // Frames in the trace, and how many RSS put on `queue`.
+  size_t trace_frames() const { return frames_.size(); }
+  size_t frames_on(uint16_t queue) const;
+  // Writes buffered capture frames to the file.
+  void FlushTx();
+
+ private:
+  struct Frame {
+    uint64_t offset;  // into bytes_
+    uint32_t caplen;
+    uint32_t wire_len;
+    uint32_t hash;
+    HashType type;
+  };
+  PcapPort(const PcapConfig& config, Reta reta);
+  Status Load();
+
+  const PcapConfig config_;
+  const Reta reta_;
+  const std::string name_;
+  std::vector<uint8_t> bytes_;  // every frame, back to back
+  std::vector<Frame> frames_;   // file order
+  std::vector<std::unique_ptr<internal::PcapRxQueue>> rx_;
+  std::vector<std::unique_ptr<internal::TxQueueCounters>> tx_;
+  std::mutex tx_mu_;  // guards writer_
+  std::unique_ptr<internal::PcapWriter> writer_;
+};
+
+}  // namespace netisr::nic
