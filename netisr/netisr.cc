@@ -89,6 +89,7 @@ Status Validate(const Settings& s) {
   if (s.burst < 1 || s.burst > 256) return bad(Range("burst", s.burst, 1, 256));
   if (s.idle_sleep_us < 1 || s.idle_sleep_us > 1000000)
     return bad(Range("idle_sleep_us", s.idle_sleep_us, 1, 1000000));
+  if (s.idle_spin > 1000000) return bad(Range("idle_spin", s.idle_spin, 0, 1000000));
   if (s.flow_buckets < 1 || s.flow_buckets > 65536 || (s.flow_buckets & (s.flow_buckets - 1)))
     return bad("flow_buckets " + std::to_string(s.flow_buckets) +
                " must be a power of two in [1, 65536]");
@@ -312,13 +313,18 @@ struct Netisr::Chunk {
 
 // What one Enter call knows about its caller and the machine.
 struct Netisr::CallContext {
+  // What the adaptive rule reads, filled once per call in kAdaptive mode
+  // only: 1.3 KiB that other modes must not pay to initialise.
+  struct Feedback {
+    uint64_t now_ns;
+    std::array<sched::LoadSample, kMaxWorkstreams> loads;
+    std::array<float, kMaxWorkstreams> fill;
+  };
   Producer* prod;
   DispatchMode mode;
   int here;
   bool here_draining;
-  uint64_t now_ns = 0;                                   // read once per call, only where needed
-  std::array<sched::LoadSample, kMaxWorkstreams> loads;  // filled for kAdaptive
-  std::array<float, kMaxWorkstreams> fill;               // filled for kAdaptive
+  std::optional<Feedback> feedback;
 };
 
 namespace {
@@ -349,11 +355,13 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
   }
   ProtocolEntry& pe = *protocols_[proto];
   const int ov = override_.load(std::memory_order_relaxed);
-  CallContext cc{prod,
-                 kQueueOnly ? DispatchMode::kDeferred
-                 : ov >= 0  ? static_cast<DispatchMode>(ov)
-                            : pe.spec.dispatch,
-                 prod->home_ws, prod->home_ws >= 0 && workstreams_[prod->home_ws]->draining};
+  CallContext cc;
+  cc.prod = prod;
+  cc.mode = kQueueOnly ? DispatchMode::kDeferred
+            : ov >= 0  ? static_cast<DispatchMode>(ov)
+                       : pe.spec.dispatch;
+  cc.here = prod->home_ws;
+  cc.here_draining = cc.here >= 0 && workstreams_[cc.here]->draining;
   if (cc.mode == DispatchMode::kAdaptive && cc.here >= 0) ReadLoads(cc, pe, proto);
 
   Chunk ch;
@@ -364,8 +372,10 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
     ++prod->chunk;
     for (size_t i = 0; i < n; ++i) {
       Packet* pkt = pkts[base + i];
-      pkt->proto = proto;
-      pkt->source = source;
+      // Stores only when the value changes: the packet's line may sit in
+      // another core's cache, and a needless store takes it away.
+      if (pkt->proto != proto) pkt->proto = proto;
+      if (pkt->source != source) pkt->source = source;
       if (!Classify(cc, pe, proto, *pkt, ch)) {
         Drop(prod, proto, DropReason::kNoCpu, pkt);
         ++out.dropped;
@@ -381,21 +391,22 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
       out.dropped += d;
     }
   }
-  if (cc.here < 0) Flush();
+  if (cc.here < 0 && prod->wake_mask != 0) Flush();
   return out;
 }
 
 void Netisr::ReadLoads(CallContext& cc, const ProtocolEntry& pe, ProtocolId proto) const {
+  CallContext::Feedback& fb = cc.feedback.emplace();
   for (int w = 0; w < nws_; ++w) {
     const Workstream& ws = *workstreams_[w];
-    cc.loads[w] = ws.load.Read();
-    cc.loads[w].asleep = ws.signal.sleeping.load(std::memory_order_relaxed) != 0;
-    cc.fill[w] = static_cast<float>(ws.protos[proto].qlen.load(std::memory_order_relaxed)) /
+    fb.loads[w] = ws.load.Read();
+    fb.loads[w].asleep = ws.signal.sleeping.load(std::memory_order_relaxed) != 0;
+    fb.fill[w] = static_cast<float>(ws.protos[proto].qlen.load(std::memory_order_relaxed)) /
                  static_cast<float>(pe.qlimit);
   }
-  cc.now_ns = Now();
+  fb.now_ns = Now();
   cc.prod->saturated =
-      internal::UpdateSaturation(cc.prod->saturated, cc.loads[cc.here], settings_.adaptive);
+      internal::UpdateSaturation(cc.prod->saturated, fb.loads[cc.here], settings_.adaptive);
 }
 
 bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
@@ -424,22 +435,17 @@ bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pack
   } else {
     target = internal::SelectWorkstream(pe.spec, pkt, pkt.source, nws_);
     if (target < 0) return false;
-    const Lane& lane = *pe.lanes[prod.index * nws_ + target];
-    const bool t_staged = (ch.staged_mask >> target) & 1;
-    d = internal::Decide({cc.mode, target, cc.here, cc.here_draining,
-                          lane.enqueued.load(std::memory_order_relaxed) -
-                              lane.handled.load(std::memory_order_acquire) + (t_staged ? 1 : 0),
-                          workstreams_[target]->protos[proto].qlen.load(std::memory_order_relaxed) +
-                              (t_staged ? 1 : 0)});
+    d = cc.mode == DispatchMode::kDeferred ? internal::Decision::kQueue
+                                           : DecideUnbucketed(cc, pe, proto, target, ch);
   }
-  const Lane& lane = *pe.lanes[prod.index * nws_ + target];
+  Lane& lane = *pe.lanes[prod.index * nws_ + target];
   switch (d) {
     case internal::Decision::kDirect:
-      pe.lanes[prod.index * nws_ + target]->dispatched.Add(1);
+      lane.dispatched.Add(1);
       ch.direct[ch.ndirect++] = &pkt;
       return true;
     case internal::Decision::kHybridDirect:
-      pe.lanes[prod.index * nws_ + target]->hybrid_dispatched.Add(1);
+      lane.hybrid_dispatched.Add(1);
       ch.direct[ch.ndirect++] = &pkt;
       return true;
     case internal::Decision::kQueue:
@@ -458,6 +464,21 @@ bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pack
     b->tail_mark = lane.enqueued.load(std::memory_order_relaxed) + ch.staged_per_ws[target];
   }
   return true;
+}
+
+internal::Decision Netisr::DecideUnbucketed(const CallContext& cc, const ProtocolEntry& pe,
+                                            ProtocolId proto, int target, const Chunk& ch) const {
+  const Lane& lane = *pe.lanes[cc.prod->index * nws_ + target];
+  const uint64_t staged = (ch.staged_mask >> target) & 1;
+  const uint64_t outstanding = lane.enqueued.load(std::memory_order_relaxed) -
+                               lane.handled.load(std::memory_order_acquire) + staged;
+  // Only the hybrid rule looks at the queue length (a shared cache line).
+  const int64_t qlen =
+      cc.mode == DispatchMode::kDirect
+          ? 0
+          : workstreams_[target]->protos[proto].qlen.load(std::memory_order_relaxed) +
+                static_cast<int64_t>(staged);
+  return internal::Decide({cc.mode, target, cc.here, cc.here_draining, outstanding, qlen});
 }
 
 int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
@@ -479,20 +500,21 @@ int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pa
     choice = {hint, internal::AdaptiveReason::kHinted};
   } else {
     if (b.placement < 0 || b.placement >= nws_) b.placement = static_cast<int16_t>(cc.here);
+    const CallContext::Feedback& fb = *cc.feedback;
     const bool rate_ok =
-        cc.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
-    choice = internal::DecideAdaptive({cc.here,
-                                       b.placement,
-                                       prod.saturated,
-                                       rate_ok,
-                                       {cc.loads.data(), size_t(nws_)},
-                                       workstreams_[cc.here]->cache_peers,
-                                       {cc.fill.data(), size_t(nws_)}},
-                                      settings_.adaptive);
+        fb.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
+    const internal::AdaptiveView view{cc.here,
+                                      b.placement,
+                                      prod.saturated,
+                                      rate_ok,
+                                      {fb.loads.data(), size_t(nws_)},
+                                      workstreams_[cc.here]->cache_peers,
+                                      {fb.fill.data(), size_t(nws_)}};
+    choice = internal::DecideAdaptive(view, settings_.adaptive);
     if (choice.placement != b.placement) {
       b.placement = static_cast<int16_t>(choice.placement);
       prod.migrations.Add(1);
-      prod.last_migration_ns = cc.now_ns;
+      prod.last_migration_ns = fb.now_ns;
     }
   }
   prod.decisions[static_cast<size_t>(choice.reason)].Add(1);
@@ -536,8 +558,11 @@ std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(CallContext& cc, Proto
 
   Lane& lane = *pe.lanes[cc.prod->index * nws_ + t];
   if (accepted > 0) {
-    const uint64_t now = Now();
-    for (size_t i = 0; i < accepted; ++i) batch[i]->queued_ns = now;
+    if (cc.feedback) {
+      // Queueing delay feeds the adaptive rule only; other modes skip the
+      // stores (each one may pull a line from the consumer's cache).
+      for (size_t i = 0; i < accepted; ++i) batch[i]->queued_ns = cc.feedback->now_ns;
+    }
     // Cannot come up short: this lane holds at most qlen <= qlimit packets
     // and its ring has qlimit slots.
     lane.ring.push(batch, accepted);
@@ -562,7 +587,10 @@ void Netisr::Flush() {
   for (uint64_t m = prod->wake_mask; m != 0; m &= m - 1) {
     const int t = __builtin_ctzll(m);
     WorkerSignal& sig = workstreams_[t]->signal;
-    if (t != prod->home_ws && sig.sleeping.load(std::memory_order_relaxed) != 0) {
+    // The exchange makes one producer, not every one that looks, pay the
+    // wake syscall for one sleep. Relaxed: ordered by the fence above.
+    if (t != prod->home_ws && sig.sleeping.load(std::memory_order_relaxed) != 0 &&
+        sig.sleeping.exchange(0, std::memory_order_relaxed) != 0) {
       sig.wakeups.fetch_add(1, std::memory_order_relaxed);
       model_->Wake(t);
     }
@@ -603,36 +631,42 @@ bool Netisr::PollSources(int worker) {
   IdentityScope id(producers_[worker].get(), worker);
   bool did = false;
   int live = 0;
+  // One clock read per poll: each poll's end is the next one's start.
+  uint64_t now = Now();
   for (IngressSource* src : ws.sources) {
     if (src->Exhausted()) continue;
-    const uint64_t t0 = Now();
-    if (src->Poll(*this, settings_.burst) > 0) {
-      did = true;
-      ws.meter->AddBusy(Now() - t0);
-    }
+    const bool got = src->Poll(*this, settings_.burst) > 0;
     Flush();
+    const uint64_t after = Now();
+    if (got) {
+      did = true;
+      ws.meter->AddBusy(after - now);
+    }
+    now = after;
     live += src->Exhausted() ? 0 : 1;
   }
   ws.live_sources.store(live, std::memory_order_release);
-  TickLoad(ws);
+  TickLoad(ws, now);
   return did;
 }
 
-void Netisr::TickLoad(Workstream& ws) {
+void Netisr::TickLoad(Workstream& ws, uint64_t now) {
   int64_t depth = 0;
   const int nproto = num_protocols_.load(std::memory_order_acquire);
   for (int x = 0; x < nproto; ++x) depth += ws.protos[x].qlen.load(std::memory_order_relaxed);
-  ws.meter->Tick(Now(), static_cast<uint32_t>(std::max<int64_t>(0, depth)));
+  ws.meter->Tick(now, static_cast<uint32_t>(std::max<int64_t>(0, depth)));
 }
 
 bool Netisr::DrainQueues(int worker) {
   IdentityScope id(producers_[worker].get(), worker);
-  const bool did = DrainWorkstream(worker, /*final_pass=*/false);
-  TickLoad(*workstreams_[worker]);
+  uint64_t now = Now();
+  const bool did = DrainWorkstream(worker, &now);
+  TickLoad(*workstreams_[worker], now);
   return did;
 }
 
-bool Netisr::DrainWorkstream(int w, bool final_pass) {
+bool Netisr::DrainWorkstream(int w, uint64_t* now) {
+  const bool final_pass = now == nullptr;
   Workstream& ws = *workstreams_[w];
   const bool drop = final_pass && settings_.shutdown == ShutdownMode::kDrop;
   const int nproto = num_protocols_.load(std::memory_order_acquire);
@@ -656,12 +690,19 @@ bool Netisr::DrainWorkstream(int w, bool final_pass) {
         } else if (final_pass) {
           RunHandler(pe, {burst, n});
         } else {
-          const uint64_t t0 = Now();
-          ws.meter->AddQueueDelay(t0 - std::min(t0, burst[0]->queued_ns));
+          // One clock read per burst: a handler's end is the next start.
+          const uint64_t t0 = *now;
+          if (const uint64_t stamp = burst[0]->queued_ns; stamp != 0) {
+            // Stamped by an adaptive producer: sample its wait, and clear
+            // the stamps so that a later non-adaptive queueing of the same
+            // packet (nested dispatch) is not mistaken for a long wait.
+            ws.meter->AddQueueDelay(t0 - std::min(t0, stamp));
+            for (size_t i = 0; i < n; ++i) burst[i]->queued_ns = 0;
+          }
           RunHandler(pe, {burst, n});
-          const uint64_t spent = Now() - t0;
-          ws.meter->AddService(x, spent, static_cast<uint32_t>(n));
-          ws.meter->AddBusy(spent);
+          *now = Now();
+          ws.meter->AddService(x, *now - t0, static_cast<uint32_t>(n));
+          ws.meter->AddBusy(*now - t0);
         }
         lane.handled.store(lane.handled.load(std::memory_order_relaxed) + n,
                            std::memory_order_release);
@@ -764,7 +805,7 @@ void Netisr::FinalDrain() {
     any = false;
     for (int w = 0; w < nws_; ++w) {
       IdentityScope id(producers_[w].get(), w);
-      while (HasQueued(w)) any |= DrainWorkstream(w, /*final_pass=*/true);
+      while (HasQueued(w)) any |= DrainWorkstream(w, /*now=*/nullptr);
     }
   }
 }

@@ -183,6 +183,7 @@ class Netisr final : private WorkerRuntime {
   bool HasQueued(int worker) const override;
   bool HasLiveSources(int worker) const override;
   uint32_t idle_sleep_us() const override { return settings_.idle_sleep_us; }
+  uint32_t idle_spin() const override { return settings_.idle_spin; }
   WorkerSignal& signal(int worker) override;
 
   struct Chunk;
@@ -195,6 +196,9 @@ class Netisr final : private WorkerRuntime {
   // the chunk; false if the policy cannot place it.
   bool Classify(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
                 Chunk& ch);
+  // Direct, hybrid-direct or queue for a packet without a flow bucket.
+  internal::Decision DecideUnbucketed(const CallContext& cc, const internal::ProtocolEntry& pe,
+                                      ProtocolId proto, int target, const Chunk& ch) const;
   // Placement of a drained flow bucket: policy or hint, or the adaptive rule.
   int PlaceBucket(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
                   internal::Bucket& b, uint32_t bi, internal::Decision* d);
@@ -206,10 +210,13 @@ class Netisr final : private WorkerRuntime {
                                                     ProtocolId proto, int t, const Chunk& ch);
   void Drop(internal::Producer* prod, ProtocolId proto, DropReason why, Packet* pkt);
   void RunHandler(internal::ProtocolEntry& pe, std::span<Packet* const> burst);
-  bool DrainWorkstream(int ws, bool final_pass);
+  // Runs (or, at shutdown in drop mode, drops) the workstream's queued
+  // packets. `now` is the caller's latest clock reading, advanced past each
+  // handler; nullptr for the final pass after the workers stopped.
+  bool DrainWorkstream(int ws, uint64_t* now);
   void FinalDrain();
   // Publishes the worker's load if its measurement window has elapsed.
-  void TickLoad(internal::Workstream& ws);
+  void TickLoad(internal::Workstream& ws, uint64_t now);
   uint64_t SumEnqueued(bool* balanced) const;
 
   const Settings settings_;

@@ -73,6 +73,11 @@ struct Settings {
   // ingress sources sleeps before polling them again, microseconds.
   // Bound [1, 1000000].
   uint32_t idle_sleep_us = 50;
+  // Pause instructions an idle sleeping-model worker spins, re-checking its
+  // queues, before it sleeps. Bound [0, 1000000]. 2000 pauses are ~5-20 us
+  // (a pause is 10-140 cycles by CPU): long enough to catch a producer's
+  // next burst, short next to the ~10 us a futex sleep/wake round costs.
+  uint32_t idle_spin = 2000;
   ShutdownMode shutdown = ShutdownMode::kDrain;
   // Flow buckets per producer and protocol (an RSS-RETA-like indirection
   // table: flowid & (flow_buckets - 1)). Flows in one bucket move together;

@@ -10,8 +10,9 @@ size_t RxQueueSource::Poll(Netisr& nisr, size_t budget) {
   Packet* burst[kMaxBurst];
   const size_t n = port_.RxBurst(queue_, {burst, std::min(budget, kMaxBurst)});
   if (n == 0) return 0;
-  nisr.DispatchBurst(SourceId(port_.port_id(), queue_), proto_, {burst, n});
   received_ += n;
+  const size_t kept = filter_ != nullptr ? filter_->Apply({burst, n}) : n;
+  if (kept != 0) nisr.DispatchBurst(SourceId(port_.port_id(), queue_), proto_, {burst, kept});
   return n;
 }
 

@@ -11,6 +11,8 @@
 //     (queue-limit reservation, lane ring, order counters, Flush and the
 //     futex wakeup of a sleeping worker) adds to moving pointers through a
 //     boost::lockfree::spsc_queue from CPU 0 to a consumer on CPU 1.
+//     BM_DeferredHandoffPoll runs the same path under the never-sleeping
+//     "poll" model, which separates the wakeup cost from the rest.
 //   * BM_PoolAllocFree: one PacketPool Alloc+Release, for scale.
 //
 // Every handler is the same function: Release each packet (a no-op release,
@@ -22,6 +24,7 @@
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -57,6 +60,7 @@ constexpr uint64_t kMaxInFlight = kQlimit / 2;
 // never wrap (kNumPackets is a multiple of every burst).
 constexpr size_t kNumPackets = 2 * kMaxInFlight;
 constexpr size_t kMaxBurst = 32;
+static_assert(kNumPackets >= kMaxInFlight + kMaxBurst && kNumPackets % kMaxBurst == 0);
 // The bare handoff's producer and consumer CPUs (the deferred one takes its
 // workstreams' CPUs, which are the same two on a 2-CPU machine).
 constexpr int kProducerCpu = 0;
@@ -125,6 +129,13 @@ class ScopedAffinity {
   bool saved_ok_ = false;
   bool ok_ = false;
 };
+
+// Voluntary context switches of the whole process so far (sleeps).
+int64_t VoluntaryContextSwitches() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_nvcsw;
+}
 
 // items/s (from SetItemsProcessed) and its inverse, time per item.
 void ReportPerItem(benchmark::State& state, size_t burst) {
@@ -344,28 +355,42 @@ void BM_BareSpscHandoff(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. Deferred handoff: threads model, two workstreams bound to CPUs 0 and 1.
-// The benchmark thread, pinned to workstream 0's CPU (whose worker has
-// nothing to do and sleeps on its futex), QueueBursts to a kCpu protocol
-// whose m2cpuid always names workstream 1.
+// 4. Deferred handoff: the benchmark thread, pinned to one CPU, QueueBursts
+// to a kCpu protocol whose m2cpuid always names the consumer workstream,
+// bound to the other CPU.
+//  * BM_DeferredHandoff: model "threads", two workstreams on CPUs 0 and 1,
+//    consumer workstream 1; the producer shares CPU 0 with worker 0, which
+//    has nothing to do and sleeps on its futex. Idle workers sleep, so this
+//    includes the futex wakeup path.
+//  * BM_DeferredHandoffPoll: model "poll" (workers never sleep), one
+//    workstream, the producer on the other CPU. Same enqueue/drain path
+//    without wakeups, so the difference between the two is the wakeup cost.
+
+struct DeferredSetup {
+  std::string_view model;
+  int workstreams;
+  int consumer;  // workstream index m2cpuid names
+};
 
 class DeferredFixture : public NetisrFixture {
  public:
-  explicit DeferredFixture(benchmark::State& state)
-      : NetisrFixture(state, DeferredSettings(), "threads", DeferredSpec()) {}
+  DeferredFixture(benchmark::State& state, const DeferredSetup& setup)
+      : NetisrFixture(state, DeferredSettings(setup), setup.model, DeferredSpec(setup)) {}
 
  private:
-  static Settings DeferredSettings() {
+  static Settings DeferredSettings(const DeferredSetup& setup) {
     Settings s;
-    s.max_threads = 2;
+    s.max_threads = setup.workstreams;
     s.bind_threads = true;
     s.max_qlimit = kQlimit;
     return s;
   }
-  static ProtocolSpec DeferredSpec() {
+  static ProtocolSpec DeferredSpec(const DeferredSetup& setup) {
     ProtocolSpec spec;
     spec.name = "deferred";
-    spec.m2cpuid = [](const Packet&, uint16_t) { return std::optional<int>(1); };
+    spec.m2cpuid = [ws = setup.consumer](const Packet&, uint16_t) {
+      return std::optional<int>(ws);
+    };
     spec.policy = Policy::kCpu;
     spec.dispatch = DispatchMode::kDeferred;
     spec.qlimit = kQlimit;
@@ -373,16 +398,18 @@ class DeferredFixture : public NetisrFixture {
   }
 };
 
-void BM_DeferredHandoff(benchmark::State& state) {
+void DeferredHandoff(benchmark::State& state, const DeferredSetup& setup) {
   const size_t burst = state.range(0);
-  DeferredFixture f(state);
+  DeferredFixture f(state, setup);
   if (!f.ok()) return;
-  const Stats before = f.nisr().GetStats();
-  ScopedAffinity pin(before.workstreams[0].cpu);
-  if (!pin.ok()) return state.SkipWithError("could not pin to workstream 0's CPU");
+  const int consumer_cpu = f.nisr().GetStats().workstreams[setup.consumer].cpu;
+  const int producer_cpu = consumer_cpu == kProducerCpu ? kConsumerCpu : kProducerCpu;
+  ScopedAffinity pin(producer_cpu);
+  if (!pin.ok()) return state.SkipWithError("could not pin the producer");
   if (!f.EnterAsProducer(state)) return;
   const PacketSet packets(kNumPackets);
   uint64_t drops = 0;
+  const int64_t switches_before = VoluntaryContextSwitches();
   RunHandoffProducer(state, burst, packets, f.handled(), [&](Burst pkts) {
     // A queue_full drop releases the tail of the burst; queue it again.
     for (BurstOutcome r = f.nisr().QueueBurst(0, f.proto(), pkts); r.dropped > 0;) {
@@ -390,14 +417,23 @@ void BM_DeferredHandoff(benchmark::State& state) {
       r = f.nisr().QueueBurst(0, f.proto(), pkts.last(r.dropped));
     }
   });
-  const Stats after = f.nisr().GetStats();
+  const uint64_t wakeups = f.nisr().GetStats().workstreams[setup.consumer].wakeups;
   state.counters["drops"] = static_cast<double>(drops);
-  state.counters["wakeups"] = static_cast<double>(after.workstreams[1].wakeups);
-  state.counters["items_per_wakeup"] =
-      static_cast<double>(state.iterations() * burst) /
-      static_cast<double>(std::max<uint64_t>(1, after.workstreams[1].wakeups));
-  state.SetLabel("ws0 cpu " + std::to_string(after.workstreams[0].cpu) + ", ws1 cpu " +
-                 std::to_string(after.workstreams[1].cpu));
+  state.counters["wakeups"] = static_cast<double>(wakeups);
+  // Process-wide, but the producer spins and any other worker sleeps
+  // throughout, so this is how often the consumer worker went to sleep.
+  state.counters["sleeps"] = static_cast<double>(VoluntaryContextSwitches() - switches_before);
+  state.counters["items_per_wakeup"] = static_cast<double>(state.iterations() * burst) /
+                                       static_cast<double>(std::max<uint64_t>(1, wakeups));
+  state.SetLabel("producer cpu " + std::to_string(producer_cpu) + ", consumer cpu " +
+                 std::to_string(consumer_cpu));
+}
+
+void BM_DeferredHandoff(benchmark::State& state) {
+  DeferredHandoff(state, {.model = "threads", .workstreams = 2, .consumer = 1});
+}
+void BM_DeferredHandoffPoll(benchmark::State& state) {
+  DeferredHandoff(state, {.model = "poll", .workstreams = 1, .consumer = 0});
 }
 
 // ---------------------------------------------------------------------------
@@ -422,6 +458,7 @@ BENCHMARK(BM_DirectDispatch);
 BENCHMARK(BM_DirectDispatchBurst)->Arg(32);
 BENCHMARK(BM_BareSpscHandoff)->Arg(1)->Arg(32)->UseRealTime();
 BENCHMARK(BM_DeferredHandoff)->Arg(1)->Arg(32)->UseRealTime();
+BENCHMARK(BM_DeferredHandoffPoll)->Arg(1)->Arg(32)->UseRealTime();
 BENCHMARK(BM_PoolAllocFree);
 
 }  // namespace

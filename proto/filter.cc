@@ -1,0 +1,553 @@
+#include "proto/filter.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+#include <random>
+
+#include "netisr/netisr.h"
+#include "netisr/settings.h"
+#include "proto/layout.h"
+#include "proto/parse.h"
+#include "proto/wire.h"
+#include "sched_feedback/clock.h"
+
+namespace netisr::proto {
+namespace {
+
+constexpr uint32_t kMaxRatePps = 1000000000;  // one packet per ns
+constexpr size_t kNumLanes = kMaxWorkstreams + 1;
+
+// Per-lane counter slots: totals first, then (hits, dropped) per rule.
+enum Slot : size_t { kPassedSlot, kUnclassifiedSlot, kFilteredSlot, kRateLimitedSlot, kRule0 };
+constexpr size_t HitsSlot(size_t rule) { return kRule0 + 2 * rule; }
+constexpr size_t DroppedSlot(size_t rule) { return kRule0 + 2 * rule + 1; }
+constexpr size_t DropSlot(FilterDrop d) {
+  return d == FilterDrop::kFiltered ? kFilteredSlot : kRateLimitedSlot;
+}
+
+// The fields a rule can match, read from one packet. family 0: unclassified.
+struct Key {
+  uint8_t family = 0;  // 0, 4 or 6
+  uint8_t proto = 0;
+  bool has_port = false;
+  uint16_t dport = 0;
+  uint64_t hi = 0, lo = 0;  // source address, left-aligned in 128 bits
+};
+
+uint64_t Load64(const uint8_t* p) { return uint64_t{wire::Load32(p)} << 32 | wire::Load32(p + 4); }
+
+bool HasPorts(uint8_t proto) { return proto == wire::kProtoTcp || proto == wire::kProtoUdp; }
+
+// Through the stack's parsers (see the design note): only what they accept
+// is classified.
+Key Classify(Packet& pkt) {
+  Key k;
+  Layout l;
+  Step s = ParseEther(pkt, l);
+  if (s.kind != Step::Kind::kNext) return k;
+  if (s.next == Layer::kIp) {
+    s = ParseIpv4(pkt, l);
+  } else if (s.next == Layer::kIp6) {
+    s = ParseIpv6(pkt, l);
+  } else {
+    return k;  // ARP
+  }
+  // The IP parsers fill in the Layout before judging the upper protocol, so
+  // an unknown protocol still has its addresses and number classified.
+  if (s.kind == Step::Kind::kDrop && s.why != DropReason::kUnknownIpProtocol) return k;
+  const uint8_t* ip = pkt.data + l.l3_off;
+  if (l.ethertype == wire::kEtherTypeIpv4) {
+    k.family = 4;
+    k.hi = uint64_t{wire::Load32(ip + wire::kIpv4SrcOffset)} << 32;
+  } else {
+    k.family = 6;
+    k.hi = Load64(ip + wire::kIpv6SrcOffset);
+    k.lo = Load64(ip + wire::kIpv6SrcOffset + 8);
+  }
+  k.proto = l.ip_proto;
+  if (HasPorts(k.proto) && l.l4_len >= 4) {
+    k.has_port = true;
+    k.dport = wire::Load16(pkt.data + l.l4_off + 2);
+  }
+  return k;
+}
+
+// Mask of the first `bits` bits of a 64-bit word (bits may be out of [0, 64]).
+uint64_t TopBits(int bits) {
+  if (bits <= 0) return 0;
+  if (bits >= 64) return ~uint64_t{0};
+  return ~uint64_t{0} << (64 - bits);
+}
+
+int AddrBytes(bool v6) { return v6 ? 16 : 4; }
+int MaxLen(bool v6) { return v6 ? 128 : 32; }
+
+// The prefix's address bytes as (hi, lo), left-aligned like Key.
+std::pair<uint64_t, uint64_t> AddrWords(const IpPrefix& p) {
+  if (!p.v6) return {uint64_t{wire::Load32(p.addr.data())} << 32, 0};
+  return {Load64(p.addr.data()), Load64(p.addr.data() + 8)};
+}
+
+// Shared by Parse (with positions) and Create (with rule indices).
+const char* PrefixError(const IpPrefix& p) {
+  if (p.len > MaxLen(p.v6)) return "prefix length out of range";
+  const auto [hi, lo] = AddrWords(p);
+  if ((hi & ~TopBits(p.len)) != 0 || (lo & ~TopBits(p.len - 64)) != 0) {
+    return "host bits set after the prefix length";
+  }
+  for (int i = AddrBytes(p.v6); i < 16; ++i) {
+    if (p.addr[i] != 0) return "IPv4 prefix with bytes past its 4";
+  }
+  return nullptr;
+}
+const char* DportError(const FilterRule& r) {
+  if (r.dport && r.dport->lo > r.dport->hi) return "port range low end above its high end";
+  if (r.dport && r.proto && !HasPorts(*r.proto)) return "dport needs proto tcp or udp";
+  return nullptr;
+}
+const char* RateError(const FilterRule& r) {
+  if (r.action != FilterAction::kLimit) {
+    return r.rate_pps != 0 || r.burst != 0 ? "rate and burst are only for limit rules" : nullptr;
+  }
+  if (r.rate_pps < 1 || r.rate_pps > kMaxRatePps) return "limit needs rate in [1, 1000000000]";
+  if (r.burst > kMaxRatePps) return "burst out of range [1, 1000000000]";
+  return nullptr;
+}
+
+uint32_t EffectiveBurst(const FilterRule& r) {
+  return r.burst != 0 ? r.burst : std::max<uint32_t>(1, r.rate_pps / 10);
+}
+
+std::string ProtoName(uint8_t p) {
+  switch (p) {
+    case wire::kProtoTcp:
+      return "tcp";
+    case wire::kProtoUdp:
+      return "udp";
+    case wire::kProtoIcmp:
+      return "icmp";
+    case wire::kProtoIcmp6:
+      return "icmp6";
+  }
+  return std::to_string(p);
+}
+
+// --- Rule text -----------------------------------------------------------
+
+struct Token {
+  std::string_view text;
+  size_t pos = 0;  // byte offset in the whole rule text
+};
+
+Status TokenError(const Token& t, std::string_view what) {
+  return Status(ErrorCode::kInvalidArgument, "filter: '" + std::string(t.text) + "' at " +
+                                                 std::to_string(t.pos) + ": " + std::string(what));
+}
+
+template <typename T>
+bool ParseNumber(std::string_view s, T max, T& out) {
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v > max) return false;
+  out = static_cast<T>(v);
+  return true;
+}
+
+std::optional<uint8_t> ParseProto(std::string_view s) {
+  if (s == "tcp") return wire::kProtoTcp;
+  if (s == "udp") return wire::kProtoUdp;
+  if (s == "icmp") return wire::kProtoIcmp;
+  if (s == "icmp6") return wire::kProtoIcmp6;
+  uint8_t n;
+  if (ParseNumber<uint8_t>(s, 255, n)) return n;
+  return std::nullopt;
+}
+
+std::optional<PortRange> ParsePorts(std::string_view s) {
+  const size_t dash = s.find('-');
+  PortRange r;
+  if (!ParseNumber<uint16_t>(s.substr(0, dash), 65535, r.lo)) return std::nullopt;
+  r.hi = r.lo;
+  if (dash != std::string_view::npos && !ParseNumber<uint16_t>(s.substr(dash + 1), 65535, r.hi)) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+// Splits one rule (starting at byte `base` of the text) into tokens.
+std::vector<Token> Tokenize(std::string_view rule, size_t base) {
+  std::vector<Token> out;
+  size_t i = 0;
+  while (i < rule.size()) {
+    while (i < rule.size() && std::isspace(static_cast<unsigned char>(rule[i]))) ++i;
+    const size_t start = i;
+    while (i < rule.size() && !std::isspace(static_cast<unsigned char>(rule[i]))) ++i;
+    if (i > start) out.push_back({rule.substr(start, i - start), base + start});
+  }
+  return out;
+}
+
+Result<FilterRule> ParseRule(const std::vector<Token>& toks) {
+  FilterRule r;
+  const Token& act = toks[0];
+  if (act.text == "drop") {
+    r.action = FilterAction::kDrop;
+  } else if (act.text == "pass") {
+    r.action = FilterAction::kPass;
+  } else if (act.text == "limit") {
+    r.action = FilterAction::kLimit;
+  } else {
+    return TokenError(act, "unknown action (want drop, pass or limit)");
+  }
+  std::optional<Token> dport_tok, rate_tok;
+  bool seen_rate = false, seen_burst = false;
+  for (size_t i = 1; i < toks.size(); i += 2) {
+    const Token& key = toks[i];
+    if (key.text != "src" && key.text != "proto" && key.text != "dport" && key.text != "rate" &&
+        key.text != "burst") {
+      return TokenError(key, "unknown keyword (want src, proto, dport, rate or burst)");
+    }
+    if (i + 1 == toks.size()) return TokenError(key, "missing value");
+    const Token& val = toks[i + 1];
+    const bool dup = (key.text == "src" && r.src) || (key.text == "proto" && r.proto) ||
+                     (key.text == "dport" && r.dport) || (key.text == "rate" && seen_rate) ||
+                     (key.text == "burst" && seen_burst);
+    if (dup) return TokenError(key, "given twice in one rule");
+    if (key.text == "src") {
+      auto p = IpPrefix::Parse(val.text);
+      if (!p.ok()) return TokenError(val, p.status().message());
+      r.src = *p;
+    } else if (key.text == "proto") {
+      r.proto = ParseProto(val.text);
+      if (!r.proto)
+        return TokenError(val, "unknown protocol (want tcp, udp, icmp, icmp6 or 0-255)");
+    } else if (key.text == "dport") {
+      r.dport = ParsePorts(val.text);
+      if (!r.dport) return TokenError(val, "bad port (want 0-65535 or LO-HI)");
+      dport_tok = key;
+    } else if (key.text == "rate" || key.text == "burst") {
+      uint32_t& field = key.text == "rate" ? r.rate_pps : r.burst;
+      if (!ParseNumber<uint32_t>(val.text, kMaxRatePps, field) || field == 0) {
+        return TokenError(val, "bad number (want 1-1000000000)");
+      }
+      (key.text == "rate" ? seen_rate : seen_burst) = true;
+      if (r.action != FilterAction::kLimit) return TokenError(key, RateError(r));
+      rate_tok = key;
+    }
+  }
+  if (const char* e = DportError(r)) return TokenError(*dport_tok, e);
+  if (const char* e = RateError(r)) return TokenError(rate_tok && seen_rate ? *rate_tok : act, e);
+  return r;
+}
+
+}  // namespace
+
+// --- Names and printing --------------------------------------------------
+
+std::string_view ToString(FilterAction a) {
+  switch (a) {
+    case FilterAction::kPass:
+      return "pass";
+    case FilterAction::kDrop:
+      return "drop";
+    case FilterAction::kLimit:
+      return "limit";
+  }
+  return "unknown";
+}
+
+std::string_view ToString(FilterDrop d) {
+  switch (d) {
+    case FilterDrop::kFiltered:
+      return "filtered";
+    case FilterDrop::kRateLimited:
+      return "rate_limited";
+    case FilterDrop::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+Result<IpPrefix> IpPrefix::Parse(std::string_view text) {
+  const size_t slash = text.find('/');
+  const std::string addr(text.substr(0, slash));
+  IpPrefix p;
+  p.v6 = addr.find(':') != std::string::npos;
+  if (inet_pton(p.v6 ? AF_INET6 : AF_INET, addr.c_str(), p.addr.data()) != 1) {
+    return Status(ErrorCode::kInvalidArgument,
+                  p.v6 ? "bad IPv6 address" : "bad IPv4 address (want a.b.c.d[/len])");
+  }
+  p.len = static_cast<uint8_t>(MaxLen(p.v6));
+  if (slash != std::string_view::npos &&
+      !ParseNumber<uint8_t>(text.substr(slash + 1), static_cast<uint8_t>(MaxLen(p.v6)), p.len)) {
+    return Status(ErrorCode::kInvalidArgument,
+                  p.v6 ? "bad prefix length (want 0-128)" : "bad prefix length (want 0-32)");
+  }
+  if (const char* e = PrefixError(p)) return Status(ErrorCode::kInvalidArgument, e);
+  return p;
+}
+
+std::string IpPrefix::ToString() const {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(v6 ? AF_INET6 : AF_INET, addr.data(), buf, sizeof(buf));
+  return std::string(buf) + "/" + std::to_string(len);
+}
+
+std::string FilterRule::ToString() const {
+  std::string s(proto::ToString(action));
+  if (src) s += " src " + src->ToString();
+  if (proto) s += " proto " + ProtoName(*proto);
+  if (dport) {
+    s += " dport " + std::to_string(dport->lo);
+    if (dport->hi != dport->lo) s += "-" + std::to_string(dport->hi);
+  }
+  if (action == FilterAction::kLimit) {
+    s += " rate " + std::to_string(rate_pps);
+    if (burst != 0) s += " burst " + std::to_string(burst);
+  }
+  return s;
+}
+
+std::map<std::string, uint64_t> FilterStats::ToMap() const {
+  std::map<std::string, uint64_t> m;
+  m["passed"] = passed;
+  m["unclassified"] = unclassified;
+  for (size_t d = 0; d < kNumFilterDrops; ++d) {
+    m[std::string(ToString(static_cast<FilterDrop>(d)))] = dropped[d];
+  }
+  for (size_t i = 0; i < rules.size(); ++i) {
+    m["rule" + std::to_string(i) + "_hits"] = rules[i].hits;
+    m["rule" + std::to_string(i) + "_dropped"] = rules[i].dropped;
+  }
+  return m;
+}
+
+// --- The filter ----------------------------------------------------------
+
+struct EarlyFilter::Compiled {
+  FilterAction action;
+  uint8_t family;  // 0: any packet, classified or not
+  bool has_proto;
+  uint8_t proto;
+  bool has_dport;
+  uint16_t port_lo, port_hi;
+  uint64_t hi, lo, mask_hi, mask_lo;  // source prefix, left-aligned
+  uint64_t interval_ns;               // limit: 1e9 / rate
+  uint64_t tolerance_ns;              // limit: (burst - 1) x interval
+
+  bool Matches(const Key& k) const {
+    if (family != 0 &&
+        (family != k.family || ((k.hi ^ hi) & mask_hi) != 0 || ((k.lo ^ lo) & mask_lo) != 0)) {
+      return false;
+    }
+    if (has_proto && (k.family == 0 || k.proto != proto)) return false;
+    if (has_dport && (!k.has_port || k.dport < port_lo || k.dport > port_hi)) return false;
+    return true;
+  }
+};
+
+struct EarlyFilter::Lane {
+  struct alignas(64) Line {
+    std::array<std::atomic<uint64_t>, 8> c{};
+  };
+  std::unique_ptr<Line[]> lines;    // counters, see Slot
+  std::unique_ptr<uint64_t[]> tat;  // GCRA theoretical arrival time per bucket (limit rules)
+
+  std::atomic<uint64_t>& counter(size_t slot) { return lines[slot / 8].c[slot % 8]; }
+  const std::atomic<uint64_t>& counter(size_t slot) const { return lines[slot / 8].c[slot % 8]; }
+  // Single writer (the lane's owner, or lane 0's mutex holder): no RMW.
+  void Add(size_t slot, uint64_t n) {
+    auto& c = counter(slot);
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+Result<std::unique_ptr<EarlyFilter>> EarlyFilter::Create(std::vector<FilterRule> rules,
+                                                         FilterOptions options) {
+  auto bad = [](std::string msg) { return Status(ErrorCode::kInvalidArgument, "filter: " + msg); };
+  if (rules.size() > kMaxRules) {
+    return bad(std::to_string(rules.size()) + " rules, more than " + std::to_string(kMaxRules));
+  }
+  const uint32_t nb = options.rate_buckets;
+  if (nb < 16 || nb > (1u << 20) || (nb & (nb - 1)) != 0) {
+    return bad("rate_buckets " + std::to_string(nb) + " not a power of two in [16, 1048576]");
+  }
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const FilterRule& r = rules[i];
+    const char* e = r.src ? PrefixError(*r.src) : nullptr;
+    if (!e) e = DportError(r);
+    if (!e) e = RateError(r);
+    if (e) return bad("rule " + std::to_string(i) + " (" + r.ToString() + "): " + e);
+  }
+  return std::unique_ptr<EarlyFilter>(new EarlyFilter(std::move(rules), options));
+}
+
+Result<std::vector<FilterRule>> EarlyFilter::ParseRules(std::string_view text) {
+  std::vector<FilterRule> rules;
+  size_t base = 0;
+  while (base <= text.size()) {
+    const size_t semi = std::min(text.find(';', base), text.size());
+    const auto toks = Tokenize(text.substr(base, semi - base), base);
+    if (!toks.empty()) {  // empty rules (";;", a trailing ';') are skipped
+      if (rules.size() == kMaxRules) {
+        return TokenError(toks[0], "more than " + std::to_string(kMaxRules) + " rules");
+      }
+      auto r = ParseRule(toks);
+      if (!r.ok()) return r.status();
+      rules.push_back(std::move(r).value());
+    }
+    base = semi + 1;
+  }
+  return rules;
+}
+
+Result<std::unique_ptr<EarlyFilter>> EarlyFilter::Parse(std::string_view text,
+                                                        FilterOptions options) {
+  auto rules = ParseRules(text);
+  if (!rules.ok()) return rules.status();
+  return Create(std::move(rules).value(), options);
+}
+
+EarlyFilter::EarlyFilter(std::vector<FilterRule> rules, FilterOptions options)
+    : rules_(std::move(rules)), options_(options), lanes_(new Lane[kNumLanes]) {
+  seed_ = options.seed != 0 ? options.seed : std::random_device{}() * 0x9e3779b97f4a7c15ull | 1;
+  for (const FilterRule& r : rules_) {
+    Compiled c{};
+    c.action = r.action;
+    if (r.src) {
+      c.family = r.src->v6 ? 6 : 4;
+      std::tie(c.hi, c.lo) = AddrWords(*r.src);
+      c.mask_hi = TopBits(r.src->len);
+      c.mask_lo = TopBits(r.src->len - 64);
+    }
+    c.has_proto = r.proto.has_value();
+    c.proto = r.proto.value_or(0);
+    c.has_dport = r.dport.has_value();
+    if (r.dport) {
+      c.port_lo = r.dport->lo;
+      c.port_hi = r.dport->hi;
+    }
+    if (r.action == FilterAction::kLimit) {
+      has_limit_ = true;
+      c.interval_ns = 1000000000ull / r.rate_pps;
+      c.tolerance_ns = (EffectiveBurst(r) - 1ull) * c.interval_ns;
+    }
+    compiled_.push_back(c);
+  }
+  const size_t lines = (HitsSlot(rules_.size()) + 7) / 8;
+  for (size_t i = 0; i < kNumLanes; ++i) {
+    lanes_[i].lines.reset(new Lane::Line[lines]);
+    if (has_limit_) lanes_[i].tat.reset(new uint64_t[options_.rate_buckets]());
+  }
+}
+
+EarlyFilter::~EarlyFilter() = default;
+
+size_t EarlyFilter::Apply(std::span<Packet*> burst) {
+  // One clock read per burst: its packets arrived together.
+  return Apply(burst, has_limit_ ? sched::FastClock::Global().NowNs() : 0);
+}
+
+size_t EarlyFilter::Apply(std::span<Packet*> burst, uint64_t now_ns) {
+  const int ws = Netisr::CurrentWorkstream();
+  if (ws >= 0 && ws < kMaxWorkstreams) return ApplyOnLane(lanes_[ws + 1], burst, now_ns);
+  std::lock_guard<std::mutex> lock(shared_lane_mu_);
+  return ApplyOnLane(lanes_[0], burst, now_ns);
+}
+
+size_t EarlyFilter::ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t now_ns) {
+  const size_t n = burst.size();
+  if (compiled_.empty()) {
+    lane.Add(kPassedSlot, n);
+    return n;
+  }
+  size_t kept = 0;
+  uint64_t unclassified = 0;
+  std::array<uint64_t, kNumFilterDrops> dropped{};
+  const uint64_t bucket_mask = options_.rate_buckets - 1;
+  if (n > 1) __builtin_prefetch(burst[1]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 2 < n) __builtin_prefetch(burst[i + 2]);
+    if (i + 1 < n) __builtin_prefetch(burst[i + 1]->data);
+    Packet* pkt = burst[i];
+    const Key k = Classify(*pkt);
+    unclassified += k.family == 0;
+    std::optional<FilterDrop> drop;
+    for (size_t r = 0; r < compiled_.size(); ++r) {
+      const Compiled& c = compiled_[r];
+      if (!c.Matches(k)) continue;
+      lane.Add(HitsSlot(r), 1);
+      if (c.action == FilterAction::kDrop) {
+        drop = FilterDrop::kFiltered;
+      } else if (c.action == FilterAction::kLimit) {
+        // Seeded multiply-xorshift of (rule, source): see the note on collisions.
+        uint64_t h = (k.hi ^ seed_) * 0x9e3779b97f4a7c15ull ^ (k.lo + r) * 0xc2b2ae3d27d4eb4full;
+        h ^= h >> 29;
+        h *= 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 32;
+        uint64_t& tat = lane.tat[h & bucket_mask];
+        const uint64_t t = std::max(tat, now_ns);
+        if (t - now_ns > c.tolerance_ns) {
+          drop = FilterDrop::kRateLimited;
+        } else {
+          tat = t + c.interval_ns;
+        }
+      }
+      if (drop) lane.Add(DroppedSlot(r), 1);
+      break;
+    }
+    if (drop) {
+      ++dropped[static_cast<size_t>(*drop)];
+      Release(pkt);
+    } else {
+      burst[kept++] = pkt;
+    }
+  }
+  lane.Add(kPassedSlot, kept);
+  lane.Add(kUnclassifiedSlot, unclassified);
+  for (size_t d = 0; d < kNumFilterDrops; ++d) {
+    if (dropped[d] != 0) lane.Add(DropSlot(static_cast<FilterDrop>(d)), dropped[d]);
+  }
+  return kept;
+}
+
+std::string EarlyFilter::ToString() const {
+  std::string s;
+  for (const FilterRule& r : rules_) s += (s.empty() ? "" : "; ") + r.ToString();
+  return s;
+}
+
+FilterStats EarlyFilter::Stats() const {
+  auto sum = [this](size_t slot) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < kNumLanes; ++i) {
+      v += lanes_[i].counter(slot).load(std::memory_order_relaxed);
+    }
+    return v;
+  };
+  FilterStats s;
+  s.passed = sum(kPassedSlot);
+  s.unclassified = sum(kUnclassifiedSlot);
+  for (size_t d = 0; d < kNumFilterDrops; ++d) {
+    s.dropped[d] = sum(DropSlot(static_cast<FilterDrop>(d)));
+  }
+  for (size_t r = 0; r < rules_.size(); ++r) {
+    s.rules.push_back({rules_[r].ToString(), sum(HitsSlot(r)), sum(DroppedSlot(r))});
+  }
+  return s;
+}
+
+std::map<std::string, uint64_t> EarlyFilter::DropSnapshot() const {
+  const FilterStats s = Stats();
+  std::map<std::string, uint64_t> m;
+  for (size_t d = 0; d < kNumFilterDrops; ++d) {
+    if (s.dropped[d] != 0) m.emplace(proto::ToString(static_cast<FilterDrop>(d)), s.dropped[d]);
+  }
+  return m;
+}
+
+}  // namespace netisr::proto
