@@ -188,6 +188,10 @@ class Netisr final : private WorkerRuntime {
 
   struct Chunk;
   struct CallContext;
+  bool TryDirectFastPath(uint16_t source, ProtocolId proto, Packet* pkt);
+  // Workstream of a flow id (or source id) under the flow (or source)
+  // policy: id % workstreams.
+  int FlowWorkstream(uint32_t flowid) const;
   template <bool kQueueOnly>
   BurstOutcome Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
   // Snapshot of every workstream's load and this producer's saturation.
