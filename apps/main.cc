@@ -7,27 +7,45 @@
 // CLI11 here rejects only what cannot be parsed at all.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include "apps/run_command.h"
 
 namespace {
 
+using netisr::apps::DescribeChoices;
 using netisr::apps::RunOptions;
+
+// An option that fills a std::optional only when given.
+template <typename T>
+void AddOptional(CLI::App* cmd, const std::string& name, std::optional<T>& field,
+                 const std::string& help) {
+  cmd->add_option_function<T>(
+      name, [&field](const T& v) { field = v; }, help);
+}
 
 CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
   CLI::App* run = app.add_subcommand(
       "run", "Feed a synthetic packet stream through the dispatcher and report throughput");
   run->add_option("--cpus", o.cpus, "Workstreams, 1..64")->capture_default_str();
-  run->add_option("--dispatch", o.dispatch, "Dispatch mode: direct, deferred or hybrid")
+  run->add_option("--dispatch", o.dispatch,
+                  "Dispatch mode: " + DescribeChoices(netisr::apps::kDispatchChoices))
       ->capture_default_str();
-  run->add_option("--policy", o.policy, "Workstream policy: flow, source or cpu")
+  run->add_option("--policy", o.policy,
+                  "Workstream policy: " + DescribeChoices(netisr::apps::kPolicyChoices))
       ->capture_default_str();
-  run->add_option("--model", o.model, "Work model: threads or inline")->capture_default_str();
+  run->add_option("--model", o.model, "Work model: " + DescribeChoices(netisr::apps::kModelChoices))
+      ->capture_default_str();
   run->add_option("--flows", o.flows, "Flows, 1..1048576")->capture_default_str();
   run->add_option("--packets", o.packets, "Packets in total, >= 1")->capture_default_str();
-  run->add_option_function<int64_t>(
-      "--sources", [&o](const int64_t& n) { o.sources = n; },
-      "Ingress sources, 1..64 (default: one per cpu)");
+  AddOptional(run, "--sources", o.sources, "Ingress sources, 1..64 (default: one per cpu)");
+  AddOptional(run, "--skew", o.skew,
+              "Share of the packets source 0 brings in, [0, 1); the other sources share the "
+              "rest evenly (default: in proportion to the flows each owns)");
+  run->add_option("--rate", o.rate,
+                  "Offered load, packets per second over all sources (0: as fast as possible)")
+      ->capture_default_str();
   run->add_option("--handler-ns", o.handler_ns, "Busy work per packet in the handler, ns")
       ->capture_default_str();
   run->add_option("--qlimit", o.qlimit, "Protocol queue limit (0: netisr's default)")
@@ -36,6 +54,27 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
       "--no-bind", [&o] { o.bind = false; }, "Do not pin worker threads to CPUs");
   run->add_flag("--json", o.json, "Print JSON instead of the table");
   run->add_option("--seed", o.seed, "Seed for flow choice and flow ids")->capture_default_str();
+  run->add_option("--trace-us", o.trace_us,
+                  "Sample netisr's statistics this often, us, into the JSON report's "
+                  "`trace` (threads, poll and fibers models; 0: off)")
+      ->capture_default_str();
+  // Adaptive dispatch tunables (netisr's AdaptiveSettings), for studying
+  // the rule; unset ones keep netisr's defaults.
+  netisr::apps::AdaptiveOptions& a = o.adaptive;
+  AddOptional(run, "--adaptive-busy-high", a.busy_high,
+              "Busy fraction above which this CPU counts as saturated, (0, 1]");
+  AddOptional(run, "--adaptive-busy-low", a.busy_low,
+              "Busy fraction below which it stops being saturated, (0, busy-high]");
+  AddOptional(run, "--adaptive-room-busy", a.room_busy,
+              "Busy fraction below which another CPU has room, (0, 1]");
+  AddOptional(run, "--adaptive-delay-low-us", a.delay_low_us,
+              "Queueing delay under which a CPU may have room / stop being saturated, us");
+  AddOptional(run, "--adaptive-delay-high-us", a.delay_high_us,
+              "Queueing delay over which a CPU is saturated / overloaded, us");
+  AddOptional(run, "--adaptive-interval-us", a.interval_us,
+              "Least time between two bucket migrations by one producer, us");
+  AddOptional(run, "--adaptive-window-us", a.window_us, "Load measurement window, us, 10..100000");
+  AddOptional(run, "--adaptive-alpha", a.alpha, "EWMA weight of the newest load window, (0, 1]");
   return run;
 }
 

@@ -10,13 +10,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <initializer_list>
 #include <memory>
 #include <string_view>
+#include <thread>
 #include <vector>
 
+#include "apps/latency_histogram.h"
 #include "apps/synthetic_source.h"
 #include "netisr/netisr.h"
+#include "sched_feedback/clock.h"
 
 namespace netisr::apps {
 
@@ -26,6 +28,13 @@ constexpr int64_t kMaxFlows = int64_t{1} << 20;  // order state is a cache line 
 constexpr int64_t kMaxPackets = 1'000'000'000'000;
 constexpr int64_t kMaxSources = 64;
 constexpr int64_t kMaxHandlerNs = 1'000'000;
+constexpr double kMaxRate = 1e9;  // packets per second
+constexpr int64_t kMaxTraceUs = 10'000'000;
+// --adaptive-* bounds, as netisr's Validate(Settings) has them, in us.
+constexpr int64_t kMaxAdaptiveDelayUs = 1'000'000;
+constexpr int64_t kMaxAdaptiveIntervalUs = 1'000'000;
+constexpr int64_t kMinAdaptiveWindowUs = 10;
+constexpr int64_t kMaxAdaptiveWindowUs = 100'000;
 // Packets in flight across all sources, and the floor per source: a source
 // needs a few bursts' worth to keep its worker busy while handlers free the
 // previous ones.
@@ -44,15 +53,46 @@ struct Bound {
   int64_t hi;
 };
 
+// A real-valued flag; `hi_open` excludes the upper bound. Unset passes.
+struct RealBound {
+  const char* flag;
+  std::optional<double> value;
+  double lo;
+  double hi;
+  bool hi_open = false;
+};
+
+// Two flags (or defaults) that must satisfy low <= high.
+struct Ordered {
+  const char* low_flag;
+  double low;
+  const char* high_flag;
+  double high;
+};
+
 struct Choice {
   const char* flag;
   const std::string& value;
-  std::initializer_list<std::string_view> accepted;
+  std::span<const std::string_view> accepted;
 };
 
 Status Check(const Bound& b) {
   if (b.value >= b.lo && b.value <= b.hi) return Status::Ok();
   return Invalid(fmt::format("{} {} out of range [{}, {}]", b.flag, b.value, b.lo, b.hi));
+}
+
+Status Check(const RealBound& b) {
+  if (!b.value) return Status::Ok();
+  const double v = *b.value;
+  // Written so that NaN fails.
+  if (v >= b.lo && (b.hi_open ? v < b.hi : v <= b.hi)) return Status::Ok();
+  return Invalid(
+      fmt::format("{} {} out of range [{}, {}{}", b.flag, v, b.lo, b.hi, b.hi_open ? ")" : "]"));
+}
+
+Status Check(const Ordered& o) {
+  if (o.low <= o.high) return Status::Ok();
+  return Invalid(fmt::format("{} {} exceeds {} {}", o.low_flag, o.low, o.high_flag, o.high));
 }
 
 Status Check(const Choice& c) {
@@ -62,55 +102,51 @@ Status Check(const Choice& c) {
       fmt::format("{} '{}' is not one of: {}", c.flag, c.value, fmt::join(c.accepted, ", ")));
 }
 
-// Busy work of a given length. Reading the clock per packet would itself
-// cost tens of nanoseconds and make short handler costs coarse, so a loop is
-// timed once against steady_clock and afterwards only counts iterations.
-class Spinner {
- public:
-  explicit Spinner(bool calibrate) : iters_per_ns_(calibrate ? Calibrate() : 0) {}
-  void Spin(uint64_t ns) const {
-    Loop(static_cast<uint64_t>(static_cast<double>(ns) * iters_per_ns_));
-  }
-
- private:
-  static void Loop(uint64_t iters) {
-    // The empty asm makes each iteration observable, so it is not folded.
-    for (uint64_t i = 0; i < iters; ++i) asm volatile("" : : "r"(i));
-  }
-  static double Calibrate() {
-    // Doubling until one run lasts 5 ms amortises the clock reads and lets
-    // the core leave any low-frequency state first.
-    for (uint64_t iters = uint64_t{1} << 16;; iters *= 2) {
-      const auto t0 = std::chrono::steady_clock::now();
-      Loop(iters);
-      const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - t0;
-      if (took.count() >= 5e6) return static_cast<double>(iters) / took.count();
-    }
-  }
-
-  const double iters_per_ns_;
-};
-
-// The trivial protocol: costs handler_ns per packet, checks per-flow order,
-// counts, releases.
+// The trivial protocol: records each packet's latency (ingress to handler
+// start), costs handler_ns per packet, checks per-flow order, counts,
+// releases.
+//
+// The cost is wall-clock time, spun on the TSC clock (a read is ~10 ns, so
+// the cost is exact to about that), rather than a loop calibrated once: on
+// a shared or SMT machine a fixed iteration count takes anywhere from 0.5x
+// to 2x its calibrated time depending on what the sibling thread does,
+// which showed up as 300 ns handlers running at 250 ns per packet.
 class SynthProtocol {
  public:
   SynthProtocol(int workstreams, uint32_t flows, uint64_t handler_ns)
-      : handler_ns_(handler_ns), spinner_(handler_ns > 0), flows_(flows), tallies_(workstreams) {}
+      : handler_ns_(handler_ns),
+        clock_(sched::FastClock::Global()),
+        flows_(flows),
+        tallies_(workstreams),
+        latency_(workstreams) {}
 
   void Handle(Burst burst) {
+    const int ws = Netisr::CurrentWorkstream();
     uint64_t reordered = 0;
     for (Packet* pkt : burst) {
-      if (handler_ns_ > 0) spinner_.Spin(handler_ns_);
+      const uint64_t start = clock_.NowNs();
+      RecordLatency(ws, *pkt, start);
+      if (handler_ns_ > 0) {
+        while (clock_.NowNs() - start < handler_ns_) {
+        }
+      }
       reordered += InOrder(*pkt) ? 0 : 1;
       Release(pkt);
     }
-    Count(burst.size(), reordered);
+    Count(ws, burst.size(), reordered);
   }
 
   // Exact once netisr has stopped (its Stop joins every handler thread).
   uint64_t delivered() const { return Sum(&Tally::delivered); }
   uint64_t reordered() const { return Sum(&Tally::reordered); }
+  LatencySummary Latency() const {
+    LatencyHistogram all;
+    all.Merge(stray_latency_);
+    for (const LatencyHistogram& h : latency_) all.Merge(h);
+    auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+    return {all.count(), us(all.ValueAtQuantile(0.50)), us(all.ValueAtQuantile(0.99)),
+            us(all.ValueAtQuantile(0.999)), us(all.max())};
+  }
 
  private:
   struct alignas(64) Tally {
@@ -135,12 +171,23 @@ class SynthProtocol {
     return true;
   }
 
+  // Ingress stamps come from the source's thread: a stamp taken there may
+  // read up to ~100 ns later than this one (unordered RDTSC; see
+  // sched_feedback/clock.h), so the difference saturates at 0.
+  void RecordLatency(int ws, const Packet& pkt, uint64_t now) {
+    const uint64_t ns = now > pkt.ingress_ns ? now - pkt.ingress_ns : 0;
+    if (ws < 0) {
+      stray_latency_.RecordShared(ns);
+    } else {
+      latency_[ws].Record(ns);
+    }
+  }
+
   // Each workstream's slot is written only by the thread acting as that
   // workstream (also when it dispatches directly), so a relaxed load+store
   // suffices: no contended read-modify-write per burst. A thread acting as
   // no workstream would be a netisr bug; it still gets counted, atomically.
-  void Count(uint64_t delivered, uint64_t reordered) {
-    const int ws = Netisr::CurrentWorkstream();
+  void Count(int ws, uint64_t delivered, uint64_t reordered) {
     if (ws < 0) {
       stray_.delivered.fetch_add(delivered, std::memory_order_relaxed);
       stray_.reordered.fetch_add(reordered, std::memory_order_relaxed);
@@ -160,10 +207,12 @@ class SynthProtocol {
   }
 
   const uint64_t handler_ns_;
-  const Spinner spinner_;
+  const sched::FastClock& clock_;
   std::vector<FlowState> flows_;  // by flow index
   std::vector<Tally> tallies_;    // by workstream
   Tally stray_;
+  std::vector<LatencyHistogram> latency_;  // by workstream, same single-writer rule as tallies_
+  LatencyHistogram stray_latency_;
 };
 
 // Everything one run owns. Members are destroyed in reverse order, so the
@@ -188,6 +237,7 @@ Settings SettingsFor(const RunOptions& o) {
   s.max_threads = static_cast<int>(o.cpus);
   s.bind_threads = o.bind;
   s.max_external_producers = 0;  // only workers produce; saves their lanes
+  s.adaptive = ResolveAdaptive(o.adaptive);
   return s;
 }
 
@@ -214,6 +264,9 @@ Status AddSources(Job& job, ProtocolId proto) {
   const RunOptions& o = job.options;
   const auto nsources = static_cast<uint16_t>(*o.sources);
   const uint32_t pool_size = std::max(kPoolPackets / nsources, kMinPoolPacketsPerSource);
+  const auto total = static_cast<uint64_t>(o.packets);
+  const std::vector<uint64_t> quotas =
+      SourceQuotas(total, static_cast<uint32_t>(o.flows), nsources, o.skew);
   for (uint16_t i = 0; i < nsources; ++i) {
     auto pool = PacketPool::Create(pool_size, kPacketBufBytes);
     if (!pool.ok()) return pool.status();
@@ -221,7 +274,10 @@ Status AddSources(Job& job, ProtocolId proto) {
     spec.id = i;
     spec.num_sources = nsources;
     spec.num_flows = static_cast<uint32_t>(o.flows);
-    spec.packets = SourceQuota(static_cast<uint64_t>(o.packets), spec.num_flows, nsources, i);
+    spec.packets = quotas[i];
+    // Each source's share of the rate follows its share of the packets, so
+    // all of them finish together.
+    spec.rate_pps = o.rate * static_cast<double>(quotas[i]) / static_cast<double>(total);
     spec.seed = o.seed;
     spec.proto = proto;
     spec.pool = pool->get();
@@ -236,6 +292,9 @@ Status AddSources(Job& job, ProtocolId proto) {
 
 Status Build(Job& job) {
   const RunOptions& o = job.options;
+  // Calibrates the clock (~20 ms) now, not inside the timed run. Create
+  // would do it too; this keeps the order explicit.
+  (void)sched::FastClock::Global();
   auto model = MakeWorkModel(o.model);
   if (!model.ok()) return model.status();
   auto nisr = Netisr::Create(SettingsFor(o), std::move(*model));
@@ -249,17 +308,59 @@ Status Build(Job& job) {
   return AddSources(job, *proto);
 }
 
+TraceSample Sample(const Netisr& nisr, double t_us) {
+  const Stats s = nisr.GetStats();
+  TraceSample t;
+  t.t_us = t_us;
+  for (size_t w = 0; w < s.workstreams.size(); ++w) {
+    t.handled.push_back(s.work[w][0].handled);
+    t.queued.push_back(s.work[w][0].queued);
+    t.qlen.push_back(s.work[w][0].qlen);
+    t.busy.push_back(s.workstreams[w].busy);
+    t.queue_delay_ns.push_back(s.workstreams[w].queue_delay_ns);
+  }
+  t.drops = s.TotalDrops();
+  t.migrations = s.migrations;
+  t.decisions = s.decisions;
+  return t;
+}
+
+// RunUntilIdle, sampling statistics every trace_us on the way. Waits as
+// RunUntilIdle does for self-driven models (a look every 50 us).
+void RunTraced(Netisr& nisr, int64_t trace_us, std::chrono::steady_clock::time_point t0,
+               std::vector<TraceSample>& trace) {
+  using Clock = std::chrono::steady_clock;
+  const auto period = std::chrono::microseconds(trace_us);
+  auto next = t0 + period;
+  while (!nisr.Idle()) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (const auto now = Clock::now(); now >= next) {
+      trace.push_back(Sample(nisr, std::chrono::duration<double, std::micro>(now - t0).count()));
+      next += period;
+    }
+  }
+}
+
 Result<RunReport> Execute(Job& job) {
+  RunReport r;
+  const bool traced = job.options.trace_us > 0 && job.options.model != "inline";
   const auto t0 = std::chrono::steady_clock::now();
   if (Status st = job.nisr->Start(); !st.ok()) return st;
-  job.nisr->RunUntilIdle();
+  if (traced) {
+    RunTraced(*job.nisr, job.options.trace_us, t0, r.trace);
+  } else {
+    job.nisr->RunUntilIdle();
+  }
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
   job.nisr->Stop();
 
-  RunReport r;
   r.options = job.options;
-  for (const auto& src : job.sources) r.packets_in += src->emitted();
+  for (const auto& src : job.sources) {
+    r.source_packets.push_back(src->emitted());
+    r.packets_in += src->emitted();
+  }
   r.delivered = job.protocol->delivered();
+  r.latency = job.protocol->Latency();
   r.reordered = job.protocol->reordered();
   r.seconds = took.count();
   r.mpps = r.seconds > 0 ? static_cast<double>(r.delivered) / r.seconds / 1e6 : 0;
@@ -269,11 +370,34 @@ Result<RunReport> Execute(Job& job) {
 
 }  // namespace
 
+std::string DescribeChoices(std::span<const std::string_view> choices) {
+  std::string out;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0) out += i + 1 == choices.size() ? " or " : ", ";
+    out += choices[i];
+  }
+  return out;
+}
+
+AdaptiveSettings ResolveAdaptive(const AdaptiveOptions& o) {
+  AdaptiveSettings a;
+  auto us = [](int64_t v) { return static_cast<uint64_t>(v) * 1000; };
+  if (o.busy_high) a.busy_high = *o.busy_high;
+  if (o.busy_low) a.busy_low = *o.busy_low;
+  if (o.room_busy) a.room_busy = *o.room_busy;
+  if (o.delay_low_us) a.delay_low_ns = us(*o.delay_low_us);
+  if (o.delay_high_us) a.delay_high_ns = us(*o.delay_high_us);
+  if (o.interval_us) a.migration_interval_ns = us(*o.interval_us);
+  if (o.window_us) a.load_window_ns = us(*o.window_us);
+  if (o.alpha) a.load_alpha = *o.alpha;
+  return a;
+}
+
 Status ValidateRunOptions(const RunOptions& o) {
   const Choice choices[] = {
-      {"--dispatch", o.dispatch, {"direct", "deferred", "hybrid"}},
-      {"--policy", o.policy, {"flow", "source", "cpu"}},
-      {"--model", o.model, {"threads", "inline"}},
+      {"--dispatch", o.dispatch, kDispatchChoices},
+      {"--policy", o.policy, kPolicyChoices},
+      {"--model", o.model, kModelChoices},
   };
   for (const Choice& c : choices) {
     if (Status st = Check(c); !st.ok()) return st;
@@ -285,9 +409,38 @@ Status ValidateRunOptions(const RunOptions& o) {
       {"--sources", o.sources.value_or(1), 1, kMaxSources},
       {"--handler-ns", o.handler_ns, 0, kMaxHandlerNs},
       {"--qlimit", o.qlimit, 0, Settings{}.max_qlimit},
+      {"--trace-us", o.trace_us, 0, kMaxTraceUs},
+      {"--adaptive-delay-low-us", o.adaptive.delay_low_us.value_or(1), 1, kMaxAdaptiveDelayUs},
+      {"--adaptive-delay-high-us", o.adaptive.delay_high_us.value_or(1), 1, kMaxAdaptiveDelayUs},
+      {"--adaptive-interval-us", o.adaptive.interval_us.value_or(0), 0, kMaxAdaptiveIntervalUs},
+      {"--adaptive-window-us", o.adaptive.window_us.value_or(kMinAdaptiveWindowUs),
+       kMinAdaptiveWindowUs, kMaxAdaptiveWindowUs},
   };
   for (const Bound& b : bounds) {
     if (Status st = Check(b); !st.ok()) return st;
+  }
+  const RealBound reals[] = {
+      {"--skew", o.skew, 0, 1, /*hi_open=*/true},
+      {"--rate", o.rate, 0, kMaxRate},
+      // Fractions in (0, 1]: a zero would make the rule's thresholds
+      // meaningless, so the lower bound is the smallest positive step.
+      {"--adaptive-busy-high", o.adaptive.busy_high, 1e-6, 1},
+      {"--adaptive-busy-low", o.adaptive.busy_low, 1e-6, 1},
+      {"--adaptive-room-busy", o.adaptive.room_busy, 1e-6, 1},
+      {"--adaptive-alpha", o.adaptive.alpha, 1e-6, 1},
+  };
+  for (const RealBound& b : reals) {
+    if (Status st = Check(b); !st.ok()) return st;
+  }
+  // Low/high pairs, each side as given or netisr's default.
+  const AdaptiveSettings a = ResolveAdaptive(o.adaptive);
+  const Ordered pairs[] = {
+      {"--adaptive-busy-low", a.busy_low, "--adaptive-busy-high", a.busy_high},
+      {"--adaptive-delay-low-us", a.delay_low_ns / 1e3, "--adaptive-delay-high-us",
+       a.delay_high_ns / 1e3},
+  };
+  for (const Ordered& p : pairs) {
+    if (Status st = Check(p); !st.ok()) return st;
   }
   return Status::Ok();
 }
@@ -305,13 +458,36 @@ std::string FormatHuman(const RunReport& r) {
   return FormatTable(r.stats) +
          fmt::format(
              "packets_in={} delivered={} dropped={} reordered={} mpps={:.2f} seconds={:.3f} "
-             "model={} dispatch={} policy={} cpus={}\n",
-             r.packets_in, r.delivered, r.dropped_total(), r.reordered, r.mpps, r.seconds, o.model,
-             o.dispatch, o.policy, o.cpus);
+             "p50_us={:.1f} p99_us={:.1f} migrations={} model={} dispatch={} policy={} cpus={}\n",
+             r.packets_in, r.delivered, r.dropped_total(), r.reordered, r.mpps, r.seconds,
+             r.latency.p50_us, r.latency.p99_us, r.stats.migrations, o.model, o.dispatch, o.policy,
+             o.cpus);
 }
+
+namespace {
+
+nlohmann::json TraceJson(const std::vector<TraceSample>& trace) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const TraceSample& t : trace) {
+    out.push_back({{"t_us", t.t_us},
+                   {"handled", t.handled},
+                   {"queued", t.queued},
+                   {"qlen", t.qlen},
+                   {"busy", t.busy},
+                   {"queue_delay_ns", t.queue_delay_ns},
+                   {"drops", t.drops},
+                   {"migrations", t.migrations},
+                   {"decisions",
+                    t.decisions.empty() ? nlohmann::json::object() : nlohmann::json(t.decisions)}});
+  }
+  return out;
+}
+
+}  // namespace
 
 nlohmann::json ToJson(const RunReport& r) {
   const RunOptions& o = r.options;
+  const AdaptiveSettings a = ResolveAdaptive(o.adaptive);
   return {
       {"packets_in", r.packets_in},
       {"delivered", r.delivered},
@@ -320,6 +496,17 @@ nlohmann::json ToJson(const RunReport& r) {
       {"reordered", r.reordered},
       {"mpps", r.mpps},
       {"seconds", r.seconds},
+      {"source_packets", r.source_packets},
+      {"latency_samples", r.latency.samples},
+      {"p50_us", r.latency.p50_us},
+      {"p99_us", r.latency.p99_us},
+      {"p999_us", r.latency.p999_us},
+      {"max_us", r.latency.max_us},
+      {"migrations", r.stats.migrations},
+      // nlohmann turns an empty std::map into null, hence the explicit object.
+      {"decisions",
+       r.stats.decisions.empty() ? nlohmann::json::object() : nlohmann::json(r.stats.decisions)},
+      {"trace", TraceJson(r.trace)},
       {"config",
        {{"cpus", o.cpus},
         {"dispatch", o.dispatch},
@@ -328,8 +515,20 @@ nlohmann::json ToJson(const RunReport& r) {
         {"flows", o.flows},
         {"packets", o.packets},
         {"sources", o.sources.value_or(o.cpus)},
+        {"skew", o.skew ? nlohmann::json(*o.skew) : nlohmann::json(nullptr)},
+        {"rate", o.rate},
         {"handler_ns", o.handler_ns},
         {"qlimit", o.qlimit},
+        {"trace_us", o.trace_us},
+        {"adaptive",
+         {{"busy_high", a.busy_high},
+          {"busy_low", a.busy_low},
+          {"room_busy", a.room_busy},
+          {"delay_low_us", a.delay_low_ns / 1e3},
+          {"delay_high_us", a.delay_high_ns / 1e3},
+          {"interval_us", a.migration_interval_ns / 1e3},
+          {"window_us", a.load_window_ns / 1e3},
+          {"alpha", a.load_alpha}}},
         {"bind", o.bind},
         {"seed", o.seed}}},
       {"netisr", netisr::ToJson(r.stats)},

@@ -10,11 +10,16 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "netisr/settings.h"
 #include "netisr/stats.h"
 #include "netisr/status.h"
 
@@ -24,6 +29,29 @@ namespace netisr::apps {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // runtime error or a failed self-check
 inline constexpr int kExitUsage = 2;    // bad command line
+
+// Accepted values of the choice flags: the one list that validation, its
+// messages and the CLI's --help all use.
+inline constexpr std::string_view kDispatchChoices[] = {"direct", "deferred", "hybrid", "adaptive"};
+inline constexpr std::string_view kPolicyChoices[] = {"flow", "source", "cpu"};
+inline constexpr std::string_view kModelChoices[] = {"threads", "inline", "poll", "fibers"};
+
+// "a, b or c", for help texts.
+std::string DescribeChoices(std::span<const std::string_view> choices);
+
+// Overrides of netisr's AdaptiveSettings (settings.h), one per
+// --adaptive-* flag; unset fields keep netisr's defaults. Times in
+// microseconds on the command line.
+struct AdaptiveOptions {
+  std::optional<double> busy_high;       // --adaptive-busy-high
+  std::optional<double> busy_low;        // --adaptive-busy-low
+  std::optional<double> room_busy;       // --adaptive-room-busy
+  std::optional<int64_t> delay_low_us;   // --adaptive-delay-low-us
+  std::optional<int64_t> delay_high_us;  // --adaptive-delay-high-us
+  std::optional<int64_t> interval_us;    // --adaptive-interval-us: migration interval
+  std::optional<int64_t> window_us;      // --adaptive-window-us: load window
+  std::optional<double> alpha;           // --adaptive-alpha: load EWMA weight
+};
 
 // The run's knobs, one per flag, as the user gave them; ValidateRunOptions
 // says whether they make sense. Numbers are signed so that a negative value
@@ -36,24 +64,65 @@ struct RunOptions {
   int64_t flows = 64;               // --flows
   int64_t packets = 1000000;        // --packets: total, over all sources
   std::optional<int64_t> sources;   // --sources: ingress sources; unset = cpus
-  int64_t handler_ns = 0;           // --handler-ns: busy work per packet
-  int64_t qlimit = 0;               // --qlimit: 0 = netisr's default
-  bool bind = true;                 // cleared by --no-bind
-  bool json = false;                // --json
-  uint64_t seed = 1;                // --seed
+  // --skew F in [0, 1): source 0 brings in a share F of the packets, the
+  // other sources the rest evenly. Unset: shares follow owned flows
+  // (uniform). Flows stay partitioned across sources either way.
+  std::optional<double> skew;
+  // --rate: offered load over all sources, packets per second, split by
+  // their packet shares; 0 = every source as fast as it can.
+  double rate = 0;
+  int64_t handler_ns = 0;    // --handler-ns: busy work per packet
+  int64_t qlimit = 0;        // --qlimit: 0 = netisr's default
+  bool bind = true;          // cleared by --no-bind
+  bool json = false;         // --json
+  uint64_t seed = 1;         // --seed
+  AdaptiveOptions adaptive;  // --adaptive-*
+  // --trace-us: sample netisr's statistics this often while the run lasts
+  // (self-driven models only; 0 = off), for watching the adaptive rule.
+  int64_t trace_us = 0;
 };
+
+// netisr's AdaptiveSettings with `o`'s overrides applied.
+AdaptiveSettings ResolveAdaptive(const AdaptiveOptions& o);
 
 // Ok, or kInvalidArgument naming the first bad flag and what it accepts.
 Status ValidateRunOptions(const RunOptions& opts);
 
+// Latency from a packet's ingress stamp to the start of its handler, over
+// every delivered packet (see LatencyHistogram for the precision).
+struct LatencySummary {
+  uint64_t samples = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  double p999_us = 0;
+  double max_us = 0;
+};
+
+// One sample of --trace: cumulative counters and the published loads at
+// `t_us` after Start.
+struct TraceSample {
+  double t_us = 0;
+  std::vector<uint64_t> handled;  // by workstream the policy chose
+  std::vector<uint64_t> queued;   // by workstream, accepted into its queue
+  std::vector<uint64_t> qlen;     // by workstream, queued now
+  std::vector<double> busy;       // by workstream, published EWMA
+  std::vector<uint32_t> queue_delay_ns;
+  uint64_t drops = 0;
+  uint64_t migrations = 0;
+  std::map<std::string, uint64_t> decisions;
+};
+
 struct RunReport {
-  RunOptions options;       // as run, with `sources` filled in
-  uint64_t packets_in = 0;  // packets the sources handed to netisr
-  uint64_t delivered = 0;   // packets the protocol's handler consumed
-  uint64_t reordered = 0;   // packets that arrived after a later one of their flow
-  double seconds = 0;       // from Start until netisr was idle
-  double mpps = 0;          // delivered packets per second, millions
-  Stats stats;              // after Stop, so exact; drops by reason in stats.drops
+  RunOptions options;                    // as run, with `sources` filled in
+  uint64_t packets_in = 0;               // packets the sources handed to netisr
+  uint64_t delivered = 0;                // packets the protocol's handler consumed
+  uint64_t reordered = 0;                // packets that arrived after a later one of their flow
+  double seconds = 0;                    // from Start until netisr was idle
+  double mpps = 0;                       // delivered packets per second, millions
+  std::vector<uint64_t> source_packets;  // packets each source brought in
+  LatencySummary latency;
+  std::vector<TraceSample> trace;  // --trace-us
+  Stats stats;                     // after Stop, so exact; drops by reason in stats.drops
 
   uint64_t dropped_total() const { return stats.TotalDrops(); }
   // Every packet accounted for: packets_in == delivered + dropped.

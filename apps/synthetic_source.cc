@@ -4,8 +4,10 @@
 #include "apps/synthetic_source.h"
 
 #include <algorithm>
-#include <chrono>
+#include <cmath>
 #include <cstring>
+
+#include "sched_feedback/clock.h"
 
 namespace netisr::apps {
 
@@ -42,22 +44,35 @@ uint64_t FlowsBefore(uint32_t flows, uint16_t sources, uint16_t s) {
   return uint64_t{s} * (flows / sources) + std::min<uint64_t>(s, flows % sources);
 }
 
-uint64_t SteadyNowNs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+// floor(a * b / c) without overflow.
+uint64_t MulDiv(uint64_t a, uint64_t b, uint64_t c) {
+  return static_cast<uint64_t>(static_cast<unsigned __int128>(a) * b / c);
 }
 
 }  // namespace
 
-uint64_t SourceQuota(uint64_t total, uint32_t flows, uint16_t sources, uint16_t source) {
-  // Cumulative rounding: the quotas telescope to exactly `total`. 128-bit so
-  // that total * flows cannot overflow.
-  auto share = [&](uint16_t s) {
-    return static_cast<uint64_t>(static_cast<unsigned __int128>(total) *
-                                 FlowsBefore(flows, sources, s) / flows);
-  };
-  return share(source + 1) - share(source);
+std::vector<uint64_t> SourceQuotas(uint64_t total, uint32_t flows, uint16_t sources,
+                                   std::optional<double> skew) {
+  std::vector<uint64_t> q(sources, 0);
+  if (sources == 0 || flows == 0) return q;
+  const uint16_t owners = static_cast<uint16_t>(std::min<uint32_t>(flows, sources));
+  if (!skew) {
+    // Cumulative rounding: the quotas telescope to exactly `total`.
+    for (uint16_t s = 0; s < sources; ++s)
+      q[s] = MulDiv(total, FlowsBefore(flows, sources, s + 1), flows) -
+             MulDiv(total, FlowsBefore(flows, sources, s), flows);
+    return q;
+  }
+  if (owners == 1) {
+    q[0] = total;
+    return q;
+  }
+  q[0] = std::min(total, static_cast<uint64_t>(std::llround(*skew * static_cast<double>(total))));
+  const uint64_t rest = total - q[0];
+  const uint64_t others = owners - 1u;
+  for (uint16_t s = 1; s < owners; ++s)
+    q[s] = MulDiv(rest, s, others) - MulDiv(rest, s - 1u, others);
+  return q;
 }
 
 uint32_t FlowIdOf(uint32_t flow, uint64_t seed) {
@@ -76,30 +91,46 @@ SyntheticSource::SyntheticSource(const SourceSpec& spec)
       owned_flows_(
           static_cast<uint32_t>(FlowsBefore(spec.num_flows, spec.num_sources, spec.id + 1) -
                                 FlowsBefore(spec.num_flows, spec.num_sources, spec.id))),
+      ns_per_packet_(spec.rate_pps > 0 ? 1e9 / spec.rate_pps : 0),
       next_seq_(owned_flows_, 0),
       rng_state_(spec.seed ^ (uint64_t{spec.id} << 48)) {}
 
 size_t SyntheticSource::Poll(Netisr& nisr, size_t budget) {
   Packet* burst[kMaxBurst];
-  const size_t want = std::min<uint64_t>({budget, kMaxBurst, spec_.packets - emitted_});
+  size_t want = std::min<uint64_t>({budget, kMaxBurst, spec_.packets - emitted_});
+  const uint64_t now = sched::FastClock::Global().NowNs();
+  if (ns_per_packet_ > 0) {
+    if (start_ns_ == 0) start_ns_ = now;
+    // Packets 0..arrived-1 have arrived by now (packet k at start + k * period).
+    const auto arrived =
+        static_cast<uint64_t>(static_cast<double>(now - start_ns_) / ns_per_packet_) + 1;
+    if (arrived <= emitted_) return 0;  // ahead of schedule
+    want = std::min<uint64_t>(want, arrived - emitted_);
+  }
   // A short or empty allocation is backpressure: handlers free packets as
   // they finish, and the next round picks up where this one stopped.
   const size_t got = spec_.pool->AllocBulk({burst, want});
   if (got == 0) return 0;
-  // One clock read per burst: packets of a burst arrive together on a NIC too.
-  const uint64_t now = SteadyNowNs();
-  for (size_t i = 0; i < got; ++i) Fill(*burst[i], now);
+  for (size_t i = 0; i < got; ++i) {
+    // Unpaced: one clock read per burst, as packets of a burst arrive
+    // together on a NIC. Paced: each packet's scheduled arrival (<= now).
+    const uint64_t ingress =
+        ns_per_packet_ > 0
+            ? start_ns_ + static_cast<uint64_t>(static_cast<double>(emitted_ + i) * ns_per_packet_)
+            : now;
+    Fill(*burst[i], std::min(ingress, now));
+  }
   nisr.DispatchBurst(spec_.id, spec_.proto, {burst, got});
   emitted_ += got;
   return got;
 }
 
-void SyntheticSource::Fill(Packet& pkt, uint64_t now_ns) {
+void SyntheticSource::Fill(Packet& pkt, uint64_t ingress_ns) {
   const uint32_t local = owned_flows_ == 1 ? 0 : NextRandom() % owned_flows_;
   const uint32_t flow = spec_.id + local * spec_.num_sources;
   pkt.SetFlowId(FlowIdOf(flow, spec_.seed), HashType::kOpaque);
   pkt.seq = ++next_seq_[local];
-  pkt.ingress_ns = now_ns;
+  pkt.ingress_ns = ingress_ns;
   pkt.len = kPayloadBytes;
   std::memcpy(pkt.data, &flow, sizeof(flow));
   std::memset(pkt.data + sizeof(flow), 0xa5, kPayloadBytes - sizeof(flow));

@@ -12,9 +12,19 @@
 // own mempool: allocation then never contends with other sources, and an
 // empty pool is backpressure (Poll brings in nothing that round) rather
 // than loss.
+//
+// Load shape: how many packets each source emits is its quota
+// (SourceQuotas: in proportion to owned flows, or skewed onto source 0),
+// and a source may be paced to a rate. A paced source is an open-loop
+// arrival process: packet k "arrives" at start + k / rate whether or not
+// its worker is polling then, and carries that arrival time as its ingress
+// stamp, so time spent waiting for a poll counts as latency (no
+// coordinated omission). An unpaced source is always backlogged and stamps
+// the time it brought the burst in.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "netisr/netisr.h"
@@ -31,15 +41,20 @@ struct SourceSpec {
   uint16_t num_sources = 1;  // sources sharing the flows
   uint32_t num_flows = 1;    // flows across all sources
   uint64_t packets = 0;      // packets this source emits before it is exhausted
+  double rate_pps = 0;       // arrival rate, packets per second; 0 = unpaced
   uint64_t seed = 0;         // drives flow choice and flow ids
   ProtocolId proto = 0;
   // Buffers of at least kPayloadBytes; must outlive every packet emitted.
   PacketPool* pool = nullptr;
 };
 
-// Packets source `source` emits so that all sources together emit exactly
-// `total`, each in proportion to the flows it owns.
-uint64_t SourceQuota(uint64_t total, uint32_t flows, uint16_t sources, uint16_t source);
+// Packets each source emits; they sum to exactly `total`, and a source that
+// owns no flow (source >= flows) gets none. Without `skew`, each source's
+// share is in proportion to the flows it owns. With skew F in [0, 1),
+// source 0 gets round(F * total) and the rest is spread evenly over the
+// other sources that own flows (all of it to source 0 if none does).
+std::vector<uint64_t> SourceQuotas(uint64_t total, uint32_t flows, uint16_t sources,
+                                   std::optional<double> skew);
 
 // The flow id (the "RSS hash") the generator stamps on flow `flow`.
 uint32_t FlowIdOf(uint32_t flow, uint64_t seed);
@@ -51,6 +66,8 @@ class SyntheticSource final : public IngressSource {
  public:
   explicit SyntheticSource(const SourceSpec& spec);
 
+  // Brings in at most `budget` packets: fewer if the pool runs short or
+  // (paced) if only fewer have arrived by now; 0 when ahead of schedule.
   size_t Poll(Netisr& nisr, size_t budget) override;
   bool Exhausted() const override { return emitted_ == spec_.packets; }
 
@@ -60,14 +77,16 @@ class SyntheticSource final : public IngressSource {
 
  private:
   // Stamps flow, sequence number, ingress time and payload on a fresh packet.
-  void Fill(Packet& pkt, uint64_t now_ns);
+  void Fill(Packet& pkt, uint64_t ingress_ns);
   uint64_t NextRandom();
 
   const SourceSpec spec_;
   const uint32_t owned_flows_;      // flows id, id + sources, id + 2*sources, ...
+  const double ns_per_packet_;      // pacing period; 0 = unpaced
   std::vector<uint64_t> next_seq_;  // by owned-flow index; sequences start at 1
   uint64_t rng_state_;
   uint64_t emitted_ = 0;
+  uint64_t start_ns_ = 0;  // paced: arrival time of the first packet (first Poll)
 };
 
 }  // namespace netisr::apps

@@ -4,17 +4,27 @@
 // tests mostly sweep configurations and demand a sound report from each.
 // Threads runs do not pin (the test machine may have fewer CPUs than
 // workstreams) and use small packet counts so that they stay fast under
-// ThreadSanitizer.
+// ThreadSanitizer; poll workers spin, so their runs are smaller still.
+//
+// Built twice (tests/apps/BUILD): plainly, sweeping the inline, threads and
+// poll models, checked under ThreadSanitizer; and with
+// NETISR_TEST_MODELS_FIBERS, sweeping the fibers model, which TSan cannot
+// follow (Boost 1.74 switches fiber stacks behind its back) and which the
+// ASan/UBSan run checks instead. The other tests run in both builds, so the
+// app's own code gets the ASan/UBSan run too.
 #include "apps/run_command.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <vector>
 
+#include "apps/latency_histogram.h"
 #include "apps/synthetic_source.h"
 
 namespace netisr::apps {
@@ -23,14 +33,15 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr int64_t kPackets = 20000;
+constexpr int64_t kPollPackets = 4000;  // two spinning workers on a 2-core machine
 
 RunOptions Small(std::string model, std::string dispatch, std::string policy) {
   RunOptions o;
   o.cpus = 2;
+  o.packets = model == "poll" ? kPollPackets : kPackets;
   o.model = std::move(model);
   o.dispatch = std::move(dispatch);
   o.policy = std::move(policy);
-  o.packets = kPackets;
   o.bind = false;
   return o;
 }
@@ -45,6 +56,12 @@ RunReport RunSound(const RunOptions& o) {
   EXPECT_TRUE(r->Conserved()) << "in " << r->packets_in << ", delivered " << r->delivered
                               << ", dropped " << r->dropped_total();
   EXPECT_EQ(r->reordered, 0u);
+  // Every delivered packet's latency was recorded, and the percentiles
+  // are ordered.
+  EXPECT_EQ(r->latency.samples, r->delivered);
+  EXPECT_LE(r->latency.p50_us, r->latency.p99_us);
+  EXPECT_LE(r->latency.p99_us, r->latency.p999_us);
+  EXPECT_LE(r->latency.p999_us, r->latency.max_us);
   return std::move(r).value();
 }
 
@@ -57,14 +74,44 @@ TEST_P(RunModesTest, ConservesPacketsAndKeepsFlowOrder) {
   RunSound(Small(model, dispatch, policy));
 }
 
+std::string ConfigName(const ::testing::TestParamInfo<Config>& info) {
+  return std::get<0>(info.param) + "_" + std::get<1>(info.param) + "_" + std::get<2>(info.param);
+}
+
+#ifdef NETISR_TEST_MODELS_FIBERS
+#define RUN_TEST_MODELS "fibers"
+#else
+#define RUN_TEST_MODELS "threads", "inline", "poll"
+#endif
+
 INSTANTIATE_TEST_SUITE_P(ModelDispatchPolicy, RunModesTest,
-                         ::testing::Combine(::testing::Values("threads", "inline"),
-                                            ::testing::Values("direct", "deferred", "hybrid"),
+                         ::testing::Combine(::testing::Values(RUN_TEST_MODELS),
+                                            ::testing::Values("direct", "deferred", "hybrid",
+                                                              "adaptive"),
                                             ::testing::Values("flow", "source", "cpu")),
-                         [](const ::testing::TestParamInfo<Config>& info) {
-                           return std::get<0>(info.param) + "_" + std::get<1>(info.param) + "_" +
-                                  std::get<2>(info.param);
-                         });
+                         ConfigName);
+
+// Skewed load is where adaptive dispatch moves flow buckets: conservation
+// and order must hold across the moves, in every model.
+class SkewedRunTest : public ::testing::TestWithParam<Config> {};
+
+TEST_P(SkewedRunTest, ConservesPacketsAndKeepsFlowOrder) {
+  const auto& [model, dispatch, policy] = GetParam();
+  RunOptions o = Small(model, dispatch, policy);
+  o.skew = 0.9;
+  o.handler_ns = 300;
+  // Moves happen at most once per interval: a short one lets a small run
+  // make several.
+  o.adaptive.interval_us = 20;
+  const RunReport r = RunSound(o);
+  EXPECT_EQ(r.source_packets[0], static_cast<uint64_t>(o.packets) * 9 / 10);
+}
+
+INSTANTIATE_TEST_SUITE_P(Skew, SkewedRunTest,
+                         ::testing::Combine(::testing::Values(RUN_TEST_MODELS),
+                                            ::testing::Values("hybrid", "adaptive"),
+                                            ::testing::Values("flow")),
+                         ConfigName);
 
 TEST(RunSyntheticTest, QueueFullDropsAreCountedNotMistakenForReordering) {
   // Inline is deterministic: one source's burst of 32 overflows a queue of 1
@@ -102,6 +149,88 @@ TEST(RunSyntheticTest, HandlerCostIsSpent) {
   EXPECT_GE(RunSound(o).seconds, 1e-3);
 }
 
+TEST(RunSyntheticTest, SkewSendsItsShareToSourceZero) {
+  RunOptions o = Small("inline", "hybrid", "flow");
+  o.skew = 0.9;
+  EXPECT_EQ(RunSound(o).source_packets, (std::vector<uint64_t>{18000, 2000}));
+  o.sources = 3;
+  o.skew = 0.5;
+  EXPECT_EQ(RunSound(o).source_packets, (std::vector<uint64_t>{10000, 5000, 5000}));
+  o.skew = 0.0;
+  EXPECT_EQ(RunSound(o).source_packets, (std::vector<uint64_t>{0, 10000, 10000}));
+}
+
+TEST(RunSyntheticTest, WithoutSkewSourcesShareByFlows) {
+  RunOptions o = Small("inline", "hybrid", "flow");
+  o.sources = 3;
+  o.flows = 4;  // source 0 owns flows 0 and 3
+  EXPECT_EQ(RunSound(o).source_packets, (std::vector<uint64_t>{10000, 5000, 5000}));
+}
+
+TEST(RunSyntheticTest, RateIsRoughlyKept) {
+  // 2000 packets at 100 kpps is 20 ms of arrivals; only a floor is
+  // checked (a slow machine may take longer, never much shorter).
+  RunOptions o = Small("threads", "adaptive", "flow");
+  o.packets = 2000;
+  o.rate = 100000;
+  EXPECT_GE(RunSound(o).seconds, 15e-3);
+  o.model = "inline";
+  EXPECT_GE(RunSound(o).seconds, 15e-3);
+}
+
+TEST(RunSyntheticTest, TraceSamplesWhileTheRunLasts) {
+  RunOptions o = Small("threads", "adaptive", "flow");
+  o.packets = 2000;
+  o.rate = 100000;  // >= 20 ms of arrivals
+  o.trace_us = 2000;
+  const RunReport r = RunSound(o);
+  ASSERT_FALSE(r.trace.empty());
+  double prev_t = 0;
+  uint64_t prev_handled = 0;
+  for (const TraceSample& t : r.trace) {
+    EXPECT_GT(t.t_us, prev_t);
+    ASSERT_EQ(t.handled.size(), 2u);
+    ASSERT_EQ(t.busy.size(), 2u);
+    const uint64_t handled = t.handled[0] + t.handled[1];
+    EXPECT_GE(handled, prev_handled);  // cumulative
+    prev_t = t.t_us;
+    prev_handled = handled;
+  }
+  // Inline runs have no thread to sample from: no trace.
+  o.model = "inline";
+  EXPECT_TRUE(RunSound(o).trace.empty());
+}
+
+TEST(RunSyntheticTest, LatencyIsMeasuredFromIngressToHandler) {
+  RunOptions o = Small("inline", "deferred", "flow");
+  o.handler_ns = 1000;
+  const RunReport r = RunSound(o);
+  EXPECT_EQ(r.latency.samples, static_cast<uint64_t>(kPackets));
+  // Deferred packets wait for the handlers ahead of them in their burst
+  // (1 us each), so the tail is well above zero.
+  EXPECT_GT(r.latency.max_us, 1.0);
+  EXPECT_LT(r.latency.max_us, 10e6);
+}
+
+TEST(RunSyntheticTest, AdaptiveTunablesReachNetisr) {
+  RunOptions o = Small("inline", "adaptive", "flow");
+  o.json = true;
+  o.adaptive.interval_us = 0;
+  o.adaptive.busy_high = 0.5;
+  o.adaptive.busy_low = 0.25;
+  o.adaptive.delay_high_us = 20;
+  o.adaptive.window_us = 50;
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCommand(o, out, err), kExitOk) << err.str();
+  const nlohmann::json a = nlohmann::json::parse(out.str())["config"]["adaptive"];
+  EXPECT_EQ(a["interval_us"], 0.0);
+  EXPECT_EQ(a["busy_high"], 0.5);
+  EXPECT_EQ(a["busy_low"], 0.25);
+  EXPECT_EQ(a["delay_high_us"], 20.0);
+  EXPECT_EQ(a["window_us"], 50.0);
+  EXPECT_EQ(a["delay_low_us"], AdaptiveSettings{}.delay_low_ns / 1e3);  // default kept
+}
+
 struct BadOption {
   std::string flag;
   void (*apply)(RunOptions&);
@@ -120,6 +249,20 @@ TEST(ValidateRunOptionsTest, RejectsBadValuesNamingTheFlag) {
       {"--sources", [](RunOptions& o) { o.sources = 65; }},
       {"--handler-ns", [](RunOptions& o) { o.handler_ns = 1000001; }},
       {"--qlimit", [](RunOptions& o) { o.qlimit = 10241; }},
+      {"--skew", [](RunOptions& o) { o.skew = 1.5; }},
+      {"--skew", [](RunOptions& o) { o.skew = 1.0; }},
+      {"--skew", [](RunOptions& o) { o.skew = -0.1; }},
+      {"--skew", [](RunOptions& o) { o.skew = std::nan(""); }},
+      {"--rate", [](RunOptions& o) { o.rate = -1; }},
+      {"--adaptive-busy-high", [](RunOptions& o) { o.adaptive.busy_high = 0; }},
+      {"--adaptive-busy-low", [](RunOptions& o) { o.adaptive.busy_low = 0.95; }},
+      {"--adaptive-room-busy", [](RunOptions& o) { o.adaptive.room_busy = 1.5; }},
+      {"--adaptive-delay-low-us", [](RunOptions& o) { o.adaptive.delay_low_us = 100; }},
+      {"--adaptive-delay-high-us", [](RunOptions& o) { o.adaptive.delay_high_us = 0; }},
+      {"--adaptive-interval-us", [](RunOptions& o) { o.adaptive.interval_us = -1; }},
+      {"--adaptive-window-us", [](RunOptions& o) { o.adaptive.window_us = 5; }},
+      {"--adaptive-alpha", [](RunOptions& o) { o.adaptive.alpha = 0; }},
+      {"--trace-us", [](RunOptions& o) { o.trace_us = -1; }},
   };
   EXPECT_TRUE(ValidateRunOptions(RunOptions{}).ok());
   for (const BadOption& c : cases) {
@@ -139,7 +282,33 @@ TEST(ValidateRunOptionsTest, MessagesGiveTheAcceptedValues) {
   o = RunOptions{};
   o.dispatch = "sideways";
   EXPECT_EQ(ValidateRunOptions(o).message(),
-            "--dispatch 'sideways' is not one of: direct, deferred, hybrid");
+            "--dispatch 'sideways' is not one of: direct, deferred, hybrid, adaptive");
+  o = RunOptions{};
+  o.model = "bogus";
+  EXPECT_EQ(ValidateRunOptions(o).message(),
+            "--model 'bogus' is not one of: threads, inline, poll, fibers");
+  o = RunOptions{};
+  o.skew = 1.5;
+  EXPECT_EQ(ValidateRunOptions(o).message(), "--skew 1.5 out of range [0, 1)");
+  o = RunOptions{};
+  o.rate = -1;
+  EXPECT_EQ(ValidateRunOptions(o).message(), "--rate -1 out of range [0, 1000000000]");
+  o = RunOptions{};
+  o.adaptive.busy_low = 0.95;
+  EXPECT_EQ(ValidateRunOptions(o).message(),
+            "--adaptive-busy-low 0.95 exceeds --adaptive-busy-high 0.9");
+}
+
+TEST(ValidateRunOptionsTest, AcceptsEveryListedChoice) {
+  for (std::string_view d : kDispatchChoices) {
+    for (std::string_view m : kModelChoices) {
+      RunOptions o;
+      o.dispatch = d;
+      o.model = m;
+      EXPECT_TRUE(ValidateRunOptions(o).ok()) << d << " " << m;
+    }
+  }
+  EXPECT_EQ(DescribeChoices(kPolicyChoices), "flow, source or cpu");
 }
 
 TEST(RunCommandTest, BadOptionExitsWithUsageCodeAndMessage) {
@@ -157,15 +326,38 @@ TEST(RunCommandTest, JsonReportHasTheDocumentedFields) {
   std::ostringstream out, err;
   ASSERT_EQ(RunCommand(o, out, err), kExitOk) << err.str();
   const nlohmann::json j = nlohmann::json::parse(out.str());
-  for (const char* key : {"packets_in", "delivered", "dropped", "dropped_total", "reordered",
-                          "mpps", "seconds", "config", "netisr"}) {
+  for (const char* key :
+       {"packets_in", "delivered", "dropped", "dropped_total", "reordered", "mpps", "seconds",
+        "config", "netisr", "migrations", "decisions", "p50_us", "p99_us", "p999_us", "max_us",
+        "latency_samples", "source_packets", "trace"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_TRUE(j["dropped"].is_object());
+  EXPECT_TRUE(j["decisions"].is_object());
+  EXPECT_TRUE(j["decisions"].empty());  // not adaptive
+  EXPECT_EQ(j["migrations"], 0);
+  EXPECT_EQ(j["latency_samples"], kPackets);
+  EXPECT_LE(j["p50_us"].get<double>(), j["p99_us"].get<double>());
+  EXPECT_TRUE(j["config"]["skew"].is_null());
+  EXPECT_TRUE(j["trace"].is_array());
+  EXPECT_EQ(j["config"]["rate"], 0.0);
   EXPECT_EQ(j["packets_in"], kPackets);
   EXPECT_EQ(j["config"]["sources"], 2);
   EXPECT_EQ(j["config"]["dispatch"], "hybrid");
   EXPECT_TRUE(j["netisr"]["workstreams"].is_array());
+}
+
+TEST(RunCommandTest, AdaptiveJsonReportsDecisions) {
+  RunOptions o = Small("inline", "adaptive", "flow");
+  o.json = true;
+  o.skew = 0.5;
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCommand(o, out, err), kExitOk) << err.str();
+  const nlohmann::json j = nlohmann::json::parse(out.str());
+  uint64_t decided = 0;
+  for (const auto& [reason, n] : j["decisions"].items()) decided += n.get<uint64_t>();
+  EXPECT_EQ(decided, static_cast<uint64_t>(kPackets));  // one decision per bucketed packet
+  EXPECT_EQ(j["config"]["skew"], 0.5);
 }
 
 TEST(RunCommandTest, TableEndsWithSummaryLine) {
@@ -173,25 +365,76 @@ TEST(RunCommandTest, TableEndsWithSummaryLine) {
   ASSERT_EQ(RunCommand(Small("inline", "direct", "source"), out, err), kExitOk) << err.str();
   EXPECT_THAT(out.str(), HasSubstr("WSID"));
   EXPECT_THAT(out.str(), HasSubstr("packets_in=20000 delivered=20000 dropped=0 reordered=0 mpps="));
+  EXPECT_THAT(out.str(), HasSubstr(" p50_us="));
+  EXPECT_THAT(out.str(), HasSubstr(" p99_us="));
+  EXPECT_THAT(out.str(), HasSubstr(" migrations=0 "));
   EXPECT_THAT(out.str(), HasSubstr("model=inline dispatch=direct policy=source cpus=2\n"));
 }
 
 TEST(SourceQuotaTest, QuotasFollowOwnedFlowsAndSumToTotal) {
-  for (const auto& [total, flows, sources] :
-       {std::tuple<uint64_t, uint32_t, uint16_t>{1000000, 64, 2},
-        {7, 5, 3},
-        {10, 3, 5},
-        {1, 1, 64}}) {
-    uint64_t sum = 0;
-    for (uint16_t s = 0; s < sources; ++s) {
-      const uint64_t q = SourceQuota(total, flows, sources, s);
-      if (s >= flows) {
-        EXPECT_EQ(q, 0u) << "source " << s << " owns no flow";
+  for (const std::optional<double> skew : {std::optional<double>{}, {0.0}, {0.3}, {0.9}}) {
+    for (const auto& [total, flows, sources] :
+         {std::tuple<uint64_t, uint32_t, uint16_t>{1000000, 64, 2},
+          {7, 5, 3},
+          {10, 3, 5},
+          {1, 1, 64},
+          {1000, 64, 1}}) {
+      const std::vector<uint64_t> q = SourceQuotas(total, flows, sources, skew);
+      ASSERT_EQ(q.size(), sources);
+      uint64_t sum = 0;
+      for (uint16_t s = 0; s < sources; ++s) {
+        if (s >= flows) {
+          EXPECT_EQ(q[s], 0u) << "source " << s << " owns no flow";
+        }
+        sum += q[s];
       }
-      sum += q;
+      EXPECT_EQ(sum, total);
     }
-    EXPECT_EQ(sum, total);
   }
+}
+
+TEST(SourceQuotaTest, SkewGivesSourceZeroItsShareAndSpreadsTheRest) {
+  EXPECT_EQ(SourceQuotas(1000, 64, 2, 0.9), (std::vector<uint64_t>{900, 100}));
+  EXPECT_EQ(SourceQuotas(1000, 64, 4, 0.7), (std::vector<uint64_t>{700, 100, 100, 100}));
+  EXPECT_EQ(SourceQuotas(10, 64, 4, 0.0), (std::vector<uint64_t>{0, 3, 3, 4}));
+  // Sources 2 and 3 own no flow: the rest goes to source 1 alone.
+  EXPECT_EQ(SourceQuotas(1000, 2, 4, 0.9), (std::vector<uint64_t>{900, 100, 0, 0}));
+  // No other source owns a flow: everything comes in at source 0.
+  EXPECT_EQ(SourceQuotas(1000, 1, 2, 0.5), (std::vector<uint64_t>{1000, 0}));
+  EXPECT_EQ(SourceQuotas(1000, 64, 1, 0.5), (std::vector<uint64_t>{1000}));
+}
+
+TEST(LatencyHistogramTest, BucketsKeepTwoSignificantDigits) {
+  size_t prev = 0;
+  for (uint64_t v = 0; v < 2'000'000; v = v < 1000 ? v + 1 : v + v / 97) {
+    const size_t i = LatencyHistogram::Index(v);
+    ASSERT_LT(i, LatencyHistogram::kBuckets);
+    EXPECT_GE(i, prev) << v;  // monotonic
+    prev = i;
+    const uint64_t hi = LatencyHistogram::HighestEquivalent(i);
+    EXPECT_GE(hi, v);
+    EXPECT_LE(static_cast<double>(hi - v), static_cast<double>(v) / 128) << v;
+    if (i > 0) {
+      EXPECT_LT(LatencyHistogram::HighestEquivalent(i - 1), v) << v;
+    }
+  }
+  EXPECT_EQ(LatencyHistogram::Index(uint64_t{1} << 62), LatencyHistogram::kBuckets - 1);
+}
+
+TEST(LatencyHistogramTest, QuantilesMergeAndMax) {
+  LatencyHistogram a, b;
+  EXPECT_EQ(a.ValueAtQuantile(0.5), 0u);
+  for (uint64_t v = 1; v <= 500; ++v) a.Record(v * 1000);
+  for (uint64_t v = 501; v <= 1000; ++v) b.RecordShared(v * 1000);
+  a.Merge(b);
+  EXPECT_EQ(a.count(), 1000u);
+  EXPECT_EQ(a.max(), 1'000'000u);
+  EXPECT_NEAR(static_cast<double>(a.ValueAtQuantile(0.5)), 500e3, 500e3 / 128);
+  EXPECT_NEAR(static_cast<double>(a.ValueAtQuantile(0.99)), 990e3, 990e3 / 128);
+  EXPECT_EQ(a.ValueAtQuantile(1.0), 1'000'000u);  // capped at the exact max
+  EXPECT_NEAR(static_cast<double>(a.ValueAtQuantile(0.0)), 1000, 1000.0 / 128);  // the least
+  a.Record(20'000'000'000);  // beyond 10 s: clamped into the last bucket, max exact
+  EXPECT_EQ(a.max(), 20'000'000'000u);
 }
 
 }  // namespace
