@@ -110,7 +110,7 @@ class PacketPool {
   uint32_t capacity() const { return count_; }
   uint32_t buf_size() const { return buf_size_; }
   // Packets currently free. Exact when no Alloc/Free runs concurrently.
-  uint32_t available() const { return free_count_.load(std::memory_order_relaxed); }
+  uint32_t available() const;
 
  private:
   struct FreeList;
@@ -122,9 +122,6 @@ class PacketPool {
   std::vector<Packet> packets_;
   std::unique_ptr<uint8_t[]> buffers_;
   std::unique_ptr<FreeList> free_;
-  // Statistic only (relaxed fetch_add/sub beside each push/pop); nothing
-  // synchronises through it.
-  std::atomic<uint32_t> free_count_{0};
 };
 
 }  // namespace netisr

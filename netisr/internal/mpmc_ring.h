@@ -53,6 +53,14 @@ class MpmcRing {
     return true;
   }
 
+  // Values in the ring: exact when no push or pop runs concurrently,
+  // otherwise a recent approximation. Relaxed loads; no synchronisation.
+  uint64_t size() const {
+    const uint64_t head = head_.load(std::memory_order_relaxed);
+    const uint64_t tail = tail_.load(std::memory_order_relaxed);
+    return tail > head ? tail - head : 0;
+  }
+
   bool TryPop(T* out) {
     uint64_t pos = head_.load(std::memory_order_relaxed);
     Cell* c;
