@@ -116,8 +116,9 @@ Status DpdkEal::Init(std::string_view args) {
   if (s.attempted) {
     if (s.args != args) {
       return Status(ErrorCode::kFailedPrecondition,
-                    "dpdk: EAL already initialised with '" + s.args + "'; cannot re-initialise with '" +
-                        std::string(args) + "' (EAL can be initialised once per process)");
+                    "dpdk: EAL already initialised with '" + s.args +
+                        "'; cannot re-initialise with '" + std::string(args) +
+                        "' (EAL can be initialised once per process)");
     }
     return s.status;
   }
@@ -130,9 +131,9 @@ Status DpdkEal::Init(std::string_view args) {
   const int rc = rte_eal_init(static_cast<int>(s.argv.size() - 1), s.argv.data());
   if (rc < 0) {
     const int err = rte_errno;
-    s.status = Status(ErrorCode::kInvalidArgument,
-                      "dpdk: rte_eal_init with '" + s.args + "' failed: " + rte_strerror(err) +
-                          " (DPDK's log above says which argument)");
+    s.status = Status(ErrorCode::kInvalidArgument, "dpdk: rte_eal_init with '" + s.args +
+                                                       "' failed: " + rte_strerror(err) +
+                                                       " (DPDK's log above says which argument)");
     return s.status;
   }
   s.status = Status::Ok();
@@ -161,10 +162,11 @@ Result<uint16_t> DpdkEal::FindPort(std::string_view name) {
   std::string have;
   RTE_ETH_FOREACH_DEV(id) {
     char buf[RTE_ETH_NAME_MAX_LEN];
-    if (rte_eth_dev_get_name_by_port(id, buf) == 0) have += (have.empty() ? "" : ", ") + std::string(buf);
+    if (rte_eth_dev_get_name_by_port(id, buf) == 0)
+      have += (have.empty() ? "" : ", ") + std::string(buf);
   }
-  return Status(ErrorCode::kNotFound, "dpdk: no port named '" + n + "' (ports: " +
-                                          (have.empty() ? "none" : have) + ")");
+  return Status(ErrorCode::kNotFound,
+                "dpdk: no port named '" + n + "' (ports: " + (have.empty() ? "none" : have) + ")");
 }
 
 const char* ToString(RssMode m) { return m == RssMode::kHardware ? "hardware" : "software"; }
@@ -191,8 +193,8 @@ Result<std::unique_ptr<DpdkPort>> DpdkPort::Create(const DpdkConfig& config) {
                   "dpdk: no ports found (EAL args '" + DpdkEal::args() +
                       "': add a --vdev=net_ring0 or similar, or bind a NIC to a DPDK driver)");
   if (!rte_eth_dev_is_valid_port(config.port_id) || config.port_id > 1023)
-    return Bad("port id " + std::to_string(config.port_id) + " out of range: " +
-               std::to_string(ports) + " port(s) available");
+    return Bad("port id " + std::to_string(config.port_id) +
+               " out of range: " + std::to_string(ports) + " port(s) available");
   if (config.num_rx_queues < 1 || config.num_rx_queues > kMaxQueuesPerPort)
     return Bad("num_rx_queues " + std::to_string(config.num_rx_queues) + " out of range [1, 64]");
   if (config.num_tx_queues > kMaxQueuesPerPort)
@@ -267,8 +269,8 @@ Status DpdkPort::Setup() {
   pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), mempool_size_, config_.mempool_cache, priv,
                                   config_.data_room, socket);
   if (pool_ == nullptr)
-    return DpdkError("rte_pktmbuf_pool_create of " + std::to_string(mempool_size_) +
-                         " mbufs for " + who + " (raise -m?)",
+    return DpdkError("rte_pktmbuf_pool_create of " + std::to_string(mempool_size_) + " mbufs for " +
+                         who + " (raise -m?)",
                      rte_errno);
 
   for (uint16_t q = 0; q < config_.num_rx_queues; ++q) {

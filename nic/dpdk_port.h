@@ -140,12 +140,12 @@ struct DpdkConfig {
   uint16_t num_tx_queues = 1;  // [0, min(64, device max)]
   uint16_t rx_desc = 1024;     // ring sizes, adjusted to the device's limits
   uint16_t tx_desc = 1024;
-  uint32_t in_flight = 8192;   // mbufs the application may hold (see Memory)
+  uint32_t in_flight = 8192;        // mbufs the application may hold (see Memory)
   uint32_t mempool_cache = 256;     // per lcore, <= 512
   uint16_t data_room = 2048 + 128;  // mbuf buffer incl. RTE_PKTMBUF_HEADROOM
-  bool hardware_rss = true;    // use device RSS when available; false forces software
-  bool promiscuous = true;     // when the device supports it
-  RssFields rss;               // hash types, hardware and software
+  bool hardware_rss = true;         // use device RSS when available; false forces software
+  bool promiscuous = true;          // when the device supports it
+  RssFields rss;                    // hash types, hardware and software
 };
 
 // Counters beyond PortStats: the device's own (rte_eth_stats_get) and the

@@ -71,11 +71,12 @@ int main(int argc, char** argv) {
     if (Clock::now() >= end) break;
   }
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("dpdk_bench: %s (%s RSS), %u-byte frames, trace %llu frames: %.2f Mpps "
-              "(%llu packets in %.2f s, checksum %llu)\n",
-              std::string(p.name()).c_str(), ToString(p.rss_mode()), bytes,
-              static_cast<unsigned long long>(frames), n / secs / 1e6,
-              static_cast<unsigned long long>(n), secs, static_cast<unsigned long long>(sum));
+  std::printf(
+      "dpdk_bench: %s (%s RSS), %u-byte frames, trace %llu frames: %.2f Mpps "
+      "(%llu packets in %.2f s, checksum %llu)\n",
+      std::string(p.name()).c_str(), ToString(p.rss_mode()), bytes,
+      static_cast<unsigned long long>(frames), n / secs / 1e6, static_cast<unsigned long long>(n),
+      secs, static_cast<unsigned long long>(sum));
   port->reset();
   if (own_trace) unlink(trace.c_str());
   return 0;

@@ -267,9 +267,8 @@ TEST_P(Conformance, StopUnderLoadConserves) {
 std::vector<Param> AllModes(std::initializer_list<const char*> models) {
   std::vector<Param> params;
   for (const char* model : models) {
-    for (DispatchMode mode :
-         {DispatchMode::kDirect, DispatchMode::kDeferred, DispatchMode::kHybrid,
-          DispatchMode::kAdaptive})
+    for (DispatchMode mode : {DispatchMode::kDirect, DispatchMode::kDeferred, DispatchMode::kHybrid,
+                              DispatchMode::kAdaptive})
       params.push_back({model, mode});
   }
   return params;

@@ -49,7 +49,9 @@ SyntheticConfig GenConfig() {
 
 std::string EalArgs(const std::string& trace, const std::string& out) {
   return "--no-huge --no-pci --no-shconf -m 512 --file-prefix=nisr_dpdk_test_" +
-         std::to_string(getpid()) + " --log-level=lib.eal:warning --vdev=net_ring0 --vdev=net_ring1 --vdev=net_ring2 --vdev=net_ring3 --vdev=net_null0" +
+         std::to_string(getpid()) +
+         " --log-level=lib.eal:warning --vdev=net_ring0 --vdev=net_ring1 --vdev=net_ring2 "
+         "--vdev=net_ring3 --vdev=net_null0" +
          " --vdev=net_pcap0,rx_pcap=" + trace + ",tx_pcap=" + out;
 }
 
@@ -247,8 +249,10 @@ TEST_F(DpdkTest, QueuesRunOnTheirOwnThreads) {
           const auto& f = frames[(sent * 2 + q) % frames.size()];
           std::memcpy(p->data, f.data(), f.size());
           p->len = static_cast<uint32_t>(f.size());
-          if (port->TxBurst(q, {&p, 1}) == 1) ++sent;
-          else Release(p);
+          if (port->TxBurst(q, {&p, 1}) == 1)
+            ++sent;
+          else
+            Release(p);
         }
       }
       const size_t n = port->RxBurst(q, burst);
@@ -357,8 +361,9 @@ TEST_F(DpdkEalDeathTest, NoDeviceGivesAnError) {
   EXPECT_EXIT(
       {
         const bool before = !DpdkPort::Create(DpdkConfig{}).ok();  // no EAL yet
-        const Status s = DpdkEal::Init("--no-huge --no-pci --no-shconf -m 128 --file-prefix=nisr_nodev_" +
-                                       std::to_string(getpid()));
+        const Status s =
+            DpdkEal::Init("--no-huge --no-pci --no-shconf -m 128 --file-prefix=nisr_nodev_" +
+                          std::to_string(getpid()));
         if (!s.ok()) std::fprintf(stderr, "INIT: %s\n", s.message().c_str());
         auto p = DpdkPort::Create(DpdkConfig{});
         std::fprintf(stderr, "STATUS: %s\n", p.status().message().c_str());
