@@ -133,30 +133,9 @@ TEST(Chain, NestedDispatchConservesAndKeepsOrder) {
 // An external producer queueing bursts of 32 to a sleeping worker wakes it
 // at most once per burst.
 TEST(Wakeups, AtMostOncePerBurst) {
-  Settings s;
-  s.max_threads = 2;
-  s.bind_threads = false;
-  auto nisr = MakeNetisr("threads", s);
-  ASSERT_NE(nisr, nullptr);
   Checker checker(10);
-  ProtocolSpec spec;
-  spec.name = "w";
-  spec.handler = checker.handler();
-  spec.dispatch = DispatchMode::kDeferred;
-  spec.qlimit = 4096;
-  auto proto = nisr->Register(spec);
-  ASSERT_TRUE(proto.ok());
-  ASSERT_TRUE(nisr->Start().ok());
-  auto pool = MakePool(4096);
   constexpr int kBursts = 100;
-  {
-    Netisr::ProducerScope scope(*nisr);
-    ASSERT_TRUE(scope.status().ok());
-    EXPECT_EQ(QueueBurstsToTwoWorkstreams(*nisr, *pool, *proto, kBursts), kBursts * 32u);
-  }
-  nisr->RunUntilIdle();
-  nisr->Stop();
-  const Stats st = nisr->GetStats();
+  const Stats st = RunExternalBursts("threads", checker, kBursts);
   EXPECT_EQ(checker.delivered(), kBursts * 32u);
   EXPECT_EQ(checker.reordered(), 0u);
   for (const auto& w : st.workstreams) EXPECT_LE(w.wakeups, static_cast<uint64_t>(kBursts));

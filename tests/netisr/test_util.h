@@ -2,6 +2,7 @@
 // per-flow sequence numbers, and a handler that checks them.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sched.h>
 
 #include <atomic>
@@ -125,6 +126,42 @@ inline uint64_t QueueBurstsToTwoWorkstreams(Netisr& nisr, PacketPool& pool, Prot
     if (i % 10 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return queued;
+}
+
+// Starts a two-workstream dispatcher of `model` with a deferred protocol
+// whose handler is `checker`, queues `bursts` bursts of 32 from an external
+// producer (QueueBurstsToTwoWorkstreams), runs it to idle, stops it and
+// returns its stats: the shared body of the wakeup tests of every model.
+inline Stats RunExternalBursts(const char* model, Checker& checker, int bursts) {
+  Settings s;
+  s.max_threads = 2;
+  s.bind_threads = false;
+  auto nisr = MakeNetisr(model, s);
+  if (nisr == nullptr) {
+    ADD_FAILURE() << "could not create a " << model << " dispatcher";
+    return {};
+  }
+  EXPECT_EQ(nisr->model_name(), model);
+  ProtocolSpec spec;
+  spec.name = "bursts";
+  spec.handler = checker.handler();
+  spec.dispatch = DispatchMode::kDeferred;
+  spec.qlimit = 4096;
+  auto proto = nisr->Register(spec);
+  auto pool = MakePool(4096);
+  if (!proto.ok() || !nisr->Start().ok()) {
+    ADD_FAILURE() << "could not register or start";
+    return {};
+  }
+  {
+    Netisr::ProducerScope scope(*nisr);
+    EXPECT_TRUE(scope.status().ok());
+    EXPECT_EQ(QueueBurstsToTwoWorkstreams(*nisr, *pool, *proto, bursts), bursts * 32u);
+  }
+  nisr->RunUntilIdle();
+  nisr->Stop();
+  EXPECT_EQ(pool->available(), pool->capacity());
+  return nisr->GetStats();
 }
 
 }  // namespace netisr::testing
