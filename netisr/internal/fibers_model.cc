@@ -47,22 +47,14 @@ namespace {
 // silent corruption of the neighbouring mapping.
 constexpr size_t kFiberStackBytes = 1 << 20;
 
-class FibersModel final : public WorkModel {
+class FibersModel final : public ThreadPerWorkerModel {
  public:
+  FibersModel() : ThreadPerWorkerModel(WorkerThreads::Idle::kSleep) {}
   ~FibersModel() override { Stop(); }
   std::string_view name() const override { return "fibers"; }
-  bool self_driven() const override { return true; }
-  bool Pump() override { return false; }
-
-  Status Start(WorkerRuntime& rt) override {
-    rt_ = &rt;
-    return threads_.Start(rt, [this](int w) { Loop(w); });
-  }
-  void Wake(int worker) override { threads_.Wake(worker); }
-  void Stop() override { threads_.Stop(); }
 
  private:
-  void Loop(int w) {
+  void Loop(int w) override {
     // Whether the receive fiber brought packets in since softirq last
     // looked. Both fibers run on this thread and never at once: plain bool.
     bool received = false;
@@ -89,9 +81,6 @@ class FibersModel final : public WorkModel {
     receive.join();
     softirq.join();
   }
-
-  WorkerRuntime* rt_ = nullptr;
-  WorkerThreads threads_{WorkerThreads::Idle::kSleep};
 };
 
 }  // namespace

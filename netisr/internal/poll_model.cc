@@ -29,31 +29,21 @@ inline void CpuRelax() {
 #endif
 }
 
-class PollModel final : public WorkModel {
+class PollModel final : public ThreadPerWorkerModel {
  public:
+  PollModel() : ThreadPerWorkerModel(WorkerThreads::Idle::kSpin) {}
   ~PollModel() override { Stop(); }
   std::string_view name() const override { return "poll"; }
-  bool self_driven() const override { return true; }
-  bool Pump() override { return false; }
-
-  Status Start(WorkerRuntime& rt) override {
-    rt_ = &rt;
-    return threads_.Start(rt, [this](int w) { Loop(w); });
-  }
   // Nothing sleeps, so there is nothing to wake (and producers, which see
   // sleeping == 0 forever, never call this).
   void Wake(int) override {}
-  void Stop() override { threads_.Stop(); }
 
  private:
-  void Loop(int w) {
+  void Loop(int w) override {
     while (!threads_.stopping()) {
       if (!rt_->RunOnce(w)) CpuRelax();
     }
   }
-
-  WorkerRuntime* rt_ = nullptr;
-  WorkerThreads threads_{WorkerThreads::Idle::kSpin};
 };
 
 }  // namespace

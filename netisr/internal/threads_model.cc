@@ -15,29 +15,18 @@ namespace netisr::internal {
 
 namespace {
 
-class ThreadsModel final : public WorkModel {
+class ThreadsModel final : public ThreadPerWorkerModel {
  public:
+  ThreadsModel() : ThreadPerWorkerModel(WorkerThreads::Idle::kSleep) {}
   ~ThreadsModel() override { Stop(); }
   std::string_view name() const override { return "threads"; }
-  bool self_driven() const override { return true; }
-  bool Pump() override { return false; }
-
-  Status Start(WorkerRuntime& rt) override {
-    rt_ = &rt;
-    return threads_.Start(rt, [this](int w) { Loop(w); });
-  }
-  void Wake(int worker) override { threads_.Wake(worker); }
-  void Stop() override { threads_.Stop(); }
 
  private:
-  void Loop(int w) {
+  void Loop(int w) override {
     while (!threads_.stopping()) {
       if (!rt_->RunOnce(w)) threads_.SleepUntilWoken(w);
     }
   }
-
-  WorkerRuntime* rt_ = nullptr;
-  WorkerThreads threads_{WorkerThreads::Idle::kSleep};
 };
 
 }  // namespace

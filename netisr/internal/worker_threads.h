@@ -70,4 +70,28 @@ class WorkerThreads {
   std::atomic<bool> stop_{false};
 };
 
+// The WorkModel plumbing shared by the models that run one thread per
+// workstream (threads, poll, fibers); they differ only in their loop and in
+// whether idle workers sleep. A derived destructor must call Stop() first:
+// the threads run the derived Loop.
+class ThreadPerWorkerModel : public WorkModel {
+ public:
+  bool self_driven() const final { return true; }
+  bool Pump() final { return false; }
+  Status Start(WorkerRuntime& rt) final {
+    rt_ = &rt;
+    return threads_.Start(rt, [this](int w) { Loop(w); });
+  }
+  void Wake(int worker) override { threads_.Wake(worker); }
+  void Stop() final { threads_.Stop(); }
+
+ protected:
+  explicit ThreadPerWorkerModel(WorkerThreads::Idle idle) : threads_(idle) {}
+  // Runs worker `w` until threads_.stopping().
+  virtual void Loop(int w) = 0;
+
+  WorkerRuntime* rt_ = nullptr;  // set by Start, before any thread runs
+  WorkerThreads threads_;
+};
+
 }  // namespace netisr::internal
