@@ -101,8 +101,11 @@ bool Enabled();
 struct ClassStats {
   std::string name;
   uint64_t acquisitions = 0;  // exclusive + shared, successful try_lock included
-  uint64_t contended = 0;     // acquisitions whose first try failed
-  uint64_t wait_ns = 0;       // total wait of the contended acquisitions
+  // Acquisitions whose first try failed. Counted when the try fails, before
+  // waiting, so a Snapshot taken while threads wait shows them here already
+  // (and contended may briefly exceed acquisitions).
+  uint64_t contended = 0;
+  uint64_t wait_ns = 0;  // total wait of the contended acquisitions
   uint64_t max_wait_ns = 0;
   uint64_t hold_ns = 0;  // total hold (shared holds included)
   uint64_t max_hold_ns = 0;
@@ -140,9 +143,10 @@ class Exclusive {
       now = sched::NowNs();
     } else {
       const uint64_t first_try = sched::NowNs();
+      Bump(c.contended, 1);  // before blocking: Snapshot shows who is waiting
       lock_.lock();
       now = sched::NowNs();
-      Contended(c, now - first_try);
+      Waited(c, now - first_try);
     }
     Bump(c.acquisitions, 1);
     hold_start_ns_ = now;
@@ -173,8 +177,7 @@ class Exclusive {
     lock_.unlock();
   }
 
-  static void Contended(Counters& c, uint64_t wait) {
-    Bump(c.contended, 1);
+  static void Waited(Counters& c, uint64_t wait) {
     Bump(c.wait_ns, wait);
     Max(c.max_wait_ns, wait);
   }
@@ -220,9 +223,10 @@ class SharedMutex : public internal::Exclusive<std::shared_mutex> {
       now = sched::NowNs();
     } else {
       const uint64_t first_try = sched::NowNs();
+      internal::Bump(c.contended, 1);  // before blocking: Snapshot shows who is waiting
       lock_.lock_shared();
       now = sched::NowNs();
-      Contended(c, now - first_try);
+      Waited(c, now - first_try);
     }
     SharedAcquired(c, now);
   }
