@@ -27,24 +27,63 @@ void AddOptional(CLI::App* cmd, const std::string& name, std::optional<T>& field
 
 CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
   CLI::App* run = app.add_subcommand(
-      "run", "Feed a synthetic packet stream through the dispatcher and report throughput");
+      "run",
+      "Feed packets through the dispatcher and report throughput, drops by reason and "
+      "conservation (in = delivered + dropped)");
+  run->add_option("--source", o.source,
+                  "Where frames come from: synthetic, pcap:FILE or dpdk:EAL-ARGS (EAL arguments "
+                  "split on spaces, e.g. 'dpdk:--no-huge --no-pci --no-shconf -m 512 "
+                  "--vdev=net_pcap0,rx_pcap=t.pcap,infinite_rx=1'); their frames go through the "
+                  "parse chain (ether, ip/ip6, tcp/udp/icmp). Without it: the bench mode, a "
+                  "trivial protocol fed by in-memory sources, for dispatch costs");
+  run->add_option("--filter", o.filter,
+                  "Early-drop rules applied at receive, before any queueing, e.g. 'drop proto "
+                  "udp dport 53; limit src 10.0.0.0/8 rate 1000' (with --source)");
+  AddOptional(run, "--distribution", o.distribution,
+              "Flow popularity: " + DescribeChoices(netisr::apps::kDistributionChoices) +
+                  " (elephants: 10% of flows carry 90%) (--source synthetic; default uniform)");
+  AddOptional(run, "--zipf-s", o.zipf_s, "Zipf exponent, (0, 10] (--distribution zipf; default 1)");
+  AddOptional(run, "--attack", o.attack,
+              "Flood mixed in: " + DescribeChoices(netisr::apps::kAttackChoices) +
+                  " (synflood: TCP SYNs to port 80, udpflood: UDP to port 53, random sources; "
+                  "--source synthetic)");
+  AddOptional(run, "--attack-share", o.attack_share,
+              "Flood share of all packets, [0, 1) (default 0.9)");
+  AddOptional(run, "--ipv6-share", o.ipv6_share,
+              "Share of flows (and flood packets) on IPv6, [0, 1] (--source synthetic; default 0)");
+  AddOptional(run, "--l4", o.l4,
+              "Transport of the flows: " + DescribeChoices(netisr::apps::kL4Choices) +
+                  " (half each) (--source synthetic; default tcp)");
+  AddOptional(run, "--frame-size", o.frame_size,
+              "Frame bytes without FCS, 60..1514 (--source synthetic; default 64)");
+  AddOptional(run, "--loops", o.loops,
+              "Replays of the trace, 0 = until --packets (--source pcap; default 1)");
+  AddOptional(run, "--idle-ms", o.idle_ms,
+              "End once a queue received nothing this long, ms, 0 = never (--source dpdk; "
+              "default 1000)");
   run->add_option("--cpus", o.cpus, "Workstreams, 1..64")->capture_default_str();
   run->add_option("--dispatch", o.dispatch,
                   "Dispatch mode: " + DescribeChoices(netisr::apps::kDispatchChoices))
       ->capture_default_str();
-  run->add_option("--policy", o.policy,
-                  "Workstream policy: " + DescribeChoices(netisr::apps::kPolicyChoices))
+  run->add_option(
+         "--policy", o.policy,
+         "Workstream policy: " + DescribeChoices(netisr::apps::kPolicyChoices) + " (bench mode)")
       ->capture_default_str();
   run->add_option("--model", o.model, "Work model: " + DescribeChoices(netisr::apps::kModelChoices))
       ->capture_default_str();
   run->add_option("--flows", o.flows, "Flows, 1..1048576")->capture_default_str();
-  run->add_option("--packets", o.packets, "Packets in total, >= 1")->capture_default_str();
-  AddOptional(run, "--sources", o.sources, "Ingress sources, 1..64 (default: one per cpu)");
+  run->add_option("--packets", o.packets,
+                  "Packets in total, >= 1 (with --source: the most frames taken from the ports)")
+      ->capture_default_str();
+  AddOptional(run, "--sources", o.sources,
+              "Ingress sources, 1..64 (with --source: RX queues per port) (default: one per "
+              "cpu)");
   AddOptional(run, "--skew", o.skew,
               "Share of the packets source 0 brings in, [0, 1); the other sources share the "
-              "rest evenly (default: in proportion to the flows each owns)");
+              "rest evenly (default: in proportion to the flows each owns) (bench mode)");
   run->add_option("--rate", o.rate,
-                  "Offered load, packets per second over all sources (0: as fast as possible)")
+                  "Offered load, packets per second over all sources (0: as fast as possible) "
+                  "(bench mode or --source synthetic)")
       ->capture_default_str();
   run->add_option("--handler-ns", o.handler_ns, "Busy work per packet in the handler, ns")
       ->capture_default_str();

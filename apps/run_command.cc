@@ -15,9 +15,12 @@
 #include <thread>
 #include <vector>
 
-#include "apps/latency_histogram.h"
+#include "apps/delivery_tally.h"
+#include "apps/ingress_spec.h"
+#include "apps/stack_run.h"
 #include "apps/synthetic_source.h"
 #include "netisr/netisr.h"
+#include "proto/filter.h"
 #include "sched_feedback/clock.h"
 
 namespace netisr::apps {
@@ -30,6 +33,12 @@ constexpr int64_t kMaxSources = 64;
 constexpr int64_t kMaxHandlerNs = 1'000'000;
 constexpr double kMaxRate = 1e9;  // packets per second
 constexpr int64_t kMaxTraceUs = 10'000'000;
+// --frame-size: Ethernet's minimum (60 B without FCS) to a standard
+// 1514-byte frame; jumbo frames are for pcap traces.
+constexpr int64_t kMinFrameBytes = 60;
+constexpr int64_t kMaxFrameBytes = 1514;
+constexpr int64_t kMaxLoops = 1'000'000'000;
+constexpr int64_t kMaxIdleMs = 3'600'000;  // an hour
 // --adaptive-* bounds, as netisr's Validate(Settings) has them, in us.
 constexpr int64_t kMaxAdaptiveDelayUs = 1'000'000;
 constexpr int64_t kMaxAdaptiveIntervalUs = 1'000'000;
@@ -102,57 +111,110 @@ Status Check(const Choice& c) {
       fmt::format("{} '{}' is not one of: {}", c.flag, c.value, fmt::join(c.accepted, ", ")));
 }
 
+// A flag that belongs to one mode or source kind.
+struct OnlyWith {
+  const char* flag;
+  bool given;
+  bool allowed;
+  const char* where;  // "with --source synthetic", ...
+};
+
+// The --source flags: the source syntax, the flags that only some sources
+// take, the traffic mix's ranges and the filter's rule text.
+Status ValidateSourceOptions(const RunOptions& o) {
+  auto ingress = ParseIngress(o.source);
+  if (!ingress.ok()) return ingress.status();
+  const IngressKind kind = ingress->kind;
+  const bool bench = kind == IngressKind::kBench;
+  const bool synthetic = kind == IngressKind::kSynthetic;
+  const OnlyWith only[] = {
+      {"--distribution", o.distribution.has_value(), synthetic, "with --source synthetic"},
+      {"--zipf-s", o.zipf_s.has_value(), synthetic && o.distribution == "zipf",
+       "with --source synthetic --distribution zipf"},
+      {"--attack", o.attack.has_value(), synthetic, "with --source synthetic"},
+      {"--attack-share", o.attack_share.has_value(),
+       synthetic && o.attack.value_or("none") != "none",
+       "with --source synthetic --attack synflood|udpflood"},
+      {"--ipv6-share", o.ipv6_share.has_value(), synthetic, "with --source synthetic"},
+      {"--l4", o.l4.has_value(), synthetic, "with --source synthetic"},
+      {"--frame-size", o.frame_size.has_value(), synthetic, "with --source synthetic"},
+      {"--loops", o.loops.has_value(), kind == IngressKind::kPcap, "with --source pcap:FILE"},
+      {"--idle-ms", o.idle_ms.has_value(), kind == IngressKind::kDpdk,
+       "with --source dpdk:EAL-ARGS"},
+      {"--filter", !o.filter.empty(), !bench,
+       "with --source (the bench mode has no frames to match)"},
+      {"--skew", o.skew.has_value(), bench, "in the bench mode (without --source)"},
+      {"--rate", o.rate != 0, bench || synthetic,
+       "in the bench mode or with --source synthetic (pcap and dpdk run as fast as they "
+       "are polled)"},
+      {"--policy", o.policy != "flow", bench,
+       "in the bench mode (the parse chain's layers have their own policies: ether by "
+       "source, ip and up by flow)"},
+  };
+  for (const OnlyWith& w : only) {
+    if (w.given && !w.allowed) return Invalid(fmt::format("{} applies only {}", w.flag, w.where));
+  }
+  const std::string distribution = o.distribution.value_or("uniform");
+  const std::string attack = o.attack.value_or("none");
+  const std::string l4 = o.l4.value_or("tcp");
+  const Choice choices[] = {
+      {"--distribution", distribution, kDistributionChoices},
+      {"--attack", attack, kAttackChoices},
+      {"--l4", l4, kL4Choices},
+  };
+  for (const Choice& c : choices) {
+    if (Status st = Check(c); !st.ok()) return st;
+  }
+  const Bound bounds[] = {
+      {"--frame-size", o.frame_size.value_or(kMinFrameBytes), kMinFrameBytes, kMaxFrameBytes},
+      {"--loops", o.loops.value_or(0), 0, kMaxLoops},
+      {"--idle-ms", o.idle_ms.value_or(0), 0, kMaxIdleMs},
+  };
+  for (const Bound& b : bounds) {
+    if (Status st = Check(b); !st.ok()) return st;
+  }
+  const RealBound reals[] = {
+      {"--zipf-s", o.zipf_s, 1e-6, 10},
+      {"--attack-share", o.attack_share, 0, 1, /*hi_open=*/true},
+      {"--ipv6-share", o.ipv6_share, 0, 1},
+  };
+  for (const RealBound& b : reals) {
+    if (Status st = Check(b); !st.ok()) return st;
+  }
+  if (!o.filter.empty()) {
+    auto rules = proto::EarlyFilter::ParseRules(o.filter);
+    if (!rules.ok()) {
+      // The filter's messages open with "filter: "; the flag replaces it.
+      std::string_view why = rules.status().message();
+      if (why.starts_with("filter: ")) why.remove_prefix(8);
+      return Invalid(fmt::format("--filter: {}", why));
+    }
+  }
+  return Status::Ok();
+}
+
 // The trivial protocol: records each packet's latency (ingress to handler
-// start), costs handler_ns per packet, checks per-flow order, counts,
-// releases.
-//
-// The cost is wall-clock time, spun on the TSC clock (a read is ~10 ns, so
-// the cost is exact to about that), rather than a loop calibrated once: on
-// a shared or SMT machine a fixed iteration count takes anywhere from 0.5x
-// to 2x its calibrated time depending on what the sibling thread does,
-// which showed up as 300 ns handlers running at 250 ns per packet.
+// start), costs handler_ns per packet (DeliveryTally), checks per-flow
+// order, counts, releases.
 class SynthProtocol {
  public:
   SynthProtocol(int workstreams, uint32_t flows, uint64_t handler_ns)
-      : handler_ns_(handler_ns),
-        clock_(sched::FastClock::Global()),
-        flows_(flows),
-        tallies_(workstreams),
-        latency_(workstreams) {}
+      : tally_(workstreams, handler_ns), flows_(flows) {}
 
   void Handle(Burst burst) {
     const int ws = Netisr::CurrentWorkstream();
     uint64_t reordered = 0;
     for (Packet* pkt : burst) {
-      const uint64_t start = clock_.NowNs();
-      RecordLatency(ws, *pkt, start);
-      if (handler_ns_ > 0) {
-        while (clock_.NowNs() - start < handler_ns_) {
-        }
-      }
+      tally_.Serve(ws, *pkt);
       reordered += InOrder(*pkt) ? 0 : 1;
       Release(pkt);
     }
-    Count(ws, burst.size(), reordered);
+    tally_.Count(ws, 0, burst.size(), reordered);
   }
 
-  // Exact once netisr has stopped (its Stop joins every handler thread).
-  uint64_t delivered() const { return Sum(&Tally::delivered); }
-  uint64_t reordered() const { return Sum(&Tally::reordered); }
-  LatencySummary Latency() const {
-    LatencyHistogram all;
-    all.Merge(stray_latency_);
-    for (const LatencyHistogram& h : latency_) all.Merge(h);
-    auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
-    return {all.count(), us(all.ValueAtQuantile(0.50)), us(all.ValueAtQuantile(0.99)),
-            us(all.ValueAtQuantile(0.999)), us(all.max())};
-  }
+  const DeliveryTally& tally() const { return tally_; }
 
  private:
-  struct alignas(64) Tally {
-    std::atomic<uint64_t> delivered{0};
-    std::atomic<uint64_t> reordered{0};
-  };
   // Padded: flows are spread over workstreams, and neighbouring flows' state
   // on one line would bounce between the CPUs handling them.
   struct alignas(64) FlowState {
@@ -171,48 +233,8 @@ class SynthProtocol {
     return true;
   }
 
-  // Ingress stamps come from the source's thread: a stamp taken there may
-  // read up to ~100 ns later than this one (unordered RDTSC; see
-  // sched_feedback/clock.h), so the difference saturates at 0.
-  void RecordLatency(int ws, const Packet& pkt, uint64_t now) {
-    const uint64_t ns = now > pkt.ingress_ns ? now - pkt.ingress_ns : 0;
-    if (ws < 0) {
-      stray_latency_.RecordShared(ns);
-    } else {
-      latency_[ws].Record(ns);
-    }
-  }
-
-  // Each workstream's slot is written only by the thread acting as that
-  // workstream (also when it dispatches directly), so a relaxed load+store
-  // suffices: no contended read-modify-write per burst. A thread acting as
-  // no workstream would be a netisr bug; it still gets counted, atomically.
-  void Count(int ws, uint64_t delivered, uint64_t reordered) {
-    if (ws < 0) {
-      stray_.delivered.fetch_add(delivered, std::memory_order_relaxed);
-      stray_.reordered.fetch_add(reordered, std::memory_order_relaxed);
-      return;
-    }
-    Tally& t = tallies_[ws];
-    t.delivered.store(t.delivered.load(std::memory_order_relaxed) + delivered,
-                      std::memory_order_relaxed);
-    t.reordered.store(t.reordered.load(std::memory_order_relaxed) + reordered,
-                      std::memory_order_relaxed);
-  }
-
-  uint64_t Sum(std::atomic<uint64_t> Tally::*field) const {
-    uint64_t n = (stray_.*field).load(std::memory_order_relaxed);
-    for (const Tally& t : tallies_) n += (t.*field).load(std::memory_order_relaxed);
-    return n;
-  }
-
-  const uint64_t handler_ns_;
-  const sched::FastClock& clock_;
+  DeliveryTally tally_;
   std::vector<FlowState> flows_;  // by flow index
-  std::vector<Tally> tallies_;    // by workstream
-  Tally stray_;
-  std::vector<LatencyHistogram> latency_;  // by workstream, same single-writer rule as tallies_
-  LatencyHistogram stray_latency_;
 };
 
 // Everything one run owns. Members are destroyed in reverse order, so the
@@ -230,15 +252,6 @@ RunOptions Resolved(const RunOptions& in) {
   RunOptions o = in;
   if (!o.sources) o.sources = o.cpus;
   return o;
-}
-
-Settings SettingsFor(const RunOptions& o) {
-  Settings s;
-  s.max_threads = static_cast<int>(o.cpus);
-  s.bind_threads = o.bind;
-  s.max_external_producers = 0;  // only workers produce; saves their lanes
-  s.adaptive = ResolveAdaptive(o.adaptive);
-  return s;
 }
 
 ProtocolSpec SpecFor(const RunOptions& o, SynthProtocol& protocol) {
@@ -297,7 +310,7 @@ Status Build(Job& job) {
   (void)sched::FastClock::Global();
   auto model = MakeWorkModel(o.model);
   if (!model.ok()) return model.status();
-  auto nisr = Netisr::Create(SettingsFor(o), std::move(*model));
+  auto nisr = Netisr::Create(NetisrSettingsFor(o), std::move(*model));
   if (!nisr.ok()) return nisr.status();
   job.nisr = std::move(*nisr);
   job.protocol =
@@ -312,10 +325,17 @@ TraceSample Sample(const Netisr& nisr, double t_us) {
   const Stats s = nisr.GetStats();
   TraceSample t;
   t.t_us = t_us;
+  // Summed over protocols: the bench mode has one, the parse chain eight.
   for (size_t w = 0; w < s.workstreams.size(); ++w) {
-    t.handled.push_back(s.work[w][0].handled);
-    t.queued.push_back(s.work[w][0].queued);
-    t.qlen.push_back(s.work[w][0].qlen);
+    uint64_t handled = 0, queued = 0, qlen = 0;
+    for (const WorkStats& cell : s.work[w]) {
+      handled += cell.handled;
+      queued += cell.queued;
+      qlen += cell.qlen;
+    }
+    t.handled.push_back(handled);
+    t.queued.push_back(queued);
+    t.qlen.push_back(qlen);
     t.busy.push_back(s.workstreams[w].busy);
     t.queue_delay_ns.push_back(s.workstreams[w].queue_delay_ns);
   }
@@ -343,32 +363,47 @@ void RunTraced(Netisr& nisr, int64_t trace_us, std::chrono::steady_clock::time_p
 
 Result<RunReport> Execute(Job& job) {
   RunReport r;
-  const bool traced = job.options.trace_us > 0 && job.options.model != "inline";
-  const auto t0 = std::chrono::steady_clock::now();
-  if (Status st = job.nisr->Start(); !st.ok()) return st;
-  if (traced) {
-    RunTraced(*job.nisr, job.options.trace_us, t0, r.trace);
-  } else {
-    job.nisr->RunUntilIdle();
-  }
-  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
-  job.nisr->Stop();
-
+  auto took = DriveToIdle(*job.nisr, job.options, r.trace);
+  if (!took.ok()) return took.status();
   r.options = job.options;
   for (const auto& src : job.sources) {
     r.source_packets.push_back(src->emitted());
     r.packets_in += src->emitted();
   }
-  r.delivered = job.protocol->delivered();
-  r.latency = job.protocol->Latency();
-  r.reordered = job.protocol->reordered();
-  r.seconds = took.count();
+  r.delivered = job.protocol->tally().delivered();
+  r.latency = job.protocol->tally().Latency();
+  r.reordered = job.protocol->tally().reordered();
+  r.seconds = *took;
   r.mpps = r.seconds > 0 ? static_cast<double>(r.delivered) / r.seconds / 1e6 : 0;
   r.stats = job.nisr->GetStats();
+  r.drops = r.stats.drops;
   return r;
 }
 
 }  // namespace
+
+Settings NetisrSettingsFor(const RunOptions& o) {
+  Settings s;
+  s.max_threads = static_cast<int>(o.cpus);
+  s.bind_threads = o.bind;
+  s.max_external_producers = 0;  // only workers produce; saves their lanes
+  s.adaptive = ResolveAdaptive(o.adaptive);
+  return s;
+}
+
+Result<double> DriveToIdle(Netisr& nisr, const RunOptions& o, std::vector<TraceSample>& trace) {
+  const bool traced = o.trace_us > 0 && o.model != "inline";
+  const auto t0 = std::chrono::steady_clock::now();
+  if (Status st = nisr.Start(); !st.ok()) return st;
+  if (traced) {
+    RunTraced(nisr, o.trace_us, t0, trace);
+  } else {
+    nisr.RunUntilIdle();
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
+  nisr.Stop();
+  return took.count();
+}
 
 std::string DescribeChoices(std::span<const std::string_view> choices) {
   std::string out;
@@ -442,7 +477,7 @@ Status ValidateRunOptions(const RunOptions& o) {
   for (const Ordered& p : pairs) {
     if (Status st = Check(p); !st.ok()) return st;
   }
-  return Status::Ok();
+  return ValidateSourceOptions(o);
 }
 
 Result<RunReport> RunSynthetic(const RunOptions& opts) {
@@ -453,15 +488,53 @@ Result<RunReport> RunSynthetic(const RunOptions& opts) {
   return Execute(job);
 }
 
+Result<RunReport> Run(const RunOptions& opts) {
+  if (Status st = ValidateRunOptions(opts); !st.ok()) return st;
+  return opts.source.empty() ? RunSynthetic(opts) : RunStack(opts);
+}
+
+namespace {
+
+std::string JoinCounts(const std::map<std::string, uint64_t>& counts) {
+  std::string out;
+  for (const auto& [name, n] : counts) out += fmt::format(" {}={}", name, n);
+  return out.empty() ? " none" : out;
+}
+
+// The --source lines between the table and the summary: ports, deliveries
+// by layer, drops by reason, filter hits.
+std::string FormatSource(const RunReport& r) {
+  std::string out;
+  for (const PortReport& p : r.ports)
+    out += fmt::format("port {}: rx_packets={}{}\n", p.name, p.rx_packets,
+                       p.rx_drops.empty() ? "" : JoinCounts(p.rx_drops));
+  out += "delivered:" + JoinCounts(r.delivered_by_layer) + "\n";
+  out += "dropped:" + JoinCounts(r.drops) + "\n";
+  if (r.filter) {
+    for (size_t i = 0; i < r.filter->rules.size(); ++i) {
+      const proto::FilterStats::Rule& rule = r.filter->rules[i];
+      out += fmt::format("filter rule {} '{}': hits={} dropped={}\n", i, rule.text, rule.hits,
+                         rule.dropped);
+    }
+    out += fmt::format("filter: passed={} unclassified={}\n", r.filter->passed,
+                       r.filter->unclassified);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string FormatHuman(const RunReport& r) {
   const RunOptions& o = r.options;
-  return FormatTable(r.stats) +
+  const bool bench = r.source_kind == "bench";
+  return FormatTable(r.stats) + (bench ? "" : FormatSource(r)) +
          fmt::format(
              "packets_in={} delivered={} dropped={} reordered={} mpps={:.2f} seconds={:.3f} "
-             "p50_us={:.1f} p99_us={:.1f} migrations={} model={} dispatch={} policy={} cpus={}\n",
+             "p50_us={:.1f} p99_us={:.1f} migrations={} model={} dispatch={} policy={} cpus={} "
+             "source={}\n",
              r.packets_in, r.delivered, r.dropped_total(), r.reordered, r.mpps, r.seconds,
-             r.latency.p50_us, r.latency.p99_us, r.stats.migrations, o.model, o.dispatch, o.policy,
-             o.cpus);
+             r.latency.p50_us, r.latency.p99_us, r.stats.migrations, o.model, o.dispatch,
+             bench ? o.policy : "per-layer", o.cpus, r.source_kind);
 }
 
 namespace {
@@ -483,15 +556,35 @@ nlohmann::json TraceJson(const std::vector<TraceSample>& trace) {
   return out;
 }
 
+// nlohmann turns an empty std::map into null; a report's maps are objects.
+nlohmann::json Object(const std::map<std::string, uint64_t>& m) {
+  return m.empty() ? nlohmann::json::object() : nlohmann::json(m);
+}
+
+nlohmann::json FilterJson(const proto::FilterStats& f) {
+  nlohmann::json rules = nlohmann::json::array();
+  for (size_t i = 0; i < f.rules.size(); ++i)
+    rules.push_back({{"index", i},
+                     {"rule", f.rules[i].text},
+                     {"hits", f.rules[i].hits},
+                     {"dropped", f.rules[i].dropped}});
+  return {{"rules", rules},
+          {"passed", f.passed},
+          {"unclassified", f.unclassified},
+          {"filtered", f.dropped[static_cast<size_t>(proto::FilterDrop::kFiltered)]},
+          {"rate_limited", f.dropped[static_cast<size_t>(proto::FilterDrop::kRateLimited)]}};
+}
+
 }  // namespace
 
 nlohmann::json ToJson(const RunReport& r) {
   const RunOptions& o = r.options;
   const AdaptiveSettings a = ResolveAdaptive(o.adaptive);
-  return {
+  nlohmann::json j = {
       {"packets_in", r.packets_in},
       {"delivered", r.delivered},
-      {"dropped", nlohmann::json(r.stats.drops)},
+      {"source", r.source_kind},
+      {"dropped", Object(r.drops)},
       {"dropped_total", r.dropped_total()},
       {"reordered", r.reordered},
       {"mpps", r.mpps},
@@ -533,6 +626,30 @@ nlohmann::json ToJson(const RunReport& r) {
         {"seed", o.seed}}},
       {"netisr", netisr::ToJson(r.stats)},
   };
+  if (r.source_kind != "bench") {
+    j["delivered_by_layer"] = Object(r.delivered_by_layer);
+    nlohmann::json ports = nlohmann::json::array();
+    for (const PortReport& p : r.ports)
+      ports.push_back(
+          {{"name", p.name}, {"rx_packets", p.rx_packets}, {"rx_drops", Object(p.rx_drops)}});
+    j["ports"] = ports;
+    j["filter"] = r.filter ? FilterJson(*r.filter) : nlohmann::json(nullptr);
+    nlohmann::json& c = j["config"];
+    c["source"] = o.source;
+    c["filter"] = o.filter;
+    c["policy"] = "per-layer";
+    auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    c["distribution"] = opt(o.distribution);
+    c["zipf_s"] = opt(o.zipf_s);
+    c["attack"] = opt(o.attack);
+    c["attack_share"] = opt(o.attack_share);
+    c["ipv6_share"] = opt(o.ipv6_share);
+    c["l4"] = opt(o.l4);
+    c["frame_size"] = opt(o.frame_size);
+    c["loops"] = opt(o.loops);
+    c["idle_ms"] = opt(o.idle_ms);
+  }
+  return j;
 }
 
 int RunCommand(const RunOptions& opts, std::ostream& out, std::ostream& err) {
@@ -540,7 +657,7 @@ int RunCommand(const RunOptions& opts, std::ostream& out, std::ostream& err) {
     err << "netisr run: " << st.message() << "\n";
     return kExitUsage;
   }
-  Result<RunReport> report = RunSynthetic(opts);
+  Result<RunReport> report = Run(opts);
   if (!report.ok()) {
     err << "netisr run: " << report.status().message() << "\n";
     return kExitFailure;

@@ -19,9 +19,12 @@
 #include <string_view>
 #include <vector>
 
+#include "apps/delivery_tally.h"
+#include "netisr/netisr.h"
 #include "netisr/settings.h"
 #include "netisr/stats.h"
 #include "netisr/status.h"
+#include "proto/filter.h"
 
 namespace netisr::apps {
 
@@ -35,6 +38,10 @@ inline constexpr int kExitUsage = 2;    // bad command line
 inline constexpr std::string_view kDispatchChoices[] = {"direct", "deferred", "hybrid", "adaptive"};
 inline constexpr std::string_view kPolicyChoices[] = {"flow", "source", "cpu"};
 inline constexpr std::string_view kModelChoices[] = {"threads", "inline", "poll", "fibers"};
+// --source synthetic traffic mix.
+inline constexpr std::string_view kDistributionChoices[] = {"uniform", "zipf", "elephants"};
+inline constexpr std::string_view kAttackChoices[] = {"none", "synflood", "udpflood"};
+inline constexpr std::string_view kL4Choices[] = {"tcp", "udp", "mix"};
 
 // "a, b or c", for help texts.
 std::string DescribeChoices(std::span<const std::string_view> choices);
@@ -80,6 +87,24 @@ struct RunOptions {
   // --trace-us: sample netisr's statistics this often while the run lasts
   // (self-driven models only; 0 = off), for watching the adaptive rule.
   int64_t trace_us = 0;
+
+  // --source: "" = the bench mode (the trivial protocol fed by
+  // apps/synthetic_source.h); otherwise `synthetic`, `pcap:FILE` or
+  // `dpdk:EAL-ARGS` (ingress_spec.h), whose frames go through the parse
+  // chain (stack_run.h). In that mode --sources is the RX queues per port.
+  std::string source;
+  std::string filter;  // --filter: proto::EarlyFilter rule text; "" = none
+  // --source synthetic's traffic mix (nic::SyntheticConfig); unset = its
+  // defaults. Refused with any other source.
+  std::optional<std::string> distribution;  // --distribution
+  std::optional<double> zipf_s;             // --zipf-s
+  std::optional<std::string> attack;        // --attack
+  std::optional<double> attack_share;       // --attack-share: flood share of all packets
+  std::optional<double> ipv6_share;         // --ipv6-share: share of flows on IPv6
+  std::optional<std::string> l4;            // --l4: tcp, udp or mix (half each)
+  std::optional<int64_t> frame_size;        // --frame-size: bytes without FCS
+  std::optional<int64_t> loops;             // --loops: pcap replays (0 = until --packets)
+  std::optional<int64_t> idle_ms;           // --idle-ms: dpdk ends after this long silent
 };
 
 // netisr's AdaptiveSettings with `o`'s overrides applied.
@@ -87,16 +112,6 @@ AdaptiveSettings ResolveAdaptive(const AdaptiveOptions& o);
 
 // Ok, or kInvalidArgument naming the first bad flag and what it accepts.
 Status ValidateRunOptions(const RunOptions& opts);
-
-// Latency from a packet's ingress stamp to the start of its handler, over
-// every delivered packet (see LatencyHistogram for the precision).
-struct LatencySummary {
-  uint64_t samples = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-  double p999_us = 0;
-  double max_us = 0;
-};
 
 // One sample of --trace: cumulative counters and the published loads at
 // `t_us` after Start.
@@ -112,10 +127,29 @@ struct TraceSample {
   std::map<std::string, uint64_t> decisions;
 };
 
+// One NIC port of a --source run: what it received and dropped before
+// handing frames out (nic::RxDrop names prefixed `rx_`).
+struct PortReport {
+  std::string name;
+  uint64_t rx_packets = 0;
+  std::map<std::string, uint64_t> rx_drops;
+};
+
 struct RunReport {
-  RunOptions options;                    // as run, with `sources` filled in
-  uint64_t packets_in = 0;               // packets the sources handed to netisr
-  uint64_t delivered = 0;                // packets the protocol's handler consumed
+  RunOptions options;  // as run, with `sources` filled in
+  // "bench", "synthetic", "pcap" or "dpdk".
+  std::string source_kind = "bench";
+  // Bench: packets the sources handed to netisr. --source: frames the ports
+  // received, handed out or dropped by the port itself.
+  uint64_t packets_in = 0;
+  uint64_t delivered = 0;  // packets the final handler (bench protocol or sink) consumed
+  // Every drop by reason: netisr's (queue_full, ...), and with --source the
+  // ports' (rx_too_long, ...), the filter's (filtered, rate_limited) and the
+  // parse chain's (bad_ip_checksum, ...). Zeroes omitted.
+  std::map<std::string, uint64_t> drops;
+  std::map<std::string, uint64_t> delivered_by_layer;  // --source: by terminal layer
+  std::vector<PortReport> ports;                       // --source
+  std::optional<proto::FilterStats> filter;            // --filter
   uint64_t reordered = 0;                // packets that arrived after a later one of their flow
   double seconds = 0;                    // from Start until netisr was idle
   double mpps = 0;                       // delivered packets per second, millions
@@ -124,14 +158,30 @@ struct RunReport {
   std::vector<TraceSample> trace;  // --trace-us
   Stats stats;                     // after Stop, so exact; drops by reason in stats.drops
 
-  uint64_t dropped_total() const { return stats.TotalDrops(); }
+  uint64_t dropped_total() const {
+    uint64_t n = 0;
+    for (const auto& [reason, count] : drops) n += count;
+    return n;
+  }
   // Every packet accounted for: packets_in == delivered + dropped.
   bool Conserved() const { return packets_in == delivered + dropped_total(); }
 };
 
-// Runs the experiment. Errors: bad options (kInvalidArgument, as
-// ValidateRunOptions), or whatever netisr refused (creation, start).
+// Runs the bench-mode experiment (no --source). Errors: bad options
+// (kInvalidArgument, as ValidateRunOptions), or whatever netisr refused
+// (creation, start).
 Result<RunReport> RunSynthetic(const RunOptions& opts);
+// Runs either mode: RunSynthetic without --source, RunStack (stack_run.h)
+// with it.
+Result<RunReport> Run(const RunOptions& opts);
+
+// netisr's Settings for a run (workstreams, binding, adaptive tunables).
+Settings NetisrSettingsFor(const RunOptions& o);
+
+// Both modes' run loop: starts `nisr`, waits until it is idle (sampling
+// its statistics into `trace` every o.trace_us), stops it; returns the
+// seconds from Start until idle.
+Result<double> DriveToIdle(Netisr& nisr, const RunOptions& o, std::vector<TraceSample>& trace);
 
 // netstat -Q table followed by a one-line summary.
 std::string FormatHuman(const RunReport& report);

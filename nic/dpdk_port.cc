@@ -169,6 +169,24 @@ Result<uint16_t> DpdkEal::FindPort(std::string_view name) {
                 "dpdk: no port named '" + n + "' (ports: " + (have.empty() ? "none" : have) + ")");
 }
 
+std::vector<uint16_t> DpdkEal::PortIds() {
+  std::vector<uint16_t> ids;
+  if (!initialized()) return ids;
+  uint16_t id;
+  RTE_ETH_FOREACH_DEV(id) { ids.push_back(id); }
+  return ids;
+}
+
+Result<uint16_t> DpdkEal::MaxRxQueues(uint16_t port_id) {
+  if (!initialized()) return Status(ErrorCode::kFailedPrecondition, "dpdk: EAL not initialised");
+  if (!rte_eth_dev_is_valid_port(port_id))
+    return Status(ErrorCode::kNotFound, "dpdk: no port " + std::to_string(port_id));
+  rte_eth_dev_info info;
+  if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0)
+    return DpdkError("rte_eth_dev_info_get on port " + std::to_string(port_id), rc);
+  return info.max_rx_queues;
+}
+
 const char* ToString(RssMode m) { return m == RssMode::kHardware ? "hardware" : "software"; }
 
 // --- DpdkPort --------------------------------------------------------------

@@ -126,6 +126,12 @@ class DpdkEal {
   // Port id of the device named `name` (e.g. "net_ring0"), NotFound
   // listing the available names otherwise.
   static Result<uint16_t> FindPort(std::string_view name);
+  // Ids of every ethdev port EAL found, in id order (empty before Init).
+  static std::vector<uint16_t> PortIds();
+  // RX queues the device of `port_id` offers (rte_eth_dev_info.max_rx_queues,
+  // e.g. one per rx_pcap of a net_pcap vdev), so a caller can ask for
+  // min(wanted, this) instead of failing Create.
+  static Result<uint16_t> MaxRxQueues(uint16_t port_id);
 };
 
 enum class RssMode : uint8_t {

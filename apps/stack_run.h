@@ -1,0 +1,42 @@
+// `netisr run --source ...`: frames from NIC ports through the real parse
+// chain.
+//
+//   port(s) --RxQueueSource (one per RX queue, on worker i % cpus)
+//           --[--filter: proto::EarlyFilter, before any queueing]
+//           --> netisr: ether -> ip/ip6/arp -> tcp/udp/icmp/icmp6
+//           --> sink (proto::DeliverFn): --handler-ns, latency, order check
+//
+// Ports: `synthetic` is one nic::SyntheticPort, `pcap:FILE` one
+// nic::PcapPort, `dpdk:EAL-ARGS` one nic::DpdkPort per ethdev port EAL found
+// (ingress_spec.h). Each has --sources RX queues (default: one per worker;
+// DPDK: at most what the device offers), RSS spreads flows over them and
+// its hash is the netisr flow id. All ports share one --packets budget
+// (capped_port.h); pcap also ends after --loops replays, DPDK after
+// --idle-ms without a frame.
+//
+// Accounting, checked by RunCommand: packets_in = every frame the ports
+// received (handed out, or dropped by the port: rx_too_long, ...) =
+// delivered + drops, where drops holds the ports', the filter's
+// (filtered, rate_limited), the parse chain's (bad_ip_checksum, ...) and
+// netisr's (queue_full, ...) reasons.
+//
+// Order check: the sink keys a 64K-slot table by (terminal layer, ingress
+// source, flow id) and counts a packet whose Packet::seq is not above the
+// last one of its key as reordered. seq is the queue position for pcap and
+// DPDK, so the check is exact there; the synthetic generator numbers each
+// flow's packets, so two of its flows whose 32-bit RSS hashes collide look
+// like one flow going back (chance ~flows^2 / 2^33: 5e-7 for 64 flows, 1%
+// for 10^4). Keys sharing a slot evict each other (less checking, never a
+// false report).
+#pragma once
+
+#include "apps/run_command.h"
+
+namespace netisr::apps {
+
+// Needs options ValidateRunOptions accepted (and --source set). Errors: a
+// source that cannot open (missing or bad pcap, EAL init, no DPDK port or
+// queue), netisr's.
+Result<RunReport> RunStack(const RunOptions& opts);
+
+}  // namespace netisr::apps
