@@ -4,14 +4,20 @@
 // flow layers' m2flow runs on frames whose IP header is not yet checked.
 //
 // Beyond "no crash, no sanitizer report", it checks the parsers' promises:
-// a packet only ever shrinks, and a delivered packet's Layout points inside it.
+// a packet only ever shrinks, and a delivered packet's Layout points inside
+// it; and the early filter's (proto/filter.h): its bounds-checked field
+// reader (internal/filter_key.h) reads nothing past the frame, and on every
+// IP frame the chain delivers sees the family, source, protocol and port the
+// chain saw.
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
 #include "netisr/packet.h"
 #include "proto/flow_hash.h"
+#include "proto/internal/filter_key.h"
 #include "proto/parse.h"
+#include "proto/wire.h"
 
 namespace {
 
@@ -28,6 +34,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   netisr::Packet pkt;
   pkt.data = buf.data();
   pkt.len = static_cast<uint32_t>(size);
+  // The filter runs before the chain, on the untrimmed frame, and writes nothing.
+  const internal::FilterKey key = internal::ClassifyForFilter(pkt);
+  Check(pkt.len == size);
   const ChainResult r = ParseFrame(pkt);
   Check(pkt.len <= size);
   if (r.step.kind == Step::Kind::kDrop) {
@@ -39,6 +48,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r.layer != Layer::kArp) {
       Check(l.l3_off <= l.l4_off && l.l4_off + l.l4_len == pkt.len);
       Check(l.l4_off < l.payload_off && l.payload_off <= pkt.len);
+      const uint8_t* ip = pkt.data + l.l3_off;
+      if (l.ethertype == wire::kEtherTypeIpv4) {
+        Check(key.family == 4 && key.lo == 0 &&
+              key.hi >> 32 == wire::Load32(ip + wire::kIpv4SrcOffset));
+      } else {
+        Check(key.family == 6 && key.hi >> 32 == wire::Load32(ip + wire::kIpv6SrcOffset) &&
+              static_cast<uint32_t>(key.lo) == wire::Load32(ip + wire::kIpv6SrcOffset + 12));
+      }
+      Check(key.has_proto && key.proto == l.ip_proto);
+      const bool ports = l.ip_proto == wire::kProtoTcp || l.ip_proto == wire::kProtoUdp;
+      Check(key.has_port == ports);
+      if (ports) Check(key.dport == wire::Load16(pkt.data + l.l4_off + 2));
     }
   }
 

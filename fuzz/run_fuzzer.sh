@@ -23,6 +23,7 @@ SRCS=(
   proto/drop_reason.cc
   proto/flow_hash.cc
   proto/frame_builder.cc
+  proto/internal/filter_key.cc
   proto/internal/options.cc
   proto/parse.cc
 )

@@ -48,6 +48,9 @@ enum class HashType : uint8_t {
 
 struct Packet;
 using ReleaseFn = void (*)(Packet* pkt);
+// Returns several packets to one kind of owner at once (e.g. DPDK's
+// rte_pktmbuf_free_bulk); every packet passed has this same function.
+using ReleaseBulkFn = void (*)(std::span<Packet* const> pkts);
 
 struct Packet {
   // Bytes of the frame; `len` valid bytes at `data`.
@@ -75,6 +78,10 @@ struct Packet {
   // Returns the packet to its owner. Set by whoever made the descriptor.
   ReleaseFn release = nullptr;
   void* release_ctx = nullptr;
+  // Optional: frees a batch of packets that all have this function, for an
+  // owner whose bulk free is cheaper than one `release` each (DPDK frees an
+  // array of mbufs to their mempools in one call). nullptr: per packet only.
+  ReleaseBulkFn release_bulk = nullptr;
 
   bool has_flowid() const { return hash_type != HashType::kNone; }
   void SetFlowId(uint32_t id, HashType type) {
@@ -88,6 +95,23 @@ struct Packet {
 // Hands `pkt` back to its owner. Every packet that enters netisr ends in
 // exactly one Release (by the final handler or by a drop).
 inline void Release(Packet* pkt) { pkt->release(pkt); }
+
+// Releases every packet of `pkts`, handing each run of consecutive packets
+// with the same non-null `release_bulk` to it in one call, and the others to
+// `release` one by one. For drop paths that free a burst (the early filter).
+inline void ReleaseBulk(std::span<Packet* const> pkts) {
+  for (size_t i = 0; i < pkts.size();) {
+    const ReleaseBulkFn bulk = pkts[i]->release_bulk;
+    if (bulk == nullptr) {
+      Release(pkts[i++]);
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < pkts.size() && pkts[j]->release_bulk == bulk) ++j;
+    bulk(pkts.subspan(i, j - i));
+    i = j;
+  }
+}
 
 // Fixed-size pool of packet descriptors, each with its own buffer.
 //

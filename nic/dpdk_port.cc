@@ -199,6 +199,17 @@ bool DpdkPort::IsMbufPacket(const Packet* pkt) {
 
 void DpdkPort::ReleaseMbuf(Packet* pkt) { rte_pktmbuf_free(static_cast<rte_mbuf*>(pkt->backing)); }
 
+void DpdkPort::ReleaseMbufBulk(std::span<Packet* const> pkts) {
+  // rte_pktmbuf_free_bulk groups the mbufs by mempool itself, so packets of
+  // several ports may share one call.
+  rte_mbuf* m[kMaxBurst];
+  for (size_t i = 0; i < pkts.size(); i += kMaxBurst) {
+    const size_t n = std::min(kMaxBurst, pkts.size() - i);
+    for (size_t j = 0; j < n; ++j) m[j] = static_cast<rte_mbuf*>(pkts[i + j]->backing);
+    rte_pktmbuf_free_bulk(m, static_cast<unsigned>(n));
+  }
+}
+
 DpdkPort::DpdkPort(const DpdkConfig& config) : config_(config) {}
 
 Result<std::unique_ptr<DpdkPort>> DpdkPort::Create(const DpdkConfig& config) {
@@ -367,6 +378,7 @@ size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
       p->seq = ++q.seq;
       p->backing = mb;
       p->release = &DpdkPort::ReleaseMbuf;
+      p->release_bulk = &DpdkPort::ReleaseMbufBulk;
       if (mb->ol_flags & RTE_MBUF_F_RX_RSS_HASH) {
         p->SetFlowId(mb->hash.rss, HwHashType(mb->packet_type, hw_rss_hf_));
         ++hw;

@@ -36,7 +36,8 @@
 //
 // RX (zero-copy): rte_eth_rx_burst, then for each mbuf the Packet in its
 // private area gets data = rte_pktmbuf_mtod, len = data_len, backing = the
-// mbuf, release = rte_pktmbuf_free of it; source = SourceId(port, queue);
+// mbuf, release = rte_pktmbuf_free of it (release_bulk: rte_pktmbuf_free_bulk,
+// for ReleaseBulk); source = SourceId(port, queue);
 // ingress_ns = time of the burst (sched::FastClock); seq = the packet's
 // 1-based arrival number on its queue. Flow id: the device's RSS hash when
 // the mbuf carries one (RTE_MBUF_F_RX_RSS_HASH), typed from packet_type
@@ -209,6 +210,7 @@ class DpdkPort final : public Port {
   explicit DpdkPort(const DpdkConfig& config);
   Status Setup();
   static void ReleaseMbuf(Packet* pkt);
+  static void ReleaseMbufBulk(std::span<Packet* const> pkts);
 
   const DpdkConfig config_;
   std::string name_;

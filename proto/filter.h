@@ -21,19 +21,32 @@
 //   drop src 10.0.0.0/8; drop proto udp dport 53;
 //   limit src 0.0.0.0/0 rate 1000 burst 50; pass proto tcp dport 80-443
 //
-// What it classifies, and what it leaves to the parser: the filter reads a
-// packet through the stack's own parsers (ParseEther, ParseIpv4, ParseIpv6:
-// VLAN tags, the IPv6 extension-header walk, bounds), so it never sees a
-// field the stack would read differently. Only fields those parsers accepted
-// are matched: a packet too short or malformed to classify (truncated
-// Ethernet/IP, bad IPv4 checksum, fragments, ARP, other EtherTypes) matches
-// no field-bearing rule and only rules without src/proto/dport; it is
-// counted as `unclassified` and normally passes on to the stack, which drops
-// it under its own DropReason. Ports are read only for TCP/UDP with at least
-// 4 bytes of L4 header. The IP parsers may trim Ethernet padding (pkt.len),
-// exactly as the stack's IP layer then does again.
-// Cost: the IPv4 header checksum (20 B, a few ns) is verified twice for a
-// packet that passes; that buys the consistency above.
+// What it classifies, and what it leaves to the parser: the filter reads
+// the fields where the parsers (parse.h) find them, with the same offsets
+// (up to kMaxVlanTags VLAN tags, the IPv4 IHL, ParseIpv6's extension-header
+// walk and limits) but only bounds checks, no validation: no IPv4 header
+// checksum, option walk or TTL, no length consistency beyond what a read
+// needs. A packet it passes is validated by the parse chain anyway, and one
+// the chain would accept is classified on exactly the fields the chain then
+// sees; a packet the chain would refuse may be classified from its bytes all
+// the same (a bad checksum still has a source address), and dropped here or
+// passed on to be dropped there under its DropReason. So a flood packet
+// costs a few bounded loads, not a parse. Per field:
+//  * family and source address: IPv4 (version 4, >= 20 bytes after the
+//    tags) or IPv6 (version 6, >= 40 bytes); anything else (ARP, other
+//    EtherTypes, runts, a wrong version nibble, too many tags) is
+//    `unclassified` and matches only rules without src/proto/dport.
+//  * proto: IPv4's protocol byte; IPv6's upper-layer header after the
+//    extension-header walk (unknown when the payload length exceeds the
+//    frame or the walk is refused: too many, misplaced hop-by-hop, past the
+//    end), or the header after a non-first fragment's fragment header.
+//  * dport: TCP/UDP only, not in a non-first fragment, and only when the
+//    4 bytes lie within the IP datagram (IPv4: IHL >= 5 and IHL x 4 + 4 <=
+//    total length <= frame; IPv6: within the payload length).
+// The filter never writes a packet (pkt.len is not trimmed).
+// Cost: ~N ns per dropped packet with one rule (benchmarks/proto, filter
+// microbenchmark), against ~M ns when it ran the IPv4 parser (checksum
+// included) on each packet; see docs/benchmarks.md.
 //
 // Rate limiting: GCRA (ITU-T I.371's virtual scheduling, the token bucket's
 // exact equivalent) in one 64-bit word per bucket: the theoretical arrival
@@ -135,7 +148,7 @@ struct FilterStats {
   std::vector<Rule> rules;
   uint64_t passed = 0;  // kept: by a pass rule, a conforming limit or no match
   std::array<uint64_t, kNumFilterDrops> dropped{};
-  uint64_t unclassified = 0;  // not IP, or headers the IP parser refused
+  uint64_t unclassified = 0;  // not IPv4/IPv6, or too short for the source address
 
   uint64_t total_dropped() const { return dropped[0] + dropped[1]; }
   // Flat, for stats/JSON: "passed", "unclassified", "filtered",
@@ -162,7 +175,8 @@ class EarlyFilter {
   EarlyFilter& operator=(const EarlyFilter&) = delete;
 
   // Filters `burst` in place: the kept packets move to the front in their
-  // order, dropped ones are Released and counted. Returns how many were
+  // order, dropped ones are counted and released (ReleaseBulk, once per
+  // chunk of 64). Returns how many were
   // kept. The token buckets read the clock once per call
   // (sched::FastClock::Global().NowNs()); the overload takes `now_ns`
   // instead (tests, simulators; must not go backwards per lane).

@@ -42,11 +42,6 @@ uint32_t PseudoSum(const Packet& pkt, const Layout& l, uint8_t proto, uint32_t l
                           static_cast<uint16_t>(len));
 }
 
-bool IsIp6ExtHeader(uint8_t nh) {
-  return nh == wire::kProtoHopByHop || nh == wire::kProtoRouting || nh == wire::kProtoFragment ||
-         nh == wire::kProtoDestOpts;
-}
-
 }  // namespace
 
 std::string_view ToString(Layer l) {
@@ -128,7 +123,7 @@ Step ParseIpv6(Packet& pkt, Layout& l) {
 
   uint8_t nh = ip[wire::kIpv6NextHeaderOffset];
   uint32_t off = wire::kIpv6HeaderLen;
-  for (int count = 1; IsIp6ExtHeader(nh); ++count) {
+  for (int count = 1; wire::IsIp6ExtHeader(nh); ++count) {
     if (count > kMaxIp6ExtHeaders) return Step::Drop(DropReason::kIp6ExtTooMany);
     if (nh == wire::kProtoHopByHop && count != 1) return Step::Drop(DropReason::kBadIp6ExtOrder);
     // Every extension header is at least 8 bytes (RFC 8200 4.3-4.6).

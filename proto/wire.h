@@ -76,6 +76,13 @@ inline constexpr uint8_t kProtoIcmp6 = 58;
 inline constexpr uint8_t kProtoNoNext = 59;
 inline constexpr uint8_t kProtoDestOpts = 60;
 
+// The IPv6 extension headers the parser walks (RFC 8200 4.1); any other
+// next-header value ends the walk as the upper-layer protocol.
+inline bool IsIp6ExtHeader(uint8_t nh) {
+  return nh == kProtoHopByHop || nh == kProtoRouting || nh == kProtoFragment ||
+         nh == kProtoDestOpts;
+}
+
 // ICMP / ICMPv6: type 1, code 1, checksum 2, then (echo) id 2, seq 2.
 inline constexpr uint32_t kIcmpHeaderLen = 8;
 inline constexpr uint32_t kIcmpChecksumOffset = 2;

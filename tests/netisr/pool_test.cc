@@ -2,7 +2,9 @@
 // buffers through its release hook.
 #include <gtest/gtest.h>
 
+#include <span>
 #include <thread>
+#include <vector>
 
 #include "netisr/packet.h"
 #include "tests/netisr/test_util.h"
@@ -81,6 +83,33 @@ TEST(Packet, WrapsAForeignBufferWithoutCopying) {
   EXPECT_EQ(p.data[2], 3);
   Release(&p);
   EXPECT_EQ(released, 1);
+}
+
+// Bulk release hands each run of packets sharing a release_bulk to it in one
+// call (in order), and every other packet to its own release: each packet is
+// released exactly once, whatever the mix.
+TEST(Packet, ReleaseBulkGroupsRunsOfOneOwner) {
+  static std::vector<std::vector<uint64_t>> calls;  // bulk calls, by seq
+  calls.clear();
+  auto pool = MakePool(4);
+  std::vector<Packet> own(5);
+  for (size_t i = 0; i < own.size(); ++i) {
+    own[i].seq = 10 + i;
+    own[i].release = [](Packet*) { FAIL() << "per-packet release of a bulk packet"; };
+    own[i].release_bulk = [](std::span<Packet* const> pkts) {
+      calls.emplace_back();
+      for (Packet* p : pkts) calls.back().push_back(p->seq);
+    };
+  }
+  Packet* a = pool->Alloc();
+  Packet* b = pool->Alloc();
+  std::vector<Packet*> mix = {&own[0], &own[1], a, &own[2], b, &own[3], &own[4]};
+  EXPECT_EQ(pool->available(), 2u);
+  ReleaseBulk(mix);
+  EXPECT_EQ(pool->available(), 4u);  // a and b through PacketPool's release
+  EXPECT_EQ(calls, (std::vector<std::vector<uint64_t>>{{10, 11}, {12}, {13, 14}}));
+  ReleaseBulk({});  // nothing to do
+  EXPECT_EQ(calls.size(), 3u);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -335,15 +336,21 @@ TEST_F(FilterTest, FirstMatchWinsAndCountsHits) {
 TEST_F(FilterTest, UnclassifiablePacketsPassToTheParser) {
   auto f = Filter("drop src 0.0.0.0/0; drop src ::/0; drop proto 0; drop dport 0-65535");
   FrameSpec s = V4({10, 0, 0, 1});
-  std::vector<uint8_t> bad_sum = BuildFrame(s);
-  bad_sum[OffsetsOf(s).l3 + wire::kIpv4ChecksumOffset] ^= 1;
-  std::vector<uint8_t> frag = BuildFrame(s);
-  frag[OffsetsOf(s).l3 + wire::kIpv4FragOffset] |= 0x20;  // MF
   std::vector<uint8_t> runt(10, 0);
   std::vector<uint8_t> cut_ip = BuildFrame(s);
-  cut_ip.resize(14 + 12);
-  const std::vector<std::vector<uint8_t>> frames = {bad_sum, frag, runt, cut_ip,
-                                                    BuildArpRequest({10, 0, 0, 1}, {10, 0, 0, 2})};
+  cut_ip.resize(14 + 19);  // one byte short of an IPv4 header
+  std::vector<uint8_t> v6_in_v4 = BuildFrame(s);
+  v6_in_v4[14] = 0x65;  // EtherType IPv4, version nibble 6
+  FrameSpec tags = s;
+  tags.vlans = {1, 2};
+  std::vector<uint8_t> three_tags = BuildFrame(tags);
+  // A third 802.1Q tag in front of the IPv4 EtherType.
+  three_tags.insert(three_tags.begin() + 20, {0x81, 0x00, 0x00, 0x03});
+  FrameSpec v6 = V6({});
+  std::vector<uint8_t> cut_ip6 = BuildFrame(v6);
+  cut_ip6.resize(14 + 39);
+  const std::vector<std::vector<uint8_t>> frames = {
+      runt, cut_ip, v6_in_v4, three_tags, cut_ip6, BuildArpRequest({10, 0, 0, 1}, {10, 0, 0, 2})};
   std::vector<Packet*> burst;
   for (const auto& fr : frames) burst.push_back(Make(fr));
   ASSERT_EQ(f->Apply(burst, 0), frames.size());
@@ -356,6 +363,87 @@ TEST_F(FilterTest, UnclassifiablePacketsPassToTheParser) {
   for (const auto& fr : frames) b2.push_back(Make(fr));
   b2.push_back(Make(V4({1, 1, 1, 1})));
   EXPECT_EQ(all->Apply(b2, 0), 0u);
+}
+
+// The filter reads fields without validating them (a flood packet must be
+// cheap to drop): a header the parse chain would refuse is still classified
+// as far as its bytes are in bounds; ports only where they lie inside the
+// IP datagram and not in a non-first fragment.
+TEST_F(FilterTest, ClassifiesWithoutValidating) {
+  const FrameSpec s = V4({10, 0, 0, 1}, FrameSpec::L4::kUdp, 53);
+  const uint32_t l3 = OffsetsOf(s).l3;
+  auto frame = [&](auto edit) {
+    std::vector<uint8_t> f = BuildFrame(s);
+    edit(f);
+    return f;
+  };
+  const auto bad_sum = frame([&](auto& f) { f[l3 + wire::kIpv4ChecksumOffset] ^= 1; });
+  const auto first_frag = frame([&](auto& f) { f[l3 + wire::kIpv4FragOffset] |= 0x20; });  // MF
+  const auto later_frag = frame([&](auto& f) { f[l3 + wire::kIpv4FragOffset + 1] = 1; });
+  const auto short_total = frame([&](auto& f) { wire::Store16(&f[l3 + 2], 20 + 3); });
+  const auto long_total = frame([&](auto& f) { wire::Store16(&f[l3 + 2], 1500); });
+  const auto small_ihl = frame([&](auto& f) { f[l3] = 0x44; });
+
+  auto src = Filter("drop src 10.0.0.1");
+  auto udp = Filter("drop proto udp");
+  auto port = Filter("drop dport 53");
+  struct Case {
+    const char* name;
+    const std::vector<uint8_t>& frame;
+    bool src_dropped, proto_dropped, port_dropped;
+  };
+  const Case cases[] = {
+      {"bad checksum", bad_sum, true, true, true},
+      {"first fragment", first_frag, true, true, true},
+      {"later fragment", later_frag, true, true, false},
+      {"total length short of the ports", short_total, true, true, false},
+      {"total length past the frame", long_total, true, true, false},
+      {"IHL below 5", small_ihl, true, true, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    for (auto [filter, want] :
+         {std::pair{src.get(), c.src_dropped}, std::pair{udp.get(), c.proto_dropped},
+          std::pair{port.get(), c.port_dropped}}) {
+      Packet* p = Make(c.frame);
+      const uint32_t len = p->len;
+      Packet* b[1] = {p};
+      const size_t kept = filter->Apply(b, 0);
+      EXPECT_EQ(kept == 0, want) << filter->ToString();
+      if (kept == 1) {
+        EXPECT_EQ(p->len, len);  // never trimmed nor written
+        Release(p);
+      }
+    }
+  }
+  EXPECT_EQ(src->Stats().unclassified + udp->Stats().unclassified + port->Stats().unclassified, 0u);
+
+  // IPv6: the upper protocol after the extension-header walk; a chain the
+  // parser refuses, or a payload length past the frame, leaves it unknown
+  // (the source still matches).
+  FrameSpec e = V6({}, FrameSpec::L4::kUdp, 53);
+  e.ip6_ext_headers = 2;  // hop-by-hop, then destination options
+  const uint32_t l3e = OffsetsOf(e).l3;
+  std::vector<uint8_t> ok6 = BuildFrame(e);
+  std::vector<uint8_t> hbh_second = ok6;
+  hbh_second[l3e + 40] = wire::kProtoHopByHop;  // the second header claims to be hop-by-hop
+  std::vector<uint8_t> long_payload = ok6;
+  wire::Store16(&long_payload[l3e + wire::kIpv6PayloadLenOffset], 1000);
+  auto src6 = Filter("drop src ::/0");
+  auto udp6 = Filter("drop proto udp");
+  auto port6 = Filter("drop dport 53");
+  EXPECT_FALSE(Kept(*port6, e));
+  for (const auto* fr : {&hbh_second, &long_payload}) {
+    Packet* a = Make(*fr);
+    Packet* b[1] = {a};
+    EXPECT_EQ(src6->Apply(b, 0), 0u);
+    for (EarlyFilter* f : {udp6.get(), port6.get()}) {
+      Packet* c = Make(*fr);
+      Packet* bb[1] = {c};
+      EXPECT_EQ(f->Apply(bb, 0), 1u) << f->ToString();
+      Release(c);
+    }
+  }
 }
 
 // --- Rate limiting -----------------------------------------------------------
