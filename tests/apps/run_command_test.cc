@@ -368,7 +368,8 @@ TEST(RunCommandTest, TableEndsWithSummaryLine) {
   EXPECT_THAT(out.str(), HasSubstr(" p50_us="));
   EXPECT_THAT(out.str(), HasSubstr(" p99_us="));
   EXPECT_THAT(out.str(), HasSubstr(" migrations=0 "));
-  EXPECT_THAT(out.str(), HasSubstr("model=inline dispatch=direct policy=source cpus=2\n"));
+  EXPECT_THAT(out.str(),
+              HasSubstr("model=inline dispatch=direct policy=source cpus=2 source=bench\n"));
 }
 
 TEST(SourceQuotaTest, QuotasFollowOwnedFlowsAndSumToTotal) {
