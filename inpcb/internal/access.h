@@ -1,0 +1,63 @@
+// What the strategies need of Inpcb beyond its public interface: creation,
+// the reference count, the lock, the hash link. One friend for all of them.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "inpcb/inpcb.h"
+
+namespace netisr::inpcb::internal {
+
+// Hash of a tuple for the tables' chains. inpcb cannot use proto's
+// HashBytes (proto's TCP will sit on top of inpcb) nor trust the caller's
+// flow id to spread chains (under kGroups its low bits already chose the
+// group), so: the tuple's five 64-bit words mixed by multiply-xorshift and
+// a MurmurHash3 finalizer; ~2 ns, every input bit reaches every output bit.
+inline uint64_t TupleHash(const FourTuple& t) {
+  uint64_t w[5];
+  std::memcpy(&w[0], t.laddr.bytes.data(), 16);
+  std::memcpy(&w[2], t.faddr.bytes.data(), 16);
+  w[4] = (uint64_t{t.lport} << 32) | (uint64_t{t.fport} << 8) | static_cast<uint8_t>(t.family);
+  uint64_t h = 0x9e3779b97f4a7c15ULL;
+  for (uint64_t x : w) {
+    h = (h ^ x) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+  }
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+struct InpcbAccess {
+  // A new inpcb with one reference (the caller's, normally the table's).
+  template <class T = Inpcb>
+  static T* New(const FourTuple& t, uint32_t flowid, uint32_t shard, bool locked, FreeHook hook,
+                void* hook_arg) {
+    return new T(t, TupleHash(t), flowid, shard, locked, hook, hook_arg);
+  }
+  static uint64_t Hash(const Inpcb& inp) { return inp.hash_; }
+  static std::atomic<Inpcb*>& Next(Inpcb& inp) { return inp.hash_next_; }
+  static const std::atomic<Inpcb*>& Next(const Inpcb& inp) { return inp.hash_next_; }
+  static void Ref(const Inpcb& inp) { inp.Ref(); }
+  static void Unref(const Inpcb& inp) { inp.Unref(); }
+  static void Lock(Inpcb& inp) { inp.Lock(); }
+  static void Unlock(Inpcb& inp) { inp.Unlock(); }
+  // Under the inpcb's lock and the table's writer lock.
+  static void MarkRemoved(Inpcb& inp) {
+    inp.state_ = ConnState::kClosed;
+    inp.removed_.store(true, std::memory_order_release);  // pairs with removed()'s acquire
+  }
+  // Wrap a reference the caller owns (and, for Locked, the lock it holds).
+  static InpcbRef AdoptRef(Inpcb* inp) { return InpcbRef(inp); }
+  static LockedInpcb AdoptLocked(Inpcb* inp) { return LockedInpcb(inp); }
+  // Give up the holder's reference (and lock) without releasing them.
+  static Inpcb* Release(LockedInpcb& l) {
+    Inpcb* p = l.inp_;
+    l.inp_ = nullptr;
+    return p;
+  }
+};
+
+}  // namespace netisr::inpcb::internal

@@ -1,0 +1,124 @@
+// kGlobal: one reader/writer info lock over the connection and listener
+// hash tables (FreeBSD 7-11's pcbinfo lock; table.h). Lookups take it
+// shared, find and reference the inpcb, drop it and only then lock the
+// inpcb (FreeBSD 9-11 in_pcblookup_hash: in_pcbref, INP_HASH_RUNLOCK,
+// INP_WLOCK, in_pcbrele_wlocked), so no lookup waits for an inpcb lock while
+// holding the info lock. Insert/Remove take it exclusive. Order: info -> inpcb.
+#include <atomic>
+#include <mutex>
+#include <shared_mutex>
+
+#include "inpcb/internal/access.h"
+#include "inpcb/internal/conn_hash.h"
+#include "inpcb/internal/lock_classes.h"
+#include "inpcb/internal/table_base.h"
+
+namespace netisr::inpcb::internal {
+
+namespace {
+
+// Listening sockets are few; 256 chains keep them at about one per chain.
+constexpr uint32_t kListenChains = 256;
+
+class GlobalTable final : public TableBase {
+ public:
+  explicit GlobalTable(const TableSettings& s)
+      : settings_(s), info_(kInfoLock), conns_(ChainsPerTable(s, 1)), listeners_(kListenChains) {}
+
+  ~GlobalTable() override {
+    conns_.Drain([](Inpcb* p) { InpcbAccess::Unref(*p); });
+    listeners_.Drain([](Inpcb* p) { InpcbAccess::Unref(*p); });
+  }
+
+  TableStrategy strategy() const override { return TableStrategy::kGlobal; }
+  Status ThreadEnter(int cpu) override { return CheckCpu(cpu, settings_.cpus); }
+  void ThreadExit() override {}
+  void Quiescent() override {}
+
+  Result<LockedInpcb> Insert(const FourTuple& t, uint32_t flowid) override {
+    if (Status st = CheckTuple(t); !st.ok()) return st;
+    const bool listener = t.listener();
+    ConnHash& hash = listener ? listeners_ : conns_;
+    std::unique_lock<lockprof::SharedMutex> g(info_);
+    if (hash.Find(t, TupleHash(t)) != nullptr) return Duplicate(t);
+    Inpcb* inp = InpcbAccess::New(t, listener ? 0 : flowid, 0, /*locked=*/true, settings_.free_hook,
+                                  settings_.free_hook_arg);
+    InpcbAccess::Ref(*inp);   // the caller's; the creation reference is the table's
+    InpcbAccess::Lock(*inp);  // info -> inpcb; invisible until linked
+    hash.Insert(inp);
+    AddCount(listener ? listener_count_ : conn_count_, +1);
+    return InpcbAccess::AdoptLocked(inp);
+  }
+
+  Status Remove(LockedInpcb& l) override {
+    if (!l) return Status(ErrorCode::kInvalidArgument, "inpcb: Remove of an empty LockedInpcb");
+    Inpcb* inp = l.get();
+    // Order info -> inpcb: our reference keeps inp while it is unlocked.
+    InpcbAccess::Unlock(*inp);
+    {
+      std::unique_lock<lockprof::SharedMutex> g(info_);
+      InpcbAccess::Lock(*inp);
+      if (inp->removed()) return NotFound(*inp);
+      const bool listener = inp->listener();
+      (listener ? listeners_ : conns_).Erase(inp);
+      InpcbAccess::MarkRemoved(*inp);
+      AddCount(listener ? listener_count_ : conn_count_, -1);
+    }
+    // Lookups reference what they find under the info lock, so after it no
+    // one reaches inp without a reference of their own.
+    InpcbAccess::Unref(*inp);
+    return Status::Ok();
+  }
+
+  void ForEach(const std::function<void(const Inpcb&)>& fn) override {
+    std::shared_lock<lockprof::SharedMutex> g(info_);
+    auto visit = [&](Inpcb* p) {
+      InpcbAccess::Lock(*p);
+      fn(*p);
+      InpcbAccess::Unlock(*p);
+    };
+    conns_.ForEach(visit);
+    listeners_.ForEach(visit);
+  }
+
+  TableCounts Counts() const override {
+    return {conn_count_.load(std::memory_order_relaxed),
+            listener_count_.load(std::memory_order_relaxed)};
+  }
+
+  void WaitForDeferredFrees() override {}
+
+ protected:
+  Inpcb* FindRef(const FourTuple& t, uint64_t h, uint32_t flowid, bool wildcard) override {
+    std::shared_lock<lockprof::SharedMutex> g(info_);
+    Inpcb* p = conns_.Find(t, h);
+    if (p == nullptr && wildcard) {
+      FourTuple key = FourTuple::Listener(t.family, t.laddr, t.lport);
+      p = listeners_.Find(key, TupleHash(key));
+      if (p == nullptr && !t.laddr.any()) {
+        key.laddr = IpAddr{};
+        p = listeners_.Find(key, TupleHash(key));
+      }
+    }
+    // Relaxed increment under the info lock: the table's reference cannot
+    // go while we hold it.
+    if (p != nullptr) InpcbAccess::Ref(*p);
+    return p;
+  }
+
+ private:
+  const TableSettings settings_;
+  lockprof::SharedMutex info_;  // "inpcb.info": protects conns_, listeners_ (the chains)
+  ConnHash conns_;
+  ConnHash listeners_;
+  std::atomic<uint64_t> conn_count_{0};  // written under info_ exclusive (AddCount)
+  std::atomic<uint64_t> listener_count_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<ConnectionTable> NewGlobalTable(const TableSettings& s) {
+  return std::make_unique<GlobalTable>(s);
+}
+
+}  // namespace netisr::inpcb::internal

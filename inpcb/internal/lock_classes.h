@@ -1,0 +1,15 @@
+// The inpcb component's lock classes (lockprof names, see table.h for the
+// order they are taken in).
+#pragma once
+
+#include "lockprof/lock.h"
+
+namespace netisr::inpcb::internal {
+
+inline constinit lockprof::LockClass kConnLock("inpcb.conn");
+inline constinit lockprof::LockClass kInfoLock("inpcb.info");
+inline constinit lockprof::LockClass kGroupLock("inpcb.group");
+inline constinit lockprof::LockClass kListenLock("inpcb.listen");
+inline constinit lockprof::LockClass kEpochWriterLock("inpcb.epoch.writer");
+
+}  // namespace netisr::inpcb::internal

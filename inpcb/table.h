@@ -1,0 +1,207 @@
+// ConnectionTable: the connection (inpcb) table TCP input searches once per
+// segment, with four locking strategies behind one interface, chosen at start.
+//
+// Design note. Watson (BSDCan 2007) names the global tcbinfo lock as the
+// bottleneck of TCP input on SMP and gives two ways out: true reference
+// counting of inpcbs (inpcb.h) and decomposing the global lock into
+// connection groups. Willmann et al. ("An evaluation of network stack
+// parallelization strategies in modern operating systems", USENIX ATC 2006)
+// measured ConnP-L: with 128 connection groups, contended acquisitions of the
+// global lock fell from ~100% to 2-5%. FreeBSD 9 shipped that as
+// in_pcbgroup.c (RSS-selected groups), FreeBSD 12 replaced the read side of
+// the info lock by net epoch, FreeBSD 13 moved inpcbs to SMR (safe memory
+// reclamation) lookups; user-space stacks (mTCP, Seastar, F-Stack) partition
+// per core. All four are built here side by side; `global` is the baseline.
+//
+// Strategies (lock order is always "table lock before inpcb lock"; no path
+// holds two table locks):
+//  * kGlobal: one reader/writer info lock ("inpcb.info") over the connection
+//    and listener hash tables, as FreeBSD 7-11: Lookup takes it shared,
+//    Insert/Remove exclusive. Order: info -> inpcb.
+//  * kGroups: `groups` connection groups, group = GroupOf(flowid, groups),
+//    each with its own mutex ("inpcb.group") and hash table, so a group is
+//    touched by one CPU when netisr places flows by flowid (see GroupOf for
+//    the alignment). Listeners live in a read-mostly copy-on-write snapshot
+//    that lookups read with no lock (RCU, liburcu QSBR) — pcbgroup's weak
+//    spot was taking every group lock to add a listener; here writers
+//    serialize on "inpcb.listen" only. Orders: group -> inpcb, listen -> inpcb.
+//  * kEpoch: lookups take no lock at all: hash chains are RCU-protected
+//    (liburcu QSBR: readers are registered threads that announce quiescent
+//    states between bursts), writers serialize on "inpcb.epoch.writer", and
+//    a removed inpcb's table reference is dropped by call_rcu after a grace
+//    period. A connection is locked (its own lock) only once found, and
+//    removed() is re-checked after locking. Listeners as in kGroups. Orders:
+//    epoch.writer -> inpcb, listen -> inpcb.
+//  * kPartitioned: one table per CPU, partition = CpuOf(flowid, cpus)
+//    (netisr's flow policy), touched only by the thread bound to it with
+//    ThreadEnter(cpu): no table lock and no inpcb lock for its connections.
+//    Any other thread touching a partition is a bug: the process prints who
+//    touched what and aborts (always on: one thread_local read and a compare).
+//    Listeners (shared by all partitions) as in kGroups.
+//
+// Why an RCU snapshot for listeners: a lookup that misses the connection
+// table reads one acquire-loaded pointer and binary-searches an immutable
+// sorted array (~5 ns, no write to shared memory); std::atomic<shared_ptr>
+// (libstdc++: a spin lock bit plus a reference count on a shared line, two
+// RMWs per read) and a reader/writer lock both write the shared line on
+// every lookup — benchmarks/inpcb/table_bench.cc measures the three
+// (BM_ListenerRead*). Listener changes are rare (listen/close of a listening
+// socket) and cost a copy of the array plus a deferred free.
+//
+// Threads: every thread that calls a table operation under kGroups, kEpoch
+// or kPartitioned must first call ThreadEnter (RCU registration; under
+// kPartitioned also the partition binding), call Quiescent() between bursts
+// (no inpcb pointer obtained without a reference may be kept across it —
+// InpcbRef/LockedInpcb are references, so they may), and ThreadExit() before
+// it ends or blocks for long. An online thread that never announces a
+// quiescent state delays every deferred free (and blocks the destructor).
+// All three are no-ops under kGlobal. A Lookup from a thread that did not
+// ThreadEnter aborts with a message (it would be a use-after-free risk).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "inpcb/inpcb.h"
+#include "netisr/status.h"
+
+namespace netisr::inpcb {
+
+enum class TableStrategy : uint8_t {
+  // One reader/writer info lock over everything plus per-inpcb locks (the
+  // FreeBSD 7-11 baseline). Simple and correct everywhere; every insert and
+  // remove stalls every lookup on every CPU, and even shared acquisitions
+  // bounce the lock's cache line between CPUs.
+  kGlobal,
+  // Connection groups selected by the flow's RSS hash, each with its own
+  // mutex and tables (Willmann's ConnP-L, FreeBSD in_pcbgroup.c). Aligned
+  // with netisr's flow buckets a group is touched by one CPU, so its lock is
+  // almost never contended; listeners are read lock-free.
+  kGroups,
+  // Lock-free RCU lookups (liburcu QSBR) with writers serialized on one
+  // mutex and deferred frees (FreeBSD 12 net epoch, 13 SMR). Lookups scale
+  // with no shared write at all; inserts/removes still serialize.
+  kEpoch,
+  // One table per CPU, owner thread only, no locks (mTCP/Seastar style).
+  // Fastest, but only correct while every flow is handled on the CPU
+  // CpuOf(flowid) names: netisr's flow policy without migration (no adaptive
+  // mode, no affinity hints); a violation aborts.
+  kPartitioned,
+};
+const char* ToString(TableStrategy s);
+// "global", "groups", "epoch", "partitioned".
+Result<TableStrategy> ParseTableStrategy(std::string_view name);
+
+struct TableSettings {
+  TableStrategy strategy = TableStrategy::kGlobal;
+  // CPUs (netisr workstreams) that will use the table; [1, 1024]. The
+  // partition count under kPartitioned; the bound of ThreadEnter's cpu.
+  uint32_t cpus = 1;
+  // Connection groups under kGroups; power of two in [1, 4096]. Default
+  // 256 = netisr's default Settings::flow_buckets, so a group is exactly one
+  // flow bucket and moves between CPUs with it. Willmann used 128.
+  uint32_t groups = 256;
+  // Connection hash chains over the whole table (split evenly over groups or
+  // partitions, at least one chain each); power of two in [16, 1 << 22].
+  // 16384 chains x 8 B = 128 KiB; keep it near the connection count
+  // (chain length ~1) — lookups walk the chain.
+  uint32_t hash_buckets = 16384;
+  // Optional; see FreeHook.
+  FreeHook free_hook = nullptr;
+  void* free_hook_arg = nullptr;
+};
+
+// Ok, or the first field out of range named with its bound.
+Status Validate(const TableSettings& s);
+
+// The group of a flow under kGroups: the low bits of the flow id, as
+// netisr's flow buckets (flowid & (flow_buckets - 1)) — so with groups ==
+// flow_buckets a group is one bucket. netisr places a flow on workstream
+// flowid % workstreams (netisr.h, FlowWorkstream); when the workstream count
+// is a power of two <= groups that is group % workstreams, so every flow of a
+// group lands on one CPU. Only an adaptive migration or an affinity hint
+// moves a bucket (and so a group) to another CPU — then the group's lock is
+// what keeps it correct. With a non-power-of-two workstream count a group's
+// flows spread over CPUs (correct, just not aligned). `groups` must be a
+// power of two.
+inline uint32_t GroupOf(uint32_t flowid, uint32_t groups) { return flowid & (groups - 1); }
+// The CPU (netisr workstream under the flow policy) of a flow, and its
+// partition under kPartitioned.
+inline uint32_t CpuOf(uint32_t flowid, uint32_t cpus) { return flowid % cpus; }
+
+struct TableCounts {
+  uint64_t connections = 0;
+  uint64_t listeners = 0;
+};
+
+class ConnectionTable {
+ public:
+  virtual ~ConnectionTable() = default;
+  // The destructor frees every inpcb still linked (after the free hooks of
+  // earlier removals have run: it waits for pending deferred frees). Call it
+  // after every thread's ThreadExit, with no operation running.
+
+  virtual TableStrategy strategy() const = 0;
+
+  // --- per-thread participation (no-ops under kGlobal) ---
+  // `cpu` in [-1, cpus): the netisr worker index, -1 for a control thread.
+  // Registers the thread as an RCU reader (nestable across tables); under
+  // kPartitioned also binds partition `cpu` to this thread (error if another
+  // thread owns it). Errors: cpu out of range, partition already owned.
+  virtual Status ThreadEnter(int cpu) = 0;
+  // Unbinds this thread's partitions and unregisters it.
+  virtual void ThreadExit() = 0;
+  // "This thread holds no unreferenced inpcb pointer": call between bursts.
+  virtual void Quiescent() = 0;
+
+  // --- operations ---
+  // Inserts a connection (t.listener() false: every address and port set)
+  // or a listening socket (foreign any:0; the local address may be any),
+  // and returns it locked with state kSynReceived or kListen. `flowid` is
+  // the flow's RSS hash, the one netisr dispatches the flow by, and must be
+  // the same on every call for the tuple (ignored for listeners). Errors:
+  // kInvalidArgument (zero port, any address on a connection, ...),
+  // kAlreadyExists (same tuple present), kFailedPrecondition (ThreadEnter
+  // missing where needed).
+  virtual Result<LockedInpcb> Insert(const FourTuple& t, uint32_t flowid) = 0;
+
+  // The connection for segment tuple `t` (exact match), else, when
+  // `wildcard`, the listener on t.laddr:t.lport, else on any:t.lport (same
+  // family). Returned locked (FreeBSD in_pcblookup, INPLOOKUP_WLOCKPCB);
+  // empty if none. Never returns a removed inpcb.
+  virtual LockedInpcb Lookup(const FourTuple& t, uint32_t flowid, bool wildcard = true) = 0;
+  // The same search, returning a reference without taking the inpcb's lock
+  // (statistics, or code that locks later); the table lock-free paths take
+  // no lock of any kind here. May return an inpcb that is being removed.
+  virtual InpcbRef LookupRef(const FourTuple& t, uint32_t flowid, bool wildcard = true) = 0;
+
+  // Removes the inpcb the caller holds locked; on return the caller still
+  // holds it locked, with state kClosed and removed() true, and frees it by
+  // dropping its LockedInpcb (the table's reference is dropped now, or after
+  // a grace period under kEpoch). To respect table -> inpcb order it drops
+  // the inpcb's lock, takes the table's writer lock and relocks — the
+  // reference keeps the inpcb alive meanwhile. Error kNotFound if it was
+  // already removed (by another thread while unlocked).
+  virtual Status Remove(LockedInpcb& inp) = 0;
+  // Exact-tuple remove (a listener if t.listener()). kNotFound if absent.
+  Status Remove(const FourTuple& t, uint32_t flowid);
+
+  // Calls fn for every inpcb the calling thread may see — all of them, except
+  // under kPartitioned: the partitions it owns plus all listeners — with
+  // the inpcb locked (owner-only connections: unlocked), under the table's
+  // writer locks (so inserts/removes wait). fn must not call the table.
+  virtual void ForEach(const std::function<void(const Inpcb&)>& fn) = 0;
+  // Lock-free, from any thread; exact when no insert/remove is running.
+  virtual TableCounts Counts() const = 0;
+  // Waits until every removal made before the call has dropped the table's
+  // reference (kEpoch and listener snapshots: an RCU barrier; the caller
+  // goes offline meanwhile). Other threads must keep announcing quiescent
+  // states. For tests and shutdown, not the packet path.
+  virtual void WaitForDeferredFrees() = 0;
+};
+
+Result<std::unique_ptr<ConnectionTable>> CreateTable(const TableSettings& s);
+
+}  // namespace netisr::inpcb
