@@ -414,7 +414,7 @@ size_t EarlyFilter::Apply(std::span<Packet*> burst) {
 size_t EarlyFilter::Apply(std::span<Packet*> burst, uint64_t now_ns) {
   const int ws = Netisr::CurrentWorkstream();
   if (ws >= 0 && ws < kMaxWorkstreams) return ApplyOnLane(lanes_[ws + 1], burst, now_ns);
-  std::lock_guard<std::mutex> lock(shared_lane_mu_);
+  std::lock_guard<lockprof::Mutex> lock(shared_lane_mu_);
   return ApplyOnLane(lanes_[0], burst, now_ns);
 }
 

@@ -87,6 +87,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lockprof/lock.h"
 #include "netisr/packet.h"
 #include "netisr/status.h"
 
@@ -156,6 +157,9 @@ struct FilterStats {
   std::map<std::string, uint64_t> ToMap() const;
 };
 
+// Lock class of EarlyFilter::shared_lane_mu_.
+inline constinit lockprof::LockClass kSharedLaneLock("proto.filter.shared_lane");
+
 class EarlyFilter {
  public:
   // At most kMaxRules rules.
@@ -204,7 +208,12 @@ class EarlyFilter {
   uint64_t seed_ = 0;
   // kMaxWorkstreams + 1 lanes; see the threading note.
   std::unique_ptr<Lane[]> lanes_;
-  std::mutex shared_lane_mu_;  // serialises Apply on lane 0 (non-workers)
+  // Protects lanes_[0] (its counters' writes and its token buckets): Apply
+  // from threads that are not netisr workers. A leaf: ApplyOnLane takes no
+  // other lock (releasing dropped packets to the pool is lock-free). Worker
+  // lanes are single-writer and never take it. Profiled as
+  // "proto.filter.shared_lane".
+  lockprof::Mutex shared_lane_mu_{kSharedLaneLock};
 };
 
 }  // namespace netisr::proto

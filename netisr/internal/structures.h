@@ -1,8 +1,9 @@
 // Internal data structures of the dispatcher. See netisr.h for the design;
 // this file says who writes each field and what protects it.
 //
-// Lock order: Netisr::reg_mu_ is the only lock, taken by Register and
-// ProducerScope, never on the packet path and never while a handler runs.
+// Lock order: Netisr::reg_mu_ (lockprof class "netisr.registration") is the
+// only lock, taken by Register and ProducerScope, never on the packet path
+// and never while a handler runs.
 #pragma once
 
 #include <array>
