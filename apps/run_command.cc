@@ -489,7 +489,7 @@ Result<RunReport> RunSynthetic(const RunOptions& opts) {
 }
 
 Result<RunReport> Run(const RunOptions& opts) {
-  if (Status st = ValidateRunOptions(opts); !st.ok()) return st;
+  // Both validate.
   return opts.source.empty() ? RunSynthetic(opts) : RunStack(opts);
 }
 

@@ -299,6 +299,7 @@ RunReport Report(StackJob& job, double seconds) {
 }  // namespace
 
 Result<RunReport> RunStack(const RunOptions& opts) {
+  if (Status st = ValidateRunOptions(opts); !st.ok()) return st;
   auto ingress = ParseIngress(opts.source);
   if (!ingress.ok()) return ingress.status();
   StackJob job;
@@ -310,10 +311,18 @@ Result<RunReport> RunStack(const RunOptions& opts) {
   std::vector<TraceSample> trace;
   auto took = DriveToIdle(*job.nisr, job.options, trace);
   if (!took.ok()) return took.status();
-  RunReport r = Report(job, *took);
+  double seconds = *took;
+  if (job.ingress.kind == IngressKind::kDpdk &&
+      job.budget->handed.load(std::memory_order_relaxed) < job.budget->cap) {
+    // Ended by --idle-ms: the queues were silent that long before the end,
+    // which is not packet-processing time.
+    const double idle_s = static_cast<double>(job.options.idle_ms.value_or(kDefaultIdleMs)) / 1e3;
+    seconds = std::max(0.0, seconds - idle_s);
+  }
+  RunReport r = Report(job, seconds);
   r.trace = std::move(trace);
   if (job.ingress.kind == IngressKind::kDpdk) {
-    // The queues the devices gave, for the report.
+    // The RX queues the devices gave, over all ports, for the report.
     r.options.sources = static_cast<int64_t>(job.sources.size());
   }
   return r;

@@ -14,6 +14,9 @@
 // (capped_port.h); pcap also ends after --loops replays, DPDK after
 // --idle-ms without a frame.
 //
+// `seconds` runs from Start until netisr is idle; a DPDK run that ended by
+// --idle-ms has that final silence taken off.
+//
 // Accounting, checked by RunCommand: packets_in = every frame the ports
 // received (handed out, or dropped by the port: rx_too_long, ...) =
 // delivered + drops, where drops holds the ports', the filter's
@@ -34,9 +37,9 @@
 
 namespace netisr::apps {
 
-// Needs options ValidateRunOptions accepted (and --source set). Errors: a
-// source that cannot open (missing or bad pcap, EAL init, no DPDK port or
-// queue), netisr's.
+// Validates `opts` as ValidateRunOptions does (--source must be set).
+// Errors: bad options (kInvalidArgument), a source that cannot open (missing or bad pcap, EAL init,
+// no DPDK port or queue), netisr's.
 Result<RunReport> RunStack(const RunOptions& opts);
 
 }  // namespace netisr::apps
