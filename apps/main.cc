@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "apps/lockprof_command.h"
 #include "apps/run_command.h"
 
 namespace {
@@ -117,6 +118,43 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
   return run;
 }
 
+CLI::App* AddLockprofCommand(CLI::App& app, netisr::apps::LockprofOptions& o) {
+  using netisr::apps::kLockprofModelChoices;
+  using netisr::apps::kStrategyChoices;
+  using netisr::apps::kWorkloadChoices;
+  CLI::App* cmd = app.add_subcommand(
+      "lockprof",
+      "Drive TCP-input table operations (lookup and lock per segment, insert on SYN, remove on "
+      "close) through netisr into the connection table, and report throughput and lock "
+      "contention per lock class");
+  cmd->add_option("--strategy", o.strategy,
+                  "Connection-table locking: " + DescribeChoices(kStrategyChoices))
+      ->capture_default_str();
+  cmd->add_option("--workload", o.workload,
+                  "Workload: " + DescribeChoices(kWorkloadChoices) +
+                      " (churn: open, --segments data, close; steady: long-lived connections; "
+                      "synflood: churn plus --flood-share of SYNs from random sources)")
+      ->capture_default_str();
+  cmd->add_option("--workers", o.workers, "netisr workers (one RSS queue each), 1..64")
+      ->capture_default_str();
+  cmd->add_option("--connections", o.connections, "Concurrent connections over all workers")
+      ->capture_default_str();
+  cmd->add_option("--duration", o.duration_s, "Seconds of traffic")->capture_default_str();
+  cmd->add_option("--segments", o.segments, "Data segments per connection (churn, synflood)")
+      ->capture_default_str();
+  cmd->add_option("--flood-share", o.flood_share, "Share of segments that are flood SYNs, [0, 1)")
+      ->capture_default_str();
+  cmd->add_option("--groups", o.groups, "Connection groups (strategy groups), power of two")
+      ->capture_default_str();
+  cmd->add_option("--model", o.model, "Work model: " + DescribeChoices(kLockprofModelChoices))
+      ->capture_default_str();
+  cmd->add_flag_callback(
+      "--no-bind", [&o] { o.bind = false; }, "Do not pin worker threads to CPUs");
+  cmd->add_flag("--json", o.json, "Print JSON instead of the table");
+  cmd->add_option("--seed", o.seed, "Seed for flood sources")->capture_default_str();
+  return cmd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,6 +162,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   RunOptions run_options;
   CLI::App* run = AddRunCommand(app, run_options);
+  netisr::apps::LockprofOptions lockprof_options;
+  CLI::App* lockprof = AddLockprofCommand(app, lockprof_options);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -132,5 +172,7 @@ int main(int argc, char** argv) {
     return code == 0 ? netisr::apps::kExitOk : netisr::apps::kExitUsage;
   }
   if (run->parsed()) return netisr::apps::RunCommand(run_options, std::cout, std::cerr);
+  if (lockprof->parsed())
+    return netisr::apps::LockprofCommand(lockprof_options, std::cout, std::cerr);
   return netisr::apps::kExitUsage;
 }

@@ -51,66 +51,6 @@ constexpr uint32_t kPoolPackets = 65536;
 constexpr uint32_t kMinPoolPacketsPerSource = 1024;
 constexpr uint32_t kPacketBufBytes = 128;
 
-Status Invalid(std::string message) {
-  return Status(ErrorCode::kInvalidArgument, std::move(message));
-}
-
-struct Bound {
-  const char* flag;
-  int64_t value;
-  int64_t lo;
-  int64_t hi;
-};
-
-// A real-valued flag; `hi_open` excludes the upper bound. Unset passes.
-struct RealBound {
-  const char* flag;
-  std::optional<double> value;
-  double lo;
-  double hi;
-  bool hi_open = false;
-};
-
-// Two flags (or defaults) that must satisfy low <= high.
-struct Ordered {
-  const char* low_flag;
-  double low;
-  const char* high_flag;
-  double high;
-};
-
-struct Choice {
-  const char* flag;
-  const std::string& value;
-  std::span<const std::string_view> accepted;
-};
-
-Status Check(const Bound& b) {
-  if (b.value >= b.lo && b.value <= b.hi) return Status::Ok();
-  return Invalid(fmt::format("{} {} out of range [{}, {}]", b.flag, b.value, b.lo, b.hi));
-}
-
-Status Check(const RealBound& b) {
-  if (!b.value) return Status::Ok();
-  const double v = *b.value;
-  // Written so that NaN fails.
-  if (v >= b.lo && (b.hi_open ? v < b.hi : v <= b.hi)) return Status::Ok();
-  return Invalid(
-      fmt::format("{} {} out of range [{}, {}{}", b.flag, v, b.lo, b.hi, b.hi_open ? ")" : "]"));
-}
-
-Status Check(const Ordered& o) {
-  if (o.low <= o.high) return Status::Ok();
-  return Invalid(fmt::format("{} {} exceeds {} {}", o.low_flag, o.low, o.high_flag, o.high));
-}
-
-Status Check(const Choice& c) {
-  if (std::find(c.accepted.begin(), c.accepted.end(), c.value) != c.accepted.end())
-    return Status::Ok();
-  return Invalid(
-      fmt::format("{} '{}' is not one of: {}", c.flag, c.value, fmt::join(c.accepted, ", ")));
-}
-
 // A flag that belongs to one mode or source kind.
 struct OnlyWith {
   const char* flag;
@@ -403,15 +343,6 @@ Result<double> DriveToIdle(Netisr& nisr, const RunOptions& o, std::vector<TraceS
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
   nisr.Stop();
   return took.count();
-}
-
-std::string DescribeChoices(std::span<const std::string_view> choices) {
-  std::string out;
-  for (size_t i = 0; i < choices.size(); ++i) {
-    if (i > 0) out += i + 1 == choices.size() ? " or " : ", ";
-    out += choices[i];
-  }
-  return out;
 }
 
 AdaptiveSettings ResolveAdaptive(const AdaptiveOptions& o) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "apps/delivery_tally.h"
+#include "apps/option_checks.h"
 #include "netisr/netisr.h"
 #include "netisr/settings.h"
 #include "netisr/stats.h"
@@ -42,9 +43,6 @@ inline constexpr std::string_view kModelChoices[] = {"threads", "inline", "poll"
 inline constexpr std::string_view kDistributionChoices[] = {"uniform", "zipf", "elephants"};
 inline constexpr std::string_view kAttackChoices[] = {"none", "synflood", "udpflood"};
 inline constexpr std::string_view kL4Choices[] = {"tcp", "udp", "mix"};
-
-// "a, b or c", for help texts.
-std::string DescribeChoices(std::span<const std::string_view> choices);
 
 // Overrides of netisr's AdaptiveSettings (settings.h), one per
 // --adaptive-* flag; unset fields keep netisr's defaults. Times in
