@@ -54,7 +54,9 @@
 // (no inpcb pointer obtained without a reference may be kept across it —
 // InpcbRef/LockedInpcb are references, so they may), and ThreadExit() before
 // it ends or blocks for long. An online thread that never announces a
-// quiescent state delays every deferred free (and blocks the destructor).
+// quiescent state delays every deferred free (and blocks the destructor); a
+// thread that ends without ThreadExit is unregistered from RCU at its exit,
+// but its partition stays bound.
 // All three are no-ops under kGlobal. A Lookup from a thread that did not
 // ThreadEnter aborts with a message (it would be a use-after-free risk).
 #pragma once

@@ -2,7 +2,11 @@
 
 #include <urcu/urcu-qsbr.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <new>
+
+#include "inpcb/internal/lock_classes.h"
 
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
@@ -38,6 +42,19 @@ void GoOnline() {
   t_online = true;
 }
 
+// A thread that ends while registered would hold up every grace period
+// forever (liburcu keeps waiting for its quiescent state): unregister it at
+// thread exit if ThreadExit was forgotten.
+struct ExitGuard {
+  ~ExitGuard() {
+    if (t_depth > 0) {
+      t_depth = 1;
+      Unregister();
+    }
+  }
+};
+thread_local ExitGuard t_exit_guard;
+
 void Trampoline(rcu_head* h) {
   // Deferred is standard layout and head its first member.
   Deferred* d = reinterpret_cast<Deferred*>(reinterpret_cast<unsigned char*>(h));
@@ -50,6 +67,7 @@ void Trampoline(rcu_head* h) {
 
 void Register() {
   if (t_depth++ == 0) {
+    (void)&t_exit_guard;          // constructs it on this thread, so its destructor runs
     urcu_qsbr_register_thread();  // registers online
     t_online = true;
   }
@@ -79,11 +97,47 @@ void Defer(Deferred* d, void (*fn)(void* ctx), void* ctx) {
   urcu_qsbr_call_rcu(new (d->head) rcu_head{}, Trampoline);
 }
 
+// Not urcu_qsbr_barrier(): it hands a calloc'ed node to the call_rcu thread
+// through liburcu's (uninstrumented) queue, which TSan reports as a race
+// inside the library. A deferred call of our own does the same job: the
+// call_rcu thread runs callbacks in the order they were queued (one default
+// call_rcu thread; inpcb creates no per-CPU ones), so once ours has run,
+// every earlier one has.
 void Barrier() {
+  struct Waiter {
+    Deferred deferred;
+    lockprof::Mutex mu{kBarrierLock};
+    std::condition_variable_any cv;
+    bool done = false;  // protected by mu
+  } w;
+  const bool was_registered = t_depth > 0;
   const bool was_online = t_online;
-  if (was_online) GoOffline();
-  urcu_qsbr_barrier();
-  if (was_online) GoOnline();
+  if (!was_registered) {
+    Register();  // call_rcu wants a registered online caller
+  } else if (!was_online) {
+    GoOnline();
+  }
+  Defer(
+      &w.deferred,
+      [](void* p) {
+        auto* w = static_cast<Waiter*>(p);
+        // Notify under the lock: the waiter cannot return (and destroy w)
+        // before we have let go of it.
+        std::lock_guard<lockprof::Mutex> g(w->mu);
+        w->done = true;
+        w->cv.notify_one();
+      },
+      &w);
+  GoOffline();  // our own quiescent state must not hold up the wait
+  {
+    std::unique_lock<lockprof::Mutex> g(w.mu);
+    w.cv.wait(g, [&] { return w.done; });
+  }
+  if (!was_registered) {
+    Unregister();
+  } else if (was_online) {
+    GoOnline();
+  }
 }
 
 }  // namespace netisr::inpcb::internal::qsbr

@@ -3,6 +3,7 @@
 // reader; misuse that can be reported is a Status.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "inpcb/table.h"
@@ -30,12 +31,20 @@ TEST_F(MisuseDeathTest, PartitionTouchedByANonOwnerAborts) {
   EXPECT_DEATH(table->Lookup(kConn, 1),
                "inpcb: FATAL: partitioned table: Lookup of flowid 0x00000001 touches partition "
                "1, which no thread owns");
-  // Bound to another thread: still not ours.
-  std::thread owner([&] { ASSERT_TRUE(table->ThreadEnter(1).ok()); });
-  owner.join();  // the binding outlives the thread until ThreadExit (it never comes)
+  // Bound to another (live) thread: still not ours.
+  std::atomic<int> step{0};
+  std::thread owner([&] {
+    ASSERT_TRUE(table->ThreadEnter(1).ok());
+    step = 1;
+    while (step.load() != 2) std::this_thread::yield();
+    table->ThreadExit();  // an RCU reader must unregister before it ends
+  });
+  while (step.load() != 1) std::this_thread::yield();
   EXPECT_DEATH((void)table->Insert(kConn, 3),
                "Insert of flowid 0x00000003 touches partition 1, "
                "which another thread owns");
+  step = 2;
+  owner.join();
   table->ThreadExit();
 }
 
