@@ -8,6 +8,7 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "lockprof/report.h"
 #include "tests/lockprof/test_util.h"
@@ -131,6 +132,32 @@ TEST(LockprofTest, DeepSharedNestingCountsEveryAcquisition) {
   const ClassStats s = StatsOf("test.shared_nesting");
   EXPECT_EQ(s.acquisitions, uint64_t{kLocks});
   EXPECT_EQ(s.shared_acquisitions, uint64_t{kLocks});
+}
+
+// Default build: the types count. `bazel test --define=lockprof=off`: they
+// are the plain locks, same size, and nothing is counted.
+TEST(LockprofTest, CompileTimeSwitch) {
+  static constinit LockClass cls("test.compile_time");
+  Mutex mu(cls);
+  SpinLock spin(cls);
+  SharedMutex rw(cls);
+  { std::scoped_lock g(mu, spin, rw); }
+  { std::shared_lock<SharedMutex> g(rw); }
+  if constexpr (kCompiledIn) {
+    EXPECT_FALSE((std::is_base_of_v<std::mutex, Mutex>));
+    EXPECT_EQ(StatsOf("test.compile_time").acquisitions, 4u);
+  } else {
+    EXPECT_TRUE((std::is_base_of_v<std::mutex, Mutex>));
+    EXPECT_TRUE((std::is_base_of_v<std::shared_mutex, SharedMutex>));
+    EXPECT_TRUE((std::is_base_of_v<internal::PlainSpinLock, SpinLock>));
+    EXPECT_EQ(sizeof(Mutex), sizeof(std::mutex));
+    EXPECT_EQ(sizeof(SharedMutex), sizeof(std::shared_mutex));
+    EXPECT_EQ(sizeof(SpinLock), sizeof(internal::PlainSpinLock));
+    EXPECT_FALSE(Enabled());
+    SetEnabled(true);
+    EXPECT_FALSE(Enabled());
+    EXPECT_TRUE(Snapshot().empty());
+  }
 }
 
 TEST(LockprofTest, SnapshotIsSortedByWait) {
