@@ -8,12 +8,21 @@ size_t RxQueueSource::Poll(Netisr& nisr, size_t budget) {
   // DPDK's usual RX burst is 32; netisr's burst setting is capped at 256.
   constexpr size_t kMaxBurst = 256;
   Packet* burst[kMaxBurst];
-  const size_t n = port_.RxBurst(queue_, {burst, std::min(budget, kMaxBurst)});
-  if (n == 0) return 0;
-  received_ += n;
-  const size_t kept = filter_ != nullptr ? filter_->Apply({burst, n}) : n;
+  const size_t want = std::min(budget, kMaxBurst);
+  size_t kept = 0, received = 0;
+  // Refill what the filter dropped (see the header): RX bursts into the
+  // free tail of `burst` until it holds `want` survivors, the queue runs
+  // short, or kMaxRxBurstsPerPoll bursts were taken.
+  for (int i = 0; i < kMaxRxBurstsPerPoll && kept < want; ++i) {
+    const size_t ask = want - kept;
+    const size_t n = port_.RxBurst(queue_, {burst + kept, ask});
+    received += n;
+    kept += filter_ != nullptr ? filter_->Apply({burst + kept, n}) : n;
+    if (n < ask || filter_ == nullptr) break;
+  }
+  received_ += received;
   if (kept != 0) nisr.DispatchBurst(SourceId(port_.port_id(), queue_), proto_, {burst, kept});
-  return n;
+  return received;
 }
 
 }  // namespace netisr::nic

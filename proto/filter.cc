@@ -450,10 +450,12 @@ size_t EarlyFilter::ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t n
   for (size_t base = 0; base < n; base += kChunk) {
     const size_t m = std::min(kChunk, n - base);
     Packet** pkts = burst.data() + base;
-    // 1. Classify, prefetching descriptors 8 ahead and frames 4 ahead.
+    // 1. Classify. The driver just wrote the descriptors (hot), but the
+    // frames' first lines may be anywhere: ask for all of them up front so
+    // that their misses overlap (as many as the core has fill buffers)
+    // instead of stalling ~70% of Classify's time on one at a time.
+    for (size_t i = 0; i < m; ++i) __builtin_prefetch(pkts[i]->data);
     for (size_t i = 0; i < m; ++i) {
-      if (i + 8 < m) __builtin_prefetch(pkts[i + 8]);
-      if (i + 4 < m) __builtin_prefetch(pkts[i + 4]->data);
       keys[i] = ClassifyForFilter(*pkts[i]);
       unclassified += keys[i].family == 0;
     }

@@ -18,7 +18,7 @@ bool HasPorts(uint8_t proto) { return proto == wire::kProtoTcp || proto == wire:
 // walk), none of their validation. Every read is checked against pkt.len
 // first, so any bytes at all are safe here.
 FilterKey ClassifyForFilter(const Packet& pkt) {
-  FilterKey k;
+  FilterKey k{};
   const uint8_t* d = pkt.data;
   const uint32_t len = pkt.len;
   if (len < wire::kEtherHeaderLen) return k;
