@@ -17,7 +17,7 @@ constinit thread_local ThreadBlock* t_block = nullptr;
 constinit thread_local HeldShared t_held[kMaxHeldShared] = {};
 constinit thread_local uint32_t t_held_count = 0;
 
-std::atomic<bool> g_enabled{true};
+EnabledFlag g_enabled;
 
 namespace {
 
@@ -130,9 +130,9 @@ uint32_t RegisterClass(const char* name) {
 
 }  // namespace internal
 
-void SetEnabled(bool on) { internal::g_enabled.store(on, std::memory_order_relaxed); }
+void SetEnabled(bool on) { internal::g_enabled.on.store(on, std::memory_order_relaxed); }
 
-bool Enabled() { return kCompiledIn && internal::g_enabled.load(std::memory_order_relaxed); }
+bool Enabled() { return kCompiledIn && internal::g_enabled.on.load(std::memory_order_relaxed); }
 
 std::vector<ClassStats> Snapshot() {
   using internal::Counters;
