@@ -2,8 +2,6 @@
 
 #include <arpa/inet.h>
 
-#include <algorithm>
-
 #include "inpcb/internal/lock_classes.h"
 
 namespace netisr::inpcb {
@@ -21,10 +19,6 @@ IpAddr IpAddr::V6(const std::array<uint8_t, 16>& network_order) {
   IpAddr a;
   a.bytes = network_order;
   return a;
-}
-
-bool IpAddr::any() const {
-  return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
 }
 
 FourTuple FourTuple::V4(uint32_t laddr, uint16_t lport, uint32_t faddr, uint16_t fport) {

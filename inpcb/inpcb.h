@@ -35,6 +35,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "lockprof/lock.h"
@@ -55,8 +56,17 @@ struct IpAddr {
   // `host_order` as from ntohl (10.0.0.1 = 0x0a000001).
   static IpAddr V4(uint32_t host_order);
   static IpAddr V6(const std::array<uint8_t, 16>& network_order);
-  bool any() const;  // INADDR_ANY / in6addr_any
-  bool operator==(const IpAddr&) const = default;
+  bool any() const {  // INADDR_ANY / in6addr_any; two 8-byte loads, no loop
+    uint64_t w[2];
+    std::memcpy(w, bytes.data(), sizeof(w));
+    return (w[0] | w[1]) == 0;
+  }
+  bool operator==(const IpAddr& o) const {
+    uint64_t a[2], b[2];
+    std::memcpy(a, bytes.data(), sizeof(a));
+    std::memcpy(b, o.bytes.data(), sizeof(b));
+    return ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0;
+  }
 };
 
 // A connection's identity as TCP input sees it: local = the segment's
@@ -75,7 +85,12 @@ struct FourTuple {
                       const std::array<uint8_t, 16>& faddr, uint16_t fport);
   static FourTuple Listener(Family family, const IpAddr& laddr, uint16_t lport);
   bool listener() const { return faddr.any() && fport == 0; }
-  bool operator==(const FourTuple&) const = default;
+  // Field by field in 8-byte words (a defaulted == calls memcmp per array;
+  // this runs once per chain entry on every lookup).
+  bool operator==(const FourTuple& o) const {
+    return lport == o.lport && fport == o.fport && family == o.family && laddr == o.laddr &&
+           faddr == o.faddr;
+  }
 };
 
 // "10.0.0.1:80 <- 10.0.0.2:4242", "[2001:db8::1]:80 <- *:*".

@@ -1,6 +1,7 @@
 #include "inpcb/internal/listener_set.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <tuple>
 
@@ -12,15 +13,28 @@ namespace netisr::inpcb::internal {
 
 namespace {
 
-// Sort key: port first (the discriminating field), then family, address.
-auto Key(const FourTuple& t) { return std::tie(t.lport, t.family, t.laddr.bytes); }
+// The sort key as integers, kept next to the pointer so a search compares
+// in-line words instead of dereferencing each probed inpcb and memcmp-ing
+// its address: port and family first (the discriminating fields), then the
+// address as two native-order words (any consistent order will do).
+ListenerSet::Key KeyOf(const FourTuple& t) {
+  ListenerSet::Key k;
+  k.port_family = (uint32_t{t.lport} << 8) | static_cast<uint8_t>(t.family);
+  std::memcpy(k.addr, t.laddr.bytes.data(), sizeof(k.addr));
+  return k;
+}
 
-bool KeyLess(const Inpcb* a, const FourTuple& b) { return Key(a->tuple()) < Key(b); }
+auto Tie(const ListenerSet::Key& k) { return std::tie(k.port_family, k.addr[0], k.addr[1]); }
+
+bool EntryLess(const ListenerSet::Entry& e, const ListenerSet::Key& k) {
+  return Tie(e.key) < Tie(k);
+}
 
 // The listener with exactly t's (port, family, address) in `v`, or nullptr.
-Inpcb* Search(const std::vector<Inpcb*>& v, const FourTuple& t) {
-  auto it = std::lower_bound(v.begin(), v.end(), t, KeyLess);
-  return (it != v.end() && Key((*it)->tuple()) == Key(t)) ? *it : nullptr;
+Inpcb* Search(const std::vector<ListenerSet::Entry>& v, const FourTuple& t) {
+  const ListenerSet::Key k = KeyOf(t);
+  auto it = std::lower_bound(v.begin(), v.end(), k, EntryLess);
+  return (it != v.end() && Tie(it->key) == Tie(k)) ? it->inp : nullptr;
 }
 
 }  // namespace
@@ -70,9 +84,11 @@ Result<LockedInpcb> ListenerSet::Insert(const FourTuple& t) {
     next->sorted.reserve(old->sorted.size() + 1);
     next->sorted = old->sorted;
   }
-  next->sorted.insert(std::lower_bound(next->sorted.begin(), next->sorted.end(), t, KeyLess), inp);
-  for (Inpcb* p : next->sorted) {
-    if (p != inp) InpcbAccess::Ref(*p);  // inp's creation reference is the array's
+  const Key k = KeyOf(t);
+  next->sorted.insert(std::lower_bound(next->sorted.begin(), next->sorted.end(), k, EntryLess),
+                      Entry{k, inp});
+  for (const Entry& e : next->sorted) {
+    if (e.inp != inp) InpcbAccess::Ref(*e.inp);  // inp's creation reference is the array's
   }
   InpcbAccess::Ref(*inp);   // the caller's
   InpcbAccess::Lock(*inp);  // listen -> inpcb; no one else can see it yet
@@ -101,10 +117,10 @@ Status ListenerSet::Remove(LockedInpcb& l) {
   if (old->sorted.size() > 1) {
     next = new Snapshot;
     next->sorted.reserve(old->sorted.size() - 1);
-    for (Inpcb* p : old->sorted) {
-      if (p != inp) {
-        next->sorted.push_back(p);
-        InpcbAccess::Ref(*p);
+    for (const Entry& e : old->sorted) {
+      if (e.inp != inp) {
+        next->sorted.push_back(e);
+        InpcbAccess::Ref(*e.inp);
       }
     }
   }
@@ -118,10 +134,10 @@ void ListenerSet::ForEach(const std::function<void(const Inpcb&)>& fn) {
   std::lock_guard<lockprof::Mutex> g(mu_);
   const Snapshot* s = current_.load(std::memory_order_relaxed);
   if (s == nullptr) return;
-  for (Inpcb* p : s->sorted) {
-    InpcbAccess::Lock(*p);
-    fn(*p);
-    InpcbAccess::Unlock(*p);
+  for (const Entry& e : s->sorted) {
+    InpcbAccess::Lock(*e.inp);
+    fn(*e.inp);
+    InpcbAccess::Unlock(*e.inp);
   }
 }
 
@@ -132,7 +148,7 @@ void ListenerSet::Publish(Snapshot* next) {
 
 void ListenerSet::FreeSnapshot(void* snapshot) {
   auto* s = static_cast<Snapshot*>(snapshot);
-  for (Inpcb* p : s->sorted) InpcbAccess::Unref(*p);
+  for (const Entry& e : s->sorted) InpcbAccess::Unref(*e.inp);
   delete s;
 }
 

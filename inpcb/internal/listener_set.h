@@ -52,10 +52,20 @@ class ListenerSet {
   // Relaxed; single writer under mu_.
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
 
+  // A listener's search key (port, family, local address) and the listener.
+  struct Key {
+    uint32_t port_family;
+    uint64_t addr[2];
+  };
+  struct Entry {
+    Key key;
+    Inpcb* inp;
+  };
+
  private:
   struct Snapshot {
     qsbr::Deferred deferred;
-    std::vector<Inpcb*> sorted;  // immutable once published; one reference each
+    std::vector<Entry> sorted;  // immutable once published; one reference per inp
   };
   // Publishes `next` (may be null = empty) and defers freeing the old one.
   void Publish(Snapshot* next);
