@@ -117,6 +117,22 @@ RssTuple ExtractRssTuple(std::span<const uint8_t> frame, RssFields fields) {
 }
 
 RssHash HashFrame(const Toeplitz& t, std::span<const uint8_t> frame, RssFields fields) {
+  // Fast path for the common frame: untagged IPv4 without options, not a
+  // fragment, TCP or UDP with its ports hashed. Then the 4-tuple (source,
+  // destination, source port, destination port) is already contiguous in
+  // the frame, at bytes 26..37, in hash-input order: hash it in place rather
+  // than parse it generically and copy it into an RssTuple (13 -> ~5 ns a
+  // frame, benchmarks/nic/nic_bench BM_HashFrame vs BM_HashFrameGeneric).
+  // Same result as the general path, which the rss tests check on both.
+  constexpr size_t kIpv4 = 14, kL4 = kIpv4 + 20;
+  if (frame.size() >= kL4 + 4 && Load16(&frame[12]) == kEthIpv4 && frame[kIpv4] == 0x45 &&
+      (Load16(&frame[kIpv4 + 6]) & 0x3fff) == 0) {
+    const uint8_t proto = frame[kIpv4 + 9];
+    if ((proto == kIpTcp && fields.tcp_ports) || (proto == kIpUdp && fields.udp_ports)) {
+      return {t.Hash(frame.subspan(kIpv4 + 12, 12)),
+              proto == kIpTcp ? HashType::kTcpIpv4 : HashType::kUdpIpv4};
+    }
+  }
   const RssTuple tuple = ExtractRssTuple(frame, fields);
   if (tuple.type == HashType::kNone) return {};
   return {t.Hash(tuple.input()), tuple.type};

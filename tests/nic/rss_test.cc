@@ -157,6 +157,31 @@ TEST(HashFrame, TypesAndValuesFromFrames) {
   EXPECT_EQ(HashFrame(t, cut).type, HashType::kNone);
 }
 
+// HashFrame's in-place IPv4 fast path gives what the general path (parse
+// the tuple, then hash it) gives, on every frame: fast-path ones, and the
+// ones it must leave alone (options, fragments, other protocols, tags, cuts,
+// damaged bytes anywhere in the headers).
+TEST(HashFrame, FastPathAgreesWithTheTuplePath) {
+  const Toeplitz& t = Toeplitz::Default();
+  uint32_t x = 99;
+  auto rnd = [&x] { return (x = x * 1103515245 + 12345) >> 16; };
+  int fast_shaped = 0;
+  for (int n = 0; n < 20000; ++n) {
+    const Row& r = kIpv4Rows[n % std::size(kIpv4Rows)];
+    const uint8_t protos[] = {6, 17, 1, 6, 17};
+    std::vector<uint8_t> f = Frame(AF_INET, r, protos[n % 5], n % 7 == 0 ? 0x2000 : 0);
+    if (n % 3 == 0) f[14 + rnd() % 24] = static_cast<uint8_t>(rnd());  // damage a header byte
+    if (n % 11 == 0) f.resize(rnd() % (f.size() + 1));                 // cut anywhere
+    const RssFields fields{.tcp_ports = n % 13 != 0, .udp_ports = n % 17 != 0};
+    const RssTuple tuple = ExtractRssTuple(f, fields);
+    const RssHash h = HashFrame(t, f, fields);
+    ASSERT_EQ(h.type, tuple.type) << n;
+    if (tuple.type != HashType::kNone) ASSERT_EQ(h.hash, t.Hash(tuple.input())) << n;
+    fast_shaped += tuple.type == HashType::kTcpIpv4 || tuple.type == HashType::kUdpIpv4;
+  }
+  EXPECT_GT(fast_shaped, 5000);  // the fast path was exercised
+}
+
 TEST(Reta, RoundRobinByLowBits) {
   auto r = Reta::Create(4);
   ASSERT_TRUE(r.ok()) << r.status().message();
