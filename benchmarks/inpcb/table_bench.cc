@@ -6,6 +6,8 @@
 //    4096 established connections, with 1 and 2 threads; each thread looks
 //    up the flows netisr's flow policy would give its CPU (CpuOf), as a
 //    worker would, and announces a quiescent state every 32 lookups.
+//  * BM_Churn/<strategy>: insert, 4 locked lookups, remove per iteration,
+//    over the same table, 1 and 2 threads (connections/s).
 //  * BM_ListenerRead_<scheme>: reading a set of 16 listeners and finding
 //    one. RcuPointer, AtomicSharedPtr and SharedMutex are the three ways to
 //    publish the same sorted array of ports (the RCU pointer is what
@@ -108,6 +110,45 @@ void BM_LookupLocked(benchmark::State& state, TableStrategy s) {
     l->CountSegmentIn(1);
     l.reset();
     if (++i == flows.size()) i = 0;
+    if (++since_quiescent == kQuiescentEvery) {
+      since_quiescent = 0;
+      f.table->Quiescent();
+    }
+  }
+  f.table->ThreadExit();
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Connection churn on top of the 4096 steady connections: per iteration a
+// connection is inserted (SYN), looked up and locked for 4 segments, and
+// removed (close) — TCP input's writes to the table, which take the global
+// info lock exclusive.
+void BM_Churn(benchmark::State& state, TableStrategy s) {
+  Fixture& f = g_fixtures[static_cast<int>(s)];
+  const int cpu = state.thread_index();
+  if (!f.table->ThreadEnter(cpu).ok()) {
+    state.SkipWithError("ThreadEnter failed");
+    return;
+  }
+  uint32_t n = 0;
+  int since_quiescent = 0;
+  for (auto _ : state) {
+    // Flow ids on this CPU (partitioned requires it; the others mimic netisr).
+    const uint32_t flowid = (Mix(n) & ~1u) | static_cast<uint32_t>(cpu);
+    const FourTuple t = FourTuple::V4(0x0a000002, 443, 0x0c000000 + static_cast<uint32_t>(cpu),
+                                      static_cast<uint16_t>(1024 + n % 60000));
+    ++n;
+    auto r = f.table->Insert(t, flowid);
+    if (!r.ok()) {
+      state.SkipWithError(r.status().message().c_str());
+      break;
+    }
+    r.value().reset();
+    for (int seg = 0; seg < 4; ++seg) {
+      LockedInpcb l = f.table->Lookup(t, flowid);
+      l->CountSegmentIn(1);
+      if (seg == 3 && !f.table->Remove(l).ok()) std::abort();
+    }
     if (++since_quiescent == kQuiescentEvery) {
       since_quiescent = 0;
       f.table->Quiescent();
@@ -269,6 +310,12 @@ int main(int argc, char** argv) {
     Fill(s);
     benchmark::RegisterBenchmark((std::string("BM_LookupLocked/") + ToString(s)).c_str(),
                                  BM_LookupLocked, s)
+        ->Threads(1)
+        ->Threads(2)
+        ->UseRealTime();
+  }
+  for (TableStrategy s : kStrategies) {
+    benchmark::RegisterBenchmark((std::string("BM_Churn/") + ToString(s)).c_str(), BM_Churn, s)
         ->Threads(1)
         ->Threads(2)
         ->UseRealTime();
