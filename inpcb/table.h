@@ -27,11 +27,15 @@
 //    serialize on "inpcb.listen" only. Orders: group -> inpcb, listen -> inpcb.
 //  * kEpoch: lookups take no lock at all: hash chains are RCU-protected
 //    (liburcu QSBR: readers are registered threads that announce quiescent
-//    states between bursts), writers serialize on "inpcb.epoch.writer", and
-//    a removed inpcb's table reference is dropped by call_rcu after a grace
-//    period. A connection is locked (its own lock) only once found, and
-//    removed() is re-checked after locking. Listeners as in kGroups. Orders:
-//    epoch.writer -> inpcb, listen -> inpcb.
+//    states between bursts). Writers take a mutex ("inpcb.epoch.writer"),
+//    one per stripe — the table is split into `groups` stripes by
+//    GroupOf(flowid) like kGroups, so SYNs and closes on different CPUs do
+//    not serialize. A removed inpcb's table reference is dropped after a
+//    grace period: removals go on the thread's limbo list, handed to
+//    call_rcu in batches (at most 64, or at Quiescent()). A connection is
+//    locked (its own lock) only once found, and removed() is re-checked
+//    after locking. Listeners as in kGroups. Orders: epoch.writer -> inpcb,
+//    listen -> inpcb.
 //  * kPartitioned: one table per CPU, partition = CpuOf(flowid, cpus)
 //    (netisr's flow policy), touched only by the thread bound to it with
 //    ThreadEnter(cpu): no table lock and no inpcb lock for its connections.
@@ -62,6 +66,12 @@
 // info lock costs about what a group mutex does; the strategies part ways
 // under churn, where every insert/remove takes the global lock exclusive and
 // stalls every lookup (the `netisr lockprof` harness measures that).
+// BM_Churn (insert, 4 locked lookups, remove; CPU ns per connection, 1 / 2
+// threads): global 217 / 238, groups 199 / 228, epoch 250 / 236,
+// partitioned 124 / 157. Epoch pays for freeing on the call_rcu thread
+// (glibc's per-thread caches do not get the memory back). Real-time
+// figures on this shared VM vary by 2x run to run; trust ratios only
+// within one run.
 // Reproduce: bazel build -c opt //benchmarks/inpcb:table_bench &&
 //   bazel-out/k8-opt/bin/benchmarks/inpcb/table_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
@@ -100,9 +110,10 @@ enum class TableStrategy : uint8_t {
   // with netisr's flow buckets a group is touched by one CPU, so its lock is
   // almost never contended; listeners are read lock-free.
   kGroups,
-  // Lock-free RCU lookups (liburcu QSBR) with writers serialized on one
-  // mutex and deferred frees (FreeBSD 12 net epoch, 13 SMR). Lookups scale
-  // with no shared write at all; inserts/removes still serialize.
+  // Lock-free RCU lookups (liburcu QSBR) with writers serialized per stripe
+  // (GroupOf(flowid)) and deferred, batched frees (FreeBSD 12 net epoch, 13
+  // SMR). Lookups write no shared line but the inpcb's own; the price is the
+  // grace-period machinery (a call_rcu thread) and frees on another thread.
   kEpoch,
   // One table per CPU, owner thread only, no locks (mTCP/Seastar style).
   // Fastest, but only correct while every flow is handled on the CPU
