@@ -68,10 +68,14 @@
 // stalls every lookup (the `netisr lockprof` harness measures that).
 // BM_Churn (insert, 4 locked lookups, remove; CPU ns per connection, 1 / 2
 // threads): global 217 / 238, groups 199 / 228, epoch 250 / 236,
-// partitioned 124 / 157. Epoch pays for freeing on the call_rcu thread
-// (glibc's per-thread caches do not get the memory back). Real-time
-// figures on this shared VM vary by 2x run to run; trust ratios only
-// within one run.
+// partitioned 124 / 157. Epoch pays for deferred reclamation: liburcu's
+// call_rcu thread runs a round at most every 10 ms (poll(…, 10) in its
+// loop), so ~10 ms of closed inpcbs stay allocated (MBs at millions of
+// closes/s) and each insert gets cold memory, where groups reuse the inpcb
+// just freed; perf shows Insert's chain walk and malloc dominating. (Freeing
+// on the removing thread after the grace period did not change that.)
+// Real-time figures on this shared VM vary by 2x run to run; trust ratios
+// only within one run.
 // Reproduce: bazel build -c opt //benchmarks/inpcb:table_bench &&
 //   bazel-out/k8-opt/bin/benchmarks/inpcb/table_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
