@@ -95,7 +95,7 @@ void Fatal(const std::string& msg) {
 
 LockedInpcb TableBase::Lookup(const FourTuple& t, uint32_t flowid, bool wildcard) {
   const uint64_t h = TupleHash(t);
-  for (int attempt = 0; attempt < kLookupAttempts; ++attempt) {
+  for (;;) {
     Inpcb* inp = FindRef(t, h, flowid, wildcard);
     if (inp == nullptr) return {};
     InpcbAccess::Lock(*inp);
@@ -105,18 +105,16 @@ LockedInpcb TableBase::Lookup(const FourTuple& t, uint32_t flowid, bool wildcard
     InpcbAccess::Unlock(*inp);
     InpcbAccess::Unref(*inp);
   }
-  return {};
 }
 
 InpcbRef TableBase::LookupRef(const FourTuple& t, uint32_t flowid, bool wildcard) {
   const uint64_t h = TupleHash(t);
-  for (int attempt = 0; attempt < kLookupAttempts; ++attempt) {
+  for (;;) {
     Inpcb* inp = FindRef(t, h, flowid, wildcard);
     if (inp == nullptr) return {};
     if (!inp->removed()) return InpcbAccess::AdoptRef(inp);
     InpcbAccess::Unref(*inp);
   }
-  return {};
 }
 
 Status TableBase::CheckTuple(const FourTuple& t) {
