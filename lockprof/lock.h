@@ -34,8 +34,12 @@
 //    thread-local loads/stores per acquire/release.
 //  * Compile-time off (bazel --define=lockprof=off, which defines
 //    NETISR_LOCKPROF_DISABLED for every dependent): the types *are* the plain
-//    locks (std::mutex, std::shared_mutex, internal::PlainSpinLock) with the
-//    same constructors; Snapshot() is empty and Enabled() is false.
+//    locks (internal::AdaptiveMutex, internal::AdaptiveSharedMutex,
+//    internal::PlainSpinLock) with the same constructors; Snapshot() is
+//    empty and Enabled() is false.
+//  * The sleeping locks are adaptive (internal/adaptive.h): a waiter retries
+//    for a bounded ~2-10 us before it sleeps, as FreeBSD's mutex(9) and
+//    rwlock(9) spin while the owner runs. Wait time counts the spin.
 //
 // Clock: sched_feedback's FastClock (lockprof -> sched_feedback; both are
 // leaves below netisr). Its ~20 ms calibration runs at the first class
@@ -50,6 +54,7 @@
 #include <string>
 #include <vector>
 
+#include "lockprof/internal/adaptive.h"
 #include "lockprof/internal/counters.h"
 #include "lockprof/internal/plain_spin_lock.h"
 #include "sched_feedback/clock.h"
@@ -196,7 +201,7 @@ class Exclusive {
 
 #ifndef NETISR_LOCKPROF_DISABLED
 
-class Mutex : public internal::Exclusive<std::mutex> {
+class Mutex : public internal::Exclusive<internal::AdaptiveMutex> {
  public:
   explicit Mutex(const LockClass& cls) : Exclusive(cls) {}
 };
@@ -208,7 +213,7 @@ class SpinLock : public internal::Exclusive<internal::PlainSpinLock> {
 
 // Reader/writer lock. Writers as Mutex; readers keep their hold start in a
 // per-thread stack (internal::t_held) since several hold it at once.
-class SharedMutex : public internal::Exclusive<std::shared_mutex> {
+class SharedMutex : public internal::Exclusive<internal::AdaptiveSharedMutex> {
  public:
   explicit SharedMutex(const LockClass& cls) : Exclusive(cls) {}
 
@@ -276,7 +281,7 @@ class SharedMutex : public internal::Exclusive<std::shared_mutex> {
 
 #else  // NETISR_LOCKPROF_DISABLED: the plain locks.
 
-class Mutex : public std::mutex {
+class Mutex : public internal::AdaptiveMutex {
  public:
   explicit Mutex(const LockClass&) {}
 };
@@ -286,7 +291,7 @@ class SpinLock : public internal::PlainSpinLock {
   explicit SpinLock(const LockClass&) {}
 };
 
-class SharedMutex : public std::shared_mutex {
+class SharedMutex : public internal::AdaptiveSharedMutex {
  public:
   explicit SharedMutex(const LockClass&) {}
 };
