@@ -1,5 +1,8 @@
 #include "netisr/packet.h"
 
+#include <algorithm>
+#include <cstring>
+#include <mutex>
 #include <string>
 
 #include "netisr/internal/mpmc_ring.h"
@@ -17,13 +20,84 @@ void Packet::ResetMetadata() {
   meta = {};
 }
 
-struct PacketPool::FreeList {
-  explicit FreeList(uint32_t n) : ring(n) {}
-  // Indices into packets_ of the free packets.
-  internal::MpmcRing<uint32_t> ring;
+namespace {
+
+// Cache slots: a thread takes the lowest free slot on its first cached pool
+// operation and returns it when it exits. `g_slots_used` is guarded by
+// `g_slot_mu`, which also orders a slot's handover from an exiting thread to
+// its next holder (so the new holder sees the cache contents the old one
+// left). Taken once per thread, never on the packet path after that.
+std::mutex g_slot_mu;
+uint64_t g_slots_used = 0;  // bit per slot; guarded by g_slot_mu
+
+constexpr int kSlotUnassigned = -2;
+constexpr int kNoSlot = -1;  // all kPoolCacheSlots taken: run uncached
+static_assert(kPoolCacheSlots <= 64, "g_slots_used is a 64-bit mask");
+
+thread_local int tls_slot = kSlotUnassigned;
+
+struct SlotReturn {
+  ~SlotReturn() {
+    if (tls_slot < 0) return;
+    std::lock_guard<std::mutex> lock(g_slot_mu);
+    g_slots_used &= ~(uint64_t{1} << tls_slot);
+    tls_slot = kNoSlot;
+  }
 };
 
-Result<std::unique_ptr<PacketPool>> PacketPool::Create(uint32_t count, uint32_t buf_size) {
+int AssignSlot() {
+  // Constructed on the first call in each thread; its destructor runs at
+  // thread exit and frees the slot.
+  thread_local SlotReturn slot_return;
+  std::lock_guard<std::mutex> lock(g_slot_mu);
+  const uint64_t free = ~g_slots_used;
+  if (free == 0) return tls_slot = kNoSlot;
+  const int s = __builtin_ctzll(free);
+  if (s >= kPoolCacheSlots) return tls_slot = kNoSlot;
+  g_slots_used |= uint64_t{1} << s;
+  return tls_slot = s;
+}
+
+inline int CacheSlot() {
+  const int s = tls_slot;
+  return s != kSlotUnassigned ? s : AssignSlot();
+}
+
+// Indices converted per step when releasing a run of packets.
+constexpr size_t kReleaseStep = 64;
+
+}  // namespace
+
+// One thread's cache of free indices of one pool (a DPDK rte_mempool_cache).
+struct alignas(64) PacketPool::Cache {
+  // Cached indices are idx[0, len), newest last. `idx` and the value of
+  // `len` belong to the thread holding the slot. `len` is atomic only so
+  // that available() may read it from any thread: relaxed store by the
+  // owner, relaxed load by readers, pairing with nothing (a statistic).
+  std::atomic<uint32_t> len{0};
+  uint32_t* idx = nullptr;
+};
+
+struct PacketPool::FreeList {
+  FreeList(uint32_t n, uint32_t cache_size) : ring(n) {
+    if (cache_size == 0) return;
+    // Each slot's array starts on its own cache line: neighbours are
+    // different threads.
+    const size_t stride = (cache_size + 15) / 16 * 16;
+    storage = std::make_unique<uint32_t[]>(stride * kPoolCacheSlots + 16);
+    auto* base = reinterpret_cast<uint32_t*>((reinterpret_cast<uintptr_t>(storage.get()) + 63) &
+                                             ~uintptr_t{63});
+    caches = std::make_unique<Cache[]>(kPoolCacheSlots);
+    for (int i = 0; i < kPoolCacheSlots; ++i) caches[i].idx = base + stride * i;
+  }
+  // Indices into packets_ of the free packets not in any cache.
+  internal::MpmcRing<uint32_t> ring;
+  std::unique_ptr<Cache[]> caches;  // by cache slot; null when caches are off
+  std::unique_ptr<uint32_t[]> storage;
+};
+
+Result<std::unique_ptr<PacketPool>> PacketPool::Create(uint32_t count, uint32_t buf_size,
+                                                       uint32_t cache_size) {
   constexpr uint32_t kMaxCount = 1u << 24;
   constexpr uint32_t kMaxBuf = 64 * 1024;
   if (count == 0 || count > kMaxCount) {
@@ -36,19 +110,27 @@ Result<std::unique_ptr<PacketPool>> PacketPool::Create(uint32_t count, uint32_t 
         ErrorCode::kInvalidArgument,
         "packet pool buffer size " + std::to_string(buf_size) + " out of range [0, 65536]");
   }
-  return std::unique_ptr<PacketPool>(new PacketPool(count, buf_size));
+  if (cache_size != 0 && (cache_size < 2 || cache_size > kMaxPoolCache || cache_size > count / 4)) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "packet pool cache size " + std::to_string(cache_size) +
+                      " out of range: 0 (off) or [2, min(" + std::to_string(kMaxPoolCache) +
+                      ", count / 4 = " + std::to_string(count / 4) + ")]");
+  }
+  return std::unique_ptr<PacketPool>(new PacketPool(count, buf_size, cache_size));
 }
 
-PacketPool::PacketPool(uint32_t count, uint32_t buf_size)
+PacketPool::PacketPool(uint32_t count, uint32_t buf_size, uint32_t cache_size)
     : count_(count),
       buf_size_(buf_size),
+      cache_size_(cache_size),
       packets_(count),
       buffers_(new uint8_t[static_cast<size_t>(count) * buf_size]),
-      free_(std::make_unique<FreeList>(count)) {
+      free_(std::make_unique<FreeList>(count, cache_size)) {
   for (uint32_t i = count; i-- > 0;) {
     Packet& p = packets_[i];
     p.data = buffers_.get() + static_cast<size_t>(i) * buf_size;
     p.release = &PacketPool::FreeToPool;
+    p.release_bulk = &PacketPool::FreeBulkToPool;
     p.release_ctx = this;
     free_->ring.TryPush(i);
   }
@@ -56,14 +138,27 @@ PacketPool::PacketPool(uint32_t count, uint32_t buf_size)
 
 PacketPool::~PacketPool() = default;
 
-// Read off the ring's positions rather than kept in a counter of its own: a
-// shared counter cost one contended read-modify-write per Alloc and per
-// Release (37% of Release's cycles under cross-CPU traffic).
-uint32_t PacketPool::available() const { return static_cast<uint32_t>(free_->ring.size()); }
+// Read off the ring's positions and the caches' lengths rather than kept in
+// a counter of its own: a shared counter cost one contended
+// read-modify-write per Alloc and per Release (37% of Release's cycles
+// under cross-CPU traffic). A flush in progress counts its packets twice
+// for a moment, hence the clamp.
+uint32_t PacketPool::available() const {
+  uint64_t n = free_->ring.size();
+  if (free_->caches) {
+    for (int i = 0; i < kPoolCacheSlots; ++i)
+      n += free_->caches[i].len.load(std::memory_order_relaxed);
+  }
+  return static_cast<uint32_t>(std::min<uint64_t>(n, count_));
+}
 
-Packet* PacketPool::Alloc() {
-  uint32_t idx;
-  if (!free_->ring.TryPop(&idx)) return nullptr;
+PacketPool::Cache* PacketPool::ThreadCache() {
+  if (!free_->caches) return nullptr;
+  const int s = CacheSlot();
+  return s >= 0 ? &free_->caches[s] : nullptr;
+}
+
+Packet* PacketPool::Prepare(uint32_t idx) {
   Packet* p = &packets_[idx];
   p->data = buffers_.get() + static_cast<size_t>(idx) * buf_size_;
   p->len = 0;
@@ -72,22 +167,112 @@ Packet* PacketPool::Alloc() {
   return p;
 }
 
+Packet* PacketPool::Alloc() {
+  Packet* p = nullptr;
+  return AllocBulk({&p, 1}) == 1 ? p : nullptr;
+}
+
 size_t PacketPool::AllocBulk(std::span<Packet*> out) {
+  const size_t want = out.size();
   size_t n = 0;
-  for (; n < out.size(); ++n) {
-    out[n] = Alloc();
-    if (out[n] == nullptr) break;
+  Cache* c = ThreadCache();
+  if (c == nullptr) {
+    uint32_t idx[kReleaseStep];
+    while (n < want) {
+      const size_t k = free_->ring.TryPopBulk(idx, std::min(kReleaseStep, want - n));
+      if (k == 0) break;
+      for (size_t i = 0; i < k; ++i) out[n++] = Prepare(idx[i]);
+    }
+    return n;
   }
+  uint32_t len = c->len.load(std::memory_order_relaxed);
+  while (n < want) {
+    if (len == 0) {
+      // Refill half a cache, or what this call still wants if more, in as
+      // few ring transfers as the ring allows.
+      const size_t fill =
+          std::min<size_t>(cache_size_, std::max<size_t>(cache_size_ / 2, want - n));
+      while (len < fill) {
+        const size_t k = free_->ring.TryPopBulk(c->idx + len, fill - len);
+        if (k == 0) break;
+        len += static_cast<uint32_t>(k);
+      }
+      if (len == 0) break;  // the ring is empty too
+    }
+    const size_t take = std::min<size_t>(len, want - n);
+    // Newest first: the most recently freed packets are the likeliest to
+    // be in this core's cache.
+    for (size_t i = 0; i < take; ++i) out[n++] = Prepare(c->idx[--len]);
+  }
+  c->len.store(len, std::memory_order_relaxed);
   return n;
+}
+
+void PacketPool::PushToRing(const uint32_t* idx, size_t n) {
+  // The ring has room for every index, so it is never really full; a push
+  // can only find its next cell still claimed by a consumer that won the CAS
+  // and has not released it yet (a few instructions, unless preempted). Wait.
+  while (n > 0) {
+    const size_t k = free_->ring.TryPushBulk(idx, n);
+    if (k == 0) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    idx += k;
+    n -= k;
+  }
+}
+
+void PacketPool::FreeIndices(const uint32_t* idx, size_t n) {
+  Cache* c = ThreadCache();
+  if (c == nullptr) {
+    PushToRing(idx, n);
+    return;
+  }
+  uint32_t len = c->len.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < n; ++i) {
+    if (len == cache_size_) {
+      // Full: the older half goes back to the ring in one transfer; the
+      // newer half, likelier to be in this core's cache, stays.
+      const uint32_t half = cache_size_ / 2;
+      PushToRing(c->idx, half);
+      std::memmove(c->idx, c->idx + half, (len - half) * sizeof(uint32_t));
+      len -= half;
+    }
+    c->idx[len++] = idx[i];
+  }
+  c->len.store(len, std::memory_order_relaxed);
+}
+
+void PacketPool::FlushCache() {
+  Cache* c = ThreadCache();
+  if (c == nullptr) return;
+  PushToRing(c->idx, c->len.load(std::memory_order_relaxed));
+  c->len.store(0, std::memory_order_relaxed);
 }
 
 void PacketPool::FreeToPool(Packet* pkt) {
   auto* pool = static_cast<PacketPool*>(pkt->release_ctx);
-  const auto idx = static_cast<uint32_t>(pkt - pool->packets_.data());
-  // The ring has room for every index, so it is never really full; a push
-  // can only find its cell still claimed by a consumer that won the CAS and
-  // has not released it yet (a few instructions, unless preempted). Wait.
-  while (!pool->free_->ring.TryPush(idx)) __builtin_ia32_pause();
+  const uint32_t idx = pool->IndexOf(pkt);
+  pool->FreeIndices(&idx, 1);
+}
+
+void PacketPool::FreeBulkToPool(std::span<Packet* const> pkts) {
+  size_t i = 0;
+  while (i < pkts.size()) {
+    // A run of packets of one pool goes back in steps of kReleaseStep.
+    auto* pool = static_cast<PacketPool*>(pkts[i]->release_ctx);
+    uint32_t idx[kReleaseStep];
+    size_t k = 0;
+    while (i < pkts.size() && pkts[i]->release_ctx == pool) {
+      idx[k++] = pool->IndexOf(pkts[i++]);
+      if (k == kReleaseStep) {
+        pool->FreeIndices(idx, k);
+        k = 0;
+      }
+    }
+    pool->FreeIndices(idx, k);
+  }
 }
 
 }  // namespace netisr

@@ -8,14 +8,36 @@
 // back to its owner through `release`; that indirection is what lets a
 // Packet live in an rte_mbuf's private area and wrap the mbuf without a copy.
 //
-// PacketPool follows DPDK's mempool in spirit: every descriptor and buffer is
-// allocated once, up front; Alloc/Free only move a 32-bit index through a
-// bounded MPMC ring (internal/mpmc_ring.h), one CAS each, no allocation and
-// no syscall. (Boost.Lockfree's stack was the first choice; its Treiber
-// stack reads node links non-atomically, which ThreadSanitizer rightly
-// reports.) A per-thread magazine layer
-// (Bonwick, USENIX 2001) would cut that CAS to one per 32 packets; it is not
-// built yet because no benchmark has shown the pool on the critical path.
+// PacketPool follows DPDK's mempool: every descriptor and buffer is
+// allocated once, up front; Alloc/Release only move a 32-bit index, with no
+// allocation and no syscall. The shared store of free indices is a bounded
+// MPMC ring (internal/mpmc_ring.h). (Boost.Lockfree's stack was the first
+// choice; its Treiber stack reads node links non-atomically, which
+// ThreadSanitizer rightly reports.)
+//
+// Per-thread caches (rte_mempool_cache; Bonwick's magazines, USENIX 2001),
+// opt-in with `cache_size`: each thread keeps up to cache_size free indices
+// of each pool to itself and trades with the ring only in bulk, half a
+// cache at a time, one CAS per transfer. Why: when a producer on one CPU
+// allocates and a handler on another frees, the uncached pool costs one
+// contended CAS plus a cell's cache line per packet on each side; perf put
+// 51% of all cycles of a cross-CPU dispatch run in the pool
+// (docs/adaptive.md 4(d)). With a cache of 256, a thread touches the ring
+// once per 128 packets, and a thread that frees what it allocated (direct
+// dispatch) never touches it.
+//
+// The price, as in DPDK: free packets parked in other threads' caches are
+// invisible to Alloc, so Alloc may return nullptr while up to
+// (threads - 1) x cache_size packets are free elsewhere. Hence caches are
+// off by default (exact exhaustion, which small test pools rely on) and
+// bounded to a quarter of the pool. available() counts cached packets too,
+// so it is exact whenever no Alloc/Release runs; FlushCache() hands the
+// calling thread's cache back to the ring for other threads to use.
+//
+// A thread gets a cache slot (one of kPoolCacheSlots, shared by all pools)
+// on its first cached operation and gives it back when it exits; the next
+// thread to take the slot inherits whatever that slot caches (the slot
+// mutex orders the handover). Threads beyond kPoolCacheSlots run uncached.
 #pragma once
 
 #include <array>
@@ -98,7 +120,9 @@ inline void Release(Packet* pkt) { pkt->release(pkt); }
 
 // Releases every packet of `pkts`, handing each run of consecutive packets
 // with the same non-null `release_bulk` to it in one call, and the others to
-// `release` one by one. For drop paths that free a burst (the early filter).
+// `release` one by one. For drop paths that free a burst (the early filter)
+// and handlers finishing a burst: packets of a PacketPool go back in one
+// cache operation per run of one pool.
 inline void ReleaseBulk(std::span<Packet* const> pkts) {
   for (size_t i = 0; i < pkts.size();) {
     const ReleaseBulkFn bulk = pkts[i]->release_bulk;
@@ -113,14 +137,25 @@ inline void ReleaseBulk(std::span<Packet* const> pkts) {
   }
 }
 
+// Threads that can hold a PacketPool cache at once (across all pools).
+inline constexpr int kPoolCacheSlots = 64;
+// Largest per-thread cache a PacketPool accepts, packets.
+inline constexpr uint32_t kMaxPoolCache = 512;
+
 // Fixed-size pool of packet descriptors, each with its own buffer.
 //
-// Thread safety: Alloc/Free may be called from any thread concurrently
-// (lock-free). The pool must outlive every packet it handed out.
+// Thread safety: Alloc/Release may be called from any thread concurrently
+// (lock-free; the cache is the calling thread's own). The pool must outlive
+// every packet it handed out.
 class PacketPool {
  public:
   // `count` descriptors in [1, 1<<24], each with `buf_size` bytes in [0, 64 KiB].
-  static Result<std::unique_ptr<PacketPool>> Create(uint32_t count, uint32_t buf_size);
+  // `cache_size`: per-thread cache in packets, 0 (off) or in
+  // [2, min(kMaxPoolCache, count / 4)]: at most a quarter of the pool may be
+  // parked in any one thread's cache. DPDK's default of 256-512 suits bursts
+  // of 32; a cache moves half its size per ring transfer.
+  static Result<std::unique_ptr<PacketPool>> Create(uint32_t count, uint32_t buf_size,
+                                                    uint32_t cache_size = 0);
   ~PacketPool();
   PacketPool(const PacketPool&) = delete;
   PacketPool& operator=(const PacketPool&) = delete;
@@ -131,18 +166,36 @@ class PacketPool {
   // Fills `out` as far as packets are free; returns how many were filled.
   size_t AllocBulk(std::span<Packet*> out);
 
+  // Moves the calling thread's cached packets back to the shared ring, where
+  // any thread can allocate them. No-op without a cache.
+  void FlushCache();
+
   uint32_t capacity() const { return count_; }
   uint32_t buf_size() const { return buf_size_; }
-  // Packets currently free. Exact when no Alloc/Free runs concurrently.
+  uint32_t cache_size() const { return cache_size_; }
+  // Packets currently free, in the ring or in any thread's cache. Exact when
+  // no Alloc/Release runs concurrently (e.g. after Netisr::Stop).
   uint32_t available() const;
 
  private:
   struct FreeList;
-  PacketPool(uint32_t count, uint32_t buf_size);
+  struct Cache;
+  PacketPool(uint32_t count, uint32_t buf_size, uint32_t cache_size);
   static void FreeToPool(Packet* pkt);
+  // Packet::release_bulk of pool packets: runs of one pool at once (a
+  // run handed over may mix pools; each goes to its own).
+  static void FreeBulkToPool(std::span<Packet* const> pkts);
+  Packet* Prepare(uint32_t idx);
+  uint32_t IndexOf(const Packet* pkt) const { return static_cast<uint32_t>(pkt - packets_.data()); }
+  // The calling thread's cache of this pool, or nullptr (caches off, or
+  // no slot left).
+  Cache* ThreadCache();
+  void FreeIndices(const uint32_t* idx, size_t n);
+  void PushToRing(const uint32_t* idx, size_t n);
 
   const uint32_t count_;
   const uint32_t buf_size_;
+  const uint32_t cache_size_;
   std::vector<Packet> packets_;
   std::unique_ptr<uint8_t[]> buffers_;
   std::unique_ptr<FreeList> free_;

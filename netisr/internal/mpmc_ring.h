@@ -9,9 +9,20 @@
 // a Treiber stack, whose optimistic read of a node's `next` is a formal
 // data race). Not strictly lock-free: a producer preempted between its CAS
 // and its release store stalls consumers of that one cell.
+//
+// Bulk operations (TryPushBulk/TryPopBulk) move up to n values with one CAS:
+// they first count how many consecutive cells from the current position are
+// ready for them (seq == pos + i to fill, pos + i + 1 to take), then claim
+// that prefix with one CAS of tail (head) from pos to pos + k. The count is
+// safe to act on because a cell ready for position p stays so until someone
+// claims p, and claiming p means moving tail (head) past it, which makes
+// this CAS fail. Each cell is then filled (taken) and released as in the
+// single-value case. A prefix shorter than n is returned rather than waited
+// for (DPDK's rte_ring "burst" semantics, not its all-or-nothing "bulk").
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -51,6 +62,65 @@ class MpmcRing {
     // Release: publishes `value` to the consumer's acquire load of seq.
     c->seq.store(pos + 1, std::memory_order_release);
     return true;
+  }
+
+  // Pushes a prefix of v[0..n) with one CAS; returns its length (0 when the
+  // ring is full or its next cell is still held by a consumer).
+  size_t TryPushBulk(const T* v, size_t n) {
+    if (n == 0) return 0;
+    uint64_t pos = tail_.load(std::memory_order_relaxed);
+    size_t k;
+    for (;;) {
+      // Acquire: pairs with the consumer's release that freed each cell.
+      const uint64_t seq = cells_[pos & mask_].seq.load(std::memory_order_acquire);
+      const int64_t dif = static_cast<int64_t>(seq - pos);
+      if (dif < 0) return 0;
+      if (dif > 0) {
+        pos = tail_.load(std::memory_order_relaxed);
+        continue;
+      }
+      k = 1;
+      while (k < n && cells_[(pos + k) & mask_].seq.load(std::memory_order_acquire) == pos + k) ++k;
+      if (tail_.compare_exchange_weak(pos, pos + k, std::memory_order_relaxed)) break;
+    }
+    for (size_t i = 0; i < k; ++i) {
+      Cell& c = cells_[(pos + i) & mask_];
+      c.value = v[i];
+      // Release: publishes `value` to the consumer's acquire load of seq.
+      c.seq.store(pos + i + 1, std::memory_order_release);
+    }
+    return k;
+  }
+
+  // Takes up to n values into out[0..) with one CAS; returns how many (0
+  // when the ring is empty or its next cell is still being filled).
+  size_t TryPopBulk(T* out, size_t n) {
+    if (n == 0) return 0;
+    uint64_t pos = head_.load(std::memory_order_relaxed);
+    size_t k;
+    for (;;) {
+      // Acquire: pairs with the producer's release that filled each cell.
+      const uint64_t seq = cells_[pos & mask_].seq.load(std::memory_order_acquire);
+      const int64_t dif = static_cast<int64_t>(seq - (pos + 1));
+      if (dif < 0) return 0;
+      if (dif > 0) {
+        pos = head_.load(std::memory_order_relaxed);
+        continue;
+      }
+      k = 1;
+      while (k < n &&
+             cells_[(pos + k) & mask_].seq.load(std::memory_order_acquire) == pos + k + 1) {
+        ++k;
+      }
+      if (head_.compare_exchange_weak(pos, pos + k, std::memory_order_relaxed)) break;
+    }
+    for (size_t i = 0; i < k; ++i) {
+      Cell& c = cells_[(pos + i) & mask_];
+      out[i] = c.value;
+      // Release: hands the cell back to the producer one lap later.
+      c.seq.store(pos + i + mask_ + 1, std::memory_order_release);
+    }
+    return k;
   }
 
   // Values in the ring: exact when no push or pop runs concurrently,
