@@ -71,6 +71,8 @@ Status ValidateAdaptive(const AdaptiveSettings& a) {
   if (a.load_window_ns < 10'000 || a.load_window_ns > 100'000'000)
     return bad(Range("load_window_ns", a.load_window_ns, 10'000, 100'000'000));
   if (!frac(a.load_alpha)) return bad("load_alpha must be in (0, 1]");
+  if (a.settle_windows > 1000) return bad(Range("settle_windows", a.settle_windows, 0, 1000));
+  if (!frac(a.backpressure_fill)) return bad("backpressure_fill must be in (0, 1]");
   return Status::Ok();
 }
 
@@ -350,8 +352,11 @@ void Netisr::Drop(Producer* prod, ProtocolId proto, DropReason why, Packet* pkt)
 
 // What one Enter call has classified so far in its current chunk. Packets
 // to run here keep arrival order; queued ones are staged per target and
-// pushed only after the direct ones ran, so a flow's earlier direct packets
-// always run first.
+// pushed before the direct ones run, so that other workers start on them
+// (and their latency does not include this chunk's direct work). A flow
+// bucket with a packet filed to run here stays here for the rest of the
+// chunk (Bucket::direct_chunk), so no later packet of it can be pushed
+// elsewhere and overtake that one.
 struct Netisr::Chunk {
   Packet* direct[kChunk];
   size_t ndirect = 0;
@@ -370,6 +375,8 @@ struct Netisr::CallContext {
     uint64_t now_ns;
     std::array<sched::LoadSample, kMaxWorkstreams> loads;
     std::array<float, kMaxWorkstreams> fill;
+    uint64_t settling;   // AdaptiveView::settling
+    uint64_t pressured;  // AdaptiveView::pressured
   };
   Producer* prod;
   DispatchMode mode;
@@ -432,14 +439,17 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
         ++out.dropped;
       }
     }
-    if (ch.ndirect > 0) {
-      RunDirect(cc, pe, proto, {ch.direct, ch.ndirect});
-      out.handled += static_cast<uint32_t>(ch.ndirect);
-    }
     for (uint64_t m = ch.staged_mask; m != 0; m &= m - 1) {
       const auto [q, d] = EnqueueToWorkstream(cc, pe, proto, __builtin_ctzll(m), ch);
       out.queued += q;
       out.dropped += d;
+    }
+    if (ch.ndirect > 0) {
+      // Wake whoever must run what was just pushed before spending the
+      // time on the direct packets, not after.
+      if (prod->wake_mask != 0) Flush();
+      RunDirect(cc, pe, proto, {ch.direct, ch.ndirect});
+      out.handled += static_cast<uint32_t>(ch.ndirect);
     }
   }
   if (cc.here < 0 && prod->wake_mask != 0) Flush();
@@ -448,14 +458,30 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
 
 void Netisr::ReadLoads(CallContext& cc, const ProtocolEntry& pe, ProtocolId proto) const {
   CallContext::Feedback& fb = cc.feedback.emplace();
+  fb.now_ns = Now();
+  fb.settling = 0;
+  fb.pressured = 0;
+  // Published values older than two windows are stale: a worker that runs
+  // publishes every window, so only a sleeping (or descheduled) one lags.
+  const uint64_t stale_ns = 2 * settings_.adaptive.load_window_ns;
   for (int w = 0; w < nws_; ++w) {
     const Workstream& ws = *workstreams_[w];
-    fb.loads[w] = ws.load.Read();
-    fb.loads[w].asleep = ws.signal.sleeping.load(std::memory_order_relaxed) != 0;
+    sched::LoadSample& l = fb.loads[w];
+    l = ws.load.Read();
+    l.asleep = ws.signal.sleeping.load(std::memory_order_relaxed) != 0;
+    // The clock is not ordered across CPUs (see FastClock): a publication
+    // may read as slightly in the future.
+    l.stale = fb.now_ns > l.published_ns && fb.now_ns - l.published_ns > stale_ns;
     fb.fill[w] = static_cast<float>(ws.protos[proto].qlen.load(std::memory_order_relaxed)) /
                  static_cast<float>(pe.qlimit);
+    // A settling target that sleeps with stale load will not publish until
+    // woken; it is idle, so the last move evidently did not fill it.
+    if (l.windows < cc.prod->settle_until_windows[w] && !(l.asleep && l.stale))
+      fb.settling |= uint64_t{1} << w;
+    if (const uint64_t p = cc.prod->pressured_ns[w];
+        p != 0 && fb.now_ns - std::min(fb.now_ns, p) < settings_.adaptive.load_window_ns)
+      fb.pressured |= uint64_t{1} << w;
   }
-  fb.now_ns = Now();
   cc.prod->saturated =
       internal::UpdateSaturation(cc.prod->saturated, fb.loads[cc.here], settings_.adaptive);
 }
@@ -480,6 +506,13 @@ bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pack
       d = internal::Decision::kQueue;
       if (cc.mode == DispatchMode::kAdaptive && cc.here >= 0)
         prod.decisions[static_cast<size_t>(internal::AdaptiveReason::kInFlight)].Add(1);
+    } else if (b->direct_chunk == prod.chunk) {
+      // An earlier packet of this bucket runs here at the end of this
+      // chunk: this one runs with it, whatever the feedback says now.
+      target = b->direct_to;
+      d = b->direct_decision;
+      if (cc.mode == DispatchMode::kAdaptive && cc.here >= 0)
+        prod.decisions[static_cast<size_t>(b->last_reason)].Add(1);
     } else {
       b->queued_to = -1;  // drained: nothing of it is queued anywhere
       target = PlaceBucket(cc, pe, proto, pkt, *b, bi, &d);
@@ -491,6 +524,11 @@ bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pack
                                            : DecideUnbucketed(cc, pe, proto, target, ch);
   }
   Lane& lane = *pe.lanes[prod.index * nws_ + target];
+  if (b != nullptr && d != internal::Decision::kQueue) {
+    b->direct_chunk = prod.chunk;
+    b->direct_to = static_cast<int16_t>(target);
+    b->direct_decision = d;
+  }
   switch (d) {
     case internal::Decision::kDirect:
       lane.dispatched.Add(1);
@@ -552,7 +590,7 @@ int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pa
     choice = {hint, internal::AdaptiveReason::kHinted};
   } else {
     if (b.placement < 0 || b.placement >= nws_) b.placement = static_cast<int16_t>(cc.here);
-    const CallContext::Feedback& fb = *cc.feedback;
+    CallContext::Feedback& fb = *cc.feedback;
     const bool rate_ok =
         fb.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
     const internal::AdaptiveView view{cc.here,
@@ -561,15 +599,24 @@ int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pa
                                       rate_ok,
                                       {fb.loads.data(), size_t(nws_)},
                                       workstreams_[cc.here]->cache_peers,
-                                      {fb.fill.data(), size_t(nws_)}};
+                                      {fb.fill.data(), size_t(nws_)},
+                                      fb.settling,
+                                      fb.pressured};
     choice = internal::DecideAdaptive(view, settings_.adaptive);
     if (choice.placement != b.placement) {
       b.placement = static_cast<int16_t>(choice.placement);
       prod.migrations.Add(1);
       prod.last_migration_ns = fb.now_ns;
+      if (choice.reason == internal::AdaptiveReason::kMigrateOut &&
+          settings_.adaptive.settle_windows > 0) {
+        const int t = choice.placement;
+        prod.settle_until_windows[t] = fb.loads[t].windows + settings_.adaptive.settle_windows;
+        fb.settling |= uint64_t{1} << t;
+      }
     }
   }
   prod.decisions[static_cast<size_t>(choice.reason)].Add(1);
+  b.last_reason = choice.reason;
   *d = choice.placement == cc.here ? internal::Decision::kDirect : internal::Decision::kQueue;
   return choice.placement;
 }
@@ -614,6 +661,16 @@ std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(CallContext& cc, Proto
       // Queueing delay feeds the adaptive rule only; other modes skip the
       // stores (each one may pull a line from the consumer's cache).
       for (size_t i = 0; i < accepted; ++i) batch[i]->queued_ns = cc.feedback->now_ns;
+    } else {
+      // A stamp left from an earlier adaptive queueing of this packet (a
+      // nested dispatch) would read as a long wait. Cleared here, where the
+      // line is already in this core's cache (Classify read the packet),
+      // rather than by the consumer after every adaptive burst: a consumer
+      // store would pull the line back modified, and the producer that
+      // recycles the packet pays that transfer.
+      for (size_t i = 0; i < accepted; ++i) {
+        if (batch[i]->queued_ns != 0) batch[i]->queued_ns = 0;
+      }
     }
     // Cannot come up short: this lane holds at most qlen <= qlimit packets
     // and its ring has qlimit slots.
@@ -677,9 +734,43 @@ bool Netisr::RunOnce(int worker) {
   return DrainQueues(worker) || polled;
 }
 
+bool Netisr::Backpressured(int w, uint64_t now) {
+  const int nproto = num_protocols_.load(std::memory_order_acquire);
+  const int ov = override_.load(std::memory_order_relaxed);
+  for (int x = 0; x < nproto; ++x) {
+    const ProtocolEntry& pe = *protocols_[x];
+    const DispatchMode mode = ov >= 0 ? static_cast<DispatchMode>(ov) : pe.spec.dispatch;
+    if (mode != DispatchMode::kAdaptive) continue;
+    const auto limit = static_cast<int64_t>(settings_.adaptive.backpressure_fill * pe.qlimit);
+    for (int t = 0; t < nws_; ++t) {
+      if (t == w || workstreams_[t]->protos[x].qlen.load(std::memory_order_relaxed) < limit)
+        continue;
+      // Only if some of the full queue is ours: holding back cannot drain
+      // what other producers fill.
+      const Lane& lane = *pe.lanes[w * nws_ + t];
+      if (lane.enqueued.load(std::memory_order_relaxed) !=
+          lane.handled.load(std::memory_order_relaxed)) {
+        producers_[w]->pressured_ns[t] = now;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 bool Netisr::PollSources(int worker) {
   Workstream& ws = *workstreams_[worker];
   if (ws.live_sources.load(std::memory_order_relaxed) == 0) return false;
+  if (Backpressured(worker, Now())) {
+    // Adaptive backpressure: the sources (NIC rings) hold their packets
+    // until the full queue drains, rather than netisr tail-dropping them
+    // there. Reported as work done, so that a sleeping model spins instead
+    // of sleeping idle_sleep_us (the queue drains in a few us). Not counted
+    // as busy time: this CPU waits, it could take other work.
+    __builtin_ia32_pause();
+    TickLoad(ws, Now());
+    return true;
+  }
   IdentityScope id(producers_[worker].get(), worker);
   bool did = false;
   int live = 0;
@@ -735,6 +826,14 @@ bool Netisr::DrainWorkstream(int w, uint64_t* now) {
       for (int round = 0; round < kBurstsPerLanePerRound; ++round) {
         const size_t n = lane.ring.pop(burst, settings_.burst);
         if (n == 0) break;
+        // The producer wrote these descriptors on its CPU: start fetching
+        // all of them now rather than miss on each in turn in the handler
+        // (DPDK drivers prefetch a received burst the same way).
+        // A Packet spans two cache lines (static_assert'ed in packet.h).
+        for (size_t i = 0; i < n; ++i) {
+          __builtin_prefetch(burst[i]);
+          __builtin_prefetch(reinterpret_cast<const char*>(burst[i]) + 64);
+        }
         qlen.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
         if (drop) {
           for (size_t i = 0; i < n; ++i) Release(burst[i]);
@@ -745,11 +844,9 @@ bool Netisr::DrainWorkstream(int w, uint64_t* now) {
           // One clock read per burst: a handler's end is the next start.
           const uint64_t t0 = *now;
           if (const uint64_t stamp = burst[0]->queued_ns; stamp != 0) {
-            // Stamped by an adaptive producer: sample its wait, and clear
-            // the stamps so that a later non-adaptive queueing of the same
-            // packet (nested dispatch) is not mistaken for a long wait.
+            // Stamped by an adaptive producer: sample its wait. The stamp
+            // stays (see EnqueueToWorkstream for who clears it).
             ws.meter->AddQueueDelay(t0 - std::min(t0, stamp));
-            for (size_t i = 0; i < n; ++i) burst[i]->queued_ns = 0;
           }
           RunHandler(pe, {burst, n});
           *now = Now();
@@ -839,7 +936,16 @@ void Netisr::RunUntilIdle() {
     }
     return;
   }
-  while (!Idle()) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  // The waiting thread shares the CPUs with the workers: each wakeup
+  // preempts one of them (on the 2-vCPU VM, waking every 50 us cost the
+  // worker it landed on ~10% of its time). So the look interval backs off
+  // from 50 us to 1 ms: a short run still ends within ~50 us, and a long one
+  // is overstated by at most 1 ms.
+  auto pause = std::chrono::microseconds(50);
+  while (!Idle()) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(1000));
+  }
 }
 
 void Netisr::Stop() {

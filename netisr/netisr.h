@@ -224,6 +224,10 @@ class Netisr final : private WorkerRuntime {
   void FinalDrain();
   // Publishes the worker's load if its measurement window has elapsed.
   void TickLoad(internal::Workstream& ws, uint64_t now);
+  // True while one of worker `w`'s own lanes of an adaptive protocol feeds
+  // a queue past kOverloadFill: the worker then leaves its sources unpolled.
+  // Records the time in its Producer::pressured_ns (worker w's thread only).
+  bool Backpressured(int w, uint64_t now);
   uint64_t SumEnqueued(bool* balanced) const;
 
   const Settings settings_;

@@ -57,8 +57,12 @@ enum class DispatchMode : uint8_t {
   // least-loaded CPU with room (sharing this CPU's cache if possible) and
   // are deferred there; a bucket whose CPU overloads comes back. A bucket
   // moves only when none of its packets is still queued or running (RFS's
-  // rule), so no flow is reordered. Packets without a flow bucket (policies
-  // kSource and kCpu, or no flow id) are treated as kHybrid.
+  // rule), so no flow is reordered. After a move, no further bucket goes to
+  // the same CPU until its load has shown the move (settle_windows). A
+  // worker whose own packets fill another CPU's queue past 3/4 stops
+  // polling its ingress sources until it drains (backpressure rather than
+  // tail drop). Packets without a flow bucket (policies kSource and kCpu,
+  // or no flow id) are treated as kHybrid.
   kAdaptive,
 };
 

@@ -25,18 +25,21 @@ int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int
 
 namespace {
 
-// Queue fill bounds for the instantaneous veto: a quarter full is still
-// room; three quarters full is overload whatever the averages say.
-constexpr float kRoomFill = 0.25f;
-constexpr float kOverloadFill = 0.75f;
+// Asleep, and nothing published for a while: idle, whatever the last
+// published values say. Being asleep alone proves little: a threads-model
+// worker at 80% load sleeps between bursts, and sampling it asleep used to
+// count it as idle and pile buckets onto it (docs/adaptive.md 5.2).
+bool Idle(const sched::LoadSample& l) { return l.asleep && l.stale; }
+
+double EffectiveBusy(const sched::LoadSample& l) { return Idle(l) ? 0 : l.busy; }
 
 bool Overloaded(const sched::LoadSample& l, float fill, const AdaptiveSettings& s) {
-  return fill > kOverloadFill || (!l.asleep && l.queue_delay_ns > s.delay_high_ns);
+  return fill > kOverloadFill || (!Idle(l) && l.queue_delay_ns > s.delay_high_ns);
 }
 
 bool HasRoom(const sched::LoadSample& l, float fill, const AdaptiveSettings& s) {
   return fill < kRoomFill &&
-         (l.asleep || (l.busy < s.room_busy && l.queue_delay_ns < s.delay_low_ns));
+         (Idle(l) || (l.busy < s.room_busy && l.queue_delay_ns < s.delay_low_ns));
 }
 
 }  // namespace
@@ -70,14 +73,15 @@ bool UpdateSaturation(bool was, const sched::LoadSample& here, const AdaptiveSet
 }
 
 int PickRoomyWorkstream(std::span<const sched::LoadSample> loads, std::span<const float> fill,
-                        int here, uint64_t cache_peers, const AdaptiveSettings& s) {
+                        int here, uint64_t cache_peers, const AdaptiveSettings& s,
+                        uint64_t excluded) {
   int best = -1;
   bool best_peer = false;
   double best_busy = 2;
   for (int w = 0; w < static_cast<int>(loads.size()); ++w) {
-    if (w == here || !HasRoom(loads[w], fill[w], s)) continue;
+    if (w == here || ((excluded >> w) & 1) || !HasRoom(loads[w], fill[w], s)) continue;
     const bool peer = (cache_peers >> w) & 1;
-    const double busy = loads[w].asleep ? 0 : loads[w].busy;
+    const double busy = EffectiveBusy(loads[w]);
     if ((peer && !best_peer) || (peer == best_peer && busy < best_busy)) {
       best = w;
       best_peer = peer;
@@ -90,13 +94,15 @@ int PickRoomyWorkstream(std::span<const sched::LoadSample> loads, std::span<cons
 AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s) {
   if (v.placement == v.here) {
     if (!v.here_saturated) return {v.here, AdaptiveReason::kHasRoom};
-    const int to =
-        v.may_migrate ? PickRoomyWorkstream(v.loads, v.fill, v.here, v.cache_peers, s) : -1;
+    const int to = v.may_migrate ? PickRoomyWorkstream(v.loads, v.fill, v.here, v.cache_peers, s,
+                                                       v.settling | v.pressured)
+                                 : -1;
     if (to < 0) return {v.here, AdaptiveReason::kNoRoom};
     return {to, AdaptiveReason::kMigrateOut};
   }
-  if (v.may_migrate && Overloaded(v.loads[v.placement], v.fill[v.placement], s) &&
-      !Overloaded(v.loads[v.here], v.fill[v.here], s)) {
+  const bool placement_overloaded = ((v.pressured >> v.placement) & 1) ||
+                                    Overloaded(v.loads[v.placement], v.fill[v.placement], s);
+  if (v.may_migrate && placement_overloaded && !Overloaded(v.loads[v.here], v.fill[v.here], s)) {
     return {v.here, AdaptiveReason::kMigrateHome};
   }
   return {v.placement, AdaptiveReason::kPlaced};

@@ -30,15 +30,37 @@ struct AdaptiveSettings {
   // ... or when packets wait in its queues longer than delay_high_ns.
   // A CPU is overloaded (buckets placed there come home) above the same
   // bound, and has room for more below delay_low_ns with busy below
-  // room_busy. Bound 0 < low <= high <= 1 s. 50 us is ~60% of the time a
-  // full 256-packet queue of 300 ns handlers takes to drain: act before drops.
-  uint64_t delay_low_ns = 10'000;
-  uint64_t delay_high_ns = 50'000;
+  // room_busy. Bound 0 < low <= high <= 1 s.
+  // delay_low_ns must sit above what an idle sleeping worker adds by itself:
+  // on the 2-vCPU development VM a queued burst waits 11-25 us for a mostly
+  // idle threads-model worker to wake or notice it, so the old 10 us never
+  // saw such a worker as having room (docs/adaptive.md 5.2). 40 us is that
+  // pickup delay with margin, and ~120 queued 300 ns packets. delay_high_ns
+  // 100 us is ~300 queued 300 ns packets, above the 3/4-full lane at which a
+  // producer stops polling (backpressure), so overload is normally seen by
+  // queue fill first.
+  uint64_t delay_low_ns = 40'000;
+  uint64_t delay_high_ns = 100'000;
   double room_busy = 0.85;  // (0, 1]
   // Least time between two migrations by one producer, ns. Bound
   // [0, 1 s]. Two load windows (400 us) lets the feedback show the effect
   // of one move before the next.
   uint64_t migration_interval_ns = 400'000;
+  // After moving a bucket to workstream t, move no other bucket there until
+  // t has published this many more load windows. Bound [0, 1000]. With the
+  // EWMA weight 0.25, 5 windows show 1 - 0.75^5 = 76% of a step, so each
+  // move is judged on its effect before the next; 0 disables.
+  uint32_t settle_windows = 5;
+  // Backpressure: a worker stops polling its ingress sources while its own
+  // packets sit in another workstream's queue for an adaptive protocol
+  // filled past this fraction of the queue limit; that workstream then
+  // counts as overloaded for one load window. (0, 1]; 1 = only a full
+  // queue. Lower keeps queues (and the latency of moved flows) shorter: the
+  // queue need only cover the producer's round trip, a burst or two. 0.5
+  // (128 of 256 packets, ~50 us of 300 ns handlers): in the skew benchmark
+  // 0.75 gave a 9.7 us median latency, 0.5 6.8 us at the same throughput,
+  // and 0.25 cost 6% throughput in 3x the migrations (docs/adaptive.md).
+  double backpressure_fill = 0.5;
   // Load measurement window (ns, [10 us, 100 ms]) and EWMA weight of the
   // newest window ((0, 1]); see sched_feedback/load.h.
   uint64_t load_window_ns = 200'000;

@@ -1,6 +1,7 @@
 #include "sched_feedback/load.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace netisr::sched {
 
@@ -17,20 +18,28 @@ void LoadMeter::AddQueueDelay(uint64_t ns) {
   ++delay_count_;
 }
 
+double LoadMeter::WindowWeight(uint64_t elapsed_ns) const {
+  if (elapsed_ns <= cfg_.window_ns) return cfg_.alpha;
+  const double k = static_cast<double>(elapsed_ns) / static_cast<double>(cfg_.window_ns);
+  return 1.0 - std::pow(1.0 - cfg_.alpha, k);
+}
+
 void LoadMeter::Tick(uint64_t now_ns, uint32_t queue_depth) {
   if (window_start_ == 0) window_start_ = now_ns;
   const uint64_t elapsed = now_ns - window_start_;
   if (elapsed < cfg_.window_ns) return;
+  const double weight = WindowWeight(elapsed);
   const double busy = std::min(1.0, static_cast<double>(busy_ns_) / elapsed);
-  busy_ = Blend(busy_, busy, cfg_.alpha);
+  busy_ = Blend(busy_, busy, weight);
   // A window with no dequeues had nothing waiting: its delay sample is 0.
   const double delay = delay_count_ ? static_cast<double>(delay_sum_) / delay_count_ : 0.0;
-  delay_ = Blend(delay_, delay, cfg_.alpha);
+  delay_ = Blend(delay_, delay, weight);
   out_->busy_ppm.store(static_cast<uint32_t>(busy_ * 1e6), std::memory_order_relaxed);
   out_->queue_delay_ns.store(static_cast<uint32_t>(std::min(delay_, 4e9)),
                              std::memory_order_relaxed);
   out_->queue_depth.store(queue_depth, std::memory_order_relaxed);
   out_->windows.store(out_->windows.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  out_->published_ns.store(now_ns, std::memory_order_relaxed);
   window_start_ = now_ns;
   busy_ns_ = 0;
   delay_sum_ = 0;

@@ -27,7 +27,15 @@ struct LoadSample {
   double busy = 0;              // fraction of time doing work, EWMA, [0, 1]
   uint32_t queue_depth = 0;     // packets queued at the last publication
   uint32_t queue_delay_ns = 0;  // wait of dequeued packets, EWMA
-  bool asleep = false;          // the worker is sleeping: idle whatever `busy` says
+  uint64_t published_ns = 0;    // when these values were published (FastClock), 0 = never
+  uint64_t windows = 0;         // publications so far
+  // Set by the reader, not published: the worker is sleeping right now, and
+  // the published values are stale (older than the reader's bound, e.g. two
+  // windows). A sleeper with stale values is idle whatever they say; a
+  // sleeper with fresh ones (a worker at 80% sleeps between bursts) is
+  // judged by them.
+  bool asleep = false;
+  bool stale = false;
 };
 
 struct alignas(64) CpuLoad {
@@ -37,12 +45,15 @@ struct alignas(64) CpuLoad {
   std::atomic<uint32_t> queue_delay_ns{0};
   std::array<std::atomic<uint32_t>, kMaxLoadClasses> service_ns{};  // per packet, EWMA
   std::atomic<uint64_t> windows{0};                                 // publications so far
+  std::atomic<uint64_t> published_ns{0};  // time of the last publication (FastClock ns)
 
   LoadSample Read() const {
     LoadSample s;
     s.busy = busy_ppm.load(std::memory_order_relaxed) / 1e6;
     s.queue_depth = queue_depth.load(std::memory_order_relaxed);
     s.queue_delay_ns = queue_delay_ns.load(std::memory_order_relaxed);
+    s.published_ns = published_ns.load(std::memory_order_relaxed);
+    s.windows = windows.load(std::memory_order_relaxed);
     return s;
   }
   uint32_t ServiceNs(int cls) const { return service_ns[cls].load(std::memory_order_relaxed); }
@@ -52,8 +63,10 @@ struct LoadMeterConfig {
   // Measurement window, ns. Bound [10 us, 100 ms]: shorter windows react
   // faster but a 10 us window holds only ~30 packets of a 300 ns handler.
   uint64_t window_ns = 200'000;
-  // EWMA weight of the newest window, (0, 1]. 0.25 settles in ~4 windows
-  // (~1 ms by default) and damps single-window spikes.
+  // EWMA weight of a window of nominal length, (0, 1]. 0.25 settles in ~4
+  // windows (~1 ms by default) and damps single-window spikes. The average
+  // is time-weighted: a window k times the nominal length (the worker slept
+  // through it) weighs 1 - (1 - alpha)^k, as k nominal windows would.
   double alpha = 0.25;
 };
 
@@ -76,6 +89,8 @@ class LoadMeter {
   static double Blend(double old_v, double new_v, double alpha) {
     return old_v + alpha * (new_v - old_v);
   }
+  // Weight of a window `elapsed_ns` long (see LoadMeterConfig::alpha).
+  double WindowWeight(uint64_t elapsed_ns) const;
 
   CpuLoad* out_;
   LoadMeterConfig cfg_;

@@ -30,6 +30,14 @@ struct DispatchContext {
 
 enum class Decision : uint8_t { kDirect, kHybridDirect, kQueue };
 
+// Queue fill (qlen / qlimit) bounds of the adaptive rule, read now rather
+// than averaged: a quarter full is still room; three quarters full is
+// overload whatever the averages say, and an adaptive producer stops
+// polling its sources while its own packets sit in a queue that full
+// (backpressure: the NIC ring holds the rest, instead of a tail drop).
+inline constexpr float kRoomFill = 0.25f;
+inline constexpr float kOverloadFill = 0.75f;
+
 // FreeBSD's netisr_dispatch_src rules, plus the lane-outstanding check that
 // keeps order when the mode changes under traffic (see DispatchMode).
 inline Decision Decide(const DispatchContext& c) {
@@ -76,6 +84,15 @@ struct AdaptiveView {
   // published loads are up to a window old, the fill is not, so it vetoes
   // moving work into a queue that is filling faster than the EWMA shows.
   std::span<const float> fill;
+  // Workstreams this producer moved a bucket to within the last
+  // settle_windows of their load windows (bit mask): their published load
+  // does not show that move yet, so no further bucket goes there.
+  uint64_t settling = 0;
+  // Workstreams whose queue made this producer hold back its sources
+  // (backpressure) within the last load window (bit mask): overloaded,
+  // whatever their averages say, so buckets come home from them and none
+  // moves there.
+  uint64_t pressured = 0;
 };
 
 struct AdaptiveChoice {
@@ -87,11 +104,13 @@ struct AdaptiveChoice {
 // delay_high_ns, unsaturated again only below busy_low and delay_low_ns.
 bool UpdateSaturation(bool was, const sched::LoadSample& here, const AdaptiveSettings& s);
 
-// The least-loaded workstream other than `here` with room for more work
-// (preferring cache peers), or -1. Room: asleep, or busy below room_busy,
-// queueing delay below delay_low_ns and queue under a quarter full.
+// The least-loaded workstream other than `here` and not `excluded`, with room
+// for more work (preferring cache peers), or -1. Room: queue under a quarter
+// full, and either idle (asleep with stale load) or busy below room_busy
+// with queueing delay below delay_low_ns.
 int PickRoomyWorkstream(std::span<const sched::LoadSample> loads, std::span<const float> fill,
-                        int here, uint64_t cache_peers, const AdaptiveSettings& s);
+                        int here, uint64_t cache_peers, const AdaptiveSettings& s,
+                        uint64_t excluded = 0);
 
 // The per-packet adaptive rule (see DispatchMode::kAdaptive).
 AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s);

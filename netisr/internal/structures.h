@@ -84,6 +84,17 @@ struct Bucket {
   // Producer chunk in which a packet of this bucket was staged but not yet
   // pushed: the bucket cannot move inside that chunk.
   uint32_t staged_chunk = 0;
+  // Producer chunk in which a packet of this bucket was filed to run here
+  // (directly, at the end of the chunk, after its queued packets are
+  // pushed), with the workstream it counts under and its decision. Later
+  // packets of the bucket in that chunk run with it: none may be queued
+  // elsewhere and overtake it.
+  uint32_t direct_chunk = 0;
+  int16_t direct_to = -1;
+  Decision direct_decision = Decision::kDirect;
+  // The adaptive reason of the bucket's last placement, which such later
+  // packets are counted under too.
+  AdaptiveReason last_reason = AdaptiveReason::kHasRoom;
   // Lane position (its `enqueued` count) of the bucket's last queued
   // packet, predicted when staged. Its packets are all done once the lane's
   // `handled` reaches min(tail_mark, enqueued) (the min covers tail drops,
@@ -141,6 +152,13 @@ struct Producer {
   // CPU and when it last moved a bucket.
   bool saturated = false;
   uint64_t last_migration_ns = 0;
+  // By workstream: the load-window count (CpuLoad::windows) it must reach
+  // before this producer moves another bucket there (settle_windows after
+  // the last move); 0 = no move pending judgement.
+  std::array<uint64_t, kMaxWorkstreams> settle_until_windows{};
+  // By workstream: when this producer last held back its sources because
+  // its lane there fed a queue past kOverloadFill (FastClock ns; 0 never).
+  std::array<uint64_t, kMaxWorkstreams> pressured_ns{};
   // Chunks of packets classified so far (see Bucket::staged_chunk).
   uint32_t chunk = 0;
   // Statistics, single writer: adaptive decisions by reason and bucket moves.

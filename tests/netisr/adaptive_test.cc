@@ -147,5 +147,111 @@ TEST(Adaptive, SkewedLoadConservesAndNeverReorders) {
               static_cast<unsigned long long>(st.TotalDrops()));
 }
 
+// Backpressure instead of tail drop: every flow is hinted to workstream 1,
+// whose handler is slow, and a worker-0 source sends far more than the
+// queue holds. In adaptive mode worker 0 stops polling while its lane fills
+// that queue past backpressure_fill, so nothing is dropped; deferred mode,
+// which tail-drops as FreeBSD does, shows what the test would see without.
+TEST(Adaptive, BackpressureHoldsTheSourceInsteadOfDropping) {
+  for (DispatchMode mode : {DispatchMode::kAdaptive, DispatchMode::kDeferred}) {
+    Settings s;
+    s.max_threads = 2;
+    s.bind_threads = false;
+    auto nisr = MakeNetisr("threads", s);
+    ASSERT_NE(nisr, nullptr);
+    Checker checker(16);
+    ProtocolSpec spec;
+    spec.name = "tcp";
+    spec.handler = [&](Burst b) {
+      if (Netisr::CurrentWorkstream() == 1) Spin(20'000 * b.size());
+      checker.Handle(b);
+    };
+    spec.dispatch = mode;
+    spec.qlimit = 64;
+    auto proto = nisr->Register(spec);
+    ASSERT_TRUE(proto.ok());
+    for (uint32_t f = 0; f < 8; ++f) ASSERT_TRUE(nisr->SetFlowAffinity(*proto, f, 1).ok());
+    auto pool = MakePool(1024);
+    SeqSource src(*pool, *proto, 0, Range(0, 8), 2000);
+    ASSERT_TRUE(nisr->AttachSource(0, &src).ok());
+    ASSERT_TRUE(nisr->Start().ok());
+    nisr->RunUntilIdle();
+    nisr->Stop();
+    const Stats st = nisr->GetStats();
+    EXPECT_EQ(checker.delivered() + st.TotalDrops(), 2000u) << ToString(mode);
+    EXPECT_EQ(checker.reordered(), 0u) << ToString(mode);
+    EXPECT_EQ(pool->available(), pool->capacity());
+    if (mode == DispatchMode::kAdaptive) {
+      EXPECT_EQ(st.TotalDrops(), 0u);
+      EXPECT_EQ(st.work[1][*proto].handled, 2000u);
+    } else {
+      EXPECT_GT(st.TotalDrops(), 0u);  // the load really overflows the queue
+    }
+  }
+}
+
+// Queued packets of a chunk are pushed before its direct ones run, so a
+// bucket with a packet filed to run here must not send a later packet of
+// the same chunk elsewhere. The flow's hint changes in the middle of one
+// burst (m2flow runs during classification); the rest of that burst still
+// runs here with the first packets, and only the next burst follows the
+// hint.
+TEST(Adaptive, ABucketRunningHereStaysForTheRestOfItsChunk) {
+  for (DispatchMode mode : {DispatchMode::kAdaptive, DispatchMode::kHybrid}) {
+    Settings s;
+    s.max_threads = 2;
+    s.bind_threads = false;
+    auto nisr = MakeNetisr("inline", s);
+    ASSERT_NE(nisr, nullptr);
+    WhereChecker checker(0);
+    std::vector<int> where(65, -1);
+    ProtocolSpec spec;
+    spec.name = "tcp";
+    spec.handler = [&](Burst b) {
+      for (Packet* p : b) where[p->seq] = Netisr::CurrentWorkstream();
+      checker.Handle(b);
+    };
+    spec.dispatch = mode;
+    ProtocolId id = 0;
+    Netisr* n = nisr.get();
+    spec.m2flow = [&id, n](Packet& p) {
+      p.SetFlowId(0, HashType::kOpaque);  // flow 0: workstream 0 by policy
+      if (p.seq == 10) EXPECT_TRUE(n->SetFlowAffinity(id, 0, 1).ok());
+      return true;
+    };
+    auto proto = nisr->Register(spec);
+    ASSERT_TRUE(proto.ok());
+    id = *proto;
+    auto pool = MakePool(64);
+    // Two bursts of 32 packets without a flow id, from worker 0.
+    class Unhashed : public IngressSource {
+     public:
+      Unhashed(PacketPool& pool, ProtocolId proto) : pool_(pool), proto_(proto) {}
+      size_t Poll(Netisr& nisr, size_t) override {
+        if (sent_ == 64) return 0;
+        Packet* burst[32];
+        const size_t got = pool_.AllocBulk(burst);
+        for (size_t i = 0; i < got; ++i) burst[i]->seq = ++sent_;
+        nisr.DispatchBurst(0, proto_, {burst, got});
+        return got;
+      }
+      bool Exhausted() const override { return sent_ == 64; }
+
+     private:
+      PacketPool& pool_;
+      ProtocolId proto_;
+      uint64_t sent_ = 0;
+    } src(*pool, *proto);
+    ASSERT_TRUE(nisr->AttachSource(0, &src).ok());
+    ASSERT_TRUE(nisr->Start().ok());
+    nisr->RunUntilIdle();
+    nisr->Stop();
+    EXPECT_EQ(checker.delivered(), 64u) << ToString(mode);
+    EXPECT_EQ(checker.reordered(), 0u) << ToString(mode);
+    for (int seq = 1; seq <= 32; ++seq) EXPECT_EQ(where[seq], 0) << ToString(mode) << " " << seq;
+    for (int seq = 33; seq <= 64; ++seq) EXPECT_EQ(where[seq], 1) << ToString(mode) << " " << seq;
+  }
+}
+
 }  // namespace
 }  // namespace netisr::testing

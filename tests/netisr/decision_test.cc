@@ -92,22 +92,26 @@ TEST(Decide, HybridFollowsFreeBsd) {
 
 // --- The adaptive rule ------------------------------------------------------
 
-sched::LoadSample Load(double busy, uint32_t delay_ns, bool asleep = false) {
+sched::LoadSample Load(double busy, uint64_t delay_ns, bool asleep = false, bool stale = false) {
   sched::LoadSample l;
   l.busy = busy;
-  l.queue_delay_ns = delay_ns;
+  l.queue_delay_ns = static_cast<uint32_t>(delay_ns);
   l.asleep = asleep;
+  l.stale = stale;
   return l;
 }
 
+// Thresholds are taken from the settings, so the tests follow the defaults.
 TEST(Adaptive, SaturationHasHysteresis) {
   const AdaptiveSettings s;
-  EXPECT_FALSE(UpdateSaturation(false, Load(0.85, 0), s));     // below high
-  EXPECT_TRUE(UpdateSaturation(false, Load(0.95, 0), s));      // above high
-  EXPECT_TRUE(UpdateSaturation(true, Load(0.80, 0), s));       // between: stays
-  EXPECT_FALSE(UpdateSaturation(true, Load(0.70, 0), s));      // below low
-  EXPECT_TRUE(UpdateSaturation(false, Load(0.1, 60'000), s));  // queueing delay alone
-  EXPECT_TRUE(UpdateSaturation(true, Load(0.1, 20'000), s));   // delay not yet low
+  const uint64_t lo = s.delay_low_ns, hi = s.delay_high_ns;
+  EXPECT_FALSE(UpdateSaturation(false, Load(0.85, 0), s));           // below high
+  EXPECT_TRUE(UpdateSaturation(false, Load(0.95, 0), s));            // above high
+  EXPECT_TRUE(UpdateSaturation(true, Load(0.80, 0), s));             // between: stays
+  EXPECT_FALSE(UpdateSaturation(true, Load(0.70, 0), s));            // below low
+  EXPECT_TRUE(UpdateSaturation(false, Load(0.1, hi + 1), s));        // queueing delay alone
+  EXPECT_TRUE(UpdateSaturation(true, Load(0.1, (lo + hi) / 2), s));  // delay not yet low
+  EXPECT_FALSE(UpdateSaturation(true, Load(0.1, lo - 1), s));
 }
 
 TEST(Adaptive, PicksLeastLoadedWithRoomPreferringCachePeers) {
@@ -115,16 +119,34 @@ TEST(Adaptive, PicksLeastLoadedWithRoomPreferringCachePeers) {
   std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.5, 0), Load(0.2, 0), Load(0.9, 0)};
   std::vector<float> fill(4, 0.0f);
   EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), 2);
-  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0b0010, s), 1);  // 1 shares the cache
-  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0b1000, s), 2);  // 3 has no room
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0b0010, s), 1);     // 1 shares the cache
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0b1000, s), 2);     // 3 has no room
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s, 0b0100), 1);  // 2 is excluded
   fill[2] = 0.5f;  // its queue is filling right now, whatever the averages say
   EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), 1);
   fill[2] = 0.0f;
-  loads[2] = Load(0.2, 20'000);  // queueing delay building up
-  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), 1);
-  loads[1] = Load(0.99, 0, /*asleep=*/true);  // asleep: idle whatever busy says
+  loads[2] = Load(0.2, s.delay_low_ns + 1);  // queueing delay building up
   EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), 1);
   EXPECT_EQ(PickRoomyWorkstream({loads.data(), 1}, {fill.data(), 1}, 0, 0, s), -1);
+}
+
+// A sleeping worker is judged by what it published unless that is stale;
+// asleep with stale values, it is idle whatever they say.
+TEST(Adaptive, SleepersAreIdleOnlyWhenTheirLoadIsStale) {
+  const AdaptiveSettings s;
+  const std::vector<float> fill(2, 0.0f);
+  std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.99, 0, /*asleep=*/true)};
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), -1);  // busy, sleeping between bursts
+  loads[1] = Load(0.99, 0, /*asleep=*/false, /*stale=*/true);
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), -1);  // stale but running
+  loads[1] = Load(0.99, 0, /*asleep=*/true, /*stale=*/true);
+  EXPECT_EQ(PickRoomyWorkstream(loads, fill, 0, 0, s), 1);
+  // Nor is a stale sleeper overloaded by its old queueing delay.
+  loads[1] = Load(0.99, s.delay_high_ns + 1, true, true);
+  EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  loads[1] = Load(0.99, s.delay_high_ns + 1, true, false);
+  EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill}, s).reason,
+            AdaptiveReason::kMigrateHome);
 }
 
 TEST(Adaptive, DirectWhileThereIsRoomHere) {
@@ -145,6 +167,12 @@ TEST(Adaptive, SaturatedMovesOutOnlyWhenAllowedAndRoomExists) {
   EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill}, s).placement, 1);
   // Not drained / too soon after the last move: stays.
   EXPECT_EQ(DecideAdaptive({0, 0, true, false, loads, 0, fill}, s).reason, AdaptiveReason::kNoRoom);
+  // The target still settling from the last move, or holding this
+  // producer back: stays.
+  EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill, /*settling=*/0b10}, s).reason,
+            AdaptiveReason::kNoRoom);
+  EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill, 0, /*pressured=*/0b10}, s).reason,
+            AdaptiveReason::kNoRoom);
   loads[1] = Load(0.95, 0);
   EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kNoRoom);
 }
@@ -152,14 +180,17 @@ TEST(Adaptive, SaturatedMovesOutOnlyWhenAllowedAndRoomExists) {
 TEST(Adaptive, PlacedBucketsComeHomeWhenTheirCpuOverloads) {
   const AdaptiveSettings s;
   std::vector<float> fill(2, 0.0f);
-  std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.9, 20'000)};
+  std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.9, s.delay_low_ns + 1)};
   EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
-  loads[1] = Load(1, 80'000);
+  // Backpressure from there within the last window: overloaded.
+  EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill, 0, /*pressured=*/0b10}, s).reason,
+            AdaptiveReason::kMigrateHome);
+  loads[1] = Load(1, s.delay_high_ns + 1);
   const AdaptiveChoice c = DecideAdaptive({0, 1, true, true, loads, 0, fill}, s);
   EXPECT_EQ(c.reason, AdaptiveReason::kMigrateHome);
   EXPECT_EQ(c.placement, 0);
   EXPECT_EQ(DecideAdaptive({0, 1, true, false, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
-  loads[0] = Load(1, 90'000);  // home is no better
+  loads[0] = Load(1, s.delay_high_ns + 2);  // home is no better
   EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
   loads = {Load(1, 0), Load(0.5, 0)};
   fill[1] = 0.9f;  // averages look fine, but the queue is nearly full now
