@@ -26,7 +26,11 @@ namespace {
 // operation and returns it when it exits. `g_slots_used` is guarded by
 // `g_slot_mu`, which also orders a slot's handover from an exiting thread to
 // its next holder (so the new holder sees the cache contents the old one
-// left). Taken once per thread, never on the packet path after that.
+// left). Taken once per thread, never on the packet path after that. A plain
+// std::mutex rather than a lockprof::Mutex: it is also taken in a
+// thread_local destructor at thread exit, when lockprof's per-thread state
+// may already be destroyed, and twice per thread there is nothing to profile.
+// It is a leaf: nothing else is locked while it is held.
 std::mutex g_slot_mu;
 uint64_t g_slots_used = 0;  // bit per slot; guarded by g_slot_mu
 
