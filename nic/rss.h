@@ -16,8 +16,8 @@
 // for an IPv4 4-tuple and 8.7 ns for IPv6, against 180 ns for the
 // bit-by-bit reference (HashSlow); parsing the frame first (HashFrame) makes
 // it 7 / 21 ns (untagged option-less IPv4 TCP/UDP hashes its 4-tuple in
-// place in the frame; the general parse-and-copy path takes 12 ns for it). 2-vCPU AMD EPYC KVM guest at 2.6 GHz, -c opt,
-// benchmarks/nic/nic_bench.cc. This is the table method of FreeBSD's
+// place in the frame; the general parse-and-copy path takes 12 ns for it). 2-vCPU AMD EPYC KVM
+// guest at 2.6 GHz, -c opt, benchmarks/nic/nic_bench.cc. This is the table method of FreeBSD's
 // toeplitz.c cache and of DPDK's rte_softrss; the price is a 36 KiB table
 // that competes for L1 with the packet path (the IPv4 4-tuple touches only
 // 12 KiB of it).
