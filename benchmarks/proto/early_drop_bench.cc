@@ -312,7 +312,7 @@ int Main(int argc, char** argv) {
       labels.push_back(std::to_string(static_cast<int>(f * 100 + 0.5)) + "% of capacity");
     }
   } else {
-    for (double l : legit_rates) labels.push_back("");
+    labels.assign(legit_rates.size(), "");
   }
   std::printf(
       "flood share %.2f of offered packets; CPU budget %.2f s per run; %d reps; trace %u frames\n",
