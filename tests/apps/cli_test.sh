@@ -115,6 +115,32 @@ check_fails 2 "--attack applies only with --source synthetic" --attack synflood
 check_usage --frame-size 10
 check_usage --l4 sctp
 
+# netisr lockprof: the JSON the issue names, every segment accounted for.
+for strategy in global groups epoch partitioned; do
+  "$binary" lockprof --json --no-bind --strategy "$strategy" --workload synflood \
+    --connections 64 --duration 0.05 >"$tmp/lp.json" || fail "lockprof $strategy exited $?"
+  python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["strategy"] == sys.argv[2] and r["workload"] == "synflood" and r["workers"] == 2, r
+assert r["ops_per_s"] > 0 and r["conserved"] and r["segments"]["lost"] == 0, r
+for c in r["locks"].values():
+    assert {"acquisitions", "contended", "wait_ns", "hold_ns"} <= c.keys(), c
+' "$tmp/lp.json" "$strategy" || fail "bad lockprof JSON for $strategy"
+done
+
+# check_lockprof_usage <flag> <value>: exits 2 and names the flag on stderr.
+check_lockprof_usage() {
+  local rc=0
+  "$binary" lockprof "$1" "$2" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [[ $rc -eq 2 ]] || fail "lockprof $1 $2: exit $rc, want 2"
+  grep -q -- "$1" "$tmp/err" || fail "lockprof $1 $2: stderr does not name the flag: $(cat "$tmp/err")"
+}
+check_lockprof_usage --strategy rcu
+check_lockprof_usage --workers 0
+check_lockprof_usage --groups 3
+check_lockprof_usage --duration soon
+
 rc=0
 "$binary" >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 2 ]] || fail "no subcommand: exit $rc, want 2"
