@@ -36,9 +36,9 @@ struct AdaptiveSettings {
   // idle threads-model worker to wake or notice it, so the old 10 us never
   // saw such a worker as having room (docs/adaptive.md 5.2). 40 us is that
   // pickup delay with margin, and ~120 queued 300 ns packets. delay_high_ns
-  // 100 us is ~300 queued 300 ns packets, above the 3/4-full lane at which a
-  // producer stops polling (backpressure), so overload is normally seen by
-  // queue fill first.
+  // 100 us is ~300 queued 300 ns packets, above the half-full lane
+  // (backpressure_fill) at which a producer stops polling, so overload is
+  // normally seen by queue fill first.
   uint64_t delay_low_ns = 40'000;
   uint64_t delay_high_ns = 100'000;
   double room_busy = 0.85;  // (0, 1]
