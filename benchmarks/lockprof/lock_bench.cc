@@ -1,9 +1,11 @@
-// Uncontended lock+unlock cost of the profiled locks against the plain lock
-// they wrap, with profiling on and switched off at run time, in one binary so
-// the ratios come from one run:
+// Uncontended lock+unlock cost of the profiled locks against the plain
+// standard locks (std::mutex, std::shared_mutex; the adaptive wrappers the
+// profiled types sit on differ from those only when contended: they retry
+// before sleeping), with profiling on and switched off at run time, in one
+// binary so the ratios come from one run:
 //
-//   bazel build -c opt //benchmarks/lockprof:lock_bench && \
-//     bazel-bin/benchmarks/lockprof/lock_bench --benchmark_repetitions=3 \
+//   bazel build -c opt //benchmarks/lockprof:lock_bench &&
+//     bazel-bin/benchmarks/lockprof/lock_bench --benchmark_repetitions=3
 //       --benchmark_report_aggregates_only=true
 //
 // Compile-time off (the profiled types are the plain locks; the Profiled*
