@@ -216,7 +216,9 @@ TEST(Adaptive, ABucketRunningHereStaysForTheRestOfItsChunk) {
     Netisr* n = nisr.get();
     spec.m2flow = [&id, n](Packet& p) {
       p.SetFlowId(0, HashType::kOpaque);  // flow 0: workstream 0 by policy
-      if (p.seq == 10) EXPECT_TRUE(n->SetFlowAffinity(id, 0, 1).ok());
+      if (p.seq == 10) {
+        EXPECT_TRUE(n->SetFlowAffinity(id, 0, 1).ok());
+      }
       return true;
     };
     auto proto = nisr->Register(spec);
