@@ -162,6 +162,10 @@ Status TableBase::NotFound(const Inpcb& inp) {
   return Status(ErrorCode::kNotFound, "inpcb: " + ToString(inp.tuple()) + " was already removed");
 }
 
+Status TableBase::EmptyRemove() {
+  return Status(ErrorCode::kInvalidArgument, "inpcb: Remove of an empty LockedInpcb");
+}
+
 Status TableBase::Duplicate(const FourTuple& t) {
   return Status(ErrorCode::kAlreadyExists, std::string("inpcb: ") +
                                                (t.listener() ? "listener " : "connection ") +

@@ -74,22 +74,13 @@ struct alignas(64) Stripe {
   std::atomic<uint64_t> count{0};            // written under writer (AddCount)
 };
 
-class EpochTable final : public TableBase {
+class EpochTable final : public ShardedTable<Stripe> {
  public:
-  explicit EpochTable(const TableSettings& s)
-      : settings_(s), listeners_(s.free_hook, s.free_hook_arg) {
-    stripes_.reserve(s.groups);
-    for (uint32_t i = 0; i < s.groups; ++i) {
-      stripes_.push_back(std::make_unique<Stripe>(ChainsPerTable(s, s.groups)));
-    }
-  }
+  explicit EpochTable(const TableSettings& s) : ShardedTable(s, s.groups) {}
 
-  ~EpochTable() override {
-    qsbr::Barrier();  // earlier removals' deferred releases
-    for (auto& st : stripes_) {
-      st->conns.Drain([](Inpcb* p) { InpcbAccess::Unref(*p); });  // no reader is left
-    }
-  }
+  // Earlier removals' deferred releases first; ~ShardedTable then drops
+  // what is still linked (no reader is left).
+  ~EpochTable() override { qsbr::Barrier(); }
 
   TableStrategy strategy() const override { return TableStrategy::kEpoch; }
 
@@ -111,7 +102,7 @@ class EpochTable final : public TableBase {
     if (Status st = CheckTuple(t); !st.ok()) return st;
     if (t.listener()) return listeners_.Insert(t);
     const uint32_t si = GroupOf(flowid, settings_.groups);
-    Stripe& st = *stripes_[si];
+    Stripe& st = *shards_[si];
     std::lock_guard<lockprof::Mutex> g(st.writer);
     if (st.conns.Find(t, TupleHash(t)) != nullptr) return Duplicate(t);
     Inpcb* inp = InpcbAccess::New<EpochInpcb>(t, flowid, si, /*locked=*/true, settings_.free_hook,
@@ -124,14 +115,14 @@ class EpochTable final : public TableBase {
   }
 
   Status Remove(LockedInpcb& l) override {
-    if (!l) return Status(ErrorCode::kInvalidArgument, "inpcb: Remove of an empty LockedInpcb");
+    if (!l) return EmptyRemove();
     if (!qsbr::Online()) {
       return Status(ErrorCode::kFailedPrecondition,
                     "inpcb: epoch Remove from a thread that did not call ThreadEnter");
     }
     Inpcb* inp = l.get();
     if (inp->listener()) return listeners_.Remove(l);
-    Stripe& st = *stripes_[inp->shard()];
+    Stripe& st = *shards_[inp->shard()];
     InpcbAccess::Unlock(*inp);  // order writer -> inpcb; our reference keeps it
     {
       std::lock_guard<lockprof::Mutex> g(st.writer);
@@ -151,7 +142,7 @@ class EpochTable final : public TableBase {
   }
 
   void ForEach(const std::function<void(const Inpcb&)>& fn) override {
-    for (auto& st : stripes_) {
+    for (auto& st : shards_) {
       std::lock_guard<lockprof::Mutex> g(st->writer);  // no unlink, so no free, meanwhile
       st->conns.ForEach([&](Inpcb* p) {
         InpcbAccess::Lock(*p);
@@ -160,13 +151,6 @@ class EpochTable final : public TableBase {
       });
     }
     listeners_.ForEach(fn);
-  }
-
-  TableCounts Counts() const override {
-    TableCounts c;
-    for (const auto& st : stripes_) c.connections += st->count.load(std::memory_order_relaxed);
-    c.listeners = listeners_.count();
-    return c;
   }
 
   void WaitForDeferredFrees() override {
@@ -180,7 +164,7 @@ class EpochTable final : public TableBase {
       Fatal("epoch table: Lookup from a thread that did not call ThreadEnter (or is offline)");
     }
     Inpcb* p =
-        t.listener() ? nullptr : stripes_[GroupOf(flowid, settings_.groups)]->conns.Find(t, h);
+        t.listener() ? nullptr : shards_[GroupOf(flowid, settings_.groups)]->conns.Find(t, h);
     // Relaxed: the table's reference lasts until a grace period after the
     // unlink, and this thread is inside its read-side section.
     if (p != nullptr) InpcbAccess::Ref(*p);
@@ -189,9 +173,6 @@ class EpochTable final : public TableBase {
   }
 
  private:
-  const TableSettings settings_;
-  std::vector<std::unique_ptr<Stripe>> stripes_;  // fixed after construction
-  ListenerSet listeners_;
 };
 
 }  // namespace

@@ -51,7 +51,7 @@ class GlobalTable final : public TableBase {
   }
 
   Status Remove(LockedInpcb& l) override {
-    if (!l) return Status(ErrorCode::kInvalidArgument, "inpcb: Remove of an empty LockedInpcb");
+    if (!l) return EmptyRemove();
     Inpcb* inp = l.get();
     // Order info -> inpcb: our reference keeps inp while it is unlocked.
     InpcbAccess::Unlock(*inp);

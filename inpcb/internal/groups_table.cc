@@ -28,19 +28,9 @@ struct alignas(64) Group {
   std::atomic<uint64_t> count{0};  // written under mu (AddCount)
 };
 
-class GroupsTable final : public TableBase {
+class GroupsTable final : public ShardedTable<Group> {
  public:
-  explicit GroupsTable(const TableSettings& s)
-      : settings_(s), listeners_(s.free_hook, s.free_hook_arg) {
-    groups_.reserve(s.groups);
-    for (uint32_t i = 0; i < s.groups; ++i) {
-      groups_.push_back(std::make_unique<Group>(ChainsPerTable(s, s.groups)));
-    }
-  }
-
-  ~GroupsTable() override {
-    for (auto& g : groups_) g->conns.Drain([](Inpcb* p) { InpcbAccess::Unref(*p); });
-  }
+  explicit GroupsTable(const TableSettings& s) : ShardedTable(s, s.groups) {}
 
   TableStrategy strategy() const override { return TableStrategy::kGroups; }
 
@@ -56,7 +46,7 @@ class GroupsTable final : public TableBase {
     if (Status st = CheckTuple(t); !st.ok()) return st;
     if (t.listener()) return listeners_.Insert(t);
     const uint32_t gi = GroupOf(flowid, settings_.groups);
-    Group& g = *groups_[gi];
+    Group& g = *shards_[gi];
     std::lock_guard<lockprof::Mutex> lock(g.mu);
     if (g.conns.Find(t, TupleHash(t)) != nullptr) return Duplicate(t);
     Inpcb* inp = InpcbAccess::New(t, flowid, gi, /*locked=*/true, settings_.free_hook,
@@ -69,10 +59,10 @@ class GroupsTable final : public TableBase {
   }
 
   Status Remove(LockedInpcb& l) override {
-    if (!l) return Status(ErrorCode::kInvalidArgument, "inpcb: Remove of an empty LockedInpcb");
+    if (!l) return EmptyRemove();
     Inpcb* inp = l.get();
     if (inp->listener()) return listeners_.Remove(l);
-    Group& g = *groups_[inp->shard()];
+    Group& g = *shards_[inp->shard()];
     InpcbAccess::Unlock(*inp);  // order group -> inpcb; our reference keeps it
     {
       std::lock_guard<lockprof::Mutex> lock(g.mu);
@@ -87,7 +77,7 @@ class GroupsTable final : public TableBase {
   }
 
   void ForEach(const std::function<void(const Inpcb&)>& fn) override {
-    for (auto& g : groups_) {
+    for (auto& g : shards_) {
       std::lock_guard<lockprof::Mutex> lock(g->mu);
       g->conns.ForEach([&](Inpcb* p) {
         InpcbAccess::Lock(*p);
@@ -96,13 +86,6 @@ class GroupsTable final : public TableBase {
       });
     }
     listeners_.ForEach(fn);
-  }
-
-  TableCounts Counts() const override {
-    TableCounts c;
-    for (const auto& g : groups_) c.connections += g->count.load(std::memory_order_relaxed);
-    c.listeners = listeners_.count();
-    return c;
   }
 
   void WaitForDeferredFrees() override { qsbr::Barrier(); }
@@ -114,7 +97,7 @@ class GroupsTable final : public TableBase {
     }
     Inpcb* p = nullptr;
     if (!t.listener()) {
-      Group& g = *groups_[GroupOf(flowid, settings_.groups)];
+      Group& g = *shards_[GroupOf(flowid, settings_.groups)];
       std::lock_guard<lockprof::Mutex> lock(g.mu);
       p = g.conns.Find(t, h);
       if (p != nullptr) InpcbAccess::Ref(*p);  // relaxed: the group's reference is held
@@ -124,9 +107,6 @@ class GroupsTable final : public TableBase {
   }
 
  private:
-  const TableSettings settings_;
-  std::vector<std::unique_ptr<Group>> groups_;  // fixed after construction
-  ListenerSet listeners_;
 };
 
 }  // namespace

@@ -37,19 +37,9 @@ struct alignas(64) Partition {
   std::atomic<uint64_t> count{0};  // written by the owner (AddCount), read by Counts
 };
 
-class PartitionedTable final : public TableBase {
+class PartitionedTable final : public ShardedTable<Partition> {
  public:
-  explicit PartitionedTable(const TableSettings& s)
-      : settings_(s), listeners_(s.free_hook, s.free_hook_arg) {
-    parts_.reserve(s.cpus);
-    for (uint32_t i = 0; i < s.cpus; ++i) {
-      parts_.push_back(std::make_unique<Partition>(ChainsPerTable(s, s.cpus)));
-    }
-  }
-
-  ~PartitionedTable() override {
-    for (auto& p : parts_) p->conns.Drain([](Inpcb* i) { InpcbAccess::Unref(*i); });
-  }
+  explicit PartitionedTable(const TableSettings& s) : ShardedTable(s, s.cpus) {}
 
   TableStrategy strategy() const override { return TableStrategy::kPartitioned; }
 
@@ -57,7 +47,7 @@ class PartitionedTable final : public TableBase {
     if (Status st = CheckCpu(cpu, settings_.cpus); !st.ok()) return st;
     if (cpu >= 0) {
       uintptr_t expected = 0;
-      if (!parts_[cpu]->owner.compare_exchange_strong(expected, Me(), std::memory_order_acq_rel) &&
+      if (!shards_[cpu]->owner.compare_exchange_strong(expected, Me(), std::memory_order_acq_rel) &&
           expected != Me()) {
         return Status(ErrorCode::kFailedPrecondition,
                       "inpcb: partition " + std::to_string(cpu) +
@@ -69,7 +59,7 @@ class PartitionedTable final : public TableBase {
   }
 
   void ThreadExit() override {
-    for (auto& p : parts_) {
+    for (auto& p : shards_) {
       if (p->owner.load(std::memory_order_relaxed) == Me()) {
         p->owner.store(0, std::memory_order_release);
       }
@@ -94,7 +84,7 @@ class PartitionedTable final : public TableBase {
   }
 
   Status Remove(LockedInpcb& l) override {
-    if (!l) return Status(ErrorCode::kInvalidArgument, "inpcb: Remove of an empty LockedInpcb");
+    if (!l) return EmptyRemove();
     Inpcb* inp = l.get();
     if (inp->listener()) return listeners_.Remove(l);
     Partition& part = Owned(inp->shard(), inp->flowid(), "Remove");
@@ -109,18 +99,11 @@ class PartitionedTable final : public TableBase {
   }
 
   void ForEach(const std::function<void(const Inpcb&)>& fn) override {
-    for (auto& p : parts_) {
+    for (auto& p : shards_) {
       if (p->owner.load(std::memory_order_relaxed) != Me()) continue;
       p->conns.ForEach([&](Inpcb* i) { fn(*i); });
     }
     listeners_.ForEach(fn);
-  }
-
-  TableCounts Counts() const override {
-    TableCounts c;
-    for (const auto& p : parts_) c.connections += p->count.load(std::memory_order_relaxed);
-    c.listeners = listeners_.count();
-    return c;
   }
 
   void WaitForDeferredFrees() override { qsbr::Barrier(); }
@@ -142,7 +125,7 @@ class PartitionedTable final : public TableBase {
  private:
   // The partition, if the calling thread owns it; otherwise aborts.
   Partition& Owned(uint32_t pi, uint32_t flowid, const char* op) {
-    Partition& part = *parts_[pi];
+    Partition& part = *shards_[pi];
     const uintptr_t owner = part.owner.load(std::memory_order_relaxed);
     if (owner != Me()) [[unlikely]] {
       char msg[256];
@@ -155,10 +138,6 @@ class PartitionedTable final : public TableBase {
     }
     return part;
   }
-
-  const TableSettings settings_;
-  std::vector<std::unique_ptr<Partition>> parts_;  // fixed after construction
-  ListenerSet listeners_;
 };
 
 }  // namespace

@@ -7,7 +7,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "inpcb/internal/access.h"
+#include "inpcb/internal/conn_hash.h"
+#include "inpcb/internal/listener_set.h"
 #include "inpcb/table.h"
 
 namespace netisr::inpcb::internal {
@@ -42,6 +46,8 @@ class TableBase : public ConnectionTable {
   // ThreadEnter's check: cpu in [-1, cpus).
   static Status CheckCpu(int cpu, uint32_t cpus);
   static Status NotFound(const Inpcb& inp);
+  // Remove's check of its argument.
+  static Status EmptyRemove();
   static Status Duplicate(const FourTuple& t);
 };
 
@@ -54,6 +60,39 @@ inline void AddCount(std::atomic<uint64_t>& c, int64_t d) {
 // Chains per table when `tables` tables share settings.hash_buckets: a
 // power of two, at least 1.
 uint32_t ChainsPerTable(const TableSettings& s, uint32_t tables);
+
+// What the sharded strategies (groups, epoch stripes, partitions) share:
+// `shards` Shards, each a cache-line-aligned struct with `conns` (its
+// ConnHash) and `count` (single-writer, AddCount), fixed after
+// construction, and the lock-free listener snapshot. The destructor drops
+// the shards' references on what is still linked; a derived destructor
+// runs first (epoch waits for its deferred releases there).
+template <class Shard>
+class ShardedTable : public TableBase {
+ public:
+  TableCounts Counts() const override {
+    TableCounts c;
+    for (const auto& sh : shards_) c.connections += sh->count.load(std::memory_order_relaxed);
+    c.listeners = listeners_.count();
+    return c;
+  }
+
+ protected:
+  ShardedTable(const TableSettings& s, uint32_t shards)
+      : settings_(s), listeners_(s.free_hook, s.free_hook_arg) {
+    shards_.reserve(shards);
+    for (uint32_t i = 0; i < shards; ++i) {
+      shards_.push_back(std::make_unique<Shard>(ChainsPerTable(s, shards)));
+    }
+  }
+  ~ShardedTable() override {
+    for (auto& sh : shards_) sh->conns.Drain([](Inpcb* p) { InpcbAccess::Unref(*p); });
+  }
+
+  const TableSettings settings_;
+  std::vector<std::unique_ptr<Shard>> shards_;  // fixed after construction
+  ListenerSet listeners_;
+};
 
 std::unique_ptr<ConnectionTable> NewGlobalTable(const TableSettings& s);
 std::unique_ptr<ConnectionTable> NewGroupsTable(const TableSettings& s);
