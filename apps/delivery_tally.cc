@@ -40,13 +40,23 @@ uint64_t DeliveryTally::reordered() const {
   return n;
 }
 
+namespace {
+
+LatencySummary Summarize(const LatencyHistogram& h) {
+  auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
+  return {h.count(), us(h.ValueAtQuantile(0.50)), us(h.ValueAtQuantile(0.99)),
+          us(h.ValueAtQuantile(0.999)), us(h.max())};
+}
+
+}  // namespace
+
 LatencySummary DeliveryTally::Latency() const {
   LatencyHistogram all;
   all.Merge(stray_latency_);
   for (const LatencyHistogram& h : latency_) all.Merge(h);
-  auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1e3; };
-  return {all.count(), us(all.ValueAtQuantile(0.50)), us(all.ValueAtQuantile(0.99)),
-          us(all.ValueAtQuantile(0.999)), us(all.max())};
+  return Summarize(all);
 }
+
+LatencySummary DeliveryTally::Latency(int ws) const { return Summarize(latency_[ws]); }
 
 }  // namespace netisr::apps

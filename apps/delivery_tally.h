@@ -67,6 +67,8 @@ class DeliveryTally {
   uint64_t delivered(size_t kind) const;
   uint64_t reordered() const;
   LatencySummary Latency() const;
+  // The same over the packets handled on workstream `ws` alone.
+  LatencySummary Latency(int ws) const;
 
  private:
   struct alignas(64) Tally {

@@ -115,6 +115,13 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
               "Least time between two bucket migrations by one producer, us");
   AddOptional(run, "--adaptive-window-us", a.window_us, "Load measurement window, us, 10..100000");
   AddOptional(run, "--adaptive-alpha", a.alpha, "EWMA weight of the newest load window, (0, 1]");
+  AddOptional(run, "--adaptive-backpressure", a.backpressure,
+              "Queue fill at which a producer stops polling its sources, (0, 1]");
+  AddOptional(
+      run, "--adaptive-spill", a.spill,
+      "Queue fill past which a placed bucket's packets run on the producer instead, (0, 1]");
+  AddOptional(run, "--adaptive-settle-windows", a.settle_windows,
+              "Load windows a target gets to show a move before its room is read again, 0..1000");
   return run;
 }
 

@@ -44,6 +44,7 @@ constexpr int64_t kMaxAdaptiveDelayUs = 1'000'000;
 constexpr int64_t kMaxAdaptiveIntervalUs = 1'000'000;
 constexpr int64_t kMinAdaptiveWindowUs = 10;
 constexpr int64_t kMaxAdaptiveWindowUs = 100'000;
+constexpr int64_t kMaxAdaptiveSettleWindows = 1000;
 // Packets in flight across all sources, and the floor per source: a source
 // needs a few bursts' worth to keep its worker busy while handlers free the
 // previous ones.
@@ -335,6 +336,8 @@ Result<RunReport> Execute(Job& job) {
   }
   r.delivered = job.protocol->tally().delivered();
   r.latency = job.protocol->tally().Latency();
+  for (int w = 0; w < job.nisr->num_workstreams(); ++w)
+    r.latency_by_workstream.push_back(job.protocol->tally().Latency(w));
   r.reordered = job.protocol->tally().reordered();
   r.seconds = *took;
   r.mpps = r.seconds > 0 ? static_cast<double>(r.delivered) / r.seconds / 1e6 : 0;
@@ -379,6 +382,9 @@ AdaptiveSettings ResolveAdaptive(const AdaptiveOptions& o) {
   if (o.interval_us) a.migration_interval_ns = us(*o.interval_us);
   if (o.window_us) a.load_window_ns = us(*o.window_us);
   if (o.alpha) a.load_alpha = *o.alpha;
+  if (o.backpressure) a.backpressure_fill = *o.backpressure;
+  if (o.spill) a.spill_fill = *o.spill;
+  if (o.settle_windows) a.settle_windows = static_cast<uint32_t>(*o.settle_windows);
   return a;
 }
 
@@ -404,6 +410,8 @@ Status ValidateRunOptions(const RunOptions& o) {
       {"--adaptive-interval-us", o.adaptive.interval_us.value_or(0), 0, kMaxAdaptiveIntervalUs},
       {"--adaptive-window-us", o.adaptive.window_us.value_or(kMinAdaptiveWindowUs),
        kMinAdaptiveWindowUs, kMaxAdaptiveWindowUs},
+      {"--adaptive-settle-windows", o.adaptive.settle_windows.value_or(0), 0,
+       kMaxAdaptiveSettleWindows},
   };
   for (const Bound& b : bounds) {
     if (Status st = Check(b); !st.ok()) return st;
@@ -417,6 +425,8 @@ Status ValidateRunOptions(const RunOptions& o) {
       {"--adaptive-busy-low", o.adaptive.busy_low, 1e-6, 1},
       {"--adaptive-room-busy", o.adaptive.room_busy, 1e-6, 1},
       {"--adaptive-alpha", o.adaptive.alpha, 1e-6, 1},
+      {"--adaptive-backpressure", o.adaptive.backpressure, 1e-6, 1},
+      {"--adaptive-spill", o.adaptive.spill, 1e-6, 1},
   };
   for (const RealBound& b : reals) {
     if (Status st = Check(b); !st.ok()) return st;
@@ -511,6 +521,14 @@ nlohmann::json TraceJson(const std::vector<TraceSample>& trace) {
 }
 
 // nlohmann turns an empty std::map into null; a report's maps are objects.
+nlohmann::json LatencyJson(const std::vector<LatencySummary>& by_ws) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const LatencySummary& l : by_ws) {
+    a.push_back({{"samples", l.samples}, {"p50_us", l.p50_us}, {"p99_us", l.p99_us}});
+  }
+  return a;
+}
+
 nlohmann::json Object(const std::map<std::string, uint64_t>& m) {
   return m.empty() ? nlohmann::json::object() : nlohmann::json(m);
 }
@@ -549,6 +567,7 @@ nlohmann::json ToJson(const RunReport& r) {
       {"p99_us", r.latency.p99_us},
       {"p999_us", r.latency.p999_us},
       {"max_us", r.latency.max_us},
+      {"latency_by_workstream", LatencyJson(r.latency_by_workstream)},
       {"migrations", r.stats.migrations},
       // nlohmann turns an empty std::map into null, hence the explicit object.
       {"decisions",
@@ -575,7 +594,10 @@ nlohmann::json ToJson(const RunReport& r) {
           {"delay_high_us", a.delay_high_ns / 1e3},
           {"interval_us", a.migration_interval_ns / 1e3},
           {"window_us", a.load_window_ns / 1e3},
-          {"alpha", a.load_alpha}}},
+          {"alpha", a.load_alpha},
+          {"backpressure", a.backpressure_fill},
+          {"spill", a.spill_fill},
+          {"settle_windows", a.settle_windows}}},
         {"bind", o.bind},
         {"seed", o.seed}}},
       {"netisr", netisr::ToJson(r.stats)},

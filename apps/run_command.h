@@ -48,14 +48,17 @@ inline constexpr std::string_view kL4Choices[] = {"tcp", "udp", "mix"};
 // --adaptive-* flag; unset fields keep netisr's defaults. Times in
 // microseconds on the command line.
 struct AdaptiveOptions {
-  std::optional<double> busy_high;       // --adaptive-busy-high
-  std::optional<double> busy_low;        // --adaptive-busy-low
-  std::optional<double> room_busy;       // --adaptive-room-busy
-  std::optional<int64_t> delay_low_us;   // --adaptive-delay-low-us
-  std::optional<int64_t> delay_high_us;  // --adaptive-delay-high-us
-  std::optional<int64_t> interval_us;    // --adaptive-interval-us: migration interval
-  std::optional<int64_t> window_us;      // --adaptive-window-us: load window
-  std::optional<double> alpha;           // --adaptive-alpha: load EWMA weight
+  std::optional<double> busy_high;        // --adaptive-busy-high
+  std::optional<double> busy_low;         // --adaptive-busy-low
+  std::optional<double> room_busy;        // --adaptive-room-busy
+  std::optional<int64_t> delay_low_us;    // --adaptive-delay-low-us
+  std::optional<int64_t> delay_high_us;   // --adaptive-delay-high-us
+  std::optional<int64_t> interval_us;     // --adaptive-interval-us: migration interval
+  std::optional<int64_t> window_us;       // --adaptive-window-us: load window
+  std::optional<double> alpha;            // --adaptive-alpha: load EWMA weight
+  std::optional<double> backpressure;     // --adaptive-backpressure: queue fill
+  std::optional<double> spill;            // --adaptive-spill: queue fill
+  std::optional<int64_t> settle_windows;  // --adaptive-settle-windows
 };
 
 // The run's knobs, one per flag, as the user gave them; ValidateRunOptions
@@ -153,8 +156,9 @@ struct RunReport {
   double mpps = 0;                       // delivered packets per second, millions
   std::vector<uint64_t> source_packets;  // packets each source brought in
   LatencySummary latency;
-  std::vector<TraceSample> trace;  // --trace-us
-  Stats stats;                     // after Stop, so exact; drops by reason in stats.drops
+  std::vector<LatencySummary> latency_by_workstream;  // where the handler ran
+  std::vector<TraceSample> trace;                     // --trace-us
+  Stats stats;  // after Stop, so exact; drops by reason in stats.drops
 
   uint64_t dropped_total() const {
     uint64_t n = 0;

@@ -73,6 +73,7 @@ Status ValidateAdaptive(const AdaptiveSettings& a) {
   if (!frac(a.load_alpha)) return bad("load_alpha must be in (0, 1]");
   if (a.settle_windows > 1000) return bad(Range("settle_windows", a.settle_windows, 0, 1000));
   if (!frac(a.backpressure_fill)) return bad("backpressure_fill must be in (0, 1]");
+  if (!frac(a.spill_fill)) return bad("spill_fill must be in (0, 1]");
   return Status::Ok();
 }
 
@@ -180,6 +181,7 @@ Result<ProtocolId> Netisr::Register(const ProtocolSpec& spec) {
   for (size_t i = 0; i < producers_.size() * nws_; ++i)
     pe->lanes.push_back(std::make_unique<Lane>(qlimit));
   pe->buckets.assign(producers_.size(), std::vector<internal::Bucket>(settings_.flow_buckets));
+  pe->feedback.resize(producers_.size());
   pe->hints = std::make_unique<std::atomic<int16_t>[]>(settings_.flow_buckets);
   for (uint32_t i = 0; i < settings_.flow_buckets; ++i) pe->hints[i].store(-1);
   protocols_[n] = std::move(pe);
@@ -369,20 +371,14 @@ struct Netisr::Chunk {
 
 // What one Enter call knows about its caller and the machine.
 struct Netisr::CallContext {
-  // What the adaptive rule reads, filled once per call in kAdaptive mode
-  // only: 1.3 KiB that other modes must not pay to initialise.
-  struct Feedback {
-    uint64_t now_ns;
-    std::array<sched::LoadSample, kMaxWorkstreams> loads;
-    std::array<float, kMaxWorkstreams> fill;
-    uint64_t settling;   // AdaptiveView::settling
-    uint64_t pressured;  // AdaptiveView::pressured
-  };
+  // What the adaptive rule reads (kAdaptive mode only, else nullptr): the
+  // producer's snapshot for this protocol, see ReadLoads.
+  using Feedback = internal::Feedback;
   Producer* prod;
   DispatchMode mode;
   int here;
   bool here_draining;
-  std::optional<Feedback> feedback;
+  Feedback* feedback = nullptr;
 };
 
 namespace {
@@ -428,6 +424,7 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
     ch.ndirect = ch.nstaged = 0;
     ch.staged_mask = 0;
     ++prod->chunk;
+    if (cc.feedback) cc.feedback->fill_fresh = 0;
     for (size_t i = 0; i < n; ++i) {
       Packet* pkt = pkts[base + i];
       // Stores only when the value changes: the packet's line may sit in
@@ -456,9 +453,18 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
   return out;
 }
 
-void Netisr::ReadLoads(CallContext& cc, const ProtocolEntry& pe, ProtocolId proto) const {
-  CallContext::Feedback& fb = cc.feedback.emplace();
+void Netisr::ReadLoads(CallContext& cc, ProtocolEntry& pe, ProtocolId proto) const {
+  internal::Feedback& fb = pe.feedback[cc.prod->index];
+  cc.feedback = &fb;
   fb.now_ns = Now();
+  // Reading every workstream's load and queue fill costs a cache miss or
+  // two each. With small bursts (a paced source polled often) doing it per
+  // call cost more than the handlers: in the skew scenario paced at 3.5
+  // Mpps, poll model, the median latency was 43 us with a read per call and
+  // 3.7 us with this reuse (docs/adaptive.md 6). The published loads change
+  // once per window anyway.
+  if (fb.read_ns != 0 && fb.now_ns - fb.read_ns < internal::kFeedbackRefreshNs) return;
+  fb.read_ns = fb.now_ns;
   fb.settling = 0;
   fb.pressured = 0;
   // Published values older than two windows are stale: a worker that runs
@@ -484,6 +490,17 @@ void Netisr::ReadLoads(CallContext& cc, const ProtocolEntry& pe, ProtocolId prot
   }
   cc.prod->saturated =
       internal::UpdateSaturation(cc.prod->saturated, fb.loads[cc.here], settings_.adaptive);
+}
+
+void Netisr::RefreshFill(internal::Feedback& fb, const ProtocolEntry& pe, ProtocolId proto, int t,
+                         const Chunk& ch) const {
+  const uint64_t bit = uint64_t{1} << t;
+  if (fb.fill_fresh & bit) return;
+  fb.fill_fresh |= bit;
+  // What this producer staged for t in the current chunk is not in qlen yet.
+  const int64_t q = workstreams_[t]->protos[proto].qlen.load(std::memory_order_relaxed);
+  const int64_t staged = ((ch.staged_mask >> t) & 1) ? ch.staged_per_ws[t] : 0;
+  fb.fill[t] = static_cast<float>(q + staged) / static_cast<float>(pe.qlimit);
 }
 
 bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
@@ -515,6 +532,9 @@ bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pack
         prod.decisions[static_cast<size_t>(b->last_reason)].Add(1);
     } else {
       b->queued_to = -1;  // drained: nothing of it is queued anywhere
+      // The spill test wants the placed CPU's queue as of this chunk.
+      if (cc.feedback && b->placement >= 0 && b->placement != cc.here)
+        RefreshFill(*cc.feedback, pe, proto, b->placement, ch);
       target = PlaceBucket(cc, pe, proto, pkt, *b, bi, &d);
     }
   } else {
@@ -548,6 +568,7 @@ bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pack
   ch.staged[ch.nstaged] = &pkt;
   ch.staged_ws[ch.nstaged++] = static_cast<uint8_t>(target);
   ++ch.staged_per_ws[target];
+  if (cc.feedback) cc.feedback->fill[target] += 1.0f / static_cast<float>(pe.qlimit);
   if (b != nullptr) {
     b->queued_to = static_cast<int16_t>(target);
     b->staged_chunk = prod.chunk;
@@ -590,7 +611,7 @@ int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pa
     choice = {hint, internal::AdaptiveReason::kHinted};
   } else {
     if (b.placement < 0 || b.placement >= nws_) b.placement = static_cast<int16_t>(cc.here);
-    CallContext::Feedback& fb = *cc.feedback;
+    internal::Feedback& fb = *cc.feedback;
     const bool rate_ok =
         fb.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
     const internal::AdaptiveView view{cc.here,
@@ -603,7 +624,9 @@ int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pa
                                       fb.settling,
                                       fb.pressured};
     choice = internal::DecideAdaptive(view, settings_.adaptive);
-    if (choice.placement != b.placement) {
+    if (choice.reason == internal::AdaptiveReason::kSpill) {
+      // Runs here this once; the bucket stays placed where it is.
+    } else if (choice.placement != b.placement) {
       b.placement = static_cast<int16_t>(choice.placement);
       prod.migrations.Add(1);
       prod.last_migration_ns = fb.now_ns;
@@ -660,7 +683,10 @@ std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(CallContext& cc, Proto
     if (cc.feedback) {
       // Queueing delay feeds the adaptive rule only; other modes skip the
       // stores (each one may pull a line from the consumer's cache).
-      for (size_t i = 0; i < accepted; ++i) batch[i]->queued_ns = cc.feedback->now_ns;
+      // Low 32 bits (Packet::queued_ns); 0 means "not stamped", so a
+      // stamp that truncates to 0 reads 1 ns late instead.
+      const uint32_t stamp = std::max<uint32_t>(static_cast<uint32_t>(cc.feedback->now_ns), 1);
+      for (size_t i = 0; i < accepted; ++i) batch[i]->queued_ns = stamp;
     } else {
       // A stamp left from an earlier adaptive queueing of this packet (a
       // nested dispatch) would read as a long wait. Cleared here, where the
@@ -828,12 +854,11 @@ bool Netisr::DrainWorkstream(int w, uint64_t* now) {
         if (n == 0) break;
         // The producer wrote these descriptors on its CPU: start fetching
         // all of them now rather than miss on each in turn in the handler
-        // (DPDK drivers prefetch a received burst the same way).
-        // A Packet spans two cache lines (static_assert'ed in packet.h).
-        for (size_t i = 0; i < n; ++i) {
-          __builtin_prefetch(burst[i]);
-          __builtin_prefetch(reinterpret_cast<const char*>(burst[i]) + 64);
-        }
+        // (DPDK drivers prefetch a received burst the same way). Only the
+        // first line: the second holds what a handler here seldom reads
+        // (see Packet), and fetching it would make the producer that
+        // recycles the packet take it back.
+        for (size_t i = 0; i < n; ++i) __builtin_prefetch(burst[i]);
         qlen.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
         if (drop) {
           for (size_t i = 0; i < n; ++i) Release(burst[i]);
@@ -843,10 +868,13 @@ bool Netisr::DrainWorkstream(int w, uint64_t* now) {
         } else {
           // One clock read per burst: a handler's end is the next start.
           const uint64_t t0 = *now;
-          if (const uint64_t stamp = burst[0]->queued_ns; stamp != 0) {
-            // Stamped by an adaptive producer: sample its wait. The stamp
+          if (const uint32_t stamp = burst[0]->queued_ns; stamp != 0) {
+            // Stamped by an adaptive producer: sample its wait, modulo 2^32
+            // (Packet::queued_ns); a stamp that reads as later than now
+            // (the clock is not ordered across CPUs) waited 0. The stamp
             // stays (see EnqueueToWorkstream for who clears it).
-            ws.meter->AddQueueDelay(t0 - std::min(t0, stamp));
+            const auto wait = static_cast<int32_t>(static_cast<uint32_t>(t0) - stamp);
+            ws.meter->AddQueueDelay(static_cast<uint64_t>(std::max(wait, 0)));
           }
           RunHandler(pe, {burst, n});
           *now = Now();

@@ -56,6 +56,7 @@ namespace netisr {
 
 namespace internal {
 struct Bucket;
+struct Feedback;
 enum class Decision : uint8_t;
 struct Producer;
 struct ProtocolEntry;
@@ -197,8 +198,14 @@ class Netisr final : private WorkerRuntime {
   int FlowWorkstream(uint32_t flowid) const;
   template <bool kQueueOnly>
   BurstOutcome Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
-  // Snapshot of every workstream's load and this producer's saturation.
-  void ReadLoads(CallContext& cc, const internal::ProtocolEntry& pe, ProtocolId proto) const;
+  // Points cc.feedback at this producer's snapshot of every workstream's
+  // load and queue fill and its own saturation, re-read at most every
+  // internal::kFeedbackRefreshNs.
+  void ReadLoads(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto) const;
+  // Re-reads workstream t's queue fill into fb, once per chunk (plus what
+  // this chunk staged for t so far); the spill test needs it current.
+  void RefreshFill(internal::Feedback& fb, const internal::ProtocolEntry& pe, ProtocolId proto,
+                   int t, const Chunk& ch) const;
   // Chooses direct or queued (and where) for one packet and files it into
   // the chunk; false if the policy cannot place it.
   bool Classify(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto, Packet& pkt,

@@ -42,6 +42,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -74,7 +75,13 @@ using ReleaseFn = void (*)(Packet* pkt);
 // rte_pktmbuf_free_bulk); every packet passed has this same function.
 using ReleaseBulkFn = void (*)(std::span<Packet* const> pkts);
 
-struct Packet {
+// Two cache lines, laid out by who touches what when a packet crosses CPUs:
+// the first line holds everything the dispatcher, a handler on another CPU
+// and the free path read; the second (backing, meta) stays in the
+// allocating CPU's cache unless a protocol layer uses meta. A producer that
+// recycles a packet its consumer read then reclaims one line, not two
+// (docs/adaptive.md 6).
+struct alignas(64) Packet {
   // Bytes of the frame; `len` valid bytes at `data`.
   uint8_t* data = nullptr;
   uint32_t len = 0;
@@ -86,16 +93,14 @@ struct Packet {
   // Ingress identity (NIC port/queue or synthetic source); the source policy
   // maps it to a workstream.
   uint16_t source = 0;
+  // When netisr queued the packet: the low 32 bits of its clock (ns), or 0
+  // for not stamped; feeds queueing delay. 32 bits keep the first line
+  // whole; a wait is their difference modulo 2^32, exact below 4.29 s.
+  uint32_t queued_ns = 0;
   // Time the packet entered the system, in the clock the ingress chose (ns).
   uint64_t ingress_ns = 0;
-  // When netisr queued the packet (its clock, ns); feeds queueing delay.
-  uint64_t queued_ns = 0;
   // Driver metadata, e.g. a per-flow sequence number used to check ordering.
   uint64_t seq = 0;
-  // The buffer this descriptor wraps when it does not own one (rte_mbuf*).
-  void* backing = nullptr;
-  // Scratch for protocol layers (offsets of parsed headers and the like).
-  std::array<uint64_t, 4> meta{};
 
   // Returns the packet to its owner. Set by whoever made the descriptor.
   ReleaseFn release = nullptr;
@@ -104,6 +109,12 @@ struct Packet {
   // owner whose bulk free is cheaper than one `release` each (DPDK frees an
   // array of mbufs to their mempools in one call). nullptr: per packet only.
   ReleaseBulkFn release_bulk = nullptr;
+
+  // --- second cache line ---
+  // The buffer this descriptor wraps when it does not own one (rte_mbuf*).
+  void* backing = nullptr;
+  // Scratch for protocol layers (offsets of parsed headers and the like).
+  std::array<uint64_t, 4> meta{};
 
   bool has_flowid() const { return hash_type != HashType::kNone; }
   void SetFlowId(uint32_t id, HashType type) {
@@ -114,8 +125,9 @@ struct Packet {
   void ResetMetadata();
 };
 
-// Two cache lines: Netisr prefetches both when a burst crosses CPUs.
-static_assert(sizeof(Packet) > 64 && sizeof(Packet) <= 128);
+static_assert(sizeof(Packet) == 128);
+static_assert(offsetof(Packet, release_bulk) + sizeof(ReleaseBulkFn) <= 64,
+              "what a consumer on another CPU reads must fit the first line");
 
 // Hands `pkt` back to its owner. Every packet that enters netisr ends in
 // exactly one Release (by the final handler or by a drop).

@@ -58,6 +58,8 @@ const char* ToString(AdaptiveReason r) {
       return "migrate_home";
     case AdaptiveReason::kHinted:
       return "hinted";
+    case AdaptiveReason::kSpill:
+      return "spill";
     case AdaptiveReason::kInFlight:
       return "in_flight";
     case AdaptiveReason::kCount:
@@ -102,8 +104,15 @@ AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s) 
   }
   const bool placement_overloaded = ((v.pressured >> v.placement) & 1) ||
                                     Overloaded(v.loads[v.placement], v.fill[v.placement], s);
-  if (v.may_migrate && placement_overloaded && !Overloaded(v.loads[v.here], v.fill[v.here], s)) {
+  const bool here_overloaded = Overloaded(v.loads[v.here], v.fill[v.here], s);
+  if (v.may_migrate && placement_overloaded && !here_overloaded) {
     return {v.here, AdaptiveReason::kMigrateHome};
+  }
+  // Work conservation at the scale of one burst: the bucket's CPU already
+  // has a queue, so rather than lengthen it (and, past backpressure_fill,
+  // stop polling), this drained bucket's packet runs here, once.
+  if (v.fill[v.placement] >= s.spill_fill && !here_overloaded) {
+    return {v.here, AdaptiveReason::kSpill};
   }
   return {v.placement, AdaptiveReason::kPlaced};
 }

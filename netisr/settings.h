@@ -61,6 +61,13 @@ struct AdaptiveSettings {
   // 0.75 gave a 9.7 us median latency, 0.5 6.8 us at the same throughput,
   // and 0.25 cost 6% throughput in 3x the migrations (docs/adaptive.md).
   double backpressure_fill = 0.5;
+  // Spill: while the queue of the CPU a drained bucket is placed on is
+  // filled past this fraction of its limit, the bucket's packets run on the
+  // producer's own CPU instead (the bucket stays placed; no migration), so
+  // the placed CPU keeps a short queue that never runs dry and the producer
+  // works instead of waiting on backpressure. (0, 1]; at or above
+  // backpressure_fill it never acts before backpressure does.
+  double spill_fill = 0.125;
   // Load measurement window (ns, [10 us, 100 ms]) and EWMA weight of the
   // newest window ((0, 1]); see sched_feedback/load.h.
   uint64_t load_window_ns = 200'000;

@@ -67,6 +67,8 @@ enum class AdaptiveReason : uint8_t {
   kMigrateHome,  // the bucket's CPU is overloaded and this one is not: back here
   kHinted,       // an affinity hint names the CPU
   kInFlight,     // earlier packets of the bucket still queued: behind them
+  kSpill,        // the bucket's CPU has a queue past spill_fill: this packet
+                 // runs here, the bucket stays placed there
   kCount,
 };
 const char* ToString(AdaptiveReason r);
@@ -80,7 +82,9 @@ struct AdaptiveView {
   bool may_migrate;                          // bucket drained and migration interval elapsed
   std::span<const sched::LoadSample> loads;  // by workstream
   uint64_t cache_peers;                      // workstreams sharing a cache with `here` (bit mask)
-  // This protocol's queue fill (qlen / qlimit) by workstream, read now: the
+  // This protocol's queue fill (qlen / qlimit) by workstream, read now (for
+  // the bucket's own CPU, at the start of this chunk, plus what this producer
+  // staged for it since): the
   // published loads are up to a window old, the fill is not, so it vetoes
   // moving work into a queue that is filling faster than the EWMA shows.
   std::span<const float> fill;

@@ -124,6 +124,28 @@ struct Workstream {
   uint64_t cache_peers = 0;
 };
 
+// How often a producer re-reads the adaptive feedback (Netisr::ReadLoads),
+// ns. Published loads change once per load window (200 us); queue fills
+// move by ~15 packets of a 300 ns handler in 5 us. A saturated producer's
+// poll burst (32 such packets) takes longer than this, so it still reads
+// once per burst; a producer polling a paced source every microsecond reads
+// once per ~5 polls.
+inline constexpr uint64_t kFeedbackRefreshNs = 5'000;
+
+// One producer's snapshot of what the adaptive rule reads for one protocol.
+// Owned by that producer's thread; no atomics.
+struct Feedback {
+  uint64_t now_ns = 0;   // the current call's clock reading
+  uint64_t read_ns = 0;  // when the fields below were read; 0 = never
+  std::array<sched::LoadSample, kMaxWorkstreams> loads{};
+  std::array<float, kMaxWorkstreams> fill{};
+  uint64_t settling = 0;   // AdaptiveView::settling
+  uint64_t pressured = 0;  // AdaptiveView::pressured
+  // Workstreams whose `fill` was re-read in the current chunk (bit mask;
+  // Netisr::RefreshFill).
+  uint64_t fill_fresh = 0;
+};
+
 struct ProtocolEntry {
   ProtocolSpec spec;
   uint32_t qlimit = 0;
@@ -136,6 +158,8 @@ struct ProtocolEntry {
   // thread (SetFlowAffinity), read by producers; relaxed, since a producer
   // acts on a hint only once the bucket has drained, whenever it sees it.
   std::unique_ptr<std::atomic<int16_t>[]> hints;
+  // feedback[producer]: written only by that producer's thread.
+  std::vector<Feedback> feedback;
 };
 
 struct Producer {

@@ -62,6 +62,15 @@ RunReport RunSound(const RunOptions& o) {
   EXPECT_LE(r->latency.p50_us, r->latency.p99_us);
   EXPECT_LE(r->latency.p99_us, r->latency.p999_us);
   EXPECT_LE(r->latency.p999_us, r->latency.max_us);
+  // Per workstream: one summary each, and together every sample (a
+  // handler always runs as some workstream in these runs).
+  EXPECT_EQ(r->latency_by_workstream.size(), static_cast<size_t>(o.cpus));
+  uint64_t by_ws = 0;
+  for (const LatencySummary& l : r->latency_by_workstream) {
+    by_ws += l.samples;
+    EXPECT_LE(l.p50_us, l.p99_us);
+  }
+  EXPECT_EQ(by_ws, r->latency.samples);
   return std::move(r).value();
 }
 
@@ -262,6 +271,10 @@ TEST(ValidateRunOptionsTest, RejectsBadValuesNamingTheFlag) {
       {"--adaptive-interval-us", [](RunOptions& o) { o.adaptive.interval_us = -1; }},
       {"--adaptive-window-us", [](RunOptions& o) { o.adaptive.window_us = 5; }},
       {"--adaptive-alpha", [](RunOptions& o) { o.adaptive.alpha = 0; }},
+      {"--adaptive-backpressure", [](RunOptions& o) { o.adaptive.backpressure = 0; }},
+      {"--adaptive-backpressure", [](RunOptions& o) { o.adaptive.backpressure = 1.5; }},
+      {"--adaptive-spill", [](RunOptions& o) { o.adaptive.spill = -0.1; }},
+      {"--adaptive-settle-windows", [](RunOptions& o) { o.adaptive.settle_windows = 1001; }},
       {"--trace-us", [](RunOptions& o) { o.trace_us = -1; }},
   };
   EXPECT_TRUE(ValidateRunOptions(RunOptions{}).ok());
@@ -329,9 +342,15 @@ TEST(RunCommandTest, JsonReportHasTheDocumentedFields) {
   for (const char* key :
        {"packets_in", "delivered", "dropped", "dropped_total", "reordered", "mpps", "seconds",
         "config", "netisr", "migrations", "decisions", "p50_us", "p99_us", "p999_us", "max_us",
-        "latency_samples", "source_packets", "trace"}) {
+        "latency_samples", "latency_by_workstream", "source_packets", "trace"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
+  ASSERT_TRUE(j["latency_by_workstream"].is_array());
+  uint64_t by_ws = 0;
+  for (const auto& l : j["latency_by_workstream"]) by_ws += l["samples"].get<uint64_t>();
+  EXPECT_EQ(by_ws, kPackets);
+  for (const char* key : {"backpressure", "spill", "settle_windows"})
+    EXPECT_TRUE(j["config"]["adaptive"].contains(key)) << key;
   EXPECT_TRUE(j["dropped"].is_object());
   EXPECT_TRUE(j["decisions"].is_object());
   EXPECT_TRUE(j["decisions"].empty());  // not adaptive

@@ -205,5 +205,27 @@ TEST(Decide, AdaptiveWithoutABucketIsHybrid) {
   EXPECT_EQ(Decide(c), Decision::kQueue);
 }
 
+// Spill: a drained bucket placed on a CPU whose queue is past spill_fill
+// runs here this once (the caller keeps its placement); below the level,
+// or with this CPU overloaded itself, it is queued there as usual.
+TEST(Adaptive, DrainedBucketsSpillHereWhileTheirCpuHasAQueue) {
+  const AdaptiveSettings s;
+  std::vector<float> fill(2, 0.0f);
+  const std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.9, 0)};
+  EXPECT_EQ(DecideAdaptive({0, 1, true, false, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  fill[1] = static_cast<float>(s.spill_fill);
+  AdaptiveChoice c = DecideAdaptive({0, 1, true, false, loads, 0, fill}, s);
+  EXPECT_EQ(c.reason, AdaptiveReason::kSpill);
+  EXPECT_EQ(c.placement, 0);
+  fill[0] = 0.9f;  // home is overloaded: no relief there
+  EXPECT_EQ(DecideAdaptive({0, 1, true, false, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  fill[0] = 0.0f;
+  AdaptiveSettings off = s;
+  off.spill_fill = 1.0;  // only a full queue, which backpressure prevents
+  EXPECT_EQ(DecideAdaptive({0, 1, true, false, loads, 0, fill}, off).reason,
+            AdaptiveReason::kPlaced);
+  EXPECT_STREQ(ToString(AdaptiveReason::kSpill), "spill");
+}
+
 }  // namespace
 }  // namespace netisr::internal

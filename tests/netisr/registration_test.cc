@@ -146,6 +146,8 @@ TEST(Settings, ValidateNamesTheField) {
       {[](Settings& s) { s.adaptive.delay_high_ns = 1; }, "adaptive.delay_low_ns"},
       {[](Settings& s) { s.adaptive.load_window_ns = 5; }, "adaptive.load_window_ns 5"},
       {[](Settings& s) { s.adaptive.load_alpha = 0; }, "adaptive.load_alpha"},
+      {[](Settings& s) { s.adaptive.backpressure_fill = 0; }, "adaptive.backpressure_fill"},
+      {[](Settings& s) { s.adaptive.spill_fill = 1.5; }, "adaptive.spill_fill"},
   };
   for (const Case& c : cases) {
     Settings s;
