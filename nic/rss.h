@@ -64,7 +64,9 @@ class Toeplitz {
       h0 ^= table_[i][in[i]] ^ table_[i + 1][in[i + 1]];
       h1 ^= table_[i + 2][in[i + 2]] ^ table_[i + 3][in[i + 3]];
     }
-    for (; i < n; ++i) h0 ^= table_[i][in[i]];
+    // The table's bound is stated too: without it GCC 12 cannot bound this
+    // loop where Hash is inlined and warns (-Waggressive-loop-optimizations).
+    for (; i < n && i < kMaxRssInput; ++i) h0 ^= table_[i][in[i]];
     return h0 ^ h1;
   }
 

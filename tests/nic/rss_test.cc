@@ -176,7 +176,9 @@ TEST(HashFrame, FastPathAgreesWithTheTuplePath) {
     const RssTuple tuple = ExtractRssTuple(f, fields);
     const RssHash h = HashFrame(t, f, fields);
     ASSERT_EQ(h.type, tuple.type) << n;
-    if (tuple.type != HashType::kNone) ASSERT_EQ(h.hash, t.Hash(tuple.input())) << n;
+    if (tuple.type != HashType::kNone) {
+      ASSERT_EQ(h.hash, t.Hash(tuple.input())) << n;
+    }
     fast_shaped += tuple.type == HashType::kTcpIpv4 || tuple.type == HashType::kUdpIpv4;
   }
   EXPECT_GT(fast_shaped, 5000);  // the fast path was exercised
