@@ -520,7 +520,6 @@ nlohmann::json TraceJson(const std::vector<TraceSample>& trace) {
   return out;
 }
 
-// nlohmann turns an empty std::map into null; a report's maps are objects.
 nlohmann::json LatencyJson(const std::vector<LatencySummary>& by_ws) {
   nlohmann::json a = nlohmann::json::array();
   for (const LatencySummary& l : by_ws) {
@@ -529,6 +528,7 @@ nlohmann::json LatencyJson(const std::vector<LatencySummary>& by_ws) {
   return a;
 }
 
+// nlohmann turns an empty std::map into null; a report's maps are objects.
 nlohmann::json Object(const std::map<std::string, uint64_t>& m) {
   return m.empty() ? nlohmann::json::object() : nlohmann::json(m);
 }

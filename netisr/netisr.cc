@@ -494,12 +494,14 @@ void Netisr::ReadLoads(CallContext& cc, ProtocolEntry& pe, ProtocolId proto) con
 void Netisr::RefreshFill(internal::Feedback& fb, const ProtocolEntry& pe, ProtocolId proto, int t,
                          const Chunk& ch) const {
   const uint64_t bit = uint64_t{1} << t;
-  if (fb.fill_fresh & bit) return;
-  fb.fill_fresh |= bit;
-  // What this producer staged for t in the current chunk is not in qlen yet.
-  const int64_t q = workstreams_[t]->protos[proto].qlen.load(std::memory_order_relaxed);
+  if (!(fb.fill_fresh & bit)) {
+    // One read of the shared qlen line per target and chunk.
+    fb.fill_fresh |= bit;
+    fb.qlen[t] = workstreams_[t]->protos[proto].qlen.load(std::memory_order_relaxed);
+  }
+  // What this producer staged for t so far in the chunk is not in qlen yet.
   const int64_t staged = ((ch.staged_mask >> t) & 1) ? ch.staged_per_ws[t] : 0;
-  fb.fill[t] = static_cast<float>(q + staged) / static_cast<float>(pe.qlimit);
+  fb.fill[t] = static_cast<float>(fb.qlen[t] + staged) / static_cast<float>(pe.qlimit);
 }
 
 bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
@@ -567,7 +569,6 @@ bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pack
   ch.staged[ch.nstaged] = &pkt;
   ch.staged_ws[ch.nstaged++] = static_cast<uint8_t>(target);
   ++ch.staged_per_ws[target];
-  if (cc.feedback) cc.feedback->fill[target] += 1.0f / static_cast<float>(pe.qlimit);
   if (b != nullptr) {
     b->queued_to = static_cast<int16_t>(target);
     b->staged_chunk = prod.chunk;

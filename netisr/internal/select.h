@@ -83,10 +83,10 @@ struct AdaptiveView {
   std::span<const sched::LoadSample> loads;  // by workstream
   uint64_t cache_peers;                      // workstreams sharing a cache with `here` (bit mask)
   // This protocol's queue fill (qlen / qlimit) by workstream, read now (for
-  // the bucket's own CPU, at the start of this chunk, plus what this producer
-  // staged for it since): the
-  // published loads are up to a window old, the fill is not, so it vetoes
-  // moving work into a queue that is filling faster than the EWMA shows.
+  // the bucket's own CPU: at the start of this chunk, plus what this
+  // producer staged for it since). The published loads are up to a window
+  // old, the fill is not, so it vetoes moving work into a queue that is
+  // filling faster than the EWMA shows.
   std::span<const float> fill;
   // Workstreams this producer moved a bucket to within the last
   // settle_windows of their load windows (bit mask): their published load

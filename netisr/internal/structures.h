@@ -141,9 +141,11 @@ struct Feedback {
   std::array<float, kMaxWorkstreams> fill{};
   uint64_t settling = 0;   // AdaptiveView::settling
   uint64_t pressured = 0;  // AdaptiveView::pressured
-  // Workstreams whose `fill` was re-read in the current chunk (bit mask;
-  // Netisr::RefreshFill).
+  // Workstreams whose queue length was re-read in the current chunk (bit
+  // mask), and that length (valid where the bit is set); Netisr::RefreshFill
+  // adds what the chunk staged since to give `fill`.
   uint64_t fill_fresh = 0;
+  std::array<int64_t, kMaxWorkstreams> qlen{};
 };
 
 struct ProtocolEntry {
