@@ -89,32 +89,24 @@ void Inpcb::Unref() const {
 }
 
 void InpcbRef::reset() {
-  if (inp_ != nullptr) {
-    Inpcb* p = inp_;
-    inp_ = nullptr;
-    p->Unref();
-  }
+  if (Inpcb* p = take()) p->Unref();
 }
 
 LockedInpcb InpcbRef::Lock() && {
-  Inpcb* p = inp_;
-  inp_ = nullptr;
+  Inpcb* p = take();
   if (p != nullptr) p->Lock();
   return LockedInpcb(p);
 }
 
 void LockedInpcb::reset() {
-  if (inp_ != nullptr) {
-    Inpcb* p = inp_;
-    inp_ = nullptr;
+  if (Inpcb* p = take()) {
     p->Unlock();
     p->Unref();
   }
 }
 
 InpcbRef LockedInpcb::Unlock() && {
-  Inpcb* p = inp_;
-  inp_ = nullptr;
+  Inpcb* p = take();
   if (p != nullptr) p->Unlock();
   return InpcbRef(p);
 }

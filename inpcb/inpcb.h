@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "lockprof/lock.h"
 
@@ -193,12 +194,43 @@ class Inpcb {
 
 class LockedInpcb;
 
+namespace internal {
+
+// What the two holders share: the pointer, access to it, and moves that
+// leave the source empty (Derived::reset releases what it held). Not a
+// holder by itself.
+template <class Derived>
+class InpcbHolder {
+ public:
+  Inpcb* get() const { return inp_; }
+  Inpcb* operator->() const { return inp_; }
+  Inpcb& operator*() const { return *inp_; }
+  explicit operator bool() const { return inp_ != nullptr; }
+
+ protected:
+  InpcbHolder() = default;
+  explicit InpcbHolder(Inpcb* adopt) : inp_(adopt) {}
+  InpcbHolder(InpcbHolder&& o) noexcept : inp_(o.take()) {}
+  InpcbHolder& operator=(InpcbHolder&& o) noexcept {
+    std::swap(inp_, o.inp_);
+    static_cast<Derived&>(o).reset();
+    return *this;
+  }
+  ~InpcbHolder() = default;
+  // Empties the holder without releasing anything; returns what it held.
+  Inpcb* take() { return std::exchange(inp_, nullptr); }
+
+  Inpcb* inp_ = nullptr;
+};
+
+}  // namespace internal
+
 // A counted reference, not locked: the inpcb stays allocated while held.
-class InpcbRef {
+class InpcbRef : public internal::InpcbHolder<InpcbRef> {
  public:
   InpcbRef() = default;
   ~InpcbRef() { reset(); }
-  InpcbRef(const InpcbRef& o) : inp_(o.inp_) {
+  InpcbRef(const InpcbRef& o) : InpcbHolder(o.inp_) {
     if (inp_) inp_->Ref();
   }
   InpcbRef& operator=(const InpcbRef& o) {
@@ -206,17 +238,8 @@ class InpcbRef {
     std::swap(inp_, copy.inp_);
     return *this;
   }
-  InpcbRef(InpcbRef&& o) noexcept : inp_(o.inp_) { o.inp_ = nullptr; }
-  InpcbRef& operator=(InpcbRef&& o) noexcept {
-    std::swap(inp_, o.inp_);
-    o.reset();
-    return *this;
-  }
-
-  Inpcb* get() const { return inp_; }
-  Inpcb* operator->() const { return inp_; }
-  Inpcb& operator*() const { return *inp_; }
-  explicit operator bool() const { return inp_ != nullptr; }
+  InpcbRef(InpcbRef&&) noexcept = default;
+  InpcbRef& operator=(InpcbRef&&) noexcept = default;
 
   // Takes the inpcb's lock (blocking), keeping the reference. The inpcb may
   // have been removed while unlocked: check removed() after.
@@ -226,30 +249,20 @@ class InpcbRef {
  private:
   friend struct internal::InpcbAccess;
   friend class LockedInpcb;
-  explicit InpcbRef(Inpcb* adopt) : inp_(adopt) {}
-  Inpcb* inp_ = nullptr;
+  explicit InpcbRef(Inpcb* adopt) : InpcbHolder(adopt) {}
 };
 
 // A counted reference holding the inpcb's lock (FreeBSD's INP_WLOCK after
 // in_pcblookup(..., INPLOOKUP_WLOCKPCB)). Move-only; unlocks and drops the
 // reference when destroyed.
-class LockedInpcb {
+class LockedInpcb : public internal::InpcbHolder<LockedInpcb> {
  public:
   LockedInpcb() = default;
   ~LockedInpcb() { reset(); }
   LockedInpcb(const LockedInpcb&) = delete;
   LockedInpcb& operator=(const LockedInpcb&) = delete;
-  LockedInpcb(LockedInpcb&& o) noexcept : inp_(o.inp_) { o.inp_ = nullptr; }
-  LockedInpcb& operator=(LockedInpcb&& o) noexcept {
-    std::swap(inp_, o.inp_);
-    o.reset();
-    return *this;
-  }
-
-  Inpcb* get() const { return inp_; }
-  Inpcb* operator->() const { return inp_; }
-  Inpcb& operator*() const { return *inp_; }
-  explicit operator bool() const { return inp_ != nullptr; }
+  LockedInpcb(LockedInpcb&&) noexcept = default;
+  LockedInpcb& operator=(LockedInpcb&&) noexcept = default;
 
   // Drops the lock, keeps the reference (to take other locks first).
   InpcbRef Unlock() &&;
@@ -258,8 +271,7 @@ class LockedInpcb {
  private:
   friend struct internal::InpcbAccess;
   friend class InpcbRef;
-  explicit LockedInpcb(Inpcb* adopt_locked) : inp_(adopt_locked) {}
-  Inpcb* inp_ = nullptr;
+  explicit LockedInpcb(Inpcb* adopt_locked) : InpcbHolder(adopt_locked) {}
 };
 
 }  // namespace netisr::inpcb

@@ -58,11 +58,7 @@ struct InpcbAccess {
   static InpcbRef AdoptRef(Inpcb* inp) { return InpcbRef(inp); }
   static LockedInpcb AdoptLocked(Inpcb* inp) { return LockedInpcb(inp); }
   // Give up the holder's reference (and lock) without releasing them.
-  static Inpcb* Release(LockedInpcb& l) {
-    Inpcb* p = l.inp_;
-    l.inp_ = nullptr;
-    return p;
-  }
+  static Inpcb* Release(LockedInpcb& l) { return l.take(); }
 };
 
 }  // namespace netisr::inpcb::internal
