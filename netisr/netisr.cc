@@ -630,7 +630,10 @@ int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pa
       b.placement = static_cast<int16_t>(choice.placement);
       prod.migrations.Add(1);
       prod.last_migration_ns = fb.now_ns;
-      if (choice.reason == internal::AdaptiveReason::kMigrateOut &&
+      // The CPU that gained the bucket must show it before it gains
+      // another: the target of a move out, or this one after a return.
+      if ((choice.reason == internal::AdaptiveReason::kMigrateOut ||
+           choice.reason == internal::AdaptiveReason::kReturn) &&
           settings_.adaptive.settle_windows > 0) {
         const int t = choice.placement;
         prod.settle_until_windows[t] = fb.loads[t].windows + settings_.adaptive.settle_windows;

@@ -65,6 +65,8 @@ enum class AdaptiveReason : uint8_t {
   kMigrateOut,   // saturated: bucket moved to a CPU with room, queued there
   kPlaced,       // bucket lives on another CPU: queued there
   kMigrateHome,  // the bucket's CPU is overloaded and this one is not: back here
+  kReturn,       // this CPU is no longer saturated and has room: back here,
+                 // where the bucket runs without crossing CPUs
   kHinted,       // an affinity hint names the CPU
   kInFlight,     // earlier packets of the bucket still queued: behind them
   kSpill,        // the bucket's CPU has a queue past spill_fill: this packet
@@ -90,7 +92,9 @@ struct AdaptiveView {
   std::span<const float> fill;
   // Workstreams this producer moved a bucket to within the last
   // settle_windows of their load windows (bit mask): their published load
-  // does not show that move yet, so no further bucket goes there.
+  // does not show that move yet, so no further bucket goes there. The bit
+  // of `here` is set the same way after a bucket returned here: no further
+  // one returns until this CPU's load shows that one.
   uint64_t settling = 0;
   // Workstreams whose queue made this producer hold back its sources
   // (backpressure) within the last load window (bit mask): overloaded,

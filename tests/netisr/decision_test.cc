@@ -198,6 +198,33 @@ TEST(Adaptive, PlacedBucketsComeHomeWhenTheirCpuOverloads) {
             AdaptiveReason::kMigrateHome);
 }
 
+// Direct dispatch while this CPU has capacity: a bucket moved out while it
+// was saturated comes back once it is not, has room, and shows the last
+// return (settling); never while saturated, nor sooner than the migration
+// interval allows.
+TEST(Adaptive, PlacedBucketsReturnOnceThisCpuHasRoomAgain) {
+  const AdaptiveSettings s;
+  const std::vector<float> fill(2, 0.0f);
+  std::vector<sched::LoadSample> loads = {Load(0.5, 0), Load(0.5, 0)};
+  AdaptiveChoice c = DecideAdaptive({0, 1, false, true, loads, 0, fill}, s);
+  EXPECT_EQ(c.reason, AdaptiveReason::kReturn);
+  EXPECT_EQ(c.placement, 0);
+  EXPECT_STREQ(ToString(AdaptiveReason::kReturn), "return");
+  // Still saturated (hysteresis), or too soon after the last move: stays.
+  EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  EXPECT_EQ(DecideAdaptive({0, 1, false, false, loads, 0, fill}, s).reason,
+            AdaptiveReason::kPlaced);
+  // The last return here not yet in this CPU's load: stays.
+  EXPECT_EQ(DecideAdaptive({0, 1, false, true, loads, 0, fill, /*settling=*/0b01}, s).reason,
+            AdaptiveReason::kPlaced);
+  // Not saturated, but no room either (between room_busy and busy_high, or
+  // a queue here): stays.
+  loads[0] = Load((s.room_busy + s.busy_high) / 2, 0);
+  EXPECT_EQ(DecideAdaptive({0, 1, false, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  loads[0] = Load(0.5, s.delay_low_ns + 1);
+  EXPECT_EQ(DecideAdaptive({0, 1, false, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+}
+
 TEST(Decide, AdaptiveWithoutABucketIsHybrid) {
   DispatchContext c = Ctx(DispatchMode::kAdaptive);
   EXPECT_EQ(Decide(c), Decision::kHybridDirect);
