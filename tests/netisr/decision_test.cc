@@ -217,9 +217,9 @@ TEST(Adaptive, PlacedBucketsReturnOnceThisCpuHasRoomAgain) {
   // The last return here not yet in this CPU's load: stays.
   EXPECT_EQ(DecideAdaptive({0, 1, false, true, loads, 0, fill, /*settling=*/0b01}, s).reason,
             AdaptiveReason::kPlaced);
-  // Not saturated, but no room either (between room_busy and busy_high, or
-  // a queue here): stays.
-  loads[0] = Load((s.room_busy + s.busy_high) / 2, 0);
+  // Not saturated, but not light either (busy between busy_low and
+  // busy_high, or a queue here): stays.
+  loads[0] = Load((s.busy_low + s.room_busy) / 2, 0);
   EXPECT_EQ(DecideAdaptive({0, 1, false, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
   loads[0] = Load(0.5, s.delay_low_ns + 1);
   EXPECT_EQ(DecideAdaptive({0, 1, false, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
