@@ -67,7 +67,11 @@ class FibersModel final : public ThreadPerWorkerModel {
     auto softirq_loop = [&] {
       while (!threads_.stopping()) {
         const bool drained = rt_->DrainQueues(w);
-        if (!drained && !received) threads_.SleepUntilWoken(w);
+        if (drained || received) {
+          threads_.Worked(w);
+        } else {
+          threads_.SleepUntilWoken(w);
+        }
         received = false;
         boost::this_fiber::yield();
       }

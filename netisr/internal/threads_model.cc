@@ -24,7 +24,11 @@ class ThreadsModel final : public ThreadPerWorkerModel {
  private:
   void Loop(int w) override {
     while (!threads_.stopping()) {
-      if (!rt_->RunOnce(w)) threads_.SleepUntilWoken(w);
+      if (rt_->RunOnce(w)) {
+        threads_.Worked(w);
+      } else {
+        threads_.SleepUntilWoken(w);
+      }
     }
   }
 };

@@ -53,10 +53,24 @@ class WorkerThreads {
   // eventually; Stop's join orders everything after.
   bool stopping() const { return stop_.load(std::memory_order_relaxed); }
 
-  // For worker w's own thread, when a full round found nothing to do: blocks
-  // until Wake(w), Stop, or (if w has live ingress sources) idle_sleep_us,
-  // unless queued work or Stop is already visible. May return spuriously.
+  // For worker w's own thread, when a full round found nothing to do: first
+  // spends what is left of this idle period's spin budget (idle_spin
+  // pauses), returning as soon as queued work or Stop is visible and, if w
+  // has live ingress sources, every kSourcePollPauses pauses so that the
+  // caller polls them again (sources are polled, not signalled: a spin that
+  // only watched the queues left a paced source unpolled for the whole
+  // spin). Once the budget is spent, blocks until Wake(w), Stop, or (with
+  // live sources) idle_sleep_us. May return spuriously.
   void SleepUntilWoken(int w);
+
+  // For worker w's own thread, when a round did work: the next idle period
+  // starts with a full spin budget.
+  void Worked(int w) { spin_left_[w].pauses = rt_->idle_spin(); }
+
+  // Pauses between two returns to poll live sources while spinning: ~1.6 us
+  // at the 25 ns a pause takes on the development VM's AMD EPYC (10-140
+  // cycles by CPU), under a 300 ns handler's share of a 32-packet burst.
+  static constexpr uint32_t kSourcePollPauses = 64;
 
   // Ends a SleepUntilWoken of worker w in progress or about to start.
   // Producers call it (through WorkModel::Wake) only after seeing
@@ -67,6 +81,13 @@ class WorkerThreads {
   const Idle idle_;
   WorkerRuntime* rt_ = nullptr;       // set by Start, before any thread exists
   std::vector<std::thread> threads_;  // control thread only (Start/Stop)
+  // Spin budget left in each worker's current idle period, in pauses.
+  // Sized by Start before any thread exists; slot w is then read and
+  // written only by worker w's thread (a line each: no false sharing).
+  struct alignas(64) SpinBudget {
+    uint32_t pauses = 0;
+  };
+  std::vector<SpinBudget> spin_left_;
   std::atomic<bool> stop_{false};
 };
 
