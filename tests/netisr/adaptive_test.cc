@@ -2,6 +2,7 @@
 // reordering a flow, and adaptive mode accounts for every decision.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -34,6 +35,18 @@ void Spin(uint64_t ns) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
   while (std::chrono::steady_clock::now() < end) {
   }
+}
+
+// Two threads-model workers whose adaptive rule reacts within tens of
+// microseconds (50 us windows and migration interval), so that a test's
+// load changes show up in the decisions in milliseconds.
+Settings QuickAdaptiveSettings() {
+  Settings s;
+  s.max_threads = 2;
+  s.bind_threads = false;
+  s.adaptive.migration_interval_ns = 50'000;
+  s.adaptive.load_window_ns = 50'000;
+  return s;
 }
 
 TEST(Affinity, HintsMoveFlowsWithoutReordering) {
@@ -106,12 +119,7 @@ TEST(Affinity, DeferredPacketsGoToTheHintedWorkstream) {
 // the figures are in the benchmarks). What must hold whatever happens: no
 // loss, no reordering, and one decision per bucketed packet from a worker.
 TEST(Adaptive, SkewedLoadConservesAndNeverReorders) {
-  Settings s;
-  s.max_threads = 2;
-  s.bind_threads = false;
-  s.adaptive.migration_interval_ns = 50'000;
-  s.adaptive.load_window_ns = 50'000;
-  auto nisr = MakeNetisr("threads", s);
+  auto nisr = MakeNetisr("threads", QuickAdaptiveSettings());
   ASSERT_NE(nisr, nullptr);
   Checker checker(200);
   ProtocolSpec spec;
@@ -148,7 +156,8 @@ TEST(Adaptive, SkewedLoadConservesAndNeverReorders) {
 }
 
 // A source that is heavy for its first `heavy` packets (whole bursts, as
-// fast as it is polled) and then light: one packet per `gap` until done.
+// fast as it is polled) and then light, one packet per `gap`, until
+// Finish() (any thread) or its inner source runs out.
 class PhasedSource : public IngressSource {
  public:
   PhasedSource(SeqSource& inner, uint64_t heavy, std::chrono::microseconds gap)
@@ -160,29 +169,34 @@ class PhasedSource : public IngressSource {
     next_ = now + gap_;
     return inner_.Poll(nisr, 1);
   }
-  bool Exhausted() const override { return inner_.Exhausted(); }
+  // Relaxed: the worker only needs to see it eventually; Stop's join orders
+  // the rest.
+  bool Exhausted() const override {
+    return finished_.load(std::memory_order_relaxed) || inner_.Exhausted();
+  }
+  void Finish() { finished_.store(true, std::memory_order_relaxed); }
 
  private:
   SeqSource& inner_;
   const uint64_t heavy_;
   const std::chrono::microseconds gap_;
   std::chrono::steady_clock::time_point next_{};
+  std::atomic<bool> finished_{false};
 };
 
 // Direct dispatch while this CPU has capacity: buckets that moved out while
-// worker 0 was saturated come back once its load is light again, so at the
-// end every flow of its source runs on it. Whether the heavy phase moves any
-// bucket out depends on the machine (a CPU-starved CI runner may show
-// worker 1 as busy too); without a move there is nothing to return.
+// worker 0 was saturated come back once its load is light again, so that
+// every flow of its source ends up running on it. The light phase lasts
+// until that is seen (or 20 s): how long the returns take depends on how
+// much CPU the machine gives the test, their happening does not. Whether
+// the heavy phase moves any bucket out depends on the machine too (a
+// CPU-starved runner may show worker 1 as busy as well); without a move
+// there is nothing to return.
 TEST(Adaptive, MovedBucketsReturnWhenTheLoadIsLightAgain) {
-  Settings s;
-  s.max_threads = 2;
-  s.bind_threads = false;
-  s.adaptive.migration_interval_ns = 50'000;
-  s.adaptive.load_window_ns = 50'000;
-  auto nisr = MakeNetisr("threads", s);
+  auto nisr = MakeNetisr("threads", QuickAdaptiveSettings());
   ASSERT_NE(nisr, nullptr);
   constexpr uint32_t kFlows = 64;
+  constexpr uint64_t kHeavy = kFlows * 400;
   WhereChecker checker(kFlows);
   const HandlerFn record = checker.handler();
   ProtocolSpec spec;
@@ -200,24 +214,38 @@ TEST(Adaptive, MovedBucketsReturnWhenTheLoadIsLightAgain) {
   auto proto = nisr->Register(spec);
   ASSERT_TRUE(proto.ok());
   auto pool = MakePool(8192);
-  // 400 packets per flow heavy (2 us each: worker 0 saturates), then 20
-  // per flow light, one every 40 us (~2% load) for ~50 ms.
-  SeqSource inner(*pool, *proto, 0, Range(0, kFlows), kFlows * 420);
-  PhasedSource src(inner, kFlows * 400, std::chrono::microseconds(40));
+  // 400 packets per flow heavy (2 us each: worker 0 saturates), then one
+  // packet every 40 us (~2% load), each flow's every 2.6 ms.
+  SeqSource inner(*pool, *proto, 0, Range(0, kFlows), kHeavy + 1'000'000);
+  PhasedSource src(inner, kHeavy, std::chrono::microseconds(40));
   ASSERT_TRUE(nisr->AttachSource(0, &src).ok());
   ASSERT_TRUE(nisr->Start().ok());
+  const auto all_home = [&] {
+    for (uint32_t f = 0; f < kFlows; ++f) {
+      if (checker.last_ws(f) != 0) return false;
+    }
+    return true;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  // Every flow has had a few light packets, and the last of each ran here.
+  while ((checker.delivered() < kHeavy + 4 * kFlows || !all_home()) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  src.Finish();
   nisr->RunUntilIdle();
   nisr->Stop();
   const Stats st = nisr->GetStats();
-  EXPECT_EQ(checker.delivered() + st.TotalDrops(), kFlows * 420u);
+  EXPECT_EQ(checker.delivered() + st.TotalDrops(), inner.sent());
   EXPECT_EQ(checker.reordered(), 0u);
   const auto count = [&](const char* reason) {
     const auto it = st.decisions.find(reason);
     return it == st.decisions.end() ? uint64_t{0} : it->second;
   };
-  std::printf("moved out %llu, returned %llu\n",
+  std::printf("moved out %llu, returned %llu, light packets %llu\n",
               static_cast<unsigned long long>(count("migrate_out")),
-              static_cast<unsigned long long>(count("return")));
+              static_cast<unsigned long long>(count("return")),
+              static_cast<unsigned long long>(inner.sent() - kHeavy));
   if (count("migrate_out") == 0) GTEST_SKIP() << "the heavy phase moved no bucket out here";
   EXPECT_GT(count("return"), 0u);
   for (uint32_t f = 0; f < kFlows; ++f) EXPECT_EQ(checker.last_ws(f), 0) << "flow " << f;
