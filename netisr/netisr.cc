@@ -462,6 +462,7 @@ void Netisr::ReadLoads(CallContext& cc, ProtocolEntry& pe, ProtocolId proto) con
   // them per packet or two. The published loads change once per window
   // anyway (docs/adaptive.md 6: paced at 4.2 Mpps, poll model, p50 4.2 ->
   // 2.6 us).
+  RollBucketEpoch(fb, pe, cc.prod->index);
   if (fb.read_ns != 0 && fb.now_ns - fb.read_ns < internal::kFeedbackRefreshNs) return;
   fb.read_ns = fb.now_ns;
   fb.settling = 0;
@@ -491,6 +492,29 @@ void Netisr::ReadLoads(CallContext& cc, ProtocolEntry& pe, ProtocolId proto) con
       internal::UpdateSaturation(cc.prod->saturated, fb.loads[cc.here], settings_.adaptive);
 }
 
+void Netisr::RollBucketEpoch(internal::Feedback& fb, ProtocolEntry& pe, int producer) const {
+  const uint64_t len = internal::kBucketEpochWindows * settings_.adaptive.load_window_ns;
+  if (fb.epoch_start_ns == 0) fb.epoch_start_ns = fb.now_ns;
+  if (fb.now_ns - fb.epoch_start_ns < len) return;
+  // flow_buckets stores each epoch (256 by default, every 800 us).
+  for (internal::Bucket& b : pe.buckets[producer]) {
+    b.last_epoch_pkts = b.epoch_pkts;
+    b.epoch_pkts = 0;
+  }
+  fb.last_epoch_ns = fb.now_ns - fb.epoch_start_ns;
+  fb.epoch_start_ns = fb.now_ns;
+}
+
+double Netisr::BucketLoad(const internal::Feedback& fb, const internal::Bucket& b, ProtocolId proto,
+                          int here) const {
+  if (fb.last_epoch_ns == 0) return 0;
+  // This CPU's service time per packet; one that never ran the protocol
+  // borrows the bucket's CPU's.
+  uint32_t svc = workstreams_[here]->load.ServiceNs(proto);
+  if (svc == 0 && b.placement >= 0) svc = workstreams_[b.placement]->load.ServiceNs(proto);
+  return static_cast<double>(b.last_epoch_pkts) * svc / static_cast<double>(fb.last_epoch_ns);
+}
+
 void Netisr::RefreshFill(internal::Feedback& fb, const ProtocolEntry& pe, ProtocolId proto, int t,
                          const Chunk& ch) const {
   const uint64_t bit = uint64_t{1} << t;
@@ -515,6 +539,7 @@ bool Netisr::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pack
   if (bucketed) {
     const uint32_t bi = pkt.flowid & (settings_.flow_buckets - 1);
     b = &pe.buckets[prod.index][bi];
+    if (cc.feedback) ++b->epoch_pkts;
     if (b->queued_to >= 0 &&
         (b->staged_chunk == prod.chunk ||
          !LaneDrainedTo(*pe.lanes[prod.index * nws_ + b->queued_to], b->tail_mark))) {
@@ -614,15 +639,17 @@ int Netisr::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Pa
     internal::Feedback& fb = *cc.feedback;
     const bool rate_ok =
         fb.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
-    const internal::AdaptiveView view{cc.here,
-                                      b.placement,
-                                      prod.saturated,
-                                      rate_ok,
-                                      {fb.loads.data(), size_t(nws_)},
-                                      workstreams_[cc.here]->cache_peers,
-                                      {fb.fill.data(), size_t(nws_)},
-                                      fb.settling,
-                                      fb.pressured};
+    const internal::AdaptiveView view{
+        cc.here,
+        b.placement,
+        prod.saturated,
+        rate_ok,
+        {fb.loads.data(), size_t(nws_)},
+        workstreams_[cc.here]->cache_peers,
+        {fb.fill.data(), size_t(nws_)},
+        fb.settling,
+        fb.pressured,
+        b.placement != cc.here ? BucketLoad(fb, b, proto, cc.here) : 0.0};
     choice = internal::DecideAdaptive(view, settings_.adaptive);
     if (choice.reason == internal::AdaptiveReason::kSpill) {
       // Runs here this once; the bucket stays placed where it is.

@@ -202,6 +202,12 @@ class Netisr final : private WorkerRuntime {
   // load and queue fill and its own saturation, re-read at most every
   // internal::kFeedbackRefreshNs.
   void ReadLoads(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto) const;
+  // Starts a new bucket epoch once internal::kBucketEpochWindows load
+  // windows have passed, keeping each bucket's count of the one that ended.
+  void RollBucketEpoch(internal::Feedback& fb, internal::ProtocolEntry& pe, int producer) const;
+  // AdaptiveView::bucket_load of b for the producer on workstream `here`.
+  double BucketLoad(const internal::Feedback& fb, const internal::Bucket& b, ProtocolId proto,
+                    int here) const;
   // Re-reads workstream t's queue fill into fb, once per chunk (plus what
   // this chunk staged for t so far); the spill test needs it current.
   void RefreshFill(internal::Feedback& fb, const internal::ProtocolEntry& pe, ProtocolId proto,

@@ -55,11 +55,13 @@ enum class DispatchMode : uint8_t {
   // the CPU saturates (busy fraction and queueing delay over thresholds,
   // with hysteresis) buckets move, one per migration interval, to the
   // least-loaded CPU with room (sharing this CPU's cache if possible) and
-  // are deferred there; a bucket whose CPU overloads comes back. A bucket
-  // moves only when none of its packets is still queued or running (RFS's
-  // rule), so no flow is reordered. After a move, no further bucket goes to
-  // the same CPU until its load has shown the move (settle_windows). A
-  // worker whose own packets fill another CPU's queue past 3/4 stops
+  // are deferred there; a bucket whose CPU overloads comes back, and so
+  // does one whose producer's CPU is light again (busy under busy_low with
+  // the bucket's load still under busy_high). A bucket moves only when none
+  // of its packets is still queued or running (RFS's rule), so no flow is
+  // reordered. After a move, no further bucket goes to the same CPU until
+  // its load has shown the move (settle_windows). A worker whose own
+  // packets fill another CPU's queue past backpressure_fill (1/2) stops
   // polling its ingress sources until it drains (backpressure rather than
   // tail drop). Packets without a flow bucket (policies kSource and kCpu,
   // or no flow id) are treated as kHybrid.

@@ -121,12 +121,16 @@ AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s) 
   // is not, each judged by this CPU's load before the next. Without this
   // they stayed out for good: paced at 2 Mpps with skew 0.9, 80% of the
   // packets crossed CPUs after a start-up burst and the median was 3.7 us
-  // against direct's 0.2 (docs/adaptive.md 6). The bound is busy_low, not
-  // room_busy: between the two a return would tip this CPU back over
-  // busy_high within a bucket or two (paced 3 Mpps: 282 moves per run
-  // instead of 125, p99 317 us instead of 189).
-  if (v.may_migrate && !v.here_saturated && !((v.settling >> v.here) & 1) &&
-      HasRoomBelow(v.loads[v.here], v.fill[v.here], s.busy_low, s)) {
+  // against direct's 0.2 (docs/adaptive.md 4, session 4). The bound is
+  // busy_low, not room_busy: between the two a return would tip this CPU
+  // back over busy_high within a bucket or two (paced 3 Mpps: 282 moves per
+  // run instead of 125, p99 317 us instead of 189); and the bucket's own
+  // load must fit under busy_high, or one hot bucket would move out and
+  // back every settle period. (Saturation needs no test of its own: it
+  // implies busy over busy_low or a queueing delay over delay_low_ns.)
+  if (v.may_migrate && !((v.settling >> v.here) & 1) &&
+      HasRoomBelow(v.loads[v.here], v.fill[v.here], s.busy_low, s) &&
+      v.loads[v.here].busy + v.bucket_load < s.busy_high) {
     return {v.here, AdaptiveReason::kReturn};
   }
   // Work conservation at the scale of one burst: the bucket's CPU already

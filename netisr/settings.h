@@ -105,16 +105,19 @@ struct Settings {
   // Pause instructions an idle sleeping-model worker spins before it
   // sleeps, re-checking its queues and, every 64 pauses, polling its live
   // sources again (one budget per idle period). Bound [0, 1000000]. 2000
-  // pauses are ~2-100 us (a pause is 10-140 cycles by CPU; 25 ns, so 50 us,
+  // pauses are ~5-100 us (a pause is 10-140 cycles by CPU; 25 ns, so 50 us,
   // on the development VM's AMD EPYC): long enough to catch a producer's
   // next burst or a paced source's next packets, which saves the ~10 us
-  // of a futex sleep/wake round and the idle_sleep_us wait.
+  // of a futex sleep/wake round and the idle_sleep_us wait. The cost: a
+  // worker whose sources bring a packet at least once per spin (above
+  // ~20 kpps with the default here) never sleeps, as a busy-polling NIC
+  // driver would not.
   uint32_t idle_spin = 2000;
   ShutdownMode shutdown = ShutdownMode::kDrain;
   // Flow buckets per producer and protocol (an RSS-RETA-like indirection
   // table: flowid & (flow_buckets - 1)). Flows in one bucket move together;
-  // affinity hints are per bucket. Power of two in [1, 65536]; 256 x 24 B
-  // = 6 KiB per producer and protocol.
+  // affinity hints are per bucket. Power of two in [1, 65536]; 256 x 32 B
+  // = 8 KiB per producer and protocol.
   uint32_t flow_buckets = 256;
   AdaptiveSettings adaptive;
 };

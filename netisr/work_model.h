@@ -57,8 +57,8 @@ class WorkerRuntime {
   virtual bool HasLiveSources(int worker) const = 0;
   // Longest sleep for a worker with live sources, microseconds.
   virtual uint32_t idle_sleep_us() const = 0;
-  // Pause instructions an idle worker spins, re-checking its queues,
-  // before it sleeps.
+  // Pause instructions an idle worker spins before it sleeps, re-checking
+  // its queues and polling its live sources (Settings::idle_spin).
   virtual uint32_t idle_spin() const = 0;
   virtual WorkerSignal& signal(int worker) = 0;
 };

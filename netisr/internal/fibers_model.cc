@@ -11,8 +11,10 @@
 // so per-workstream state needs no locks, just as in the threads model.
 //
 // When a whole round of both fibers found nothing to do, the softirq fiber
-// sleeps with the WorkerSignal futex handshake, as a threads-model worker
-// does (timed by idle_sleep_us while sources are live). Blocking the whole
+// idles as a threads-model worker does (WorkerThreads::SleepUntilWoken): it
+// spins, returning every 64 pauses while sources are live so that it yields
+// to the receiver, and then sleeps with the WorkerSignal futex handshake
+// (timed by idle_sleep_us while sources are live). Blocking the whole
 // thread is right: its only other fiber is the receiver, which would find
 // nothing either until the timeout or a wake.
 //

@@ -101,6 +101,12 @@ struct AdaptiveView {
   // whatever their averages say, so buckets come home from them and none
   // moves there.
   uint64_t pressured = 0;
+  // The fraction of this CPU the bucket's packets would take if they ran
+  // here: its packets in the last bucket epoch times this CPU's service
+  // time per packet, over the epoch's length. 0 if unknown. A return must
+  // leave this CPU under busy_high with it, or the bucket would bounce
+  // straight back out.
+  double bucket_load = 0;
 };
 
 struct AdaptiveChoice {

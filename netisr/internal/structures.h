@@ -100,6 +100,11 @@ struct Bucket {
   // `handled` reaches min(tail_mark, enqueued) (the min covers tail drops,
   // which make the prediction overshoot).
   uint64_t tail_mark = 0;
+  // Packets of the bucket this producer classified in the current bucket
+  // epoch (Feedback::epoch_start_ns) and in the last complete one: what a
+  // return would bring back (AdaptiveView::bucket_load).
+  uint32_t epoch_pkts = 0;
+  uint32_t last_epoch_pkts = 0;
 };
 
 struct Workstream {
@@ -132,9 +137,19 @@ struct Workstream {
 // once per ~5 polls.
 inline constexpr uint64_t kFeedbackRefreshNs = 5'000;
 
+// Length of a bucket epoch in load windows (Bucket::epoch_pkts). 4 windows
+// (800 us by default) count ~100 packets of a bucket carrying 3% of a
+// 4 Mpps producer, enough to size it to ~10%; shorter epochs are noise,
+// longer ones lag behind a load that changed.
+inline constexpr uint64_t kBucketEpochWindows = 4;
+
 // One producer's snapshot of what the adaptive rule reads for one protocol.
 // Owned by that producer's thread; no atomics.
 struct Feedback {
+  // Bucket epochs (Bucket::epoch_pkts): when the current one began, and
+  // how long the last complete one lasted (0 until one completes).
+  uint64_t epoch_start_ns = 0;
+  uint64_t last_epoch_ns = 0;
   uint64_t now_ns = 0;   // the current call's clock reading
   uint64_t read_ns = 0;  // when the fields below were read; 0 = never
   std::array<sched::LoadSample, kMaxWorkstreams> loads{};

@@ -1,8 +1,10 @@
 // The `threads` work model: one thread per workstream, pinned to its CPU,
 // sleeping on a futex when idle.
 //
-// A worker loops RunOnce until it finds nothing to do, then sleeps (the
-// WorkerSignal handshake in work_model.h, implemented by WorkerThreads).
+// A worker loops RunOnce until it finds nothing to do, then spins a while
+// (idle_spin pauses, going back to poll its live sources every 64) and
+// sleeps (the WorkerSignal handshake in work_model.h, implemented by
+// WorkerThreads).
 // Producers wake it at most once per burst and only if it is asleep, so a
 // loaded worker costs no syscalls. A worker that polls ingress sources
 // sleeps at most idle_sleep_us, as a NIC driver without interrupts would

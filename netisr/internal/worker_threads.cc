@@ -44,10 +44,11 @@ Status WorkerThreads::Start(WorkerRuntime& rt, std::function<void(int)> loop) {
   for (int w = 0; w < n; ++w) {
     threads_.emplace_back([this, w, loop, &started, &ready] {
       if (idle_ == Idle::kSleep) {
-        // A sleeping worker with live sources polls them every
-        // idle_sleep_us, and the default 50 us timer slack would let each
-        // of those sleeps last up to twice that: the timeout is the
-        // latency bound, so the kernel may not stretch it.
+        // A sleeping worker with live sources polls them at least every
+        // idle_sleep_us, and Linux's default 50 us timer slack may end each
+        // of those sleeps up to 50 us late (twice the default
+        // idle_sleep_us): the timeout is the latency bound, so the kernel
+        // may not stretch it.
         prctl(PR_SET_TIMERSLACK, kTimerSlackNs);
       }
       Status st = rt_->OnWorkerStart(w);
@@ -86,8 +87,9 @@ void WorkerThreads::SleepUntilWoken(int w) {
   // with live sources goes back to poll them every kSourcePollPauses; the
   // budget carries over those returns, so an idle period spins idle_spin
   // pauses in all before it sleeps. Measured (threads model, paced 0.5
-  // and 2 Mpps, skew 0.9): p50 ~70 us before, when the spin watched only
-  // the queues (docs/adaptive.md 4).
+  // and 2 Mpps, skew 0.9): p50 ~100 us when the spin watched only the
+  // queues, ~70 us with the timer slack fix alone, 0.5-1.4 us now
+  // (docs/adaptive.md 4).
   uint32_t& left = spin_left_[w].pauses;
   const bool sources = rt_->HasLiveSources(w);
   while (left > 0) {

@@ -226,29 +226,42 @@ TEST(Adaptive, MovedBucketsReturnWhenTheLoadIsLightAgain) {
     }
     return true;
   };
+  const auto count = [](const Stats& st, const char* reason) {
+    const auto it = st.decisions.find(reason);
+    return it == st.decisions.end() ? uint64_t{0} : it->second;
+  };
+  // With two workers and one source, every move of worker 0's buckets is
+  // out (to 1), home or return (to 0): out - home - return are out now.
+  const auto buckets_out = [&](const Stats& st) {
+    return count(st, "migrate_out") - count(st, "migrate_home") - count(st, "return");
+  };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  const auto wait_for = [&](auto done) {
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return done();
+  };
+  ASSERT_TRUE(wait_for([&] { return checker.delivered() >= kHeavy; })) << "no light phase";
+  const Stats at_light = nisr->GetStats();
   // Every flow has had a few light packets, and the last of each ran here.
-  while ((checker.delivered() < kHeavy + 4 * kFlows || !all_home()) &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  const bool converged =
+      wait_for([&] { return checker.delivered() >= kHeavy + 4 * kFlows && all_home(); });
   src.Finish();
   nisr->RunUntilIdle();
   nisr->Stop();
   const Stats st = nisr->GetStats();
   EXPECT_EQ(checker.delivered() + st.TotalDrops(), inner.sent());
   EXPECT_EQ(checker.reordered(), 0u);
-  const auto count = [&](const char* reason) {
-    const auto it = st.decisions.find(reason);
-    return it == st.decisions.end() ? uint64_t{0} : it->second;
-  };
-  std::printf("moved out %llu, returned %llu, light packets %llu\n",
-              static_cast<unsigned long long>(count("migrate_out")),
-              static_cast<unsigned long long>(count("return")),
+  std::printf("out when light %llu; moved out %llu, home %llu, returned %llu; light packets %llu\n",
+              static_cast<unsigned long long>(buckets_out(at_light)),
+              static_cast<unsigned long long>(count(st, "migrate_out")),
+              static_cast<unsigned long long>(count(st, "migrate_home")),
+              static_cast<unsigned long long>(count(st, "return")),
               static_cast<unsigned long long>(inner.sent() - kHeavy));
-  if (count("migrate_out") == 0) GTEST_SKIP() << "the heavy phase moved no bucket out here";
-  EXPECT_GT(count("return"), 0u);
-  for (uint32_t f = 0; f < kFlows; ++f) EXPECT_EQ(checker.last_ws(f), 0) << "flow " << f;
+  if (buckets_out(at_light) == 0) GTEST_SKIP() << "no bucket was out when the load went light";
+  EXPECT_TRUE(converged) << "flows still running on worker 1 after 20 s of light load";
+  EXPECT_GT(count(st, "return"), count(at_light, "return"));
 }
 
 // Backpressure instead of tail drop: every flow is hinted to workstream 1,

@@ -199,30 +199,50 @@ TEST(Adaptive, PlacedBucketsComeHomeWhenTheirCpuOverloads) {
 }
 
 // Direct dispatch while this CPU has capacity: a bucket moved out while it
-// was saturated comes back once it is not, has room, and shows the last
-// return (settling); never while saturated, nor sooner than the migration
-// interval allows.
+// was saturated comes back once this CPU is light (busy under busy_low, no
+// queueing delay), the bucket's own load fits under busy_high, and the last
+// return shows in this CPU's load (settling); never sooner than the
+// migration interval allows.
 TEST(Adaptive, PlacedBucketsReturnOnceThisCpuHasRoomAgain) {
   const AdaptiveSettings s;
-  const std::vector<float> fill(2, 0.0f);
+  std::vector<float> fill(2, 0.0f);
   std::vector<sched::LoadSample> loads = {Load(0.5, 0), Load(0.5, 0)};
-  AdaptiveChoice c = DecideAdaptive({0, 1, false, true, loads, 0, fill}, s);
+  AdaptiveView v{0, 1, false, true, loads, 0, fill};
+  AdaptiveChoice c = DecideAdaptive(v, s);
   EXPECT_EQ(c.reason, AdaptiveReason::kReturn);
   EXPECT_EQ(c.placement, 0);
   EXPECT_STREQ(ToString(AdaptiveReason::kReturn), "return");
-  // Still saturated (hysteresis), or too soon after the last move: stays.
-  EXPECT_EQ(DecideAdaptive({0, 1, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
-  EXPECT_EQ(DecideAdaptive({0, 1, false, false, loads, 0, fill}, s).reason,
-            AdaptiveReason::kPlaced);
+  // Too soon after the last move: stays.
+  v.may_migrate = false;
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kPlaced);
+  v.may_migrate = true;
   // The last return here not yet in this CPU's load: stays.
-  EXPECT_EQ(DecideAdaptive({0, 1, false, true, loads, 0, fill, /*settling=*/0b01}, s).reason,
-            AdaptiveReason::kPlaced);
-  // Not saturated, but not light either (busy between busy_low and
-  // busy_high, or a queue here): stays.
+  v.settling = 0b01;
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kPlaced);
+  v.settling = 0;
+  // The bucket would take this CPU past busy_high: stays (it would only
+  // move straight back out); one that fits under it returns.
+  v.bucket_load = s.busy_high - 0.5;
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kPlaced);
+  v.bucket_load = s.busy_high - 0.5 - 0.01;
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kReturn);
+  v.bucket_load = 0;
+  // Not light: busy between busy_low and room_busy (room for a move out
+  // to here, but not for a return), or a queueing delay here: stays.
   loads[0] = Load((s.busy_low + s.room_busy) / 2, 0);
-  EXPECT_EQ(DecideAdaptive({0, 1, false, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kPlaced);
   loads[0] = Load(0.5, s.delay_low_ns + 1);
-  EXPECT_EQ(DecideAdaptive({0, 1, false, true, loads, 0, fill}, s).reason, AdaptiveReason::kPlaced);
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kPlaced);
+  loads[0] = Load(0.5, 0);
+  // Order of the rules for a bucket placed elsewhere: its CPU overloaded
+  // brings it home as migrate_home, not return; a queue past spill_fill
+  // there does not stop a return (the bucket comes home for good rather
+  // than spilling one packet).
+  loads[1] = Load(1, s.delay_high_ns + 1);
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kMigrateHome);
+  loads[1] = Load(0.9, 0);
+  fill[1] = static_cast<float>(s.spill_fill);
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kReturn);
 }
 
 TEST(Decide, AdaptiveWithoutABucketIsHybrid) {

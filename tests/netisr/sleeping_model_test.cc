@@ -9,6 +9,7 @@
 // NETISR_TEST_MODELS_FIBERS (see tests/netisr/BUILD for why not under TSan).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -77,6 +78,56 @@ TEST(SleepingModel, SpinKeepsPollingLiveSources) {
   EXPECT_EQ(checker.delivered(), 100u);
   EXPECT_LT(took, std::chrono::seconds(5)) << "the idle spin did not poll the source";
   EXPECT_EQ(checker.reordered(), 0u);
+}
+
+// A live source that never brings anything in: the worker must still
+// sleep between spins. Each idle period polls it idle_spin /
+// kSourcePollPauses + 1 times (11 here) and then sleeps idle_sleep_us, so
+// 100 ms hold ~110 polls; a budget that restarted on every poll would never
+// sleep and poll every ~2 us, tens of thousands of times. The bound is an
+// upper one, so a slow or loaded machine only makes it easier to meet.
+class EmptySource : public IngressSource {
+ public:
+  size_t Poll(Netisr&, size_t) override {
+    polls_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  bool Exhausted() const override { return finished_.load(std::memory_order_relaxed); }
+  void Finish() { finished_.store(true, std::memory_order_relaxed); }
+  uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> polls_{0};
+  std::atomic<bool> finished_{false};
+};
+
+TEST(SleepingModel, IdleWorkerWithAnEmptySourceStillSleeps) {
+  Settings s;
+  s.max_threads = 1;
+  s.bind_threads = false;
+  s.idle_spin = 640;
+  s.idle_sleep_us = 10'000;
+  auto nisr = MakeNetisr(kModel, s);
+  ASSERT_NE(nisr, nullptr);
+  Checker checker(1);
+  ProtocolSpec spec;
+  spec.name = "tcp";
+  spec.handler = checker.handler();
+  ASSERT_TRUE(nisr->Register(spec).ok());
+  EmptySource empty;
+  ASSERT_TRUE(nisr->AttachSource(0, &empty).ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const uint64_t polls = empty.polls();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  empty.Finish();
+  nisr->Stop();
+  const double ms = std::chrono::duration<double, std::milli>(took).count();
+  std::printf("%llu polls in %.1f ms\n", static_cast<unsigned long long>(polls), ms);
+  EXPECT_GT(polls, 0u);
+  // ~11 polls per 10 ms; allow 10x for early timer expiries.
+  EXPECT_LT(static_cast<double>(polls), 11.0 * ms);
 }
 
 }  // namespace
