@@ -25,6 +25,25 @@ constexpr const char* kModel = "fibers";
 constexpr const char* kModel = "threads";
 #endif
 
+// One unbound worker of the model under test, with the given idle spin
+// (pauses) and source-poll sleep (us).
+Settings OneWorker(uint32_t idle_spin, uint32_t idle_sleep_us) {
+  Settings s;
+  s.max_threads = 1;
+  s.bind_threads = false;
+  s.idle_spin = idle_spin;
+  s.idle_sleep_us = idle_sleep_us;
+  return s;
+}
+
+ProtocolSpec DirectSpec(Checker& checker) {
+  ProtocolSpec spec;
+  spec.name = "tcp";
+  spec.handler = checker.handler();
+  spec.dispatch = DispatchMode::kDirect;
+  return spec;
+}
+
 // Brings nothing in on its first `empty` polls, then its packets: a NIC
 // ring that fills only after its worker first found it empty. Touched only
 // by the polling worker.
@@ -49,19 +68,10 @@ class LateSource : public IngressSource {
 // here; 1 s), 20 empty polls cost ~20 s if the spin does not poll sources,
 // and microseconds if it does. The deadline sits far between the two.
 TEST(SleepingModel, SpinKeepsPollingLiveSources) {
-  Settings s;
-  s.max_threads = 1;
-  s.bind_threads = false;
-  s.idle_spin = 1'000'000;
-  s.idle_sleep_us = 1'000'000;
-  auto nisr = MakeNetisr(kModel, s);
+  auto nisr = MakeNetisr(kModel, OneWorker(1'000'000, 1'000'000));
   ASSERT_NE(nisr, nullptr);
   Checker checker(4);
-  ProtocolSpec spec;
-  spec.name = "tcp";
-  spec.handler = checker.handler();
-  spec.dispatch = DispatchMode::kDirect;
-  auto proto = nisr->Register(spec);
+  auto proto = nisr->Register(DirectSpec(checker));
   ASSERT_TRUE(proto.ok());
   auto pool = MakePool(256);
   SeqSource inner(*pool, *proto, 0, Range(0, 4), 100);
@@ -102,18 +112,10 @@ class EmptySource : public IngressSource {
 };
 
 TEST(SleepingModel, IdleWorkerWithAnEmptySourceStillSleeps) {
-  Settings s;
-  s.max_threads = 1;
-  s.bind_threads = false;
-  s.idle_spin = 640;
-  s.idle_sleep_us = 10'000;
-  auto nisr = MakeNetisr(kModel, s);
+  auto nisr = MakeNetisr(kModel, OneWorker(640, 10'000));
   ASSERT_NE(nisr, nullptr);
   Checker checker(1);
-  ProtocolSpec spec;
-  spec.name = "tcp";
-  spec.handler = checker.handler();
-  ASSERT_TRUE(nisr->Register(spec).ok());
+  ASSERT_TRUE(nisr->Register(DirectSpec(checker)).ok());
   EmptySource empty;
   ASSERT_TRUE(nisr->AttachSource(0, &empty).ok());
   ASSERT_TRUE(nisr->Start().ok());
