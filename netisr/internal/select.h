@@ -65,8 +65,9 @@ enum class AdaptiveReason : uint8_t {
   kMigrateOut,   // saturated: bucket moved to a CPU with room, queued there
   kPlaced,       // bucket lives on another CPU: queued there
   kMigrateHome,  // the bucket's CPU is overloaded and this one is not: back here
-  kReturn,       // this CPU is no longer saturated and has room: back here,
-                 // where the bucket runs without crossing CPUs
+  kReturn,       // this CPU is light again (busy under busy_low) and the
+                 // bucket's load fits under busy_high: back here, where it
+                 // runs without crossing CPUs
   kHinted,       // an affinity hint names the CPU
   kInFlight,     // earlier packets of the bucket still queued: behind them
   kSpill,        // the bucket's CPU has a queue past spill_fill: this packet
