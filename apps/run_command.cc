@@ -291,6 +291,7 @@ TraceSample Sample(const Netisr& nisr, double t_us) {
     t.qlen.push_back(qlen);
     t.busy.push_back(s.workstreams[w].busy);
     t.queue_delay_ns.push_back(s.workstreams[w].queue_delay_ns);
+    t.full_polls.push_back(s.workstreams[w].full_polls);
   }
   t.drops = s.TotalDrops();
   t.migrations = s.migrations;
@@ -376,6 +377,7 @@ AdaptiveSettings ResolveAdaptive(const AdaptiveOptions& o) {
   auto us = [](int64_t v) { return static_cast<uint64_t>(v) * 1000; };
   if (o.busy_high) a.busy_high = *o.busy_high;
   if (o.busy_low) a.busy_low = *o.busy_low;
+  if (o.full_polls) a.full_polls_high = *o.full_polls;
   if (o.room_busy) a.room_busy = *o.room_busy;
   if (o.delay_low_us) a.delay_low_ns = us(*o.delay_low_us);
   if (o.delay_high_us) a.delay_high_ns = us(*o.delay_high_us);
@@ -423,6 +425,7 @@ Status ValidateRunOptions(const RunOptions& o) {
       // meaningless, so the lower bound is the smallest positive step.
       {"--adaptive-busy-high", o.adaptive.busy_high, 1e-6, 1},
       {"--adaptive-busy-low", o.adaptive.busy_low, 1e-6, 1},
+      {"--adaptive-full-polls", o.adaptive.full_polls, 1e-6, 1},
       {"--adaptive-room-busy", o.adaptive.room_busy, 1e-6, 1},
       {"--adaptive-alpha", o.adaptive.alpha, 1e-6, 1},
       {"--adaptive-backpressure", o.adaptive.backpressure, 1e-6, 1},
@@ -512,6 +515,7 @@ nlohmann::json TraceJson(const std::vector<TraceSample>& trace) {
                    {"qlen", t.qlen},
                    {"busy", t.busy},
                    {"queue_delay_ns", t.queue_delay_ns},
+                   {"full_polls", t.full_polls},
                    {"drops", t.drops},
                    {"migrations", t.migrations},
                    {"decisions",
@@ -589,6 +593,7 @@ nlohmann::json ToJson(const RunReport& r) {
         {"adaptive",
          {{"busy_high", a.busy_high},
           {"busy_low", a.busy_low},
+          {"full_polls", a.full_polls_high},
           {"room_busy", a.room_busy},
           {"delay_low_us", a.delay_low_ns / 1e3},
           {"delay_high_us", a.delay_high_ns / 1e3},

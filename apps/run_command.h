@@ -50,6 +50,7 @@ inline constexpr std::string_view kL4Choices[] = {"tcp", "udp", "mix"};
 struct AdaptiveOptions {
   std::optional<double> busy_high;        // --adaptive-busy-high
   std::optional<double> busy_low;         // --adaptive-busy-low
+  std::optional<double> full_polls;       // --adaptive-full-polls
   std::optional<double> room_busy;        // --adaptive-room-busy
   std::optional<int64_t> delay_low_us;    // --adaptive-delay-low-us
   std::optional<int64_t> delay_high_us;   // --adaptive-delay-high-us
@@ -123,6 +124,7 @@ struct TraceSample {
   std::vector<uint64_t> qlen;     // by workstream, queued now
   std::vector<double> busy;       // by workstream, published EWMA
   std::vector<uint32_t> queue_delay_ns;
+  std::vector<double> full_polls;  // by workstream, published EWMA
   uint64_t drops = 0;
   uint64_t migrations = 0;
   std::map<std::string, uint64_t> decisions;

@@ -77,8 +77,10 @@ const char* ToString(AdaptiveReason r) {
 }
 
 bool UpdateSaturation(bool was, const sched::LoadSample& here, const AdaptiveSettings& s) {
-  if (here.busy > s.busy_high || here.queue_delay_ns > s.delay_high_ns) return true;
-  if (here.busy < s.busy_low && here.queue_delay_ns < s.delay_low_ns) return false;
+  const bool behind = here.full_polls >= s.full_polls_high;
+  if ((here.busy > s.busy_high && behind) || here.queue_delay_ns > s.delay_high_ns) return true;
+  const bool keeps_up = here.busy < s.busy_low || here.full_polls < s.full_polls_high / 2;
+  if (keeps_up && here.queue_delay_ns < s.delay_low_ns) return false;
   return was;
 }
 

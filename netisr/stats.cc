@@ -74,6 +74,7 @@ nlohmann::json ToJson(const Stats& s) {
                    {"wakeups", s.workstreams[w].wakeups},
                    {"busy", s.workstreams[w].busy},
                    {"queue_delay_ns", s.workstreams[w].queue_delay_ns},
+                   {"full_polls", s.workstreams[w].full_polls},
                    {"protocols", protos}});
   }
   j["workstreams"] = wss;

@@ -45,6 +45,7 @@ struct WorkstreamStats {
   uint64_t wakeups = 0;
   double busy = 0;              // published busy fraction (EWMA)
   uint32_t queue_delay_ns = 0;  // published queueing delay (EWMA)
+  double full_polls = 1;        // published share of full ingress polls (EWMA)
 };
 
 struct Stats {

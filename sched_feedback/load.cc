@@ -37,6 +37,12 @@ void LoadMeter::Tick(uint64_t now_ns, uint32_t queue_depth) {
   out_->busy_ppm.store(static_cast<uint32_t>(busy_ * 1e6), std::memory_order_relaxed);
   out_->queue_delay_ns.store(static_cast<uint32_t>(std::min(delay_, 4e9)),
                              std::memory_order_relaxed);
+  if (polls_ > 0) {
+    // Only windows that polled say anything about keeping up; a sleeping
+    // threads-model worker keeps its last share.
+    full_share_ = Blend(full_share_, static_cast<double>(full_polls_) / polls_, weight);
+    out_->full_poll_ppm.store(static_cast<uint32_t>(full_share_ * 1e6), std::memory_order_relaxed);
+  }
   out_->queue_depth.store(queue_depth, std::memory_order_relaxed);
   out_->windows.store(out_->windows.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   out_->published_ns.store(now_ns, std::memory_order_relaxed);
@@ -44,6 +50,8 @@ void LoadMeter::Tick(uint64_t now_ns, uint32_t queue_depth) {
   busy_ns_ = 0;
   delay_sum_ = 0;
   delay_count_ = 0;
+  polls_ = 0;
+  full_polls_ = 0;
 }
 
 }  // namespace netisr::sched

@@ -27,8 +27,14 @@ struct LoadSample {
   double busy = 0;              // fraction of time doing work, EWMA, [0, 1]
   uint32_t queue_depth = 0;     // packets queued at the last publication
   uint32_t queue_delay_ns = 0;  // wait of dequeued packets, EWMA
-  uint64_t published_ns = 0;    // when these values were published (FastClock), 0 = never
-  uint64_t windows = 0;         // publications so far
+  // Share of ingress polls that came back with their whole budget, EWMA
+  // over the windows that polled, [0, 1]. NAPI's "budget exhausted": near 1
+  // the sources hold more than the worker takes per poll (it is behind
+  // them); near 0 it keeps up. 1 until a poll is seen, so a CPU that polls
+  // nothing is judged by busy and delay alone.
+  double full_polls = 1;
+  uint64_t published_ns = 0;  // when these values were published (FastClock), 0 = never
+  uint64_t windows = 0;       // publications so far
   // Set by the reader, not published: the worker is sleeping right now, and
   // the published values are stale (older than the reader's bound, e.g. two
   // windows). A sleeper with stale values is idle whatever they say; a
@@ -43,6 +49,7 @@ struct alignas(64) CpuLoad {
   std::atomic<uint32_t> busy_ppm{0};  // busy fraction in parts per million
   std::atomic<uint32_t> queue_depth{0};
   std::atomic<uint32_t> queue_delay_ns{0};
+  std::atomic<uint32_t> full_poll_ppm{1'000'000};                   // LoadSample::full_polls, ppm
   std::array<std::atomic<uint32_t>, kMaxLoadClasses> service_ns{};  // per packet, EWMA
   std::atomic<uint64_t> windows{0};                                 // publications so far
   std::atomic<uint64_t> published_ns{0};  // time of the last publication (FastClock ns)
@@ -52,6 +59,7 @@ struct alignas(64) CpuLoad {
     s.busy = busy_ppm.load(std::memory_order_relaxed) / 1e6;
     s.queue_depth = queue_depth.load(std::memory_order_relaxed);
     s.queue_delay_ns = queue_delay_ns.load(std::memory_order_relaxed);
+    s.full_polls = full_poll_ppm.load(std::memory_order_relaxed) / 1e6;
     s.published_ns = published_ns.load(std::memory_order_relaxed);
     s.windows = windows.load(std::memory_order_relaxed);
     return s;
@@ -80,6 +88,11 @@ class LoadMeter {
   void AddBusy(uint64_t ns) { busy_ns_ += ns; }
   // One class's handler took `ns` for `packets` packets.
   void AddService(int cls, uint64_t ns, uint32_t packets);
+  // An ingress poll returned; `full` if it filled its whole budget.
+  void AddPoll(bool full) {
+    ++polls_;
+    full_polls_ += full ? 1 : 0;
+  }
   // A packet waited `ns` in a queue before its handler ran.
   void AddQueueDelay(uint64_t ns);
   // Publishes if the window has elapsed; `queue_depth` is the current total.
@@ -100,6 +113,9 @@ class LoadMeter {
   double delay_ = 0;
   uint64_t delay_sum_ = 0;
   uint64_t delay_count_ = 0;
+  uint64_t polls_ = 0;
+  uint64_t full_polls_ = 0;
+  double full_share_ = 1;
   std::array<double, kMaxLoadClasses> service_{};
 };
 

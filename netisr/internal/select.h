@@ -115,8 +115,10 @@ struct AdaptiveChoice {
   AdaptiveReason reason;
 };
 
-// Hysteresis on this CPU's own load: saturated above busy_high or
-// delay_high_ns, unsaturated again only below busy_low and delay_low_ns.
+// Hysteresis on this CPU's own load: saturated above busy_high while behind
+// its sources (full_polls at least full_polls_high), or above
+// delay_high_ns; unsaturated again once below busy_low or keeping up (under
+// half full_polls_high), and below delay_low_ns.
 bool UpdateSaturation(bool was, const sched::LoadSample& here, const AdaptiveSettings& s);
 
 // The least-loaded workstream other than `here` and not `excluded`, with room

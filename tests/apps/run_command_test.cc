@@ -227,6 +227,7 @@ TEST(RunSyntheticTest, AdaptiveTunablesReachNetisr) {
   o.adaptive.interval_us = 0;
   o.adaptive.busy_high = 0.5;
   o.adaptive.busy_low = 0.25;
+  o.adaptive.full_polls = 0.75;
   o.adaptive.delay_high_us = 60;
   o.adaptive.window_us = 50;
   std::ostringstream out, err;
@@ -235,6 +236,7 @@ TEST(RunSyntheticTest, AdaptiveTunablesReachNetisr) {
   EXPECT_EQ(a["interval_us"], 0.0);
   EXPECT_EQ(a["busy_high"], 0.5);
   EXPECT_EQ(a["busy_low"], 0.25);
+  EXPECT_EQ(a["full_polls"], 0.75);
   EXPECT_EQ(a["delay_high_us"], 60.0);
   EXPECT_EQ(a["window_us"], 50.0);
   EXPECT_EQ(a["delay_low_us"], AdaptiveSettings{}.delay_low_ns / 1e3);  // default kept
@@ -266,6 +268,7 @@ TEST(ValidateRunOptionsTest, RejectsBadValuesNamingTheFlag) {
       {"--adaptive-busy-high", [](RunOptions& o) { o.adaptive.busy_high = 0; }},
       {"--adaptive-busy-low", [](RunOptions& o) { o.adaptive.busy_low = 0.95; }},
       {"--adaptive-room-busy", [](RunOptions& o) { o.adaptive.room_busy = 1.5; }},
+      {"--adaptive-full-polls", [](RunOptions& o) { o.adaptive.full_polls = 0; }},
       {"--adaptive-delay-low-us", [](RunOptions& o) { o.adaptive.delay_low_us = 200; }},
       {"--adaptive-delay-high-us", [](RunOptions& o) { o.adaptive.delay_high_us = 0; }},
       {"--adaptive-interval-us", [](RunOptions& o) { o.adaptive.interval_us = -1; }},

@@ -114,6 +114,27 @@ TEST(Adaptive, SaturationHasHysteresis) {
   EXPECT_FALSE(UpdateSaturation(true, Load(0.1, lo - 1), s));
 }
 
+// Busy counts only while the CPU is behind its sources (most polls full):
+// one that keeps up spends its spare time on more, smaller polls.
+TEST(Adaptive, ACpuThatKeepsUpWithItsSourcesIsNotSaturated) {
+  const AdaptiveSettings s;
+  const auto load = [](double busy, double full_polls, uint64_t delay_ns = 0) {
+    sched::LoadSample l = Load(busy, delay_ns);
+    l.full_polls = full_polls;
+    return l;
+  };
+  const double high = s.full_polls_high;
+  EXPECT_FALSE(UpdateSaturation(false, load(0.99, high - 0.01), s));           // keeps up
+  EXPECT_TRUE(UpdateSaturation(false, load(0.99, high), s));                   // behind
+  EXPECT_TRUE(UpdateSaturation(false, load(0.1, 0, s.delay_high_ns + 1), s));  // delay alone
+  EXPECT_TRUE(UpdateSaturation(true, load(0.99, high / 2 + 0.01), s));         // between: stays
+  EXPECT_FALSE(UpdateSaturation(true, load(0.99, high / 2 - 0.01), s));        // keeps up again
+  // ... but not while its queues still make packets wait.
+  EXPECT_TRUE(UpdateSaturation(true, load(0.99, 0, s.delay_low_ns + 1), s));
+  // A CPU that never polled keeps the initial share, 1: judged by busy.
+  EXPECT_TRUE(UpdateSaturation(false, Load(0.99, 0), s));
+}
+
 TEST(Adaptive, PicksLeastLoadedWithRoomPreferringCachePeers) {
   const AdaptiveSettings s;
   std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.5, 0), Load(0.2, 0), Load(0.9, 0)};

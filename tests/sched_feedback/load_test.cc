@@ -60,5 +60,23 @@ TEST(LoadMeterTest, QueueDelayIsTheWindowMeanBlended) {
   EXPECT_EQ(out.Read().queue_delay_ns, 0u);
 }
 
+// The share of full polls starts at 1 (no evidence of keeping up), blends
+// each window that polled, and holds through windows that did not.
+TEST(LoadMeterTest, FullPollShareBlendsWindowsThatPolled) {
+  CpuLoad out;
+  LoadMeter m(&out, {kWindow, 0.5});
+  EXPECT_EQ(out.Read().full_polls, 1.0);
+  m.Tick(1, 0);
+  m.AddPoll(true);
+  for (int i = 0; i < 3; ++i) m.AddPoll(false);
+  m.Tick(1 + kWindow, 0);
+  EXPECT_NEAR(out.Read().full_polls, 0.625, 1e-6);  // 1 blended with 1/4 at 0.5
+  m.Tick(1 + 2 * kWindow, 0);                       // slept: no polls, share held
+  EXPECT_NEAR(out.Read().full_polls, 0.625, 1e-6);
+  m.AddPoll(false);
+  m.Tick(1 + 3 * kWindow, 0);
+  EXPECT_NEAR(out.Read().full_polls, 0.3125, 1e-6);
+}
+
 }  // namespace
 }  // namespace netisr::sched
