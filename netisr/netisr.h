@@ -73,7 +73,11 @@ class IngressSource {
  public:
   virtual ~IngressSource() = default;
   // Brings in at most `budget` packets through nisr's entry points; returns
-  // how many it brought in (0 when nothing is pending).
+  // how many it brought in (0 when nothing is pending). Fewer than `budget`
+  // means nothing more was pending (NAPI's rule): netisr counts polls that
+  // return their whole budget as the source being ahead of its worker
+  // (sched::LoadSample::full_polls). A source that filters may return more
+  // than `budget`, counting what it received and dropped.
   virtual size_t Poll(Netisr& nisr, size_t budget) = 0;
   // True once the source will never produce again (end of a trace).
   virtual bool Exhausted() const = 0;

@@ -10,15 +10,15 @@ size_t RxQueueSource::Poll(Netisr& nisr, size_t budget) {
   Packet* burst[kMaxBurst];
   const size_t want = std::min(budget, kMaxBurst);
   size_t kept = 0, received = 0;
-  // Refill what the filter dropped (see the header): RX bursts into the
-  // free tail of `burst` until it holds `want` survivors, the queue runs
-  // short, or kMaxRxBurstsPerPoll bursts were taken.
+  // RX bursts into the free tail of `burst` until it holds `want`
+  // survivors, the queue comes up empty, or kMaxRxBurstsPerPoll bursts were
+  // taken (see the header: refill after filtering, and PMDs that return
+  // fewer than asked).
   for (int i = 0; i < kMaxRxBurstsPerPoll && kept < want; ++i) {
-    const size_t ask = want - kept;
-    const size_t n = port_.RxBurst(queue_, {burst + kept, ask});
+    const size_t n = port_.RxBurst(queue_, {burst + kept, want - kept});
+    if (n == 0) break;
     received += n;
     kept += filter_ != nullptr ? filter_->Apply({burst + kept, n}) : n;
-    if (n < ask || filter_ == nullptr) break;
   }
   received_ += received;
   if (kept != 0) nisr.DispatchBurst(SourceId(port_.port_id(), queue_), proto_, {burst, kept});

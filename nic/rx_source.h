@@ -14,6 +14,14 @@
 // the stack (clock reads, staging, dispatch) nearly doubled their cost per
 // packet (310 against 168 ns, benchmarks/proto/early_drop_bench).
 //
+// Short RX bursts: a PMD may return fewer frames than asked while more are
+// pending (many cap one call at 32), so the source receives again until it
+// has its budget or a burst comes back empty. A short Poll then means the
+// queue ran dry, which is what netisr reads from it: the share of full polls
+// tells adaptive dispatch whether this CPU keeps up with its queues
+// (sched::LoadSample::full_polls). The price is one empty RX burst per
+// poll that drains the queue.
+//
 // One source per (port, queue), attached to exactly one worker: that is the
 // one-thread-per-queue rule Port asks for, and it keeps each flow's packets
 // (which RSS puts on one queue) in one producer's order, so netisr keeps
@@ -43,9 +51,9 @@ class RxQueueSource final : public IngressSource {
   static constexpr int kMaxRxBurstsPerPoll = 8;
 
   // Receives frames, filters them and dispatches at most min(budget, 256)
-  // survivors as one burst (refilling, see above; without a filter, one RX
-  // burst of min(budget, 256)); returns how many were received (filtered
-  // ones included: the worker did that work).
+  // survivors as one burst (receiving again after filtering or a short RX
+  // burst, see above); returns how many were received (filtered ones
+  // included: the worker did that work).
   size_t Poll(Netisr& nisr, size_t budget) override;
   bool Exhausted() const override { return port_.RxExhausted(queue_); }
 
