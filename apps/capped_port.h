@@ -12,9 +12,10 @@
 // a queue is exhausted once `handed` (frames really handed out) reaches the
 // cap, so a claim in flight on another queue or port never ends this one
 // early.
-// Cost: two relaxed read-modify-writes on a line shared by the queues per
-// non-empty burst (~50-100 ns when contended, ~2-3 ns a packet for a
-// 32-frame burst), none per packet.
+// Cost: a claim and a give-back, two relaxed read-modify-writes on a line
+// shared by the queues, per RX burst (~50-100 ns when contended, ~2-3 ns a
+// packet for a 32-frame burst; RxQueueSource adds one empty burst per poll
+// that drains a queue), none per packet.
 #pragma once
 
 #include <atomic>

@@ -833,12 +833,17 @@ bool Netisr::PollSources(int worker) {
   int live = 0;
   // One clock read per poll: each poll's end is the next one's start.
   uint64_t now = Now();
+  // One poll round counts as one poll for LoadSample::full_polls, full if
+  // any source filled its budget: per source, one backlogged queue among k
+  // idle ones would read as a share of 1/(k+1) and never as behind.
+  bool polled = false, full = false;
   for (IngressSource* src : ws.sources) {
     if (src->Exhausted()) continue;
     const size_t n = src->Poll(*this, settings_.burst);
     Flush();
     const uint64_t after = Now();
-    ws.meter->AddPoll(n >= settings_.burst);
+    polled = true;
+    full |= n >= settings_.burst;
     if (n > 0) {
       did = true;
       ws.meter->AddBusy(after - now);
@@ -846,6 +851,7 @@ bool Netisr::PollSources(int worker) {
     now = after;
     live += src->Exhausted() ? 0 : 1;
   }
+  if (polled) ws.meter->AddPoll(full);
   ws.live_sources.store(live, std::memory_order_release);
   TickLoad(ws, now);
   return did;
@@ -898,32 +904,25 @@ bool Netisr::DrainWorkstream(int w, uint64_t* now) {
         } else if (final_pass) {
           RunHandler(pe, {burst, n});
         } else {
+          // One clock read per burst: a handler's end is the next start.
+          const uint64_t t0 = *now;
           if (const uint32_t stamp = burst[0]->queued_ns; stamp != 0) {
             // Stamped by an adaptive producer: sample its wait, modulo 2^32
             // (Packet::queued_ns); a stamp that reads as later than now
             // (the clock is not ordered across CPUs) waited 0. The stamp
             // stays (see EnqueueToWorkstream for who clears it).
-            const auto wait = static_cast<int32_t>(static_cast<uint32_t>(*now) - stamp);
+            const auto wait = static_cast<int32_t>(static_cast<uint32_t>(t0) - stamp);
             ws.meter->AddQueueDelay(static_cast<uint64_t>(std::max(wait, 0)));
           }
           RunHandler(pe, {burst, n});
+          *now = Now();
+          ws.meter->AddService(x, *now - t0, static_cast<uint32_t>(n));
+          ws.meter->AddBusy(*now - t0);
         }
         lane.handled.store(lane.handled.load(std::memory_order_relaxed) + n,
                            std::memory_order_release);
         handled_any = true;
         Flush();
-        if (!final_pass) {
-          // Busy and service time span the whole burst, the pop, the
-          // queue-length and `handled` updates and the wakeups included, not
-          // the handler alone: those touch lines the producer shares, and on
-          // the receiving CPU they cost ~40% on top of a 300 ns handler
-          // (docs/adaptive.md 4, session 5). Counting the handler alone read
-          // a CPU with no time to spare as 0.88 busy: room for more buckets.
-          const uint64_t t1 = Now();
-          ws.meter->AddService(x, t1 - *now, static_cast<uint32_t>(n));
-          ws.meter->AddBusy(t1 - *now);
-          *now = t1;
-        }
       }
     }
     if (handled_any && !drop && pe.spec.drained && qlen.load(std::memory_order_relaxed) == 0)

@@ -74,10 +74,12 @@ class IngressSource {
   virtual ~IngressSource() = default;
   // Brings in at most `budget` packets through nisr's entry points; returns
   // how many it brought in (0 when nothing is pending). Fewer than `budget`
-  // means nothing more was pending (NAPI's rule): netisr counts polls that
-  // return their whole budget as the source being ahead of its worker
+  // should mean nothing more was pending (NAPI's rule): netisr counts polls
+  // that return their whole budget as the source being ahead of its worker
   // (sched::LoadSample::full_polls). A source that filters may return more
-  // than `budget`, counting what it received and dropped.
+  // than `budget`, counting what it received and dropped. A source that
+  // returns short because its packet pool ran dry reads as keeping up;
+  // its packets then sit in queues, which the queueing-delay rule sees.
   virtual size_t Poll(Netisr& nisr, size_t budget) = 0;
   // True once the source will never produce again (end of a trace).
   virtual bool Exhausted() const = 0;

@@ -28,9 +28,9 @@ struct AdaptiveSettings {
   double busy_high = 0.90;
   double busy_low = 0.75;
   // ... but busy counts only while this CPU is also behind its ingress
-  // sources: at least this share of its polls came back with their whole
-  // burst (sched::LoadSample::full_polls), and it stops being saturated
-  // below half this share. (0, 1]; 1 = every poll full. A polling CPU that
+  // sources: in at least this share of its poll rounds a source came back
+  // with its whole burst (sched::LoadSample::full_polls), and it stops being
+  // saturated below half this share. (0, 1]; 1 = every round full. A polling CPU that
   // keeps up spends its spare time on more, smaller polls, each one's
   // fixed cost counted as busy: paced at 2 Mpps with skew 0.9 worker 0 read
   // 0.81-0.87 busy while direct dispatch alone kept up (median 0.1 us), and

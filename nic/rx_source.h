@@ -1,6 +1,7 @@
 // RxQueueSource: how a worker polls one NIC RX queue. Attached to a netisr
-// worker (Netisr::AttachSource), each Poll pulls one burst from the queue
-// (Port::RxBurst), runs it through the optional early filter
+// worker (Netisr::AttachSource), each Poll pulls up to a burst from the
+// queue (Port::RxBurst, again if the port returned short), runs it through
+// the optional early filter
 // (proto/filter.h: drop and rate-limit rules, applied here so that a flood
 // is released before it costs a queue slot or a parse), and hands the rest
 // to a protocol with one DispatchBurst, under the queue's source id

@@ -41,7 +41,10 @@ void LoadMeter::Tick(uint64_t now_ns, uint32_t queue_depth) {
     // Only windows that polled say anything about keeping up; a sleeping
     // threads-model worker keeps its last share.
     full_share_ = Blend(full_share_, static_cast<double>(full_polls_) / polls_, weight);
-    out_->full_poll_ppm.store(static_cast<uint32_t>(full_share_ * 1e6), std::memory_order_relaxed);
+    // Rounded: the blend only approaches 1 (0.9999999999999998 after one
+    // short poll), and truncated it would never again reach a bound of 1.
+    out_->full_poll_ppm.store(static_cast<uint32_t>(std::lround(full_share_ * 1e6)),
+                              std::memory_order_relaxed);
   }
   out_->queue_depth.store(queue_depth, std::memory_order_relaxed);
   out_->windows.store(out_->windows.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -27,8 +27,9 @@ struct LoadSample {
   double busy = 0;              // fraction of time doing work, EWMA, [0, 1]
   uint32_t queue_depth = 0;     // packets queued at the last publication
   uint32_t queue_delay_ns = 0;  // wait of dequeued packets, EWMA
-  // Share of ingress polls that came back with their whole budget, EWMA
-  // over the windows that polled, [0, 1]. NAPI's "budget exhausted": near 1
+  // Share of ingress poll rounds in which a source came back with its whole
+  // budget, EWMA over the windows that polled, [0, 1] (ppm resolution).
+  // NAPI's "budget exhausted": near 1
   // the sources hold more than the worker takes per poll (it is behind
   // them); near 0 it keeps up. 1 until a poll is seen, so a CPU that polls
   // nothing is judged by busy and delay alone.
@@ -88,7 +89,8 @@ class LoadMeter {
   void AddBusy(uint64_t ns) { busy_ns_ += ns; }
   // One class's handler took `ns` for `packets` packets.
   void AddService(int cls, uint64_t ns, uint32_t packets);
-  // An ingress poll returned; `full` if it filled its whole budget.
+  // A round of ingress polls returned; `full` if a source filled its whole
+  // budget.
   void AddPoll(bool full) {
     ++polls_;
     full_polls_ += full ? 1 : 0;

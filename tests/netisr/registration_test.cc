@@ -148,6 +148,7 @@ TEST(Settings, ValidateNamesTheField) {
       {[](Settings& s) { s.adaptive.load_alpha = 0; }, "adaptive.load_alpha"},
       {[](Settings& s) { s.adaptive.backpressure_fill = 0; }, "adaptive.backpressure_fill"},
       {[](Settings& s) { s.adaptive.spill_fill = 1.5; }, "adaptive.spill_fill"},
+      {[](Settings& s) { s.adaptive.full_polls_high = 0; }, "adaptive.full_polls_high"},
   };
   for (const Case& c : cases) {
     Settings s;

@@ -582,7 +582,8 @@ void FloodThroughRxSource(const char* model) {
 // RxQueueSource refills the slots the filter freed (up to
 // kMaxRxBurstsPerPoll RX bursts), so that the survivors of a flood reach the
 // protocol in one burst close to netisr's burst size, not in the few that
-// one filtered RX burst leaves; without a filter a Poll is one RX burst.
+// one filtered RX burst leaves; without a filter a Poll takes the budget
+// (here in one RX burst, which the synthetic port fills).
 TEST(FilterRxSource, RefillsWhatTheFilterDropped) {
   auto pool = std::move(PacketPool::Create(1024, 256)).value();
   nic::SyntheticConfig c;
@@ -626,7 +627,7 @@ TEST(FilterRxSource, RefillsWhatTheFilterDropped) {
   EXPECT_EQ(delivered + filter->Stats().total_dropped(), c.packets);
   EXPECT_EQ(src.received(), c.packets);
 
-  // No filter: one RX burst per Poll, exactly the budget.
+  // No filter: exactly the budget per Poll.
   auto port2 = std::move(nic::SyntheticPort::Create(c)).value();
   auto nisr2 = std::move(Netisr::Create(s, std::move(MakeWorkModel("inline")).value())).value();
   bursts.clear();

@@ -76,6 +76,13 @@ TEST(LoadMeterTest, FullPollShareBlendsWindowsThatPolled) {
   m.AddPoll(false);
   m.Tick(1 + 3 * kWindow, 0);
   EXPECT_NEAR(out.Read().full_polls, 0.3125, 1e-6);
+  // Full again: the blend only approaches 1, but publishes it (a bound of
+  // 1, AdaptiveSettings::full_polls_high's top, must be reachable).
+  for (uint64_t w = 4; w < 60; ++w) {
+    m.AddPoll(true);
+    m.Tick(1 + w * kWindow, 0);
+  }
+  EXPECT_EQ(out.Read().full_polls, 1.0);
 }
 
 }  // namespace
