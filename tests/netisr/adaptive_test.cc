@@ -49,6 +49,20 @@ Settings QuickAdaptiveSettings() {
   return s;
 }
 
+// An adaptive protocol whose handler spends `ns` per packet, then checks
+// order and counts in `checker`.
+ProtocolSpec SpinningAdaptiveSpec(Checker& checker, uint64_t ns) {
+  ProtocolSpec spec;
+  spec.name = "tcp";
+  spec.handler = [&checker, ns](Burst b) {
+    Spin(ns * b.size());
+    checker.Handle(b);
+  };
+  spec.dispatch = DispatchMode::kAdaptive;
+  spec.qlimit = 1024;
+  return spec;
+}
+
 TEST(Affinity, HintsMoveFlowsWithoutReordering) {
   for (DispatchMode mode : {DispatchMode::kDeferred, DispatchMode::kHybrid, DispatchMode::kDirect,
                             DispatchMode::kAdaptive}) {
@@ -122,15 +136,7 @@ TEST(Adaptive, SkewedLoadConservesAndNeverReorders) {
   auto nisr = MakeNetisr("threads", QuickAdaptiveSettings());
   ASSERT_NE(nisr, nullptr);
   Checker checker(200);
-  ProtocolSpec spec;
-  spec.name = "tcp";
-  spec.handler = [&](Burst b) {
-    Spin(500 * b.size());
-    checker.Handle(b);
-  };
-  spec.dispatch = DispatchMode::kAdaptive;
-  spec.qlimit = 1024;
-  auto proto = nisr->Register(spec);
+  auto proto = nisr->Register(SpinningAdaptiveSpec(checker, 500));
   ASSERT_TRUE(proto.ok());
   auto pool = MakePool(8192);
   SeqSource heavy(*pool, *proto, 0, Range(0, 64), 40000);
@@ -276,15 +282,7 @@ TEST(Adaptive, AWorkerThatKeepsUpWithItsSourceIsNotSaturated) {
     constexpr uint32_t kFlows = 64;
     constexpr uint64_t kPackets = 4'000;  // 80 ms of handlers
     Checker checker(kFlows);
-    ProtocolSpec spec;
-    spec.name = "tcp";
-    spec.handler = [&](Burst b) {
-      Spin(20'000 * b.size());
-      checker.Handle(b);
-    };
-    spec.dispatch = DispatchMode::kAdaptive;
-    spec.qlimit = 1024;
-    auto proto = nisr->Register(spec);
+    auto proto = nisr->Register(SpinningAdaptiveSpec(checker, 20'000));
     ASSERT_TRUE(proto.ok());
     auto pool = MakePool(4096);
     SeqSource inner(*pool, *proto, 0, Range(0, kFlows), kPackets);
