@@ -106,7 +106,7 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
   AddOptional(run, "--adaptive-busy-low", a.busy_low,
               "Busy fraction below which it stops being saturated, (0, busy-high]");
   AddOptional(run, "--adaptive-full-polls", a.full_polls,
-              "Share of ingress polls returning a full burst from which a busy CPU counts as "
+              "Share of ingress poll rounds with a full burst from which a busy CPU counts as "
               "behind its sources (saturated), (0, 1]");
   AddOptional(run, "--adaptive-room-busy", a.room_busy,
               "Busy fraction below which another CPU has room, (0, 1]");

@@ -52,9 +52,9 @@ enum class DispatchMode : uint8_t {
   kHybrid,
   // kAdaptive: decided per packet from scheduler feedback. A flow bucket
   // (policy kFlow) runs here, directly, while this CPU has capacity; when
-  // the CPU saturates (busy fraction over a threshold while most of its
-  // ingress polls come back full, or queueing delay over a threshold; with
-  // hysteresis) buckets move, one per migration interval, to the
+  // the CPU saturates (busy fraction over a threshold while it is behind its
+  // ingress sources, or queueing delay over a threshold; with hysteresis)
+  // buckets move, one per migration interval, to the
   // least-loaded CPU with room (sharing this CPU's cache if possible) and
   // are deferred there; a bucket whose CPU overloads comes back, and so
   // does one whose producer's CPU is light again (busy under busy_low with

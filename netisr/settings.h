@@ -30,13 +30,13 @@ struct AdaptiveSettings {
   // ... but busy counts only while this CPU is also behind its ingress
   // sources: in at least this share of its poll rounds a source came back
   // with its whole burst (sched::LoadSample::full_polls), and it stops being
-  // saturated below half this share. (0, 1]; 1 = every round full. A polling CPU that
-  // keeps up spends its spare time on more, smaller polls, each one's
-  // fixed cost counted as busy: paced at 2 Mpps with skew 0.9 worker 0 read
-  // 0.81-0.87 busy while direct dispatch alone kept up (median 0.1 us), and
-  // adaptive moved half the flows out (median 2-4 us; docs/adaptive.md 4,
-  // session 5). A CPU whose work comes only from queues or nested dispatch
-  // polls nothing and is judged by busy and delay alone.
+  // saturated below half this share. (0, 1]; 1 = every round full. A
+  // polling CPU that keeps up spends its spare time on more, smaller polls,
+  // each one's fixed cost counted as busy: paced at 2 Mpps with skew 0.9
+  // worker 0 read 0.81-0.87 busy while direct dispatch alone kept up
+  // (median 0.1 us), and adaptive moved half the flows out (median 2-4 us;
+  // docs/adaptive.md 4, session 5). A CPU whose work comes only from queues
+  // or nested dispatch polls nothing and is judged by busy and delay alone.
   double full_polls_high = 0.5;
   // ... or when packets wait in its queues longer than delay_high_ns.
   // A CPU is overloaded (buckets placed there come home) above the same

@@ -29,10 +29,9 @@ struct LoadSample {
   uint32_t queue_delay_ns = 0;  // wait of dequeued packets, EWMA
   // Share of ingress poll rounds in which a source came back with its whole
   // budget, EWMA over the windows that polled, [0, 1] (ppm resolution).
-  // NAPI's "budget exhausted": near 1
-  // the sources hold more than the worker takes per poll (it is behind
-  // them); near 0 it keeps up. 1 until a poll is seen, so a CPU that polls
-  // nothing is judged by busy and delay alone.
+  // NAPI's "budget exhausted": near 1 the sources hold more than the worker
+  // takes per poll (it is behind them); near 0 it keeps up. 1 until a poll
+  // is seen, so a CPU that polls nothing is judged by busy and delay alone.
   double full_polls = 1;
   uint64_t published_ns = 0;  // when these values were published (FastClock), 0 = never
   uint64_t windows = 0;       // publications so far
