@@ -37,13 +37,19 @@ void Spin(uint64_t ns) {
   }
 }
 
+// Two unbound workers: tests share the machine with others.
+Settings TwoWorkers() {
+  Settings s;
+  s.max_threads = 2;
+  s.bind_threads = false;
+  return s;
+}
+
 // Two threads-model workers whose adaptive rule reacts within tens of
 // microseconds (50 us windows and migration interval), so that a test's
 // load changes show up in the decisions in milliseconds.
 Settings QuickAdaptiveSettings() {
-  Settings s;
-  s.max_threads = 2;
-  s.bind_threads = false;
+  Settings s = TwoWorkers();
   s.adaptive.migration_interval_ns = 50'000;
   s.adaptive.load_window_ns = 50'000;
   return s;
@@ -66,10 +72,7 @@ ProtocolSpec SpinningAdaptiveSpec(Checker& checker, uint64_t ns) {
 TEST(Affinity, HintsMoveFlowsWithoutReordering) {
   for (DispatchMode mode : {DispatchMode::kDeferred, DispatchMode::kHybrid, DispatchMode::kDirect,
                             DispatchMode::kAdaptive}) {
-    Settings s;
-    s.max_threads = 2;
-    s.bind_threads = false;
-    auto nisr = MakeNetisr("inline", s);
+    auto nisr = MakeNetisr("inline", TwoWorkers());
     ASSERT_NE(nisr, nullptr);
     WhereChecker checker(100);
     ProtocolSpec spec;
@@ -102,10 +105,7 @@ TEST(Affinity, HintsMoveFlowsWithoutReordering) {
 }
 
 TEST(Affinity, DeferredPacketsGoToTheHintedWorkstream) {
-  Settings s;
-  s.max_threads = 2;
-  s.bind_threads = false;
-  auto nisr = MakeNetisr("inline", s);
+  auto nisr = MakeNetisr("inline", TwoWorkers());
   ASSERT_NE(nisr, nullptr);
   WhereChecker checker(100);
   ProtocolSpec spec;
@@ -314,10 +314,7 @@ TEST(Adaptive, AWorkerThatKeepsUpWithItsSourceIsNotSaturated) {
 // which tail-drops as FreeBSD does, shows what the test would see without.
 TEST(Adaptive, BackpressureHoldsTheSourceInsteadOfDropping) {
   for (DispatchMode mode : {DispatchMode::kAdaptive, DispatchMode::kDeferred}) {
-    Settings s;
-    s.max_threads = 2;
-    s.bind_threads = false;
-    auto nisr = MakeNetisr("threads", s);
+    auto nisr = MakeNetisr("threads", TwoWorkers());
     ASSERT_NE(nisr, nullptr);
     Checker checker(16);
     ProtocolSpec spec;
@@ -358,10 +355,7 @@ TEST(Adaptive, BackpressureHoldsTheSourceInsteadOfDropping) {
 // hint.
 TEST(Adaptive, ABucketRunningHereStaysForTheRestOfItsChunk) {
   for (DispatchMode mode : {DispatchMode::kAdaptive, DispatchMode::kHybrid}) {
-    Settings s;
-    s.max_threads = 2;
-    s.bind_threads = false;
-    auto nisr = MakeNetisr("inline", s);
+    auto nisr = MakeNetisr("inline", TwoWorkers());
     ASSERT_NE(nisr, nullptr);
     WhereChecker checker(0);
     std::vector<int> where(65, -1);
