@@ -11,10 +11,11 @@ size_t RxQueueSource::Poll(Netisr& nisr, size_t budget) {
   const size_t want = std::min(budget, kMaxBurst);
   size_t kept = 0, received = 0;
   // RX bursts into the free tail of `burst` until it holds `want`
-  // survivors, the queue comes up empty, or kMaxRxBurstsPerPoll bursts were
-  // taken (see the header: refill after filtering, and PMDs that return
-  // fewer than asked).
-  for (int i = 0; i < kMaxRxBurstsPerPoll && kept < want; ++i) {
+  // survivors or the queue comes up empty (see the header: refill after
+  // filtering, and PMDs that return fewer than asked); with a filter, also
+  // at most kMaxRxBurstsPerPoll bursts. Without one every frame received is
+  // kept, so `want` alone bounds the loop.
+  for (int i = 0; kept < want && (filter_ == nullptr || i < kMaxRxBurstsPerPoll); ++i) {
     const size_t n = port_.RxBurst(queue_, {burst + kept, want - kept});
     if (n == 0) break;
     received += n;

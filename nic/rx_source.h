@@ -45,7 +45,7 @@ class RxQueueSource final : public IngressSource {
   RxQueueSource(Port& port, uint16_t queue, ProtocolId proto, proto::EarlyFilter* filter = nullptr)
       : port_(port), queue_(queue), proto_(proto), filter_(filter) {}
 
-  // RX bursts taken per Poll at most, refilling what the filter dropped:
+  // RX bursts taken per Poll at most with a filter, refilling what it dropped:
   // 8 bounds one Poll to 8 x 32 received frames with the default burst
   // (~3 us of filtering at ~10 ns a frame), so that a flooded queue cannot
   // hold its worker much longer than an unfiltered Poll would.
