@@ -37,19 +37,11 @@ void Spin(uint64_t ns) {
   }
 }
 
-// Two unbound workers: tests share the machine with others.
-Settings TwoWorkers() {
-  Settings s;
-  s.max_threads = 2;
-  s.bind_threads = false;
-  return s;
-}
-
 // Two threads-model workers whose adaptive rule reacts within tens of
 // microseconds (50 us windows and migration interval), so that a test's
 // load changes show up in the decisions in milliseconds.
 Settings QuickAdaptiveSettings() {
-  Settings s = TwoWorkers();
+  Settings s = UnboundWorkers(2);
   s.adaptive.migration_interval_ns = 50'000;
   s.adaptive.load_window_ns = 50'000;
   return s;
@@ -72,7 +64,7 @@ ProtocolSpec SpinningAdaptiveSpec(Checker& checker, uint64_t ns) {
 TEST(Affinity, HintsMoveFlowsWithoutReordering) {
   for (DispatchMode mode : {DispatchMode::kDeferred, DispatchMode::kHybrid, DispatchMode::kDirect,
                             DispatchMode::kAdaptive}) {
-    auto nisr = MakeNetisr("inline", TwoWorkers());
+    auto nisr = MakeNetisr("inline", UnboundWorkers(2));
     ASSERT_NE(nisr, nullptr);
     WhereChecker checker(100);
     ProtocolSpec spec;
@@ -105,7 +97,7 @@ TEST(Affinity, HintsMoveFlowsWithoutReordering) {
 }
 
 TEST(Affinity, DeferredPacketsGoToTheHintedWorkstream) {
-  auto nisr = MakeNetisr("inline", TwoWorkers());
+  auto nisr = MakeNetisr("inline", UnboundWorkers(2));
   ASSERT_NE(nisr, nullptr);
   WhereChecker checker(100);
   ProtocolSpec spec;
@@ -314,7 +306,7 @@ TEST(Adaptive, AWorkerThatKeepsUpWithItsSourceIsNotSaturated) {
 // which tail-drops as FreeBSD does, shows what the test would see without.
 TEST(Adaptive, BackpressureHoldsTheSourceInsteadOfDropping) {
   for (DispatchMode mode : {DispatchMode::kAdaptive, DispatchMode::kDeferred}) {
-    auto nisr = MakeNetisr("threads", TwoWorkers());
+    auto nisr = MakeNetisr("threads", UnboundWorkers(2));
     ASSERT_NE(nisr, nullptr);
     Checker checker(16);
     ProtocolSpec spec;
@@ -355,7 +347,7 @@ TEST(Adaptive, BackpressureHoldsTheSourceInsteadOfDropping) {
 // hint.
 TEST(Adaptive, ABucketRunningHereStaysForTheRestOfItsChunk) {
   for (DispatchMode mode : {DispatchMode::kAdaptive, DispatchMode::kHybrid}) {
-    auto nisr = MakeNetisr("inline", TwoWorkers());
+    auto nisr = MakeNetisr("inline", UnboundWorkers(2));
     ASSERT_NE(nisr, nullptr);
     WhereChecker checker(0);
     std::vector<int> where(65, -1);

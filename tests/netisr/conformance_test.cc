@@ -35,12 +35,7 @@ std::string Name(const ::testing::TestParamInfo<Param>& info) {
 
 class Conformance : public ::testing::TestWithParam<Param> {
  protected:
-  Settings BaseSettings(int nws) const {
-    Settings s;
-    s.max_threads = nws;
-    s.bind_threads = false;
-    return s;
-  }
+  Settings BaseSettings(int nws) const { return UnboundWorkers(nws); }
   ProtocolSpec Spec(Checker& c, Policy policy = Policy::kFlow) const {
     ProtocolSpec spec;
     spec.name = "test";

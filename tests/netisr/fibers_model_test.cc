@@ -80,10 +80,7 @@ class RecordingSource : public IngressSource {
 };
 
 TEST(FibersModel, PollingAndDeferredWorkShareTheWorkersThread) {
-  Settings s;
-  s.max_threads = 2;
-  s.bind_threads = false;
-  auto nisr = MakeNetisr("fibers", s);
+  auto nisr = MakeNetisr("fibers", UnboundWorkers(2));
   ASSERT_NE(nisr, nullptr);
   EXPECT_EQ(nisr->model_name(), "fibers");
   auto pool = MakePool(4096);

@@ -95,10 +95,7 @@ TEST(Chain, NestedDispatchConservesAndKeepsOrder) {
   for (const char* model : {"inline", "threads"}) {
     for (DispatchMode mode :
          {DispatchMode::kDirect, DispatchMode::kDeferred, DispatchMode::kHybrid}) {
-      Settings s;
-      s.max_threads = 2;
-      s.bind_threads = false;
-      auto nisr = MakeNetisr(model, s);
+      auto nisr = MakeNetisr(model, UnboundWorkers(2));
       ASSERT_NE(nisr, nullptr);
       Checker checker(100);
       ProtocolSpec ip;

@@ -20,9 +20,7 @@ ProtocolSpec Valid(const std::string& name) {
 class Registration : public ::testing::Test {
  protected:
   void SetUp() override {
-    Settings s;
-    s.max_threads = 2;
-    s.bind_threads = false;
+    Settings s = UnboundWorkers(2);
     s.max_qlimit = 1000;
     nisr_ = MakeNetisr("inline", s);
     ASSERT_NE(nisr_, nullptr);

@@ -28,9 +28,7 @@ constexpr const char* kModel = "threads";
 // One unbound worker of the model under test, with the given idle spin
 // (pauses) and source-poll sleep (us).
 Settings OneWorker(uint32_t idle_spin, uint32_t idle_sleep_us) {
-  Settings s;
-  s.max_threads = 1;
-  s.bind_threads = false;
+  Settings s = UnboundWorkers(1);
   s.idle_spin = idle_spin;
   s.idle_sleep_us = idle_sleep_us;
   return s;

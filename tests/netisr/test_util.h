@@ -93,6 +93,15 @@ inline std::vector<uint32_t> Range(uint32_t first, uint32_t n) {
   return v;
 }
 
+// `workers` workstreams whose threads are not pinned: tests share the
+// machine's CPUs with each other.
+inline Settings UnboundWorkers(int workers) {
+  Settings s;
+  s.max_threads = workers;
+  s.bind_threads = false;
+  return s;
+}
+
 inline std::unique_ptr<Netisr> MakeNetisr(const char* model, Settings s) {
   auto m = MakeWorkModel(model);
   if (!m.ok()) return nullptr;
@@ -133,10 +142,7 @@ inline uint64_t QueueBurstsToTwoWorkstreams(Netisr& nisr, PacketPool& pool, Prot
 // producer (QueueBurstsToTwoWorkstreams), runs it to idle, stops it and
 // returns its stats: the shared body of the wakeup tests of every model.
 inline Stats RunExternalBursts(const char* model, Checker& checker, int bursts) {
-  Settings s;
-  s.max_threads = 2;
-  s.bind_threads = false;
-  auto nisr = MakeNetisr(model, s);
+  auto nisr = MakeNetisr(model, UnboundWorkers(2));
   if (nisr == nullptr) {
     ADD_FAILURE() << "could not create a " << model << " dispatcher";
     return {};
