@@ -18,14 +18,19 @@ size_t CappedPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
     if (left == 0) return 0;
     want = static_cast<size_t>(std::min<uint64_t>(left, out.size()));
   } while (!budget_.remaining.compare_exchange_weak(left, left - want, std::memory_order_relaxed));
+  const uint64_t dropped_before = inner_->RxDropped(queue);
   const size_t n = inner_->RxBurst(queue, out.first(want));
-  if (n < want) budget_.remaining.fetch_add(want - n, std::memory_order_relaxed);
+  // Frames the port dropped in this call used the budget too. The min is
+  // for a port that breaks RxBurst's bound; the cap stays exact.
+  const size_t took =
+      std::min<size_t>(want, n + static_cast<size_t>(inner_->RxDropped(queue) - dropped_before));
+  if (took < want) budget_.remaining.fetch_add(want - took, std::memory_order_relaxed);
   if (idle_ns_ > 0) {
     std::atomic<uint64_t>& last = clocks_[queue].last_rx_ns;
-    if (n > 0 || last.load(std::memory_order_relaxed) == 0)
+    if (took > 0 || last.load(std::memory_order_relaxed) == 0)
       last.store(clock_.NowNs(), std::memory_order_relaxed);
   }
-  if (n > 0) budget_.handed.fetch_add(n, std::memory_order_relaxed);
+  if (took > 0) budget_.handed.fetch_add(took, std::memory_order_relaxed);
   return n;
 }
 

@@ -7,11 +7,15 @@
 // else passes through to the wrapped port, whose Stats stay the truth about
 // what it received and dropped.
 //
-// The cap is exact: a burst first claims up to `remaining` frames with a
-// CAS, asks the port for only that many, and gives back what did not come;
-// a queue is exhausted once `handed` (frames really handed out) reaches the
-// cap, so a claim in flight on another queue or port never ends this one
-// early.
+// The cap is exact and counts every frame the port takes off a queue,
+// delivered or dropped by the port (rx_too_long, rx_truncated, ...: a trace
+// of bad frames looped forever still ends after `cap` frames, and the run's
+// packets_in is the cap). A burst first claims up to `remaining` frames
+// with a CAS, asks the port for only that many (Port::RxBurst takes at most
+// that many, delivered and dropped), reads how many it dropped meanwhile
+// (Port::RxDropped, exact on the polling thread) and gives back what it did
+// not take; a queue is exhausted once `handed` (frames taken) reaches the cap, so a claim
+// in flight on another queue or port never ends this one early.
 // Cost: a claim and a give-back, two relaxed read-modify-writes on a line
 // shared by the queues, per RX burst (~50-100 ns when contended, ~2-3 ns a
 // packet for a 32-frame burst; RxQueueSource adds one empty burst per poll
@@ -35,7 +39,7 @@ struct RxBudget {
   explicit RxBudget(uint64_t cap) : cap(cap), remaining(cap) {}
   const uint64_t cap;
   alignas(64) std::atomic<uint64_t> remaining;  // not yet claimed (CAS)
-  std::atomic<uint64_t> handed{0};              // handed out (fetch_add)
+  std::atomic<uint64_t> handed{0};  // taken by a port: handed out or dropped (fetch_add)
 };
 
 class CappedPort final : public nic::Port {
@@ -47,7 +51,9 @@ class CappedPort final : public nic::Port {
   uint16_t port_id() const override { return inner_->port_id(); }
   uint16_t num_rx_queues() const override { return inner_->num_rx_queues(); }
   uint16_t num_tx_queues() const override { return inner_->num_tx_queues(); }
+  nic::LinkType link_type() const override { return inner_->link_type(); }
   size_t RxBurst(uint16_t queue, std::span<Packet*> out) override;
+  uint64_t RxDropped(uint16_t queue) const override { return inner_->RxDropped(queue); }
   size_t TxBurst(uint16_t queue, std::span<Packet* const> pkts) override {
     return inner_->TxBurst(queue, pkts);
   }

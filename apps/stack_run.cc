@@ -239,11 +239,15 @@ Status Build(StackJob& job, bool queues_given) {
 
   // Queue q of port i on worker (i * queues + q) % cpus: one thread per
   // queue, as Port asks, spread over the workers.
+  // Ethernet frames enter the chain at ether; a raw-IP, cooked or loopback
+  // capture's packets at ip / ip6 (nic/link_type.h).
+  const nic::RxProtocols entry{job.stack->ether(), job.stack->id(proto::Layer::kIp),
+                               job.stack->id(proto::Layer::kIp6)};
   int next = 0;
   for (const auto& port : job.ports) {
     for (uint16_t q = 0; q < port->num_rx_queues(); ++q) {
       job.sources.push_back(
-          std::make_unique<nic::RxQueueSource>(*port, q, job.stack->ether(), job.filter.get()));
+          std::make_unique<nic::RxQueueSource>(*port, q, entry, job.filter.get()));
       if (Status st =
               job.nisr->AttachSource(next++ % static_cast<int>(o.cpus), job.sources.back().get());
           !st.ok())

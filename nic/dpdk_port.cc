@@ -394,9 +394,11 @@ size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
   const Toeplitz& toeplitz = Toeplitz::Default();
   size_t n = 0;
   uint64_t bytes = 0, multi = 0, hw = 0;
-  while (n < out.size()) {
+  // Multi-segment mbufs dropped count against out.size() too (Port::RxBurst
+  // takes at most that many frames per call).
+  while (n + multi < out.size()) {
     rte_mbuf* m[kMaxBurst];
-    const uint16_t want = static_cast<uint16_t>(std::min(out.size() - n, kMaxBurst));
+    const uint16_t want = static_cast<uint16_t>(std::min(out.size() - n - multi, kMaxBurst));
     const uint16_t got = rte_eth_rx_burst(config_.port_id, queue, m, want);
     for (uint16_t i = 0; i < got; ++i) {
       rte_mbuf* mb = m[i];
@@ -514,6 +516,10 @@ size_t DpdkPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {
   if (copied != 0) internal::Bump(t.copied, copied);
   if (oversize != 0) internal::Bump(t.oversize, oversize);
   return done;
+}
+
+uint64_t DpdkPort::RxDropped(uint16_t queue) const {
+  return queue < rx_.size() ? rx_[queue]->counters.dropped() : 0;
 }
 
 PortStats DpdkPort::Stats() const {

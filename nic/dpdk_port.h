@@ -191,6 +191,8 @@ class DpdkPort final : public Port {
   // A live device never runs dry (net_pcap without infinite_rx does, but
   // says nothing): always false.
   bool RxExhausted(uint16_t queue) const override { return queue >= config_.num_rx_queues; }
+  // Multi-segment frames dropped (kTooLong); not the device's own counts.
+  uint64_t RxDropped(uint16_t queue) const override;
   // Own counters (handed out, accepted, refused), plus the device's
   // rx_nombuf + imissed as RxDrop::kNoBuffer.
   PortStats Stats() const override;

@@ -4,7 +4,9 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <span>
 
 #include "nic/internal/queue_counters.h"
 #include "sched_feedback/clock.h"
@@ -20,7 +22,7 @@ struct alignas(64) PcapRxQueue {
   RxQueueCounters counters;
 };
 
-// A pcap output file (libpcap's dumper on a "dead" Ethernet handle).
+// A pcap output file (libpcap's dumper on a "dead" handle of one link type).
 struct PcapWriter {
   pcap_t* dead = nullptr;
   pcap_dumper_t* dumper = nullptr;
@@ -30,9 +32,9 @@ struct PcapWriter {
     if (dead != nullptr) pcap_close(dead);
   }
 
-  static Result<std::unique_ptr<PcapWriter>> Create(const std::string& path) {
+  static Result<std::unique_ptr<PcapWriter>> Create(const std::string& path, int dlt = DLT_EN10MB) {
     auto w = std::make_unique<PcapWriter>();
-    w->dead = pcap_open_dead(DLT_EN10MB, 65535);
+    w->dead = pcap_open_dead(dlt, 65535);
     if (w->dead == nullptr)
       return Status(ErrorCode::kUnavailable, "pcap: cannot create a writer for '" + path + "'");
     w->dumper = pcap_dump_open(w->dead, path.c_str());
@@ -66,7 +68,7 @@ uint64_t RealtimeNs() {
 
 }  // namespace
 
-Result<std::vector<PcapRecord>> ReadPcap(const std::string& path) {
+Result<PcapTrace> ReadPcapTrace(const std::string& path) {
   char errbuf[PCAP_ERRBUF_SIZE] = "";
   // Nanosecond precision when the file has it; microseconds scaled otherwise.
   pcap_t* p =
@@ -75,18 +77,17 @@ Result<std::vector<PcapRecord>> ReadPcap(const std::string& path) {
     return Status(ErrorCode::kNotFound, "pcap: cannot read '" + path + "': " + errbuf);
   }
   std::unique_ptr<pcap_t, void (*)(pcap_t*)> closer(p, pcap_close);
-  if (pcap_datalink(p) != DLT_EN10MB) {
-    return Bad("'" + path + "' is not an Ethernet capture (link type " +
-               std::to_string(pcap_datalink(p)) + ")");
-  }
-  std::vector<PcapRecord> out;
+  PcapTrace trace;
+  trace.link_type = pcap_datalink(p);
+  const char* name = pcap_datalink_val_to_name(trace.link_type);
+  trace.link_name = name != nullptr ? name : "unknown";
   for (;;) {
     pcap_pkthdr* h;
     const u_char* data;
     const int rc = pcap_next_ex(p, &h, &data);
     if (rc == PCAP_ERROR_BREAK) break;  // end of file
     if (rc != 1) {
-      return Bad("'" + path + "' is corrupt after " + std::to_string(out.size()) +
+      return Bad("'" + path + "' is corrupt after " + std::to_string(trace.records.size()) +
                  " records: " + pcap_geterr(p));
     }
     PcapRecord r;
@@ -94,14 +95,26 @@ Result<std::vector<PcapRecord>> ReadPcap(const std::string& path) {
     r.wire_len = h->len;
     r.ts_ns =
         static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u + static_cast<uint64_t>(h->ts.tv_usec);
-    out.push_back(std::move(r));
+    trace.records.push_back(std::move(r));
   }
-  return out;
+  return trace;
+}
+
+Result<std::vector<PcapRecord>> ReadPcap(const std::string& path) {
+  auto trace = ReadPcapTrace(path);
+  if (!trace.ok()) return trace.status();
+  if (trace->link_type != DLT_EN10MB) {
+    return Bad("'" + path + "' is not an Ethernet capture (link type " +
+               std::to_string(trace->link_type) + " (" + trace->link_name + "))");
+  }
+  return std::move(trace->records);
 }
 
 Status WritePcap(const std::string& path, std::span<const std::vector<uint8_t>> frames,
-                 uint64_t start_ns) {
-  auto w = internal::PcapWriter::Create(path);
+                 uint64_t start_ns, std::string_view link_type) {
+  const int dlt = pcap_datalink_name_to_val(std::string(link_type).c_str());
+  if (dlt < 0) return Bad("unknown link type name '" + std::string(link_type) + "'");
+  auto w = internal::PcapWriter::Create(path, dlt);
   if (!w.ok()) return w.status();
   for (size_t i = 0; i < frames.size(); ++i) {
     (*w)->Write(frames[i].data(), static_cast<uint32_t>(frames[i].size()), start_ns + i * 1000);
@@ -145,20 +158,117 @@ PcapPort::PcapPort(const PcapConfig& config, Reta reta)
 
 PcapPort::~PcapPort() = default;
 
+namespace {
+
+// How a capture's link header is read: its length, and where the field that
+// says whether an IP packet follows (an EtherType, or a BSD address family).
+struct LinkFormat {
+  int dlt;
+  LinkType link;
+  uint32_t header;  // bytes before the network-layer packet
+  enum class Proto : uint8_t { kNone, kEtherType, kFamilyAnyOrder, kFamilyNet } proto;
+  uint32_t proto_off;  // of the field, in the header
+};
+
+// The order of the refusal message's list.
+constexpr LinkFormat kLinkFormats[] = {
+    {DLT_EN10MB, LinkType::kEthernet, 0, LinkFormat::Proto::kNone, 0},
+    {DLT_LINUX_SLL, LinkType::kIp, 16, LinkFormat::Proto::kEtherType, 14},
+    {DLT_LINUX_SLL2, LinkType::kIp, 20, LinkFormat::Proto::kEtherType, 0},
+    {DLT_RAW, LinkType::kIp, 0, LinkFormat::Proto::kNone, 0},
+    {DLT_IPV4, LinkType::kIp, 0, LinkFormat::Proto::kNone, 0},
+    {DLT_IPV6, LinkType::kIp, 0, LinkFormat::Proto::kNone, 0},
+    {DLT_NULL, LinkType::kIp, 4, LinkFormat::Proto::kFamilyAnyOrder, 0},
+    {DLT_LOOP, LinkType::kIp, 4, LinkFormat::Proto::kFamilyNet, 0},
+};
+
+const LinkFormat* FindLinkFormat(int dlt) {
+  for (const LinkFormat& f : kLinkFormats)
+    if (f.dlt == dlt) return &f;
+  return nullptr;
+}
+
+std::string SupportedLinkNames() {
+  std::string s;
+  for (const LinkFormat& f : kLinkFormats) {
+    const char* name = pcap_datalink_val_to_name(f.dlt);
+    s += (s.empty() ? "" : ", ") + std::string(name != nullptr ? name : "?");
+  }
+  return s;
+}
+
+uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t Load32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+
+// Whether the link header `hdr` (the whole header is there) announces IPv4 or IPv6.
+bool CarriesIp(const LinkFormat& f, const uint8_t* hdr) {
+  switch (f.proto) {
+    case LinkFormat::Proto::kNone:
+      return true;
+    case LinkFormat::Proto::kEtherType: {
+      const uint16_t type = Load16(hdr + f.proto_off);
+      return type == 0x0800 || type == 0x86dd;
+    }
+    case LinkFormat::Proto::kFamilyAnyOrder:
+    case LinkFormat::Proto::kFamilyNet: {
+      uint32_t af = Load32(hdr + f.proto_off);
+      // NULL is in the capturing host's order: families are small, so a
+      // value with high bits set is the other order (libpcap's rule).
+      if (f.proto == LinkFormat::Proto::kFamilyAnyOrder && (af & 0xffff0000u) != 0)
+        af = __builtin_bswap32(af);
+      // AF_INET; AF_INET6 of Linux, the other BSDs, FreeBSD, Darwin.
+      return af == 2 || af == 10 || af == 24 || af == 28 || af == 30;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Status PcapPort::Load() {
   if (config_.rx_path.empty()) return Status::Ok();
-  auto records = ReadPcap(config_.rx_path);
-  if (!records.ok()) return records.status();
+  auto trace = ReadPcapTrace(config_.rx_path);
+  if (!trace.ok()) return trace.status();
+  const LinkFormat* format = FindLinkFormat(trace->link_type);
+  if (format == nullptr) {
+    return Bad("'" + config_.rx_path + "': pcap link type " + std::to_string(trace->link_type) +
+               " (" + trace->link_name + ") is not supported; supported: " + SupportedLinkNames());
+  }
+  link_ = format->link;
+  const std::vector<PcapRecord>& records = trace->records;
   size_t total = 0;
-  for (const PcapRecord& r : *records) total += r.bytes.size();
+  for (const PcapRecord& r : records) total += r.bytes.size();
   bytes_.reserve(total);
-  for (const PcapRecord& r : *records) {
-    const RssHash h = HashFrame(Toeplitz::Default(), r.bytes, config_.rss);
-    Frame f{bytes_.size(), static_cast<uint32_t>(r.bytes.size()), r.wire_len, h.hash, h.type};
-    const uint16_t q = h.type == HashType::kNone ? 0 : reta_.Queue(h.hash);
+  const uint32_t buf = config_.pool->buf_size();
+  for (const PcapRecord& r : records) {
+    const auto caplen = static_cast<uint32_t>(r.bytes.size());
+    Frame f{bytes_.size(), 0, 0, HashType::kNone, RxDrop::kCount};
+    // Verdicts in the order a receiver finds them: no header to read, not
+    // IP, cut short by the snaplen, too long for a buffer.
+    if (caplen < format->header) {
+      f.drop = caplen < r.wire_len ? RxDrop::kTruncated : RxDrop::kNotIp;
+    } else if (!CarriesIp(*format, r.bytes.data())) {
+      f.drop = RxDrop::kNotIp;
+    } else if (caplen < r.wire_len) {
+      f.drop = RxDrop::kTruncated;
+    } else if (caplen - format->header > buf) {
+      f.drop = RxDrop::kTooLong;
+    } else {
+      const std::span<const uint8_t> packet =
+          std::span<const uint8_t>(r.bytes).subspan(format->header);
+      const RssHash h = link_ == LinkType::kEthernet
+                            ? HashFrame(Toeplitz::Default(), packet, config_.rss)
+                            : HashIpPacket(Toeplitz::Default(), packet, config_.rss);
+      f.len = static_cast<uint32_t>(packet.size());
+      f.hash = h.hash;
+      f.type = h.type;
+      bytes_.insert(bytes_.end(), packet.begin(), packet.end());
+    }
+    const uint16_t q = f.type == HashType::kNone ? 0 : reta_.Queue(f.hash);
     rx_[q]->frames.push_back(static_cast<uint32_t>(frames_.size()));
     frames_.push_back(f);
-    bytes_.insert(bytes_.end(), r.bytes.begin(), r.bytes.end());
   }
   return Status::Ok();
 }
@@ -168,27 +278,26 @@ size_t PcapPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
   internal::PcapRxQueue& q = *rx_[queue];
   if (q.frames.empty()) return 0;
   const uint64_t now = sched::FastClock::Global().NowNs();
-  const uint32_t buf = config_.pool->buf_size();
   size_t n = 0;
   uint64_t bytes = 0;
-  while (n < out.size() && !RxExhausted(queue)) {
+  std::array<uint64_t, static_cast<size_t>(RxDrop::kCount)> drops{};
+  // At most out.size() frames taken, delivered or dropped (Port::RxBurst):
+  // a trace of nothing but bad frames must not spin here.
+  for (size_t taken = 0; taken < out.size() && !RxExhausted(queue); ++taken) {
     const Frame& f = frames_[q.frames[q.pos]];
-    const uint64_t seq = q.loop * frames_.size() + q.frames[q.pos] + 1;
-    if (f.caplen < f.wire_len || f.caplen > buf) {
-      internal::Bump(q.counters.drops[static_cast<size_t>(
-                         f.caplen < f.wire_len ? RxDrop::kTruncated : RxDrop::kTooLong)],
-                     1);
+    if (f.drop != RxDrop::kCount) {
+      ++drops[static_cast<size_t>(f.drop)];
     } else {
       Packet* p = config_.pool->Alloc();
       if (p == nullptr) break;  // backpressure: retry this frame next time
-      std::memcpy(p->data, bytes_.data() + f.offset, f.caplen);
-      p->len = f.caplen;
+      std::memcpy(p->data, bytes_.data() + f.offset, f.len);
+      p->len = f.len;
       p->SetFlowId(f.hash, f.type);
       p->source = SourceId(config_.port_id, queue);
       p->ingress_ns = now;
-      p->seq = seq;
+      p->seq = q.loop * frames_.size() + q.frames[q.pos] + 1;
       out[n++] = p;
-      bytes += f.caplen;
+      bytes += f.len;
     }
     if (++q.pos == q.frames.size()) {
       q.pos = 0;
@@ -197,7 +306,13 @@ size_t PcapPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
   }
   internal::Bump(q.counters.packets, n);
   internal::Bump(q.counters.bytes, bytes);
+  for (size_t d = 0; d < drops.size(); ++d)
+    if (drops[d] != 0) internal::Bump(q.counters.drops[d], drops[d]);
   return n;
+}
+
+uint64_t PcapPort::RxDropped(uint16_t queue) const {
+  return queue < rx_.size() ? rx_[queue]->counters.dropped() : 0;
 }
 
 size_t PcapPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {

@@ -15,20 +15,43 @@
 // (kNone for non-IP frames), seq = the frame's 1-based position in the file
 // plus loop * frames (so per-flow order is checkable), ingress_ns = time of
 // the burst. Replay is as fast as the caller polls: the file's timestamps
-// are not honoured. Memory: the trace's bytes plus 16 B per frame.
-// Frames larger than the pool's buffers are dropped (kTooLong) and frames
-// captured shorter than sent (snaplen) are dropped (kTruncated), each time
-// they come up, counted in Stats; an empty pool is backpressure (the same
-// frame is tried on the next call), not loss.
+// are not honoured. Memory: the trace's bytes plus 24 B per frame.
+//
+// Link types (pcap's LINKTYPE_ / DLT_ values, named as libpcap names them):
+//   EN10MB (1)                 Ethernet: frames replay whole (link_type()
+//                              kEthernet).
+//   LINUX_SLL (113), LINUX_SLL2 (276)
+//                              Linux cooked captures (tcpdump -i any): a 16
+//                              or 20-byte header with the EtherType.
+//   RAW (101), IPV4 (228), IPV6 (229)
+//                              raw IP: no link header.
+//   NULL (0), LOOP (108)       BSD loopback: a 4-byte address family, in
+//                              the capturing host's byte order (NULL; either
+//                              order is recognised) or network order (LOOP).
+// Every link type but Ethernet replays the network-layer packet alone, the
+// link header stripped at open (link_type() kIp, see link_type.h), so the
+// receive path starts it at the IP layer. A cooked or loopback record that
+// carries no IPv4/IPv6 packet (ARP, another EtherType or address family, a
+// record shorter than its header) is dropped as kNotIp. AF_INET6 is 10, 24,
+// 28 or 30 depending on the capturing OS; all are accepted. Other link types
+// are refused at open, by name and number.
+//
+// Drops: frames larger than the pool's buffers (kTooLong), frames captured
+// shorter than sent (snaplen; kTruncated) and kNotIp records are dropped
+// each time they come up, counted in Stats and RxDropped; an empty pool is
+// backpressure (the same frame is tried on the next call), not loss. One
+// RxBurst takes at most out.size() frames off its queue, delivered or
+// dropped (Port::RxBurst): a looping trace whose frames are all bad costs a
+// call out.size() drops and returns 0, it does not spin.
 //
 // TX: frames are appended to one pcap file (Ethernet link type, stamped
 // with CLOCK_REALTIME) and released. All TX queues write the same file
 // under one mutex: a capture is a debugging and testing aid, not a fast
 // path. The file is complete once the port is destroyed.
 //
-// Errors (missing or unreadable file, not a pcap, not Ethernet, cannot
-// create the output) come back as a Status naming the file; nothing throws
-// and nothing crashes.
+// Errors (missing or unreadable file, not a pcap, an unsupported link type,
+// cannot create the output) come back as a Status naming the file; nothing
+// throws and nothing crashes.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +59,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lockprof/lock.h"
@@ -58,13 +82,24 @@ struct PcapRecord {
   uint64_t ts_ns = 0;          // capture time, ns since the epoch
 };
 
-// Reads every record of an Ethernet pcap file.
+// A whole capture: its link type (libpcap's DLT_ value and name, e.g. 1
+// "EN10MB", 113 "LINUX_SLL") and every record, as captured.
+struct PcapTrace {
+  int link_type = 0;
+  std::string link_name;
+  std::vector<PcapRecord> records;
+};
+
+// Reads every record of a pcap file, whatever its link type.
+Result<PcapTrace> ReadPcapTrace(const std::string& path);
+// Reads every record of an Ethernet pcap file (other link types are an error).
 Result<std::vector<PcapRecord>> ReadPcap(const std::string& path);
 
-// Writes `frames` to a new Ethernet pcap file (overwriting `path`), stamped
-// start_ns, start_ns + 1 us, ...
+// Writes `frames` to a new pcap file (overwriting `path`) of link type
+// `link_type` (libpcap's name, e.g. "EN10MB", "LINUX_SLL", "RAW"; the bytes
+// are written as given), stamped start_ns, start_ns + 1 us, ...
 Status WritePcap(const std::string& path, std::span<const std::vector<uint8_t>> frames,
-                 uint64_t start_ns = 0);
+                 uint64_t start_ns = 0, std::string_view link_type = "EN10MB");
 
 struct PcapConfig {
   std::string rx_path;         // trace to replay; "" = RX queues that are always exhausted
@@ -92,7 +127,10 @@ class PcapPort final : public Port {
   uint16_t num_tx_queues() const override {
     return config_.tx_path.empty() ? 0 : config_.num_tx_queues;
   }
+  // kIp for every capture link type but Ethernet (the link header is stripped).
+  LinkType link_type() const override { return link_; }
   size_t RxBurst(uint16_t queue, std::span<Packet*> out) override;
+  uint64_t RxDropped(uint16_t queue) const override;
   // Writes and releases every packet; never full.
   size_t TxBurst(uint16_t queue, std::span<Packet* const> pkts) override;
   bool RxExhausted(uint16_t queue) const override;
@@ -106,11 +144,11 @@ class PcapPort final : public Port {
 
  private:
   struct Frame {
-    uint64_t offset;  // into bytes_
-    uint32_t caplen;
-    uint32_t wire_len;
+    uint64_t offset;  // into bytes_ of what replays (after the link header)
+    uint32_t len;     // bytes that replay
     uint32_t hash;
     HashType type;
+    RxDrop drop;  // why it never replays; kCount: it does
   };
   PcapPort(const PcapConfig& config, Reta reta);
   Status Load();
@@ -118,8 +156,9 @@ class PcapPort final : public Port {
   const PcapConfig config_;
   const Reta reta_;
   const std::string name_;
-  std::vector<uint8_t> bytes_;  // every frame, back to back
-  std::vector<Frame> frames_;   // file order
+  LinkType link_ = LinkType::kEthernet;  // set by Load
+  std::vector<uint8_t> bytes_;           // every frame, back to back
+  std::vector<Frame> frames_;            // file order
   std::vector<std::unique_ptr<internal::PcapRxQueue>> rx_;
   std::vector<std::unique_ptr<internal::TxQueueCounters>> tx_;
   // Protects the capture file behind writer_ (writes and flushes from any TX

@@ -10,6 +10,8 @@ const char* ToString(RxDrop r) {
       return "too_long";
     case RxDrop::kTruncated:
       return "truncated";
+    case RxDrop::kNotIp:
+      return "not_ip";
     case RxDrop::kCount:
       break;
   }

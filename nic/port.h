@@ -28,6 +28,7 @@
 #include <string_view>
 
 #include "netisr/packet.h"
+#include "nic/link_type.h"
 
 namespace netisr::nic {
 
@@ -48,6 +49,8 @@ enum class RxDrop : uint8_t {
   kNoBuffer,   // no free packet buffer (a real NIC's rx_nombuf / imissed)
   kTooLong,    // frame larger than the packet buffers
   kTruncated,  // captured shorter than it was on the wire (pcap snaplen)
+  kNotIp,      // a cooked/loopback capture's record carrying no IPv4/IPv6 packet
+               // (ARP, another protocol, a record shorter than its link header)
   kCount,
 };
 const char* ToString(RxDrop r);
@@ -74,16 +77,30 @@ class Port {
   virtual uint16_t num_rx_queues() const = 0;  // >= 1, <= kMaxQueuesPerPort
   virtual uint16_t num_tx_queues() const = 0;  // >= 0, <= kMaxQueuesPerPort
 
+  // What every frame of this port starts with (link_type.h).
+  virtual LinkType link_type() const { return LinkType::kEthernet; }
+
   // Receives up to out.size() frames from RX queue `queue` (< num_rx_queues)
   // into out[0..n) and returns n (0 when nothing is pending now). Each
-  // packet has `data`/`len` set to one whole Ethernet frame (no FCS),
+  // packet has `data`/`len` set to one whole frame of link_type() (an
+  // Ethernet frame without FCS, or an IP packet),
   // `source` = SourceId(port_id(), queue), `ingress_ns` = arrival time on
   // sched::FastClock's timeline, and, when the backend computes RSS, the
   // Toeplitz hash as flowid with its HashType (kNone when it does not or the
   // frame is not IP). Other metadata is backend-defined and documented there
   // (e.g. `seq`). Never blocks. Frames the port could not deliver are
-  // counted in Stats().rx_drops, by reason.
+  // counted in Stats().rx_drops, by reason, and in RxDropped(queue). One
+  // call takes at most out.size() frames off the queue, delivered and
+  // dropped together: its work is bounded however many frames are bad, and
+  // a caller that budgets frames (apps' CappedPort) can count the drops.
   virtual size_t RxBurst(uint16_t queue, std::span<Packet*> out) = 0;
+
+  // Frames RxBurst took off RX queue `queue` and dropped, so far (this
+  // queue's part of Stats().rx_drops that RxBurst counted; drops a device
+  // counts on its own, such as DPDK's imissed, are not in it). Exact when
+  // read by the queue's polling thread, between its RxBurst calls; any
+  // thread may read it. A port that never drops in RxBurst keeps the 0.
+  virtual uint64_t RxDropped(uint16_t /*queue*/) const { return 0; }
 
   // Sends pkts[0..n) on TX queue `queue` (< num_tx_queues) and returns n.
   // The port owns (and eventually releases) exactly those n packets; the

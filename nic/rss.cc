@@ -60,19 +60,12 @@ uint32_t Toeplitz::HashSlow(std::span<const uint8_t> key, std::span<const uint8_
   return result;
 }
 
-RssTuple ExtractRssTuple(std::span<const uint8_t> frame, RssFields fields) {
+namespace {
+
+// The tuple of the IP packet at `l3` (l3_len bytes), of EtherType `ethertype`
+// (anything but IPv4 and IPv6: not hashable).
+RssTuple ExtractFromL3(const uint8_t* l3, size_t l3_len, uint16_t ethertype, RssFields fields) {
   RssTuple t;
-  if (frame.size() < 14) return t;
-  size_t off = 12;
-  uint16_t ethertype = Load16(&frame[off]);
-  off += 2;
-  if (ethertype == kEthVlan) {
-    if (frame.size() < off + 4) return t;
-    ethertype = Load16(&frame[off + 2]);
-    off += 4;
-  }
-  const uint8_t* l3 = frame.data() + off;
-  const size_t l3_len = frame.size() - off;
   uint8_t proto;
   size_t l4_off;
   bool ports_ok;
@@ -114,6 +107,34 @@ RssTuple ExtractRssTuple(std::span<const uint8_t> frame, RssFields fields) {
     }
   }
   return t;
+}
+
+}  // namespace
+
+RssTuple ExtractRssTuple(std::span<const uint8_t> frame, RssFields fields) {
+  if (frame.size() < 14) return {};
+  size_t off = 12;
+  uint16_t ethertype = Load16(&frame[off]);
+  off += 2;
+  if (ethertype == kEthVlan) {
+    if (frame.size() < off + 4) return {};
+    ethertype = Load16(&frame[off + 2]);
+    off += 4;
+  }
+  return ExtractFromL3(frame.data() + off, frame.size() - off, ethertype, fields);
+}
+
+RssTuple ExtractIpRssTuple(std::span<const uint8_t> packet, RssFields fields) {
+  if (packet.empty()) return {};
+  const uint8_t version = packet[0] >> 4;
+  const uint16_t type = version == 4 ? kEthIpv4 : version == 6 ? kEthIpv6 : 0;
+  return ExtractFromL3(packet.data(), packet.size(), type, fields);
+}
+
+RssHash HashIpPacket(const Toeplitz& t, std::span<const uint8_t> packet, RssFields fields) {
+  const RssTuple tuple = ExtractIpRssTuple(packet, fields);
+  if (tuple.type == HashType::kNone) return {};
+  return {t.Hash(tuple.input()), tuple.type};
 }
 
 RssHash HashFrame(const Toeplitz& t, std::span<const uint8_t> frame, RssFields fields) {

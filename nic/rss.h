@@ -110,6 +110,11 @@ struct RssHash {
 // ExtractRssTuple then the Toeplitz hash; {0, kNone} for frames RSS skips.
 RssHash HashFrame(const Toeplitz& t, std::span<const uint8_t> frame, RssFields fields = {});
 
+// The same for a packet without link header (LinkType::kIp): IPv4 or IPv6 by
+// its version nibble.
+RssTuple ExtractIpRssTuple(std::span<const uint8_t> packet, RssFields fields = {});
+RssHash HashIpPacket(const Toeplitz& t, std::span<const uint8_t> packet, RssFields fields = {});
+
 // Redirection table: hash -> RX queue, by the hash's low bits, as a NIC's
 // RETA (128 entries on Intel 82599/X710 VFs and Microsoft's minimum; 512 on
 // larger parts). Immutable, shareable.

@@ -1,11 +1,17 @@
 // RxQueueSource: how a worker polls one NIC RX queue. Attached to a netisr
 // worker (Netisr::AttachSource), each Poll pulls up to a burst from the
 // queue (Port::RxBurst, again if the port returned short), runs it through
-// the optional early filter
-// (proto/filter.h: drop and rate-limit rules, applied here so that a flood
-// is released before it costs a queue slot or a parse), and hands the rest
-// to a protocol with one DispatchBurst, under the queue's source id
-// (SourceId(port, queue)).
+// the optional receive filter
+// (rx_filter.h, e.g. proto's EarlyFilter: drop and rate-limit rules, applied
+// here so that a flood is released before it costs a queue slot or a
+// parse), and hands the rest to a protocol with one DispatchBurst, under the
+// queue's source id (SourceId(port, queue)).
+//
+// Entry protocol by link type (link_type.h): an Ethernet port's frames go to
+// RxProtocols::link; an IP port's packets (a raw-IP, cooked or loopback
+// capture) to RxProtocols::ipv4 or ::ipv6 by their version nibble (any
+// other nibble goes to ipv4, whose parser drops and counts it), one
+// DispatchBurst per run of equal protocol, so arrival order is kept.
 //
 // Refill after filtering: when the filter drops part of a burst, the source
 // receives again into the freed slots (at most kMaxRxBurstsPerPoll RX bursts
@@ -33,17 +39,29 @@
 
 #include "netisr/netisr.h"
 #include "nic/port.h"
-#include "proto/filter.h"
+#include "nic/rx_filter.h"
 
 namespace netisr::nic {
+
+// The netisr protocols the receive path hands packets to, by what they start
+// with: a link-layer frame, an IPv4 or an IPv6 header.
+struct RxProtocols {
+  ProtocolId link = 0;
+  ProtocolId ipv4 = 0;
+  ProtocolId ipv6 = 0;
+};
 
 class RxQueueSource final : public IngressSource {
  public:
   // `port` must outlive the source; `queue` < port.num_rx_queues(). A
   // non-null `filter` must outlive the source too; it may be shared by
-  // several sources (it keeps per-workstream state, see filter.h).
-  RxQueueSource(Port& port, uint16_t queue, ProtocolId proto, proto::EarlyFilter* filter = nullptr)
-      : port_(port), queue_(queue), proto_(proto), filter_(filter) {}
+  // several sources.
+  RxQueueSource(Port& port, uint16_t queue, RxProtocols protos, RxFilter* filter = nullptr)
+      : port_(port), queue_(queue), protos_(protos), filter_(filter), link_(port.link_type()) {}
+  // Every packet to `proto`, whatever the port's link type (an Ethernet
+  // port's frames, or a test's protocol that takes anything).
+  RxQueueSource(Port& port, uint16_t queue, ProtocolId proto, RxFilter* filter = nullptr)
+      : RxQueueSource(port, queue, RxProtocols{proto, proto, proto}, filter) {}
 
   // RX bursts taken per Poll at most with a filter, refilling what it dropped:
   // 8 bounds one Poll to 8 x 32 received frames with the default burst
@@ -63,10 +81,14 @@ class RxQueueSource final : public IngressSource {
   uint64_t received() const { return received_; }
 
  private:
+  // Dispatches `pkts` (an IP port's) in runs of equal entry protocol.
+  void DispatchByVersion(Netisr& nisr, uint16_t source, std::span<Packet*> pkts);
+
   Port& port_;
   const uint16_t queue_;
-  const ProtocolId proto_;
-  proto::EarlyFilter* const filter_;
+  const RxProtocols protos_;
+  RxFilter* const filter_;
+  const LinkType link_;
   uint64_t received_ = 0;
 };
 

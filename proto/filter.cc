@@ -412,13 +412,22 @@ size_t EarlyFilter::Apply(std::span<Packet*> burst) {
 }
 
 size_t EarlyFilter::Apply(std::span<Packet*> burst, uint64_t now_ns) {
-  const int ws = Netisr::CurrentWorkstream();
-  if (ws >= 0 && ws < kMaxWorkstreams) return ApplyOnLane(lanes_[ws + 1], burst, now_ns);
-  std::lock_guard<lockprof::Mutex> lock(shared_lane_mu_);
-  return ApplyOnLane(lanes_[0], burst, now_ns);
+  return Apply(burst, now_ns, /*at_ip=*/false);
 }
 
-size_t EarlyFilter::ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t now_ns) {
+size_t EarlyFilter::Apply(std::span<Packet*> burst, nic::LinkType link) {
+  return Apply(burst, has_limit_ ? sched::FastClock::Global().NowNs() : 0,
+               link == nic::LinkType::kIp);
+}
+
+size_t EarlyFilter::Apply(std::span<Packet*> burst, uint64_t now_ns, bool at_ip) {
+  const int ws = Netisr::CurrentWorkstream();
+  if (ws >= 0 && ws < kMaxWorkstreams) return ApplyOnLane(lanes_[ws + 1], burst, now_ns, at_ip);
+  std::lock_guard<lockprof::Mutex> lock(shared_lane_mu_);
+  return ApplyOnLane(lanes_[0], burst, now_ns, at_ip);
+}
+
+size_t EarlyFilter::ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t now_ns, bool at_ip) {
   const size_t n = burst.size();
   if (compiled_.empty()) {
     lane.Add(kPassedSlot, n);
@@ -456,7 +465,7 @@ size_t EarlyFilter::ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t n
     // instead of stalling ~70% of Classify's time on one at a time.
     for (size_t i = 0; i < m; ++i) __builtin_prefetch(pkts[i]->data);
     for (size_t i = 0; i < m; ++i) {
-      keys[i] = ClassifyForFilter(*pkts[i]);
+      keys[i] = ClassifyForFilter(*pkts[i], at_ip);
       unclassified += keys[i].family == 0;
     }
     // 2. First matching rule of each packet, and its fate.

@@ -43,6 +43,9 @@
 //  * dport: TCP/UDP only, not in a non-first fragment, and only when the
 //    4 bytes lie within the IP datagram (IPv4: IHL >= 5 and IHL x 4 + 4 <=
 //    total length <= frame; IPv6: within the payload length).
+// A packet without link header (nic::LinkType::kIp: a raw-IP, cooked or
+// loopback capture replayed by PcapPort) is read from its IP header at
+// offset 0, the version nibble standing for the EtherType.
 // The filter never writes a packet (pkt.len is not trimmed).
 // Cost: 11.8 ns per dropped packet with one rule, 64-byte UDP flood frames
 // in bursts of 32 (benchmarks/proto/parse_bench BM_EarlyFilterFlood, CPU
@@ -95,6 +98,7 @@
 #include "lockprof/lock.h"
 #include "netisr/packet.h"
 #include "netisr/status.h"
+#include "nic/rx_filter.h"
 
 namespace netisr::proto {
 
@@ -165,7 +169,9 @@ struct FilterStats {
 // Lock class of EarlyFilter::shared_lane_mu_.
 inline constinit lockprof::LockClass kSharedLaneLock("proto.filter.shared_lane");
 
-class EarlyFilter {
+// The receive path's filter (nic/rx_filter.h): RxQueueSource calls the
+// LinkType overload of Apply.
+class EarlyFilter final : public nic::RxFilter {
  public:
   // At most kMaxRules rules.
   static constexpr size_t kMaxRules = 256;
@@ -179,7 +185,7 @@ class EarlyFilter {
                                                     FilterOptions options = {});
   static Result<std::vector<FilterRule>> ParseRules(std::string_view text);
 
-  ~EarlyFilter();
+  ~EarlyFilter() override;
   EarlyFilter(const EarlyFilter&) = delete;
   EarlyFilter& operator=(const EarlyFilter&) = delete;
 
@@ -189,8 +195,11 @@ class EarlyFilter {
   // kept. The token buckets read the clock once per call
   // (sched::FastClock::Global().NowNs()); the overload takes `now_ns`
   // instead (tests, simulators; must not go backwards per lane).
+  // Both read Ethernet frames; the nic::RxFilter overload reads what `link`
+  // says (kIp: the IP header at offset 0, its version nibble the family).
   size_t Apply(std::span<Packet*> burst);
   size_t Apply(std::span<Packet*> burst, uint64_t now_ns);
+  size_t Apply(std::span<Packet*> burst, nic::LinkType link) override;
 
   const std::vector<FilterRule>& rules() const { return rules_; }
   // Rule set in the text syntax.
@@ -204,7 +213,8 @@ class EarlyFilter {
 
  private:
   EarlyFilter(std::vector<FilterRule> rules, FilterOptions options);
-  size_t ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t now_ns);
+  size_t Apply(std::span<Packet*> burst, uint64_t now_ns, bool at_ip);
+  size_t ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t now_ns, bool at_ip);
 
   const std::vector<FilterRule> rules_;
   const FilterOptions options_;

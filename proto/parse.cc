@@ -110,6 +110,9 @@ Step ParseIpv4(Packet& pkt, Layout& l) {
   l.l4_off = static_cast<uint16_t>(l.l3_off + hlen);
   l.l4_len = static_cast<uint16_t>(total - hlen);
   l.ip_proto = ip[wire::kIpv4ProtoOffset];
+  // What the upper layers read the family from; already so after Ethernet,
+  // set here for packets that enter at the IP layer (nic::LinkType::kIp).
+  l.ethertype = wire::kEtherTypeIpv4;
   return UpperLayer(l.ip_proto, /*ipv6=*/false);
 }
 
@@ -146,6 +149,7 @@ Step ParseIpv6(Packet& pkt, Layout& l) {
   l.l4_off = static_cast<uint16_t>(l.l3_off + off);
   l.l4_len = static_cast<uint16_t>(end - off);
   l.ip_proto = nh;
+  l.ethertype = wire::kEtherTypeIpv6;  // as in ParseIpv4
   return UpperLayer(nh, /*ipv6=*/true);
 }
 

@@ -29,8 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -38,6 +40,7 @@
 
 #include "netisr/netisr.h"
 #include "nic/dpdk_port.h"
+#include "nic/pcap_port.h"
 #include "nic/rx_source.h"
 #include "nic/synthetic.h"
 #include "proto/stack.h"
@@ -106,6 +109,25 @@ int Main(int argc, char** argv) {
   if (a.trace.empty() || a.seconds <= 0 || (a.model != "poll" && a.model != "inline")) {
     return Usage(argv[0]);
   }
+
+  // The frame sizes the run replays, from the trace itself (--bytes only
+  // says what --write_trace writes; a trace from elsewhere has its own).
+  auto records = ReadPcap(a.trace);
+  if (!records.ok()) {
+    std::fprintf(stderr, "%s\n", records.status().message().c_str());
+    return 1;
+  }
+  if (records->empty()) {
+    std::fprintf(stderr, "%s: the trace has no frames\n", a.trace.c_str());
+    return 1;
+  }
+  size_t min_bytes = SIZE_MAX, max_bytes = 0, sum_bytes = 0;
+  for (const PcapRecord& r : *records) {
+    min_bytes = std::min(min_bytes, r.bytes.size());
+    max_bytes = std::max(max_bytes, r.bytes.size());
+    sum_bytes += r.bytes.size();
+  }
+  const double mean_bytes = static_cast<double>(sum_bytes) / static_cast<double>(records->size());
 
   const std::string eal = "--no-huge --no-pci --no-shconf -m 512 -l " + std::to_string(a.lcore) +
                           " --file-prefix=nisr_pipe_" + std::to_string(getpid()) +
@@ -190,10 +212,11 @@ int Main(int argc, char** argv) {
   const uint64_t delivered = sent + tx_refused;
   const bool conserved = received == delivered + stack_drops + netisr_drops;
   std::printf(
-      "pipeline (%s model, %s RSS, %u-byte frames): %.2f Mpps received (%llu packets in %.2f s "
-      "wall, %.2f s CPU: %.2f Mpps per CPU second)\n",
-      a.model.c_str(), ToString(port.rss_mode()), a.bytes, window / wall_s * 1e-6,
-      static_cast<unsigned long long>(window), wall_s, cpu_s, window / cpu_s * 1e-6);
+      "pipeline (%s model, %s RSS, trace of %zu frames of %.1f bytes on average, %zu-%zu): "
+      "%.2f Mpps received (%llu packets in %.2f s wall, %.2f s CPU: %.2f Mpps per CPU second)\n",
+      a.model.c_str(), ToString(port.rss_mode()), records->size(), mean_bytes, min_bytes, max_bytes,
+      window / wall_s * 1e-6, static_cast<unsigned long long>(window), wall_s, cpu_s,
+      window / cpu_s * 1e-6);
   std::printf(
       "  delivered %llu (sent %llu, tx_refused %llu), dropped: parse chain %llu, netisr %llu; "
       "received = delivered + dropped: %s\n",

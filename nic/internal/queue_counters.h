@@ -25,6 +25,13 @@ struct alignas(64) RxQueueCounters {
   std::atomic<uint64_t> bytes{0};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(RxDrop::kCount)> drops{};
 
+  // Frames dropped so far, all reasons (Port::RxDropped).
+  uint64_t dropped() const {
+    uint64_t n = 0;
+    for (const auto& d : drops) n += d.load(std::memory_order_relaxed);
+    return n;
+  }
+
   void AddTo(PortStats& s) const {
     s.rx_packets += packets.load(std::memory_order_relaxed);
     s.rx_bytes += bytes.load(std::memory_order_relaxed);

@@ -17,17 +17,25 @@ bool HasPorts(uint8_t proto) { return proto == wire::kProtoTcp || proto == wire:
 // the same offsets the parsers use (VLAN tags, IHL, the IPv6 extension-header
 // walk), none of their validation. Every read is checked against pkt.len
 // first, so any bytes at all are safe here.
-FilterKey ClassifyForFilter(const Packet& pkt) {
+FilterKey ClassifyForFilter(const Packet& pkt, bool at_ip) {
   FilterKey k{};
   const uint8_t* d = pkt.data;
   const uint32_t len = pkt.len;
-  if (len < wire::kEtherHeaderLen) return k;
-  uint16_t type = wire::Load16(d + wire::kEtherTypeOffset);
-  uint32_t off = wire::kEtherHeaderLen;
-  for (int tags = 0; type == wire::kEtherTypeVlan || type == wire::kEtherTypeQinQ; ++tags) {
-    if (tags == kMaxVlanTags || len - off < wire::kVlanTagLen) return k;
-    type = wire::Load16(d + off + 2);
-    off += wire::kVlanTagLen;
+  uint16_t type = 0;
+  uint32_t off = 0;
+  if (at_ip) {
+    if (len == 0) return k;
+    // The version nibble stands for the EtherType; the checks below repeat it.
+    type = d[0] >> 4 == 4 ? wire::kEtherTypeIpv4 : d[0] >> 4 == 6 ? wire::kEtherTypeIpv6 : 0;
+  } else {
+    if (len < wire::kEtherHeaderLen) return k;
+    type = wire::Load16(d + wire::kEtherTypeOffset);
+    off = wire::kEtherHeaderLen;
+    for (int tags = 0; type == wire::kEtherTypeVlan || type == wire::kEtherTypeQinQ; ++tags) {
+      if (tags == kMaxVlanTags || len - off < wire::kVlanTagLen) return k;
+      type = wire::Load16(d + off + 2);
+      off += wire::kVlanTagLen;
+    }
   }
   const uint8_t* ip = d + off;
   const uint32_t avail = len - off;

@@ -25,7 +25,8 @@ struct FilterKey {
   uint64_t hi, lo;  // source address, left-aligned in 128 bits
 };
 
-// Never writes the packet; reads only data[0, len).
-FilterKey ClassifyForFilter(const Packet& pkt);
+// Never writes the packet; reads only data[0, len). `at_ip`: the packet has
+// no link header (nic::LinkType::kIp), its version nibble is the family.
+FilterKey ClassifyForFilter(const Packet& pkt, bool at_ip = false);
 
 }  // namespace netisr::proto::internal
