@@ -30,6 +30,15 @@
 // that same inpcb, which drops and retakes it (see ConnectionTable::Remove).
 // Under the partitioned strategy a connection is touched by its owner thread
 // only, so it has no lock at all: LockedInpcb then holds just the reference.
+//
+// Thread-safety analysis (lockprof/thread_annotations.h): the mutable fields
+// are GUARDED_BY(mu_), but the analysis cannot follow this lock: it is taken
+// in one function (a table's Insert or Lookup) and handed to the caller
+// inside a LockedInpcb, which releases it in another; and a partitioned
+// connection has no lock at all. So Lock()/Unlock() are not annotated, and
+// the accessors vouch for the lock with AssertHeld() (the caller holds a
+// LockedInpcb, or is the partition owner) instead of requiring it: the
+// checked part is that no other code in Inpcb touches the fields.
 #pragma once
 
 #include <array>
@@ -128,16 +137,35 @@ class Inpcb {
   uint32_t shard() const { return shard_; }
 
   // Protected by the inpcb's lock (hold a LockedInpcb).
-  ConnState state() const { return state_; }
-  void set_state(ConnState s) { state_ = s; }
-  uint64_t segments_in() const { return segments_in_; }
-  uint64_t segments_out() const { return segments_out_; }
-  uint64_t bytes_in() const { return bytes_in_; }
+  ConnState state() const {
+    AssertHeld();
+    return state_;
+  }
+  void set_state(ConnState s) {
+    AssertHeld();
+    state_ = s;
+  }
+  uint64_t segments_in() const {
+    AssertHeld();
+    return segments_in_;
+  }
+  uint64_t segments_out() const {
+    AssertHeld();
+    return segments_out_;
+  }
+  uint64_t bytes_in() const {
+    AssertHeld();
+    return bytes_in_;
+  }
   void CountSegmentIn(uint32_t payload_bytes) {
+    AssertHeld();
     ++segments_in_;
     bytes_in_ += payload_bytes;
   }
-  void CountSegmentOut() { ++segments_out_; }
+  void CountSegmentOut() {
+    AssertHeld();
+    ++segments_out_;
+  }
 
   // True once removed from the table. Written under the inpcb's lock (and
   // the table's writer lock) with release; acquire here, so a holder that
@@ -162,12 +190,18 @@ class Inpcb {
   void Ref() const { refs_.fetch_add(1, std::memory_order_relaxed); }
   // acq_rel: see the file comment. Frees on the last reference.
   void Unref() const;
-  void Lock() {
+  // Conditional (no lock under partitioned) and handed over to a
+  // LockedInpcb: beyond the analysis (see the file comment).
+  void Lock() NO_THREAD_SAFETY_ANALYSIS {
     if (has_lock_) mu_.lock();
   }
-  void Unlock() {
+  void Unlock() NO_THREAD_SAFETY_ANALYSIS {
     if (has_lock_) mu_.unlock();
   }
+  // The analysis' escape for the fields below: the caller holds the inpcb
+  // through a LockedInpcb (or owns its partition). Checks nothing at run
+  // time.
+  void AssertHeld() const ASSERT_CAPABILITY(mu_) {}
 
   const FourTuple tuple_;
   const uint64_t hash_;  // internal::TupleHash(tuple_), cached for the hash chains
@@ -180,10 +214,10 @@ class Inpcb {
   mutable std::atomic<uint32_t> refs_{1};
   lockprof::Mutex mu_;
   // Protected by mu_ (or the owner thread when !has_lock_).
-  ConnState state_;
-  uint64_t segments_in_ = 0;
-  uint64_t segments_out_ = 0;
-  uint64_t bytes_in_ = 0;
+  ConnState state_ GUARDED_BY(mu_);
+  uint64_t segments_in_ GUARDED_BY(mu_) = 0;
+  uint64_t segments_out_ GUARDED_BY(mu_) = 0;
+  uint64_t bytes_in_ GUARDED_BY(mu_) = 0;
   // Set under mu_ and the table's writer lock; see removed().
   std::atomic<bool> removed_{false};
   // Next inpcb in its hash chain. Written only under the owning table's

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,14 +26,14 @@ struct Registry {
   // The profiler's own lock: plain, never profiled, off the hot path (class
   // registration, thread start and exit, Snapshot, Reset). Lock order: a
   // leaf; nothing else is taken while it is held.
-  std::mutex mu;
-  std::string names[kMaxClasses];       // guarded by mu; [0, count) set
-  uint32_t count = 0;                   // guarded by mu
-  std::vector<std::string> overflowed;  // guarded by mu; names past the bound
-  std::vector<ThreadBlock*> live;       // guarded by mu; blocks of running threads
-  // Guarded by mu: sums (and maxima) of the blocks of exited threads. Its
-  // counters are written only under mu, so no single-writer caveat.
-  ThreadBlock retired;
+  PlainMutex mu;
+  std::string names[kMaxClasses] GUARDED_BY(mu);  // [0, count) set
+  uint32_t count GUARDED_BY(mu) = 0;
+  std::vector<std::string> overflowed GUARDED_BY(mu);  // names past the bound
+  std::vector<ThreadBlock*> live GUARDED_BY(mu);       // blocks of running threads
+  // Sums (and maxima) of the blocks of exited threads. Its counters are
+  // written only under mu, so no single-writer caveat.
+  ThreadBlock retired GUARDED_BY(mu);
 };
 
 // Never destroyed: threads (and static destructors) may still take profiled
@@ -75,7 +74,7 @@ struct BlockOwner {
     if (block == nullptr) return;
     Registry& reg = TheRegistry();
     {
-      std::lock_guard<std::mutex> lock(reg.mu);
+      MutexLock lock(reg.mu);
       for (uint32_t i = 0; i <= kMaxClasses; ++i)
         Fold(block->per_class[i], reg.retired.per_class[i]);
       reg.live.erase(std::find(reg.live.begin(), reg.live.end(), block));
@@ -93,7 +92,7 @@ ThreadBlock* RegisterThisThread() {
   auto* block = new ThreadBlock;
   Registry& reg = TheRegistry();
   {
-    std::lock_guard<std::mutex> lock(reg.mu);
+    MutexLock lock(reg.mu);
     reg.live.push_back(block);
   }
   t_block = block;
@@ -110,7 +109,7 @@ uint32_t RegisterClass(const char* name) {
     name = "lockprof.unnamed";
   }
   Registry& reg = TheRegistry();
-  std::lock_guard<std::mutex> lock(reg.mu);
+  MutexLock lock(reg.mu);
   for (uint32_t i = 0; i < reg.count; ++i) {
     if (reg.names[i] == name) return i;
   }
@@ -139,7 +138,7 @@ std::vector<ClassStats> Snapshot() {
   internal::Registry& reg = internal::TheRegistry();
   Counters sum[kMaxClasses + 1];
   std::vector<ClassStats> out;
-  std::lock_guard<std::mutex> lock(reg.mu);
+  MutexLock lock(reg.mu);
   for (uint32_t i = 0; i <= kMaxClasses; ++i) {
     internal::Fold(reg.retired.per_class[i], sum[i]);
     for (const internal::ThreadBlock* b : reg.live) internal::Fold(b->per_class[i], sum[i]);
@@ -168,7 +167,7 @@ std::vector<ClassStats> Snapshot() {
 
 void Reset() {
   internal::Registry& reg = internal::TheRegistry();
-  std::lock_guard<std::mutex> lock(reg.mu);
+  MutexLock lock(reg.mu);
   for (uint32_t i = 0; i <= kMaxClasses; ++i) {
     internal::Zero(reg.retired.per_class[i]);
     for (internal::ThreadBlock* b : reg.live) internal::Zero(b->per_class[i]);

@@ -37,6 +37,11 @@
 //    locks (internal::AdaptiveMutex, internal::AdaptiveSharedMutex,
 //    internal::PlainSpinLock) with the same constructors; Snapshot() is
 //    empty and Enabled() is false.
+//  * Clang thread-safety analysis (`bazel build --config=tsa`): every lock
+//    here is a capability (lockprof/thread_annotations.h) in both builds, and
+//    MutexLock / ReaderLock / UniqueLock below are the scoped guards the
+//    analysis understands (libstdc++'s std::lock_guard is not annotated: a
+//    field marked GUARDED_BY(mu) must be reached under one of these).
 //  * The sleeping locks are adaptive (internal/adaptive.h): a waiter retries
 //    for a bounded ~2-10 us before it sleeps, as FreeBSD's mutex(9) and
 //    rwlock(9) spin while the owner runs. Wait time counts the spin.
@@ -57,6 +62,7 @@
 #include "lockprof/internal/adaptive.h"
 #include "lockprof/internal/counters.h"
 #include "lockprof/internal/plain_spin_lock.h"
+#include "lockprof/thread_annotations.h"
 #include "sched_feedback/clock.h"
 
 namespace netisr::lockprof {
@@ -130,14 +136,16 @@ namespace internal {
 
 // Profiled exclusive locking over a plain lock L; the hold start lives in the
 // lock object, written and read only by the holder (protected by L itself).
+// lock/try_lock/unlock are the capability's implementation, which the
+// analysis cannot check against itself: NO_THREAD_SAFETY_ANALYSIS.
 template <class L>
-class Exclusive {
+class CAPABILITY("mutex") Exclusive {
  public:
   explicit Exclusive(const LockClass& cls) : class_id_(cls.id()) {}
   Exclusive(const Exclusive&) = delete;
   Exclusive& operator=(const Exclusive&) = delete;
 
-  void lock() {
+  void lock() ACQUIRE() NO_THREAD_SAFETY_ANALYSIS {
     if (!On()) [[unlikely]] {
       lock_.lock();
       return;
@@ -157,7 +165,7 @@ class Exclusive {
     hold_start_ns_ = now;
   }
 
-  bool try_lock() {
+  bool try_lock() TRY_ACQUIRE(true) NO_THREAD_SAFETY_ANALYSIS {
     if (!On()) [[unlikely]] {
       return lock_.try_lock();
     }
@@ -171,7 +179,7 @@ class Exclusive {
     return true;
   }
 
-  void unlock() {
+  void unlock() RELEASE() NO_THREAD_SAFETY_ANALYSIS {
     // Nonzero only while held by an acquisition made with profiling on
     // (NowNs is nanoseconds since boot, never 0).
     const uint64_t start = hold_start_ns_;
@@ -194,30 +202,30 @@ class Exclusive {
  protected:
   L lock_;
   const uint32_t class_id_;
-  uint64_t hold_start_ns_ = 0;  // guarded by lock_ (exclusive holder only)
+  uint64_t hold_start_ns_ GUARDED_BY(lock_) = 0;  // exclusive holder only
 };
 
 }  // namespace internal
 
 #ifndef NETISR_LOCKPROF_DISABLED
 
-class Mutex : public internal::Exclusive<internal::AdaptiveMutex> {
+class CAPABILITY("mutex") Mutex : public internal::Exclusive<internal::AdaptiveMutex> {
  public:
   explicit Mutex(const LockClass& cls) : Exclusive(cls) {}
 };
 
-class SpinLock : public internal::Exclusive<internal::PlainSpinLock> {
+class CAPABILITY("mutex") SpinLock : public internal::Exclusive<internal::PlainSpinLock> {
  public:
   explicit SpinLock(const LockClass& cls) : Exclusive(cls) {}
 };
 
 // Reader/writer lock. Writers as Mutex; readers keep their hold start in a
 // per-thread stack (internal::t_held) since several hold it at once.
-class SharedMutex : public internal::Exclusive<internal::AdaptiveSharedMutex> {
+class CAPABILITY("mutex") SharedMutex : public internal::Exclusive<internal::AdaptiveSharedMutex> {
  public:
   explicit SharedMutex(const LockClass& cls) : Exclusive(cls) {}
 
-  void lock_shared() {
+  void lock_shared() ACQUIRE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
     if (!internal::On()) [[unlikely]] {
       lock_.lock_shared();
       return;
@@ -236,7 +244,7 @@ class SharedMutex : public internal::Exclusive<internal::AdaptiveSharedMutex> {
     SharedAcquired(c, now);
   }
 
-  bool try_lock_shared() {
+  bool try_lock_shared() TRY_ACQUIRE_SHARED(true) NO_THREAD_SAFETY_ANALYSIS {
     if (!internal::On()) [[unlikely]] {
       return lock_.try_lock_shared();
     }
@@ -249,7 +257,7 @@ class SharedMutex : public internal::Exclusive<internal::AdaptiveSharedMutex> {
     return true;
   }
 
-  void unlock_shared() {
+  void unlock_shared() RELEASE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
     if (internal::t_held_count != 0) {
       ReleaseShared();
     }
@@ -281,21 +289,81 @@ class SharedMutex : public internal::Exclusive<internal::AdaptiveSharedMutex> {
 
 #else  // NETISR_LOCKPROF_DISABLED: the plain locks.
 
-class Mutex : public internal::AdaptiveMutex {
+class CAPABILITY("mutex") Mutex : public internal::AdaptiveMutex {
  public:
   explicit Mutex(const LockClass&) {}
 };
 
-class SpinLock : public internal::PlainSpinLock {
+class CAPABILITY("mutex") SpinLock : public internal::PlainSpinLock {
  public:
   explicit SpinLock(const LockClass&) {}
 };
 
-class SharedMutex : public internal::AdaptiveSharedMutex {
+class CAPABILITY("mutex") SharedMutex : public internal::AdaptiveSharedMutex {
  public:
   explicit SharedMutex(const LockClass&) {}
 };
 
 #endif  // NETISR_LOCKPROF_DISABLED
+
+// Scoped guards the thread-safety analysis follows (std::lock_guard,
+// std::shared_lock and std::unique_lock are not annotated in libstdc++).
+// For any of the locks above (and internal::PlainMutex).
+
+// Holds `m` exclusively for the guard's scope: std::lock_guard.
+template <class M>
+class SCOPED_CAPABILITY MutexLock {
+ public:
+  explicit MutexLock(M& m) ACQUIRE(m) : m_(m) { m_.lock(); }
+  ~MutexLock() RELEASE() { m_.unlock(); }
+  MutexLock(const MutexLock&) = delete;
+  MutexLock& operator=(const MutexLock&) = delete;
+
+ private:
+  M& m_;
+};
+
+// Holds `m` shared for the guard's scope: std::shared_lock without its
+// deferred/try/unlock forms.
+template <class M>
+class SCOPED_CAPABILITY ReaderLock {
+ public:
+  explicit ReaderLock(M& m) ACQUIRE_SHARED(m) : m_(m) { m_.lock_shared(); }
+  ~ReaderLock() RELEASE() { m_.unlock_shared(); }
+  ReaderLock(const ReaderLock&) = delete;
+  ReaderLock& operator=(const ReaderLock&) = delete;
+
+ private:
+  M& m_;
+};
+
+// Holds `m` exclusively from construction, and can let go and take it again:
+// what std::condition_variable_any::wait needs (it calls unlock() and
+// lock()). Wait in a loop on the condition (`while (!done) cv.wait(g);`)
+// rather than with a predicate lambda: a lambda is a function of its own to
+// the analysis, which cannot see that wait() calls it with `m` held.
+template <class M>
+class SCOPED_CAPABILITY UniqueLock {
+ public:
+  explicit UniqueLock(M& m) ACQUIRE(m) : m_(m) { m_.lock(); }
+  ~UniqueLock() RELEASE() {
+    if (held_) m_.unlock();
+  }
+  UniqueLock(const UniqueLock&) = delete;
+  UniqueLock& operator=(const UniqueLock&) = delete;
+
+  void lock() ACQUIRE() {
+    m_.lock();
+    held_ = true;
+  }
+  void unlock() RELEASE() {
+    held_ = false;
+    m_.unlock();
+  }
+
+ private:
+  M& m_;
+  bool held_ = true;
+};
 
 }  // namespace netisr::lockprof

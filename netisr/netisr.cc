@@ -167,7 +167,7 @@ Result<ProtocolId> Netisr::Register(const ProtocolSpec& spec) {
   if (qlimit > settings_.max_qlimit)
     return bad(ErrorCode::kInvalidArgument, Range("qlimit", qlimit, 1, settings_.max_qlimit));
 
-  std::lock_guard<lockprof::Mutex> lock(reg_mu_);
+  lockprof::MutexLock lock(reg_mu_);
   const int n = num_protocols_.load(std::memory_order_relaxed);
   for (int i = 0; i < n; ++i) {
     if (protocols_[i]->spec.name == spec.name)
@@ -243,7 +243,7 @@ std::optional<DispatchMode> Netisr::dispatch_override() const {
 // Producers
 
 Netisr::ProducerScope::ProducerScope(Netisr& nisr) : nisr_(nisr) {
-  std::lock_guard<lockprof::Mutex> lock(nisr.reg_mu_);
+  lockprof::MutexLock lock(nisr.reg_mu_);
   for (size_t p = nisr.nws_; p < nisr.producers_.size(); ++p) {
     if (!nisr.producers_[p]->in_use) {
       producer_ = nisr.producers_[p].get();
@@ -265,7 +265,7 @@ Netisr::ProducerScope::~ProducerScope() {
   if (producer_ == nullptr) return;
   nisr_.Flush();
   tls_producer = previous_;
-  std::lock_guard<lockprof::Mutex> lock(nisr_.reg_mu_);
+  lockprof::MutexLock lock(nisr_.reg_mu_);
   producer_->in_use = false;
 }
 

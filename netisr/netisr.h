@@ -257,7 +257,10 @@ class Netisr final : private WorkerRuntime {
   // and external-producer slot claims (Producer::in_use). The only lock in
   // netisr, a leaf (nothing is taken under it; Register runs no handler under
   // it); never taken on the packet path or while a handler runs. Profiled as
-  // "netisr.registration".
+  // "netisr.registration". Neither field it protects can be GUARDED_BY for
+  // the thread-safety analysis: protocols_ is read without it (after the
+  // acquire load of num_protocols_) and Producer::in_use lives in another
+  // class; take it through lockprof::MutexLock so the analysis sees it held.
   lockprof::Mutex reg_mu_{internal::kRegistrationLock};
   // Protocol table: entry i is written under reg_mu_ before the release
   // store that makes num_protocols_ > i, and never changes or goes away

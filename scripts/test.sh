@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# Runs the whole test suite in three Bazel invocations and prints a final
-# "N passed, N failed" line:
+# Runs the whole test suite in three Bazel invocations plus two one-test
+# steps, and prints a final "N passed, N failed, N skipped" line:
 #   1. default config, every test            (bazel test //...)
 #   2. ThreadSanitizer, tests tagged `concurrency`
 #   3. ASan+UBSan, every test not tagged `concurrency` or `no_asan`
+#   tsa:  clang thread-safety analysis, `bazel build --config=tsa` of every
+#         target (not only tests); one test, passed if the build succeeds
+#   fuzz: the parse-chain fuzzer, bounded in time; one test
 # Every run is attempted even if an earlier one failed. Per-run logs go to
 # out/test-logs/<run>.log and are streamed to stdout as well.
+#
+# passed/failed count test targets (and the two steps). Bazel reports a
+# target whose test cases skipped as PASSED, so skips are counted apart:
+# "skipped" is the number of skipped test cases inside targets that passed
+# (such a target still counts as passed), read from each passed target's
+# test.log: gtest's "[  SKIPPED ] Suite.Case" lines (GTEST_SKIP), and for
+# shell tests a line starting "SKIPPED: <reason>" (the convention for an
+# sh_test that cannot run: print that line and exit 0). Each skipped case is
+# listed by name with its run.
 #
 # Environment:
 #   NETISR_TEST_FAST=1       skip the two sanitizer runs (developer iteration)
@@ -34,12 +46,36 @@ COMMON_FLAGS=(
 
 total_passed=0
 total_failed=0
+total_skipped=0
+skipped_list=()  # "run: //target: case"
 
 if ! scripts/bootstrap.sh; then
   echo "test: scripts/bootstrap.sh failed; cannot run the tests" >&2
-  echo "0 passed, 1 failed"
+  echo "0 passed, 1 failed, 0 skipped"
   exit 1
 fi
+
+# skipped_cases <testlogs dir> <//pkg:target>: prints the target's skipped
+# test cases, one a line, from its test.log files (all shards and attempts
+# of the run just made; bazel-testlogs points at that run's configuration).
+skipped_cases() {
+  local dir=$1 target=$2
+  [[ -n $dir ]] || return 0
+  local rel=${target#//}
+  rel=${rel/://}
+  rel=${rel#/}
+  # The target's own log, or its shards' (not a subpackage's targets).
+  local logs=() f
+  for f in "$dir/$rel/test.log" "$dir/$rel"/shard_*/test.log; do
+    [[ -f $f ]] && logs+=("$f")
+  done
+  [[ ${#logs[@]} -gt 0 ]] || return 0
+  sed -n -E \
+    -e 's/^\[  SKIPPED \] ([^ ]+\.[^ ]+)( \(.*)?$/\1/p' \
+    -e 's/^SKIPPED: (.*)$/shell test: \1/p' \
+    "${logs[@]}" |
+    sort -u
+}
 
 # run_bazel <index> <name> <description> <extra bazel flags...>
 run_bazel() {
@@ -69,10 +105,20 @@ run_bazel() {
     fi
   done <"$log"
 
-  local passed=0 failed=0 t
+  local passed=0 failed=0 skipped=0 t
+  local testlogs
+  testlogs=$(readlink -f bazel-testlogs 2>/dev/null || true)
   for t in "${!status[@]}"; do
     case ${status[$t]} in
-      PASSED*) passed=$((passed + 1)) ;;
+      PASSED*)
+        passed=$((passed + 1))
+        local c
+        while IFS= read -r c; do
+          [[ -n $c ]] || continue
+          skipped=$((skipped + 1))
+          skipped_list+=("$name: $t: $c")
+        done < <(skipped_cases "$testlogs" "$t")
+        ;;
       SKIPPED*) ;;  # target incompatible with the platform: neither
       *) failed=$((failed + 1)) ;;
     esac
@@ -107,9 +153,10 @@ run_bazel() {
       ;;
   esac
 
-  echo "== run $index/3: $name: $passed passed, $failed failed$note =="
+  echo "== run $index/3: $name: $passed passed, $failed failed, $skipped skipped$note =="
   total_passed=$((total_passed + passed))
   total_failed=$((total_failed + failed))
+  total_skipped=$((total_skipped + skipped))
 }
 
 run_bazel 1 default "all tests"
@@ -124,6 +171,21 @@ else
     --config=tsan --build_tests_only --test_tag_filters=concurrency
   run_bazel 3 asan "ASan+UBSan, tests not tagged concurrency or no_asan" \
     --config=asan --build_tests_only --test_tag_filters=-concurrency,-no_asan
+  # Clang's thread-safety analysis over every target (GUARDED_BY, REQUIRES,
+  # ... in lockprof/thread_annotations.h): -Werror=thread-safety, so a field
+  # read or written without the lock its annotation names fails the build.
+  # One test.
+  echo "== tsa: bazel build --config=tsa ${TARGETS[*]} =="
+  if bazel build "${COMMON_FLAGS[@]}" --config=tsa -- "${TARGETS[@]}" \
+      >"$LOG_DIR/tsa.log" 2>&1; then
+    echo "== tsa: 1 passed, 0 failed =="
+    total_passed=$((total_passed + 1))
+  else
+    echo "== tsa: FAILED, see $LOG_DIR/tsa.log =="
+    grep -E "error:|^ERROR" "$LOG_DIR/tsa.log" | head -n 30
+    total_failed=$((total_failed + 1))
+  fi
+
   # The parse-chain fuzzer (clang libFuzzer + ASan/UBSan), bounded in time;
   # it counts as one test.
   echo "== fuzz: parse chain (${FUZZ_SECONDS:-60} s) =="
@@ -138,5 +200,9 @@ else
   fi
 fi
 
-echo "$total_passed passed, $total_failed failed"
+if [[ $total_skipped -gt 0 ]]; then
+  echo "== skipped test cases (their targets count as passed) =="
+  printf '  %s\n' "${skipped_list[@]}"
+fi
+echo "$total_passed passed, $total_failed failed, $total_skipped skipped"
 [[ $total_failed -eq 0 ]]

@@ -49,8 +49,10 @@ struct InpcbAccess {
   static void Unref(const Inpcb& inp) { inp.Unref(); }
   static void Lock(Inpcb& inp) { inp.Lock(); }
   static void Unlock(Inpcb& inp) { inp.Unlock(); }
-  // Under the inpcb's lock and the table's writer lock.
+  // Under the inpcb's lock and the table's writer lock. The inpcb's lock is
+  // beyond the analysis (inpcb.h), so it is vouched for here.
   static void MarkRemoved(Inpcb& inp) {
+    inp.AssertHeld();
     inp.state_ = ConnState::kClosed;
     inp.removed_.store(true, std::memory_order_release);  // pairs with removed()'s acquire
   }

@@ -5,8 +5,6 @@
 // INP_WLOCK, in_pcbrele_wlocked), so no lookup waits for an inpcb lock while
 // holding the info lock. Insert/Remove take it exclusive. Order: info -> inpcb.
 #include <atomic>
-#include <mutex>
-#include <shared_mutex>
 
 #include "inpcb/internal/access.h"
 #include "inpcb/internal/conn_hash.h"
@@ -38,8 +36,8 @@ class GlobalTable final : public TableBase {
   Result<LockedInpcb> Insert(const FourTuple& t, uint32_t flowid) override {
     if (Status st = CheckTuple(t); !st.ok()) return st;
     const bool listener = t.listener();
+    lockprof::MutexLock g(info_);
     ConnHash& hash = listener ? listeners_ : conns_;
-    std::unique_lock<lockprof::SharedMutex> g(info_);
     if (hash.Find(t, TupleHash(t)) != nullptr) return Duplicate(t);
     Inpcb* inp = InpcbAccess::New(t, listener ? 0 : flowid, 0, /*locked=*/true, settings_.free_hook,
                                   settings_.free_hook_arg);
@@ -56,7 +54,7 @@ class GlobalTable final : public TableBase {
     // Order info -> inpcb: our reference keeps inp while it is unlocked.
     InpcbAccess::Unlock(*inp);
     {
-      std::unique_lock<lockprof::SharedMutex> g(info_);
+      lockprof::MutexLock g(info_);
       InpcbAccess::Lock(*inp);
       if (inp->removed()) return NotFound(*inp);
       const bool listener = inp->listener();
@@ -71,7 +69,7 @@ class GlobalTable final : public TableBase {
   }
 
   void ForEach(const std::function<void(const Inpcb&)>& fn) override {
-    std::shared_lock<lockprof::SharedMutex> g(info_);
+    lockprof::ReaderLock g(info_);
     auto visit = [&](Inpcb* p) {
       InpcbAccess::Lock(*p);
       fn(*p);
@@ -90,7 +88,7 @@ class GlobalTable final : public TableBase {
 
  protected:
   Inpcb* FindRef(const FourTuple& t, uint64_t h, uint32_t flowid, bool wildcard) override {
-    std::shared_lock<lockprof::SharedMutex> g(info_);
+    lockprof::ReaderLock g(info_);
     Inpcb* p = conns_.Find(t, h);
     if (p == nullptr && wildcard) {
       FourTuple key = FourTuple::Listener(t.family, t.laddr, t.lport);
@@ -108,10 +106,12 @@ class GlobalTable final : public TableBase {
 
  private:
   const TableSettings settings_;
-  lockprof::SharedMutex info_;  // "inpcb.info": protects conns_, listeners_ (the chains)
-  ConnHash conns_;
-  ConnHash listeners_;
-  std::atomic<uint64_t> conn_count_{0};  // written under info_ exclusive (AddCount)
+  lockprof::SharedMutex info_;  // "inpcb.info": protects the chains
+  ConnHash conns_ GUARDED_BY(info_);
+  ConnHash listeners_ GUARDED_BY(info_);
+  // Written under info_ exclusive (AddCount), read lock-free by Counts (so
+  // not GUARDED_BY).
+  std::atomic<uint64_t> conn_count_{0};
   std::atomic<uint64_t> listener_count_{0};
 };
 

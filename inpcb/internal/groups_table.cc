@@ -6,7 +6,6 @@
 // group -> inpcb, listen -> inpcb; never two groups.
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "inpcb/internal/access.h"
@@ -23,9 +22,9 @@ namespace {
 // One cache line apart so two CPUs' groups never share a line.
 struct alignas(64) Group {
   explicit Group(uint32_t chains) : conns(chains) {}
-  lockprof::Mutex mu{kGroupLock};  // protects conns' chains
-  ConnHash conns;
-  std::atomic<uint64_t> count{0};  // written under mu (AddCount)
+  lockprof::Mutex mu{kGroupLock};
+  ConnHash conns GUARDED_BY(mu);
+  std::atomic<uint64_t> count{0};  // written under mu (AddCount), read lock-free by Counts
 };
 
 class GroupsTable final : public ShardedTable<Group> {
@@ -47,7 +46,7 @@ class GroupsTable final : public ShardedTable<Group> {
     if (t.listener()) return listeners_.Insert(t);
     const uint32_t gi = GroupOf(flowid, settings_.groups);
     Group& g = *shards_[gi];
-    std::lock_guard<lockprof::Mutex> lock(g.mu);
+    lockprof::MutexLock lock(g.mu);
     if (g.conns.Find(t, TupleHash(t)) != nullptr) return Duplicate(t);
     Inpcb* inp = InpcbAccess::New(t, flowid, gi, /*locked=*/true, settings_.free_hook,
                                   settings_.free_hook_arg);
@@ -65,7 +64,7 @@ class GroupsTable final : public ShardedTable<Group> {
     Group& g = *shards_[inp->shard()];
     InpcbAccess::Unlock(*inp);  // order group -> inpcb; our reference keeps it
     {
-      std::lock_guard<lockprof::Mutex> lock(g.mu);
+      lockprof::MutexLock lock(g.mu);
       InpcbAccess::Lock(*inp);
       if (inp->removed()) return NotFound(*inp);
       g.conns.Erase(inp);
@@ -78,7 +77,7 @@ class GroupsTable final : public ShardedTable<Group> {
 
   void ForEach(const std::function<void(const Inpcb&)>& fn) override {
     for (auto& g : shards_) {
-      std::lock_guard<lockprof::Mutex> lock(g->mu);
+      lockprof::MutexLock lock(g->mu);
       g->conns.ForEach([&](Inpcb* p) {
         InpcbAccess::Lock(*p);
         fn(*p);
@@ -98,7 +97,7 @@ class GroupsTable final : public ShardedTable<Group> {
     Inpcb* p = nullptr;
     if (!t.listener()) {
       Group& g = *shards_[GroupOf(flowid, settings_.groups)];
-      std::lock_guard<lockprof::Mutex> lock(g.mu);
+      lockprof::MutexLock lock(g.mu);
       p = g.conns.Find(t, h);
       if (p != nullptr) InpcbAccess::Ref(*p);  // relaxed: the group's reference is held
     }

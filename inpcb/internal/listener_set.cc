@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <tuple>
 
 #include "inpcb/internal/access.h"
@@ -73,7 +72,7 @@ Result<LockedInpcb> ListenerSet::Insert(const FourTuple& t) {
     return Status(ErrorCode::kFailedPrecondition,
                   "inpcb: listener insert from a thread that did not call ThreadEnter");
   }
-  std::lock_guard<lockprof::Mutex> g(mu_);
+  lockprof::MutexLock g(mu_);
   const Snapshot* old = current_.load(std::memory_order_relaxed);
   if (old != nullptr && Search(old->sorted, t) != nullptr) {
     return Status(ErrorCode::kAlreadyExists, "inpcb: listener " + ToString(t) + " already exists");
@@ -106,7 +105,7 @@ Status ListenerSet::Remove(LockedInpcb& l) {
   // Order listen -> inpcb: drop the inpcb's lock (our reference keeps it),
   // take the writer lock, relock.
   InpcbAccess::Unlock(*inp);
-  std::lock_guard<lockprof::Mutex> g(mu_);
+  lockprof::MutexLock g(mu_);
   InpcbAccess::Lock(*inp);
   if (inp->removed()) {
     return Status(ErrorCode::kNotFound,
@@ -131,7 +130,7 @@ Status ListenerSet::Remove(LockedInpcb& l) {
 }
 
 void ListenerSet::ForEach(const std::function<void(const Inpcb&)>& fn) {
-  std::lock_guard<lockprof::Mutex> g(mu_);
+  lockprof::MutexLock g(mu_);
   const Snapshot* s = current_.load(std::memory_order_relaxed);
   if (s == nullptr) return;
   for (const Entry& e : s->sorted) {

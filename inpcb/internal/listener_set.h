@@ -68,15 +68,17 @@ class ListenerSet {
     std::vector<Entry> sorted;  // immutable once published; one reference per inp
   };
   // Publishes `next` (may be null = empty) and defers freeing the old one.
-  void Publish(Snapshot* next);
+  void Publish(Snapshot* next) REQUIRES(mu_);
   static void FreeSnapshot(void* snapshot);
 
   const FreeHook hook_;
   void* const hook_arg_;
-  // Written under mu_ (release), read lock-free (acquire). Null = no listeners.
+  // "inpcb.listen": serializes writers; order listen -> inpcb.
+  lockprof::Mutex mu_;
+  // Written under mu_ (release), read lock-free (acquire), so not
+  // GUARDED_BY: Publish, the one writer, REQUIRES(mu_). Null = no listeners.
   std::atomic<Snapshot*> current_{nullptr};
-  lockprof::Mutex mu_;              // "inpcb.listen": serializes writers; order listen -> inpcb
-  std::atomic<uint64_t> count_{0};  // written under mu_
+  std::atomic<uint64_t> count_{0};  // written under mu_, read lock-free by count()
 };
 
 }  // namespace netisr::inpcb::internal

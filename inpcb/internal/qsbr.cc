@@ -3,7 +3,6 @@
 #include <urcu/urcu-qsbr.h>
 
 #include <condition_variable>
-#include <mutex>
 #include <new>
 
 #include "inpcb/internal/lock_classes.h"
@@ -108,7 +107,7 @@ void Barrier() {
     Deferred deferred;
     lockprof::Mutex mu{kBarrierLock};
     std::condition_variable_any cv;
-    bool done = false;  // protected by mu
+    bool done GUARDED_BY(mu) = false;
   } w;
   const bool was_registered = t_depth > 0;
   const bool was_online = t_online;
@@ -123,15 +122,15 @@ void Barrier() {
         auto* w = static_cast<Waiter*>(p);
         // Notify under the lock: the waiter cannot return (and destroy w)
         // before we have let go of it.
-        std::lock_guard<lockprof::Mutex> g(w->mu);
+        lockprof::MutexLock g(w->mu);
         w->done = true;
         w->cv.notify_one();
       },
       &w);
   GoOffline();  // our own quiescent state must not hold up the wait
   {
-    std::unique_lock<lockprof::Mutex> g(w.mu);
-    w.cv.wait(g, [&] { return w.done; });
+    lockprof::UniqueLock g(w.mu);
+    while (!w.done) w.cv.wait(g);  // a loop, not a predicate: see UniqueLock
   }
   if (!was_registered) {
     Unregister();

@@ -19,12 +19,20 @@
 // shorter than a futex round trip, and short enough that a waiter whose
 // owner was preempted burns little before sleeping. No fairness beyond the
 // underlying lock's.
+//
+// Thread-safety analysis: libstdc++'s locks carry no capability attributes,
+// so each class here re-declares the lock functions it uses with them
+// (lockprof/thread_annotations.h). Those bodies are the locks' own
+// implementation, where the analysis has nothing to check (it would see an
+// ACQUIRE function acquire nothing it knows of): NO_THREAD_SAFETY_ANALYSIS.
 #pragma once
 
 #include <x86intrin.h>
 
 #include <mutex>
 #include <shared_mutex>
+
+#include "lockprof/thread_annotations.h"
 
 namespace netisr::lockprof::internal {
 
@@ -41,23 +49,46 @@ bool SpinTry(TryFn try_once) {
   return false;
 }
 
-class AdaptiveMutex : public std::mutex {
+// std::mutex as a capability, nothing more: for lockprof's own registry
+// lock (never profiled) and as the base of AdaptiveMutex.
+class CAPABILITY("mutex") PlainMutex : public std::mutex {
  public:
-  void lock() {
-    if (try_lock() || SpinTry([this] { return try_lock(); })) return;
+  void lock() ACQUIRE() NO_THREAD_SAFETY_ANALYSIS { std::mutex::lock(); }
+  bool try_lock() TRY_ACQUIRE(true) NO_THREAD_SAFETY_ANALYSIS { return std::mutex::try_lock(); }
+  void unlock() RELEASE() NO_THREAD_SAFETY_ANALYSIS { std::mutex::unlock(); }
+};
+
+class CAPABILITY("mutex") AdaptiveMutex : public PlainMutex {
+ public:
+  void lock() ACQUIRE() NO_THREAD_SAFETY_ANALYSIS {
+    auto try_once = [this] { return std::mutex::try_lock(); };
+    if (try_once() || SpinTry(try_once)) return;
     std::mutex::lock();
   }
 };
 
-class AdaptiveSharedMutex : public std::shared_mutex {
+class CAPABILITY("mutex") AdaptiveSharedMutex : public std::shared_mutex {
  public:
-  void lock() {
-    if (try_lock() || SpinTry([this] { return try_lock(); })) return;
+  void lock() ACQUIRE() NO_THREAD_SAFETY_ANALYSIS {
+    auto try_once = [this] { return std::shared_mutex::try_lock(); };
+    if (try_once() || SpinTry(try_once)) return;
     std::shared_mutex::lock();
   }
-  void lock_shared() {
-    if (try_lock_shared() || SpinTry([this] { return try_lock_shared(); })) return;
+  bool try_lock() TRY_ACQUIRE(true) NO_THREAD_SAFETY_ANALYSIS {
+    return std::shared_mutex::try_lock();
+  }
+  void unlock() RELEASE() NO_THREAD_SAFETY_ANALYSIS { std::shared_mutex::unlock(); }
+
+  void lock_shared() ACQUIRE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
+    auto try_once = [this] { return std::shared_mutex::try_lock_shared(); };
+    if (try_once() || SpinTry(try_once)) return;
     std::shared_mutex::lock_shared();
+  }
+  bool try_lock_shared() TRY_ACQUIRE_SHARED(true) NO_THREAD_SAFETY_ANALYSIS {
+    return std::shared_mutex::try_lock_shared();
+  }
+  void unlock_shared() RELEASE_SHARED() NO_THREAD_SAFETY_ANALYSIS {
+    std::shared_mutex::unlock_shared();
   }
 };
 

@@ -14,9 +14,13 @@
 
 #include <atomic>
 
+#include "lockprof/thread_annotations.h"
+
 namespace netisr::lockprof::internal {
 
-class PlainSpinLock {
+// A capability for the thread-safety analysis; lock/try_lock/unlock are its
+// implementation, which the analysis cannot check (NO_THREAD_SAFETY_ANALYSIS).
+class CAPABILITY("mutex") PlainSpinLock {
  public:
   PlainSpinLock() = default;
   PlainSpinLock(const PlainSpinLock&) = delete;
@@ -24,16 +28,18 @@ class PlainSpinLock {
 
   // acquire on the successful exchange pairs with the release in unlock():
   // the previous holder's writes are visible to the next holder.
-  void lock() {
+  void lock() ACQUIRE() NO_THREAD_SAFETY_ANALYSIS {
     while (locked_.exchange(true, std::memory_order_acquire)) {
       while (locked_.load(std::memory_order_relaxed)) _mm_pause();
     }
   }
-  bool try_lock() {
+  bool try_lock() TRY_ACQUIRE(true) NO_THREAD_SAFETY_ANALYSIS {
     return !locked_.load(std::memory_order_relaxed) &&
            !locked_.exchange(true, std::memory_order_acquire);
   }
-  void unlock() { locked_.store(false, std::memory_order_release); }
+  void unlock() RELEASE() NO_THREAD_SAFETY_ANALYSIS {
+    locked_.store(false, std::memory_order_release);
+  }
 
  private:
   std::atomic<bool> locked_{false};
