@@ -92,9 +92,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "lockprof/lock.h"
 #include "netisr/packet.h"
-#include "netisr/status.h"
 
 namespace netisr::proto {
 

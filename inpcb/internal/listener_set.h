@@ -24,10 +24,10 @@
 #include <functional>
 #include <vector>
 
+#include "base/status.h"
 #include "inpcb/inpcb.h"
 #include "inpcb/internal/qsbr.h"
 #include "lockprof/lock.h"
-#include "netisr/status.h"
 
 namespace netisr::inpcb::internal {
 
