@@ -11,6 +11,7 @@
 #include "netisr/netisr.h"
 #include "netisr/settings.h"
 #include "proto/internal/filter_key.h"
+#include "base/wire.h"
 #include "proto/wire.h"
 #include "sched_feedback/clock.h"
 
@@ -28,7 +29,7 @@ constexpr size_t DropSlot(FilterDrop d) {
   return d == FilterDrop::kFiltered ? kFilteredSlot : kRateLimitedSlot;
 }
 
-uint64_t Load64(const uint8_t* p) { return uint64_t{wire::Load32(p)} << 32 | wire::Load32(p + 4); }
+using base::Load64;
 
 bool HasPorts(uint8_t proto) { return proto == wire::kProtoTcp || proto == wire::kProtoUdp; }
 
@@ -47,7 +48,7 @@ int MaxLen(bool v6) { return v6 ? 128 : 32; }
 
 // The prefix's address bytes as (hi, lo), left-aligned like Key.
 std::pair<uint64_t, uint64_t> AddrWords(const IpPrefix& p) {
-  if (!p.v6) return {uint64_t{wire::Load32(p.addr.data())} << 32, 0};
+  if (!p.v6) return {uint64_t{base::Load32(p.addr.data())} << 32, 0};
   return {Load64(p.addr.data()), Load64(p.addr.data() + 8)};
 }
 

@@ -2,12 +2,13 @@
 
 #include "proto/layout.h"
 #include "proto/parse.h"
+#include "base/wire.h"
 #include "proto/wire.h"
 
 namespace netisr::proto::internal {
 namespace {
 
-uint64_t Load64(const uint8_t* p) { return uint64_t{wire::Load32(p)} << 32 | wire::Load32(p + 4); }
+using base::Load64;
 
 bool HasPorts(uint8_t proto) { return proto == wire::kProtoTcp || proto == wire::kProtoUdp; }
 
@@ -22,11 +23,11 @@ FilterKey ClassifyForFilter(const Packet& pkt) {
   const uint8_t* d = pkt.data;
   const uint32_t len = pkt.len;
   if (len < wire::kEtherHeaderLen) return k;
-  uint16_t type = wire::Load16(d + wire::kEtherTypeOffset);
+  uint16_t type = base::Load16(d + wire::kEtherTypeOffset);
   uint32_t off = wire::kEtherHeaderLen;
   for (int tags = 0; type == wire::kEtherTypeVlan || type == wire::kEtherTypeQinQ; ++tags) {
     if (tags == kMaxVlanTags || len - off < wire::kVlanTagLen) return k;
-    type = wire::Load16(d + off + 2);
+    type = base::Load16(d + off + 2);
     off += wire::kVlanTagLen;
   }
   const uint8_t* ip = d + off;
@@ -34,17 +35,17 @@ FilterKey ClassifyForFilter(const Packet& pkt) {
   if (type == wire::kEtherTypeIpv4) {
     if (avail < wire::kIpv4MinHeaderLen || ip[0] >> 4 != 4) return k;
     k.family = 4;
-    k.hi = uint64_t{wire::Load32(ip + wire::kIpv4SrcOffset)} << 32;
+    k.hi = uint64_t{base::Load32(ip + wire::kIpv4SrcOffset)} << 32;
     k.has_proto = true;
     k.proto = ip[wire::kIpv4ProtoOffset];
     const uint32_t hlen = (ip[0] & 0x0fu) * 4;
-    const uint32_t total = wire::Load16(ip + wire::kIpv4TotalLenOffset);
+    const uint32_t total = base::Load16(ip + wire::kIpv4TotalLenOffset);
     const bool first_fragment =
-        (wire::Load16(ip + wire::kIpv4FragOffset) & wire::kIpv4FragMask) == 0;
+        (base::Load16(ip + wire::kIpv4FragOffset) & wire::kIpv4FragMask) == 0;
     if (HasPorts(k.proto) && first_fragment && hlen >= wire::kIpv4MinHeaderLen && total <= avail &&
         total >= hlen + 4) {
       k.has_port = true;
-      k.dport = wire::Load16(ip + hlen + 2);
+      k.dport = base::Load16(ip + hlen + 2);
     }
     return k;
   }
@@ -52,7 +53,7 @@ FilterKey ClassifyForFilter(const Packet& pkt) {
   k.family = 6;
   k.hi = Load64(ip + wire::kIpv6SrcOffset);
   k.lo = Load64(ip + wire::kIpv6SrcOffset + 8);
-  const uint32_t end = wire::kIpv6HeaderLen + wire::Load16(ip + wire::kIpv6PayloadLenOffset);
+  const uint32_t end = wire::kIpv6HeaderLen + base::Load16(ip + wire::kIpv6PayloadLenOffset);
   if (end > avail) return k;  // the walk's bound is wrong: protocol unknown
   uint8_t nh = ip[wire::kIpv6NextHeaderOffset];
   uint32_t at = wire::kIpv6HeaderLen;
@@ -65,7 +66,7 @@ FilterKey ClassifyForFilter(const Packet& pkt) {
     const uint8_t* ext = ip + at;
     uint32_t ext_len = wire::kIpv6FragHeaderLen;
     if (nh == wire::kProtoFragment) {
-      if ((wire::Load16(ext + 2) & wire::kIpv6FragOffsetMask) != 0) {
+      if ((base::Load16(ext + 2) & wire::kIpv6FragOffsetMask) != 0) {
         first_fragment = false;  // what follows is the middle of a datagram
         nh = ext[0];
         break;
@@ -81,7 +82,7 @@ FilterKey ClassifyForFilter(const Packet& pkt) {
   k.proto = nh;
   if (HasPorts(nh) && first_fragment && end - at >= 4) {
     k.has_port = true;
-    k.dport = wire::Load16(ip + at + 2);
+    k.dport = base::Load16(ip + at + 2);
   }
   return k;
 }
