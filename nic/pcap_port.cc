@@ -175,9 +175,8 @@ size_t PcapPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
     const Frame& f = frames_[q.frames[q.pos]];
     const uint64_t seq = q.loop * frames_.size() + q.frames[q.pos] + 1;
     if (f.caplen < f.wire_len || f.caplen > buf) {
-      internal::Bump(q.counters.drops[static_cast<size_t>(
-                         f.caplen < f.wire_len ? RxDrop::kTruncated : RxDrop::kTooLong)],
-                     1);
+      const RxDrop why = f.caplen < f.wire_len ? RxDrop::kTruncated : RxDrop::kTooLong;
+      q.counters.drops[static_cast<size_t>(why)].Add(1);
     } else {
       Packet* p = config_.pool->Alloc();
       if (p == nullptr) break;  // backpressure: retry this frame next time
@@ -195,8 +194,8 @@ size_t PcapPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
       ++q.loop;
     }
   }
-  internal::Bump(q.counters.packets, n);
-  internal::Bump(q.counters.bytes, bytes);
+  q.counters.packets.Add(n);
+  q.counters.bytes.Add(bytes);
   return n;
 }
 
@@ -212,8 +211,8 @@ size_t PcapPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {
     }
   }
   for (Packet* p : pkts) Release(p);
-  internal::Bump(tx_[queue]->packets, pkts.size());
-  internal::Bump(tx_[queue]->bytes, bytes);
+  tx_[queue]->packets.Add(pkts.size());
+  tx_[queue]->bytes.Add(bytes);
   return pkts.size();
 }
 

@@ -71,7 +71,7 @@ struct alignas(64) Stripe {
   explicit Stripe(uint32_t chains) : conns(chains) {}
   lockprof::Mutex writer{kEpochWriterLock};  // serializes changes to conns
   ConnHash conns;                            // written under writer, read lock-free (RCU)
-  std::atomic<uint64_t> count{0};            // written under writer (AddCount)
+  base::Counter count;                       // written under writer
 };
 
 class EpochTable final : public ShardedTable<Stripe> {
@@ -110,7 +110,7 @@ class EpochTable final : public ShardedTable<Stripe> {
     InpcbAccess::Ref(*inp);   // the caller's; the creation reference is the table's
     InpcbAccess::Lock(*inp);  // writer -> inpcb; invisible until linked
     st.conns.Insert(inp);     // release: readers see it whole
-    AddCount(st.count, +1);
+    st.count.Add();
     return InpcbAccess::AdoptLocked(inp);
   }
 
@@ -130,7 +130,7 @@ class EpochTable final : public ShardedTable<Stripe> {
       if (inp->removed()) return NotFound(*inp);
       st.conns.Erase(inp);
       InpcbAccess::MarkRemoved(*inp);
-      AddCount(st.count, -1);
+      st.count.Sub();
     }
     // Readers that found inp before the unlink may still take a reference:
     // the table's goes only after they have all passed a quiescent state.

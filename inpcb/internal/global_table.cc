@@ -46,7 +46,7 @@ class GlobalTable final : public TableBase {
     InpcbAccess::Ref(*inp);   // the caller's; the creation reference is the table's
     InpcbAccess::Lock(*inp);  // info -> inpcb; invisible until linked
     hash.Insert(inp);
-    AddCount(listener ? listener_count_ : conn_count_, +1);
+    (listener ? listener_count_ : conn_count_).Add();
     return InpcbAccess::AdoptLocked(inp);
   }
 
@@ -62,7 +62,7 @@ class GlobalTable final : public TableBase {
       const bool listener = inp->listener();
       (listener ? listeners_ : conns_).Erase(inp);
       InpcbAccess::MarkRemoved(*inp);
-      AddCount(listener ? listener_count_ : conn_count_, -1);
+      (listener ? listener_count_ : conn_count_).Sub();
     }
     // Lookups reference what they find under the info lock, so after it no
     // one reaches inp without a reference of their own.
@@ -81,10 +81,7 @@ class GlobalTable final : public TableBase {
     listeners_.ForEach(visit);
   }
 
-  TableCounts Counts() const override {
-    return {conn_count_.load(std::memory_order_relaxed),
-            listener_count_.load(std::memory_order_relaxed)};
-  }
+  TableCounts Counts() const override { return {conn_count_.Get(), listener_count_.Get()}; }
 
   void WaitForDeferredFrees() override {}
 
@@ -111,8 +108,8 @@ class GlobalTable final : public TableBase {
   lockprof::SharedMutex info_;  // "inpcb.info": protects conns_, listeners_ (the chains)
   ConnHash conns_;
   ConnHash listeners_;
-  std::atomic<uint64_t> conn_count_{0};  // written under info_ exclusive (AddCount)
-  std::atomic<uint64_t> listener_count_{0};
+  base::Counter conn_count_;  // written under info_ exclusive
+  base::Counter listener_count_;
 };
 
 }  // namespace

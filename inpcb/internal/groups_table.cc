@@ -25,7 +25,7 @@ struct alignas(64) Group {
   explicit Group(uint32_t chains) : conns(chains) {}
   lockprof::Mutex mu{kGroupLock};  // protects conns' chains
   ConnHash conns;
-  std::atomic<uint64_t> count{0};  // written under mu (AddCount)
+  base::Counter count;  // written under mu
 };
 
 class GroupsTable final : public ShardedTable<Group> {
@@ -54,7 +54,7 @@ class GroupsTable final : public ShardedTable<Group> {
     InpcbAccess::Ref(*inp);   // the caller's; the creation reference is the group's
     InpcbAccess::Lock(*inp);  // group -> inpcb; invisible until linked
     g.conns.Insert(inp);
-    AddCount(g.count, +1);
+    g.count.Add();
     return InpcbAccess::AdoptLocked(inp);
   }
 
@@ -70,7 +70,7 @@ class GroupsTable final : public ShardedTable<Group> {
       if (inp->removed()) return NotFound(*inp);
       g.conns.Erase(inp);
       InpcbAccess::MarkRemoved(*inp);
-      AddCount(g.count, -1);
+      g.count.Sub();
     }
     InpcbAccess::Unref(*inp);  // lookups reference under the group lock
     return Status::Ok();

@@ -24,6 +24,7 @@
 #include <functional>
 #include <vector>
 
+#include "base/counter.h"
 #include "base/status.h"
 #include "inpcb/inpcb.h"
 #include "inpcb/internal/qsbr.h"
@@ -50,7 +51,7 @@ class ListenerSet {
   // Under mu_ (writers wait), each listener locked while fn runs.
   void ForEach(const std::function<void(const Inpcb&)>& fn);
   // Relaxed; single writer under mu_.
-  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  uint64_t count() const { return count_.Get(); }
 
   // A listener's search key (port, family, local address) and the listener.
   struct Key {
@@ -75,8 +76,8 @@ class ListenerSet {
   void* const hook_arg_;
   // Written under mu_ (release), read lock-free (acquire). Null = no listeners.
   std::atomic<Snapshot*> current_{nullptr};
-  lockprof::Mutex mu_;              // "inpcb.listen": serializes writers; order listen -> inpcb
-  std::atomic<uint64_t> count_{0};  // written under mu_
+  lockprof::Mutex mu_;   // "inpcb.listen": serializes writers; order listen -> inpcb
+  base::Counter count_;  // written under mu_
 };
 
 }  // namespace netisr::inpcb::internal
