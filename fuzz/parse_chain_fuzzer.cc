@@ -13,11 +13,11 @@
 #include <cstdlib>
 #include <vector>
 
+#include "base/wire.h"
 #include "netisr/packet.h"
 #include "proto/flow_hash.h"
 #include "proto/internal/filter_key.h"
 #include "proto/parse.h"
-#include "base/wire.h"
 #include "proto/wire.h"
 
 namespace {

@@ -9,10 +9,10 @@
 #include <random>
 
 #include "base/counter.h"
+#include "base/wire.h"
 #include "netisr/netisr.h"
 #include "netisr/settings.h"
 #include "proto/internal/filter_key.h"
-#include "base/wire.h"
 #include "proto/wire.h"
 #include "sched_feedback/clock.h"
 

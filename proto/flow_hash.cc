@@ -3,8 +3,8 @@
 #include <bit>
 #include <cstring>
 
-#include "proto/layout.h"
 #include "base/wire.h"
+#include "proto/layout.h"
 #include "proto/wire.h"
 
 namespace netisr::proto {

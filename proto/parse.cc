@@ -2,9 +2,9 @@
 
 #include <array>
 
-#include "proto/internal/options.h"
 #include "base/checksum.h"
 #include "base/wire.h"
+#include "proto/internal/options.h"
 #include "proto/wire.h"
 
 namespace netisr::proto {

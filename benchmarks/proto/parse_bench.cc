@@ -20,12 +20,12 @@
 #include <random>
 #include <vector>
 
+#include "base/wire.h"
 #include "netisr/netisr.h"
 #include "proto/filter.h"
 #include "proto/frame_builder.h"
 #include "proto/parse.h"
 #include "proto/stack.h"
-#include "base/wire.h"
 #include "proto/wire.h"
 
 namespace netisr::proto {

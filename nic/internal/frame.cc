@@ -99,9 +99,9 @@ size_t BuildFrame(uint8_t* buf, const FlowTuple& f, const TcpFields& tcp, uint16
   }
   if (payload_len > 0) std::memcpy(l4 + l4_hdr, payload, payload_len);
   const uint32_t pseudo = f.v6 ? base::PseudoHeaderSum6(f.src.data(), f.dst.data(), f.proto,
-                                                         static_cast<uint32_t>(l4_len))
+                                                        static_cast<uint32_t>(l4_len))
                                : base::PseudoHeaderSum4(f.src.data(), f.dst.data(), f.proto,
-                                                         static_cast<uint16_t>(l4_len));
+                                                        static_cast<uint16_t>(l4_len));
   uint16_t csum = base::Checksum(l4, l4_len, pseudo);
   if (!is_tcp && csum == 0) csum = 0xffff;  // UDP: 0 means "no checksum"
   Store16(l4 + csum_off, csum);

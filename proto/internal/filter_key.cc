@@ -1,8 +1,8 @@
 #include "proto/internal/filter_key.h"
 
+#include "base/wire.h"
 #include "proto/layout.h"
 #include "proto/parse.h"
-#include "base/wire.h"
 #include "proto/wire.h"
 
 namespace netisr::proto::internal {

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "apps/run_command.h"
+#include "base/checksum.h"
 #include "nic/pcap_port.h"
 #include "nic/synthetic.h"
-#include "base/checksum.h"
 #include "proto/frame_builder.h"
 
 namespace netisr::apps {

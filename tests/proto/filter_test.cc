@@ -14,12 +14,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/wire.h"
 #include "netisr/netisr.h"
 #include "nic/rx_source.h"
 #include "nic/synthetic.h"
 #include "proto/frame_builder.h"
 #include "proto/stack.h"
-#include "base/wire.h"
 #include "proto/wire.h"
 
 namespace netisr::proto {

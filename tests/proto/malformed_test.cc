@@ -5,9 +5,9 @@
 
 #include <set>
 
-#include "proto/frame_builder.h"
 #include "base/checksum.h"
 #include "base/wire.h"
+#include "proto/frame_builder.h"
 #include "proto/wire.h"
 #include "tests/proto/proto_test_util.h"
 
