@@ -9,22 +9,20 @@ DeliveryTally::DeliveryTally(int workstreams, uint64_t handler_ns)
       latency_(workstreams) {}
 
 void DeliveryTally::Count(int ws, size_t kind, uint64_t delivered, uint64_t reordered) {
-  if (ws < 0) {
-    stray_.delivered[kind].fetch_add(delivered, std::memory_order_relaxed);
-    stray_.reordered.fetch_add(reordered, std::memory_order_relaxed);
+  Tally& t = tallies_.For(ws);
+  if (!tallies_.IsWorker(ws)) {
+    t.delivered[kind].AddShared(delivered);
+    t.reordered.AddShared(reordered);
     return;
   }
   // Single writer (this workstream): load + store, no read-modify-write.
-  Tally& t = tallies_[ws];
-  t.delivered[kind].store(t.delivered[kind].load(std::memory_order_relaxed) + delivered,
-                          std::memory_order_relaxed);
-  t.reordered.store(t.reordered.load(std::memory_order_relaxed) + reordered,
-                    std::memory_order_relaxed);
+  t.delivered[kind].Add(delivered);
+  t.reordered.Add(reordered);
 }
 
 uint64_t DeliveryTally::delivered(size_t kind) const {
-  uint64_t n = stray_.delivered[kind].load(std::memory_order_relaxed);
-  for (const Tally& t : tallies_) n += t.delivered[kind].load(std::memory_order_relaxed);
+  uint64_t n = 0;
+  tallies_.ForEach([&](const Tally& t) { n += t.delivered[kind].Get(); });
   return n;
 }
 
@@ -35,8 +33,8 @@ uint64_t DeliveryTally::delivered() const {
 }
 
 uint64_t DeliveryTally::reordered() const {
-  uint64_t n = stray_.reordered.load(std::memory_order_relaxed);
-  for (const Tally& t : tallies_) n += t.reordered.load(std::memory_order_relaxed);
+  uint64_t n = 0;
+  tallies_.ForEach([&](const Tally& t) { n += t.reordered.Get(); });
   return n;
 }
 
@@ -52,11 +50,10 @@ LatencySummary Summarize(const LatencyHistogram& h) {
 
 LatencySummary DeliveryTally::Latency() const {
   LatencyHistogram all;
-  all.Merge(stray_latency_);
-  for (const LatencyHistogram& h : latency_) all.Merge(h);
+  latency_.ForEach([&](const LatencyHistogram& h) { all.Merge(h); });
   return Summarize(all);
 }
 
-LatencySummary DeliveryTally::Latency(int ws) const { return Summarize(latency_[ws]); }
+LatencySummary DeliveryTally::Latency(int ws) const { return Summarize(latency_.For(ws)); }
 
 }  // namespace netisr::apps

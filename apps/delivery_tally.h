@@ -5,12 +5,13 @@
 // protocol uses kind 0) and reordered packets.
 //
 // Every per-packet write has a single writer: each netisr workstream owns a
-// cache-line-aligned block (its counters and latency histogram) and is the
-// only thread writing it, also when it dispatches directly, so a relaxed
-// load + store suffices and the checker does not become the contended line
-// the run measures. A thread acting as no workstream (CurrentWorkstream() ==
-// -1; would be a netisr bug for these runs) shares one stray block updated
-// with fetch_add, so it is still counted. Sums are exact once netisr has
+// cache-line-aligned block (its counters and latency histogram,
+// base::PerWorkstream) and is the only thread writing it, also when it
+// dispatches directly, so a relaxed load + store suffices and the checker
+// does not become the contended line the run measures. A thread acting as no
+// workstream (CurrentWorkstream() == -1; would be a netisr bug for these
+// runs) shares the stray (shared) block updated with fetch_add, so it is
+// still counted. Sums are exact once netisr has
 // stopped (Stop joins every handler thread).
 //
 // The cost is wall-clock time spun on the TSC clock (a read is ~10 ns, so
@@ -21,12 +22,12 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "apps/latency_histogram.h"
+#include "base/counter.h"
+#include "base/per_workstream.h"
 #include "netisr/packet.h"
 #include "sched_feedback/clock.h"
 
@@ -67,13 +68,14 @@ class DeliveryTally {
   uint64_t delivered(size_t kind) const;
   uint64_t reordered() const;
   LatencySummary Latency() const;
-  // The same over the packets handled on workstream `ws` alone.
+  // The same over the packets handled on workstream `ws` alone (for a `ws`
+  // that is no workstream, over the stray block's).
   LatencySummary Latency(int ws) const;
 
  private:
-  struct alignas(64) Tally {
-    std::array<std::atomic<uint64_t>, kMaxKinds> delivered{};
-    std::atomic<uint64_t> reordered{0};
+  struct Tally {
+    std::array<base::Counter, kMaxKinds> delivered;
+    base::Counter reordered;
   };
 
   // Ingress stamps come from the source's thread: a stamp taken there may
@@ -81,19 +83,17 @@ class DeliveryTally {
   // sched_feedback/clock.h), so the difference saturates at 0.
   void RecordLatency(int ws, const Packet& pkt, uint64_t now) {
     const uint64_t ns = now > pkt.ingress_ns ? now - pkt.ingress_ns : 0;
-    if (ws < 0) {
-      stray_latency_.RecordShared(ns);
+    if (latency_.IsWorker(ws)) {
+      latency_.For(ws).Record(ns);
     } else {
-      latency_[ws].Record(ns);
+      latency_.Shared().RecordShared(ns);
     }
   }
 
   const uint64_t handler_ns_;
   const sched::FastClock& clock_;
-  std::vector<Tally> tallies_;  // by workstream
-  Tally stray_;
-  std::vector<LatencyHistogram> latency_;  // by workstream, same single-writer rule
-  LatencyHistogram stray_latency_;
+  base::PerWorkstream<Tally> tallies_;
+  base::PerWorkstream<LatencyHistogram> latency_;  // same single-writer rule
 };
 
 }  // namespace netisr::apps

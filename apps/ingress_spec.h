@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-#include "netisr/status.h"
+#include "base/status.h"
 
 namespace netisr::apps {
 

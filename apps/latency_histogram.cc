@@ -15,20 +15,17 @@ uint64_t LatencyHistogram::HighestEquivalent(size_t idx) {
 }
 
 void LatencyHistogram::RecordShared(uint64_t ns) {
-  counts_[Index(ns)].fetch_add(1, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
-  uint64_t seen = max_.load(std::memory_order_relaxed);
-  while (ns > seen && !max_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
-  }
+  counts_[Index(ns)].AddShared(1);
+  count_.AddShared(1);
+  max_.MaxShared(ns);
 }
 
 void LatencyHistogram::Merge(const LatencyHistogram& other) {
   for (size_t i = 0; i < kBuckets; ++i) {
-    if (const uint64_t n = other.counts_[i].load(std::memory_order_relaxed); n != 0)
-      Bump(counts_[i], n);
+    if (const uint64_t n = other.counts_[i].Get(); n != 0) counts_[i].Add(n);
   }
-  Bump(count_, other.count());
-  if (other.max() > max()) max_.store(other.max(), std::memory_order_relaxed);
+  count_.Add(other.count());
+  max_.Max(other.max());
 }
 
 uint64_t LatencyHistogram::ValueAtQuantile(double q) const {
@@ -39,7 +36,7 @@ uint64_t LatencyHistogram::ValueAtQuantile(double q) const {
       std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(clamped * static_cast<double>(n))));
   uint64_t seen = 0;
   for (size_t i = 0; i < kBuckets; ++i) {
-    seen += counts_[i].load(std::memory_order_relaxed);
+    seen += counts_[i].Get();
     if (seen >= rank) return std::min(HighestEquivalent(i), max());
   }
   return max();

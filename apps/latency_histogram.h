@@ -8,18 +8,19 @@
 // report a bucket's highest equivalent value (HdrHistogram's convention:
 // never below the true value), capped at the exact maximum.
 //
-// Threading: Record has one writer thread at a time (relaxed load+store, no
-// read-modify-write: the handler's per-packet cost stays a clock read and a
-// store to a line only its thread writes); RecordShared is for a slot with
-// several writers (fetch_add). Readers (Merge, the queries) run once the
+// Threading: Record has one writer thread at a time (base::Counter: relaxed
+// load+store, no read-modify-write: the handler's per-packet cost stays a
+// clock read and a store to a line only its thread writes); RecordShared is
+// for a slot with several writers (fetch_add). Readers (Merge, the queries) run once the
 // writers have stopped, or see a slightly stale count. No allocation: the
 // buckets are inline.
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
+
+#include "base/counter.h"
 
 namespace netisr::apps {
 
@@ -51,9 +52,9 @@ class alignas(64) LatencyHistogram {
 
   // One writer thread at a time.
   void Record(uint64_t ns) {
-    Bump(counts_[Index(ns)], 1);
-    Bump(count_, 1);
-    if (ns > max_.load(std::memory_order_relaxed)) max_.store(ns, std::memory_order_relaxed);
+    counts_[Index(ns)].Add(1);
+    count_.Add(1);
+    max_.Max(ns);
   }
   // Any number of writers.
   void RecordShared(uint64_t ns);
@@ -61,21 +62,17 @@ class alignas(64) LatencyHistogram {
   // Adds `other`'s samples into this one. Neither may be written meanwhile.
   void Merge(const LatencyHistogram& other);
 
-  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
-  uint64_t max() const { return max_.load(std::memory_order_relaxed); }
+  uint64_t count() const { return count_.Get(); }
+  uint64_t max() const { return max_.Get(); }
   // Value at quantile q in [0, 1]: the highest equivalent value of the
   // bucket holding the ceil(q * count)-th smallest sample (at least the
   // first), capped at max(). 0 when empty. Monotonic in q.
   uint64_t ValueAtQuantile(double q) const;
 
  private:
-  static void Bump(std::atomic<uint64_t>& c, uint64_t n) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-
-  std::array<std::atomic<uint64_t>, kBuckets> counts_{};
-  std::atomic<uint64_t> count_{0};
-  std::atomic<uint64_t> max_{0};
+  std::array<base::Counter, kBuckets> counts_;
+  base::Counter count_;
+  base::Counter max_;
 };
 
 static_assert(LatencyHistogram::kBuckets == 3478);

@@ -40,9 +40,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "lockprof/lock.h"
 #include "netisr/stats.h"
-#include "netisr/status.h"
 
 namespace netisr::apps {
 

@@ -21,10 +21,10 @@
 
 #include "apps/delivery_tally.h"
 #include "apps/option_checks.h"
+#include "base/status.h"
 #include "netisr/netisr.h"
 #include "netisr/settings.h"
 #include "netisr/stats.h"
-#include "netisr/status.h"
 #include "proto/filter.h"
 
 namespace netisr::apps {

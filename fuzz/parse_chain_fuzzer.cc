@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "base/wire.h"
 #include "netisr/packet.h"
 #include "proto/flow_hash.h"
 #include "proto/internal/filter_key.h"
@@ -51,15 +52,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const uint8_t* ip = pkt.data + l.l3_off;
       if (l.ethertype == wire::kEtherTypeIpv4) {
         Check(key.family == 4 && key.lo == 0 &&
-              key.hi >> 32 == wire::Load32(ip + wire::kIpv4SrcOffset));
+              key.hi >> 32 == netisr::base::Load32(ip + wire::kIpv4SrcOffset));
       } else {
-        Check(key.family == 6 && key.hi >> 32 == wire::Load32(ip + wire::kIpv6SrcOffset) &&
-              static_cast<uint32_t>(key.lo) == wire::Load32(ip + wire::kIpv6SrcOffset + 12));
+        Check(key.family == 6 && key.hi >> 32 == netisr::base::Load32(ip + wire::kIpv6SrcOffset) &&
+              static_cast<uint32_t>(key.lo) ==
+                  netisr::base::Load32(ip + wire::kIpv6SrcOffset + 12));
       }
       Check(key.has_proto && key.proto == l.ip_proto);
       const bool ports = l.ip_proto == wire::kProtoTcp || l.ip_proto == wire::kProtoUdp;
       Check(key.has_port == ports);
-      if (ports) Check(key.dport == wire::Load16(pkt.data + l.l4_off + 2));
+      if (ports) Check(key.dport == netisr::base::Load16(pkt.data + l.l4_off + 2));
     }
   }
 

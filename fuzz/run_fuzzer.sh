@@ -16,10 +16,10 @@ CXX=${CXX:-clang++}
 OUT=out/fuzz
 mkdir -p "$OUT/seeds" "$OUT/corpus"
 
-# The proto sources the parse chain needs; no netisr library (the chain uses
-# only Packet's inline members).
+# The base and proto sources the parse chain needs; no netisr library (the
+# chain uses only Packet's inline members).
 SRCS=(
-  proto/checksum.cc
+  base/checksum.cc
   proto/drop_reason.cc
   proto/flow_hash.cc
   proto/frame_builder.cc

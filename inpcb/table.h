@@ -98,8 +98,8 @@
 #include <memory>
 #include <string_view>
 
+#include "base/status.h"
 #include "inpcb/inpcb.h"
-#include "netisr/status.h"
 
 namespace netisr::inpcb {
 

@@ -44,22 +44,20 @@ Registry& TheRegistry() {
 }
 
 void Fold(const Counters& from, Counters& into) {
-  constexpr auto r = std::memory_order_relaxed;
-  Bump(into.acquisitions, from.acquisitions.load(r));
-  Bump(into.shared_acquisitions, from.shared_acquisitions.load(r));
-  Bump(into.contended, from.contended.load(r));
-  Bump(into.try_failures, from.try_failures.load(r));
-  Bump(into.wait_ns, from.wait_ns.load(r));
-  Max(into.max_wait_ns, from.max_wait_ns.load(r));
-  Bump(into.hold_ns, from.hold_ns.load(r));
-  Max(into.max_hold_ns, from.max_hold_ns.load(r));
+  into.acquisitions.Add(from.acquisitions.Get());
+  into.shared_acquisitions.Add(from.shared_acquisitions.Get());
+  into.contended.Add(from.contended.Get());
+  into.try_failures.Add(from.try_failures.Get());
+  into.wait_ns.Add(from.wait_ns.Get());
+  into.max_wait_ns.Max(from.max_wait_ns.Get());
+  into.hold_ns.Add(from.hold_ns.Get());
+  into.max_hold_ns.Max(from.max_hold_ns.Get());
 }
 
 void Zero(Counters& c) {
-  for (std::atomic<uint64_t>* f :
-       {&c.acquisitions, &c.shared_acquisitions, &c.contended, &c.try_failures, &c.wait_ns,
-        &c.max_wait_ns, &c.hold_ns, &c.max_hold_ns}) {
-    f->store(0, std::memory_order_relaxed);
+  for (base::Counter* f : {&c.acquisitions, &c.shared_acquisitions, &c.contended, &c.try_failures,
+                           &c.wait_ns, &c.max_wait_ns, &c.hold_ns, &c.max_hold_ns}) {
+    f->Reset();
   }
 }
 
@@ -144,19 +142,18 @@ std::vector<ClassStats> Snapshot() {
     for (const internal::ThreadBlock* b : reg.live) internal::Fold(b->per_class[i], sum[i]);
   }
   for (uint32_t i = 0; i <= kMaxClasses; ++i) {
-    constexpr auto r = std::memory_order_relaxed;
     const Counters& c = sum[i];
-    if (c.acquisitions.load(r) == 0 && c.try_failures.load(r) == 0) continue;
+    if (c.acquisitions.Get() == 0 && c.try_failures.Get() == 0) continue;
     ClassStats s;
     s.name = i == kOverflowClassId ? internal::kOverflowName : reg.names[i];
-    s.acquisitions = c.acquisitions.load(r);
-    s.contended = c.contended.load(r);
-    s.wait_ns = c.wait_ns.load(r);
-    s.max_wait_ns = c.max_wait_ns.load(r);
-    s.hold_ns = c.hold_ns.load(r);
-    s.max_hold_ns = c.max_hold_ns.load(r);
-    s.shared_acquisitions = c.shared_acquisitions.load(r);
-    s.try_failures = c.try_failures.load(r);
+    s.acquisitions = c.acquisitions.Get();
+    s.contended = c.contended.Get();
+    s.wait_ns = c.wait_ns.Get();
+    s.max_wait_ns = c.max_wait_ns.Get();
+    s.hold_ns = c.hold_ns.Get();
+    s.max_hold_ns = c.max_hold_ns.Get();
+    s.shared_acquisitions = c.shared_acquisitions.Get();
+    s.try_failures = c.try_failures.Get();
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end(), [](const ClassStats& a, const ClassStats& b) {

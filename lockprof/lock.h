@@ -156,12 +156,12 @@ class CAPABILITY("mutex") Exclusive {
       now = sched::NowNs();
     } else {
       const uint64_t first_try = sched::NowNs();
-      Bump(c.contended, 1);  // before blocking: Snapshot shows who is waiting
+      c.contended.Add(1);  // before blocking: Snapshot shows who is waiting
       lock_.lock();
       now = sched::NowNs();
       Waited(c, now - first_try);
     }
-    Bump(c.acquisitions, 1);
+    c.acquisitions.Add(1);
     hold_start_ns_ = now;
   }
 
@@ -171,10 +171,10 @@ class CAPABILITY("mutex") Exclusive {
     }
     Counters& c = ThisThread().per_class[class_id_];
     if (!lock_.try_lock()) {
-      Bump(c.try_failures, 1);
+      c.try_failures.Add(1);
       return false;
     }
-    Bump(c.acquisitions, 1);
+    c.acquisitions.Add(1);
     hold_start_ns_ = sched::NowNs();
     return true;
   }
@@ -191,12 +191,12 @@ class CAPABILITY("mutex") Exclusive {
   }
 
   static void Waited(Counters& c, uint64_t wait) {
-    Bump(c.wait_ns, wait);
-    Max(c.max_wait_ns, wait);
+    c.wait_ns.Add(wait);
+    c.max_wait_ns.Max(wait);
   }
   static void Held(Counters& c, uint64_t hold) {
-    Bump(c.hold_ns, hold);
-    Max(c.max_hold_ns, hold);
+    c.hold_ns.Add(hold);
+    c.max_hold_ns.Max(hold);
   }
 
  protected:
@@ -236,7 +236,7 @@ class CAPABILITY("mutex") SharedMutex : public internal::Exclusive<internal::Ada
       now = sched::NowNs();
     } else {
       const uint64_t first_try = sched::NowNs();
-      internal::Bump(c.contended, 1);  // before blocking: Snapshot shows who is waiting
+      c.contended.Add(1);  // before blocking: Snapshot shows who is waiting
       lock_.lock_shared();
       now = sched::NowNs();
       Waited(c, now - first_try);
@@ -250,7 +250,7 @@ class CAPABILITY("mutex") SharedMutex : public internal::Exclusive<internal::Ada
     }
     internal::Counters& c = internal::ThisThread().per_class[class_id_];
     if (!lock_.try_lock_shared()) {
-      internal::Bump(c.try_failures, 1);
+      c.try_failures.Add(1);
       return false;
     }
     SharedAcquired(c, sched::NowNs());
@@ -266,8 +266,8 @@ class CAPABILITY("mutex") SharedMutex : public internal::Exclusive<internal::Ada
 
  private:
   void SharedAcquired(internal::Counters& c, uint64_t now) {
-    internal::Bump(c.acquisitions, 1);
-    internal::Bump(c.shared_acquisitions, 1);
+    c.acquisitions.Add(1);
+    c.shared_acquisitions.Add(1);
     if (internal::t_held_count < internal::kMaxHeldShared) [[likely]] {
       internal::t_held[internal::t_held_count++] = {this, now};
     }

@@ -44,12 +44,12 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "lockprof/lock.h"
 #include "netisr/packet.h"
 #include "netisr/protocol.h"
 #include "netisr/settings.h"
 #include "netisr/stats.h"
-#include "netisr/status.h"
 #include "netisr/work_model.h"
 
 namespace netisr {

@@ -48,7 +48,7 @@
 #include <span>
 #include <vector>
 
-#include "netisr/status.h"
+#include "base/status.h"
 
 namespace netisr {
 

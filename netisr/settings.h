@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "base/status.h"
 #include "netisr/protocol.h"
-#include "netisr/status.h"
 
 namespace netisr {
 

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string_view>
 
-#include "netisr/status.h"
+#include "base/status.h"
 
 namespace netisr {
 

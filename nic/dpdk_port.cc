@@ -25,14 +25,14 @@ namespace internal {
 struct alignas(64) DpdkRxQueue {
   uint64_t seq = 0;  // packets handed out so far (seq of the last one)
   RxQueueCounters counters;
-  std::atomic<uint64_t> multi_segment{0};
-  std::atomic<uint64_t> hw_hash{0};
+  base::Counter multi_segment;
+  base::Counter hw_hash;
 };
 
 struct alignas(64) DpdkTxQueue {
   TxQueueCounters counters;
-  std::atomic<uint64_t> copied{0};
-  std::atomic<uint64_t> oversize{0};
+  base::Counter copied;
+  base::Counter oversize;
 };
 
 }  // namespace internal
@@ -429,13 +429,13 @@ size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
     }
     if (got < want) break;
   }
-  internal::Bump(q.counters.packets, n);
-  internal::Bump(q.counters.bytes, bytes);
+  q.counters.packets.Add(n);
+  q.counters.bytes.Add(bytes);
   if (multi != 0) {
-    internal::Bump(q.counters.drops[static_cast<size_t>(RxDrop::kTooLong)], multi);
-    internal::Bump(q.multi_segment, multi);
+    q.counters.drops[static_cast<size_t>(RxDrop::kTooLong)].Add(multi);
+    q.multi_segment.Add(multi);
   }
-  if (hw != 0) internal::Bump(q.hw_hash, hw);
+  if (hw != 0) q.hw_hash.Add(hw);
   return n;
 }
 
@@ -510,11 +510,11 @@ size_t DpdkPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {
     done += cut;
     if (cut < want) break;
   }
-  internal::Bump(t.counters.packets, packets);
-  internal::Bump(t.counters.bytes, bytes);
-  if (done < pkts.size()) internal::Bump(t.counters.full, pkts.size() - done);
-  if (copied != 0) internal::Bump(t.copied, copied);
-  if (oversize != 0) internal::Bump(t.oversize, oversize);
+  t.counters.packets.Add(packets);
+  t.counters.bytes.Add(bytes);
+  if (done < pkts.size()) t.counters.full.Add(pkts.size() - done);
+  if (copied != 0) t.copied.Add(copied);
+  if (oversize != 0) t.oversize.Add(oversize);
   return done;
 }
 
@@ -546,12 +546,12 @@ DpdkStats DpdkPort::ExtendedStats() const {
     d.hw_rx_nombuf = es.rx_nombuf;
   }
   for (const auto& q : rx_) {
-    d.rx_multi_segment += q->multi_segment.load(std::memory_order_relaxed);
-    d.rx_hw_hash += q->hw_hash.load(std::memory_order_relaxed);
+    d.rx_multi_segment += q->multi_segment.Get();
+    d.rx_hw_hash += q->hw_hash.Get();
   }
   for (const auto& t : tx_) {
-    d.tx_copied += t->copied.load(std::memory_order_relaxed);
-    d.tx_oversize += t->oversize.load(std::memory_order_relaxed);
+    d.tx_copied += t->copied.Get();
+    d.tx_oversize += t->oversize.Get();
   }
   return d;
 }

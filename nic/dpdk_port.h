@@ -104,8 +104,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "netisr/packet.h"
-#include "netisr/status.h"
 #include "nic/port.h"
 #include "nic/rss.h"
 

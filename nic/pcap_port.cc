@@ -304,10 +304,10 @@ size_t PcapPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
       ++q.loop;
     }
   }
-  internal::Bump(q.counters.packets, n);
-  internal::Bump(q.counters.bytes, bytes);
+  q.counters.packets.Add(n);
+  q.counters.bytes.Add(bytes);
   for (size_t d = 0; d < drops.size(); ++d)
-    if (drops[d] != 0) internal::Bump(q.counters.drops[d], drops[d]);
+    if (drops[d] != 0) q.counters.drops[d].Add(drops[d]);
   return n;
 }
 
@@ -327,8 +327,8 @@ size_t PcapPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {
     }
   }
   for (Packet* p : pkts) Release(p);
-  internal::Bump(tx_[queue]->packets, pkts.size());
-  internal::Bump(tx_[queue]->bytes, bytes);
+  tx_[queue]->packets.Add(pkts.size());
+  tx_[queue]->bytes.Add(bytes);
   return pkts.size();
 }
 

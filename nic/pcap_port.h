@@ -62,9 +62,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "lockprof/lock.h"
 #include "netisr/packet.h"
-#include "netisr/status.h"
 #include "nic/port.h"
 #include "nic/rss.h"
 

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/wire.h"
+
 namespace netisr::nic {
 
 namespace {
@@ -21,7 +23,7 @@ uint32_t KeyWindow(std::span<const uint8_t> key, size_t pos) {
   return w;
 }
 
-uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+using base::Load16;
 
 constexpr uint16_t kEthIpv4 = 0x0800;
 constexpr uint16_t kEthIpv6 = 0x86dd;

@@ -31,8 +31,8 @@
 #include <span>
 #include <vector>
 
+#include "base/status.h"
 #include "netisr/packet.h"
-#include "netisr/status.h"
 
 namespace netisr::nic {
 

@@ -307,8 +307,8 @@ size_t SyntheticPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
     bytes += out[i]->len;
   }
   q.emitted += got;
-  internal::Bump(q.counters.packets, got);
-  internal::Bump(q.counters.bytes, bytes);
+  q.counters.packets.Add(got);
+  q.counters.bytes.Add(bytes);
   return got;
 }
 
@@ -373,8 +373,8 @@ size_t SyntheticPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {
     bytes += p->len;
     Release(p);
   }
-  internal::Bump(tx_[queue]->packets, pkts.size());
-  internal::Bump(tx_[queue]->bytes, bytes);
+  tx_[queue]->packets.Add(pkts.size());
+  tx_[queue]->bytes.Add(bytes);
   return pkts.size();
 }
 

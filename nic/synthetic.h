@@ -58,8 +58,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "netisr/packet.h"
-#include "netisr/status.h"
 #include "nic/port.h"
 #include "nic/rss.h"
 

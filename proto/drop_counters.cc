@@ -4,28 +4,26 @@
 
 namespace netisr::proto {
 
-DropCounters::DropCounters() : blocks_(new Block[kMaxWorkstreams + 1]) {}
+DropCounters::DropCounters() = default;
 
 void DropCounters::Add(DropReason r, uint64_t n) {
   const size_t i = static_cast<size_t>(r);
   if (i >= kNumDropReasons) return;  // kCount is not a reason; no parser returns it
   const int ws = Netisr::CurrentWorkstream();
-  if (ws < 0 || ws >= kMaxWorkstreams) {
-    blocks_[0].count[i].fetch_add(n, std::memory_order_relaxed);
-    return;
+  base::Counter& c = blocks_.For(ws).count[i];
+  if (blocks_.IsWorker(ws)) {
+    // Single writer: this workstream's worker (or the thread draining it at
+    // Stop(), after the worker has stopped).
+    c.Add(n);
+  } else {
+    c.AddShared(n);
   }
-  // Single writer: this workstream's worker (or the thread draining it at
-  // Stop(), after the worker has stopped).
-  auto& c = blocks_[ws + 1].count[i];
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
 uint64_t DropCounters::Get(DropReason r) const {
   const size_t i = static_cast<size_t>(r);
   uint64_t sum = 0;
-  for (int b = 0; b <= kMaxWorkstreams; ++b) {
-    sum += blocks_[b].count[i].load(std::memory_order_relaxed);
-  }
+  blocks_.ForEach([&](const Block& b) { sum += b.count[i].Get(); });
   return sum;
 }
 

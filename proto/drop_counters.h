@@ -4,11 +4,12 @@
 // worker at once, so a shared atomic per reason would bounce its cache line
 // between CPUs (a contended fetch_add costs ~50-100 ns against ~1 ns for a
 // plain store to a line the CPU owns). Instead each netisr workstream owns
-// one 64-byte-aligned block of counters and is its block's only writer: a
-// relaxed load and store, no read-modify-write, no sharing. Threads that are
-// not workers (Netisr::CurrentWorkstream() == -1: external producers running
-// direct dispatch, tests) share one extra block and use relaxed fetch_add, so
-// they never lose a count. Readers sum all blocks with relaxed loads: a
+// one 64-byte-aligned block of counters (base::PerWorkstream) and is its
+// block's only writer: a relaxed load and store, no read-modify-write, no
+// sharing. Threads that are not workers (Netisr::CurrentWorkstream() == -1:
+// external producers running direct dispatch, tests) share the extra block
+// and use relaxed fetch_add, so they never lose a count. Readers sum all
+// blocks with relaxed loads: a
 // snapshot taken while traffic flows may miss drops in flight; after
 // Netisr::Stop() it is exact (the same contract as netisr's Stats).
 //
@@ -16,12 +17,12 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 
+#include "base/counter.h"
+#include "base/per_workstream.h"
 #include "netisr/settings.h"
 #include "proto/drop_reason.h"
 
@@ -42,11 +43,10 @@ class DropCounters {
   std::map<std::string, uint64_t> Snapshot() const;
 
  private:
-  struct alignas(64) Block {
-    std::array<std::atomic<uint64_t>, kNumDropReasons> count{};
+  struct Block {
+    std::array<base::Counter, kNumDropReasons> count;
   };
-  // Block 0: non-workers (fetch_add); block ws + 1: workstream ws (single writer).
-  std::unique_ptr<Block[]> blocks_;
+  base::PerWorkstream<Block> blocks_{kMaxWorkstreams};
 };
 
 }  // namespace netisr::proto

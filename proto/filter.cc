@@ -8,6 +8,8 @@
 #include <cstring>
 #include <random>
 
+#include "base/counter.h"
+#include "base/wire.h"
 #include "netisr/netisr.h"
 #include "netisr/settings.h"
 #include "proto/internal/filter_key.h"
@@ -18,7 +20,6 @@ namespace netisr::proto {
 namespace {
 
 constexpr uint32_t kMaxRatePps = 1000000000;  // one packet per ns
-constexpr size_t kNumLanes = kMaxWorkstreams + 1;
 
 // Per-lane counter slots: totals first, then (hits, dropped) per rule.
 enum Slot : size_t { kPassedSlot, kUnclassifiedSlot, kFilteredSlot, kRateLimitedSlot, kRule0 };
@@ -28,7 +29,7 @@ constexpr size_t DropSlot(FilterDrop d) {
   return d == FilterDrop::kFiltered ? kFilteredSlot : kRateLimitedSlot;
 }
 
-uint64_t Load64(const uint8_t* p) { return uint64_t{wire::Load32(p)} << 32 | wire::Load32(p + 4); }
+using base::Load64;
 
 bool HasPorts(uint8_t proto) { return proto == wire::kProtoTcp || proto == wire::kProtoUdp; }
 
@@ -47,7 +48,7 @@ int MaxLen(bool v6) { return v6 ? 128 : 32; }
 
 // The prefix's address bytes as (hi, lo), left-aligned like Key.
 std::pair<uint64_t, uint64_t> AddrWords(const IpPrefix& p) {
-  if (!p.v6) return {uint64_t{wire::Load32(p.addr.data())} << 32, 0};
+  if (!p.v6) return {uint64_t{base::Load32(p.addr.data())} << 32, 0};
   return {Load64(p.addr.data()), Load64(p.addr.data() + 8)};
 }
 
@@ -311,18 +312,15 @@ struct EarlyFilter::Compiled {
 
 struct EarlyFilter::Lane {
   struct alignas(64) Line {
-    std::array<std::atomic<uint64_t>, 8> c{};
+    std::array<base::Counter, 8> c;
   };
   std::unique_ptr<Line[]> lines;    // counters, see Slot
   std::unique_ptr<uint64_t[]> tat;  // GCRA theoretical arrival time per bucket (limit rules)
 
-  std::atomic<uint64_t>& counter(size_t slot) { return lines[slot / 8].c[slot % 8]; }
-  const std::atomic<uint64_t>& counter(size_t slot) const { return lines[slot / 8].c[slot % 8]; }
-  // Single writer (the lane's owner, or lane 0's mutex holder): no RMW.
-  void Add(size_t slot, uint64_t n) {
-    auto& c = counter(slot);
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
+  base::Counter& counter(size_t slot) { return lines[slot / 8].c[slot % 8]; }
+  const base::Counter& counter(size_t slot) const { return lines[slot / 8].c[slot % 8]; }
+  // Single writer (the lane's owner, or the shared lane's mutex holder): no RMW.
+  void Add(size_t slot, uint64_t n) { counter(slot).Add(n); }
 };
 
 Result<std::unique_ptr<EarlyFilter>> EarlyFilter::Create(std::vector<FilterRule> rules,
@@ -372,7 +370,7 @@ Result<std::unique_ptr<EarlyFilter>> EarlyFilter::Parse(std::string_view text,
 }
 
 EarlyFilter::EarlyFilter(std::vector<FilterRule> rules, FilterOptions options)
-    : rules_(std::move(rules)), options_(options), lanes_(new Lane[kNumLanes]) {
+    : rules_(std::move(rules)), options_(options), lanes_(kMaxWorkstreams) {
   seed_ = options.seed != 0 ? options.seed : std::random_device{}() * 0x9e3779b97f4a7c15ull | 1;
   for (const FilterRule& r : rules_) {
     Compiled c{};
@@ -398,10 +396,10 @@ EarlyFilter::EarlyFilter(std::vector<FilterRule> rules, FilterOptions options)
     compiled_.push_back(c);
   }
   const size_t lines = (HitsSlot(rules_.size()) + 7) / 8;
-  for (size_t i = 0; i < kNumLanes; ++i) {
-    lanes_[i].lines.reset(new Lane::Line[lines]);
-    if (has_limit_) lanes_[i].tat.reset(new uint64_t[options_.rate_buckets]());
-  }
+  lanes_.ForEach([&](Lane& lane) {
+    lane.lines.reset(new Lane::Line[lines]);
+    if (has_limit_) lane.tat.reset(new uint64_t[options_.rate_buckets]());
+  });
 }
 
 EarlyFilter::~EarlyFilter() = default;
@@ -422,9 +420,9 @@ size_t EarlyFilter::Apply(std::span<Packet*> burst, nic::LinkType link) {
 
 size_t EarlyFilter::Apply(std::span<Packet*> burst, uint64_t now_ns, bool at_ip) {
   const int ws = Netisr::CurrentWorkstream();
-  if (ws >= 0 && ws < kMaxWorkstreams) return ApplyOnLane(lanes_[ws + 1], burst, now_ns, at_ip);
+  if (lanes_.IsWorker(ws)) return ApplyOnLane(lanes_.For(ws), burst, now_ns, at_ip);
   std::lock_guard<lockprof::Mutex> lock(shared_lane_mu_);
-  return ApplyOnLane(lanes_[0], burst, now_ns, at_ip);
+  return ApplyOnLane(lanes_.Shared(), burst, now_ns, at_ip);
 }
 
 size_t EarlyFilter::ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t now_ns, bool at_ip) {
@@ -530,9 +528,7 @@ std::string EarlyFilter::ToString() const {
 FilterStats EarlyFilter::Stats() const {
   auto sum = [this](size_t slot) {
     uint64_t v = 0;
-    for (size_t i = 0; i < kNumLanes; ++i) {
-      v += lanes_[i].counter(slot).load(std::memory_order_relaxed);
-    }
+    lanes_.ForEach([&](const Lane& lane) { v += lane.counter(slot).Get(); });
     return v;
   };
   FilterStats s;

@@ -49,7 +49,7 @@
 // The filter never writes a packet (pkt.len is not trimmed).
 // Cost: 11.8 ns per dropped packet with one rule, 64-byte UDP flood frames
 // in bursts of 32 (benchmarks/proto/parse_bench BM_EarlyFilterFlood, CPU
-// time, lane 0 and its mutex included), against 21.7 ns in the same run
+// time, the shared lane and its mutex included), against 21.7 ns in the same run
 // for the Ethernet + IPv4 parsers alone on those frames (BM_IpParseFlood),
 // which the filter used to run on every packet before matching. Per burst
 // it works in stages over chunks of 64: prefetch every frame's first line,
@@ -70,12 +70,12 @@
 // (RSS hashes ports too) gets up to K x PPS. One shared atomic bucket table
 // would be exact but puts a contended read-modify-write on every packet.
 //
-// Threading: state is split into lanes, one per netisr workstream
-// (Netisr::CurrentWorkstream() = ws -> lane ws + 1) and lane 0 for every
-// other thread. A worker lane's counters and buckets have one writer, its
-// workstream (netisr runs a workstream on one thread at a time, the
-// contract DropCounters relies on too); lane 0 is serialised by a mutex
-// taken once per Apply. Counters are relaxed atomics, so Stats() may run on
+// Threading: state is split into lanes (base::PerWorkstream), one per netisr
+// workstream (Netisr::CurrentWorkstream() = ws -> its lane) and the shared
+// lane for every other thread. A worker lane's counters and buckets have one
+// writer, its workstream (netisr runs a workstream on one thread at a time,
+// the contract DropCounters relies on too); the shared lane is serialised by
+// a mutex taken once per Apply. Counters are relaxed atomics, so Stats() may run on
 // any thread at any time; a snapshot taken while traffic flows may miss
 // packets in flight, and is exact once the workers are stopped. Rules are
 // immutable after Create.
@@ -95,9 +95,11 @@
 #include <string_view>
 #include <vector>
 
+#include "base/per_workstream.h"
+#include "base/status.h"
 #include "lockprof/lock.h"
 #include "netisr/packet.h"
-#include "netisr/status.h"
+#include "base/status.h"
 #include "nic/rx_filter.h"
 
 namespace netisr::proto {
@@ -221,9 +223,9 @@ class EarlyFilter final : public nic::RxFilter {
   std::vector<Compiled> compiled_;
   bool has_limit_ = false;
   uint64_t seed_ = 0;
-  // kMaxWorkstreams + 1 lanes; see the threading note.
-  std::unique_ptr<Lane[]> lanes_;
-  // Protects lanes_[0] (its counters' writes and its token buckets): Apply
+  // A lane per workstream and the shared lane; see the threading note.
+  base::PerWorkstream<Lane> lanes_;
+  // Protects lanes_.Shared() (its counters' writes and its token buckets): Apply
   // from threads that are not netisr workers. A leaf: ApplyOnLane takes no
   // other lock (releasing dropped packets to the pool is lock-free). Worker
   // lanes are single-writer and never take it. Profiled as

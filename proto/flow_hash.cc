@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 
+#include "base/wire.h"
 #include "proto/layout.h"
 #include "proto/wire.h"
 
@@ -63,7 +64,7 @@ bool SetFlowIdFromHeaders(Packet& pkt) {
     proto = ip[wire::kIpv4ProtoOffset];
     const uint32_t hlen = (ip[0] & 0x0fu) * 4;
     const bool fragment =
-        (wire::Load16(ip + wire::kIpv4FragOffset) & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0;
+        (base::Load16(ip + wire::kIpv4FragOffset) & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0;
     if (!fragment && hlen >= wire::kIpv4MinHeaderLen && avail >= hlen + 4) l4 = ip + hlen;
   } else if (l.ethertype == wire::kEtherTypeIpv6) {
     if (avail < wire::kIpv6HeaderLen) return false;

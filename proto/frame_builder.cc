@@ -2,14 +2,18 @@
 
 #include <algorithm>
 
-#include "proto/checksum.h"
+#include "base/checksum.h"
+#include "base/wire.h"
 #include "proto/wire.h"
 
 namespace netisr::proto {
 namespace {
 
-using wire::Store16;
-using wire::Store32;
+using base::Checksum;
+using base::PseudoHeaderSum4;
+using base::PseudoHeaderSum6;
+using base::Store16;
+using base::Store32;
 
 constexpr std::array<uint8_t, 6> kDstMac = {0x02, 0, 0, 0, 0, 0x02};
 constexpr std::array<uint8_t, 6> kSrcMac = {0x02, 0, 0, 0, 0, 0x01};

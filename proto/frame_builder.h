@@ -2,7 +2,7 @@
 // checksums, for synthetic traffic, tests, benchmarks and fuzzer seeds.
 //
 // It writes headers through proto/wire.h and checksums through
-// proto/checksum.h, the same definitions the parsers read, so the tests of
+// base/checksum.h, the same definitions the parsers read, so the tests of
 // the parsers use hand-written byte arrays as well (tests/proto/parse_test):
 // a frame built here proves consistency, a frame written byte by byte proves
 // conformance.

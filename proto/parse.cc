@@ -2,14 +2,18 @@
 
 #include <array>
 
-#include "proto/checksum.h"
+#include "base/checksum.h"
+#include "base/wire.h"
 #include "proto/internal/options.h"
 #include "proto/wire.h"
 
 namespace netisr::proto {
 namespace {
 
-using wire::Load16;
+using base::ChecksumOk;
+using base::Load16;
+using base::PseudoHeaderSum4;
+using base::PseudoHeaderSum6;
 
 // The upper layer an IP protocol number leads to. ICMP belongs to IPv4 and
 // ICMPv6 to IPv6: the other family's number is an unknown protocol.

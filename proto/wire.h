@@ -1,29 +1,13 @@
 // Wire formats: header sizes, field offsets and protocol numbers of the
-// headers proto parses, and big-endian accessors. Numbers from IEEE 802.3 /
+// headers proto parses, read and written with base/wire.h's big-endian
+// accessors at these offsets. Numbers from IEEE 802.3 /
 // 802.1Q, RFC 826 (ARP), RFC 791 (IPv4), RFC 8200 (IPv6), RFC 792/4443
 // (ICMP/ICMPv6), RFC 768 (UDP), RFC 9293 (TCP) and IANA's registries.
-//
-// Headers are read through these accessors at offsets, never by casting the
-// buffer to a struct: frames arrive at any alignment (IPv4 sits at offset 14
-// of an Ethernet frame), and a cast would be undefined behaviour there.
 #pragma once
 
 #include <cstdint>
 
 namespace netisr::proto::wire {
-
-inline uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t Load32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-inline void Store16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-inline void Store32(uint8_t* p, uint32_t v) {
-  Store16(p, static_cast<uint16_t>(v >> 16));
-  Store16(p + 2, static_cast<uint16_t>(v));
-}
 
 // Ethernet II and 802.1Q/802.1ad tags.
 inline constexpr uint32_t kEtherHeaderLen = 14;  // dst 6, src 6, type 2

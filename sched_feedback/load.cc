@@ -47,7 +47,7 @@ void LoadMeter::Tick(uint64_t now_ns, uint32_t queue_depth) {
                               std::memory_order_relaxed);
   }
   out_->queue_depth.store(queue_depth, std::memory_order_relaxed);
-  out_->windows.store(out_->windows.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  out_->windows.Add(1);
   out_->published_ns.store(now_ns, std::memory_order_relaxed);
   window_start_ = now_ns;
   busy_ns_ = 0;

@@ -17,6 +17,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "base/counter.h"
+
 namespace netisr::sched {
 
 // Most work classes (protocols) one CpuLoad tracks a service time for.
@@ -51,7 +53,7 @@ struct alignas(64) CpuLoad {
   std::atomic<uint32_t> queue_delay_ns{0};
   std::atomic<uint32_t> full_poll_ppm{1'000'000};                   // LoadSample::full_polls, ppm
   std::array<std::atomic<uint32_t>, kMaxLoadClasses> service_ns{};  // per packet, EWMA
-  std::atomic<uint64_t> windows{0};                                 // publications so far
+  base::Counter windows;                                            // publications so far
   std::atomic<uint64_t> published_ns{0};  // time of the last publication (FastClock ns)
 
   LoadSample Read() const {
@@ -61,7 +63,7 @@ struct alignas(64) CpuLoad {
     s.queue_delay_ns = queue_delay_ns.load(std::memory_order_relaxed);
     s.full_polls = full_poll_ppm.load(std::memory_order_relaxed) / 1e6;
     s.published_ns = published_ns.load(std::memory_order_relaxed);
-    s.windows = windows.load(std::memory_order_relaxed);
+    s.windows = windows.Get();
     return s;
   }
   uint32_t ServiceNs(int cls) const { return service_ns[cls].load(std::memory_order_relaxed); }

@@ -20,6 +20,7 @@
 #include <random>
 #include <vector>
 
+#include "base/wire.h"
 #include "netisr/netisr.h"
 #include "proto/filter.h"
 #include "proto/frame_builder.h"
@@ -166,7 +167,7 @@ void BM_IpParseFlood(benchmark::State& state) {
       Layout l;
       if (ParseEther(*p, l).kind == Step::Kind::kNext &&
           ParseIpv4(*p, l).kind == Step::Kind::kNext && l.ip_proto == wire::kProtoUdp &&
-          l.l4_len >= 4 && wire::Load16(p->data + l.l4_off + 2) == 53) {
+          l.l4_len >= 4 && base::Load16(p->data + l.l4_off + 2) == 53) {
         ++dropped;
         Release(p);
       }

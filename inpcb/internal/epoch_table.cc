@@ -72,7 +72,7 @@ struct alignas(64) Stripe {
   // Written under writer; read lock-free (RCU) by FindRef, the one function
   // the analysis is told to skip.
   ConnHash conns GUARDED_BY(writer);
-  std::atomic<uint64_t> count{0};  // written under writer (AddCount), read lock-free by Counts
+  base::Counter count;  // written under writer, read lock-free by Counts
 };
 
 class EpochTable final : public ShardedTable<Stripe> {
@@ -111,7 +111,7 @@ class EpochTable final : public ShardedTable<Stripe> {
     InpcbAccess::Ref(*inp);   // the caller's; the creation reference is the table's
     InpcbAccess::Lock(*inp);  // writer -> inpcb; invisible until linked
     st.conns.Insert(inp);     // release: readers see it whole
-    AddCount(st.count, +1);
+    st.count.Add();
     return InpcbAccess::AdoptLocked(inp);
   }
 
@@ -131,7 +131,7 @@ class EpochTable final : public ShardedTable<Stripe> {
       if (inp->removed()) return NotFound(*inp);
       st.conns.Erase(inp);
       InpcbAccess::MarkRemoved(*inp);
-      AddCount(st.count, -1);
+      st.count.Sub();
     }
     // Readers that found inp before the unlink may still take a reference:
     // the table's goes only after they have all passed a quiescent state.

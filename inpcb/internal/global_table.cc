@@ -44,7 +44,7 @@ class GlobalTable final : public TableBase {
     InpcbAccess::Ref(*inp);   // the caller's; the creation reference is the table's
     InpcbAccess::Lock(*inp);  // info -> inpcb; invisible until linked
     hash.Insert(inp);
-    AddCount(listener ? listener_count_ : conn_count_, +1);
+    (listener ? listener_count_ : conn_count_).Add();
     return InpcbAccess::AdoptLocked(inp);
   }
 
@@ -60,7 +60,7 @@ class GlobalTable final : public TableBase {
       const bool listener = inp->listener();
       (listener ? listeners_ : conns_).Erase(inp);
       InpcbAccess::MarkRemoved(*inp);
-      AddCount(listener ? listener_count_ : conn_count_, -1);
+      (listener ? listener_count_ : conn_count_).Sub();
     }
     // Lookups reference what they find under the info lock, so after it no
     // one reaches inp without a reference of their own.
@@ -79,10 +79,7 @@ class GlobalTable final : public TableBase {
     listeners_.ForEach(visit);
   }
 
-  TableCounts Counts() const override {
-    return {conn_count_.load(std::memory_order_relaxed),
-            listener_count_.load(std::memory_order_relaxed)};
-  }
+  TableCounts Counts() const override { return {conn_count_.Get(), listener_count_.Get()}; }
 
   void WaitForDeferredFrees() override {}
 
@@ -109,10 +106,10 @@ class GlobalTable final : public TableBase {
   lockprof::SharedMutex info_;  // "inpcb.info": protects the chains
   ConnHash conns_ GUARDED_BY(info_);
   ConnHash listeners_ GUARDED_BY(info_);
-  // Written under info_ exclusive (AddCount), read lock-free by Counts (so
-  // not GUARDED_BY).
-  std::atomic<uint64_t> conn_count_{0};
-  std::atomic<uint64_t> listener_count_{0};
+  // Written under info_ exclusive, read lock-free by Counts (so not
+  // GUARDED_BY): single-writer counters.
+  base::Counter conn_count_;
+  base::Counter listener_count_;
 };
 
 }  // namespace

@@ -24,7 +24,7 @@ struct alignas(64) Group {
   explicit Group(uint32_t chains) : conns(chains) {}
   lockprof::Mutex mu{kGroupLock};
   ConnHash conns GUARDED_BY(mu);
-  std::atomic<uint64_t> count{0};  // written under mu (AddCount), read lock-free by Counts
+  base::Counter count;  // written under mu, read lock-free by Counts
 };
 
 class GroupsTable final : public ShardedTable<Group> {
@@ -53,7 +53,7 @@ class GroupsTable final : public ShardedTable<Group> {
     InpcbAccess::Ref(*inp);   // the caller's; the creation reference is the group's
     InpcbAccess::Lock(*inp);  // group -> inpcb; invisible until linked
     g.conns.Insert(inp);
-    AddCount(g.count, +1);
+    g.count.Add();
     return InpcbAccess::AdoptLocked(inp);
   }
 
@@ -69,7 +69,7 @@ class GroupsTable final : public ShardedTable<Group> {
       if (inp->removed()) return NotFound(*inp);
       g.conns.Erase(inp);
       InpcbAccess::MarkRemoved(*inp);
-      AddCount(g.count, -1);
+      g.count.Sub();
     }
     InpcbAccess::Unref(*inp);  // lookups reference under the group lock
     return Status::Ok();

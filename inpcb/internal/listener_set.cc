@@ -92,7 +92,7 @@ Result<LockedInpcb> ListenerSet::Insert(const FourTuple& t) {
   InpcbAccess::Ref(*inp);   // the caller's
   InpcbAccess::Lock(*inp);  // listen -> inpcb; no one else can see it yet
   Publish(next);
-  AddCount(count_, +1);
+  count_.Add();
   return InpcbAccess::AdoptLocked(inp);
 }
 
@@ -125,7 +125,7 @@ Status ListenerSet::Remove(LockedInpcb& l) {
   }
   InpcbAccess::MarkRemoved(*inp);
   Publish(next);
-  AddCount(count_, -1);
+  count_.Sub();
   return Status::Ok();
 }
 

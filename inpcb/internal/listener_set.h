@@ -24,10 +24,11 @@
 #include <functional>
 #include <vector>
 
+#include "base/counter.h"
+#include "base/status.h"
 #include "inpcb/inpcb.h"
 #include "inpcb/internal/qsbr.h"
 #include "lockprof/lock.h"
-#include "netisr/status.h"
 
 namespace netisr::inpcb::internal {
 
@@ -50,7 +51,7 @@ class ListenerSet {
   // Under mu_ (writers wait), each listener locked while fn runs.
   void ForEach(const std::function<void(const Inpcb&)>& fn);
   // Relaxed; single writer under mu_.
-  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  uint64_t count() const { return count_.Get(); }
 
   // A listener's search key (port, family, local address) and the listener.
   struct Key {
@@ -78,7 +79,7 @@ class ListenerSet {
   // Written under mu_ (release), read lock-free (acquire), so not
   // GUARDED_BY: Publish, the one writer, REQUIRES(mu_). Null = no listeners.
   std::atomic<Snapshot*> current_{nullptr};
-  std::atomic<uint64_t> count_{0};  // written under mu_, read lock-free by count()
+  base::Counter count_;  // written under mu_, read lock-free by count()
 };
 
 }  // namespace netisr::inpcb::internal

@@ -33,8 +33,8 @@ struct alignas(64) Partition {
   // previous one did; checked with a relaxed load (only this thread can
   // have stored its own identity).
   std::atomic<uintptr_t> owner{0};
-  ConnHash conns;                  // owner only
-  std::atomic<uint64_t> count{0};  // written by the owner (AddCount), read by Counts
+  ConnHash conns;       // owner only
+  base::Counter count;  // written by the owner, read by Counts
 };
 
 class PartitionedTable final : public ShardedTable<Partition> {
@@ -79,7 +79,7 @@ class PartitionedTable final : public ShardedTable<Partition> {
                                   settings_.free_hook_arg);
     InpcbAccess::Ref(*inp);  // the caller's; the creation reference is the partition's
     part.conns.Insert(inp);
-    AddCount(part.count, +1);
+    part.count.Add();
     return InpcbAccess::AdoptLocked(inp);  // owner-only: "locked" without a lock
   }
 
@@ -91,7 +91,7 @@ class PartitionedTable final : public ShardedTable<Partition> {
     if (inp->removed()) return NotFound(*inp);
     part.conns.Erase(inp);
     InpcbAccess::MarkRemoved(*inp);
-    AddCount(part.count, -1);
+    part.count.Sub();
     // Only the owner reaches the partition, and it is here: no one holds
     // inp without a reference, so the partition's goes now.
     InpcbAccess::Unref(*inp);

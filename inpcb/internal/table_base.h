@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/counter.h"
 #include "inpcb/internal/access.h"
 #include "inpcb/internal/conn_hash.h"
 #include "inpcb/internal/listener_set.h"
@@ -51,19 +52,13 @@ class TableBase : public ConnectionTable {
   static Status Duplicate(const FourTuple& t);
 };
 
-// A count with a single writer at a time (under a writer lock, or the
-// owner thread) read lock-free by Counts: a relaxed load and store, no RMW.
-inline void AddCount(std::atomic<uint64_t>& c, int64_t d) {
-  c.store(c.load(std::memory_order_relaxed) + static_cast<uint64_t>(d), std::memory_order_relaxed);
-}
-
 // Chains per table when `tables` tables share settings.hash_buckets: a
 // power of two, at least 1.
 uint32_t ChainsPerTable(const TableSettings& s, uint32_t tables);
 
 // What the sharded strategies (groups, epoch stripes, partitions) share:
 // `shards` Shards, each a cache-line-aligned struct with `conns` (its
-// ConnHash) and `count` (single-writer, AddCount), fixed after
+// ConnHash) and `count` (a base::Counter: one writer at a time), fixed after
 // construction, and the lock-free listener snapshot. The destructor drops
 // the shards' references on what is still linked; a derived destructor
 // runs first (epoch waits for its deferred releases there).
@@ -72,7 +67,7 @@ class ShardedTable : public TableBase {
  public:
   TableCounts Counts() const override {
     TableCounts c;
-    for (const auto& sh : shards_) c.connections += sh->count.load(std::memory_order_relaxed);
+    for (const auto& sh : shards_) c.connections += sh->count.Get();
     c.listeners = listeners_.count();
     return c;
   }

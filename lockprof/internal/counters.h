@@ -2,17 +2,19 @@
 //
 // Every thread that takes a profiled lock gets one ThreadBlock: a counter
 // line per lock class, written only by that thread and read by Snapshot().
-// The counters are std::atomic<uint64_t> accessed with relaxed loads and
-// stores only (no read-modify-write: there is a single writer, so an add is
-// a plain load, add, store; on x86 the same MOVs as a plain uint64_t). The
-// relaxed atomics make the cross-thread reads of Snapshot/Reset data-race
-// free; they need no ordering with anything else: a snapshot is a sum of
+// The counters are base::Counters (base/counter.h): a single writer, so an
+// add is a relaxed load, add, store, no read-modify-write; on x86 the same
+// MOVs as a plain uint64_t. The relaxed atomics make the cross-thread reads
+// of Snapshot/Reset data-race free; they need no ordering with anything
+// else: a snapshot is a sum of
 // independent counters, exact once the writers are quiescent (joined or
 // between locks), approximate while they run.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+
+#include "base/counter.h"
 
 namespace netisr::lockprof {
 
@@ -32,23 +34,16 @@ inline constexpr uint32_t kUnregistered = ~uint32_t{0};
 // (relaxed load + relaxed store); read by Snapshot and zeroed by Reset under
 // the registry lock (relaxed). See the file comment.
 struct alignas(64) Counters {
-  std::atomic<uint64_t> acquisitions{0};         // exclusive + shared
-  std::atomic<uint64_t> shared_acquisitions{0};  // the shared subset
-  std::atomic<uint64_t> contended{0};            // the first try failed
-  std::atomic<uint64_t> try_failures{0};         // try_lock*/try_lock_shared returned false
-  std::atomic<uint64_t> wait_ns{0};
-  std::atomic<uint64_t> max_wait_ns{0};
-  std::atomic<uint64_t> hold_ns{0};
-  std::atomic<uint64_t> max_hold_ns{0};
+  base::Counter acquisitions;         // exclusive + shared
+  base::Counter shared_acquisitions;  // the shared subset
+  base::Counter contended;            // the first try failed
+  base::Counter try_failures;         // try_lock*/try_lock_shared returned false
+  base::Counter wait_ns;
+  base::Counter max_wait_ns;
+  base::Counter hold_ns;
+  base::Counter max_hold_ns;
 };
 static_assert(sizeof(Counters) == 64);
-
-inline void Bump(std::atomic<uint64_t>& c, uint64_t d) {
-  c.store(c.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
-}
-inline void Max(std::atomic<uint64_t>& c, uint64_t v) {
-  if (v > c.load(std::memory_order_relaxed)) c.store(v, std::memory_order_relaxed);
-}
 
 // Shared (reader) holds cannot keep their start time in the lock (several
 // readers hold it at once), so each thread keeps the start of its own shared

@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "base/counter.h"
 #include "netisr/internal/select.h"
 #include "netisr/netisr.h"
 #include "sched_feedback/load.h"
@@ -23,19 +24,8 @@ class Netisr;
 
 namespace netisr::internal {
 
-// A statistic with exactly one writer thread. Relaxed load+store, no
-// read-modify-write; other threads read a recent value. Nothing synchronises
-// through it.
-class Counter {
- public:
-  void Add(uint64_t n) {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
+// A statistic with exactly one writer thread (base/counter.h).
+using base::Counter;
 
 // One producer's FIFO into one workstream for one protocol.
 struct Lane {

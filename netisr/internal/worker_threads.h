@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "netisr/status.h"
+#include "base/status.h"
 #include "netisr/work_model.h"
 
 namespace netisr::internal {

@@ -3,21 +3,15 @@
 #include <cstring>
 #include <span>
 
-#include "proto/checksum.h"
+#include "base/checksum.h"
+#include "base/wire.h"
 
 namespace netisr::nic::internal {
 
 namespace {
 
-void Store16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-
-void Store32(uint8_t* p, uint32_t v) {
-  Store16(p, static_cast<uint16_t>(v >> 16));
-  Store16(p + 2, static_cast<uint16_t>(v));
-}
+using base::Store16;
+using base::Store32;
 
 // Locally administered unicast MACs (02:...): generator -> device under test.
 constexpr uint8_t kDstMac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
@@ -77,7 +71,7 @@ size_t BuildFrame(uint8_t* buf, const FlowTuple& f, const TcpFields& tcp, uint16
     Store16(ip + 10, 0);
     std::memcpy(ip + 12, f.src.data(), 4);
     std::memcpy(ip + 16, f.dst.data(), 4);
-    Store16(ip + 10, proto::Checksum(ip, 20));
+    Store16(ip + 10, base::Checksum(ip, 20));
   }
 
   uint8_t* l4 = buf + l4_off;
@@ -104,11 +98,11 @@ size_t BuildFrame(uint8_t* buf, const FlowTuple& f, const TcpFields& tcp, uint16
     csum_off = 6;
   }
   if (payload_len > 0) std::memcpy(l4 + l4_hdr, payload, payload_len);
-  const uint32_t pseudo = f.v6 ? proto::PseudoHeaderSum6(f.src.data(), f.dst.data(), f.proto,
-                                                         static_cast<uint32_t>(l4_len))
-                               : proto::PseudoHeaderSum4(f.src.data(), f.dst.data(), f.proto,
-                                                         static_cast<uint16_t>(l4_len));
-  uint16_t csum = proto::Checksum(l4, l4_len, pseudo);
+  const uint32_t pseudo = f.v6 ? base::PseudoHeaderSum6(f.src.data(), f.dst.data(), f.proto,
+                                                        static_cast<uint32_t>(l4_len))
+                               : base::PseudoHeaderSum4(f.src.data(), f.dst.data(), f.proto,
+                                                        static_cast<uint16_t>(l4_len));
+  uint16_t csum = base::Checksum(l4, l4_len, pseudo);
   if (!is_tcp && csum == 0) csum = 0xffff;  // UDP: 0 means "no checksum"
   Store16(l4 + csum_off, csum);
 

@@ -1,5 +1,6 @@
 #include "proto/internal/filter_key.h"
 
+#include "base/wire.h"
 #include "proto/layout.h"
 #include "proto/parse.h"
 #include "proto/wire.h"
@@ -7,7 +8,7 @@
 namespace netisr::proto::internal {
 namespace {
 
-uint64_t Load64(const uint8_t* p) { return uint64_t{wire::Load32(p)} << 32 | wire::Load32(p + 4); }
+using base::Load64;
 
 bool HasPorts(uint8_t proto) { return proto == wire::kProtoTcp || proto == wire::kProtoUdp; }
 
@@ -29,11 +30,11 @@ FilterKey ClassifyForFilter(const Packet& pkt, bool at_ip) {
     type = d[0] >> 4 == 4 ? wire::kEtherTypeIpv4 : d[0] >> 4 == 6 ? wire::kEtherTypeIpv6 : 0;
   } else {
     if (len < wire::kEtherHeaderLen) return k;
-    type = wire::Load16(d + wire::kEtherTypeOffset);
+    type = base::Load16(d + wire::kEtherTypeOffset);
     off = wire::kEtherHeaderLen;
     for (int tags = 0; type == wire::kEtherTypeVlan || type == wire::kEtherTypeQinQ; ++tags) {
       if (tags == kMaxVlanTags || len - off < wire::kVlanTagLen) return k;
-      type = wire::Load16(d + off + 2);
+      type = base::Load16(d + off + 2);
       off += wire::kVlanTagLen;
     }
   }
@@ -42,17 +43,17 @@ FilterKey ClassifyForFilter(const Packet& pkt, bool at_ip) {
   if (type == wire::kEtherTypeIpv4) {
     if (avail < wire::kIpv4MinHeaderLen || ip[0] >> 4 != 4) return k;
     k.family = 4;
-    k.hi = uint64_t{wire::Load32(ip + wire::kIpv4SrcOffset)} << 32;
+    k.hi = uint64_t{base::Load32(ip + wire::kIpv4SrcOffset)} << 32;
     k.has_proto = true;
     k.proto = ip[wire::kIpv4ProtoOffset];
     const uint32_t hlen = (ip[0] & 0x0fu) * 4;
-    const uint32_t total = wire::Load16(ip + wire::kIpv4TotalLenOffset);
+    const uint32_t total = base::Load16(ip + wire::kIpv4TotalLenOffset);
     const bool first_fragment =
-        (wire::Load16(ip + wire::kIpv4FragOffset) & wire::kIpv4FragMask) == 0;
+        (base::Load16(ip + wire::kIpv4FragOffset) & wire::kIpv4FragMask) == 0;
     if (HasPorts(k.proto) && first_fragment && hlen >= wire::kIpv4MinHeaderLen && total <= avail &&
         total >= hlen + 4) {
       k.has_port = true;
-      k.dport = wire::Load16(ip + hlen + 2);
+      k.dport = base::Load16(ip + hlen + 2);
     }
     return k;
   }
@@ -60,7 +61,7 @@ FilterKey ClassifyForFilter(const Packet& pkt, bool at_ip) {
   k.family = 6;
   k.hi = Load64(ip + wire::kIpv6SrcOffset);
   k.lo = Load64(ip + wire::kIpv6SrcOffset + 8);
-  const uint32_t end = wire::kIpv6HeaderLen + wire::Load16(ip + wire::kIpv6PayloadLenOffset);
+  const uint32_t end = wire::kIpv6HeaderLen + base::Load16(ip + wire::kIpv6PayloadLenOffset);
   if (end > avail) return k;  // the walk's bound is wrong: protocol unknown
   uint8_t nh = ip[wire::kIpv6NextHeaderOffset];
   uint32_t at = wire::kIpv6HeaderLen;
@@ -73,7 +74,7 @@ FilterKey ClassifyForFilter(const Packet& pkt, bool at_ip) {
     const uint8_t* ext = ip + at;
     uint32_t ext_len = wire::kIpv6FragHeaderLen;
     if (nh == wire::kProtoFragment) {
-      if ((wire::Load16(ext + 2) & wire::kIpv6FragOffsetMask) != 0) {
+      if ((base::Load16(ext + 2) & wire::kIpv6FragOffsetMask) != 0) {
         first_fragment = false;  // what follows is the middle of a datagram
         nh = ext[0];
         break;
@@ -89,7 +90,7 @@ FilterKey ClassifyForFilter(const Packet& pkt, bool at_ip) {
   k.proto = nh;
   if (HasPorts(nh) && first_fragment && end - at >= 4) {
     k.has_port = true;
-    k.dport = wire::Load16(ip + at + 2);
+    k.dport = base::Load16(ip + at + 2);
   }
   return k;
 }

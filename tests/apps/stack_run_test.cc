@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "apps/run_command.h"
+#include "base/checksum.h"
 #include "nic/pcap_port.h"
 #include "nic/synthetic.h"
-#include "proto/checksum.h"
 #include "proto/frame_builder.h"
 
 namespace netisr::apps {
@@ -186,7 +186,7 @@ proto::FrameSpec Spec(bool ipv6, proto::FrameSpec::L4 l4, uint16_t sport, uint32
 
 void FixIpChecksum(std::vector<uint8_t>& f, uint32_t l3) {
   f[l3 + 10] = f[l3 + 11] = 0;
-  const uint16_t sum = proto::Checksum(f.data() + l3, 20);  // of big-endian words
+  const uint16_t sum = base::Checksum(f.data() + l3, 20);  // of big-endian words
   f[l3 + 10] = static_cast<uint8_t>(sum >> 8);
   f[l3 + 11] = static_cast<uint8_t>(sum);
 }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/wire.h"
 #include "netisr/netisr.h"
 #include "nic/rx_source.h"
 #include "nic/synthetic.h"
@@ -380,8 +381,8 @@ TEST_F(FilterTest, ClassifiesWithoutValidating) {
   const auto bad_sum = frame([&](auto& f) { f[l3 + wire::kIpv4ChecksumOffset] ^= 1; });
   const auto first_frag = frame([&](auto& f) { f[l3 + wire::kIpv4FragOffset] |= 0x20; });  // MF
   const auto later_frag = frame([&](auto& f) { f[l3 + wire::kIpv4FragOffset + 1] = 1; });
-  const auto short_total = frame([&](auto& f) { wire::Store16(&f[l3 + 2], 20 + 3); });
-  const auto long_total = frame([&](auto& f) { wire::Store16(&f[l3 + 2], 1500); });
+  const auto short_total = frame([&](auto& f) { base::Store16(&f[l3 + 2], 20 + 3); });
+  const auto long_total = frame([&](auto& f) { base::Store16(&f[l3 + 2], 1500); });
   const auto small_ihl = frame([&](auto& f) { f[l3] = 0x44; });
 
   auto src = Filter("drop src 10.0.0.1");
@@ -428,7 +429,7 @@ TEST_F(FilterTest, ClassifiesWithoutValidating) {
   std::vector<uint8_t> hbh_second = ok6;
   hbh_second[l3e + 40] = wire::kProtoHopByHop;  // the second header claims to be hop-by-hop
   std::vector<uint8_t> long_payload = ok6;
-  wire::Store16(&long_payload[l3e + wire::kIpv6PayloadLenOffset], 1000);
+  base::Store16(&long_payload[l3e + wire::kIpv6PayloadLenOffset], 1000);
   auto src6 = Filter("drop src ::/0");
   auto udp6 = Filter("drop proto udp");
   auto port6 = Filter("drop dport 53");

@@ -5,7 +5,8 @@
 
 #include <set>
 
-#include "proto/checksum.h"
+#include "base/checksum.h"
+#include "base/wire.h"
 #include "proto/frame_builder.h"
 #include "proto/wire.h"
 #include "tests/proto/proto_test_util.h"
@@ -61,12 +62,12 @@ class Malformed : public ::testing::Test {
   // Sets the IPv4 total length (and the header checksum to match), so that
   // only the upper layer sees the change.
   static void SetIpv4TotalLength(uint8_t* ip, uint16_t total) {
-    wire::Store16(ip + wire::kIpv4TotalLenOffset, total);
+    base::Store16(ip + wire::kIpv4TotalLenOffset, total);
     RefreshIpv4Checksum(ip);
   }
   static void RefreshIpv4Checksum(uint8_t* ip) {
-    wire::Store16(ip + wire::kIpv4ChecksumOffset, 0);
-    wire::Store16(ip + wire::kIpv4ChecksumOffset, Checksum(ip, (ip[0] & 0xf) * 4));
+    base::Store16(ip + wire::kIpv4ChecksumOffset, 0);
+    base::Store16(ip + wire::kIpv4ChecksumOffset, base::Checksum(ip, (ip[0] & 0xf) * 4));
   }
 
   testing::StackHarness h_;
@@ -96,7 +97,7 @@ TEST_F(Malformed, VlanTooDeep) {
 
 TEST_F(Malformed, UnknownEthertype) {
   Frame f = BuildFrame(V4(L4::kUdp));
-  wire::Store16(&f[12], 0x88cc);  // LLDP
+  base::Store16(&f[12], 0x88cc);  // LLDP
   ExpectDropped(f, DropReason::kUnknownEthertype);
 }
 
@@ -140,7 +141,7 @@ TEST_F(Malformed, IpHeaderLengthBeyondFrame) {
 
 TEST_F(Malformed, BadIpTotalLength) {
   Built b = Build(V4(L4::kUdp));
-  wire::Store16(b.ip + 2, static_cast<uint16_t>(b.f.size() - 14 + 1));  // one byte past the frame
+  base::Store16(b.ip + 2, static_cast<uint16_t>(b.f.size() - 14 + 1));  // one byte past the frame
   ExpectDropped(b.f, DropReason::kBadIpTotalLength);
 }
 
@@ -180,7 +181,7 @@ TEST_F(Malformed, BadIp6Version) {
 
 TEST_F(Malformed, BadIp6PayloadLength) {
   Built b = Build(V6(L4::kUdp));
-  wire::Store16(b.ip + 4, static_cast<uint16_t>(wire::Load16(b.ip + 4) + 1));
+  base::Store16(b.ip + 4, static_cast<uint16_t>(base::Load16(b.ip + 4) + 1));
   ExpectDropped(b.f, DropReason::kBadIp6PayloadLength);
 }
 
@@ -248,7 +249,7 @@ TEST_F(Malformed, BadIcmpChecksum) {
 
 TEST_F(Malformed, TruncatedIcmp6) {
   Built b = Build(V6(L4::kIcmpEcho));
-  wire::Store16(b.ip + 4, 7);
+  base::Store16(b.ip + 4, 7);
   ExpectDropped(b.f, DropReason::kTruncatedIcmp6);
 }
 
@@ -273,7 +274,7 @@ TEST_F(Malformed, TruncatedUdp) {
 
 TEST_F(Malformed, BadUdpLength) {
   Built b = Build(V4(L4::kUdp));
-  wire::Store16(b.l4 + 4, 8 + 10 + 1);  // one byte more than the IP payload
+  base::Store16(b.l4 + 4, 8 + 10 + 1);  // one byte more than the IP payload
   ExpectDropped(b.f, DropReason::kBadUdpLength);
 }
 

@@ -13,17 +13,12 @@
 
 #include "netisr/netisr.h"
 #include "proto/stack.h"
+#include "tests/base/naive_checksum.h"
 
 namespace netisr::proto::testing {
 
-// The textbook RFC 1071 loop, 16 bits at a time: an independent reference
-// for the hand-written frames (proto/checksum.cc is what is under test).
-inline uint16_t NaiveChecksum(const uint8_t* p, size_t n, uint32_t sum = 0) {
-  for (size_t i = 0; i + 1 < n; i += 2) sum += p[i] << 8 | p[i + 1];
-  if (n % 2) sum += p[n - 1] << 8;
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
+// For the hand-written frames; see tests/base/naive_checksum.h.
+using base::testing::NaiveChecksum;
 
 class StackHarness {
  public:

@@ -1,9 +1,13 @@
-// Status and Result: how every fallible netisr call reports what was wrong.
+// Status and Result: how every fallible call in the tree reports what was wrong.
 //
 // Errors are values, not exceptions, so that a bad registration or a bad
 // setting leaves the dispatcher's state untouched and the caller decides
 // whether to print, retry or exit. Messages name the offending field and the
 // bound it broke ("qlimit 0 out of range [1, 10240]").
+//
+// Lives in //base so that a layer that only reports errors (inpcb) does not
+// link the dispatcher for it. It keeps namespace netisr, not netisr::base:
+// every layer spells it netisr::Status or, inside netisr, plain Status.
 #pragma once
 
 #include <string>

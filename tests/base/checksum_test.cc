@@ -1,14 +1,14 @@
 // The Internet checksum against the RFCs' own examples and the textbook loop.
-#include "proto/checksum.h"
+#include "base/checksum.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 #include <vector>
 
-#include "tests/proto/proto_test_util.h"
+#include "tests/base/naive_checksum.h"
 
-namespace netisr::proto {
+namespace netisr::base {
 namespace {
 
 TEST(Checksum, Rfc1071Example) {
@@ -77,4 +77,4 @@ TEST(Checksum, PseudoHeaders) {
 }
 
 }  // namespace
-}  // namespace netisr::proto
+}  // namespace netisr::base

@@ -12,6 +12,10 @@
 // branches the compiler cannot unroll. Measured by benchmarks/proto as part
 // of the parse chain.
 //
+// In //base so that the protocol layer (verifying) and the NIC layer's
+// synthetic generator (building frames) share it without nic depending on
+// proto for it.
+//
 // Verification: a received header or segment is intact iff the sum over it
 // (plus the pseudo-header) is 0xffff, "all ones" (RFC 1071 section 1(3)).
 #pragma once
@@ -19,7 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace netisr::proto {
+namespace netisr::base {
 
 // One's-complement sum of `len` bytes read as big-endian 16-bit words (a last
 // odd byte padded with a zero byte), plus `initial` (a partial sum, e.g. of a
@@ -53,4 +57,4 @@ uint32_t PseudoHeaderSum6(const uint8_t* src, const uint8_t* dst, uint8_t next_h
 // (RFC 1624 section 3's example).
 uint16_t UpdateChecksum(uint16_t hc, uint16_t old_word, uint16_t new_word);
 
-}  // namespace netisr::proto
+}  // namespace netisr::base

@@ -1,9 +1,11 @@
-#include "proto/checksum.h"
+#include "base/checksum.h"
 
 #include <bit>
 #include <cstring>
 
-namespace netisr::proto {
+#include "base/wire.h"
+
+namespace netisr::base {
 namespace {
 
 uint16_t Fold(uint64_t sum) {
@@ -14,13 +16,13 @@ uint16_t Fold(uint64_t sum) {
   return static_cast<uint16_t>(sum);
 }
 
-uint32_t Load32(const uint8_t* p) {
+// Native byte order, unlike Load32 (base/wire.h): see the file comment of
+// checksum.h for why the sum may ignore byte order.
+uint32_t LoadNative32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
-
-uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 }  // namespace
 
@@ -29,13 +31,14 @@ uint16_t OnesSum(const uint8_t* data, size_t len, uint32_t initial) {
   // one swap of the folded result (RFC 1071 section 2(B)).
   uint64_t acc = 0;
   while (len >= 32) {
-    acc += uint64_t{Load32(data)} + Load32(data + 4) + Load32(data + 8) + Load32(data + 12) +
-           Load32(data + 16) + Load32(data + 20) + Load32(data + 24) + Load32(data + 28);
+    acc += uint64_t{LoadNative32(data)} + LoadNative32(data + 4) + LoadNative32(data + 8) +
+           LoadNative32(data + 12) + LoadNative32(data + 16) + LoadNative32(data + 20) +
+           LoadNative32(data + 24) + LoadNative32(data + 28);
     data += 32;
     len -= 32;
   }
   while (len >= 4) {
-    acc += Load32(data);
+    acc += LoadNative32(data);
     data += 4;
     len -= 4;
   }
@@ -58,13 +61,14 @@ uint16_t OnesSum(const uint8_t* data, size_t len, uint32_t initial) {
 
 uint32_t PseudoHeaderSum4(const uint8_t* src, const uint8_t* dst, uint8_t protocol,
                           uint16_t length) {
-  return uint32_t{Be16(src)} + Be16(src + 2) + Be16(dst) + Be16(dst + 2) + protocol + length;
+  return uint32_t{Load16(src)} + Load16(src + 2) + Load16(dst) + Load16(dst + 2) + protocol +
+         length;
 }
 
 uint32_t PseudoHeaderSum6(const uint8_t* src, const uint8_t* dst, uint8_t next_header,
                           uint32_t length) {
   uint32_t sum = next_header + (length >> 16) + (length & 0xffff);
-  for (int i = 0; i < 16; i += 2) sum += uint32_t{Be16(src + i)} + Be16(dst + i);
+  for (int i = 0; i < 16; i += 2) sum += uint32_t{Load16(src + i)} + Load16(dst + i);
   return sum;  // <= 17 * 0xffff: no overflow
 }
 
@@ -74,4 +78,4 @@ uint16_t UpdateChecksum(uint16_t hc, uint16_t old_word, uint16_t new_word) {
   return static_cast<uint16_t>(~Fold(sum));
 }
 
-}  // namespace netisr::proto
+}  // namespace netisr::base
