@@ -4,6 +4,7 @@
 #include <string>
 #include <thread>
 
+#include "netisr/internal/fiber_worker.h"
 #include "netisr/internal/select.h"
 #include "netisr/internal/structures.h"
 #include "sched_feedback/clock.h"
@@ -330,10 +331,12 @@ bool Netisr::TryDirectFastPath(uint16_t source, ProtocolId proto, Packet* pkt) {
   if (pkt->source != source) pkt->source = source;
   pe.lanes[prod->index * nws_ + target]->dispatched.Add(1);
   Workstream* ws = prod->home_ws >= 0 ? workstreams_[prod->home_ws].get() : nullptr;
-  const bool mark = ws != nullptr && !ws->draining;
-  if (mark) ws->draining = true;
-  pe.spec.handler({&pkt, 1});
-  if (mark) ws->draining = false;
+  if (ws != nullptr) ++ws->draining;
+  {
+    internal::NoWaitScope no_wait;  // inside Enter: fiber_sync.h
+    pe.spec.handler({&pkt, 1});
+  }
+  if (ws != nullptr) --ws->draining;
   return true;
 }
 
@@ -416,7 +419,7 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
             : ov >= 0  ? static_cast<DispatchMode>(ov)
                        : pe.spec.dispatch;
   cc.here = prod->home_ws;
-  cc.here_draining = cc.here >= 0 && workstreams_[cc.here]->draining;
+  cc.here_draining = cc.here >= 0 && workstreams_[cc.here]->draining != 0;
   if (cc.mode == DispatchMode::kAdaptive && cc.here >= 0) ReadLoads(cc, pe, proto);
 
   Chunk ch;
@@ -681,8 +684,10 @@ void Netisr::RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
   // from the handler see it running (FreeBSD's NWS_DISPATCHING) and queue
   // rather than recurse.
   Workstream* ws = cc.here >= 0 ? workstreams_[cc.here].get() : nullptr;
-  const bool mark = ws != nullptr && !cc.here_draining;
-  if (mark) ws->draining = true;
+  if (ws != nullptr) ++ws->draining;
+  // The chunk's other packets and bucket marks are Enter's state: a handler
+  // here must not let another fiber dispatch before it returns.
+  internal::NoWaitScope no_wait;
   if (cc.mode == DispatchMode::kAdaptive && ws != nullptr) {
     // The adaptive rule wants this CPU's service time per protocol.
     const uint64_t t0 = Now();
@@ -691,7 +696,7 @@ void Netisr::RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
   } else {
     RunHandler(pe, burst);
   }
-  if (mark) ws->draining = false;
+  if (ws != nullptr) --ws->draining;
 }
 
 std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(CallContext& cc, ProtocolEntry& pe,
@@ -763,6 +768,12 @@ void Netisr::Flush() {
   }
   prod->wake_mask = 0;
 }
+
+namespace internal {
+void FlushCurrentProducer() {
+  if (tls_producer != nullptr) tls_producer->owner->Flush();
+}
+}  // namespace internal
 
 void Netisr::RunHandler(ProtocolEntry& pe, std::span<Packet* const> burst) {
   pe.spec.handler(burst);
@@ -879,7 +890,7 @@ bool Netisr::DrainWorkstream(int w, uint64_t* now) {
   const int nproto = num_protocols_.load(std::memory_order_acquire);
   Packet* burst[256];
   bool did = false;
-  ws.draining = true;
+  ++ws.draining;
   for (int x = 0; x < nproto; ++x) {
     auto& qlen = ws.protos[x].qlen;
     if (qlen.load(std::memory_order_relaxed) == 0) continue;
@@ -887,6 +898,10 @@ bool Netisr::DrainWorkstream(int w, uint64_t* now) {
     bool handled_any = false;
     for (size_t p = 0; p < producers_.size(); ++p) {
       Lane& lane = *pe.lanes[p * nws_ + w];
+      // A handler of this lane waits (fibers model): the lane's later
+      // packets stay behind it.
+      if (lane.busy) continue;
+      lane.busy = true;
       for (int round = 0; round < kBurstsPerLanePerRound; ++round) {
         const size_t n = lane.ring.pop(burst, settings_.burst);
         if (n == 0) break;
@@ -924,12 +939,13 @@ bool Netisr::DrainWorkstream(int w, uint64_t* now) {
         handled_any = true;
         Flush();
       }
+      lane.busy = false;
     }
     if (handled_any && !drop && pe.spec.drained && qlen.load(std::memory_order_relaxed) == 0)
       pe.spec.drained(w);
     did |= handled_any;
   }
-  ws.draining = false;
+  --ws.draining;
   return did;
 }
 

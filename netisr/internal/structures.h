@@ -62,6 +62,11 @@ struct Lane {
   // `enqueued - handled` is what this producer still has in flight here.
   alignas(64) std::atomic<uint64_t> handled{0};
   Counter shutdown_drops;
+  // True while a burst of this lane is out of the ring and its handler has
+  // not returned, which under the fibers model spans the handler's waits:
+  // no other fiber of the worker may pop the lane meanwhile, or a later
+  // packet of the flow would run first (see internal/fibers_model.cc).
+  bool busy = false;
 };
 
 // A workstream's state for one protocol.
@@ -117,9 +122,13 @@ struct Workstream {
   // Sources not yet exhausted, published by the worker after each poll
   // round (release); read by Idle() and the work model (acquire).
   std::atomic<int> live_sources{0};
-  // True while this worker runs queued handlers; read and written only on
-  // the worker's own thread (the hybrid rule runs on it too).
-  bool draining = false;
+  // Handler runs in progress on this worker (queued bursts and direct runs
+  // of its own producer), including ones whose handler waits under the
+  // fibers model: nonzero means the worker is running handlers (FreeBSD's
+  // NWS_DISPATCHING). A count, not a flag, so that fibers interleaving their
+  // runs keep it balanced. Read and written only on the worker's own thread
+  // (the hybrid rule runs on it too).
+  uint32_t draining = 0;
   // Published load (single writer: this worker through `meter`; anyone
   // reads, relaxed) and the worker-owned accumulator behind it.
   sched::CpuLoad load;
