@@ -397,9 +397,11 @@ TEST(FibersWait, StopEndsAWaitNobodyWillEnd) {
 }
 
 // Where waiting is not allowed, Wait and a contended Lock fail at once and
-// Yield does nothing: on a thread outside any worker, in a threads-model
-// worker, and in a handler run directly under fibers. Were any of them to
-// block, this test would hang instead.
+// Yield does nothing: on a thread outside any worker, in a threads- or
+// inline-model worker, and under fibers in a handler run directly, from
+// the receive fiber (a source's dispatch) or nested in a queued handler
+// (a drain fiber inside Enter). Were any of them to block, this test would
+// hang instead.
 void ExpectCannotWait(const char* where) {
   SCOPED_TRACE(where);
   EXPECT_FALSE(fiber::CanWait());
@@ -423,11 +425,14 @@ TEST(FibersWait, OutsideAQueuedFibersHandlerWaitsFailAtOnce) {
   struct Case {
     const char* model;
     DispatchMode mode;
+    bool nested;  // fed through a queued "outer" handler that dispatches on
   };
-  for (const Case c :
-       {Case{"threads", DispatchMode::kDeferred}, Case{"inline", DispatchMode::kDeferred},
-        Case{"fibers", DispatchMode::kDirect}}) {
-    const std::string where = std::string(c.model) + " " + std::string(ToString(c.mode));
+  for (const Case c : {Case{"threads", DispatchMode::kDeferred, false},
+                       Case{"inline", DispatchMode::kDeferred, false},
+                       Case{"fibers", DispatchMode::kDirect, false},
+                       Case{"fibers", DispatchMode::kDirect, true}}) {
+    const std::string where =
+        std::string(c.model) + " " + std::string(ToString(c.mode)) + (c.nested ? " nested" : "");
     auto nisr = MakeNetisr(c.model, UnboundWorkers(1));
     ASSERT_NE(nisr, nullptr);
     auto pool = MakePool(16);
@@ -442,7 +447,16 @@ TEST(FibersWait, OutsideAQueuedFibersHandlerWaitsFailAtOnce) {
     };
     auto id = nisr->Register(spec);
     ASSERT_TRUE(id.ok());
-    auto src = std::make_unique<SeqSource>(*pool, *id, 0, Range(0, 1), 1);
+    ProtocolSpec outer;
+    outer.name = "outer";
+    outer.dispatch = DispatchMode::kDeferred;
+    outer.handler = [&](Burst b) {
+      EXPECT_TRUE(fiber::CanWait()) << where;  // a queued handler may wait...
+      EXPECT_EQ(nisr->DispatchBurst(0, *id, b).handled, b.size()) << where;  // ...not x
+    };
+    auto outer_id = nisr->Register(outer);
+    ASSERT_TRUE(outer_id.ok());
+    auto src = std::make_unique<SeqSource>(*pool, c.nested ? *outer_id : *id, 0, Range(0, 1), 1);
     ASSERT_TRUE(nisr->AttachSource(0, src.get()).ok());
     ASSERT_TRUE(nisr->Start().ok());
     nisr->RunUntilIdle();
