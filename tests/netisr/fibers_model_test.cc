@@ -302,7 +302,9 @@ TEST(FibersWait, WaitingHandlersKeepFlowOrderAndConservePackets) {
     EXPECT_GT(waited, 0);
     EXPECT_EQ(wait_errors, 0);
     EXPECT_EQ(pp.sets.load(), static_cast<uint64_t>(waited));
-    if (mode == DispatchMode::kDeferred) EXPECT_EQ(direct, 0);
+    if (mode == DispatchMode::kDeferred) {
+      EXPECT_EQ(direct, 0);
+    }
     EXPECT_EQ(pool->available(), pool->capacity());
     std::printf("%s: %d bursts waited, %d ran directly\n", std::string(ToString(mode)).c_str(),
                 waited, direct);
