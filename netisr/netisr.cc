@@ -97,8 +97,29 @@ Status Validate(const Settings& s) {
   if (s.flow_buckets < 1 || s.flow_buckets > 65536 || (s.flow_buckets & (s.flow_buckets - 1)))
     return bad("flow_buckets " + std::to_string(s.flow_buckets) +
                " must be a power of two in [1, 65536]");
+  if (s.max_memory_bytes < (uint64_t{1} << 20) || s.max_memory_bytes > (uint64_t{1} << 40))
+    return bad(Range("max_memory_bytes", s.max_memory_bytes, uint64_t{1} << 20, uint64_t{1} << 40));
   return ValidateAdaptive(s.adaptive);
 }
+
+uint64_t ProtocolMemoryBytes(const Settings& s, int workstreams, uint32_t qlimit) {
+  const uint64_t nws = static_cast<uint64_t>(std::max(workstreams, 0));
+  const uint64_t nprod = nws + static_cast<uint64_t>(std::max(s.max_external_producers, 0));
+  // boost's spsc_queue keeps one slot free: qlimit + 1 pointers.
+  const uint64_t lane = sizeof(Lane) + (uint64_t{qlimit} + 1) * sizeof(Packet*);
+  const uint64_t per_producer =
+      nws * lane + uint64_t{s.flow_buckets} * sizeof(internal::Bucket) + sizeof(internal::Feedback);
+  return sizeof(ProtocolEntry) + nprod * per_producer +
+         uint64_t{s.flow_buckets} * sizeof(std::atomic<int16_t>);
+}
+
+namespace {
+
+std::string Bytes(uint64_t n) {
+  return std::to_string(n) + " bytes (" + std::to_string(n >> 20) + " MiB)";
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // Construction and registration
@@ -118,7 +139,20 @@ Result<std::unique_ptr<Netisr>> Netisr::Create(const Settings& settings,
     cpus = topo->WorkerCpuOrder();
     if (nws == 0) nws = std::min<int>(static_cast<int>(cpus.size()), kMaxWorkstreams);
   }
-  auto nisr = std::unique_ptr<Netisr>(new Netisr(settings, std::move(model), nws));
+  if (const uint64_t need = ProtocolMemoryBytes(settings, nws, settings.default_qlimit);
+      need > settings.max_memory_bytes) {
+    return Status(ErrorCode::kResourceExhausted,
+                  "one protocol at default_qlimit " + std::to_string(settings.default_qlimit) +
+                      " on " + std::to_string(nws) + " workstreams needs " + Bytes(need) +
+                      ", over max_memory_bytes " + Bytes(settings.max_memory_bytes));
+  }
+  std::unique_ptr<Netisr> nisr;
+  try {
+    nisr.reset(new Netisr(settings, std::move(model), nws));
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kResourceExhausted,
+                  "out of memory creating " + std::to_string(nws) + " workstreams");
+  }
   if (settings.bind_threads) {
     for (int w = 0; w < nws; ++w) nisr->workstreams_[w]->cpu = cpus[w % cpus.size()];
     for (int a = 0; a < nws; ++a) {
@@ -176,15 +210,29 @@ Result<ProtocolId> Netisr::Register(const ProtocolSpec& spec) {
   if (n == kMaxProtocols)
     return bad(ErrorCode::kResourceExhausted,
                "all " + std::to_string(kMaxProtocols) + " protocol slots are taken");
-  auto pe = std::make_unique<ProtocolEntry>();
-  pe->spec = spec;
-  pe->qlimit = qlimit;
-  for (size_t i = 0; i < producers_.size() * nws_; ++i)
-    pe->lanes.push_back(std::make_unique<Lane>(qlimit));
-  pe->buckets.assign(producers_.size(), std::vector<internal::Bucket>(settings_.flow_buckets));
-  pe->feedback.resize(producers_.size());
-  pe->hints = std::make_unique<std::atomic<int16_t>[]>(settings_.flow_buckets);
+  const uint64_t need = ProtocolMemoryBytes(settings_, nws_, qlimit);
+  if (need > settings_.max_memory_bytes - memory_bytes_) {
+    return bad(ErrorCode::kResourceExhausted,
+               "qlimit " + std::to_string(qlimit) + " on " + std::to_string(nws_) +
+                   " workstreams needs " + Bytes(need) + ", and the " + std::to_string(n) +
+                   " registered protocols take " + Bytes(memory_bytes_) + " of max_memory_bytes " +
+                   Bytes(settings_.max_memory_bytes));
+  }
+  std::unique_ptr<ProtocolEntry> pe;
+  try {
+    pe = std::make_unique<ProtocolEntry>();
+    pe->spec = spec;
+    pe->qlimit = qlimit;
+    for (size_t i = 0; i < producers_.size() * nws_; ++i)
+      pe->lanes.push_back(std::make_unique<Lane>(qlimit));
+    pe->buckets.assign(producers_.size(), std::vector<internal::Bucket>(settings_.flow_buckets));
+    pe->feedback.resize(producers_.size());
+    pe->hints = std::make_unique<std::atomic<int16_t>[]>(settings_.flow_buckets);
+  } catch (const std::bad_alloc&) {
+    return bad(ErrorCode::kResourceExhausted, "out of memory allocating " + Bytes(need));
+  }
   for (uint32_t i = 0; i < settings_.flow_buckets; ++i) pe->hints[i].store(-1);
+  memory_bytes_ += need;
   protocols_[n] = std::move(pe);
   // Publishes the entry: pairs with the acquire loads of num_protocols_.
   num_protocols_.store(n + 1, std::memory_order_release);
@@ -301,8 +349,10 @@ BurstOutcome Netisr::QueueBurst(uint16_t source, ProtocolId proto, std::span<Pac
 // general path; anything else falls through to it.
 bool Netisr::TryDirectFastPath(uint16_t source, ProtocolId proto, Packet* pkt) {
   Producer* const prod = tls_producer;
+  // After Stop, Enter drops the packet (relaxed: Enter re-reads it).
   if (prod == nullptr || prod->owner != this ||
-      proto >= num_protocols_.load(std::memory_order_acquire)) {
+      proto >= num_protocols_.load(std::memory_order_acquire) ||
+      state_.load(std::memory_order_relaxed) == State::kStopped) {
     return false;
   }
   ProtocolEntry& pe = *protocols_[proto];
@@ -401,10 +451,13 @@ BurstOutcome Netisr::Enter(uint16_t source, ProtocolId proto, std::span<Packet* 
   Producer* const prod =
       (tls_producer != nullptr && tls_producer->owner == this) ? tls_producer : nullptr;
   const bool known = proto < num_protocols_.load(std::memory_order_acquire);
-  if (prod == nullptr || !known) {
-    for (Packet* p : pkts) {
-      Drop(prod, proto, known ? DropReason::kNoProducer : DropReason::kNoProtocol, p);
-    }
+  // Acquire: pairs with Stop's release store after its final drain.
+  const bool stopped = state_.load(std::memory_order_acquire) == State::kStopped;
+  if (prod == nullptr || !known || stopped) {
+    const DropReason why = stopped ? DropReason::kShutdown
+                           : known ? DropReason::kNoProducer
+                                   : DropReason::kNoProtocol;
+    for (Packet* p : pkts) Drop(prod, proto, why, p);
     out.dropped = static_cast<uint32_t>(pkts.size());
     return out;
   }
@@ -729,20 +782,27 @@ std::pair<uint32_t, uint32_t> Netisr::EnqueueToWorkstream(CallContext& cc, Proto
         if (batch[i]->queued_ns != 0) batch[i]->queued_ns = 0;
       }
     }
-    // Cannot come up short: this lane holds at most qlen <= qlimit packets
-    // and its ring has qlimit slots.
-    lane.ring.push(batch, accepted);
-    lane.enqueued.store(lane.enqueued.load(std::memory_order_relaxed) + accepted,
+  }
+  // The reservation bounds the ring's fill only in the long run: qlen is
+  // relaxed, so this thread may see the consumer's fetch_sub before the
+  // ring read index that the pop advanced, and find the ring fuller than
+  // qlen says. What does not fit is tail-dropped like the excess above, its
+  // reservation given back.
+  const size_t pushed = accepted > 0 ? lane.ring.push(batch, accepted) : 0;
+  if (pushed < accepted)
+    qlen.fetch_sub(static_cast<int64_t>(accepted - pushed), std::memory_order_relaxed);
+  if (pushed > 0) {
+    lane.enqueued.store(lane.enqueued.load(std::memory_order_relaxed) + pushed,
                         std::memory_order_release);
-    const uint64_t depth = static_cast<uint64_t>(prev) + accepted;
+    const uint64_t depth = static_cast<uint64_t>(prev) + pushed;
     if (depth > lane.watermark.Get()) lane.watermark.Add(depth - lane.watermark.Get());
     cc.prod->wake_mask |= uint64_t{1} << t;
   }
-  for (size_t i = accepted; i < k; ++i) {
+  for (size_t i = pushed; i < k; ++i) {
     lane.qdrops.Add(1);
     Release(batch[i]);
   }
-  return {static_cast<uint32_t>(accepted), static_cast<uint32_t>(k - accepted)};
+  return {static_cast<uint32_t>(pushed), static_cast<uint32_t>(k - pushed)};
 }
 
 void Netisr::Flush() {
@@ -925,8 +985,12 @@ bool Netisr::DrainWorkstream(int w, uint64_t* now) {
         Flush();
       }
     }
-    if (handled_any && !drop && pe.spec.drained && qlen.load(std::memory_order_relaxed) == 0)
+    if (handled_any && !drop && pe.spec.drained && qlen.load(std::memory_order_relaxed) == 0) {
       pe.spec.drained(w);
+      // What the hook dispatched must be woken toward its workstream now:
+      // a worker asleep without live sources waits for nothing else.
+      Flush();
+    }
     did |= handled_any;
   }
   ws.draining = false;
@@ -956,8 +1020,9 @@ Status Netisr::Start() {
   Status st = model_->Start(*this);
   if (!st.ok()) {
     // The model joined whatever it started; give back what was queued.
-    state_.store(State::kStopped);
+    state_.store(State::kStopping);
     FinalDrain();
+    state_.store(State::kStopped, std::memory_order_release);
   }
   return st;
 }
@@ -1015,10 +1080,17 @@ void Netisr::RunUntilIdle() {
 }
 
 void Netisr::Stop() {
-  const State prev = state_.exchange(State::kStopped);
-  if (prev == State::kStopped) return;
+  const State prev = state_.exchange(State::kStopping);
+  if (prev == State::kStopping || prev == State::kStopped) {
+    state_.store(prev);
+    return;
+  }
   if (prev == State::kRunning) model_->Stop();
+  // Handlers run by the final drain may still dispatch (kStopping accepts
+  // that, and the drain repeats until nothing is left); entry points after
+  // this store drop under `shutdown`, since nothing would ever drain them.
   FinalDrain();
+  state_.store(State::kStopped, std::memory_order_release);
 }
 
 void Netisr::FinalDrain() {

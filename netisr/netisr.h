@@ -60,6 +60,7 @@ struct Feedback;
 enum class Decision : uint8_t;
 struct Producer;
 struct ProtocolEntry;
+struct TestPeer;
 struct Workstream;
 // Lock class of Netisr::reg_mu_.
 inline constinit lockprof::LockClass kRegistrationLock("netisr.registration");
@@ -100,6 +101,9 @@ struct BurstOutcome {
 
 class Netisr final : private WorkerRuntime {
  public:
+  // Errors: settings out of range (Validate), no model, no topology, one
+  // protocol at default_qlimit past settings.max_memory_bytes, or out of
+  // memory (kResourceExhausted).
   static Result<std::unique_ptr<Netisr>> Create(const Settings& settings,
                                                 std::unique_ptr<WorkModel> model);
   ~Netisr() override;
@@ -109,7 +113,8 @@ class Netisr final : private WorkerRuntime {
   // --- Configuration --------------------------------------------------
   // Registers a protocol; returns its id. Allowed before and after Start.
   // Errors: empty/long/duplicate name, missing handler, kCpu without
-  // m2cpuid, qlimit out of range, more than kMaxProtocols.
+  // m2cpuid, qlimit out of range, more than kMaxProtocols, memory past
+  // settings.max_memory_bytes (kResourceExhausted, naming the size).
   Result<ProtocolId> Register(const ProtocolSpec& spec);
   // The id registered under `name`, or kNotFound.
   Result<ProtocolId> Find(std::string_view name) const;
@@ -132,7 +137,8 @@ class Netisr final : private WorkerRuntime {
   Status Start();
   // Stops sources and workers, then drains or drops (settings.shutdown)
   // whatever is still queued. Idempotent. External producers must have
-  // stopped calling the entry points first.
+  // stopped calling the entry points first; packets handed to an entry point
+  // after Stop returned are dropped under `shutdown`.
   void Stop();
   // Caller-driven models: pumps until sources are exhausted and nothing is
   // queued. Self-driven models: waits (polling every 50 us) for the same.
@@ -182,6 +188,7 @@ class Netisr final : private WorkerRuntime {
   static int CurrentWorkstream();
 
  private:
+  friend struct internal::TestPeer;
   Netisr(const Settings& settings, std::unique_ptr<WorkModel> model, int nws);
 
   // WorkerRuntime
@@ -264,6 +271,8 @@ class Netisr final : private WorkerRuntime {
   // after, so readers that load num_protocols_ with acquire need no lock.
   std::array<std::unique_ptr<internal::ProtocolEntry>, kMaxProtocols> protocols_;
   std::atomic<int> num_protocols_{0};
+  // ProtocolMemoryBytes summed over the registered protocols; under reg_mu_.
+  uint64_t memory_bytes_ = 0;
   std::vector<std::unique_ptr<internal::Workstream>> workstreams_;  // nws_, fixed
   // Producers 0..nws_-1 are the workers; the rest are external slots.
   std::vector<std::unique_ptr<internal::Producer>> producers_;  // fixed after Create
@@ -275,7 +284,10 @@ class Netisr final : private WorkerRuntime {
   // change needs no ordering with packets, since order is kept by the lane
   // counters whatever mode each packet sees.
   std::atomic<int> override_{-1};
-  enum class State : uint8_t { kCreated, kRunning, kStopped };
+  // kStopping from Stop's start until its final drain is done; then
+  // kStopped, after which the entry points drop under `shutdown`. Written by
+  // the control thread (Start/Stop); read by the entry points.
+  enum class State : uint8_t { kCreated, kRunning, kStopping, kStopped };
   std::atomic<State> state_{State::kCreated};
 };
 

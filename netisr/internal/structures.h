@@ -77,24 +77,21 @@ struct alignas(64) WorkstreamProto {
 // bucket lives and where its last packet was queued. Owned by the producer
 // thread; no atomics.
 struct Bucket {
-  // Workstream the bucket is placed on; -1 until its first packet.
-  int16_t placement = -1;
-  // Workstream whose lane got the bucket's last queued packet, -1 if none.
-  int16_t queued_to = -1;
   // Producer chunk in which a packet of this bucket was staged but not yet
-  // pushed: the bucket cannot move inside that chunk.
-  uint32_t staged_chunk = 0;
+  // pushed: the bucket cannot move inside that chunk. 64-bit, as is
+  // Producer::chunk, so that it never wraps (2^64 chunks are centuries at
+  // 10^9 a second) and a bucket untouched since its creation (0) or for
+  // 2^32 chunks never reads as marked in the current chunk: a 32-bit count
+  // wrapped in ~7 minutes of per-packet DispatchSrc at 10 Mpps, and then
+  // every fresh bucket ran directly on lane -1.
+  uint64_t staged_chunk = 0;
   // Producer chunk in which a packet of this bucket was filed to run here
   // (directly, at the end of the chunk, after its queued packets are
-  // pushed), with the workstream it counts under and its decision. Later
-  // packets of the bucket in that chunk run with it: none may be queued
-  // elsewhere and overtake it.
-  uint32_t direct_chunk = 0;
-  int16_t direct_to = -1;
-  Decision direct_decision = Decision::kDirect;
-  // The adaptive reason of the bucket's last placement, which such later
-  // packets are counted under too.
-  AdaptiveReason last_reason = AdaptiveReason::kHasRoom;
+  // pushed), with the workstream it counts under (direct_to) and its
+  // decision. Later packets of the bucket in that chunk run with it: none
+  // may be queued elsewhere and overtake it. Producer::chunk starts at 1,
+  // so 0 means never.
+  uint64_t direct_chunk = 0;
   // Lane position (its `enqueued` count) of the bucket's last queued
   // packet, predicted when staged. Its packets are all done once the lane's
   // `handled` reaches min(tail_mark, enqueued) (the min covers tail drops,
@@ -105,7 +102,18 @@ struct Bucket {
   // return would bring back (AdaptiveView::bucket_load).
   uint32_t epoch_pkts = 0;
   uint32_t last_epoch_pkts = 0;
+  // Workstream the bucket is placed on; -1 until its first packet.
+  int16_t placement = -1;
+  // Workstream whose lane got the bucket's last queued packet, -1 if none.
+  int16_t queued_to = -1;
+  int16_t direct_to = -1;
+  Decision direct_decision = Decision::kDirect;
+  // The adaptive reason of the bucket's last placement, which such later
+  // packets are counted under too.
+  AdaptiveReason last_reason = AdaptiveReason::kHasRoom;
 };
+// Settings::flow_buckets states this size.
+static_assert(sizeof(Bucket) == 40);
 
 struct Workstream {
   int index = 0;
@@ -200,8 +208,9 @@ struct Producer {
   // By workstream: when this producer last held back its sources because
   // its lane there fed a queue past kOverloadFill (FastClock ns; 0 never).
   std::array<uint64_t, kMaxWorkstreams> pressured_ns{};
-  // Chunks of packets classified so far (see Bucket::staged_chunk).
-  uint32_t chunk = 0;
+  // Chunks of packets classified so far (see Bucket::staged_chunk); the
+  // first chunk is 1, so a bucket's 0 never matches.
+  uint64_t chunk = 0;
   // Statistics, single writer: adaptive decisions by reason and bucket moves.
   std::array<Counter, static_cast<size_t>(AdaptiveReason::kCount)> decisions;
   Counter migrations;
