@@ -1,7 +1,7 @@
 // Internal data structures of the dispatcher. See netisr.h for the design;
 // this file says who writes each field and what protects it.
 //
-// Lock order: Netisr::reg_mu_ (lockprof class "netisr.registration") is the
+// Lock order: Dispatcher::reg_mu_ (lockprof class "netisr.registration") is the
 // only lock, taken by Register and ProducerScope, never on the packet path
 // and never while a handler runs.
 #pragma once
@@ -137,7 +137,7 @@ struct Workstream {
   uint64_t cache_peers = 0;
 };
 
-// How often a producer re-reads the adaptive feedback (Netisr::ReadLoads),
+// How often a producer re-reads the adaptive feedback (AdaptivePlacement::ReadLoads),
 // ns. Published loads change once per load window (200 us); queue fills
 // move by ~15 packets of a 300 ns handler in 5 us. A saturated producer's
 // poll burst (32 such packets) takes longer than this, so it still reads
@@ -165,7 +165,7 @@ struct Feedback {
   uint64_t settling = 0;   // AdaptiveView::settling
   uint64_t pressured = 0;  // AdaptiveView::pressured
   // Workstreams whose queue length was re-read in the current chunk (bit
-  // mask), and that length (valid where the bit is set); Netisr::RefreshFill
+  // mask), and that length (valid where the bit is set); AdaptivePlacement::RefreshFill
   // adds what the chunk staged since to give `fill`.
   uint64_t fill_fresh = 0;
   std::array<int64_t, kMaxWorkstreams> qlen{};
@@ -174,8 +174,12 @@ struct Feedback {
 struct ProtocolEntry {
   ProtocolSpec spec;
   uint32_t qlimit = 0;
+  // Workstreams of the dispatcher; fixed.
+  int nws = 0;
   // lanes[producer * nws + workstream]; created at registration, fixed after.
   std::vector<std::unique_ptr<Lane>> lanes;
+  // The lane from `producer` into `workstream`: the one copy of the index.
+  Lane& lane(int producer, int workstream) const { return *lanes[producer * nws + workstream]; }
   // buckets[producer][bucket]: each producer's view of the flow buckets;
   // written only by that producer's thread.
   std::vector<std::vector<Bucket>> buckets;
@@ -191,7 +195,7 @@ struct Producer {
   Netisr* owner = nullptr;
   int index = 0;
   int home_ws = -1;  // the worker's workstream, or -1 for an external slot
-  // External slots: claimed and released under Netisr::reg_mu_.
+  // External slots: claimed and released under Dispatcher::reg_mu_.
   bool in_use = false;
   // Workstreams pushed to since the last Flush; owner thread only.
   uint64_t wake_mask = 0;

@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "netisr/internal/structures.h"
+#include "netisr/internal/dispatcher.h"
 #include "netisr/netisr.h"
 
 namespace netisr::internal {
@@ -16,14 +16,17 @@ namespace netisr::internal {
 struct TestPeer {
   // Sets producer `p`'s count of classified chunks (Producer::chunk); the
   // caller's next chunk is `chunk` + 1. Only while nothing runs on `p`.
-  static void SetProducerChunk(Netisr& n, int p, uint64_t chunk) { n.producers_[p]->chunk = chunk; }
+  static void SetProducerChunk(Netisr& n, int p, uint64_t chunk) {
+    Dispatcher::Of(n).producers_[p]->chunk = chunk;
+  }
   // Adds `delta` to workstream `ws`'s queue length for `proto`, as a
   // producer sees it (WorkstreamProto::qlen).
   static void AddQueueLength(Netisr& n, int ws, ProtocolId proto, int64_t delta) {
-    n.workstreams_[ws]->protos[proto].qlen.fetch_add(delta, std::memory_order_relaxed);
+    Dispatcher::Of(n).workstreams_[ws]->protos[proto].qlen.fetch_add(delta,
+                                                                     std::memory_order_relaxed);
   }
   // Index of the first external producer slot (a ProducerScope's).
-  static int FirstExternalProducer(const Netisr& n) { return n.nws_; }
+  static int FirstExternalProducer(const Netisr& n) { return Dispatcher::Of(n).nws_; }
 };
 
 }  // namespace netisr::internal
