@@ -8,7 +8,9 @@
 //    protocol). Producers are the workers themselves plus a few external
 //    threads. SPSC rings need no lock and no read-modify-write per packet;
 //    the price is memory (producers x workstreams x protocols x qlimit
-//    pointers: 6 x 2 x 4 x 256 x 8 B = 96 KiB for a small setup).
+//    pointers: 6 x 2 x 4 x 256 x 8 B = 96 KiB for a small setup, but
+//    357 MiB per protocol on 64 workstreams at qlimit 10240), bounded by
+//    Settings::max_memory_bytes (the formula is there).
 //  * The queue limit is FreeBSD's: per workstream and protocol, across all
 //    producers, enforced with one fetch_add per burst on a counter the
 //    workstream shares with its producers.

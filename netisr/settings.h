@@ -142,7 +142,7 @@ struct Settings {
   // and qlimit 10240 take 357 MiB per protocol, the 8-protocol parse chain
   // 2.8 GiB. Create refuses settings under which one protocol at
   // default_qlimit would exceed the cap, and Register a protocol that
-  // would take the sum past it; both name the size (NetisrMemoryBytes).
+  // would take the sum past it; both name the size (ProtocolMemoryBytes).
   // Bound [1 MiB, 1 TiB]. 1 GiB holds 16 protocols at the default qlimit
   // on 64 workstreams (9 MiB each) or 2 at the largest qlimit, yet refuses
   // a configuration that would take most of a small machine's memory.
