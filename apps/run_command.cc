@@ -20,6 +20,7 @@
 #include "apps/stack_run.h"
 #include "apps/synthetic_source.h"
 #include "netisr/netisr.h"
+#include "netisr/stats_json.h"
 #include "proto/filter.h"
 #include "sched_feedback/clock.h"
 

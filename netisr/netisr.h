@@ -8,7 +8,9 @@
 //    protocol). Producers are the workers themselves plus a few external
 //    threads. SPSC rings need no lock and no read-modify-write per packet;
 //    the price is memory (producers x workstreams x protocols x qlimit
-//    pointers: 6 x 2 x 4 x 256 x 8 B = 96 KiB for a small setup).
+//    pointers: 6 x 2 x 4 x 256 x 8 B = 96 KiB for a small setup, but
+//    357 MiB per protocol on 64 workstreams at qlimit 10240), bounded by
+//    Settings::max_memory_bytes (the formula is there).
 //  * The queue limit is FreeBSD's: per workstream and protocol, across all
 //    producers, enforced with one fetch_add per burst on a counter the
 //    workstream shares with its producers.
@@ -29,40 +31,35 @@
 //    bucket's placement, this CPU's saturation and the loads every worker
 //    publishes (internal/select.h); the simulator calls the same code.
 //
+// This is the user's header. The state behind Netisr lives in
+// internal::Dispatcher (internal/dispatcher.h), the one class derived from
+// it: Create makes a Dispatcher, and each method here casts `this` to it (no
+// pointer to follow, unlike a pimpl), so the packet path costs what it did
+// when the state sat in this class.
+//
 // Threading: Register/Stats/SetDispatchOverride from any thread. Entry points
 // from a worker (inside a handler or an ingress source) or from a thread that
 // holds a ProducerScope. Start/Stop from one control thread.
 #pragma once
 
-#include <array>
-#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
-#include <utility>
-#include <vector>
+#include <string_view>
 
-#include "base/status.h"
-#include "lockprof/lock.h"
 #include "netisr/packet.h"
 #include "netisr/protocol.h"
 #include "netisr/settings.h"
 #include "netisr/stats.h"
+#include "base/status.h"
 #include "netisr/work_model.h"
 
 namespace netisr {
 
 namespace internal {
-struct Bucket;
-struct Feedback;
-enum class Decision : uint8_t;
+class Dispatcher;
 struct Producer;
-struct ProtocolEntry;
-struct Workstream;
-// Lock class of Netisr::reg_mu_.
-inline constinit lockprof::LockClass kRegistrationLock("netisr.registration");
 }  // namespace internal
 
 class Netisr;
@@ -98,18 +95,22 @@ struct BurstOutcome {
   uint32_t dropped = 0;
 };
 
-class Netisr final : private WorkerRuntime {
+class Netisr {
  public:
+  // Errors: settings out of range (Validate), no model, no topology, one
+  // protocol at default_qlimit past settings.max_memory_bytes, or out of
+  // memory (kResourceExhausted).
   static Result<std::unique_ptr<Netisr>> Create(const Settings& settings,
                                                 std::unique_ptr<WorkModel> model);
-  ~Netisr() override;
+  virtual ~Netisr();
   Netisr(const Netisr&) = delete;
   Netisr& operator=(const Netisr&) = delete;
 
   // --- Configuration --------------------------------------------------
   // Registers a protocol; returns its id. Allowed before and after Start.
   // Errors: empty/long/duplicate name, missing handler, kCpu without
-  // m2cpuid, qlimit out of range, more than kMaxProtocols.
+  // m2cpuid, qlimit out of range, more than kMaxProtocols, memory past
+  // settings.max_memory_bytes (kResourceExhausted, naming the size).
   Result<ProtocolId> Register(const ProtocolSpec& spec);
   // The id registered under `name`, or kNotFound.
   Result<ProtocolId> Find(std::string_view name) const;
@@ -132,7 +133,8 @@ class Netisr final : private WorkerRuntime {
   Status Start();
   // Stops sources and workers, then drains or drops (settings.shutdown)
   // whatever is still queued. Idempotent. External producers must have
-  // stopped calling the entry points first.
+  // stopped calling the entry points first; packets handed to an entry point
+  // after Stop returned are dropped under `shutdown`.
   void Stop();
   // Caller-driven models: pumps until sources are exhausted and nothing is
   // queued. Self-driven models: waits (polling every 50 us) for the same.
@@ -174,112 +176,17 @@ class Netisr final : private WorkerRuntime {
   };
 
   // --- Introspection ---------------------------------------------------
-  int num_workstreams() const { return nws_; }
-  const Settings& settings() const { return settings_; }
-  std::string_view model_name() const { return model_->name(); }
+  int num_workstreams() const;
+  const Settings& settings() const;
+  std::string_view model_name() const;
   Stats GetStats() const;
   // Workstream index of the calling worker thread, or -1 elsewhere.
   static int CurrentWorkstream();
 
  private:
-  Netisr(const Settings& settings, std::unique_ptr<WorkModel> model, int nws);
-
-  // WorkerRuntime
-  int num_workers() const override { return nws_; }
-  Status OnWorkerStart(int worker) override;
-  bool RunOnce(int worker) override;
-  bool PollSources(int worker) override;
-  bool DrainQueues(int worker) override;
-  bool HasQueued(int worker) const override;
-  bool HasLiveSources(int worker) const override;
-  uint32_t idle_sleep_us() const override { return settings_.idle_sleep_us; }
-  uint32_t idle_spin() const override { return settings_.idle_spin; }
-  WorkerSignal& signal(int worker) override;
-
-  struct Chunk;
-  struct CallContext;
-  bool TryDirectFastPath(uint16_t source, ProtocolId proto, Packet* pkt);
-  // Workstream of a flow id (or source id) under the flow (or source)
-  // policy: id % workstreams.
-  int FlowWorkstream(uint32_t flowid) const;
-  template <bool kQueueOnly>
-  BurstOutcome Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
-  // Points cc.feedback at this producer's snapshot of every workstream's
-  // load and queue fill and its own saturation, re-read at most every
-  // internal::kFeedbackRefreshNs.
-  void ReadLoads(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto) const;
-  // Starts a new bucket epoch once internal::kBucketEpochWindows load
-  // windows have passed, keeping each bucket's count of the one that ended.
-  void RollBucketEpoch(internal::Feedback& fb, internal::ProtocolEntry& pe, int producer) const;
-  // AdaptiveView::bucket_load of b for the producer on workstream `here`.
-  double BucketLoad(const internal::Feedback& fb, const internal::Bucket& b, ProtocolId proto,
-                    int here) const;
-  // Re-reads workstream t's queue fill into fb, once per chunk (plus what
-  // this chunk staged for t so far); the spill test needs it current.
-  void RefreshFill(internal::Feedback& fb, const internal::ProtocolEntry& pe, ProtocolId proto,
-                   int t, const Chunk& ch) const;
-  // Chooses direct or queued (and where) for one packet and files it into
-  // the chunk; false if the policy cannot place it.
-  bool Classify(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
-                Chunk& ch);
-  // Direct, hybrid-direct or queue for a packet without a flow bucket.
-  internal::Decision DecideUnbucketed(const CallContext& cc, const internal::ProtocolEntry& pe,
-                                      ProtocolId proto, int target, const Chunk& ch) const;
-  // Placement of a drained flow bucket: policy or hint, or the adaptive rule.
-  int PlaceBucket(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
-                  internal::Bucket& b, uint32_t bi, internal::Decision* d);
-  void RunDirect(CallContext& cc, internal::ProtocolEntry& pe, ProtocolId proto,
-                 std::span<Packet* const> burst);
-  // Pushes the chunk's packets staged for workstream `t` into the caller's
-  // lane under the queue limit; returns (queued, dropped).
-  std::pair<uint32_t, uint32_t> EnqueueToWorkstream(CallContext& cc, internal::ProtocolEntry& pe,
-                                                    ProtocolId proto, int t, const Chunk& ch);
-  void Drop(internal::Producer* prod, ProtocolId proto, DropReason why, Packet* pkt);
-  void RunHandler(internal::ProtocolEntry& pe, std::span<Packet* const> burst);
-  // Runs (or, at shutdown in drop mode, drops) the workstream's queued
-  // packets. `now` is the caller's latest clock reading, advanced past each
-  // handler; nullptr for the final pass after the workers stopped.
-  bool DrainWorkstream(int ws, uint64_t* now);
-  void FinalDrain();
-  // Publishes the worker's load if its measurement window has elapsed.
-  void TickLoad(internal::Workstream& ws, uint64_t now);
-  // True while one of worker `w`'s own lanes of an adaptive protocol feeds
-  // a queue past kOverloadFill: the worker then leaves its sources unpolled.
-  // Records the time in its Producer::pressured_ns (worker w's thread only).
-  bool Backpressured(int w, uint64_t now);
-  uint64_t SumEnqueued(bool* balanced) const;
-
-  const Settings settings_;
-  const int nws_;
-  const std::unique_ptr<WorkModel> model_;
-
-  // Protects the protocol table writes (protocols_, num_protocols_'s store)
-  // and external-producer slot claims (Producer::in_use). The only lock in
-  // netisr, a leaf (nothing is taken under it; Register runs no handler under
-  // it); never taken on the packet path or while a handler runs. Profiled as
-  // "netisr.registration". Neither field it protects can be GUARDED_BY for
-  // the thread-safety analysis: protocols_ is read without it (after the
-  // acquire load of num_protocols_) and Producer::in_use lives in another
-  // class; take it through lockprof::MutexLock so the analysis sees it held.
-  lockprof::Mutex reg_mu_{internal::kRegistrationLock};
-  // Protocol table: entry i is written under reg_mu_ before the release
-  // store that makes num_protocols_ > i, and never changes or goes away
-  // after, so readers that load num_protocols_ with acquire need no lock.
-  std::array<std::unique_ptr<internal::ProtocolEntry>, kMaxProtocols> protocols_;
-  std::atomic<int> num_protocols_{0};
-  std::vector<std::unique_ptr<internal::Workstream>> workstreams_;  // nws_, fixed
-  // Producers 0..nws_-1 are the workers; the rest are external slots.
-  std::vector<std::unique_ptr<internal::Producer>> producers_;  // fixed after Create
-  // Drops by threads with no producer identity (misuse, cold path):
-  // relaxed fetch_add, statistic only.
-  std::array<std::atomic<uint64_t>, static_cast<size_t>(DropReason::kCount)> orphan_drops_{};
-
-  // Global dispatch override: -1 none, else a DispatchMode. Relaxed: a mode
-  // change needs no ordering with packets, since order is kept by the lane
-  // counters whatever mode each packet sees.
-  std::atomic<int> override_{-1};
-  enum class State : uint8_t { kCreated, kRunning, kStopped };
-  std::atomic<State> state_{State::kCreated};
+  // Only internal::Dispatcher derives from Netisr.
+  friend class internal::Dispatcher;
+  Netisr() = default;
 };
 
 }  // namespace netisr

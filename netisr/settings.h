@@ -127,13 +127,35 @@ struct Settings {
   ShutdownMode shutdown = ShutdownMode::kDrain;
   // Flow buckets per producer and protocol (an RSS-RETA-like indirection
   // table: flowid & (flow_buckets - 1)). Flows in one bucket move together;
-  // affinity hints are per bucket. Power of two in [1, 65536]; 256 x 32 B
-  // = 8 KiB per producer and protocol.
+  // affinity hints are per bucket. Power of two in [1, 65536]; 256 x 40 B
+  // = 10 KiB per producer and protocol.
   uint32_t flow_buckets = 256;
+  // Most memory, bytes, that the registered protocols' dispatch state may
+  // take together. Each protocol preallocates, for every (producer,
+  // workstream) pair, a lane: a ring of qlimit + 1 packet pointers and ~200
+  // B of counters; producers are the workstreams plus
+  // max_external_producers. Per producer it adds flow_buckets x 40 B of
+  // flow buckets and ~3 KiB of adaptive feedback. So the bound is
+  //   protocols x (W + E) x (W x (8 x (qlimit + 1) + 200) + 40 x B + 3 KiB)
+  // for W workstreams, E external slots and B flow buckets: it grows as
+  // workstreams^2 x protocols x qlimit. 64 workstreams, 4 external slots
+  // and qlimit 10240 take 357 MiB per protocol, the 8-protocol parse chain
+  // 2.8 GiB. Create refuses settings under which one protocol at
+  // default_qlimit would exceed the cap, and Register a protocol that
+  // would take the sum past it; both name the size (ProtocolMemoryBytes).
+  // Bound [1 MiB, 1 TiB]. 1 GiB holds 16 protocols at the default qlimit
+  // on 64 workstreams (9 MiB each) or 2 at the largest qlimit, yet refuses
+  // a configuration that would take most of a small machine's memory.
+  uint64_t max_memory_bytes = uint64_t{1} << 30;
   AdaptiveSettings adaptive;
 };
 
 // Ok, or the first field out of range, named with its bound.
 Status Validate(const Settings& s);
+
+// Bytes one protocol registered with `qlimit` preallocates on a dispatcher
+// of `workstreams` workstreams under settings `s` (the sum that
+// Settings::max_memory_bytes caps).
+uint64_t ProtocolMemoryBytes(const Settings& s, int workstreams, uint32_t qlimit);
 
 }  // namespace netisr

@@ -1,6 +1,12 @@
+// The Stats helpers, the `netstat -Q` table, and Dispatcher::GetStats,
+// which sums the single-writer lane and producer counters into a snapshot.
 #include "netisr/stats.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
+
+#include "netisr/internal/dispatcher.h"
 
 namespace netisr {
 
@@ -51,34 +57,56 @@ std::string FormatTable(const Stats& s) {
   return out;
 }
 
-nlohmann::json ToJson(const Stats& s) {
-  nlohmann::json j;
-  j["dispatch_override"] =
-      s.dispatch_override.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.dispatch_override);
-  j["drops"] = s.drops;
-  j["decisions"] = s.decisions;
-  j["migrations"] = s.migrations;
-  nlohmann::json wss = nlohmann::json::array();
-  for (size_t w = 0; w < s.work.size(); ++w) {
-    nlohmann::json protos = nlohmann::json::object();
-    for (size_t x = 0; x < s.protocols.size(); ++x) {
-      const WorkStats& c = s.work[w][x];
-      protos[s.protocols[x]] = {
-          {"dispatched", c.dispatched}, {"hybrid_dispatched", c.hybrid_dispatched},
-          {"queued", c.queued},         {"qdrops", c.qdrops},
-          {"handled", c.handled},       {"qlen", c.qlen},
-          {"watermark", c.watermark}};
+namespace internal {
+
+Stats Dispatcher::GetStats() const {
+  Stats s;
+  const int nproto = num_protocols_.load(std::memory_order_acquire);
+  s.protocols.resize(nproto);
+  for (int x = 0; x < nproto; ++x) s.protocols[x] = protocols_[x]->spec.name;
+  s.work.assign(nws_, std::vector<WorkStats>(nproto));
+  uint64_t drops[static_cast<size_t>(DropReason::kCount)] = {};
+  for (int w = 0; w < nws_; ++w) {
+    const Workstream& ws = *workstreams_[w];
+    const sched::LoadSample load = ws.load.Read();
+    s.workstreams.push_back({w, ws.cpu, ws.signal.wakeups.load(std::memory_order_relaxed),
+                             load.busy, load.queue_delay_ns, load.full_polls});
+    for (int x = 0; x < nproto; ++x) {
+      WorkStats& c = s.work[w][x];
+      for (size_t p = 0; p < producers_.size(); ++p) {
+        const Lane& lane = protocols_[x]->lane(static_cast<int>(p), w);
+        c.dispatched += lane.dispatched.Get();
+        c.hybrid_dispatched += lane.hybrid_dispatched.Get();
+        c.queued += lane.enqueued.load(std::memory_order_relaxed);
+        c.qdrops += lane.qdrops.Get();
+        const uint64_t popped = lane.handled.load(std::memory_order_relaxed);
+        const uint64_t shut = lane.shutdown_drops.Get();
+        c.handled += popped - std::min(popped, shut);
+        c.watermark = std::max(c.watermark, lane.watermark.Get());
+        drops[static_cast<size_t>(DropReason::kQueueFull)] += lane.qdrops.Get();
+        drops[static_cast<size_t>(DropReason::kShutdown)] += shut;
+      }
+      c.handled += c.dispatched + c.hybrid_dispatched;
+      c.qlen = static_cast<uint64_t>(
+          std::max<int64_t>(0, ws.protos[x].qlen.load(std::memory_order_relaxed)));
     }
-    wss.push_back({{"workstream", w},
-                   {"cpu", s.workstreams[w].cpu},
-                   {"wakeups", s.workstreams[w].wakeups},
-                   {"busy", s.workstreams[w].busy},
-                   {"queue_delay_ns", s.workstreams[w].queue_delay_ns},
-                   {"full_polls", s.workstreams[w].full_polls},
-                   {"protocols", protos}});
   }
-  j["workstreams"] = wss;
-  return j;
+  for (const auto& prod : producers_) {
+    for (size_t r = 0; r < prod->drops.size(); ++r) drops[r] += prod->drops[r].Get();
+    for (size_t r = 0; r < prod->decisions.size(); ++r) {
+      if (const uint64_t n = prod->decisions[r].Get(); n != 0)
+        s.decisions[ToString(static_cast<AdaptiveReason>(r))] += n;
+    }
+    s.migrations += prod->migrations.Get();
+  }
+  for (size_t r = 0; r < orphan_drops_.size(); ++r)
+    drops[r] += orphan_drops_[r].load(std::memory_order_relaxed);
+  for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) {
+    if (drops[r] != 0) s.drops[ToString(static_cast<DropReason>(r))] = drops[r];
+  }
+  if (auto ov = dispatch_override()) s.dispatch_override = std::string(ToString(*ov));
+  return s;
 }
 
+}  // namespace internal
 }  // namespace netisr

@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,7 +20,8 @@ enum class DropReason : uint8_t {
   kNoCpu,       // policy kCpu and m2cpuid named no valid workstream
   kNoProtocol,  // dispatched to a protocol id that is not registered
   kNoProducer,  // called from a thread that is neither a worker nor holds a ProducerScope
-  kShutdown,    // still queued at Stop() with ShutdownMode::kDrop
+  kShutdown,    // still queued at Stop() with ShutdownMode::kDrop, or handed to an
+                // entry point after Stop()
   kCount,
 };
 const char* ToString(DropReason r);
@@ -63,7 +63,7 @@ struct Stats {
 };
 
 // `netstat -Q`-style table: one row per (workstream, protocol) with traffic.
+// As JSON: ToJson in stats_json.h.
 std::string FormatTable(const Stats& s);
-nlohmann::json ToJson(const Stats& s);
 
 }  // namespace netisr

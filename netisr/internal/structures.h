@@ -1,7 +1,7 @@
 // Internal data structures of the dispatcher. See netisr.h for the design;
 // this file says who writes each field and what protects it.
 //
-// Lock order: Netisr::reg_mu_ (lockprof class "netisr.registration") is the
+// Lock order: Dispatcher::reg_mu_ (lockprof class "netisr.registration") is the
 // only lock, taken by Register and ProducerScope, never on the packet path
 // and never while a handler runs.
 #pragma once
@@ -52,6 +52,11 @@ struct Lane {
   // `enqueued - handled` is what this producer still has in flight here.
   alignas(64) std::atomic<uint64_t> handled{0};
   Counter shutdown_drops;
+  // True while a burst of this lane is out of the ring and its handler has
+  // not returned, which under the fibers model spans the handler's waits:
+  // no other fiber of the worker may pop the lane meanwhile, or a later
+  // packet of the flow would run first (see internal/fibers_model.cc).
+  bool busy = false;
 };
 
 // A workstream's state for one protocol.
@@ -67,24 +72,21 @@ struct alignas(64) WorkstreamProto {
 // bucket lives and where its last packet was queued. Owned by the producer
 // thread; no atomics.
 struct Bucket {
-  // Workstream the bucket is placed on; -1 until its first packet.
-  int16_t placement = -1;
-  // Workstream whose lane got the bucket's last queued packet, -1 if none.
-  int16_t queued_to = -1;
   // Producer chunk in which a packet of this bucket was staged but not yet
-  // pushed: the bucket cannot move inside that chunk.
-  uint32_t staged_chunk = 0;
+  // pushed: the bucket cannot move inside that chunk. 64-bit, as is
+  // Producer::chunk, so that it never wraps (2^64 chunks are centuries at
+  // 10^9 a second) and a bucket untouched since its creation (0) or for
+  // 2^32 chunks never reads as marked in the current chunk: a 32-bit count
+  // wrapped in ~7 minutes of per-packet DispatchSrc at 10 Mpps, and then
+  // every fresh bucket ran directly on lane -1.
+  uint64_t staged_chunk = 0;
   // Producer chunk in which a packet of this bucket was filed to run here
   // (directly, at the end of the chunk, after its queued packets are
-  // pushed), with the workstream it counts under and its decision. Later
-  // packets of the bucket in that chunk run with it: none may be queued
-  // elsewhere and overtake it.
-  uint32_t direct_chunk = 0;
-  int16_t direct_to = -1;
-  Decision direct_decision = Decision::kDirect;
-  // The adaptive reason of the bucket's last placement, which such later
-  // packets are counted under too.
-  AdaptiveReason last_reason = AdaptiveReason::kHasRoom;
+  // pushed), with the workstream it counts under (direct_to) and its
+  // decision. Later packets of the bucket in that chunk run with it: none
+  // may be queued elsewhere and overtake it. Producer::chunk starts at 1,
+  // so 0 means never.
+  uint64_t direct_chunk = 0;
   // Lane position (its `enqueued` count) of the bucket's last queued
   // packet, predicted when staged. Its packets are all done once the lane's
   // `handled` reaches min(tail_mark, enqueued) (the min covers tail drops,
@@ -95,7 +97,18 @@ struct Bucket {
   // return would bring back (AdaptiveView::bucket_load).
   uint32_t epoch_pkts = 0;
   uint32_t last_epoch_pkts = 0;
+  // Workstream the bucket is placed on; -1 until its first packet.
+  int16_t placement = -1;
+  // Workstream whose lane got the bucket's last queued packet, -1 if none.
+  int16_t queued_to = -1;
+  int16_t direct_to = -1;
+  Decision direct_decision = Decision::kDirect;
+  // The adaptive reason of the bucket's last placement, which such later
+  // packets are counted under too.
+  AdaptiveReason last_reason = AdaptiveReason::kHasRoom;
 };
+// Settings::flow_buckets states this size.
+static_assert(sizeof(Bucket) == 40);
 
 struct Workstream {
   int index = 0;
@@ -107,9 +120,13 @@ struct Workstream {
   // Sources not yet exhausted, published by the worker after each poll
   // round (release); read by Idle() and the work model (acquire).
   std::atomic<int> live_sources{0};
-  // True while this worker runs queued handlers; read and written only on
-  // the worker's own thread (the hybrid rule runs on it too).
-  bool draining = false;
+  // Handler runs in progress on this worker (queued bursts and direct runs
+  // of its own producer), including ones whose handler waits under the
+  // fibers model: nonzero means the worker is running handlers (FreeBSD's
+  // NWS_DISPATCHING). A count, not a flag, so that fibers interleaving their
+  // runs keep it balanced. Read and written only on the worker's own thread
+  // (the hybrid rule runs on it too).
+  uint32_t draining = 0;
   // Published load (single writer: this worker through `meter`; anyone
   // reads, relaxed) and the worker-owned accumulator behind it.
   sched::CpuLoad load;
@@ -119,7 +136,7 @@ struct Workstream {
   uint64_t cache_peers = 0;
 };
 
-// How often a producer re-reads the adaptive feedback (Netisr::ReadLoads),
+// How often a producer re-reads the adaptive feedback (AdaptivePlacement::ReadLoads),
 // ns. Published loads change once per load window (200 us); queue fills
 // move by ~15 packets of a 300 ns handler in 5 us. A saturated producer's
 // poll burst (32 such packets) takes longer than this, so it still reads
@@ -147,7 +164,7 @@ struct Feedback {
   uint64_t settling = 0;   // AdaptiveView::settling
   uint64_t pressured = 0;  // AdaptiveView::pressured
   // Workstreams whose queue length was re-read in the current chunk (bit
-  // mask), and that length (valid where the bit is set); Netisr::RefreshFill
+  // mask), and that length (valid where the bit is set); AdaptivePlacement::RefreshFill
   // adds what the chunk staged since to give `fill`.
   uint64_t fill_fresh = 0;
   std::array<int64_t, kMaxWorkstreams> qlen{};
@@ -156,8 +173,12 @@ struct Feedback {
 struct ProtocolEntry {
   ProtocolSpec spec;
   uint32_t qlimit = 0;
+  // Workstreams of the dispatcher; fixed.
+  int nws = 0;
   // lanes[producer * nws + workstream]; created at registration, fixed after.
   std::vector<std::unique_ptr<Lane>> lanes;
+  // The lane from `producer` into `workstream`: the one copy of the index.
+  Lane& lane(int producer, int workstream) const { return *lanes[producer * nws + workstream]; }
   // buckets[producer][bucket]: each producer's view of the flow buckets;
   // written only by that producer's thread.
   std::vector<std::vector<Bucket>> buckets;
@@ -173,7 +194,7 @@ struct Producer {
   Netisr* owner = nullptr;
   int index = 0;
   int home_ws = -1;  // the worker's workstream, or -1 for an external slot
-  // External slots: claimed and released under Netisr::reg_mu_.
+  // External slots: claimed and released under Dispatcher::reg_mu_.
   bool in_use = false;
   // Workstreams pushed to since the last Flush; owner thread only.
   uint64_t wake_mask = 0;
@@ -190,8 +211,9 @@ struct Producer {
   // By workstream: when this producer last held back its sources because
   // its lane there fed a queue past kOverloadFill (FastClock ns; 0 never).
   std::array<uint64_t, kMaxWorkstreams> pressured_ns{};
-  // Chunks of packets classified so far (see Bucket::staged_chunk).
-  uint32_t chunk = 0;
+  // Chunks of packets classified so far (see Bucket::staged_chunk); the
+  // first chunk is 1, so a bucket's 0 never matches.
+  uint64_t chunk = 0;
   // Statistics, single writer: adaptive decisions by reason and bucket moves.
   std::array<Counter, static_cast<size_t>(AdaptiveReason::kCount)> decisions;
   Counter migrations;

@@ -153,15 +153,16 @@ TEST(Adaptive, SkewedLoadConservesAndNeverReorders) {
               static_cast<unsigned long long>(st.TotalDrops()));
 }
 
-// A source that is heavy for its first `heavy` packets (whole bursts, as
-// fast as it is polled) and then light, one packet per `gap`, until
-// Finish() (any thread) or its inner source runs out.
+// A source that is heavy for its first `heavy` packets or until GoLight()
+// (whole bursts, as fast as it is polled) and then light, one packet per
+// `gap`, until Finish() (any thread) or its inner source runs out.
 class PhasedSource : public IngressSource {
  public:
   PhasedSource(SeqSource& inner, uint64_t heavy, std::chrono::microseconds gap)
       : inner_(inner), heavy_(heavy), gap_(gap) {}
   size_t Poll(Netisr& nisr, size_t budget) override {
-    if (inner_.sent() < heavy_) return inner_.Poll(nisr, std::min(budget, heavy_ - inner_.sent()));
+    if (!light_.load(std::memory_order_relaxed) && inner_.sent() < heavy_)
+      return inner_.Poll(nisr, std::min(budget, heavy_ - inner_.sent()));
     const auto now = std::chrono::steady_clock::now();
     if (now < next_) return 0;
     next_ = now + gap_;
@@ -173,6 +174,9 @@ class PhasedSource : public IngressSource {
     return finished_.load(std::memory_order_relaxed) || inner_.Exhausted();
   }
   void Finish() { finished_.store(true, std::memory_order_relaxed); }
+  // Ends the heavy phase now. Relaxed, as Finish.
+  void GoLight() { light_.store(true, std::memory_order_relaxed); }
+  bool light() const { return light_.load(std::memory_order_relaxed); }
 
  private:
   SeqSource& inner_;
@@ -180,42 +184,46 @@ class PhasedSource : public IngressSource {
   const std::chrono::microseconds gap_;
   std::chrono::steady_clock::time_point next_{};
   std::atomic<bool> finished_{false};
+  std::atomic<bool> light_{false};
 };
 
 // Direct dispatch while this CPU has capacity: buckets that moved out while
 // worker 0 was saturated come back once its load is light again, so that
-// every flow of its source ends up running on it. The light phase lasts
-// until that is seen (or 20 s): how long the returns take depends on how
-// much CPU the machine gives the test, their happening does not. Whether
-// the heavy phase moves any bucket out depends on the machine too (a
-// CPU-starved runner may show worker 1 as busy as well); without a move
-// there is nothing to return.
+// every flow of its source ends up running on it. The heavy phase lasts
+// until a bucket is out (or 20 s), so that there always is one to return,
+// and nothing brings one home early: worker 0 spins 2 us on every packet
+// while heavy, so it cannot have room for a return (busy under busy_low)
+// before the light phase, and with queue delay, backpressure and a 10240
+// queue out of the overload test, worker 1 is never overloaded, so no
+// migrate_home. The light phase lasts until the returns are seen (or
+// 20 s): how long either phase takes depends on how much CPU the machine
+// gives the test, what happens in it does not.
 TEST(Adaptive, MovedBucketsReturnWhenTheLoadIsLightAgain) {
-  auto nisr = MakeNetisr("threads", QuickAdaptiveSettings());
+  Settings s = QuickAdaptiveSettings();
+  s.adaptive.delay_high_ns = 1'000'000'000;
+  s.adaptive.backpressure_fill = 1.0;
+  auto nisr = MakeNetisr("threads", s);
   ASSERT_NE(nisr, nullptr);
   constexpr uint32_t kFlows = 64;
-  constexpr uint64_t kHeavy = kFlows * 400;
   WhereChecker checker(kFlows);
   const HandlerFn record = checker.handler();
+  // Set once the heavy phase ends; packets handled after it are light.
+  std::atomic<bool> light{false};
   ProtocolSpec spec;
   spec.name = "tcp";
   spec.handler = [&](Burst b) {
-    // Heavy-phase packets are the first 400 of each flow (SeqSource
-    // deals the flows round-robin).
-    for (Packet* p : b) {
-      if (p->seq <= 400) Spin(2'000);
-    }
+    if (!light.load(std::memory_order_relaxed)) Spin(2'000 * b.size());
     record(b);
   };
   spec.dispatch = DispatchMode::kAdaptive;
-  spec.qlimit = 1024;
+  spec.qlimit = 10240;
   auto proto = nisr->Register(spec);
   ASSERT_TRUE(proto.ok());
-  auto pool = MakePool(8192);
-  // 400 packets per flow heavy (2 us each: worker 0 saturates), then one
+  auto pool = MakePool(16384);
+  // Heavy: whole bursts at 2 us a packet (worker 0 saturates); then one
   // packet every 40 us (~2% load), each flow's every 2.6 ms.
-  SeqSource inner(*pool, *proto, 0, Range(0, kFlows), kHeavy + 1'000'000);
-  PhasedSource src(inner, kHeavy, std::chrono::microseconds(40));
+  SeqSource inner(*pool, *proto, 0, Range(0, kFlows), 100'000'000);
+  PhasedSource src(inner, /*heavy=*/100'000'000, std::chrono::microseconds(40));
   ASSERT_TRUE(nisr->AttachSource(0, &src).ok());
   ASSERT_TRUE(nisr->Start().ok());
   const auto all_home = [&] {
@@ -233,18 +241,25 @@ TEST(Adaptive, MovedBucketsReturnWhenTheLoadIsLightAgain) {
   const auto buckets_out = [&](const Stats& st) {
     return count(st, "migrate_out") - count(st, "migrate_home") - count(st, "return");
   };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   const auto wait_for = [&](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!done() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     return done();
   };
-  ASSERT_TRUE(wait_for([&] { return checker.delivered() >= kHeavy; })) << "no light phase";
-  const Stats at_light = nisr->GetStats();
+  Stats at_light;
+  const bool moved = wait_for([&] {
+    at_light = nisr->GetStats();
+    return buckets_out(at_light) > 0;
+  });
+  light.store(true, std::memory_order_relaxed);
+  src.GoLight();
+  const uint64_t light_from = checker.delivered();
   // Every flow has had a few light packets, and the last of each ran here.
-  const bool converged =
-      wait_for([&] { return checker.delivered() >= kHeavy + 4 * kFlows && all_home(); });
+  const bool converged = moved && wait_for([&] {
+                           return checker.delivered() >= light_from + 4 * kFlows && all_home();
+                         });
   src.Finish();
   nisr->RunUntilIdle();
   nisr->Stop();
@@ -256,8 +271,9 @@ TEST(Adaptive, MovedBucketsReturnWhenTheLoadIsLightAgain) {
               static_cast<unsigned long long>(count(st, "migrate_out")),
               static_cast<unsigned long long>(count(st, "migrate_home")),
               static_cast<unsigned long long>(count(st, "return")),
-              static_cast<unsigned long long>(inner.sent() - kHeavy));
-  if (buckets_out(at_light) == 0) GTEST_SKIP() << "no bucket was out when the load went light";
+              static_cast<unsigned long long>(checker.delivered() - light_from));
+  ASSERT_TRUE(moved) << "no bucket moved out in 20 s of saturating load";
+  EXPECT_EQ(count(st, "migrate_home"), 0u);
   EXPECT_TRUE(converged) << "flows still running on worker 1 after 20 s of light load";
   EXPECT_GT(count(st, "return"), count(at_light, "return"));
 }

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,17 +93,24 @@ TEST_P(Conformance, OrderHoldsAcrossRuntimeModeChanges) {
 
   const DispatchMode modes[] = {DispatchMode::kDirect, DispatchMode::kDeferred,
                                 DispatchMode::kHybrid, DispatchMode::kAdaptive};
+  constexpr size_t kModes = std::size(modes);
   uint64_t external_sent = 0;
+  // Packets the external producer sent under each override.
+  uint64_t sent_in_mode[kModes] = {};
   {
     Netisr::ProducerScope scope(*nisr);
     ASSERT_TRUE(scope.status().ok());
     SeqSource ext(*pool, *proto, 2, Range(1000, 20), 20000);
-    for (int i = 0; !ext.Exhausted(); ++i) {
-      nisr->SetDispatchOverride(modes[i % 3]);
-      external_sent += ext.Poll(*nisr, 16);
+    for (size_t i = 0; !ext.Exhausted(); ++i) {
+      nisr->SetDispatchOverride(modes[i % kModes]);
+      const size_t n = ext.Poll(*nisr, 16);
+      external_sent += n;
+      sent_in_mode[i % kModes] += n;
       nisr->Step();  // caller-driven models make progress here
     }
   }
+  for (size_t m = 0; m < kModes; ++m)
+    EXPECT_GT(sent_in_mode[m], 0u) << "no traffic under " << ToString(modes[m]);
   nisr->SetDispatchOverride(std::nullopt);
   nisr->RunUntilIdle();
   nisr->Stop();

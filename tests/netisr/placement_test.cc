@@ -5,7 +5,9 @@
 
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "netisr/netisr.h"
 #include "tests/netisr/test_util.h"
@@ -77,15 +79,65 @@ INSTANTIATE_TEST_SUITE_P(
                       [](uint32_t f, uint16_t) { return static_cast<int>((f / 3) % 2); }}),
     [](const auto& info) { return std::string(ToString(info.param.policy)); });
 
+// Bound workers run on their CPUs: each worker's handler finds its thread's
+// affinity mask to be exactly its workstream's CPU, and runs there, and the
+// two workers have distinct CPUs where the machine has two.
 TEST(Placement, WorkersAreBoundToDistinctCpus) {
   Settings s;
   s.max_threads = 2;
+  s.bind_threads = true;
   auto nisr = MakeNetisr("threads", s);
   ASSERT_NE(nisr, nullptr);
+  struct Seen {
+    std::set<int> ran_on;           // sched_getcpu() in the handler
+    std::set<std::set<int>> masks;  // the thread's affinity mask there
+  };
+  std::mutex mu;  // guards `seen`; handlers of both workers record
+  std::vector<Seen> seen(2);
+  ProtocolSpec spec;
+  spec.name = "bound";
+  spec.dispatch = DispatchMode::kDeferred;
+  spec.handler = [&](Burst b) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::set<int> mask;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+      for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (CPU_ISSET(c, &set)) mask.insert(c);
+      }
+    }
+    const int ws = Netisr::CurrentWorkstream();
+    std::lock_guard<std::mutex> lock(mu);
+    if (ws >= 0 && ws < 2) {
+      seen[ws].ran_on.insert(sched_getcpu());
+      seen[ws].masks.insert(mask);
+    }
+    for (Packet* p : b) Release(p);
+  };
+  auto proto = nisr->Register(spec);
+  ASSERT_TRUE(proto.ok());
+  auto pool = MakePool(1024);
+  ASSERT_TRUE(nisr->Start().ok());
+  {
+    Netisr::ProducerScope scope(*nisr);
+    ASSERT_TRUE(scope.status().ok());
+    // Flows 0 and 1 land on workstreams 0 and 1 (flowid % 2).
+    EXPECT_EQ(QueueBurstsToTwoWorkstreams(*nisr, *pool, *proto, 10), 320u);
+  }
+  nisr->RunUntilIdle();
+  nisr->Stop();
   const Stats st = nisr->GetStats();
   std::set<int> cpus;
-  for (const auto& w : st.workstreams) cpus.insert(w.cpu);
+  for (int w = 0; w < 2; ++w) {
+    SCOPED_TRACE("workstream " + std::to_string(w));
+    const int cpu = st.workstreams[w].cpu;
+    ASSERT_GE(cpu, 0);
+    cpus.insert(cpu);
+    EXPECT_EQ(seen[w].masks, (std::set<std::set<int>>{{cpu}}));
+    EXPECT_EQ(seen[w].ran_on, (std::set<int>{cpu}));
+  }
   EXPECT_EQ(cpus.size(), std::min<size_t>(2, std::thread::hardware_concurrency()));
+  EXPECT_EQ(pool->available(), pool->capacity());
 }
 
 // ether -> ip: the first handler dispatches each packet to the second.

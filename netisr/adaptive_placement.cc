@@ -1,0 +1,130 @@
+// See internal/adaptive_placement.h.
+#include "netisr/internal/adaptive_placement.h"
+
+#include <algorithm>
+
+#include "sched_feedback/clock.h"
+
+namespace netisr::internal {
+
+uint64_t SystemClock::NowNs() const { return sched::FastClock::Global().NowNs(); }
+
+Feedback& AdaptivePlacement::ReadLoads(Producer& prod, ProtocolEntry& pe, ProtocolId proto) const {
+  Feedback& fb = pe.feedback[prod.index];
+  fb.now_ns = clock_.NowNs();
+  // Reading every workstream's load and queue fill costs a cache miss or
+  // two each; a producer polling a paced source every microsecond would pay
+  // them per packet or two. The published loads change once per window
+  // anyway (docs/adaptive.md 6: paced at 4.2 Mpps, poll model, p50 4.2 ->
+  // 2.6 us).
+  RollBucketEpoch(fb, pe, prod.index);
+  if (fb.read_ns != 0 && fb.now_ns - fb.read_ns < kFeedbackRefreshNs) return fb;
+  fb.read_ns = fb.now_ns;
+  fb.settling = 0;
+  fb.pressured = 0;
+  // Published values older than two windows are stale: a worker that runs
+  // publishes every window, so only a sleeping (or descheduled) one lags.
+  const uint64_t stale_ns = 2 * settings_.adaptive.load_window_ns;
+  const int nws = static_cast<int>(ws_.size());
+  for (int w = 0; w < nws; ++w) {
+    const Workstream& ws = *ws_[w];
+    sched::LoadSample& l = fb.loads[w];
+    l = ws.load.Read();
+    l.asleep = ws.signal.sleeping.load(std::memory_order_relaxed) != 0;
+    // The clock is not ordered across CPUs (see FastClock): a publication
+    // may read as slightly in the future.
+    l.stale = fb.now_ns > l.published_ns && fb.now_ns - l.published_ns > stale_ns;
+    fb.fill[w] = static_cast<float>(ws.protos[proto].qlen.load(std::memory_order_relaxed)) /
+                 static_cast<float>(pe.qlimit);
+    // A settling target that sleeps with stale load will not publish until
+    // woken; it is idle, so the last move evidently did not fill it.
+    if (l.windows < prod.settle_until_windows[w] && !(l.asleep && l.stale))
+      fb.settling |= uint64_t{1} << w;
+    if (const uint64_t p = prod.pressured_ns[w];
+        p != 0 && fb.now_ns - std::min(fb.now_ns, p) < settings_.adaptive.load_window_ns)
+      fb.pressured |= uint64_t{1} << w;
+  }
+  prod.saturated = UpdateSaturation(prod.saturated, fb.loads[prod.home_ws], settings_.adaptive);
+  return fb;
+}
+
+void AdaptivePlacement::RollBucketEpoch(Feedback& fb, ProtocolEntry& pe, int producer) const {
+  const uint64_t len = kBucketEpochWindows * settings_.adaptive.load_window_ns;
+  if (fb.epoch_start_ns == 0) fb.epoch_start_ns = fb.now_ns;
+  if (fb.now_ns - fb.epoch_start_ns < len) return;
+  // flow_buckets stores each epoch (256 by default, every 800 us).
+  for (Bucket& b : pe.buckets[producer]) {
+    b.last_epoch_pkts = b.epoch_pkts;
+    b.epoch_pkts = 0;
+  }
+  fb.last_epoch_ns = fb.now_ns - fb.epoch_start_ns;
+  fb.epoch_start_ns = fb.now_ns;
+}
+
+double AdaptivePlacement::BucketLoad(const Feedback& fb, const Bucket& b, ProtocolId proto,
+                                     int here) const {
+  if (fb.last_epoch_ns == 0) return 0;
+  // This CPU's service time per packet; one that never ran the protocol
+  // borrows the bucket's CPU's.
+  uint32_t svc = ws_[here]->load.ServiceNs(proto);
+  if (svc == 0 && b.placement >= 0) svc = ws_[b.placement]->load.ServiceNs(proto);
+  return static_cast<double>(b.last_epoch_pkts) * svc / static_cast<double>(fb.last_epoch_ns);
+}
+
+void AdaptivePlacement::RefreshFill(Feedback& fb, const ProtocolEntry& pe, ProtocolId proto, int t,
+                                    int64_t staged) const {
+  const uint64_t bit = uint64_t{1} << t;
+  if (!(fb.fill_fresh & bit)) {
+    // One read of the shared qlen line per target and chunk.
+    fb.fill_fresh |= bit;
+    fb.qlen[t] = ws_[t]->protos[proto].qlen.load(std::memory_order_relaxed);
+  }
+  // What this producer staged for t so far in the chunk is not in qlen yet.
+  fb.fill[t] = static_cast<float>(fb.qlen[t] + staged) / static_cast<float>(pe.qlimit);
+}
+
+AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b,
+                                        int hint) const {
+  const int here = prod.home_ws;
+  const int nws = static_cast<int>(ws_.size());
+  AdaptiveChoice choice;
+  if (hint >= 0) {
+    choice = {hint, AdaptiveReason::kHinted};
+  } else {
+    if (b.placement < 0 || b.placement >= nws) b.placement = static_cast<int16_t>(here);
+    const bool rate_ok =
+        fb.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
+    const AdaptiveView view{here,
+                            b.placement,
+                            prod.saturated,
+                            rate_ok,
+                            {fb.loads.data(), size_t(nws)},
+                            ws_[here]->cache_peers,
+                            {fb.fill.data(), size_t(nws)},
+                            fb.settling,
+                            fb.pressured,
+                            b.placement != here ? BucketLoad(fb, b, proto, here) : 0.0};
+    choice = DecideAdaptive(view, settings_.adaptive);
+    if (choice.reason == AdaptiveReason::kSpill) {
+      // Runs here this once; the bucket stays placed where it is.
+    } else if (choice.placement != b.placement) {
+      b.placement = static_cast<int16_t>(choice.placement);
+      prod.migrations.Add(1);
+      prod.last_migration_ns = fb.now_ns;
+      // The CPU that gained the bucket must show it before it gains
+      // another: the target of a move out, or this one after a return.
+      if ((choice.reason == AdaptiveReason::kMigrateOut ||
+           choice.reason == AdaptiveReason::kReturn) &&
+          settings_.adaptive.settle_windows > 0) {
+        const int t = choice.placement;
+        prod.settle_until_windows[t] = fb.loads[t].windows + settings_.adaptive.settle_windows;
+        fb.settling |= uint64_t{1} << t;
+      }
+    }
+  }
+  prod.decisions[static_cast<size_t>(choice.reason)].Add(1);
+  b.last_reason = choice.reason;
+  return choice;
+}
+
+}  // namespace netisr::internal

@@ -1,0 +1,78 @@
+// AdaptivePlacement: where DispatchMode::kAdaptive puts a drained flow
+// bucket, from one producer's snapshot of the workers' published loads and
+// queue fills (internal::Feedback) and the pure rule in select.h.
+//
+// It reads time only from the Clock it is given (FastClock in the
+// dispatcher), so a simulator can run this code, not a copy of it, in
+// virtual time. The clock is read once per entry-point call (ReadLoads) and
+// twice per adaptive direct run (service time), a virtual call each, only in
+// adaptive mode. The workers' own load metering (workers.cc) still reads
+// FastClock directly: it runs per drained burst in every mode.
+//
+// Threading: every method runs on the producer thread that owns `prod` and
+// its Feedback; it reads other workers' published state with relaxed loads
+// (see structures.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "netisr/internal/select.h"
+#include "netisr/internal/structures.h"
+#include "netisr/settings.h"
+
+namespace netisr::internal {
+
+// Time source of the adaptive placement, ns, monotonic.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual uint64_t NowNs() const = 0;
+};
+
+// sched::FastClock::Global().
+class SystemClock final : public Clock {
+ public:
+  uint64_t NowNs() const override;
+};
+
+class AdaptivePlacement {
+ public:
+  // `workstreams` and `settings` must outlive this object; nws fixed.
+  AdaptivePlacement(const Settings& settings, const Clock& clock,
+                    const std::vector<std::unique_ptr<Workstream>>& workstreams)
+      : settings_(settings), clock_(clock), ws_(workstreams) {}
+
+  uint64_t Now() const { return clock_.NowNs(); }
+
+  // Returns `prod`'s snapshot for `proto` with now_ns set, its loads, queue
+  // fills and own saturation re-read at most every kFeedbackRefreshNs, and
+  // its bucket epoch rolled over when due. `prod` must be a worker's
+  // (home_ws >= 0).
+  Feedback& ReadLoads(Producer& prod, ProtocolEntry& pe, ProtocolId proto) const;
+
+  // Re-reads workstream t's queue fill into fb, once per chunk, plus
+  // `staged` packets this chunk staged for t so far; the spill test needs
+  // it current.
+  void RefreshFill(Feedback& fb, const ProtocolEntry& pe, ProtocolId proto, int t,
+                   int64_t staged) const;
+
+  // Places drained bucket b of `prod` (on workstream prod.home_ws) by the
+  // adaptive rule, or on `hint` if that is a workstream (-1 none): moves it
+  // when the rule says so, counting the decision and the migration.
+  AdaptiveChoice Place(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b, int hint) const;
+
+ private:
+  // Starts a new bucket epoch once kBucketEpochWindows load windows have
+  // passed, keeping each bucket's count of the one that ended.
+  void RollBucketEpoch(Feedback& fb, ProtocolEntry& pe, int producer) const;
+  // AdaptiveView::bucket_load of b for the producer on workstream `here`.
+  double BucketLoad(const Feedback& fb, const Bucket& b, ProtocolId proto, int here) const;
+
+  const Settings& settings_;
+  const Clock& clock_;
+  const std::vector<std::unique_ptr<Workstream>>& ws_;
+};
+
+}  // namespace netisr::internal
