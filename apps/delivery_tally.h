@@ -24,6 +24,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "apps/latency_histogram.h"
@@ -95,5 +97,14 @@ class DeliveryTally {
   std::vector<LatencyHistogram> latency_;  // by workstream, same single-writer rule
   LatencyHistogram stray_latency_;
 };
+
+// Releases the packets of a consumed burst, except those `withhold` keeps
+// (RunHooks::withhold, a test seam that leaks them on purpose).
+inline void ReleaseUnlessWithheld(std::span<Packet* const> burst,
+                                  const std::function<bool(const Packet&)>& withhold) {
+  for (Packet* pkt : burst) {
+    if (!withhold(*pkt)) Release(pkt);
+  }
+}
 
 }  // namespace netisr::apps

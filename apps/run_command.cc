@@ -13,6 +13,7 @@
 #include <memory>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "apps/delivery_tally.h"
@@ -65,6 +66,38 @@ struct OnlyWith {
   const char* where;  // "with --source synthetic", ...
 };
 
+// Flags of a dispatch mode or work model given with another one.
+Status ValidateModeOptions(const RunOptions& o) {
+  const AdaptiveOptions& a = o.adaptive;
+  const std::pair<const char*, bool> adaptive_flags[] = {
+      {"--adaptive-busy-high", a.busy_high.has_value()},
+      {"--adaptive-busy-low", a.busy_low.has_value()},
+      {"--adaptive-full-polls", a.full_polls.has_value()},
+      {"--adaptive-room-busy", a.room_busy.has_value()},
+      {"--adaptive-delay-low-us", a.delay_low_us.has_value()},
+      {"--adaptive-delay-high-us", a.delay_high_us.has_value()},
+      {"--adaptive-interval-us", a.interval_us.has_value()},
+      {"--adaptive-window-us", a.window_us.has_value()},
+      {"--adaptive-alpha", a.alpha.has_value()},
+      {"--adaptive-backpressure", a.backpressure.has_value()},
+      {"--adaptive-spill", a.spill.has_value()},
+      {"--adaptive-settle-windows", a.settle_windows.has_value()},
+  };
+  for (const auto& [flag, given] : adaptive_flags) {
+    if (given && o.dispatch != "adaptive")
+      return Invalid(fmt::format("{} applies only with --dispatch adaptive", flag));
+  }
+  if (o.trace_us != 0 && o.model == "inline")
+    return Invalid(
+        "--trace-us applies only with a self-driven work model (threads, poll, fibers): inline "
+        "runs the workers on the caller's thread, which has none left to sample with");
+  return Status::Ok();
+}
+
+PoolReport PoolReportOf(std::string name, const PacketPool& pool) {
+  return {std::move(name), pool.capacity(), pool.available()};
+}
+
 // The --source flags: the source syntax, the flags that only some sources
 // take, the traffic mix's ranges and the filter's rule text.
 Status ValidateSourceOptions(const RunOptions& o) {
@@ -93,9 +126,15 @@ Status ValidateSourceOptions(const RunOptions& o) {
       {"--rate", o.rate != 0, bench || synthetic,
        "in the bench mode or with --source synthetic (pcap and dpdk run as fast as they "
        "are polled)"},
-      {"--policy", o.policy != "flow", bench,
+      {"--policy", o.policy.has_value(), bench,
        "in the bench mode (the parse chain's layers have their own policies: ether by "
        "source, ip and up by flow)"},
+      {"--flows", o.flows.has_value(), bench || synthetic,
+       "in the bench mode or with --source synthetic (pcap and dpdk frames bring their own "
+       "flows)"},
+      {"--seed", o.seed.has_value(), bench || synthetic,
+       "in the bench mode or with --source synthetic (pcap and dpdk frames are not "
+       "generated)"},
   };
   for (const OnlyWith& w : only) {
     if (w.given && !w.allowed) return Invalid(fmt::format("{} applies only {}", w.flag, w.where));
@@ -144,8 +183,9 @@ Status ValidateSourceOptions(const RunOptions& o) {
 // order, counts, releases.
 class SynthProtocol {
  public:
-  SynthProtocol(int workstreams, uint32_t flows, uint64_t handler_ns)
-      : tally_(workstreams, handler_ns), flows_(flows) {}
+  SynthProtocol(int workstreams, uint32_t flows, uint64_t handler_ns,
+                std::function<bool(const Packet&)> withhold)
+      : tally_(workstreams, handler_ns), flows_(flows), withhold_(std::move(withhold)) {}
 
   void Handle(Burst burst) {
     const int ws = Netisr::CurrentWorkstream();
@@ -161,7 +201,11 @@ class SynthProtocol {
       reordered += InOrder(*pkt) ? 0 : 1;
     }
     // One cache operation for the whole burst rather than one per packet.
-    ReleaseBulk(burst);
+    if (withhold_) {
+      ReleaseUnlessWithheld(burst, withhold_);
+    } else {
+      ReleaseBulk(burst);
+    }
     tally_.Count(ws, 0, burst.size(), reordered);
   }
 
@@ -187,7 +231,8 @@ class SynthProtocol {
   }
 
   DeliveryTally tally_;
-  std::vector<FlowState> flows_;  // by flow index
+  std::vector<FlowState> flows_;                       // by flow index
+  const std::function<bool(const Packet&)> withhold_;  // RunHooks::withhold
 };
 
 // Everything one run owns. Members are destroyed in reverse order, so the
@@ -195,6 +240,7 @@ class SynthProtocol {
 // into the pools.
 struct Job {
   RunOptions options;
+  RunHooks hooks;
   std::unique_ptr<SynthProtocol> protocol;
   std::vector<std::unique_ptr<PacketPool>> pools;
   std::vector<std::unique_ptr<SyntheticSource>> sources;
@@ -211,7 +257,7 @@ ProtocolSpec SpecFor(const RunOptions& o, SynthProtocol& protocol) {
   ProtocolSpec spec;
   spec.name = "synth";
   spec.handler = [&protocol](Burst burst) { protocol.Handle(burst); };
-  spec.policy = *ParsePolicy(o.policy);
+  spec.policy = *ParsePolicy(o.policy_name());
   spec.dispatch = *ParseDispatchMode(o.dispatch);
   spec.qlimit = static_cast<uint32_t>(o.qlimit);
   if (spec.policy == Policy::kCpu) {
@@ -232,19 +278,19 @@ Status AddSources(Job& job, ProtocolId proto) {
   const uint32_t pool_size = std::max(kPoolPackets / nsources, kMinPoolPacketsPerSource);
   const auto total = static_cast<uint64_t>(o.packets);
   const std::vector<uint64_t> quotas =
-      SourceQuotas(total, static_cast<uint32_t>(o.flows), nsources, o.skew);
+      SourceQuotas(total, static_cast<uint32_t>(o.flow_count()), nsources, o.skew);
   for (uint16_t i = 0; i < nsources; ++i) {
     auto pool = PacketPool::Create(pool_size, kPacketBufBytes, kPoolCache);
     if (!pool.ok()) return pool.status();
     SourceSpec spec;
     spec.id = i;
     spec.num_sources = nsources;
-    spec.num_flows = static_cast<uint32_t>(o.flows);
+    spec.num_flows = static_cast<uint32_t>(o.flow_count());
     spec.packets = quotas[i];
     // Each source's share of the rate follows its share of the packets, so
     // all of them finish together.
     spec.rate_pps = o.rate * static_cast<double>(quotas[i]) / static_cast<double>(total);
-    spec.seed = o.seed;
+    spec.seed = o.seed_value();
     spec.proto = proto;
     spec.pool = pool->get();
     job.pools.push_back(std::move(*pool));
@@ -266,9 +312,10 @@ Status Build(Job& job) {
   auto nisr = Netisr::Create(NetisrSettingsFor(o), std::move(*model));
   if (!nisr.ok()) return nisr.status();
   job.nisr = std::move(*nisr);
-  job.protocol =
-      std::make_unique<SynthProtocol>(static_cast<int>(o.cpus), static_cast<uint32_t>(o.flows),
-                                      static_cast<uint64_t>(o.handler_ns));
+  if (job.hooks.created) job.hooks.created(*job.nisr);
+  job.protocol = std::make_unique<SynthProtocol>(
+      static_cast<int>(o.cpus), static_cast<uint32_t>(o.flow_count()),
+      static_cast<uint64_t>(o.handler_ns), job.hooks.withhold);
   auto proto = job.nisr->Register(SpecFor(o, *job.protocol));
   if (!proto.ok()) return proto.status();
   return AddSources(job, *proto);
@@ -319,16 +366,10 @@ Result<RunReport> Execute(Job& job) {
   RunReport r;
   auto took = DriveToIdle(*job.nisr, job.options, r.trace);
   if (!took.ok()) return took.status();
-  // Conservation of buffers: once every handler has returned, each pool
-  // holds all its packets again (its ring plus the threads' caches).
-  for (size_t i = 0; i < job.pools.size(); ++i) {
-    const PacketPool& pool = *job.pools[i];
-    if (pool.available() != pool.capacity())
-      return Status(ErrorCode::kFailedPrecondition,
-                    fmt::format("packet pool of source {}: {} of {} packets free after Stop; "
-                                "the rest were never released",
-                                i, pool.available(), pool.capacity()));
-  }
+  // Conservation of buffers (RunCommand checks it): once every handler has
+  // returned, each pool holds all its packets again.
+  for (size_t i = 0; i < job.pools.size(); ++i)
+    r.pools.push_back(PoolReportOf(fmt::format("source{}", i), *job.pools[i]));
 
   r.options = job.options;
   for (const auto& src : job.sources) {
@@ -391,9 +432,10 @@ AdaptiveSettings ResolveAdaptive(const AdaptiveOptions& o) {
 }
 
 Status ValidateRunOptions(const RunOptions& o) {
+  const std::string policy = o.policy_name();
   const Choice choices[] = {
       {"--dispatch", o.dispatch, kDispatchChoices},
-      {"--policy", o.policy, kPolicyChoices},
+      {"--policy", policy, kPolicyChoices},
       {"--model", o.model, kModelChoices},
   };
   for (const Choice& c : choices) {
@@ -401,7 +443,7 @@ Status ValidateRunOptions(const RunOptions& o) {
   }
   const Bound bounds[] = {
       {"--cpus", o.cpus, 1, kMaxWorkstreams},
-      {"--flows", o.flows, 1, kMaxFlows},
+      {"--flows", o.flow_count(), 1, kMaxFlows},
       {"--packets", o.packets, 1, kMaxPackets},
       {"--sources", o.sources.value_or(1), 1, kMaxSources},
       {"--handler-ns", o.handler_ns, 0, kMaxHandlerNs},
@@ -434,6 +476,12 @@ Status ValidateRunOptions(const RunOptions& o) {
   for (const RealBound& b : reals) {
     if (Status st = Check(b); !st.ok()) return st;
   }
+  if (o.rate > 0 && static_cast<double>(o.packets) / o.rate > kMaxPacedSeconds) {
+    return Invalid(fmt::format(
+        "--rate {} paces --packets {} over {:.3g} s, more than the {:.0f} s bound (raise --rate "
+        "or lower --packets)",
+        o.rate, o.packets, static_cast<double>(o.packets) / o.rate, kMaxPacedSeconds));
+  }
   // Low/high pairs, each side as given or netisr's default.
   const AdaptiveSettings a = ResolveAdaptive(o.adaptive);
   const Ordered pairs[] = {
@@ -444,20 +492,22 @@ Status ValidateRunOptions(const RunOptions& o) {
   for (const Ordered& p : pairs) {
     if (Status st = Check(p); !st.ok()) return st;
   }
+  if (Status st = ValidateModeOptions(o); !st.ok()) return st;
   return ValidateSourceOptions(o);
 }
 
-Result<RunReport> RunSynthetic(const RunOptions& opts) {
+Result<RunReport> RunSynthetic(const RunOptions& opts, const RunHooks& hooks) {
   if (Status st = ValidateRunOptions(opts); !st.ok()) return st;
   Job job;
   job.options = Resolved(opts);
+  job.hooks = hooks;
   if (Status st = Build(job); !st.ok()) return st;
   return Execute(job);
 }
 
-Result<RunReport> Run(const RunOptions& opts) {
+Result<RunReport> Run(const RunOptions& opts, const RunHooks& hooks) {
   // Both validate.
-  return opts.source.empty() ? RunSynthetic(opts) : RunStack(opts);
+  return opts.source.empty() ? RunSynthetic(opts, hooks) : RunStack(opts, hooks);
 }
 
 namespace {
@@ -498,10 +548,10 @@ std::string FormatHuman(const RunReport& r) {
          fmt::format(
              "packets_in={} delivered={} dropped={} reordered={} mpps={:.2f} seconds={:.3f} "
              "p50_us={:.1f} p99_us={:.1f} migrations={} model={} dispatch={} policy={} cpus={} "
-             "source={}\n",
+             "source={} buffers_out={}\n",
              r.packets_in, r.delivered, r.dropped_total(), r.reordered, r.mpps, r.seconds,
              r.latency.p50_us, r.latency.p99_us, r.stats.migrations, o.model, o.dispatch,
-             bench ? o.policy : "per-layer", o.cpus, r.source_kind);
+             bench ? o.policy_name() : "per-layer", o.cpus, r.source_kind, r.buffers_out());
 }
 
 namespace {
@@ -522,6 +572,13 @@ nlohmann::json TraceJson(const std::vector<TraceSample>& trace) {
                     t.decisions.empty() ? nlohmann::json::object() : nlohmann::json(t.decisions)}});
   }
   return out;
+}
+
+nlohmann::json PoolsJson(const std::vector<PoolReport>& pools) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const PoolReport& p : pools)
+    a.push_back({{"name", p.name}, {"capacity", p.capacity}, {"free", p.free}});
+  return a;
 }
 
 nlohmann::json LatencyJson(const std::vector<LatencySummary>& by_ws) {
@@ -577,12 +634,14 @@ nlohmann::json ToJson(const RunReport& r) {
       {"decisions",
        r.stats.decisions.empty() ? nlohmann::json::object() : nlohmann::json(r.stats.decisions)},
       {"trace", TraceJson(r.trace)},
+      {"buffers_out", r.buffers_out()},
+      {"pools", PoolsJson(r.pools)},
       {"config",
        {{"cpus", o.cpus},
         {"dispatch", o.dispatch},
-        {"policy", o.policy},
+        {"policy", o.policy_name()},
         {"model", o.model},
-        {"flows", o.flows},
+        {"flows", o.flow_count()},
         {"packets", o.packets},
         {"sources", o.sources.value_or(o.cpus)},
         {"skew", o.skew ? nlohmann::json(*o.skew) : nlohmann::json(nullptr)},
@@ -604,7 +663,7 @@ nlohmann::json ToJson(const RunReport& r) {
           {"spill", a.spill_fill},
           {"settle_windows", a.settle_windows}}},
         {"bind", o.bind},
-        {"seed", o.seed}}},
+        {"seed", o.seed_value()}}},
       {"netisr", netisr::ToJson(r.stats)},
   };
   if (r.source_kind != "bench") {
@@ -633,24 +692,34 @@ nlohmann::json ToJson(const RunReport& r) {
   return j;
 }
 
-int RunCommand(const RunOptions& opts, std::ostream& out, std::ostream& err) {
+int RunCommand(const RunOptions& opts, std::ostream& out, std::ostream& err,
+               const RunHooks& hooks) {
   if (Status st = ValidateRunOptions(opts); !st.ok()) {
     err << "netisr run: " << st.message() << "\n";
     return kExitUsage;
   }
-  Result<RunReport> report = Run(opts);
+  Result<RunReport> report = Run(opts, hooks);
   if (!report.ok()) {
     err << "netisr run: " << report.status().message() << "\n";
     return kExitFailure;
   }
   out << (opts.json ? ToJson(*report).dump(2) + "\n" : FormatHuman(*report));
+  int code = kExitOk;
   if (!report->Conserved()) {
     err << fmt::format(
         "netisr run: conservation violated: packets_in={} != delivered={} + dropped={}\n",
         report->packets_in, report->delivered, report->dropped_total());
-    return kExitFailure;
+    code = kExitFailure;
   }
-  return kExitOk;
+  for (const PoolReport& p : report->pools) {
+    if (p.free == p.capacity) continue;
+    err << fmt::format(
+        "netisr run: buffers not returned: pool {} has {} of {} packets free after Stop; the "
+        "rest were never released\n",
+        p.name, p.free, p.capacity);
+    code = kExitFailure;
+  }
+  return code;
 }
 
 }  // namespace netisr::apps

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -62,17 +63,30 @@ struct AdaptiveOptions {
   std::optional<int64_t> settle_windows;  // --adaptive-settle-windows
 };
 
+// Defaults of the flags that only some modes take (optional in RunOptions,
+// so that giving one where it means nothing is refused by name).
+inline constexpr std::string_view kDefaultPolicy = "flow";
+inline constexpr int64_t kDefaultFlows = 64;
+inline constexpr uint64_t kDefaultSeed = 1;
+// --rate bound: the paced arrivals of a run (--packets / --rate) may span at
+// most an hour. Paced experiments last seconds; a rate that stretches a run
+// beyond an hour is a unit slip (pps for Mpps) more often than a soak test,
+// and a run that silently lasts days looks hung. It also keeps every
+// inter-packet gap finite: --rate 1e-300 would make it infinite, and its
+// conversion to an integer undefined behaviour.
+inline constexpr double kMaxPacedSeconds = 3600;
+
 // The run's knobs, one per flag, as the user gave them; ValidateRunOptions
 // says whether they make sense. Numbers are signed so that a negative value
 // gets the same range message as any other out-of-range one.
 struct RunOptions {
-  int64_t cpus = 2;                 // --cpus: workstreams
-  std::string dispatch = "hybrid";  // --dispatch: the protocol's dispatch mode
-  std::string policy = "flow";      // --policy
-  std::string model = "threads";    // --model: netisr work model
-  int64_t flows = 64;               // --flows
-  int64_t packets = 1000000;        // --packets: total, over all sources
-  std::optional<int64_t> sources;   // --sources: ingress sources; unset = cpus
+  int64_t cpus = 2;                   // --cpus: workstreams
+  std::string dispatch = "hybrid";    // --dispatch: the protocol's dispatch mode
+  std::optional<std::string> policy;  // --policy (bench mode); unset = kDefaultPolicy
+  std::string model = "threads";      // --model: netisr work model
+  std::optional<int64_t> flows;       // --flows (bench, synthetic); unset = kDefaultFlows
+  int64_t packets = 1000000;          // --packets: total, over all sources
+  std::optional<int64_t> sources;     // --sources: ingress sources; unset = cpus
   // --skew F in [0, 1): source 0 brings in a share F of the packets, the
   // other sources the rest evenly. Unset: shares follow owned flows
   // (uniform). Flows stay partitioned across sources either way.
@@ -80,14 +94,15 @@ struct RunOptions {
   // --rate: offered load over all sources, packets per second, split by
   // their packet shares; 0 = every source as fast as it can.
   double rate = 0;
-  int64_t handler_ns = 0;    // --handler-ns: busy work per packet
-  int64_t qlimit = 0;        // --qlimit: 0 = netisr's default
-  bool bind = true;          // cleared by --no-bind
-  bool json = false;         // --json
-  uint64_t seed = 1;         // --seed
-  AdaptiveOptions adaptive;  // --adaptive-*
+  int64_t handler_ns = 0;        // --handler-ns: busy work per packet
+  int64_t qlimit = 0;            // --qlimit: 0 = netisr's default
+  bool bind = true;              // cleared by --no-bind
+  bool json = false;             // --json
+  std::optional<uint64_t> seed;  // --seed (bench, synthetic); unset = kDefaultSeed
+  AdaptiveOptions adaptive;      // --adaptive-* (--dispatch adaptive only)
   // --trace-us: sample netisr's statistics this often while the run lasts
-  // (self-driven models only; 0 = off), for watching the adaptive rule.
+  // (self-driven models only: refused with inline; 0 = off), for watching
+  // the adaptive rule.
   int64_t trace_us = 0;
 
   // --source: "" = the bench mode (the trivial protocol fed by
@@ -107,6 +122,10 @@ struct RunOptions {
   std::optional<int64_t> frame_size;        // --frame-size: bytes without FCS
   std::optional<int64_t> loops;             // --loops: pcap replays (0 = until --packets)
   std::optional<int64_t> idle_ms;           // --idle-ms: dpdk ends after this long silent
+
+  std::string policy_name() const { return policy.value_or(std::string(kDefaultPolicy)); }
+  int64_t flow_count() const { return flows.value_or(kDefaultFlows); }
+  uint64_t seed_value() const { return seed.value_or(kDefaultSeed); }
 };
 
 // netisr's AdaptiveSettings with `o`'s overrides applied.
@@ -138,6 +157,13 @@ struct PortReport {
   std::map<std::string, uint64_t> rx_drops;
 };
 
+// One packet pool of a run after Stop: every buffer must be back.
+struct PoolReport {
+  std::string name;  // "source0", ... (bench); the port's name (--source)
+  uint64_t capacity = 0;
+  uint64_t free = 0;  // available after Stop: ring plus the threads' caches
+};
+
 struct RunReport {
   RunOptions options;  // as run, with `sources` filled in
   // "bench", "synthetic", "pcap" or "dpdk".
@@ -161,6 +187,10 @@ struct RunReport {
   std::vector<LatencySummary> latency_by_workstream;  // where the handler ran
   std::vector<TraceSample> trace;                     // --trace-us
   Stats stats;  // after Stop, so exact; drops by reason in stats.drops
+  // The run's PacketPools (bench sources; synthetic and pcap ports). A DPDK
+  // port's mbuf mempool is not listed: a NIC keeps mbufs posted on its RX
+  // rings while the port is up, so a full mempool is no check there.
+  std::vector<PoolReport> pools;
 
   uint64_t dropped_total() const {
     uint64_t n = 0;
@@ -169,15 +199,34 @@ struct RunReport {
   }
   // Every packet accounted for: packets_in == delivered + dropped.
   bool Conserved() const { return packets_in == delivered + dropped_total(); }
+  // Buffers missing from the pools after Stop (never released); 0 when sound.
+  uint64_t buffers_out() const {
+    uint64_t n = 0;
+    for (const PoolReport& p : pools) n += p.capacity - p.free;
+    return n;
+  }
+};
+
+// Test seams: observe or perturb a run without a process boundary. Unset
+// hooks cost a branch per burst.
+struct RunHooks {
+  // Called with the Netisr the run created, before Start (to check the
+  // Settings it got: nisr.settings()).
+  std::function<void(const Netisr&)> created;
+  // The final handler (bench protocol or --source sink) offers it every
+  // packet it consumed; true keeps the packet from being released: a leak,
+  // for the buffer check's tests. Never release a withheld packet: its pool
+  // goes away with the run.
+  std::function<bool(const Packet&)> withhold;
 };
 
 // Runs the bench-mode experiment (no --source). Errors: bad options
 // (kInvalidArgument, as ValidateRunOptions), or whatever netisr refused
 // (creation, start).
-Result<RunReport> RunSynthetic(const RunOptions& opts);
+Result<RunReport> RunSynthetic(const RunOptions& opts, const RunHooks& hooks = {});
 // Runs either mode: RunSynthetic without --source, RunStack (stack_run.h)
 // with it.
-Result<RunReport> Run(const RunOptions& opts);
+Result<RunReport> Run(const RunOptions& opts, const RunHooks& hooks = {});
 
 // netisr's Settings for a run (workstreams, binding, adaptive tunables).
 Settings NetisrSettingsFor(const RunOptions& o);
@@ -193,7 +242,9 @@ nlohmann::json ToJson(const RunReport& report);
 
 // The whole subcommand: validate, run, print the report (JSON or table) to
 // `out` and problems to `err`. Returns the process exit code: kExitUsage for
-// bad options, kExitFailure for a runtime error or a conservation failure.
-int RunCommand(const RunOptions& opts, std::ostream& out, std::ostream& err);
+// bad options, kExitFailure for a runtime error, a conservation failure or
+// a buffer that did not go back to its pool (both reported first).
+int RunCommand(const RunOptions& opts, std::ostream& out, std::ostream& err,
+               const RunHooks& hooks = {});
 
 }  // namespace netisr::apps

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "apps/capped_port.h"
@@ -69,7 +71,8 @@ class OrderCheck {
 // The parse chain's DeliverFn: what passed every layer.
 class StackSink {
  public:
-  StackSink(int workstreams, uint64_t handler_ns) : tally_(workstreams, handler_ns) {}
+  StackSink(int workstreams, uint64_t handler_ns, std::function<bool(const Packet&)> withhold)
+      : tally_(workstreams, handler_ns), withhold_(std::move(withhold)) {}
 
   void Deliver(proto::Layer layer, Burst burst) {
     const int ws = Netisr::CurrentWorkstream();
@@ -77,7 +80,11 @@ class StackSink {
     for (Packet* pkt : burst) {
       tally_.Serve(ws, *pkt);
       reordered += order_.InOrder(layer, *pkt) ? 0 : 1;
-      Release(pkt);
+    }
+    if (withhold_) {
+      ReleaseUnlessWithheld(burst, withhold_);
+    } else {
+      for (Packet* pkt : burst) Release(pkt);
     }
     tally_.Count(ws, static_cast<size_t>(layer), burst.size(), reordered);
   }
@@ -88,6 +95,7 @@ class StackSink {
   static_assert(proto::kNumLayers <= DeliveryTally::kMaxKinds);
   DeliveryTally tally_;
   OrderCheck order_;
+  const std::function<bool(const Packet&)> withhold_;  // RunHooks::withhold
 };
 
 // Everything one run owns, destroyed in reverse: netisr first (its Stop may
@@ -95,6 +103,7 @@ class StackSink {
 // sources, the ports (a DpdkPort closes its device), the pools.
 struct StackJob {
   RunOptions options;
+  RunHooks hooks;
   IngressSpec ingress;
   std::unique_ptr<StackSink> sink;
   std::unique_ptr<proto::EarlyFilter> filter;
@@ -133,7 +142,7 @@ Status OpenSynthetic(StackJob& job) {
   nic::SyntheticConfig c;
   c.num_rx_queues = static_cast<uint16_t>(*o.sources);
   c.num_tx_queues = 0;
-  c.num_flows = static_cast<uint32_t>(o.flows);
+  c.num_flows = static_cast<uint32_t>(o.flow_count());
   c.distribution = DistributionOf(o.distribution.value_or("uniform"));
   if (o.zipf_s) c.zipf_s = *o.zipf_s;
   const std::string attack = o.attack.value_or("none");
@@ -146,7 +155,7 @@ Status OpenSynthetic(StackJob& job) {
   c.frame_min = c.frame_max = frame;
   c.rate_pps = o.rate;
   c.packets = static_cast<uint64_t>(o.packets);
-  c.seed = o.seed;
+  c.seed = o.seed_value();
   c.pool = *pool;
   auto port = nic::SyntheticPort::Create(c);
   if (!port.ok()) return port.status();
@@ -226,8 +235,9 @@ Status Build(StackJob& job, bool queues_given) {
   auto nisr = Netisr::Create(NetisrSettingsFor(o), std::move(*model));
   if (!nisr.ok()) return nisr.status();
   job.nisr = std::move(*nisr);
-  job.sink =
-      std::make_unique<StackSink>(static_cast<int>(o.cpus), static_cast<uint64_t>(o.handler_ns));
+  if (job.hooks.created) job.hooks.created(*job.nisr);
+  job.sink = std::make_unique<StackSink>(static_cast<int>(o.cpus),
+                                         static_cast<uint64_t>(o.handler_ns), job.hooks.withhold);
   proto::StackOptions so;
   StackSink* sink = job.sink.get();
   so.deliver = [sink](proto::Layer layer, Burst burst) { sink->Deliver(layer, burst); };
@@ -290,6 +300,13 @@ RunReport Report(StackJob& job, double seconds) {
   }
   r.delivered = t.delivered();
   r.reordered = t.reordered();
+  // Synthetic and pcap: one pool per port, in port order.
+  for (size_t i = 0; i < job.pools.size(); ++i) {
+    const PacketPool& pool = *job.pools[i];
+    r.pools.push_back(
+        {i < job.ports.size() ? std::string(job.ports[i]->name()) : fmt::format("pool{}", i),
+         pool.capacity(), pool.available()});
+  }
   r.latency = t.Latency();
   r.seconds = seconds;
   r.mpps = seconds > 0 ? static_cast<double>(r.delivered) / seconds / 1e6 : 0;
@@ -298,12 +315,13 @@ RunReport Report(StackJob& job, double seconds) {
 
 }  // namespace
 
-Result<RunReport> RunStack(const RunOptions& opts) {
+Result<RunReport> RunStack(const RunOptions& opts, const RunHooks& hooks) {
   if (Status st = ValidateRunOptions(opts); !st.ok()) return st;
   auto ingress = ParseIngress(opts.source);
   if (!ingress.ok()) return ingress.status();
   StackJob job;
   job.options = opts;
+  job.hooks = hooks;
   job.ingress = *ingress;
   const bool queues_given = opts.sources.has_value();
   if (!job.options.sources) job.options.sources = job.options.cpus;

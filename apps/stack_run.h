@@ -21,7 +21,8 @@
 // received (handed out, or dropped by the port: rx_too_long, ...) =
 // delivered + drops, where drops holds the ports', the filter's
 // (filtered, rate_limited), the parse chain's (bad_ip_checksum, ...) and
-// netisr's (queue_full, ...) reasons.
+// netisr's (queue_full, ...) reasons. And every buffer of the synthetic and
+// pcap ports' pools is back after Stop (RunReport::pools).
 //
 // Order check: the sink keys a 64K-slot table by (terminal layer, ingress
 // source, flow id) and counts a packet whose Packet::seq is not above the
@@ -40,6 +41,6 @@ namespace netisr::apps {
 // Validates `opts` as ValidateRunOptions does (--source must be set).
 // Errors: bad options (kInvalidArgument), a source that cannot open (missing or bad pcap, EAL init,
 // no DPDK port or queue), netisr's.
-Result<RunReport> RunStack(const RunOptions& opts);
+Result<RunReport> RunStack(const RunOptions& opts, const RunHooks& hooks = {});
 
 }  // namespace netisr::apps
