@@ -10,8 +10,8 @@
 #include <memory>
 #include <random>
 
+#include "apps/exit_codes.h"
 #include "apps/option_checks.h"
-#include "apps/run_command.h"
 #include "inpcb/table.h"
 #include "lockprof/report.h"
 #include "netisr/netisr.h"

@@ -115,7 +115,7 @@ Result<LockprofReport> RunLockprof(const LockprofOptions& o);
 std::string FormatHuman(const LockprofReport& r);
 nlohmann::json ToJson(const LockprofReport& r);
 
-// The subcommand: validate, run, print. Exit codes as run_command.h's.
+// The subcommand: validate, run, print. Exit codes: exit_codes.h.
 int LockprofCommand(const LockprofOptions& o, std::ostream& out, std::ostream& err);
 
 }  // namespace netisr::apps

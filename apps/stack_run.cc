@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "apps/capped_port.h"
-#include "apps/delivery_tally.h"
 #include "apps/ingress_spec.h"
+#include "harness/delivery_tally.h"
+#include "harness/order_check.h"
 #include "netisr/netisr.h"
 #include "nic/dpdk_port.h"
 #include "nic/pcap_port.h"
@@ -23,6 +24,9 @@
 namespace netisr::apps {
 
 namespace {
+
+using harness::DeliveryTally;
+using harness::FlowOrderCheck;
 
 // Packet buffers per port for the synthetic and pcap sources: enough for the
 // parse chain's queues (8 layers x qlimit 256 per workstream, mostly empty)
@@ -39,35 +43,6 @@ constexpr uint32_t kDefaultFrameBytes = 64;
 constexpr int64_t kDefaultIdleMs = 1000;
 constexpr unsigned kOrderSlotBits = 16;  // 64K slots, 512 KiB
 
-// Per-key order check (see stack_run.h). Each slot packs the key's 32-bit
-// tag and the low 32 bits of its last seq; comparisons are modulo 2^32.
-// Relaxed loads and stores: a key's packets are handled one at a time, in an
-// order netisr publishes (same thread, or a lane's release/acquire), so the
-// previous store of the same key is visible; another key sharing the slot
-// may overwrite it concurrently, which only loses a check (the tag differs).
-class OrderCheck {
- public:
-  OrderCheck() : slots_(size_t{1} << kOrderSlotBits) {}
-
-  bool InOrder(proto::Layer layer, const Packet& pkt) {
-    if (pkt.seq == 0) return true;  // not numbered (synthetic floods)
-    const uint64_t key =
-        (uint64_t{pkt.flowid} << 24) ^ (uint64_t{pkt.source} << 8) ^ static_cast<uint64_t>(layer);
-    const uint64_t h = key * 0x9e3779b97f4a7c15ull;  // Fibonacci hashing: a bijection
-    std::atomic<uint64_t>& slot = slots_[h >> (64 - kOrderSlotBits)];
-    const auto tag = static_cast<uint32_t>(h);
-    const auto seq = static_cast<uint32_t>(pkt.seq);
-    const uint64_t last = slot.load(std::memory_order_relaxed);
-    const bool ok = static_cast<uint32_t>(last >> 32) != tag ||
-                    static_cast<int32_t>(seq - static_cast<uint32_t>(last)) > 0;
-    if (ok) slot.store((uint64_t{tag} << 32) | seq, std::memory_order_relaxed);
-    return ok;
-  }
-
- private:
-  std::vector<std::atomic<uint64_t>> slots_;
-};
-
 // The parse chain's DeliverFn: what passed every layer.
 class StackSink {
  public:
@@ -79,7 +54,7 @@ class StackSink {
     uint64_t reordered = 0;
     for (Packet* pkt : burst) {
       tally_.Serve(ws, *pkt);
-      reordered += order_.InOrder(layer, *pkt) ? 0 : 1;
+      reordered += InOrder(layer, *pkt) ? 0 : 1;
     }
     if (withhold_) {
       ReleaseUnlessWithheld(burst, withhold_);
@@ -93,8 +68,16 @@ class StackSink {
 
  private:
   static_assert(proto::kNumLayers <= DeliveryTally::kMaxKinds);
+
+  // Keyed by (terminal layer, ingress source, flow id): see stack_run.h.
+  bool InOrder(proto::Layer layer, const Packet& pkt) {
+    const uint64_t key =
+        (uint64_t{pkt.flowid} << 24) ^ (uint64_t{pkt.source} << 8) ^ static_cast<uint64_t>(layer);
+    return order_.InOrder(key, pkt.seq);
+  }
+
   DeliveryTally tally_;
-  OrderCheck order_;
+  FlowOrderCheck order_ = FlowOrderCheck::Hashed(kOrderSlotBits);
   const std::function<bool(const Packet&)> withhold_;  // RunHooks::withhold
 };
 
@@ -302,10 +285,9 @@ RunReport Report(StackJob& job, double seconds) {
   r.reordered = t.reordered();
   // Synthetic and pcap: one pool per port, in port order.
   for (size_t i = 0; i < job.pools.size(); ++i) {
-    const PacketPool& pool = *job.pools[i];
-    r.pools.push_back(
-        {i < job.ports.size() ? std::string(job.ports[i]->name()) : fmt::format("pool{}", i),
-         pool.capacity(), pool.available()});
+    r.pools.push_back(PoolReportOf(
+        i < job.ports.size() ? std::string(job.ports[i]->name()) : fmt::format("pool{}", i),
+        *job.pools[i]));
   }
   r.latency = t.Latency();
   r.seconds = seconds;

@@ -11,7 +11,8 @@
 // NETISR_TEST_MODELS_FIBERS, sweeping the fibers model, which TSan cannot
 // follow (Boost 1.74 switches fiber stacks behind its back) and which the
 // ASan/UBSan run checks instead. The other tests run in both builds, so the
-// app's own code gets the ASan/UBSan run too.
+// app's own code gets the ASan/UBSan run too (the harness pieces have
+// their own tests, tests/harness).
 #include "apps/run_command.h"
 
 #include <gmock/gmock.h>
@@ -25,9 +26,6 @@
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include "apps/latency_histogram.h"
-#include "apps/synthetic_source.h"
 
 namespace netisr::apps {
 namespace {
@@ -521,75 +519,8 @@ TEST(RunCommandTest, TableEndsWithSummaryLine) {
   EXPECT_THAT(out.str(), HasSubstr(" p50_us="));
   EXPECT_THAT(out.str(), HasSubstr(" p99_us="));
   EXPECT_THAT(out.str(), HasSubstr(" migrations=0 "));
-  EXPECT_THAT(out.str(),
-              HasSubstr("model=inline dispatch=direct policy=source cpus=2 source=bench "
-                        "buffers_out=0\n"));
-}
-
-TEST(SourceQuotaTest, QuotasFollowOwnedFlowsAndSumToTotal) {
-  for (const std::optional<double> skew : {std::optional<double>{}, {0.0}, {0.3}, {0.9}}) {
-    for (const auto& [total, flows, sources] :
-         {std::tuple<uint64_t, uint32_t, uint16_t>{1000000, 64, 2},
-          {7, 5, 3},
-          {10, 3, 5},
-          {1, 1, 64},
-          {1000, 64, 1}}) {
-      const std::vector<uint64_t> q = SourceQuotas(total, flows, sources, skew);
-      ASSERT_EQ(q.size(), sources);
-      uint64_t sum = 0;
-      for (uint16_t s = 0; s < sources; ++s) {
-        if (s >= flows) {
-          EXPECT_EQ(q[s], 0u) << "source " << s << " owns no flow";
-        }
-        sum += q[s];
-      }
-      EXPECT_EQ(sum, total);
-    }
-  }
-}
-
-TEST(SourceQuotaTest, SkewGivesSourceZeroItsShareAndSpreadsTheRest) {
-  EXPECT_EQ(SourceQuotas(1000, 64, 2, 0.9), (std::vector<uint64_t>{900, 100}));
-  EXPECT_EQ(SourceQuotas(1000, 64, 4, 0.7), (std::vector<uint64_t>{700, 100, 100, 100}));
-  EXPECT_EQ(SourceQuotas(10, 64, 4, 0.0), (std::vector<uint64_t>{0, 3, 3, 4}));
-  // Sources 2 and 3 own no flow: the rest goes to source 1 alone.
-  EXPECT_EQ(SourceQuotas(1000, 2, 4, 0.9), (std::vector<uint64_t>{900, 100, 0, 0}));
-  // No other source owns a flow: everything comes in at source 0.
-  EXPECT_EQ(SourceQuotas(1000, 1, 2, 0.5), (std::vector<uint64_t>{1000, 0}));
-  EXPECT_EQ(SourceQuotas(1000, 64, 1, 0.5), (std::vector<uint64_t>{1000}));
-}
-
-TEST(LatencyHistogramTest, BucketsKeepTwoSignificantDigits) {
-  size_t prev = 0;
-  for (uint64_t v = 0; v < 2'000'000; v = v < 1000 ? v + 1 : v + v / 97) {
-    const size_t i = LatencyHistogram::Index(v);
-    ASSERT_LT(i, LatencyHistogram::kBuckets);
-    EXPECT_GE(i, prev) << v;  // monotonic
-    prev = i;
-    const uint64_t hi = LatencyHistogram::HighestEquivalent(i);
-    EXPECT_GE(hi, v);
-    EXPECT_LE(static_cast<double>(hi - v), static_cast<double>(v) / 128) << v;
-    if (i > 0) {
-      EXPECT_LT(LatencyHistogram::HighestEquivalent(i - 1), v) << v;
-    }
-  }
-  EXPECT_EQ(LatencyHistogram::Index(uint64_t{1} << 62), LatencyHistogram::kBuckets - 1);
-}
-
-TEST(LatencyHistogramTest, QuantilesMergeAndMax) {
-  LatencyHistogram a, b;
-  EXPECT_EQ(a.ValueAtQuantile(0.5), 0u);
-  for (uint64_t v = 1; v <= 500; ++v) a.Record(v * 1000);
-  for (uint64_t v = 501; v <= 1000; ++v) b.RecordShared(v * 1000);
-  a.Merge(b);
-  EXPECT_EQ(a.count(), 1000u);
-  EXPECT_EQ(a.max(), 1'000'000u);
-  EXPECT_NEAR(static_cast<double>(a.ValueAtQuantile(0.5)), 500e3, 500e3 / 128);
-  EXPECT_NEAR(static_cast<double>(a.ValueAtQuantile(0.99)), 990e3, 990e3 / 128);
-  EXPECT_EQ(a.ValueAtQuantile(1.0), 1'000'000u);  // capped at the exact max
-  EXPECT_NEAR(static_cast<double>(a.ValueAtQuantile(0.0)), 1000, 1000.0 / 128);  // the least
-  a.Record(20'000'000'000);  // beyond 10 s: clamped into the last bucket, max exact
-  EXPECT_EQ(a.max(), 20'000'000'000u);
+  EXPECT_THAT(out.str(), HasSubstr("model=inline dispatch=direct policy=source cpus=2 source=bench "
+                                   "buffers_out=0\n"));
 }
 
 }  // namespace

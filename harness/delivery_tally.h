@@ -1,5 +1,5 @@
-// DeliveryTally: what the final handler of a `netisr run` counts, shared by
-// the bench mode's trivial protocol and the parse chain's sink (DeliverFn):
+// DeliveryTally: what the final handler of a measured run counts, shared by
+// `netisr run`'s bench-mode protocol and its parse-chain sink (DeliverFn):
 // per-packet latency from the ingress stamp, the --handler-ns busy cost,
 // delivered packets by kind (the parse chain's terminal layer; the bench
 // protocol uses kind 0) and reordered packets.
@@ -24,15 +24,13 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
-#include <span>
 #include <vector>
 
-#include "apps/latency_histogram.h"
+#include "harness/latency_histogram.h"
 #include "netisr/packet.h"
 #include "sched_feedback/clock.h"
 
-namespace netisr::apps {
+namespace netisr::harness {
 
 // Latency from a packet's ingress stamp to the start of its handler, over
 // every delivered packet (see LatencyHistogram for the precision).
@@ -98,13 +96,4 @@ class DeliveryTally {
   LatencyHistogram stray_latency_;
 };
 
-// Releases the packets of a consumed burst, except those `withhold` keeps
-// (RunHooks::withhold, a test seam that leaks them on purpose).
-inline void ReleaseUnlessWithheld(std::span<Packet* const> burst,
-                                  const std::function<bool(const Packet&)>& withhold) {
-  for (Packet* pkt : burst) {
-    if (!withhold(*pkt)) Release(pkt);
-  }
-}
-
-}  // namespace netisr::apps
+}  // namespace netisr::harness
