@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "apps/capped_port.h"
 #include "apps/ingress_spec.h"
+#include "harness/capped_port.h"
 #include "harness/delivery_tally.h"
 #include "harness/order_check.h"
 #include "netisr/netisr.h"
@@ -25,8 +25,10 @@ namespace netisr::apps {
 
 namespace {
 
+using harness::CappedPort;
 using harness::DeliveryTally;
 using harness::FlowOrderCheck;
+using harness::RxBudget;
 
 // Packet buffers per port for the synthetic and pcap sources: enough for the
 // parse chain's queues (8 layers x qlimit 256 per workstream, mostly empty)
