@@ -10,8 +10,8 @@
 #include <memory>
 #include <random>
 
+#include "apps/exit_codes.h"
 #include "apps/option_checks.h"
-#include "apps/run_command.h"
 #include "inpcb/table.h"
 #include "lockprof/report.h"
 #include "netisr/netisr.h"
@@ -327,7 +327,7 @@ Status Build(Job& job, const LockprofOptions& o) {
   inpcb::TableSettings ts;
   ts.strategy = *strategy;
   ts.cpus = static_cast<uint32_t>(workers);
-  ts.groups = static_cast<uint32_t>(o.groups);
+  ts.groups = static_cast<uint32_t>(o.group_count());
   auto table = inpcb::CreateTable(ts);
   if (!table.ok()) return table.status();
   job.table = std::move(*table);
@@ -362,9 +362,9 @@ Status Build(Job& job, const LockprofOptions& o) {
     // Slots split evenly, the remainder to the first sources; at least one.
     c.slots = static_cast<uint32_t>(std::max<uint64_t>(
         1, slots_total / workers + (static_cast<uint64_t>(w) < slots_total % workers)));
-    c.segments = static_cast<uint32_t>(o.segments);
+    c.segments = static_cast<uint32_t>(o.segment_count());
     c.churn = o.workload != "steady";
-    c.flood_share = o.workload == "synflood" ? o.flood_share : 0;
+    c.flood_share = o.workload == "synflood" ? o.flood_share_value() : 0;
     c.seed = o.seed;
     c.duration_ns = static_cast<uint64_t>(o.duration_s * 1e9);
     c.proto = *proto;
@@ -386,19 +386,30 @@ Status ValidateLockprofOptions(const LockprofOptions& o) {
   }
   for (const Bound& b : {Bound{"--workers", o.workers, 1, kMaxWorkers},
                          Bound{"--connections", o.connections, 1, kMaxConnections},
-                         Bound{"--segments", o.segments, 1, kMaxSegments},
-                         Bound{"--groups", o.groups, 1, kMaxGroups}}) {
+                         Bound{"--segments", o.segment_count(), 1, kMaxSegments},
+                         Bound{"--groups", o.group_count(), 1, kMaxGroups}}) {
     if (Status st = Check(b); !st.ok()) return st;
   }
   for (const RealBound& b : {RealBound{"--duration", o.duration_s, 0.001, kMaxDurationS},
                              RealBound{"--flood-share", o.flood_share, 0, 1, true}}) {
     if (Status st = Check(b); !st.ok()) return st;
   }
-  if ((o.groups & (o.groups - 1)) != 0)
-    return Invalid(fmt::format("--groups {} is not a power of two", o.groups));
+  if ((o.group_count() & (o.group_count() - 1)) != 0)
+    return Invalid(fmt::format("--groups {} is not a power of two", o.group_count()));
   if (o.connections < o.workers)
     return Invalid(fmt::format("--connections {} is below --workers {}: every worker needs one",
                                o.connections, o.workers));
+  // Flags of another strategy or workload: refused rather than ignored.
+  if (o.segments && o.workload == "steady")
+    return Invalid(
+        "--segments applies only with --workload churn or synflood (steady "
+        "connections never close)");
+  if (o.flood_share && o.workload != "synflood")
+    return Invalid("--flood-share applies only with --workload synflood");
+  if (o.groups && o.strategy != "groups" && o.strategy != "epoch")
+    return Invalid(
+        "--groups applies only with --strategy groups (connection groups) or epoch "
+        "(writer stripes)");
   return Status::Ok();
 }
 

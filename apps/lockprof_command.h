@@ -35,6 +35,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -52,6 +53,12 @@ inline constexpr std::string_view kWorkloadChoices[] = {"churn", "steady", "synf
 // registration lives in them); `inline` and `fibers` are not offered.
 inline constexpr std::string_view kLockprofModelChoices[] = {"poll", "threads"};
 
+// Defaults of the flags that only some strategies or workloads take
+// (optional below, so that one given where it means nothing is refused).
+inline constexpr int64_t kDefaultSegments = 4;
+inline constexpr double kDefaultFloodShare = 0.5;
+inline constexpr int64_t kDefaultGroups = 256;
+
 // One flag each, as given; ValidateLockprofOptions says whether they make
 // sense. Signed so that negative values get the range message.
 struct LockprofOptions {
@@ -60,13 +67,20 @@ struct LockprofOptions {
   int64_t workers = 2;              // --workers: netisr workstreams
   int64_t connections = 4096;       // --connections: concurrent slots, all workers
   double duration_s = 2.0;          // --duration: seconds of generation
-  int64_t segments = 4;             // --segments: data segments per connection (churn)
-  double flood_share = 0.5;         // --flood-share: share of segments that are flood SYNs
-  int64_t groups = 256;             // --groups: connection groups (strategy groups)
-  std::string model = "poll";       // --model
-  bool bind = true;                 // cleared by --no-bind
-  bool json = false;                // --json
-  uint64_t seed = 1;                // --seed: flood sources and connection ports
+  // --segments: data segments per connection (churn, synflood)
+  std::optional<int64_t> segments;
+  // --flood-share: share of segments that are flood SYNs (synflood)
+  std::optional<double> flood_share;
+  // --groups: connection groups (strategy groups) or writer stripes (epoch)
+  std::optional<int64_t> groups;
+  std::string model = "poll";  // --model
+  bool bind = true;            // cleared by --no-bind
+  bool json = false;           // --json
+  uint64_t seed = 1;           // --seed: flood sources and connection ports
+
+  int64_t segment_count() const { return segments.value_or(kDefaultSegments); }
+  double flood_share_value() const { return flood_share.value_or(kDefaultFloodShare); }
+  int64_t group_count() const { return groups.value_or(kDefaultGroups); }
 };
 
 Status ValidateLockprofOptions(const LockprofOptions& o);
@@ -101,7 +115,7 @@ Result<LockprofReport> RunLockprof(const LockprofOptions& o);
 std::string FormatHuman(const LockprofReport& r);
 nlohmann::json ToJson(const LockprofReport& r);
 
-// The subcommand: validate, run, print. Exit codes as run_command.h's.
+// The subcommand: validate, run, print. Exit codes: exit_codes.h.
 int LockprofCommand(const LockprofOptions& o, std::ostream& out, std::ostream& err);
 
 }  // namespace netisr::apps

@@ -66,13 +66,13 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
   run->add_option("--dispatch", o.dispatch,
                   "Dispatch mode: " + DescribeChoices(netisr::apps::kDispatchChoices))
       ->capture_default_str();
-  run->add_option(
-         "--policy", o.policy,
-         "Workstream policy: " + DescribeChoices(netisr::apps::kPolicyChoices) + " (bench mode)")
-      ->capture_default_str();
+  AddOptional(run, "--policy", o.policy,
+              "Workstream policy: " + DescribeChoices(netisr::apps::kPolicyChoices) +
+                  " (bench mode; default flow)");
   run->add_option("--model", o.model, "Work model: " + DescribeChoices(netisr::apps::kModelChoices))
       ->capture_default_str();
-  run->add_option("--flows", o.flows, "Flows, 1..1048576")->capture_default_str();
+  AddOptional(run, "--flows", o.flows,
+              "Flows, 1..1048576 (bench mode or --source synthetic; default 64)");
   run->add_option("--packets", o.packets,
                   "Packets in total, >= 1 (with --source: the most frames taken from the ports)")
       ->capture_default_str();
@@ -83,8 +83,9 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
               "Share of the packets source 0 brings in, [0, 1); the other sources share the "
               "rest evenly (default: in proportion to the flows each owns) (bench mode)");
   run->add_option("--rate", o.rate,
-                  "Offered load, packets per second over all sources (0: as fast as possible) "
-                  "(bench mode or --source synthetic)")
+                  "Offered load, packets per second over all sources (0: as fast as possible; "
+                  "at most 1e9, and --packets / --rate at most 3600 s) (bench mode or --source "
+                  "synthetic)")
       ->capture_default_str();
   run->add_option("--handler-ns", o.handler_ns, "Busy work per packet in the handler, ns")
       ->capture_default_str();
@@ -93,13 +94,15 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
   run->add_flag_callback(
       "--no-bind", [&o] { o.bind = false; }, "Do not pin worker threads to CPUs");
   run->add_flag("--json", o.json, "Print JSON instead of the table");
-  run->add_option("--seed", o.seed, "Seed for flow choice and flow ids")->capture_default_str();
+  AddOptional(run, "--seed", o.seed,
+              "Seed for flow choice and flow ids (bench mode or --source synthetic; default 1)");
   run->add_option("--trace-us", o.trace_us,
                   "Sample netisr's statistics this often, us, into the JSON report's "
-                  "`trace` (threads, poll and fibers models; 0: off)")
+                  "`trace` (threads, poll and fibers models, refused with inline; 0: off)")
       ->capture_default_str();
   // Adaptive dispatch tunables (netisr's AdaptiveSettings), for studying
-  // the rule; unset ones keep netisr's defaults.
+  // the rule; unset ones keep netisr's defaults. Only with --dispatch
+  // adaptive (refused otherwise).
   netisr::apps::AdaptiveOptions& a = o.adaptive;
   AddOptional(run, "--adaptive-busy-high", a.busy_high,
               "Busy fraction above which this CPU counts as saturated, (0, 1]");
@@ -150,12 +153,13 @@ CLI::App* AddLockprofCommand(CLI::App& app, netisr::apps::LockprofOptions& o) {
   cmd->add_option("--connections", o.connections, "Concurrent connections over all workers")
       ->capture_default_str();
   cmd->add_option("--duration", o.duration_s, "Seconds of traffic")->capture_default_str();
-  cmd->add_option("--segments", o.segments, "Data segments per connection (churn, synflood)")
-      ->capture_default_str();
-  cmd->add_option("--flood-share", o.flood_share, "Share of segments that are flood SYNs, [0, 1)")
-      ->capture_default_str();
-  cmd->add_option("--groups", o.groups, "Connection groups (strategy groups), power of two")
-      ->capture_default_str();
+  AddOptional(cmd, "--segments", o.segments,
+              "Data segments per connection (churn, synflood; default 4)");
+  AddOptional(cmd, "--flood-share", o.flood_share,
+              "Share of segments that are flood SYNs, [0, 1) (synflood; default 0.5)");
+  AddOptional(cmd, "--groups", o.groups,
+              "Connection groups (strategy groups) or writer stripes (epoch), power of two "
+              "(default 256)");
   cmd->add_option("--model", o.model, "Work model: " + DescribeChoices(kLockprofModelChoices))
       ->capture_default_str();
   cmd->add_flag_callback(

@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
-#include "apps/capped_port.h"
-#include "apps/delivery_tally.h"
 #include "apps/ingress_spec.h"
+#include "harness/capped_port.h"
+#include "harness/delivery_tally.h"
+#include "harness/order_check.h"
 #include "netisr/netisr.h"
 #include "nic/dpdk_port.h"
 #include "nic/pcap_port.h"
@@ -21,6 +24,11 @@
 namespace netisr::apps {
 
 namespace {
+
+using harness::CappedPort;
+using harness::DeliveryTally;
+using harness::FlowOrderCheck;
+using harness::RxBudget;
 
 // Packet buffers per port for the synthetic and pcap sources: enough for the
 // parse chain's queues (8 layers x qlimit 256 per workstream, mostly empty)
@@ -37,47 +45,23 @@ constexpr uint32_t kDefaultFrameBytes = 64;
 constexpr int64_t kDefaultIdleMs = 1000;
 constexpr unsigned kOrderSlotBits = 16;  // 64K slots, 512 KiB
 
-// Per-key order check (see stack_run.h). Each slot packs the key's 32-bit
-// tag and the low 32 bits of its last seq; comparisons are modulo 2^32.
-// Relaxed loads and stores: a key's packets are handled one at a time, in an
-// order netisr publishes (same thread, or a lane's release/acquire), so the
-// previous store of the same key is visible; another key sharing the slot
-// may overwrite it concurrently, which only loses a check (the tag differs).
-class OrderCheck {
- public:
-  OrderCheck() : slots_(size_t{1} << kOrderSlotBits) {}
-
-  bool InOrder(proto::Layer layer, const Packet& pkt) {
-    if (pkt.seq == 0) return true;  // not numbered (synthetic floods)
-    const uint64_t key =
-        (uint64_t{pkt.flowid} << 24) ^ (uint64_t{pkt.source} << 8) ^ static_cast<uint64_t>(layer);
-    const uint64_t h = key * 0x9e3779b97f4a7c15ull;  // Fibonacci hashing: a bijection
-    std::atomic<uint64_t>& slot = slots_[h >> (64 - kOrderSlotBits)];
-    const auto tag = static_cast<uint32_t>(h);
-    const auto seq = static_cast<uint32_t>(pkt.seq);
-    const uint64_t last = slot.load(std::memory_order_relaxed);
-    const bool ok = static_cast<uint32_t>(last >> 32) != tag ||
-                    static_cast<int32_t>(seq - static_cast<uint32_t>(last)) > 0;
-    if (ok) slot.store((uint64_t{tag} << 32) | seq, std::memory_order_relaxed);
-    return ok;
-  }
-
- private:
-  std::vector<std::atomic<uint64_t>> slots_;
-};
-
 // The parse chain's DeliverFn: what passed every layer.
 class StackSink {
  public:
-  StackSink(int workstreams, uint64_t handler_ns) : tally_(workstreams, handler_ns) {}
+  StackSink(int workstreams, uint64_t handler_ns, std::function<bool(const Packet&)> withhold)
+      : tally_(workstreams, handler_ns), withhold_(std::move(withhold)) {}
 
   void Deliver(proto::Layer layer, Burst burst) {
     const int ws = Netisr::CurrentWorkstream();
     uint64_t reordered = 0;
     for (Packet* pkt : burst) {
       tally_.Serve(ws, *pkt);
-      reordered += order_.InOrder(layer, *pkt) ? 0 : 1;
-      Release(pkt);
+      reordered += InOrder(layer, *pkt) ? 0 : 1;
+    }
+    if (withhold_) {
+      ReleaseUnlessWithheld(burst, withhold_);
+    } else {
+      for (Packet* pkt : burst) Release(pkt);
     }
     tally_.Count(ws, static_cast<size_t>(layer), burst.size(), reordered);
   }
@@ -86,8 +70,17 @@ class StackSink {
 
  private:
   static_assert(proto::kNumLayers <= DeliveryTally::kMaxKinds);
+
+  // Keyed by (terminal layer, ingress source, flow id): see stack_run.h.
+  bool InOrder(proto::Layer layer, const Packet& pkt) {
+    const uint64_t key =
+        (uint64_t{pkt.flowid} << 24) ^ (uint64_t{pkt.source} << 8) ^ static_cast<uint64_t>(layer);
+    return order_.InOrder(key, pkt.seq);
+  }
+
   DeliveryTally tally_;
-  OrderCheck order_;
+  FlowOrderCheck order_ = FlowOrderCheck::Hashed(kOrderSlotBits);
+  const std::function<bool(const Packet&)> withhold_;  // RunHooks::withhold
 };
 
 // Everything one run owns, destroyed in reverse: netisr first (its Stop may
@@ -95,6 +88,7 @@ class StackSink {
 // sources, the ports (a DpdkPort closes its device), the pools.
 struct StackJob {
   RunOptions options;
+  RunHooks hooks;
   IngressSpec ingress;
   std::unique_ptr<StackSink> sink;
   std::unique_ptr<proto::EarlyFilter> filter;
@@ -133,7 +127,7 @@ Status OpenSynthetic(StackJob& job) {
   nic::SyntheticConfig c;
   c.num_rx_queues = static_cast<uint16_t>(*o.sources);
   c.num_tx_queues = 0;
-  c.num_flows = static_cast<uint32_t>(o.flows);
+  c.num_flows = static_cast<uint32_t>(o.flow_count());
   c.distribution = DistributionOf(o.distribution.value_or("uniform"));
   if (o.zipf_s) c.zipf_s = *o.zipf_s;
   const std::string attack = o.attack.value_or("none");
@@ -146,7 +140,7 @@ Status OpenSynthetic(StackJob& job) {
   c.frame_min = c.frame_max = frame;
   c.rate_pps = o.rate;
   c.packets = static_cast<uint64_t>(o.packets);
-  c.seed = o.seed;
+  c.seed = o.seed_value();
   c.pool = *pool;
   auto port = nic::SyntheticPort::Create(c);
   if (!port.ok()) return port.status();
@@ -226,8 +220,9 @@ Status Build(StackJob& job, bool queues_given) {
   auto nisr = Netisr::Create(NetisrSettingsFor(o), std::move(*model));
   if (!nisr.ok()) return nisr.status();
   job.nisr = std::move(*nisr);
-  job.sink =
-      std::make_unique<StackSink>(static_cast<int>(o.cpus), static_cast<uint64_t>(o.handler_ns));
+  if (job.hooks.created) job.hooks.created(*job.nisr);
+  job.sink = std::make_unique<StackSink>(static_cast<int>(o.cpus),
+                                         static_cast<uint64_t>(o.handler_ns), job.hooks.withhold);
   proto::StackOptions so;
   StackSink* sink = job.sink.get();
   so.deliver = [sink](proto::Layer layer, Burst burst) { sink->Deliver(layer, burst); };
@@ -294,6 +289,12 @@ RunReport Report(StackJob& job, double seconds) {
   }
   r.delivered = t.delivered();
   r.reordered = t.reordered();
+  // Synthetic and pcap: one pool per port, in port order.
+  for (size_t i = 0; i < job.pools.size(); ++i) {
+    r.pools.push_back(PoolReportOf(
+        i < job.ports.size() ? std::string(job.ports[i]->name()) : fmt::format("pool{}", i),
+        *job.pools[i]));
+  }
   r.latency = t.Latency();
   r.seconds = seconds;
   r.mpps = seconds > 0 ? static_cast<double>(r.delivered) / seconds / 1e6 : 0;
@@ -302,12 +303,13 @@ RunReport Report(StackJob& job, double seconds) {
 
 }  // namespace
 
-Result<RunReport> RunStack(const RunOptions& opts) {
+Result<RunReport> RunStack(const RunOptions& opts, const RunHooks& hooks) {
   if (Status st = ValidateRunOptions(opts); !st.ok()) return st;
   auto ingress = ParseIngress(opts.source);
   if (!ingress.ok()) return ingress.status();
   StackJob job;
   job.options = opts;
+  job.hooks = hooks;
   job.ingress = *ingress;
   const bool queues_given = opts.sources.has_value();
   if (!job.options.sources) job.options.sources = job.options.cpus;

@@ -21,25 +21,28 @@
 // received (handed out, or dropped by the port: rx_too_long, ...) =
 // delivered + drops, where drops holds the ports', the filter's
 // (filtered, rate_limited), the parse chain's (bad_ip_checksum, ...) and
-// netisr's (queue_full, ...) reasons.
+// netisr's (queue_full, ...) reasons. And every buffer of the synthetic and
+// pcap ports' pools is back after Stop (RunReport::pools).
 //
-// Order check: the sink keys a 64K-slot table by (terminal layer, ingress
-// source, flow id) and counts a packet whose Packet::seq is not above the
-// last one of its key as reordered. seq is the queue position for pcap and
-// DPDK, so the check is exact there; the synthetic generator numbers each
-// flow's packets, so two of its flows whose 32-bit RSS hashes collide look
-// like one flow going back (chance ~flows^2 / 2^33: 5e-7 for 64 flows, 1%
-// for 10^4). Keys sharing a slot evict each other (less checking, never a
-// false report).
+// Order check: the sink keys a 64K-slot harness::FlowOrderCheck::Hashed
+// table by (terminal layer, ingress source, flow id) and counts a packet whose Packet::seq is not
+// above the last one of its key as reordered. seq is the queue position for pcap and DPDK, so the
+// check is exact there; the synthetic generator numbers each flow's packets, so two of its flows
+// whose 32-bit RSS hashes collide look like one flow going back (chance ~flows^2 / 2^33: 5e-7 for
+// 64 flows, 1% for 10^4). Keys sharing a slot evict each other (less checking, never a false
+// report).
 #pragma once
 
-#include "apps/run_command.h"
+#include "apps/drive.h"
+#include "apps/run_options.h"
+#include "apps/run_report.h"
+#include "netisr/status.h"
 
 namespace netisr::apps {
 
 // Validates `opts` as ValidateRunOptions does (--source must be set).
 // Errors: bad options (kInvalidArgument), a source that cannot open (missing or bad pcap, EAL init,
 // no DPDK port or queue), netisr's.
-Result<RunReport> RunStack(const RunOptions& opts);
+Result<RunReport> RunStack(const RunOptions& opts, const RunHooks& hooks = {});
 
 }  // namespace netisr::apps

@@ -37,7 +37,7 @@
 // spread them. Totals are split over queues by cumulative rounding, so they
 // sum exactly to `packets`.
 //
-// Pacing (rate_pps > 0) is open-loop, as in apps/synthetic_source.h: packet
+// Pacing (rate_pps > 0) is open-loop, as in harness/synthetic_source.h: packet
 // k of a queue "arrives" at start + k / rate_q (start = that queue's first
 // RxBurst) and carries that time as ingress_ns, so a late poll shows up as
 // latency; RxBurst returns only packets that have arrived. Unpaced queues

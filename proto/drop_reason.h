@@ -20,6 +20,7 @@ namespace netisr::proto {
 // X-macro: (enumerator, printed name). One list, so the enum and its names
 // cannot drift apart.
 #define NETISR_PROTO_DROP_REASONS(X)                                          \
+  X(kFrameTooLong, "frame_too_long")        /* > kMaxFrameLen (layout.h) */   \
   X(kTruncatedEther, "truncated_ether")     /* < 14 B, or a cut VLAN tag */   \
   X(kVlanTooDeep, "vlan_too_deep")          /* more than kMaxVlanTags tags */ \
   X(kUnknownEthertype, "unknown_ethertype") /* not IPv4, IPv6 or ARP */       \

@@ -288,6 +288,17 @@ std::map<std::string, uint64_t> FilterStats::ToMap() const {
 
 // --- The filter ----------------------------------------------------------
 
+// GCRA times (theoretical arrival, interval, tolerance) in fixed point,
+// 2^-kTickFracBits ns per unit, 128 bits wide. The largest sum, now +
+// tolerance + interval, stays below 2^96 (a 64-bit ns clock) + 2^92 (burst
+// 1e9 x 1 s at rate 1) + 2^62 units, so nothing wraps; an interval rounds
+// down by under 2^-32 ns, which adds up to under 1 ns over 4e9 packets.
+// A 64-bit word cannot do both: with k fraction bits the clock's range is
+// 2^(64-k) ns, and CLOCK_MONOTONIC counts from boot. 16 B per bucket.
+__extension__ using Tick = unsigned __int128;
+constexpr int kTickFracBits = 32;
+constexpr Tick ToTick(uint64_t ns) { return static_cast<Tick>(ns) << kTickFracBits; }
+
 struct EarlyFilter::Compiled {
   FilterAction action;
   uint8_t family;  // 0: any packet, classified or not
@@ -296,8 +307,12 @@ struct EarlyFilter::Compiled {
   bool has_dport;
   uint16_t port_lo, port_hi;
   uint64_t hi, lo, mask_hi, mask_lo;  // source prefix, left-aligned
-  uint64_t interval_ns;               // limit: 1e9 / rate
-  uint64_t tolerance_ns;              // limit: (burst - 1) x interval
+  // limit: GCRA emission interval 1e9 / rate and tolerance (burst - 1) x
+  // interval, in Tick units (above): exact to 2^-32 ns, where whole
+  // nanoseconds would turn 3e8 pps into 3.33e8 and every rate above 5e8
+  // into 1e9.
+  Tick interval;
+  Tick tolerance;
 
   bool Matches(const Key& k) const {
     if (family != 0 &&
@@ -314,8 +329,8 @@ struct EarlyFilter::Lane {
   struct alignas(64) Line {
     std::array<base::Counter, 8> c;
   };
-  std::unique_ptr<Line[]> lines;    // counters, see Slot
-  std::unique_ptr<uint64_t[]> tat;  // GCRA theoretical arrival time per bucket (limit rules)
+  std::unique_ptr<Line[]> lines;  // counters, see Slot
+  std::unique_ptr<Tick[]> tat;    // GCRA theoretical arrival time per bucket (limit rules)
 
   base::Counter& counter(size_t slot) { return lines[slot / 8].c[slot % 8]; }
   const base::Counter& counter(size_t slot) const { return lines[slot / 8].c[slot % 8]; }
@@ -390,15 +405,15 @@ EarlyFilter::EarlyFilter(std::vector<FilterRule> rules, FilterOptions options)
     }
     if (r.action == FilterAction::kLimit) {
       has_limit_ = true;
-      c.interval_ns = 1000000000ull / r.rate_pps;
-      c.tolerance_ns = (EffectiveBurst(r) - 1ull) * c.interval_ns;
+      c.interval = ToTick(1'000'000'000) / r.rate_pps;  // rounds down by < 1 unit
+      c.tolerance = (EffectiveBurst(r) - 1ull) * c.interval;
     }
     compiled_.push_back(c);
   }
   const size_t lines = (HitsSlot(rules_.size()) + 7) / 8;
   lanes_.ForEach([&](Lane& lane) {
     lane.lines.reset(new Lane::Line[lines]);
-    if (has_limit_) lane.tat.reset(new uint64_t[options_.rate_buckets]());
+    if (has_limit_) lane.tat.reset(new Tick[options_.rate_buckets]());
   });
 }
 
@@ -453,6 +468,7 @@ size_t EarlyFilter::ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t n
     if (run_dropped != 0) lane.Add(DroppedSlot(run_rule), run_dropped);
   };
   const uint64_t bucket_mask = options_.rate_buckets - 1;
+  const Tick now = ToTick(now_ns);
   const size_t num_rules = compiled_.size();
   for (size_t base = 0; base < n; base += kChunk) {
     const size_t m = std::min(kChunk, n - base);
@@ -484,13 +500,13 @@ size_t EarlyFilter::ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t n
           h ^= h >> 29;
           h *= 0xbf58476d1ce4e5b9ull;
           h ^= h >> 32;
-          uint64_t& tat = lane.tat[h & bucket_mask];
-          const uint64_t t = std::max(tat, now_ns);
-          if (t - now_ns > c.tolerance_ns) {
+          Tick& tat = lane.tat[h & bucket_mask];
+          const Tick t = std::max(tat, now);
+          if (t - now > c.tolerance) {
             drop = true;
             ++dropped[static_cast<size_t>(FilterDrop::kRateLimited)];
           } else {
-            tat = t + c.interval_ns;
+            tat = t + c.interval;
           }
         }
         if (r != run_rule) {

@@ -57,18 +57,20 @@
 // ReleaseBulk; rule hit counters are kept per run of equal rules.
 //
 // Rate limiting: GCRA (ITU-T I.371's virtual scheduling, the token bucket's
-// exact equivalent) in one 64-bit word per bucket: the theoretical arrival
-// time. Buckets live in a fixed-size table (FilterOptions::rate_buckets,
-// default 1024 = 8 KiB per lane) indexed by a seeded hash of (rule, source
-// address): bounded memory, no allocation or lookup chain on the packet
-// path, but no tag either: sources that collide share one bucket and so
-// share its rate (an attacker and a legitimate host colliding are limited
-// together). With B buckets and S active sources a given source shares its
-// bucket with probability 1 - (1 - 1/B)^(S-1): ~9% for S = 100, B = 1024.
-// The hash seed is random per filter so collisions cannot be aimed at.
-// Limits are per lane (below): a source whose packets reach K RX workers
-// (RSS hashes ports too) gets up to K x PPS. One shared atomic bucket table
-// would be exact but puts a contended read-modify-write on every packet.
+// exact equivalent) in one 128-bit word per bucket: the theoretical arrival
+// time in 2^-32 ns units, so a rate's interval keeps its fraction of a
+// nanosecond (filter.cc). Buckets live in a fixed-size table
+// (FilterOptions::rate_buckets, default 1024 = 16 KiB per lane) indexed by
+// a seeded hash of (rule, source address): bounded memory, no allocation or
+// lookup chain on the packet path, but no tag either: sources that collide
+// share one bucket and so share its rate (an attacker and a legitimate host
+// colliding are limited together). With B buckets and S active sources a
+// given source shares its bucket with probability 1 - (1 - 1/B)^(S-1): ~9%
+// for S = 100, B = 1024. The hash seed is random per filter so collisions
+// cannot be aimed at. Limits are per lane (below): a source whose packets
+// reach K RX workers (RSS hashes ports too) gets up to K x PPS. One shared
+// atomic bucket table would be exact but puts a contended read-modify-write
+// on every packet.
 //
 // Threading: state is split into lanes (base::PerWorkstream), one per netisr
 // workstream (Netisr::CurrentWorkstream() = ws -> its lane) and the shared
@@ -80,7 +82,7 @@
 // packets in flight, and is exact once the workers are stopped. Rules are
 // immutable after Create.
 // Memory: lanes x (rules x 2 + 4) x 8 B of counters (64-byte aligned) plus,
-// with any limit rule, lanes x rate_buckets x 8 B (~520 KiB by default).
+// with any limit rule, lanes x rate_buckets x 16 B (~1 MiB by default).
 #pragma once
 
 #include <array>

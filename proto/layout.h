@@ -5,8 +5,13 @@
 //   meta[0..2]  this Layout, 18 bytes, copied in and out with memcpy (no
 //               aliasing games; the copy compiles to two or three moves)
 //   meta[3]     free for the layers above proto (inpcb, applications)
-// Offsets are from Packet::data and fit 16 bits: an IP datagram is at most
-// 65535 bytes and starts within 22 bytes (two VLAN tags) of the frame.
+// Offsets are from Packet::data and fit 16 bits by construction: the
+// Ethernet layer refuses a frame longer than kMaxFrameLen (frame_too_long),
+// and every offset a layer stores lies within the frame. Packet::len is 32
+// bits, so without that refusal a long enough frame could put a header past
+// what 16 bits address and wrap its offset. Only software super-frames
+// (GRO/LRO, a 64 KiB loopback MTU) are that long: no Ethernet link carries
+// more than ~9.2 KB.
 //
 // Each layer writes its fields only after its checks passed, and the Ethernet
 // layer starts from a zeroed Layout, so whatever a packet's meta held before
@@ -28,6 +33,9 @@ inline constexpr size_t kNumLayers = static_cast<size_t>(Layer::kCount);
 // The netisr protocol name of each layer: "ether", "arp", "ip", "ip6", "tcp",
 // "udp", "icmp", "icmp6".
 std::string_view ToString(Layer l);
+
+// Longest frame the parse chain accepts: the most a Layout offset addresses.
+inline constexpr uint32_t kMaxFrameLen = UINT16_MAX;
 
 // Most 802.1Q/802.1ad tags accepted in front of the EtherType (QinQ).
 inline constexpr int kMaxVlanTags = 2;

@@ -57,6 +57,8 @@ std::string_view ToString(Layer l) {
 
 Step ParseEther(Packet& pkt, Layout& l) {
   l = Layout{};
+  // First, so that every offset below fits Layout's 16 bits (layout.h).
+  if (pkt.len > kMaxFrameLen) return Step::Drop(DropReason::kFrameTooLong);
   if (pkt.len < wire::kEtherHeaderLen) return Step::Drop(DropReason::kTruncatedEther);
   uint16_t type = Load16(pkt.data + wire::kEtherTypeOffset);
   uint32_t off = wire::kEtherHeaderLen;

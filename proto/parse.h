@@ -4,9 +4,10 @@
 //
 // What is checked, per layer (a failed check drops the packet under the
 // DropReason named in brackets; drop_reason.h gives the order rule):
-//  * Ethernet: 14 bytes, then up to kMaxVlanTags 802.1Q (0x8100) or 802.1ad
-//    (0x88a8) tags [truncated_ether, vlan_too_deep]; IPv4, IPv6 or ARP
-//    [unknown_ethertype]. 802.3 length frames (type < 0x600) are unknown.
+//  * Ethernet: at most kMaxFrameLen (65535) bytes, the most Layout's 16-bit
+//    offsets describe [frame_too_long]; 14 bytes, then up to kMaxVlanTags 802.1Q (0x8100) or
+//    802.1ad (0x88a8) tags [truncated_ether, vlan_too_deep]; IPv4, IPv6 or ARP [unknown_ethertype].
+//    802.3 length frames (type < 0x600) are unknown.
 //  * ARP (RFC 826): 28 bytes, Ethernet/IPv4, opcode request or reply.
 //  * IPv4 as a host receives it (RFC 1122 3.2.1, RFC 1812 5.2.2 for the
 //    checks a router shares): version 4; header length >= 20 and within the

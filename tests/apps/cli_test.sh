@@ -115,6 +115,22 @@ check_fails 2 "--attack applies only with --source synthetic" --attack synflood
 check_usage --frame-size 10
 check_usage --l4 sctp
 
+# Flags of another mode are refused by name, never ignored; --rate may not
+# pace a run over more than an hour (1e-300 pps: an infinite gap).
+check_fails 2 "--rate 1e-300 paces" --rate 1e-300
+check_fails 2 "--rate 1000 paces --packets 10000000" --rate 1000 --packets 10000000
+check_fails 2 "--flows applies only" --source "pcap:$tmp/missing.pcap" --flows 8
+check_fails 2 "--seed applies only" --source "pcap:$tmp/missing.pcap" --seed 3
+check_fails 2 "--flows applies only" --source "dpdk:--no-pci" --flows 8
+check_fails 2 "--seed applies only" --source "dpdk:--no-pci" --seed 3
+check_fails 2 "--policy applies only" --source synthetic --policy flow
+check_fails 2 "--adaptive-alpha applies only with --dispatch adaptive" --adaptive-alpha 0.5
+check_fails 2 "--adaptive-interval-us applies only with --dispatch adaptive" \
+  --dispatch direct --adaptive-interval-us 10
+check_fails 2 "--trace-us applies only" --model inline --trace-us 100
+check_json --dispatch adaptive --model inline --adaptive-alpha 0.5 --flows 8 --seed 3 \
+  --policy flow
+
 # netisr lockprof: the JSON the issue names, every segment accounted for.
 for strategy in global groups epoch partitioned; do
   "$binary" lockprof --json --no-bind --strategy "$strategy" --workload synflood \
@@ -140,6 +156,19 @@ check_lockprof_usage --strategy rcu
 check_lockprof_usage --workers 0
 check_lockprof_usage --groups 3
 check_lockprof_usage --duration soon
+
+# check_lockprof_fails <stderr pattern> <netisr lockprof flags...>: exit 2.
+check_lockprof_fails() {
+  local pattern=$1 rc=0
+  shift
+  "$binary" lockprof "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [[ $rc -eq 2 ]] || fail "lockprof $*: exit $rc, want 2"
+  grep -q -- "$pattern" "$tmp/err" || fail "lockprof $*: stderr lacks '$pattern': $(cat "$tmp/err")"
+}
+check_lockprof_fails "--segments applies only" --workload steady --segments 3
+check_lockprof_fails "--flood-share applies only" --workload churn --flood-share 0.2
+check_lockprof_fails "--groups applies only" --strategy global --groups 64
+check_lockprof_fails "--groups applies only" --strategy partitioned --groups 64
 
 rc=0
 "$binary" >/dev/null 2>&1 || rc=$?

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -95,7 +96,7 @@ TEST_P(SyntheticFloodTest, FilterDropsTheFloodAtReceiveAndLegitTrafficIsDelivere
   o.l4 = "tcp";
   o.filter = "drop proto udp dport 53";
   const RunReport r = RunOk(o);
-  const uint64_t flood = FloodPackets(2, 64, 0.5, 20000, o.seed);
+  const uint64_t flood = FloodPackets(2, 64, 0.5, 20000, o.seed_value());
   ASSERT_GT(flood, 8000u);  // a 50% share of 20000, give or take the draw
   ASSERT_LT(flood, 12000u);
   EXPECT_EQ(r.source_kind, "synthetic");
@@ -119,7 +120,7 @@ TEST_P(SyntheticFloodTest, WithoutFilterTheFloodIsDeliveredAsUdp) {
   o.attack = "udpflood";
   o.attack_share = 0.5;
   const RunReport r = RunOk(o);
-  const uint64_t flood = FloodPackets(2, 64, 0.5, 20000, o.seed);
+  const uint64_t flood = FloodPackets(2, 64, 0.5, 20000, o.seed_value());
   EXPECT_FALSE(r.filter.has_value());
   EXPECT_TRUE(r.drops.empty()) << ToJson(r)["dropped"].dump();
   EXPECT_EQ(r.delivered_by_layer, (Counts{{"tcp", 20000 - flood}, {"udp", flood}}));
@@ -164,6 +165,31 @@ TEST(SyntheticSourceTest, PacketsBoundAndRateAreKept) {
   const RunReport r = RunOk(o);
   EXPECT_EQ(r.packets_in, 2000u);
   EXPECT_GE(r.seconds, 0.015);
+}
+
+// A --source run checks its buffers as the bench mode does (issue 12): a
+// frame the sink never releases fails the run (exit 1) and is reported in
+// the JSON; a sound run reports its port's pool full.
+TEST(SyntheticSourceTest, BufferNotReturnedFailsTheRun) {
+  RunOptions o = SourceOptions("synthetic");
+  o.json = true;
+  std::atomic<int> withheld{0};
+  RunHooks hooks;
+  hooks.withhold = [&](const Packet&) { return withheld.fetch_add(1) < 3; };
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCommand(o, out, err, hooks), kExitFailure);
+  EXPECT_THAT(err.str(), HasSubstr("buffers not returned: pool synthetic"));
+  const nlohmann::json j = nlohmann::json::parse(out.str());
+  EXPECT_EQ(j["buffers_out"], 3);
+  ASSERT_EQ(j["pools"].size(), 1u);
+  EXPECT_EQ(j["pools"][0]["capacity"].get<uint64_t>() - j["pools"][0]["free"].get<uint64_t>(), 3u);
+  EXPECT_EQ(j["packets_in"], j["delivered"]);  // conserved: only the buffers are missing
+
+  std::ostringstream out2, err2;
+  ASSERT_EQ(RunCommand(o, out2, err2), kExitOk) << err2.str();
+  const nlohmann::json k = nlohmann::json::parse(out2.str());
+  EXPECT_EQ(k["buffers_out"], 0);
+  EXPECT_EQ(k["pools"][0]["free"], k["pools"][0]["capacity"]);
 }
 
 // --- pcap --------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "harness/order_check.h"
 #include "netisr/netisr.h"
 
 namespace netisr::testing {
@@ -55,22 +56,15 @@ class SeqSource : public IngressSource {
   size_t cursor_ = 0;
 };
 
-// Per-flow order checker and delivery counter. Flow state is only touched
-// by the thread handling that flow at the time, and netisr orders those
-// hand-overs, so relaxed atomics suffice (TSan sees them as atomics).
+// Per-flow order checker (harness::FlowOrderCheck, exact by flow id) and
+// delivery counter.
 class Checker {
  public:
-  explicit Checker(uint32_t max_flow) : last_(max_flow + 1) {}
+  explicit Checker(uint32_t max_flow) : order_(harness::FlowOrderCheck::Exact(max_flow + 1)) {}
 
   void Handle(Burst burst) {
     for (Packet* p : burst) {
-      auto& last = last_[p->flowid];
-      // A gap is a drop (counted elsewhere); only going backwards is reordering.
-      if (p->seq <= last.load(std::memory_order_relaxed)) {
-        reordered_.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        last.store(p->seq, std::memory_order_relaxed);
-      }
+      if (!order_.InOrder(p->flowid, p->seq)) reordered_.fetch_add(1, std::memory_order_relaxed);
       delivered_.fetch_add(1, std::memory_order_relaxed);
       Release(p);
     }
@@ -82,7 +76,7 @@ class Checker {
   uint64_t reordered() const { return reordered_.load(); }
 
  private:
-  std::vector<std::atomic<uint64_t>> last_;
+  harness::FlowOrderCheck order_;
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> reordered_{0};
 };

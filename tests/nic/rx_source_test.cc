@@ -11,29 +11,29 @@
 #include <string>
 #include <vector>
 
+#include "harness/order_check.h"
 #include "netisr/netisr.h"
 #include "nic/synthetic.h"
 
 namespace netisr::nic {
 namespace {
 
-// Per-flow order from the payload mark. A flow is handled by one thread at
-// a time and netisr orders the hand-overs, so relaxed atomics suffice.
+// Per-flow order from the payload mark (harness::FlowOrderCheck, exact by
+// the mark's flow).
 class FlowChecker {
  public:
-  explicit FlowChecker(uint32_t flows) : last_(flows) {}
+  explicit FlowChecker(uint32_t flows)
+      : flows_(flows), order_(harness::FlowOrderCheck::Exact(flows)) {}
   void Handle(Burst burst) {
     for (Packet* p : burst) {
       PayloadMark m;
       // Frames here are UDP over IPv4 or IPv6: the mark opens the payload.
       const size_t off = p->data[12] == 0x86 ? 14 + 40 + 8 : 14 + 20 + 8;
       std::memcpy(&m, p->data + off, sizeof(m));
-      if (m.magic != kPayloadMagic || m.seq != p->seq || m.flow >= last_.size()) {
+      if (m.magic != kPayloadMagic || m.seq != p->seq || m.flow >= flows_) {
         bad_.fetch_add(1, std::memory_order_relaxed);
-      } else if (p->seq <= last_[m.flow].load(std::memory_order_relaxed)) {
+      } else if (!order_.InOrder(m.flow, p->seq)) {
         reordered_.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        last_[m.flow].store(p->seq, std::memory_order_relaxed);
       }
       delivered_.fetch_add(1, std::memory_order_relaxed);
       Release(p);
@@ -44,7 +44,8 @@ class FlowChecker {
   uint64_t bad() const { return bad_.load(); }
 
  private:
-  std::vector<std::atomic<uint64_t>> last_;
+  const uint32_t flows_;
+  harness::FlowOrderCheck order_;
   std::atomic<uint64_t> delivered_{0}, reordered_{0}, bad_{0};
 };
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -480,6 +481,35 @@ TEST_F(FilterTest, TokenBucketOnInjectedClock) {
   }
   EXPECT_GE(kept, 1000 + 100 - 2);
   EXPECT_LE(kept, 1000 + 100 + 1);
+}
+
+// Rates whose interval is not a whole number of nanoseconds (3.33 ns at
+// 3e8 pps, 1.43 ns at 7e8): on a virtual clock, bursts of 200 packets every
+// 200 ns for 400 us pass rate x time + burst, not the rate of a rounded
+// interval (3e8 used to pass as 3.33e8, anything above 5e8 as 1e9). The
+// burst's tolerance (~1.4 us and up) spans several calls, so no credit is
+// lost between them and the count is exact to a packet.
+TEST_F(FilterTest, SubNanosecondIntervalsKeepTheirRate) {
+  constexpr uint64_t kStepNs = 200, kSteps = 2000, kOffered = 200, kBurst = 1000;
+  const std::vector<uint8_t> frame = BuildFrame(V4({10, 0, 0, 1}));
+  for (const uint64_t rate : {300'000'000ull, 700'000'000ull}) {
+    auto f = Filter("limit src 10.0.0.0/8 rate " + std::to_string(rate) + " burst " +
+                    std::to_string(kBurst));
+    const uint64_t t0 = 5'000'000'000;
+    uint64_t kept = 0;
+    for (uint64_t step = 0; step < kSteps; ++step) {
+      Packet* burst[kOffered];
+      for (Packet*& p : burst) p = Make(frame);
+      const size_t n = f->Apply(burst, t0 + step * kStepNs);
+      for (size_t i = 0; i < n; ++i) Release(burst[i]);
+      kept += n;
+    }
+    // Conforming by the last call: rate x elapsed + the burst, within
+    // one packet each side for where the last interval falls.
+    const double want = static_cast<double>(rate) * ((kSteps - 1) * kStepNs) / 1e9 + kBurst;
+    EXPECT_NEAR(static_cast<double>(kept), want, 1.5) << rate << " pps";
+    EXPECT_EQ(f->Stats().rules[0].hits, kSteps * kOffered);
+  }
 }
 
 TEST_F(FilterTest, ConservationOverAMixedBurst) {

@@ -80,6 +80,28 @@ TEST(Parse, VlanIpv4TcpWithOptions) {
   EXPECT_EQ(l.ip_proto, 6);
 }
 
+// Packet::len is 32 bits, Layout's offsets 16: a frame longer than
+// kMaxFrameLen is refused before any offset is taken (here a valid frame
+// padded past it, which the IP layer would otherwise trim and deliver); the
+// longest accepted frame still parses.
+TEST(Parse, FrameLongerThanLayoutAddressesIsRefused) {
+  for (const size_t len : {size_t{kMaxFrameLen}, size_t{kMaxFrameLen} + 1, size_t{1} << 17}) {
+    auto f = VlanIpv4TcpFrame();
+    f.resize(len, 0);
+    Packet pkt;
+    const ChainResult r = Parse(f, pkt);
+    if (len <= kMaxFrameLen) {
+      EXPECT_EQ(r.step.kind, Step::Kind::kDeliver) << len << ": " << ToString(r.step.why);
+      EXPECT_EQ(GetLayout(pkt).l4_off, 42) << len;
+    } else {
+      EXPECT_EQ(r.step.kind, Step::Kind::kDrop) << len;
+      EXPECT_EQ(r.step.why, DropReason::kFrameTooLong) << len;
+      EXPECT_EQ(r.layer, Layer::kEther) << len;
+      EXPECT_EQ(ToString(r.step.why), "frame_too_long");
+    }
+  }
+}
+
 TEST(Parse, Ipv6ExtensionHeadersThenUdp) {
   std::vector<uint8_t> f = {
       0x02,

@@ -1,6 +1,6 @@
-#include "apps/delivery_tally.h"
+#include "harness/delivery_tally.h"
 
-namespace netisr::apps {
+namespace netisr::harness {
 
 DeliveryTally::DeliveryTally(int workstreams, uint64_t handler_ns)
     : handler_ns_(handler_ns),
@@ -56,4 +56,4 @@ LatencySummary DeliveryTally::Latency() const {
 
 LatencySummary DeliveryTally::Latency(int ws) const { return Summarize(latency_.For(ws)); }
 
-}  // namespace netisr::apps
+}  // namespace netisr::harness

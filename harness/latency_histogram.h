@@ -1,5 +1,5 @@
-// Latency histogram for `netisr run`: log-linear buckets in the manner of
-// HdrHistogram with 2 significant decimal digits, over 0 ns .. 10 s.
+// Latency histogram for measured runs (`netisr run`, DeliveryTally): log-linear buckets in the
+// manner of HdrHistogram with 2 significant decimal digits, over 0 ns .. 10 s.
 //
 // Layout: values below 256 ns have a bucket each; above, every power-of-two
 // range [2^k, 2^(k+1)) is cut into 128 equal buckets, so a bucket is never
@@ -22,7 +22,7 @@
 
 #include "base/counter.h"
 
-namespace netisr::apps {
+namespace netisr::harness {
 
 namespace latency_internal {
 
@@ -77,4 +77,4 @@ class alignas(64) LatencyHistogram {
 
 static_assert(LatencyHistogram::kBuckets == 3478);
 
-}  // namespace netisr::apps
+}  // namespace netisr::harness

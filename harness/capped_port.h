@@ -30,7 +30,7 @@
 #include "nic/port.h"
 #include "sched_feedback/clock.h"
 
-namespace netisr::apps {
+namespace netisr::harness {
 
 // The frames a run may still take, shared by its ports. Both counters are
 // bumped by the RX threads with relaxed read-modify-writes: they count, the
@@ -76,4 +76,4 @@ class CappedPort final : public nic::Port {
   std::vector<QueueClock> clocks_;  // by RX queue
 };
 
-}  // namespace netisr::apps
+}  // namespace netisr::harness

@@ -1,9 +1,9 @@
-#include "apps/latency_histogram.h"
+#include "harness/latency_histogram.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace netisr::apps {
+namespace netisr::harness {
 
 uint64_t LatencyHistogram::HighestEquivalent(size_t idx) {
   using latency_internal::kHalf;
@@ -42,4 +42,4 @@ uint64_t LatencyHistogram::ValueAtQuantile(double q) const {
   return max();
 }
 
-}  // namespace netisr::apps
+}  // namespace netisr::harness

@@ -1,8 +1,8 @@
-#include "apps/capped_port.h"
+#include "harness/capped_port.h"
 
 #include <algorithm>
 
-namespace netisr::apps {
+namespace netisr::harness {
 
 CappedPort::CappedPort(std::unique_ptr<nic::Port> inner, RxBudget& budget, uint64_t idle_ns)
     : inner_(std::move(inner)),
@@ -45,4 +45,4 @@ bool CappedPort::RxExhausted(uint16_t queue) const {
   return last != 0 && now > last && now - last > idle_ns_;
 }
 
-}  // namespace netisr::apps
+}  // namespace netisr::harness

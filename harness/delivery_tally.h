@@ -1,5 +1,5 @@
-// DeliveryTally: what the final handler of a `netisr run` counts, shared by
-// the bench mode's trivial protocol and the parse chain's sink (DeliverFn):
+// DeliveryTally: what the final handler of a measured run counts, shared by
+// `netisr run`'s bench-mode protocol and its parse-chain sink (DeliverFn):
 // per-packet latency from the ingress stamp, the --handler-ns busy cost,
 // delivered packets by kind (the parse chain's terminal layer; the bench
 // protocol uses kind 0) and reordered packets.
@@ -25,13 +25,13 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "apps/latency_histogram.h"
 #include "base/counter.h"
 #include "base/per_workstream.h"
+#include "harness/latency_histogram.h"
 #include "netisr/packet.h"
 #include "sched_feedback/clock.h"
 
-namespace netisr::apps {
+namespace netisr::harness {
 
 // Latency from a packet's ingress stamp to the start of its handler, over
 // every delivered packet (see LatencyHistogram for the precision).
@@ -96,4 +96,4 @@ class DeliveryTally {
   base::PerWorkstream<LatencyHistogram> latency_;  // same single-writer rule
 };
 
-}  // namespace netisr::apps
+}  // namespace netisr::harness

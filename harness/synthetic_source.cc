@@ -1,7 +1,7 @@
 // Synthetic ingress (see synthetic_source.h). Everything a source touches
 // per packet is its own: its pool, its RNG, its per-flow sequence counters,
 // so sources on different workers share nothing but netisr itself.
-#include "apps/synthetic_source.h"
+#include "harness/synthetic_source.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 
 #include "sched_feedback/clock.h"
 
-namespace netisr::apps {
+namespace netisr::harness {
 
 namespace {
 
@@ -91,7 +91,7 @@ SyntheticSource::SyntheticSource(const SourceSpec& spec)
       owned_flows_(
           static_cast<uint32_t>(FlowsBefore(spec.num_flows, spec.num_sources, spec.id + 1) -
                                 FlowsBefore(spec.num_flows, spec.num_sources, spec.id))),
-      ns_per_packet_(spec.rate_pps > 0 ? 1e9 / spec.rate_pps : 0),
+      pacer_(spec.rate_pps),
       next_seq_(owned_flows_, 0),
       rng_state_(spec.seed ^ (uint64_t{spec.id} << 48)) {}
 
@@ -99,14 +99,9 @@ size_t SyntheticSource::Poll(Netisr& nisr, size_t budget) {
   Packet* burst[kMaxBurst];
   size_t want = std::min<uint64_t>({budget, kMaxBurst, spec_.packets - emitted_});
   const uint64_t now = sched::FastClock::Global().NowNs();
-  if (ns_per_packet_ > 0) {
-    if (start_ns_ == 0) start_ns_ = now;
-    // Packets 0..arrived-1 have arrived by now (packet k at start + k * period).
-    const auto arrived =
-        static_cast<uint64_t>(static_cast<double>(now - start_ns_) / ns_per_packet_) + 1;
-    if (arrived <= emitted_) return 0;  // ahead of schedule
-    want = std::min<uint64_t>(want, arrived - emitted_);
-  }
+  const uint64_t arrived = pacer_.Arrived(now);
+  if (arrived <= emitted_) return 0;  // ahead of schedule
+  want = std::min<uint64_t>(want, arrived - emitted_);
   // A short or empty allocation is backpressure: handlers free packets as
   // they finish, and the next round picks up where this one stopped.
   const size_t got = spec_.pool->AllocBulk({burst, want});
@@ -117,11 +112,7 @@ size_t SyntheticSource::Poll(Netisr& nisr, size_t budget) {
   for (size_t i = 0; i < got; ++i) {
     // Unpaced: one clock read per burst, as packets of a burst arrive
     // together on a NIC. Paced: each packet's scheduled arrival (<= now).
-    const uint64_t ingress =
-        ns_per_packet_ > 0
-            ? start_ns_ + static_cast<uint64_t>(static_cast<double>(emitted_ + i) * ns_per_packet_)
-            : now;
-    Fill(*burst[i], std::min(ingress, now));
+    Fill(*burst[i], pacer_.StampNs(emitted_ + i, now));
   }
   nisr.DispatchBurst(spec_.id, spec_.proto, {burst, got});
   emitted_ += got;
@@ -141,4 +132,4 @@ void SyntheticSource::Fill(Packet& pkt, uint64_t ingress_ns) {
 
 uint64_t SyntheticSource::NextRandom() { return SplitMix64(rng_state_); }
 
-}  // namespace netisr::apps
+}  // namespace netisr::harness

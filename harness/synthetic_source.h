@@ -1,5 +1,5 @@
-// Synthetic ingress: stands in for NIC RX queues so that `netisr run` can
-// drive the real dispatcher with a known, checkable packet stream.
+// Synthetic ingress: stands in for NIC RX queues so that a measured run
+// (`netisr run`'s bench mode) can drive the real dispatcher with a known, checkable packet stream.
 //
 // Flows are partitioned across sources (flow f belongs to source
 // f % sources), so every flow has exactly one producer and its per-flow
@@ -15,8 +15,8 @@
 //
 // Load shape: how many packets each source emits is its quota
 // (SourceQuotas: in proportion to owned flows, or skewed onto source 0),
-// and a source may be paced to a rate. A paced source is an open-loop
-// arrival process: packet k "arrives" at start + k / rate whether or not
+// and a source may be paced to a rate (OpenLoopPacer, pacer.h). A paced
+// source is an open-loop arrival process: packet k "arrives" at start + k / rate whether or not
 // its worker is polling then, and carries that arrival time as its ingress
 // stamp, so time spent waiting for a poll counts as latency (no
 // coordinated omission). An unpaced source is always backlogged and stamps
@@ -27,10 +27,11 @@
 #include <optional>
 #include <vector>
 
+#include "harness/pacer.h"
 #include "netisr/netisr.h"
 #include "netisr/packet.h"
 
-namespace netisr::apps {
+namespace netisr::harness {
 
 // Bytes of payload each synthetic packet carries: the flow index, then a
 // filler pattern.
@@ -81,12 +82,11 @@ class SyntheticSource final : public IngressSource {
   uint64_t NextRandom();
 
   const SourceSpec spec_;
-  const uint32_t owned_flows_;      // flows id, id + sources, id + 2*sources, ...
-  const double ns_per_packet_;      // pacing period; 0 = unpaced
+  const uint32_t owned_flows_;  // flows id, id + sources, id + 2*sources, ...
+  OpenLoopPacer pacer_;
   std::vector<uint64_t> next_seq_;  // by owned-flow index; sequences start at 1
   uint64_t rng_state_;
   uint64_t emitted_ = 0;
-  uint64_t start_ns_ = 0;  // paced: arrival time of the first packet (first Poll)
 };
 
-}  // namespace netisr::apps
+}  // namespace netisr::harness
