@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "netisr/settings.h"
-#include "netisr/status.h"
+#include "base/status.h"
 
 namespace netisr::apps {
 

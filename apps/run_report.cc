@@ -6,6 +6,8 @@
 
 #include <utility>
 
+#include "netisr/stats_json.h"
+
 namespace netisr::apps {
 
 PoolReport PoolReportOf(std::string name, const PacketPool& pool) {

@@ -36,7 +36,7 @@
 #include "apps/drive.h"
 #include "apps/run_options.h"
 #include "apps/run_report.h"
-#include "netisr/status.h"
+#include "base/status.h"
 
 namespace netisr::apps {
 
