@@ -819,11 +819,11 @@ size_t Connection::Read(uint8_t* out, size_t len) {
   rcvbuf_.CopyOut(0, out, n);
   rcvbuf_.Consume(n);
   // Receiver SWS avoidance (RFC 9293 3.8.6.2.2): announce the opened window
-  // once it has grown by min(buffer / 2, MSS).
+  // once it has grown by min(buffer / 2, 2 MSS), as BSD does.
   if (!finished_ && state_ != State::kTimeWait) {
     const uint32_t adv = SeqGt(rcv_adv_, rcv_nxt_) ? rcv_adv_ - rcv_nxt_ : 0;
-    const uint32_t now_wnd = RecvWindow();
-    if (now_wnd > adv && now_wnd - adv >= std::min<uint32_t>(rcvbuf_.capacity() / 2, rcv_mss_)) {
+    const uint32_t now_wnd = std::min<uint32_t>(RecvWindow(), kMaxWindow << rcv_wscale_);
+    if (now_wnd > adv && now_wnd - adv >= std::min<uint32_t>(rcvbuf_.capacity() / 2, 2u * rcv_mss_)) {
       SendAck();
     }
   }
