@@ -322,8 +322,7 @@ void Connection::Input(const Segment& seg) {
   if (ts_ok_ && seg.opt.has_ts && SeqLeq(seg.seq, last_ack_sent_)) ts_recent_ = seg.opt.ts_val;
   // Seventh/eighth: text and FIN.
   if (dlen > 0 || fin) {
-    if (state_ == State::kEstablished || state_ == State::kFinWait1 ||
-        state_ == State::kFinWait2) {
+    if (state_ == State::kEstablished || state_ == State::kFinWait1 || state_ == State::kFinWait2) {
       ProcessData(seg, seq, data, dlen, fin);
     } else {
       e.Drop(DropReason::kDataAfterFin);
@@ -372,9 +371,8 @@ bool Connection::ProcessAck(const Segment& seg) {
   const uint32_t new_wnd = static_cast<uint32_t>(seg.window) << snd_wscale_;
   if (SeqGt(seg.ack, snd_una_)) {
     NewAck(seg, seg.ack - snd_una_);
-  } else if (seg.ack == snd_una_ && seg.payload_len == 0 &&
-             !seg.has(flags::kSyn | flags::kFin) && snd_max_ != snd_una_ &&
-             new_wnd == snd_wnd_ && !persist_) {
+  } else if (seg.ack == snd_una_ && seg.payload_len == 0 && !seg.has(flags::kSyn | flags::kFin) &&
+             snd_max_ != snd_una_ && new_wnd == snd_wnd_ && !persist_) {
     DupAck();  // RFC 5681 2, "duplicate acknowledgment"
   }
   // Send window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2 rule).
@@ -519,7 +517,8 @@ void Connection::ProcessData(const Segment& seg, uint32_t seq, const uint8_t* da
         return;
       }
       rcvbuf_.WriteAt(rcvbuf_.size() + (seq - rcv_nxt_), data, len);
-      ooo_.erase(ooo_.begin() + static_cast<ptrdiff_t>(i), ooo_.begin() + static_cast<ptrdiff_t>(j));
+      ooo_.erase(ooo_.begin() + static_cast<ptrdiff_t>(i),
+                 ooo_.begin() + static_cast<ptrdiff_t>(j));
       ooo_.insert(ooo_.begin() + static_cast<ptrdiff_t>(i), Range{na, nb});
       last_ooo_seq_ = seq;
       ack_now_ = true;  // RFC 5681 4.2: a duplicate ACK at once (with SACK)
@@ -636,7 +635,8 @@ void Connection::Retransmit() {
   const uint32_t len = std::min<uint32_t>(avail, smss_);
   const bool fin = fin_queued_ && snd_una_ + len == end && SeqGt(snd_max_, end);
   rtt_timing_ = false;  // Karn: never time a retransmitted segment
-  SendSegment(snd_una_, len, static_cast<uint8_t>((len > 0 ? flags::kPsh : 0) | (fin ? flags::kFin : 0)));
+  SendSegment(snd_una_, len,
+              static_cast<uint8_t>((len > 0 ? flags::kPsh : 0) | (fin ? flags::kFin : 0)));
 }
 
 void Connection::Output() {
@@ -823,7 +823,8 @@ size_t Connection::Read(uint8_t* out, size_t len) {
   if (!finished_ && state_ != State::kTimeWait) {
     const uint32_t adv = SeqGt(rcv_adv_, rcv_nxt_) ? rcv_adv_ - rcv_nxt_ : 0;
     const uint32_t now_wnd = std::min<uint32_t>(RecvWindow(), kMaxWindow << rcv_wscale_);
-    if (now_wnd > adv && now_wnd - adv >= std::min<uint32_t>(rcvbuf_.capacity() / 2, 2u * rcv_mss_)) {
+    if (now_wnd > adv &&
+        now_wnd - adv >= std::min<uint32_t>(rcvbuf_.capacity() / 2, 2u * rcv_mss_)) {
       SendAck();
     }
   }

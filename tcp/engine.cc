@@ -37,28 +37,44 @@ std::string Range(const char* what, uint64_t v, uint64_t lo, uint64_t hi) {
 
 const char* ToString(State s) {
   switch (s) {
-    case State::kClosed: return "CLOSED";
-    case State::kListen: return "LISTEN";
-    case State::kSynSent: return "SYN_SENT";
-    case State::kSynReceived: return "SYN_RECEIVED";
-    case State::kEstablished: return "ESTABLISHED";
-    case State::kFinWait1: return "FIN_WAIT_1";
-    case State::kFinWait2: return "FIN_WAIT_2";
-    case State::kCloseWait: return "CLOSE_WAIT";
-    case State::kClosing: return "CLOSING";
-    case State::kLastAck: return "LAST_ACK";
-    case State::kTimeWait: return "TIME_WAIT";
+    case State::kClosed:
+      return "CLOSED";
+    case State::kListen:
+      return "LISTEN";
+    case State::kSynSent:
+      return "SYN_SENT";
+    case State::kSynReceived:
+      return "SYN_RECEIVED";
+    case State::kEstablished:
+      return "ESTABLISHED";
+    case State::kFinWait1:
+      return "FIN_WAIT_1";
+    case State::kFinWait2:
+      return "FIN_WAIT_2";
+    case State::kCloseWait:
+      return "CLOSE_WAIT";
+    case State::kClosing:
+      return "CLOSING";
+    case State::kLastAck:
+      return "LAST_ACK";
+    case State::kTimeWait:
+      return "TIME_WAIT";
   }
   return "?";
 }
 
 const char* ToString(Error e) {
   switch (e) {
-    case Error::kNone: return "none";
-    case Error::kReset: return "reset";
-    case Error::kRefused: return "refused";
-    case Error::kTimedOut: return "timed_out";
-    case Error::kAborted: return "aborted";
+    case Error::kNone:
+      return "none";
+    case Error::kReset:
+      return "reset";
+    case Error::kRefused:
+      return "refused";
+    case Error::kTimedOut:
+      return "timed_out";
+    case Error::kAborted:
+      return "aborted";
   }
   return "?";
 }
@@ -85,7 +101,8 @@ Status Validate(const Settings& s) {
   if (s.max_retransmits < 1 || s.max_retransmits > 30) {
     return bad(Range("max_retransmits", s.max_retransmits, 1, 30));
   }
-  if (s.syn_retries < 1 || s.syn_retries > 30) return bad(Range("syn_retries", s.syn_retries, 1, 30));
+  if (s.syn_retries < 1 || s.syn_retries > 30)
+    return bad(Range("syn_retries", s.syn_retries, 1, 30));
   if (s.delayed_ack < kMillisecond || s.delayed_ack > 500 * kMillisecond) {
     return bad(Range("delayed_ack (us)", s.delayed_ack, kMillisecond, 500 * kMillisecond));
   }
@@ -95,7 +112,8 @@ Status Validate(const Settings& s) {
   if (s.fin_wait_2_timeout < kMillisecond || s.fin_wait_2_timeout > 600 * kSecond) {
     return bad(Range("fin_wait_2_timeout (us)", s.fin_wait_2_timeout, kMillisecond, 600 * kSecond));
   }
-  if (s.syn_backlog < 1 || s.syn_backlog > 65535) return bad(Range("syn_backlog", s.syn_backlog, 1, 65535));
+  if (s.syn_backlog < 1 || s.syn_backlog > 65535)
+    return bad(Range("syn_backlog", s.syn_backlog, 1, 65535));
   if (s.max_connections < 1 || s.max_connections > (1u << 24)) {
     return bad(Range("max_connections", s.max_connections, 1, 1u << 24));
   }
@@ -138,7 +156,11 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Settings& s, inpcb::Connect
 
 Engine::Engine(const Settings& s, inpcb::ConnectionTable* table, Output* out, const Clock* clock,
                std::unique_ptr<TimerWheel> wheel)
-    : s_(s), table_(table), out_(out), clock_(clock), scratch_(new uint8_t[65536]),
+    : s_(s),
+      table_(table),
+      out_(out),
+      clock_(clock),
+      scratch_(new uint8_t[65536]),
       wheel_(std::move(wheel)) {
   uint64_t secret = s.secret;
   if (secret == 0) {
@@ -474,9 +496,9 @@ void Engine::ForEachConnection(const std::function<void(const Connection&)>& fn)
 Result<Connection*> Engine::Connect(const inpcb::FourTuple& t, Callbacks cb) {
   Scope scope(this);
   if (t.laddr.any() || t.faddr.any() || t.fport == 0) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "connect needs local and foreign addresses and a foreign port: " +
-                      inpcb::ToString(t));
+    return Status(
+        ErrorCode::kInvalidArgument,
+        "connect needs local and foreign addresses and a foreign port: " + inpcb::ToString(t));
   }
   if (conns_.size() >= s_.max_connections) {
     return Status(ErrorCode::kResourceExhausted,
@@ -487,9 +509,9 @@ Result<Connection*> Engine::Connect(const inpcb::FourTuple& t, Callbacks cb) {
   if (t.lport != 0) {
     const uint32_t cpu = inpcb::CpuOf(FlowIdOf(tuple), s_.cpus);
     if (cpu != s_.cpu) {
-      return Status(ErrorCode::kInvalidArgument,
-                    "flow of " + inpcb::ToString(t) + " maps to cpu " + std::to_string(cpu) +
-                        ", this engine is cpu " + std::to_string(s_.cpu));
+      return Status(ErrorCode::kInvalidArgument, "flow of " + inpcb::ToString(t) + " maps to cpu " +
+                                                     std::to_string(cpu) + ", this engine is cpu " +
+                                                     std::to_string(s_.cpu));
     }
     ins = table_->Insert(tuple, FlowIdOf(tuple));
   } else {

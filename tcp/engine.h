@@ -77,11 +77,11 @@ const char* ToString(State s);
 
 // Why a connection ended, as the application sees it.
 enum class Error : uint8_t {
-  kNone,       // orderly close: both FINs exchanged (or our Abort)
-  kReset,      // the peer reset it
-  kRefused,    // RST in answer to our SYN
-  kTimedOut,   // retransmission (or SYN) limit reached
-  kAborted,    // Abort() by the application
+  kNone,      // orderly close: both FINs exchanged (or our Abort)
+  kReset,     // the peer reset it
+  kRefused,   // RST in answer to our SYN
+  kTimedOut,  // retransmission (or SYN) limit reached
+  kAborted,   // Abort() by the application
 };
 const char* ToString(Error e);
 
@@ -284,17 +284,17 @@ class Connection {
   Callbacks cb_;
   State state_ = State::kClosed;
   uint8_t events_ = 0;
-  bool queued_ = false;   // in the engine's event list
+  bool queued_ = false;  // in the engine's event list
   bool finished_ = false;
   Error error_ = Error::kNone;
-  bool passive_ = false;  // from a listener (accept on ESTABLISHED)
+  bool passive_ = false;       // from a listener (accept on ESTABLISHED)
   inpcb::FourTuple listener_;  // passive: the listener's tuple, for its SYN queue count
 
   // Send side (RFC 9293 3.3.1 names).
   uint32_t iss_ = 0, snd_una_ = 0, snd_nxt_ = 0, snd_max_ = 0;
   uint32_t snd_wnd_ = 0, snd_wl1_ = 0, snd_wl2_ = 0, max_snd_wnd_ = 0;
-  uint16_t smss_ = 536;       // effective send MSS (options space subtracted)
-  uint16_t peer_mss_ = 536;   // RFC 9293 3.7.1 default
+  uint16_t smss_ = 536;      // effective send MSS (options space subtracted)
+  uint16_t peer_mss_ = 536;  // RFC 9293 3.7.1 default
   uint8_t snd_wscale_ = 0, rcv_wscale_ = 0;
   bool ws_ok_ = false, ts_ok_ = false, sack_ok_ = false;
   // Send ring: bytes from snd_buf_seq_ (the first unacknowledged data byte)
@@ -318,7 +318,7 @@ class Connection {
 
   // Receive side.
   uint32_t irs_ = 0, rcv_nxt_ = 0, rcv_adv_ = 0;
-  uint16_t rcv_mss_ = 536;  // full-sized segment we expect (delayed-ACK rule)
+  uint16_t rcv_mss_ = 536;     // full-sized segment we expect (delayed-ACK rule)
   internal::ByteRing rcvbuf_;  // unread bytes, then out-of-order room
   std::vector<Range> ooo_;     // sorted, disjoint, non-adjacent; beyond RCV.NXT
   uint32_t last_ooo_seq_ = 0;  // first SACK block reports the range holding it

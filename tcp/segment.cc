@@ -161,8 +161,8 @@ size_t EncodeSegment(const Segment& seg, uint8_t* out, size_t cap) {
   wire::Store16(out + 18, 0);  // urgent pointer: urgent data is not sent
   std::memcpy(out + wire::kTcpMinHeaderLen, opts, n);
   if (seg.payload_len > 0) std::memcpy(out + hlen, seg.payload, seg.payload_len);
-  const uint16_t sum =
-      proto::Checksum(out, total, PseudoSum(seg.tuple.family, seg.tuple.laddr, seg.tuple.faddr, total));
+  const uint16_t sum = proto::Checksum(
+      out, total, PseudoSum(seg.tuple.family, seg.tuple.laddr, seg.tuple.faddr, total));
   wire::Store16(out + wire::kTcpChecksumOffset, sum);
   return total;
 }

@@ -62,7 +62,9 @@ struct Segment {
 
   bool has(uint8_t f) const { return (flags & f) != 0; }
   // Sequence space the segment occupies: payload + SYN + FIN.
-  uint32_t seg_len() const { return payload_len + (has(flags::kSyn) ? 1 : 0) + (has(flags::kFin) ? 1 : 0); }
+  uint32_t seg_len() const {
+    return payload_len + (has(flags::kSyn) ? 1 : 0) + (has(flags::kFin) ? 1 : 0);
+  }
 };
 
 enum class DecodeError : uint8_t { kNone, kTruncated, kBadDataOffset, kBadOptions, kBadChecksum };

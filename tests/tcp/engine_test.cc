@@ -69,10 +69,12 @@ class EngineTest : public ::testing::TestWithParam<TableStrategy> {
     return d;
   }
   void Listen() {
-    ASSERT_TRUE(E().Listen(Family::kIPv4, kLocal, 80, [this](Connection& c) {
-                     rec_.conn = &c;
-                     c.set_callbacks(rec_.Make());
-                   }).ok());
+    ASSERT_TRUE(E().Listen(Family::kIPv4, kLocal, 80,
+                           [this](Connection& c) {
+                             rec_.conn = &c;
+                             c.set_callbacks(rec_.Make());
+                           })
+                    .ok());
   }
   // Passive open from the peer with `syn_opt`; returns our ISS. The peer's
   // handshake ACK comes `rtt` after our SYN-ACK.
@@ -163,7 +165,7 @@ TEST_P(EngineTest, ActiveOpenSendsOptionsAndCompletesOnSynAck) {
   ASSERT_TRUE(c.ok()) << c.status().message();
   auto out = Out();
   ASSERT_EQ(out.size(), 1u);
-  const Segment& syn = out[0];
+  const Segment syn = out[0];  // a copy: `out` is reassigned below
   EXPECT_EQ(syn.flags, flags::kSyn);
   EXPECT_GE(syn.tuple.fport, settings_.ephemeral_first);  // receiver view: fport = our port
   EXPECT_TRUE(syn.opt.has_mss && syn.opt.has_wscale && syn.opt.sack_permitted && syn.opt.has_ts);
@@ -361,7 +363,7 @@ TEST_P(EngineTest, KarnKeepsTheBackedOffRtoUntilAFreshSample) {
   EXPECT_EQ(c->rto(), 400 * kMillisecond);
   clock_.Advance(10 * kMillisecond);
   p.Send(p.Make(kPeerIss + 1, iss + 2, flags::kAck));  // acks the retransmission
-  EXPECT_EQ(c->rto(), 400 * kMillisecond);  // ambiguous: no sample (Karn)
+  EXPECT_EQ(c->rto(), 400 * kMillisecond);             // ambiguous: no sample (Karn)
   c->Send(reinterpret_cast<const uint8_t*>("b"), 1);
   Out();
   clock_.Advance(10 * kMillisecond);
@@ -396,8 +398,8 @@ TEST_P(EngineTest, ThreeDuplicateAcksFastRetransmitAndNewRenoRecovers) {
   ASSERT_EQ(out.size(), 1u);  // fast retransmit of the first unacknowledged segment
   EXPECT_EQ(out[0].seq, lost);
   EXPECT_EQ(E().stats().fast_retransmits, 1u);
-  EXPECT_EQ(c->ssthresh(), 3u * 1460);  // FlightSize / 2
-  EXPECT_EQ(c->cwnd(), 6u * 1460);      // ssthresh + 3 SMSS
+  EXPECT_EQ(c->ssthresh(), 3u * 1460);              // FlightSize / 2
+  EXPECT_EQ(c->cwnd(), 6u * 1460);                  // ssthresh + 3 SMSS
   p.Send(p.Make(kPeerIss + 1, lost, flags::kAck));  // fourth: inflate, one new segment
   out = Out();
   ASSERT_EQ(out.size(), 1u);
@@ -556,7 +558,7 @@ TEST_P(EngineTest, AckOfUnsentDataIsDroppedAndAnswered) {
   p.Send(p.Make(kPeerIss + 1, iss + 1000, flags::kAck, 65535, "zz"));
   EXPECT_EQ(E().stats().drop(DropReason::kAckTooNew), 1u);
   EXPECT_EQ(Out().size(), 1u);
-  EXPECT_TRUE(rec_.data.empty());  // the segment is discarded whole
+  EXPECT_TRUE(rec_.data.empty());                               // the segment is discarded whole
   p.Send(p.Make(kPeerIss + 1, iss + 1 - 200000, flags::kAck));  // below SND.UNA - MAX.SND.WND
   EXPECT_EQ(E().stats().drop(DropReason::kAckTooOld), 1u);
   Out();
@@ -613,7 +615,7 @@ TEST_P(EngineTest, PeerZeroWindowIsProbedWithBackoffUntilItOpens) {
   auto out = Out();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].seq, iss + 1);
-  EXPECT_EQ(out[0].payload_len, 1u);  // a one-byte probe
+  EXPECT_EQ(out[0].payload_len, 1u);                      // a one-byte probe
   p.Send(p.Make(kPeerIss + 1, iss + 1, flags::kAck, 0));  // still closed
   EXPECT_TRUE(Out().empty());
   const Micros second = NextTimer();
@@ -765,8 +767,7 @@ TEST_P(EngineTest, RetransmittedSynGetsTheSameSynAck) {
   EXPECT_EQ(E().connections(), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Strategies, EngineTest, ::testing::ValuesIn(kAllStrategies),
-                         StrategyName);
+INSTANTIATE_TEST_SUITE_P(Strategies, EngineTest, ::testing::ValuesIn(kAllStrategies), StrategyName);
 
 }  // namespace
 }  // namespace netisr::tcp::testing

@@ -3,6 +3,7 @@
 // close; with deterministic loss and reordering injected. Virtual time.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -11,37 +12,24 @@
 namespace netisr::tcp::testing {
 namespace {
 
-// An echo server in a few lines (docs/tcp.md shows the same).
+// The echo server of docs/tcp.md, as printed there.
 struct EchoServer {
-  std::string pending;  // read but not yet accepted by Send
   int accepted = 0, closed = 0;
   void Attach(Engine& e, Family f, const IpAddr& addr, uint16_t port) {
     ASSERT_TRUE(e.Listen(f, addr, port, [this](Connection& c) {
                    ++accepted;
-                   Callbacks cb;
-                   cb.on_readable = [this](Connection& c) { Pump(c); };
-                   cb.on_writable = [this](Connection& c) { Pump(c); };
-                   cb.on_peer_closed = [this](Connection& c) {
-                     Pump(c);
-                     if (pending.empty()) c.Close();
+                   auto echo = [](Connection& c) {
+                     uint8_t buf[4096];
+                     while (size_t n = c.Read(buf, std::min(sizeof(buf), c.send_space()))) {
+                       c.Send(buf, n);
+                     }
+                     if (c.peer_closed() && c.readable() == 0) c.Close();  // FIN after the echo
                    };
+                   Callbacks cb;
+                   cb.on_readable = cb.on_writable = cb.on_peer_closed = echo;
                    cb.on_closed = [this](Connection&, Error) { ++closed; };
                    c.set_callbacks(std::move(cb));
                  }).ok());
-  }
-  void Pump(Connection& c) {
-    uint8_t buf[16384];
-    for (;;) {
-      if (!pending.empty()) {
-        const size_t n = c.Send(reinterpret_cast<const uint8_t*>(pending.data()), pending.size());
-        pending.erase(0, n);
-        if (!pending.empty()) return;  // on_writable resumes
-      }
-      const size_t n = c.Read(buf, sizeof(buf));
-      if (n == 0) break;
-      pending.assign(reinterpret_cast<char*>(buf), n);
-    }
-    if (c.peer_closed() && pending.empty()) c.Close();
   }
 };
 
@@ -129,7 +117,9 @@ TEST_P(ExchangeTest, OneMegabyteEchoesIntactAndBothSidesClose) {
   ASSERT_TRUE(conn.ok()) << conn.status().message();
 
   const bool done = wire.RunUntil(
-      [&] { return ec.closed && client.engine->connections() == 0 && server.engine->connections() == 0; },
+      [&] {
+        return ec.closed && client.engine->connections() == 0 && server.engine->connections() == 0;
+      },
       600 * kSecond);
   EXPECT_TRUE(done) << "received " << ec.received.size() << " of " << ec.data.size();
   EXPECT_TRUE(ec.connected);
@@ -151,30 +141,31 @@ TEST_P(ExchangeTest, OneMegabyteEchoesIntactAndBothSidesClose) {
     EXPECT_GT(wire.lost, 0u);
     EXPECT_GT(cst.retransmits + sst.retransmits, 0u);
   }
-  std::printf("virtual %.3f s, lost %lu, reordered %lu, retransmits %lu+%lu, fast %lu+%lu, "
-              "timeouts %lu+%lu, drops %lu+%lu\n",
-              static_cast<double>(clock.Now() - 1000 * kSecond) / kSecond,
-              static_cast<unsigned long>(wire.lost), static_cast<unsigned long>(wire.reordered),
-              static_cast<unsigned long>(cst.retransmits), static_cast<unsigned long>(sst.retransmits),
-              static_cast<unsigned long>(cst.fast_retransmits),
-              static_cast<unsigned long>(sst.fast_retransmits),
-              static_cast<unsigned long>(cst.rto_timeouts), static_cast<unsigned long>(sst.rto_timeouts),
-              static_cast<unsigned long>(cst.dropped()), static_cast<unsigned long>(sst.dropped()));
+  std::printf(
+      "virtual %.3f s, lost %lu, reordered %lu, retransmits %lu+%lu, fast %lu+%lu, "
+      "timeouts %lu+%lu, drops %lu+%lu\n",
+      static_cast<double>(clock.Now() - 1000 * kSecond) / kSecond,
+      static_cast<unsigned long>(wire.lost), static_cast<unsigned long>(wire.reordered),
+      static_cast<unsigned long>(cst.retransmits), static_cast<unsigned long>(sst.retransmits),
+      static_cast<unsigned long>(cst.fast_retransmits),
+      static_cast<unsigned long>(sst.fast_retransmits),
+      static_cast<unsigned long>(cst.rto_timeouts), static_cast<unsigned long>(sst.rto_timeouts),
+      static_cast<unsigned long>(cst.dropped()), static_cast<unsigned long>(sst.dropped()));
   // Every frame that crossed the wire was taken in by an engine.
   EXPECT_EQ(wire.delivered, cst.segments_in + sst.segments_in);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Wire, ExchangeTest,
-    ::testing::Combine(::testing::ValuesIn(kAllStrategies),
-                       ::testing::Values(Case{0, 0, false}, Case{20, 50, false}, Case{0, 0, true},
-                                         Case{10, 100, true})),
-    [](const ::testing::TestParamInfo<ExchangeTest::ParamType>& info) {
-      const Case& c = std::get<1>(info.param);
-      return std::string(inpcb::ToString(std::get<0>(info.param))) + "_loss" +
-             std::to_string(c.loss_permille) + "_reorder" + std::to_string(c.reorder_permille) +
-             (c.ipv6 ? "_ipv6" : "_ipv4");
-    });
+INSTANTIATE_TEST_SUITE_P(Wire, ExchangeTest,
+                         ::testing::Combine(::testing::ValuesIn(kAllStrategies),
+                                            ::testing::Values(Case{0, 0, false},
+                                                              Case{20, 50, false}, Case{0, 0, true},
+                                                              Case{10, 100, true})),
+                         [](const ::testing::TestParamInfo<ExchangeTest::ParamType>& info) {
+                           const Case& c = std::get<1>(info.param);
+                           return std::string(inpcb::ToString(std::get<0>(info.param))) + "_loss" +
+                                  std::to_string(c.loss_permille) + "_reorder" +
+                                  std::to_string(c.reorder_permille) + (c.ipv6 ? "_ipv6" : "_ipv4");
+                         });
 
 }  // namespace
 }  // namespace netisr::tcp::testing

@@ -46,7 +46,8 @@ struct Frame {
 // Decodes a frame into the receiver's view (payload points into f.bytes).
 inline Segment Decode(const Frame& f) {
   Segment s;
-  const DecodeError e = DecodeSegment(f.family, f.src, f.dst, f.bytes.data(), f.bytes.size(), true, &s);
+  const DecodeError e =
+      DecodeSegment(f.family, f.src, f.dst, f.bytes.data(), f.bytes.size(), true, &s);
   EXPECT_EQ(e, DecodeError::kNone);
   s.flowid = FlowIdOf(s.tuple);
   return s;
