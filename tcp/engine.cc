@@ -170,6 +170,7 @@ Engine::Engine(const Settings& s, inpcb::ConnectionTable* table, Output* out, co
   key_.k0 = secret;
   key_.k1 = secret * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
   events_.reserve(64);
+  batch_.reserve(64);
   dead_.reserve(64);
 }
 
@@ -539,7 +540,8 @@ void Engine::RunTimers() {
 }
 
 void Engine::DeliverEvents() {
-  std::vector<Connection*> batch;
+  // batch_ and events_ swap buffers, so neither allocates once warmed up.
+  std::vector<Connection*>& batch = batch_;
   while (!events_.empty()) {
     batch.swap(events_);
     for (Connection* c : batch) {

@@ -430,6 +430,7 @@ class Engine {
   std::unordered_map<const inpcb::Inpcb*, std::unique_ptr<Connection>> conns_;
   std::unordered_map<const inpcb::Inpcb*, Listener> listeners_;
   std::vector<Connection*> events_;  // connections with queued events
+  std::vector<Connection*> batch_;   // the events being delivered
   std::vector<Connection*> dead_;    // finished, to free once events are out
 };
 

@@ -767,6 +767,85 @@ TEST_P(EngineTest, RetransmittedSynGetsTheSameSynAck) {
   EXPECT_EQ(E().connections(), 1u);
 }
 
+TEST_P(EngineTest, AbortSendsResetAndReportsAborted) {
+  Peer p = MakePeer();
+  const uint32_t iss = Establish(p);
+  rec_.conn->Abort();
+  auto out = Out();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has(flags::kRst));
+  EXPECT_EQ(out[0].seq, iss + 1);
+  EXPECT_TRUE(rec_.closed);
+  EXPECT_EQ(rec_.error, Error::kAborted);
+  EXPECT_EQ(E().stats().reset(ResetCause::kAbort), 1u);
+  EXPECT_EQ(E().connections(), 0u);
+  EXPECT_EQ(TableConnections(), 0u);
+}
+
+// Two engines (CPUs 0 and 1) on one table: each opens connections whose flow
+// maps to its own CPU, refuses a port that maps elsewhere, and drops a
+// segment of a connection the other engine owns.
+TEST_P(EngineTest, EnginesShareATableAndKeepTheirConnectionsOnTheirCpu) {
+  inpcb::TableSettings ts;
+  ts.strategy = GetParam();
+  ts.cpus = 2;
+  ts.groups = 8;
+  ts.hash_buckets = 64;
+  auto table = inpcb::CreateTable(ts);
+  ASSERT_TRUE(table.ok());
+  ASSERT_TRUE((*table)->ThreadEnter(0).ok());
+  ASSERT_TRUE((*table)->ThreadEnter(1).ok());  // this one thread plays both CPUs
+  {
+    Capture out0, out1;
+    Settings s0 = TestSettings(), s1 = TestSettings();
+    s0.cpus = s1.cpus = 2;
+    s1.cpu = 1;
+    auto e0 = Engine::Create(s0, table->get(), &out0, &clock_);
+    auto e1 = Engine::Create(s1, table->get(), &out1, &clock_);
+    ASSERT_TRUE(e0.ok() && e1.ok());
+    Recorder r0;
+    std::vector<FourTuple> mine;
+    for (int i = 0; i < 8; ++i) {
+      auto c = (*e0)->Connect(FourTuple::V4(Ip4(10, 0, 0, 1), 0, Ip4(10, 0, 0, 2), 7), r0.Make());
+      ASSERT_TRUE(c.ok()) << c.status().message();
+      EXPECT_EQ(inpcb::CpuOf(FlowIdOf((*c)->tuple()), 2), 0u);
+      mine.push_back((*c)->tuple());
+    }
+    // A port whose flow maps to CPU 1 is refused by engine 0, with the reason.
+    FourTuple t = FourTuple::V4(Ip4(10, 0, 0, 1), 50000, Ip4(10, 0, 0, 2), 7);
+    while (inpcb::CpuOf(FlowIdOf(t), 2) != 1) ++t.lport;
+    auto bad = (*e0)->Connect(t, {});
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.status().message().find("maps to cpu 1"), std::string::npos);
+    // Engine 1 receives a segment of engine 0's connection: not its own.
+    Peer p(e1->get(), mine[0]);
+    p.Send(p.Make(1, 1, flags::kAck));
+    EXPECT_EQ((*e1)->stats().drop(DropReason::kNotOwner), 1u);
+    EXPECT_TRUE(out1.frames.empty());
+    EXPECT_EQ((*table)->Counts().connections, 8u);
+  }
+  (*table)->ThreadExit();
+}
+
+TEST(EngineSettingsTest, BadSettingsAreNamedWithTheirBounds) {
+  Settings s = TestSettings();
+  s.delayed_ack = 600 * kMillisecond;
+  EXPECT_NE(Validate(s).message().find("delayed_ack"), std::string::npos);
+  s = TestSettings();
+  s.recv_buffer = 100;
+  EXPECT_NE(Validate(s).message().find("recv_buffer 100 out of range"), std::string::npos);
+  s = TestSettings();
+  s.cpu = 2;
+  EXPECT_NE(Validate(s).message().find("cpu 2"), std::string::npos);
+  s = TestSettings();
+  s.timer_slots = 1000;
+  ManualClock clock;
+  Capture out;
+  auto e = Engine::Create(s, nullptr, &out, &clock);
+  EXPECT_FALSE(e.ok());
+  EXPECT_TRUE(Validate(TestSettings()).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Strategies, EngineTest, ::testing::ValuesIn(kAllStrategies), StrategyName);
 
 }  // namespace
