@@ -271,6 +271,20 @@ void Connection::Input(const Segment& seg) {
       if (state_ == State::kTimeWait && seg.has(flags::kFin)) {
         e.wheel_->Schedule(tw_, e.now() + 2 * e.s_.msl);
       }
+      // Its ACK field is still news (BSD and Linux use it too): when both
+      // ends retransmit, each one's retransmissions carry the only ACKs of
+      // the other's data. Found by LossySeedTest (seed 10): RFC 9293's
+      // plain drop left both sides retransmitting into timeouts.
+      if (seg.has(flags::kAck) && !seg.has(flags::kSyn)) {
+        Segment ack_only = seg;
+        ack_only.payload_len = 0;
+        ack_only.flags = static_cast<uint8_t>(seg.flags & ~flags::kFin);
+        ProcessAck(ack_only);
+        if (finished_) return;
+        SendAck();
+        Output();
+        return;
+      }
     } else {
       e.Drop(DropReason::kOutOfWindow);
     }
@@ -743,6 +757,9 @@ void Connection::OnRexmt(Timer*, void* arg) {
       if (SeqGt(c->snd_nxt_, c->snd_max_)) c->snd_max_ = c->snd_nxt_;
     } else if (c->snd_nxt_ != c->snd_una_) {
       c->SendSegment(c->snd_una_, 1, flags::kAck);  // the probe byte again
+    } else {
+      c->persist_ = false;  // nothing left to probe for
+      return;
     }
     if (c->persist_shift_ < 16) ++c->persist_shift_;
     const Micros t = std::min(s.rto_max, std::max(c->rto_, s.rto_min) << c->persist_shift_);

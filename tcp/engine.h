@@ -260,7 +260,11 @@ class Connection {
   void Output();
   void SendSegment(uint32_t seq, uint32_t len, uint8_t flags);  // data from the send ring
   void SendSyn();
-  void SendAck() { SendSegment(snd_nxt_, 0, flags::kAck); }
+  // A pure ACK carries SND.MAX, not SND.NXT: after a go-back-N timeout
+  // SND.NXT is behind what the peer already received, and an ACK with an old
+  // sequence number would be dropped as a duplicate (BSD tcp_output does
+  // the same). Found by LossySeedTest (seed 10).
+  void SendAck() { SendSegment(snd_max_, 0, flags::kAck); }
   void ChallengeAck();
   void Retransmit();  // one segment at SND.UNA
   uint32_t RecvWindow() const;

@@ -112,7 +112,10 @@ std::optional<Micros> TimerWheel::NextDeadline() const {
   std::optional<Micros> best;
   for (const Timer& s : slots_) {
     for (const Timer* t = s.next_; t != &s; t = t->next_) {
-      if (!best || t->deadline_ < *best) best = t->deadline_;
+      // When Advance will fire it: the start of its tick (>= its deadline;
+      // for a deadline already past, the next tick).
+      const Micros fire = t->tick_ * tick_;
+      if (!best || fire < *best) best = fire;
     }
   }
   return best;

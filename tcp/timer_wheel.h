@@ -87,8 +87,11 @@ class TimerWheel {
   size_t Advance(Micros now);
   size_t armed() const { return armed_; }
   Micros tick() const { return tick_; }
-  // The earliest armed deadline; O(slots + armed). For tests driving virtual
-  // time and for a worker deciding how long it may sleep, not per packet.
+  // The earliest time at which Advance fires an armed timer (its deadline
+  // rounded up to a tick; the next tick for a deadline already past), so an
+  // Advance to that time always fires something; O(slots + armed). For
+  // tests driving virtual time and for a worker deciding how long it may
+  // sleep, not per packet.
   std::optional<Micros> NextDeadline() const;
 
  private:

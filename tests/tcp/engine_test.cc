@@ -767,6 +767,46 @@ TEST_P(EngineTest, RetransmittedSynGetsTheSameSynAck) {
   EXPECT_EQ(E().connections(), 1u);
 }
 
+// Regression (found by LossySeedTest seed 10): after a go-back-N timeout a
+// pure ACK must carry SND.MAX, or the peer, which already has those bytes,
+// drops it as a duplicate.
+TEST_P(EngineTest, PureAckAfterTimeoutCarriesSndMax) {
+  Peer p = MakePeer();
+  Options o;
+  o.has_mss = true;
+  o.mss = 1460;
+  const uint32_t iss = Establish(p, o);
+  const std::string big(3 * 1460, 'm');
+  rec_.conn->Send(reinterpret_cast<const uint8_t*>(big.data()), big.size());
+  EXPECT_EQ(Out().size(), 3u);
+  NextTimer();  // RTO: cwnd 1 SMSS, the first segment again
+  auto out = Out();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].seq, iss + 1);
+  p.Send(p.Make(kPeerIss + 1, iss + 1, flags::kAck, 65535, "x"));
+  Advance(settings_.delayed_ack);
+  out = Out();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload_len, 0u);
+  EXPECT_EQ(out[0].seq, iss + 1 + 3 * 1460);
+}
+
+// Regression (found by LossySeedTest seed 10): a wholly duplicate segment
+// still delivers its acknowledgment.
+TEST_P(EngineTest, DuplicateSegmentStillAcknowledgesOurData) {
+  Peer p = MakePeer();
+  const uint32_t iss = Establish(p);
+  rec_.conn->Send(reinterpret_cast<const uint8_t*>("ping"), 4);
+  Out();
+  p.Send(p.Make(kPeerIss + 1, iss + 1, flags::kAck, 65535, "hello"));
+  EXPECT_EQ(rec_.conn->flight_size(), 4u);
+  p.Send(p.Make(kPeerIss + 1, iss + 5, flags::kAck, 65535, "hello"));  // retransmitted, new ACK
+  EXPECT_EQ(E().stats().drop(DropReason::kDuplicate), 1u);
+  EXPECT_EQ(rec_.conn->flight_size(), 0u);
+  EXPECT_EQ(rec_.data, "hello");
+  Out();
+}
+
 TEST_P(EngineTest, AbortSendsResetAndReportsAborted) {
   Peer p = MakePeer();
   const uint32_t iss = Establish(p);

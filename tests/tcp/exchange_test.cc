@@ -64,6 +64,27 @@ struct EchoClient {
   }
 };
 
+// Non-zero drop and reset counters, for failure messages.
+std::string Describe(const Stats& st) {
+  std::string out = "in " + std::to_string(st.segments_in) + " out " +
+                    std::to_string(st.segments_out) + " rto " + std::to_string(st.rto_timeouts) +
+                    " fast " + std::to_string(st.fast_retransmits) + " probes " +
+                    std::to_string(st.persist_probes);
+  for (size_t i = 0; i < kNumDropReasons; ++i) {
+    if (st.drops[i] != 0) {
+      out += " " + std::string(ToString(static_cast<DropReason>(i))) + "=" +
+             std::to_string(st.drops[i]);
+    }
+  }
+  for (size_t i = 0; i < kNumResetCauses; ++i) {
+    if (st.resets[i] != 0) {
+      out += " rst:" + std::string(ToString(static_cast<ResetCause>(i))) + "=" +
+             std::to_string(st.resets[i]);
+    }
+  }
+  return out;
+}
+
 std::string Pattern(size_t n) {
   std::string s(n, '\0');
   uint32_t x = 2463534242u;  // xorshift32: bytes that reveal any misplacement
@@ -154,6 +175,43 @@ TEST_P(ExchangeTest, OneMegabyteEchoesIntactAndBothSidesClose) {
   // Every frame that crossed the wire was taken in by an engine.
   EXPECT_EQ(wire.delivered, cst.segments_in + sst.segments_in);
 }
+
+// Heavier loss and reordering over many seeds (global strategy: the wire,
+// not the table, is under test here): every run must deliver intact.
+class LossySeedTest : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(LossySeedTest, QuarterMegabyteSurvivesFivePercentLossAndTenPercentReordering) {
+  ManualClock clock(1000 * kSecond);
+  Settings s = TestSettings();
+  s.msl = 1 * kSecond;
+  s.recv_buffer = 64 * 1024;  // window-limited, so holes and persist both occur
+  Host server(TableStrategy::kGlobal, s, &clock);
+  Host client(TableStrategy::kGlobal, s, &clock);
+  Wire wire(&client, &server, &clock);
+  wire.loss_permille = 50;
+  wire.reorder_permille = 100;
+  wire.Seed(GetParam());
+  EchoServer echo;
+  echo.Attach(*server.engine, Family::kIPv4, IpAddr::V4(Ip4(10, 0, 0, 1)), 7);
+  EchoClient ec;
+  ec.data = Pattern(256 * 1024);
+  auto conn =
+      client.engine->Connect(FourTuple::V4(Ip4(10, 0, 0, 2), 0, Ip4(10, 0, 0, 1), 7), ec.Make());
+  ASSERT_TRUE(conn.ok());
+  const bool done = wire.RunUntil(
+      [&] {
+        return ec.closed && client.engine->connections() == 0 && server.engine->connections() == 0;
+      },
+      1200 * kSecond);
+  EXPECT_TRUE(done) << "received " << ec.received.size();
+  EXPECT_EQ(ec.error, Error::kNone)
+      << Describe(client.engine->stats()) << " | server " << Describe(server.engine->stats());
+  EXPECT_TRUE(ec.received == ec.data);
+  client.ExpectConservation();
+  server.ExpectConservation();
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, LossySeedTest, ::testing::Range(1u, 17u));
 
 INSTANTIATE_TEST_SUITE_P(Wire, ExchangeTest,
                          ::testing::Combine(::testing::ValuesIn(kAllStrategies),

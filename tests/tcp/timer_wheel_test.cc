@@ -115,5 +115,22 @@ TEST(TimerWheelTest, PastDeadlineFiresAtNextAdvanceAndDestructorCancels) {
   EXPECT_EQ(f.log[0].first, 1);
 }
 
+// Regression: NextDeadline reported a past deadline that Advance(now) would
+// not fire until the next tick, so a driver advancing to NextDeadline spun
+// forever (LossySeedTest seed 13 hung).
+TEST(TimerWheelTest, AdvancingToNextDeadlineAlwaysFires) {
+  TimerWheel w(1000, 64, 0);
+  Micros now = 0;
+  Fired f;
+  f.now = &now;
+  Probe p(1, &f);
+  now = 1500;
+  w.Advance(now);         // current tick is 1
+  w.Schedule(p.t, 1200);  // already past: goes to tick 2
+  ASSERT_TRUE(w.NextDeadline().has_value());
+  now = std::max(now, *w.NextDeadline());
+  EXPECT_EQ(w.Advance(now), 1u);
+}
+
 }  // namespace
 }  // namespace netisr::tcp
