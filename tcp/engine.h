@@ -44,8 +44,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/status.h"
 #include "inpcb/table.h"
-#include "netisr/status.h"
 #include "tcp/clock.h"
 #include "tcp/internal/byte_ring.h"
 #include "tcp/internal/siphash.h"

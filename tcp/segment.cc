@@ -2,7 +2,8 @@
 
 #include <cstring>
 
-#include "proto/checksum.h"
+#include "base/checksum.h"
+#include "base/wire.h"
 #include "proto/flow_hash.h"
 #include "proto/internal/options.h"
 #include "proto/wire.h"
@@ -37,7 +38,7 @@ void ExtractOptions(const uint8_t* p, size_t len, Options* o) {
     switch (kind) {
       case wire::kTcpOptMss:
         o->has_mss = true;
-        o->mss = wire::Load16(v);
+        o->mss = base::Load16(v);
         break;
       case wire::kTcpOptWindowScale:
         o->has_wscale = true;
@@ -48,14 +49,14 @@ void ExtractOptions(const uint8_t* p, size_t len, Options* o) {
         break;
       case wire::kTcpOptTimestamps:
         o->has_ts = true;
-        o->ts_val = wire::Load32(v);
-        o->ts_ecr = wire::Load32(v + 4);
+        o->ts_val = base::Load32(v);
+        o->ts_ecr = base::Load32(v + 4);
         break;
       case wire::kTcpOptSack:
         o->sack_count = static_cast<uint8_t>((olen - 2) / 8);
         for (int b = 0; b < o->sack_count; ++b) {
-          o->sack[b].left = wire::Load32(v + 8 * b);
-          o->sack[b].right = wire::Load32(v + 8 * b + 4);
+          o->sack[b].left = base::Load32(v + 8 * b);
+          o->sack[b].right = base::Load32(v + 8 * b + 4);
         }
         break;
       default:
@@ -82,12 +83,12 @@ DecodeError DecodeSegment(inpcb::Family family, const inpcb::IpAddr& src, const 
   s.tuple.family = family;
   s.tuple.laddr = dst;
   s.tuple.faddr = src;
-  s.tuple.fport = wire::Load16(l4);
-  s.tuple.lport = wire::Load16(l4 + 2);
-  s.seq = wire::Load32(l4 + 4);
-  s.ack = wire::Load32(l4 + 8);
+  s.tuple.fport = base::Load16(l4);
+  s.tuple.lport = base::Load16(l4 + 2);
+  s.seq = base::Load32(l4 + 4);
+  s.ack = base::Load32(l4 + 8);
   s.flags = l4[13];
-  s.window = wire::Load16(l4 + 14);
+  s.window = base::Load16(l4 + 14);
   ExtractOptions(opts, opts_len, &s.opt);
   s.payload = l4 + hlen;
   s.payload_len = static_cast<uint32_t>(len - hlen);
@@ -103,7 +104,7 @@ size_t EncodeSegment(const Segment& seg, uint8_t* out, size_t cap) {
   if (o.has_mss) {
     opts[n++] = wire::kTcpOptMss;
     opts[n++] = 4;
-    wire::Store16(opts + n, o.mss);
+    base::Store16(opts + n, o.mss);
     n += 2;
   }
   if (o.has_ts) {
@@ -116,8 +117,8 @@ size_t EncodeSegment(const Segment& seg, uint8_t* out, size_t cap) {
     }
     opts[n++] = wire::kTcpOptTimestamps;
     opts[n++] = 10;
-    wire::Store32(opts + n, o.ts_val);
-    wire::Store32(opts + n + 4, o.ts_ecr);
+    base::Store32(opts + n, o.ts_val);
+    base::Store32(opts + n + 4, o.ts_ecr);
     n += 8;
   } else if (o.sack_permitted) {
     opts[n++] = wire::kTcpOptNop;
@@ -140,8 +141,8 @@ size_t EncodeSegment(const Segment& seg, uint8_t* out, size_t cap) {
       opts[n++] = wire::kTcpOptSack;
       opts[n++] = static_cast<uint8_t>(2 + 8 * blocks);
       for (size_t b = 0; b < blocks; ++b) {
-        wire::Store32(opts + n, o.sack[b].left);
-        wire::Store32(opts + n + 4, o.sack[b].right);
+        base::Store32(opts + n, o.sack[b].left);
+        base::Store32(opts + n + 4, o.sack[b].right);
         n += 8;
       }
     }
@@ -150,20 +151,20 @@ size_t EncodeSegment(const Segment& seg, uint8_t* out, size_t cap) {
   const size_t hlen = wire::kTcpMinHeaderLen + n;
   const size_t total = hlen + seg.payload_len;
   if (total > cap) return 0;
-  wire::Store16(out, seg.tuple.lport);
-  wire::Store16(out + 2, seg.tuple.fport);
-  wire::Store32(out + 4, seg.seq);
-  wire::Store32(out + 8, seg.ack);
+  base::Store16(out, seg.tuple.lport);
+  base::Store16(out + 2, seg.tuple.fport);
+  base::Store32(out + 4, seg.seq);
+  base::Store32(out + 8, seg.ack);
   out[12] = static_cast<uint8_t>((hlen / 4) << 4);
   out[13] = seg.flags;
-  wire::Store16(out + 14, seg.window);
-  wire::Store16(out + wire::kTcpChecksumOffset, 0);
-  wire::Store16(out + 18, 0);  // urgent pointer: urgent data is not sent
+  base::Store16(out + 14, seg.window);
+  base::Store16(out + wire::kTcpChecksumOffset, 0);
+  base::Store16(out + 18, 0);  // urgent pointer: urgent data is not sent
   std::memcpy(out + wire::kTcpMinHeaderLen, opts, n);
   if (seg.payload_len > 0) std::memcpy(out + hlen, seg.payload, seg.payload_len);
   const uint16_t sum = proto::Checksum(
       out, total, PseudoSum(seg.tuple.family, seg.tuple.laddr, seg.tuple.faddr, total));
-  wire::Store16(out + wire::kTcpChecksumOffset, sum);
+  base::Store16(out + wire::kTcpChecksumOffset, sum);
   return total;
 }
 
@@ -173,8 +174,8 @@ uint32_t FlowIdOf(const inpcb::FourTuple& t) {
   const size_t alen = t.family == inpcb::Family::kIPv4 ? 4 : 16;
   std::memcpy(b, t.faddr.bytes.data(), alen);
   std::memcpy(b + alen, t.laddr.bytes.data(), alen);
-  wire::Store16(b + 2 * alen, t.fport);
-  wire::Store16(b + 2 * alen + 2, t.lport);
+  base::Store16(b + 2 * alen, t.fport);
+  base::Store16(b + 2 * alen + 2, t.lport);
   return proto::HashBytes(b, 2 * alen + 4);
 }
 

@@ -27,7 +27,7 @@
 #include <optional>
 #include <vector>
 
-#include "netisr/status.h"
+#include "base/status.h"
 #include "tcp/clock.h"
 
 namespace netisr::tcp {
