@@ -16,11 +16,11 @@ namespace wire = proto::wire;
 uint32_t PseudoSum(inpcb::Family family, const inpcb::IpAddr& src, const inpcb::IpAddr& dst,
                    size_t len) {
   if (family == inpcb::Family::kIPv4) {
-    return proto::PseudoHeaderSum4(src.bytes.data(), dst.bytes.data(), wire::kProtoTcp,
-                                   static_cast<uint16_t>(len));
+    return base::PseudoHeaderSum4(src.bytes.data(), dst.bytes.data(), wire::kProtoTcp,
+                                  static_cast<uint16_t>(len));
   }
-  return proto::PseudoHeaderSum6(src.bytes.data(), dst.bytes.data(), wire::kProtoTcp,
-                                 static_cast<uint32_t>(len));
+  return base::PseudoHeaderSum6(src.bytes.data(), dst.bytes.data(), wire::kProtoTcp,
+                                static_cast<uint32_t>(len));
 }
 
 // Extracts the options the bounds walk (TcpOptionsOk) already accepted.
@@ -76,7 +76,7 @@ DecodeError DecodeSegment(inpcb::Family family, const inpcb::IpAddr& src, const 
   const uint8_t* opts = l4 + wire::kTcpMinHeaderLen;
   const size_t opts_len = hlen - wire::kTcpMinHeaderLen;
   if (!proto::internal::TcpOptionsOk(opts, opts_len)) return DecodeError::kBadOptions;
-  if (verify_checksum && !proto::ChecksumOk(l4, len, PseudoSum(family, src, dst, len))) {
+  if (verify_checksum && !base::ChecksumOk(l4, len, PseudoSum(family, src, dst, len))) {
     return DecodeError::kBadChecksum;
   }
   Segment s;
@@ -162,7 +162,7 @@ size_t EncodeSegment(const Segment& seg, uint8_t* out, size_t cap) {
   base::Store16(out + 18, 0);  // urgent pointer: urgent data is not sent
   std::memcpy(out + wire::kTcpMinHeaderLen, opts, n);
   if (seg.payload_len > 0) std::memcpy(out + hlen, seg.payload, seg.payload_len);
-  const uint16_t sum = proto::Checksum(
+  const uint16_t sum = base::Checksum(
       out, total, PseudoSum(seg.tuple.family, seg.tuple.laddr, seg.tuple.faddr, total));
   base::Store16(out + wire::kTcpChecksumOffset, sum);
   return total;
