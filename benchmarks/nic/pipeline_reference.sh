@@ -17,6 +17,8 @@
 #   benchmarks/nic/pipeline_reference.sh [reps=3] [seconds=5] [frames=4096] [frame_bytes=64] [model=poll]
 #
 # Needs dpdk-testpmd (Debian package dpdk) and builds //benchmarks/nic:pipeline_bench -c opt.
+# PIPELINE_BENCH=PATH runs that pipeline_bench binary instead (no build), so that two builds
+# (before/after a change) can be measured by two runs of this script, interleaved.
 set -eu
 reps=${1:-3}
 secs=${2:-5}
@@ -24,9 +26,13 @@ frames=${3:-4096}
 bytes=${4:-64}
 model=${5:-poll}
 cd "$(dirname "$0")/../.."
-bazel build -c opt //benchmarks/nic:pipeline_bench
-# bazel-out/k8-opt, not bazel-bin: bazel-bin follows the last build's -c.
-bench=bazel-out/k8-opt/bin/benchmarks/nic/pipeline_bench
+if [ -n "${PIPELINE_BENCH:-}" ]; then
+  bench=$PIPELINE_BENCH
+else
+  bazel build -c opt //benchmarks/nic:pipeline_bench
+  # bazel-out/k8-opt, not bazel-bin: bazel-bin follows the last build's -c.
+  bench=bazel-out/k8-opt/bin/benchmarks/nic/pipeline_bench
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 trace=$tmp/trace.pcap
