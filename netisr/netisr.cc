@@ -341,11 +341,13 @@ void Dispatcher::RunUntilIdle() {
 }
 
 void Dispatcher::Stop() {
-  const State prev = state_.exchange(State::kStopping);
-  if (prev == State::kStopping || prev == State::kStopped) {
-    state_.store(prev);
-    return;
-  }
+  // A CAS, never a blind exchange: the state only moves forward, so a
+  // second Stop (or the destructor's) can never reopen the entry points,
+  // even for an instant, after the first one closed them.
+  State prev = state_.load();
+  do {
+    if (prev == State::kStopping || prev == State::kStopped) return;
+  } while (!state_.compare_exchange_weak(prev, State::kStopping));
   if (prev == State::kRunning) model_->Stop();
   // Handlers run by the final drain may still dispatch (kStopping accepts
   // that, and the drain repeats until nothing is left); entry points after

@@ -146,6 +146,48 @@ TEST(Defects, EntryPointsAfterStopDropUnderShutdown) {
   }
 }
 
+// A second Stop (the destructor's, or the control thread's again) used to
+// exchange the state back to kStopping for an instant before restoring it,
+// so an external producer calling in that window queued its packet into a
+// lane nothing would drain again: neither handled nor counted.
+TEST(Defects, RepeatedStopNeverReopensTheEntryPoints) {
+  auto pool = MakePool(64);
+  Checker checker(100);
+  auto nisr = MakeNetisr("inline", UnboundWorkers(1));
+  ASSERT_NE(nisr, nullptr);
+  auto proto = nisr->Register(DeferredSpec("p", checker.handler()));
+  ASSERT_TRUE(proto.ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  nisr->Stop();
+  std::atomic<bool> done{false};
+  uint64_t sent = 0;
+  uint64_t not_dropped = 0;
+  std::thread producer([&] {
+    Netisr::ProducerScope scope(*nisr);
+    ASSERT_TRUE(scope.status().ok());
+    while (!done.load(std::memory_order_relaxed)) {
+      Packet* p = pool->Alloc();
+      ASSERT_NE(p, nullptr);
+      p->SetFlowId(1, HashType::kOpaque);
+      p->seq = 1;
+      if (nisr->QueueSrc(0, *proto, p) != Outcome::kDropped) ++not_dropped;
+      ++sent;
+    }
+  });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  while (std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < 1000; ++i) nisr->Stop();
+  }
+  done.store(true, std::memory_order_relaxed);
+  producer.join();
+  EXPECT_GT(sent, 0u);
+  EXPECT_EQ(not_dropped, 0u);
+  const Stats st = nisr->GetStats();
+  EXPECT_EQ(st.drops.count("shutdown") ? st.drops.at("shutdown") : 0, sent);
+  EXPECT_TRUE(nisr->Idle());
+  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
 // ProtocolSpec::drained ran after the worker's last Flush: a packet the
 // hook queued toward a worker asleep without live sources was never woken
 // toward it. Worker 0's drained hook for protocol `a` queues one packet of
