@@ -183,6 +183,11 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
     out.dropped = static_cast<uint32_t>(pkts.size());
     return out;
   }
+  // No fiber may suspend anywhere in here, not only in the handlers run
+  // directly: m2flow and m2cpuid run with the chunk's flow buckets half
+  // filed, which another fiber's Enter on this producer would not see
+  // (fiber_sync.h).
+  NoWaitScope no_wait;
   ProtocolEntry& pe = *protocols_[proto];
   CallContext cc;
   cc.prod = prod;
@@ -339,10 +344,8 @@ void Dispatcher::RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
   // from the handler see it running (FreeBSD's NWS_DISPATCHING) and queue
   // rather than recurse.
   Workstream* ws = cc.here >= 0 ? workstreams_[cc.here].get() : nullptr;
+  // Called from Enter only, whose NoWaitScope covers the handlers.
   if (ws != nullptr) ++ws->draining;
-  // The chunk's other packets and bucket marks are Enter's state: a handler
-  // here must not let another fiber dispatch before it returns.
-  NoWaitScope no_wait;
   if (cc.mode == DispatchMode::kAdaptive && ws != nullptr) {
     // The adaptive rule wants this CPU's service time per protocol.
     const uint64_t t0 = placement_.Now();

@@ -73,14 +73,7 @@ bool CanWait() {
   return f.worker != nullptr && f.drain && f.no_wait == 0 && !f.worker->cancelling();
 }
 
-bool Yield() {
-  const FiberFrame& f = tls_fiber_frame;
-  if (f.worker == nullptr || !f.drain || f.no_wait != 0) return false;
-  const FiberFrame saved = f;
-  boost::this_fiber::yield();
-  tls_fiber_frame = saved;
-  return true;
-}
+bool Yield() { return CanWait() && tls_fiber_frame.worker->YieldOnce(); }
 
 void Event::Set() {
   set_ = true;
@@ -134,6 +127,22 @@ Status FiberWorker::Block(fiber::internal::WaitNode& n) {
   // A hand-off that raced with Cancel still counts: the waiter owns it.
   if (n.woken) return Status::Ok();
   return Status(ErrorCode::kFailedPrecondition, "worker stopping");
+}
+
+bool FiberWorker::YieldOnce() {
+  // The same hand-off as a wait: without it the yielding fiber stays the
+  // only drainer, and nothing but the receive fiber runs while it yields,
+  // so a handler yielding until another lane's handler acts never returns.
+  if (cancelling_ || !OnBlock()) return false;
+  FlushCurrentProducer();
+  // This fiber is ready again at once: the drainer must not sleep on the
+  // futex before it runs.
+  woken_ = true;
+  const FiberFrame saved = tls_fiber_frame;
+  boost::this_fiber::yield();
+  tls_fiber_frame = saved;
+  OnUnblock();
+  return !cancelling_;
 }
 
 void FiberWorker::Wake(fiber::internal::WaitNode& n) {

@@ -51,8 +51,12 @@ inline constexpr int kMaxWaitingHandlers = 64;
 // True if the caller may suspend here (see above).
 bool CanWait();
 
-// Lets the worker's other fibers run (source polling, other lanes) and
-// returns true, where CanWait(); elsewhere returns false at once.
+// Lets the worker's other fibers run once (source polling, other lanes:
+// another drain fiber takes the queues meanwhile, as for a wait) and
+// returns true, where CanWait(). Returns false at once elsewhere, once the
+// worker is stopping, or with kMaxWaitingHandlers handlers already waiting:
+// a handler that yields until something happens must give up on false, or
+// Stop would wait for it forever.
 bool Yield();
 
 namespace internal {

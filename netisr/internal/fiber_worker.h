@@ -6,8 +6,8 @@
 #include <boost/fiber/condition_variable.hpp>
 #include <cstdint>
 
-#include "netisr/fiber_sync.h"
 #include "base/status.h"
+#include "netisr/fiber_sync.h"
 
 namespace netisr::internal {
 
@@ -21,14 +21,15 @@ class FiberWorker;
 struct FiberFrame {
   FiberWorker* worker = nullptr;  // the fibers-model worker, or nullptr
   bool drain = false;             // a drain fiber (runs queued handlers)
-  // Direct handler runs the fiber is inside (NoWaitScope): no waiting there.
+  // Entry-point calls the fiber is inside (NoWaitScope): no waiting there.
   uint32_t no_wait = 0;
 };
 inline thread_local constinit FiberFrame tls_fiber_frame{};
 
-// Marks a handler run inside a producer's Enter (direct dispatch), where
-// the fiber must not suspend (fiber_sync.h says why). Costs a thread_local
-// increment and decrement per direct burst, on every model.
+// Marks a producer's Enter (classification, m2flow/m2cpuid and the
+// handlers it runs directly) and the direct fast path's handler, where the
+// fiber must not suspend (fiber_sync.h says why). Costs a thread_local
+// increment and decrement per entry-point call, on every model.
 class NoWaitScope {
  public:
   NoWaitScope() { ++tls_fiber_frame.no_wait; }
@@ -70,6 +71,10 @@ class FiberWorker {
   // if the model cannot keep another fiber draining.
   Status Block(fiber::internal::WaitNode& n);
   void Wake(fiber::internal::WaitNode& n);
+  // fiber::Yield: hands the queues to another drain fiber as Block does,
+  // lets every ready fiber run once, and resumes. False, without yielding,
+  // if cancelled or at kMaxWaitingHandlers.
+  bool YieldOnce();
   // The worker is stopping: ends every Block in progress, fails later ones.
   void Cancel();
   bool cancelling() const { return cancelling_; }

@@ -220,6 +220,106 @@ TEST(FibersWait, AHandlerWaitsForAnEventAnotherFiberOnItsWorkerSets) {
   EXPECT_EQ(nisr->GetStats().TotalDrops(), 0u);
 }
 
+// As above with Yield instead of a wait: a handler yielding until another
+// protocol's handler, queued behind it on the same worker, sets a flag.
+// Yield used to switch fibers without handing the queues to another drain
+// fiber, so only the receive fiber ran and the flag was never set.
+TEST(FibersWait, AYieldingHandlerLetsOtherLanesRun) {
+  auto nisr = MakeNetisr("fibers", UnboundWorkers(1));
+  ASSERT_NE(nisr, nullptr);
+  auto pool = MakePool(64);
+  PingPong pp;
+  pp.events.push_back(std::make_unique<fiber::Event>());
+  ProtocolSpec setter;
+  setter.name = "setter";
+  setter.handler = pp.setter();
+  setter.dispatch = DispatchMode::kDeferred;
+  auto setter_id = nisr->Register(setter);
+  ASSERT_TRUE(setter_id.ok());
+  // Bounded, so that a Yield that lets nothing else run fails the test
+  // instead of hanging it.
+  constexpr int kMaxYields = 100000;
+  std::atomic<int> yields{0};
+  std::atomic<bool> saw_set{false};
+  ProtocolSpec spinner;
+  spinner.name = "spinner";
+  spinner.dispatch = DispatchMode::kDeferred;
+  spinner.handler = [&](Burst b) {
+    Packet* ping = pool->Alloc();
+    ping->seq = 0;
+    EXPECT_EQ(nisr->QueueSrc(0, *setter_id, ping), Outcome::kQueued);
+    int n = 0;
+    while (!pp.events[0]->is_set() && n < kMaxYields && fiber::Yield()) ++n;
+    yields.store(n);
+    saw_set.store(pp.events[0]->is_set());
+    for (Packet* p : b) Release(p);
+  };
+  auto spinner_id = nisr->Register(spinner);
+  ASSERT_TRUE(spinner_id.ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  {
+    Netisr::ProducerScope scope(*nisr);
+    ASSERT_TRUE(scope.status().ok());
+    Packet* p = pool->Alloc();
+    ASSERT_EQ(nisr->QueueSrc(0, *spinner_id, p), Outcome::kQueued);
+  }
+  nisr->RunUntilIdle();
+  nisr->Stop();
+  EXPECT_TRUE(saw_set.load());
+  EXPECT_GE(yields.load(), 1);
+  EXPECT_LT(yields.load(), kMaxYields);
+  EXPECT_EQ(pp.sets.load(), 1u);
+  EXPECT_EQ(pool->available(), pool->capacity());
+  EXPECT_EQ(nisr->GetStats().TotalDrops(), 0u);
+}
+
+// m2flow (and m2cpuid) run inside the producer's Enter with the chunk's
+// flow buckets half filed: a nested dispatch from a queued handler, which
+// may itself wait, must not let them wait.
+TEST(FibersWait, ClassificationCallbacksMayNotWait) {
+  auto nisr = MakeNetisr("fibers", UnboundWorkers(1));
+  ASSERT_NE(nisr, nullptr);
+  auto pool = MakePool(64);
+  std::atomic<int> m2flow_calls{0}, m2flow_could_wait{0}, outer_could_wait{0};
+  ProtocolSpec inner;
+  inner.name = "inner";
+  inner.policy = Policy::kFlow;
+  inner.dispatch = DispatchMode::kDeferred;
+  inner.m2flow = [&](Packet& p) {
+    m2flow_calls.fetch_add(1);
+    if (fiber::CanWait()) m2flow_could_wait.fetch_add(1);
+    p.SetFlowId(7, HashType::kOpaque);
+    return true;
+  };
+  inner.handler = [](Burst b) {
+    for (Packet* p : b) Release(p);
+  };
+  auto inner_id = nisr->Register(inner);
+  ASSERT_TRUE(inner_id.ok());
+  ProtocolSpec outer;
+  outer.name = "outer";
+  outer.dispatch = DispatchMode::kDeferred;
+  outer.handler = [&](Burst b) {
+    if (fiber::CanWait()) outer_could_wait.fetch_add(1);
+    for (Packet* p : b) EXPECT_EQ(nisr->QueueSrc(0, *inner_id, p), Outcome::kQueued);
+  };
+  auto outer_id = nisr->Register(outer);
+  ASSERT_TRUE(outer_id.ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  {
+    Netisr::ProducerScope scope(*nisr);
+    ASSERT_TRUE(scope.status().ok());
+    Packet* p = pool->Alloc();
+    ASSERT_EQ(nisr->QueueSrc(0, *outer_id, p), Outcome::kQueued);
+  }
+  nisr->RunUntilIdle();
+  nisr->Stop();
+  EXPECT_EQ(outer_could_wait.load(), 1);  // the queued handler itself may
+  EXPECT_EQ(m2flow_calls.load(), 1);
+  EXPECT_EQ(m2flow_could_wait.load(), 0);
+  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
 // A worker's source feeds flows 0..7 of protocol "p", and an external
 // producer queued flows 100..103 before Start; every third queued burst of
 // p queues one packet of protocol "setter" and waits for it to run, while
