@@ -82,7 +82,11 @@ using HandlerFn = std::function<void(Burst)>;
 using M2FlowFn = std::function<bool(Packet& pkt)>;
 // Names the workstream index for the kCpu policy, or nullopt if none fits.
 using M2CpuFn = std::function<std::optional<int>(const Packet& pkt, uint16_t source)>;
-// Called on a workstream's worker when its queue for the protocol empties.
+// Called on a workstream's worker when its queue for the protocol empties
+// (after a drain pass that handled some of it); what it dispatches is woken
+// toward its workstream at once. Under the fibers model a handler of the
+// protocol may still be waiting then (its burst left the queue): the hook
+// means "nothing queued", not "no handler of the protocol in progress".
 using DrainedFn = std::function<void(int workstream)>;
 
 struct ProtocolSpec {
