@@ -1,7 +1,7 @@
 // ProtocolStack: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP and ICMPv6
 // registered with netisr as eight protocols, each handler checking its layer
 // (parse.h) and dispatching the survivors to the next, with early drop: a
-// packet is released, under its DropReason, at the first check it fails, so
+// packet is released, under its ParseDrop, at the first check it fails, so
 // no later layer (nor a queue) spends anything on it.
 //
 // Chain and policies (FreeBSD's netisr registrations):
