@@ -151,7 +151,7 @@ struct TableSettings {
 // Ok, or the first field out of range named with its bound.
 Status Validate(const TableSettings& s);
 
-// The group of a flow under kGroups: the low bits of the flow id, as
+// The group of a flow under kGroups: the low bits of the flowid, as
 // netisr's flow buckets (flowid & (flow_buckets - 1)) — so with groups ==
 // flow_buckets a group is one bucket. netisr places a flow on workstream
 // flowid % workstreams (netisr.h, FlowWorkstream); when the workstream count

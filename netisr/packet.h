@@ -55,12 +55,12 @@ namespace netisr {
 // Protocol numbers are small dense indices assigned at registration.
 using ProtocolId = uint8_t;
 
-// What `flowid` was computed from; kNone means "no flow id yet", in which
+// What `flowid` was computed from; kNone means "no flowid yet", in which
 // case the flow policy asks the protocol's m2flow. Values follow the RSS hash
 // types FreeBSD records in M_HASHTYPE.
 enum class HashType : uint8_t {
   kNone,
-  kOpaque,  // a flow id with no defined derivation (e.g. a generator's)
+  kOpaque,  // a flowid with no defined derivation (e.g. a generator's)
   kIpv4,
   kTcpIpv4,
   kUdpIpv4,
@@ -85,7 +85,7 @@ struct alignas(64) Packet {
   // Bytes of the frame; `len` valid bytes at `data`.
   uint8_t* data = nullptr;
   uint32_t len = 0;
-  // Flow id (e.g. the RSS hash) and what it was computed from.
+  // Flowid (e.g. the RSS hash) and what it was computed from.
   uint32_t flowid = 0;
   HashType hash_type = HashType::kNone;
   // The protocol this packet is being dispatched to (set by netisr).

@@ -14,7 +14,7 @@ int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int
       if (pkt.has_flowid() || (spec.m2flow && spec.m2flow(pkt))) {
         return static_cast<int>(pkt.flowid % static_cast<uint32_t>(nws));
       }
-      return BySource(source, nws);  // FreeBSD's fallback when no flow id exists
+      return BySource(source, nws);  // FreeBSD's fallback when no flowid exists
     case Policy::kCpu: {
       const std::optional<int> ws = spec.m2cpuid(pkt, source);
       return (ws && *ws >= 0 && *ws < nws) ? *ws : -1;

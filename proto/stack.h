@@ -10,7 +10,7 @@
 //          ip, ip6 (policy flow) -> tcp | udp | icmp | icmp6 (policy flow)
 //   terminal layers -> StackOptions::deliver(layer, burst)
 // The flow layers' m2flow hashes the 4- or 2-tuple (flow_hash.h) when the
-// packet has no flow id yet; ip computes it once and the upper layers keep it,
+// packet has no flowid yet; ip computes it once and the upper layers keep it,
 // so a flow stays on one workstream from IP up.
 //
 // Bundled processing (J. Brouer et al., "Network stack challenges at
