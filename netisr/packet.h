@@ -22,7 +22,8 @@
 // allocates and a handler on another frees, the uncached pool costs one
 // contended CAS plus a cell's cache line per packet on each side; perf put
 // 51% of all cycles of a cross-CPU dispatch run in the pool
-// (docs/adaptive.md 4(d)). With a cache of 256, a thread touches the ring
+// (section 4(d) of docs/adaptive.md before its rewrite: `git show
+// 62a6b8e:docs/adaptive.md`). With a cache of 256, a thread touches the ring
 // once per 128 packets, and a thread that frees what it allocated (direct
 // dispatch) never touches it.
 //
@@ -80,7 +81,8 @@ using ReleaseBulkFn = void (*)(std::span<Packet* const> pkts);
 // and the free path read; the second (backing, meta) stays in the
 // allocating CPU's cache unless a protocol layer uses meta. A producer that
 // recycles a packet its consumer read then reclaims one line, not two
-// (docs/adaptive.md 6).
+// (+8% and +13% in the skew benchmark; docs/adaptive.md 4, "The cost of a
+// crossing").
 struct alignas(64) Packet {
   // Bytes of the frame; `len` valid bytes at `data`.
   uint8_t* data = nullptr;

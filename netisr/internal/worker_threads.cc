@@ -89,7 +89,8 @@ void WorkerThreads::SleepUntilWoken(int w) {
   // pauses in all before it sleeps. Measured (threads model, paced 0.5
   // and 2 Mpps, skew 0.9): p50 ~100 us when the spin watched only the
   // queues, ~70 us with the timer slack fix alone, 0.5-1.4 us now
-  // (docs/adaptive.md 4).
+  // (docs/adaptive.md 4, "Light load"; the timer-slack step is in its
+  // history, `git show 337e67c:docs/adaptive.md`, session 4).
   uint32_t& left = spin_left_[w].pauses;
   const bool sources = rt_->HasLiveSources(w);
   while (left > 0) {
