@@ -6,8 +6,8 @@
 #include <boost/fiber/condition_variable.hpp>
 #include <cstdint>
 
-#include "netisr/fiber_sync.h"
 #include "base/status.h"
+#include "netisr/fiber_sync.h"
 
 namespace netisr::internal {
 
@@ -37,10 +37,11 @@ class NoWaitScope {
   NoWaitScope& operator=(const NoWaitScope&) = delete;
 };
 
-// Flushes the calling thread's producer's pending wakeups (Netisr::Flush on
-// the thread's own dispatcher); a no-op without one. Defined in netisr.cc,
-// which owns the producer identity. A fiber calls it before it suspends, so
-// packets it queued wake their workers now, not at some other fiber's flush.
+// Flushes the calling thread's producer's pending wakeups (Dispatcher::Flush
+// on the thread's own dispatcher); a no-op without one. Defined in entry.cc,
+// which owns the producer identity (tls_producer). A fiber calls it before
+// it suspends, so packets it queued wake their workers now, not at some
+// other fiber's flush.
 void FlushCurrentProducer();
 
 struct NullLock {

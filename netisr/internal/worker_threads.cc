@@ -106,7 +106,7 @@ void WorkerThreads::SleepUntilWoken(int w) {
   const uint32_t seq = sig.wake_seq.load(std::memory_order_acquire);
   // Relaxed: ordered before the re-check by the fence that follows.
   sig.sleeping.store(1, std::memory_order_relaxed);
-  // Dekker: pairs with the producer's fence in Netisr::Flush (and Stop's
+  // Dekker: pairs with the producer's fence in Dispatcher::Flush (and Stop's
   // seq_cst store): either we see its packets (or the stop flag) below, or
   // it sees sleeping == 1 and bumps wake_seq, failing our FUTEX_WAIT.
   std::atomic_thread_fence(std::memory_order_seq_cst);
