@@ -18,7 +18,7 @@
 //
 // Sources stand in for the RX queues of an RSS NIC: source s is polled by
 // worker s and generates only connections whose RSS hash (Toeplitz over the
-// 4-tuple, the netisr flow id) maps to workstream s under the flow policy, so
+// 4-tuple, the netisr flowid) maps to workstream s under the flow policy, so
 // every segment is dispatched directly on its own CPU (hybrid) and what the
 // strategies differ in is the table, not packet handoff. Connections of one
 // source are never touched by another, and `partitioned` is correct.

@@ -95,7 +95,7 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
       "--no-bind", [&o] { o.bind = false; }, "Do not pin worker threads to CPUs");
   run->add_flag("--json", o.json, "Print JSON instead of the table");
   AddOptional(run, "--seed", o.seed,
-              "Seed for flow choice and flow ids (bench mode or --source synthetic; default 1)");
+              "Seed for flow choice and flowids (bench mode or --source synthetic; default 1)");
   run->add_option("--trace-us", o.trace_us,
                   "Sample netisr's statistics this often, us, into the JSON report's "
                   "`trace` (threads, poll and fibers models, refused with inline; 0: off)")

@@ -71,7 +71,7 @@ class StackSink {
  private:
   static_assert(proto::kNumLayers <= DeliveryTally::kMaxKinds);
 
-  // Keyed by (terminal layer, ingress source, flow id): see stack_run.h.
+  // Keyed by (terminal layer, ingress source, flowid): see stack_run.h.
   bool InOrder(proto::Layer layer, const Packet& pkt) {
     const uint64_t key =
         (uint64_t{pkt.flowid} << 24) ^ (uint64_t{pkt.source} << 8) ^ static_cast<uint64_t>(layer);

@@ -10,7 +10,7 @@
 // nic::PcapPort, `dpdk:EAL-ARGS` one nic::DpdkPort per ethdev port EAL found
 // (ingress_spec.h). Each has --sources RX queues (default: one per worker;
 // DPDK: at most what the device offers), RSS spreads flows over them and
-// its hash is the netisr flow id. All ports share one --packets budget
+// its hash is the netisr flowid. All ports share one --packets budget
 // (capped_port.h); pcap also ends after --loops replays, DPDK after
 // --idle-ms without a frame.
 //
@@ -25,7 +25,7 @@
 // pcap ports' pools is back after Stop (RunReport::pools).
 //
 // Order check: the sink keys a 64K-slot harness::FlowOrderCheck::Hashed
-// table by (terminal layer, ingress source, flow id) and counts a packet whose Packet::seq is not
+// table by (terminal layer, ingress source, flowid) and counts a packet whose Packet::seq is not
 // above the last one of its key as reordered. seq is the queue position for pcap and DPDK, so the
 // check is exact there; the synthetic generator numbers each flow's packets, so two of its flows
 // whose 32-bit RSS hashes collide look like one flow going back (chance ~flows^2 / 2^33: 5e-7 for

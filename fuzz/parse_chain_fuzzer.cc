@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ChainResult r = ParseFrame(pkt);
   Check(pkt.len <= size);
   if (r.step.kind == Step::Kind::kDrop) {
-    Check(r.step.why < DropReason::kCount);
+    Check(r.step.why < ParseDrop::kCount);
   } else {
     Check(r.step.kind == Step::Kind::kDeliver);
     const Layout l = GetLayout(pkt);

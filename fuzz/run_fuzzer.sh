@@ -20,7 +20,7 @@ mkdir -p "$OUT/seeds" "$OUT/corpus"
 # chain uses only Packet's inline members).
 SRCS=(
   base/checksum.cc
-  proto/drop_reason.cc
+  proto/parse_drop.cc
   proto/flow_hash.cc
   proto/frame_builder.cc
   proto/internal/filter_key.cc

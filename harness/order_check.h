@@ -14,7 +14,7 @@
 //    32-bit tag of the key and the low 32 bits of its last seq (compared
 //    modulo 2^32). Keys sharing a slot evict each other: a check lost,
 //    never a false report. For keys not known up front (the parse chain's
-//    (layer, source, flow id)).
+//    (layer, source, flowid)).
 //
 // Threading: a key's packets are checked one at a time, in an order netisr
 // publishes (same thread, or a lane's release/acquire), so a relaxed load

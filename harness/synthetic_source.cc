@@ -27,7 +27,7 @@ uint64_t SplitMix64(uint64_t& state) {
 }
 
 // MurmurHash3's finaliser: a bijection on 32 bits, so distinct flows keep
-// distinct flow ids, with every input bit affecting the low bits that
+// distinct flowids, with every input bit affecting the low bits that
 // `flowid % workstreams` looks at.
 uint32_t Fmix32(uint32_t h) {
   h ^= h >> 16;

@@ -3,7 +3,7 @@
 //
 // Flows are partitioned across sources (flow f belongs to source
 // f % sources), so every flow has exactly one producer and its per-flow
-// sequence numbers are a total order the handler can check. Flow ids are a
+// sequence numbers are a total order the handler can check. Flowids are a
 // bijective hash of the flow index, as an RSS hash would be; using the index
 // itself would send flow f to workstream f % cpus, which is the source's own
 // worker whenever sources == cpus, and nothing would ever cross CPUs.
@@ -43,7 +43,7 @@ struct SourceSpec {
   uint32_t num_flows = 1;    // flows across all sources
   uint64_t packets = 0;      // packets this source emits before it is exhausted
   double rate_pps = 0;       // arrival rate, packets per second; 0 = unpaced
-  uint64_t seed = 0;         // drives flow choice and flow ids
+  uint64_t seed = 0;         // drives flow choice and flowids
   ProtocolId proto = 0;
   // Buffers of at least kPayloadBytes; must outlive every packet emitted.
   PacketPool* pool = nullptr;
@@ -57,7 +57,7 @@ struct SourceSpec {
 std::vector<uint64_t> SourceQuotas(uint64_t total, uint32_t flows, uint16_t sources,
                                    std::optional<double> skew);
 
-// The flow id (the "RSS hash") the generator stamps on flow `flow`.
+// The flowid (the "RSS hash") the generator stamps on flow `flow`.
 uint32_t FlowIdOf(uint32_t flow, uint64_t seed);
 
 // The flow index a synthetic packet's payload names.

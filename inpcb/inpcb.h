@@ -130,7 +130,7 @@ class Inpcb {
   // Immutable after creation: read without the lock.
   const FourTuple& tuple() const { return tuple_; }
   bool listener() const { return tuple_.listener(); }
-  // The flow id (RSS hash) the connection was inserted with; 0 for listeners.
+  // The flowid (RSS hash) the connection was inserted with; 0 for listeners.
   uint32_t flowid() const { return flowid_; }
   // Group (groups) or partition (partitioned) holding it; 0 otherwise and
   // for listeners.

@@ -20,7 +20,7 @@
 //    Insert/Remove exclusive. Order: info -> inpcb.
 //  * kGroups: `groups` connection groups, group = GroupOf(flowid, groups),
 //    each with its own mutex ("inpcb.group") and hash table, so a group is
-//    touched by one CPU when netisr places flows by flowid (see GroupOf for
+//    touched by one worker when netisr places flows by flowid (see GroupOf for
 //    the alignment). Listeners live in a read-mostly copy-on-write snapshot
 //    that lookups read with no lock (RCU, liburcu QSBR) — pcbgroup's weak
 //    spot was taking every group lock to add a listener; here writers
@@ -29,16 +29,19 @@
 //    (liburcu QSBR: readers are registered threads that announce quiescent
 //    states between bursts). Writers take a mutex ("inpcb.epoch.writer"),
 //    one per stripe — the table is split into `groups` stripes by
-//    GroupOf(flowid) like kGroups, so SYNs and closes on different CPUs do
-//    not serialize. A removed inpcb's table reference is dropped after a
+//    GroupOf(flowid) like kGroups, so SYNs and closes on different workers
+//    do not serialize. A removed inpcb's table reference is dropped after a
 //    grace period: removals go on the thread's limbo list, handed to
 //    call_rcu in batches (at most 64, or at Quiescent()). A connection is
 //    locked (its own lock) only once found, and removed() is re-checked
 //    after locking. Listeners as in kGroups. Orders: epoch.writer -> inpcb,
 //    listen -> inpcb.
-//  * kPartitioned: one table per CPU, partition = CpuOf(flowid, cpus)
-//    (netisr's flow policy), touched only by the thread bound to it with
-//    ThreadEnter(cpu): no table lock and no inpcb lock for its connections.
+//  * kPartitioned: one table per workstream, partition = CpuOf(flowid, cpus)
+//    (the workstream index netisr's flow policy picks), touched only by the
+//    worker bound to it with ThreadEnter(cpu): no table lock and no inpcb
+//    lock for its connections. (`cpu`, `cpus` and CpuOf carry workstream
+//    indices and counts, not OS CPUs; the names are older than the
+//    glossary in docs/style.md.)
 //    Any other thread touching a partition is a bug: the process prints who
 //    touched what and aborts (always on: one thread_local read and a compare).
 //    Listeners (shared by all partitions) as in kGroups.
@@ -60,7 +63,7 @@
 // deferred free.
 //
 // Lookup+lock+count+unlock of an established connection (BM_LookupLocked,
-// 4096 connections, each thread on its own CPU's flows, no writers; CPU ns,
+// 4096 connections, each thread on its own partition's flows, no writers; CPU ns,
 // same run): global 34.4, groups 36.0, epoch 32.2, partitioned 21.2 with one
 // thread; 36.6 / 39.7 / 34.8 / 22.6 with two. Without writers a shared
 // info lock costs about what a group mutex does; the strategies part ways
@@ -111,7 +114,7 @@ enum class TableStrategy : uint8_t {
   kGlobal,
   // Connection groups selected by the flow's RSS hash, each with its own
   // mutex and tables (Willmann's ConnP-L, FreeBSD in_pcbgroup.c). Aligned
-  // with netisr's flow buckets a group is touched by one CPU, so its lock is
+  // with netisr's flow buckets a group is touched by one worker, so its lock is
   // almost never contended; listeners are read lock-free.
   kGroups,
   // Lock-free RCU lookups (liburcu QSBR) with writers serialized per stripe
@@ -119,9 +122,10 @@ enum class TableStrategy : uint8_t {
   // SMR). Lookups write no shared line but the inpcb's own; the price is the
   // grace-period machinery (a call_rcu thread) and frees on another thread.
   kEpoch,
-  // One table per CPU, owner thread only, no locks (mTCP/Seastar style).
-  // Fastest, but only correct while every flow is handled on the CPU
-  // CpuOf(flowid) names: netisr's flow policy without migration (no adaptive
+  // One table per workstream, owner thread only, no locks (mTCP/Seastar
+  // style). Fastest, but only correct while every flow is handled by the
+  // worker of the workstream CpuOf(flowid) names: netisr's flow policy without migration (no
+  // adaptive
   // mode, no affinity hints); a violation aborts.
   kPartitioned,
 };
@@ -131,12 +135,13 @@ Result<TableStrategy> ParseTableStrategy(std::string_view name);
 
 struct TableSettings {
   TableStrategy strategy = TableStrategy::kGlobal;
-  // CPUs (netisr workstreams) that will use the table; [1, 1024]. The
-  // partition count under kPartitioned; the bound of ThreadEnter's cpu.
+  // Workstreams (netisr's num_workstreams(), not OS CPUs) whose workers
+  // use the table; [1, 1024]. The partition count under kPartitioned; the
+  // bound of ThreadEnter's `cpu`, a workstream index.
   uint32_t cpus = 1;
   // Connection groups under kGroups; power of two in [1, 4096]. Default
   // 256 = netisr's default Settings::flow_buckets, so a group is exactly one
-  // flow bucket and moves between CPUs with it. Willmann used 128.
+  // flow bucket and moves between workstreams with it. Willmann used 128.
   uint32_t groups = 256;
   // Connection hash chains over the whole table (split evenly over groups or
   // partitions, at least one chain each); power of two in [16, 1 << 22].
@@ -151,19 +156,20 @@ struct TableSettings {
 // Ok, or the first field out of range named with its bound.
 Status Validate(const TableSettings& s);
 
-// The group of a flow under kGroups: the low bits of the flow id, as
+// The group of a flow under kGroups: the low bits of the flowid, as
 // netisr's flow buckets (flowid & (flow_buckets - 1)) — so with groups ==
 // flow_buckets a group is one bucket. netisr places a flow on workstream
-// flowid % workstreams (netisr.h, FlowWorkstream); when the workstream count
-// is a power of two <= groups that is group % workstreams, so every flow of a
-// group lands on one CPU. Only an adaptive migration or an affinity hint
-// moves a bucket (and so a group) to another CPU — then the group's lock is
-// what keeps it correct. With a non-power-of-two workstream count a group's
-// flows spread over CPUs (correct, just not aligned). `groups` must be a
+// flowid % workstreams (internal::Dispatcher::FlowWorkstream); when the
+// workstream count is a power of two <= groups that is group % workstreams,
+// so every flow of a group lands on one workstream. Only an adaptive
+// migration or an affinity hint moves a bucket (and so a group) to another
+// workstream — then the group's lock is what keeps it correct. With a
+// non-power-of-two workstream count a group's flows spread over workstreams
+// (correct, just not aligned). `groups` must be a
 // power of two.
 inline uint32_t GroupOf(uint32_t flowid, uint32_t groups) { return flowid & (groups - 1); }
-// The CPU (netisr workstream under the flow policy) of a flow, and its
-// partition under kPartitioned.
+// The workstream index (not an OS CPU) netisr's flow policy gives a flow
+// among `cpus` workstreams, and so its partition under kPartitioned.
 inline uint32_t CpuOf(uint32_t flowid, uint32_t cpus) { return flowid % cpus; }
 
 struct TableCounts {
@@ -181,7 +187,8 @@ class ConnectionTable {
   virtual TableStrategy strategy() const = 0;
 
   // --- per-thread participation (no-ops under kGlobal) ---
-  // `cpu` in [-1, cpus): the netisr worker index, -1 for a control thread.
+  // `cpu` in [-1, cpus): the calling worker's workstream index
+  // (Netisr::CurrentWorkstream(), not an OS CPU), -1 for a control thread.
   // Registers the thread as an RCU reader (nestable across tables); under
   // kPartitioned also binds partition `cpu` to this thread (error if another
   // thread owns it). Errors: cpu out of range, partition already owned.

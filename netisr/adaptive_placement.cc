@@ -15,8 +15,8 @@ Feedback& AdaptivePlacement::ReadLoads(Producer& prod, ProtocolEntry& pe, Protoc
   // Reading every workstream's load and queue fill costs a cache miss or
   // two each; a producer polling a paced source every microsecond would pay
   // them per packet or two. The published loads change once per window
-  // anyway (docs/adaptive.md 6: paced at 4.2 Mpps, poll model, p50 4.2 ->
-  // 2.6 us).
+  // anyway (reading on every call, paced at 4.2 Mpps, poll model: p50 4.2
+  // us against 2.6; docs/adaptive.md 5, "Feedback read on every call").
   RollBucketEpoch(fb, pe, prod.index);
   if (fb.read_ns != 0 && fb.now_ns - fb.read_ns < kFeedbackRefreshNs) return fb;
   fb.read_ns = fb.now_ns;

@@ -22,7 +22,8 @@
 // allocates and a handler on another frees, the uncached pool costs one
 // contended CAS plus a cell's cache line per packet on each side; perf put
 // 51% of all cycles of a cross-CPU dispatch run in the pool
-// (docs/adaptive.md 4(d)). With a cache of 256, a thread touches the ring
+// (section 4(d) of docs/adaptive.md before its rewrite: `git show
+// 62a6b8e:docs/adaptive.md`). With a cache of 256, a thread touches the ring
 // once per 128 packets, and a thread that frees what it allocated (direct
 // dispatch) never touches it.
 //
@@ -55,12 +56,12 @@ namespace netisr {
 // Protocol numbers are small dense indices assigned at registration.
 using ProtocolId = uint8_t;
 
-// What `flowid` was computed from; kNone means "no flow id yet", in which
+// What `flowid` was computed from; kNone means "no flowid yet", in which
 // case the flow policy asks the protocol's m2flow. Values follow the RSS hash
 // types FreeBSD records in M_HASHTYPE.
 enum class HashType : uint8_t {
   kNone,
-  kOpaque,  // a flow id with no defined derivation (e.g. a generator's)
+  kOpaque,  // a flowid with no defined derivation (e.g. a generator's)
   kIpv4,
   kTcpIpv4,
   kUdpIpv4,
@@ -80,12 +81,13 @@ using ReleaseBulkFn = void (*)(std::span<Packet* const> pkts);
 // and the free path read; the second (backing, meta) stays in the
 // allocating CPU's cache unless a protocol layer uses meta. A producer that
 // recycles a packet its consumer read then reclaims one line, not two
-// (docs/adaptive.md 6).
+// (+8% and +13% in the skew benchmark; docs/adaptive.md 4, "The cost of a
+// crossing").
 struct alignas(64) Packet {
   // Bytes of the frame; `len` valid bytes at `data`.
   uint8_t* data = nullptr;
   uint32_t len = 0;
-  // Flow id (e.g. the RSS hash) and what it was computed from.
+  // Flowid (e.g. the RSS hash) and what it was computed from.
   uint32_t flowid = 0;
   HashType hash_type = HashType::kNone;
   // The protocol this packet is being dispatched to (set by netisr).

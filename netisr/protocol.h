@@ -65,7 +65,7 @@ enum class DispatchMode : uint8_t {
   // packets fill another CPU's queue past backpressure_fill (1/2) stops
   // polling its ingress sources until it drains (backpressure rather than
   // tail drop). Packets without a flow bucket (policies kSource and kCpu,
-  // or no flow id) are treated as kHybrid.
+  // or no flowid) are treated as kHybrid.
   kAdaptive,
 };
 

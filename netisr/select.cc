@@ -14,7 +14,7 @@ int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int
       if (pkt.has_flowid() || (spec.m2flow && spec.m2flow(pkt))) {
         return static_cast<int>(pkt.flowid % static_cast<uint32_t>(nws));
       }
-      return BySource(source, nws);  // FreeBSD's fallback when no flow id exists
+      return BySource(source, nws);  // FreeBSD's fallback when no flowid exists
     case Policy::kCpu: {
       const std::optional<int> ws = spec.m2cpuid(pkt, source);
       return (ws && *ws >= 0 && *ws < nws) ? *ws : -1;
@@ -28,7 +28,8 @@ namespace {
 // Asleep, and nothing published for a while: idle, whatever the last
 // published values say. Being asleep alone proves little: a threads-model
 // worker at 80% load sleeps between bursts, and sampling it asleep used to
-// count it as idle and pile buckets onto it (docs/adaptive.md 5.2).
+// count it as idle and pile buckets onto it (docs/adaptive.md 5, the
+// "Tail drops instead of backpressure" row).
 bool Idle(const sched::LoadSample& l) { return l.asleep && l.stale; }
 
 double EffectiveBusy(const sched::LoadSample& l) { return Idle(l) ? 0 : l.busy; }
@@ -123,13 +124,14 @@ AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s) 
   // is not, each judged by this CPU's load before the next. Without this
   // they stayed out for good: paced at 2 Mpps with skew 0.9, 80% of the
   // packets crossed CPUs after a start-up burst and the median was 3.7 us
-  // against direct's 0.2 (docs/adaptive.md 4, session 4). The bound is
+  // against direct's 0.2 (docs/adaptive.md 5, "No return"). The bound is
   // busy_low, not room_busy: between the two a return would tip this CPU
   // back over busy_high within a bucket or two (paced 3 Mpps: 282 moves per
-  // run instead of 125, p99 317 us instead of 189); and the bucket's own
-  // load must fit under busy_high, or one hot bucket would move out and
-  // back every settle period. (Saturation needs no test of its own: it
-  // implies busy over busy_low or a queueing delay over delay_low_ns.)
+  // run instead of 125, p99 317 us instead of 189; docs/adaptive.md 5); and
+  // the bucket's own load must fit under busy_high, or one hot bucket would
+  // move out and back every settle period. (Saturation needs no test of its
+  // own: it implies busy over busy_low or a queueing delay over
+  // delay_low_ns.)
   if (v.may_migrate && !((v.settling >> v.here) & 1) &&
       HasRoomBelow(v.loads[v.here], v.fill[v.here], s.busy_low, s) &&
       v.loads[v.here].busy + v.bucket_load < s.busy_high) {

@@ -35,7 +35,7 @@ struct AdaptiveSettings {
   // each one's fixed cost counted as busy: paced at 2 Mpps with skew 0.9
   // worker 0 read 0.81-0.87 busy while direct dispatch alone kept up
   // (median 0.1 us), and adaptive moved half the flows out (median 2-4 us;
-  // docs/adaptive.md 4, session 5). A CPU whose work comes only from queues
+  // docs/adaptive.md 5, "Busy alone"). A CPU whose work comes only from queues
   // or nested dispatch polls nothing and is judged by busy and delay alone.
   double full_polls_high = 0.5;
   // ... or when packets wait in its queues longer than delay_high_ns.
@@ -45,7 +45,7 @@ struct AdaptiveSettings {
   // delay_low_ns must sit above what an idle sleeping worker adds by itself:
   // on the 2-vCPU development VM a queued burst waits 11-25 us for a mostly
   // idle threads-model worker to wake or notice it, so the old 10 us never
-  // saw such a worker as having room (docs/adaptive.md 5.2). 40 us is that
+  // saw such a worker as having room (docs/adaptive.md 5). 40 us is that
   // pickup delay with margin, and ~120 queued 300 ns packets. delay_high_ns
   // 100 us is ~300 queued 300 ns packets, above the half-full lane
   // (backpressure_fill) at which a producer stops polling, so overload is
@@ -70,7 +70,7 @@ struct AdaptiveSettings {
   // queue need only cover the producer's round trip, a burst or two. 0.5
   // (128 of 256 packets, ~50 us of 300 ns handlers): in the skew benchmark
   // 0.75 gave a 9.7 us median latency, 0.5 6.8 us at the same throughput,
-  // and 0.25 cost 6% throughput in 3x the migrations (docs/adaptive.md).
+  // and 0.25 cost 6% throughput in 3x the migrations (docs/adaptive.md 5).
   double backpressure_fill = 0.5;
   // Spill: while the queue of the CPU a drained bucket is placed on is
   // filled past this fraction of its limit, the bucket's packets run on the

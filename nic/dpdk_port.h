@@ -39,7 +39,7 @@
 // mbuf, release = rte_pktmbuf_free of it (release_bulk: rte_pktmbuf_free_bulk,
 // for ReleaseBulk); source = SourceId(port, queue);
 // ingress_ns = time of the burst (sched::FastClock); seq = the packet's
-// 1-based arrival number on its queue. Flow id: the device's RSS hash when
+// 1-based arrival number on its queue. Flowid: the device's RSS hash when
 // the mbuf carries one (RTE_MBUF_F_RX_RSS_HASH), typed from packet_type
 // (kTcpIpv4, ... ; kOpaque when the PMD gives no type), else the software
 // Toeplitz hash of nic/rss.h (default key, config.rss); rss_mode() says
@@ -55,7 +55,7 @@
 // variants as far as supported, and the RSS_HASH offload. Virtual devices
 // mostly report none: then each RX queue is whatever the device puts on it
 // (net_ring: its own ring; net_pcap: one rx_pcap file per queue) and the
-// flow id is computed in software.
+// flowid is computed in software.
 //
 // TX: TxBurst sends packets whose `release` is DpdkPort's (any DpdkPort's
 // mbuf: the mbuf's data_off/data_len/pkt_len are first set from the

@@ -22,7 +22,7 @@
 // that competes for L1 with the packet path (the IPv4 4-tuple touches only
 // 12 KiB of it).
 //
-// The hash becomes netisr's flow id: FreeBSD does the same with the NIC's
+// The hash becomes netisr's flowid: FreeBSD does the same with the NIC's
 // hash (M_HASHTYPE_RSS_*), so software and hardware RSS agree on flows.
 #pragma once
 

@@ -6,9 +6,9 @@ namespace netisr::proto {
 
 DropCounters::DropCounters() = default;
 
-void DropCounters::Add(DropReason r, uint64_t n) {
+void DropCounters::Add(ParseDrop r, uint64_t n) {
   const size_t i = static_cast<size_t>(r);
-  if (i >= kNumDropReasons) return;  // kCount is not a reason; no parser returns it
+  if (i >= kNumParseDrops) return;  // kCount is not a reason; no parser returns it
   const int ws = Netisr::CurrentWorkstream();
   base::Counter& c = blocks_.For(ws).count[i];
   if (blocks_.IsWorker(ws)) {
@@ -20,7 +20,7 @@ void DropCounters::Add(DropReason r, uint64_t n) {
   }
 }
 
-uint64_t DropCounters::Get(DropReason r) const {
+uint64_t DropCounters::Get(ParseDrop r) const {
   const size_t i = static_cast<size_t>(r);
   uint64_t sum = 0;
   blocks_.ForEach([&](const Block& b) { sum += b.count[i].Get(); });
@@ -29,15 +29,15 @@ uint64_t DropCounters::Get(DropReason r) const {
 
 uint64_t DropCounters::Total() const {
   uint64_t sum = 0;
-  for (size_t r = 0; r < kNumDropReasons; ++r) sum += Get(static_cast<DropReason>(r));
+  for (size_t r = 0; r < kNumParseDrops; ++r) sum += Get(static_cast<ParseDrop>(r));
   return sum;
 }
 
 std::map<std::string, uint64_t> DropCounters::Snapshot() const {
   std::map<std::string, uint64_t> m;
-  for (size_t r = 0; r < kNumDropReasons; ++r) {
-    const uint64_t n = Get(static_cast<DropReason>(r));
-    if (n != 0) m.emplace(ToString(static_cast<DropReason>(r)), n);
+  for (size_t r = 0; r < kNumParseDrops; ++r) {
+    const uint64_t n = Get(static_cast<ParseDrop>(r));
+    if (n != 0) m.emplace(ToString(static_cast<ParseDrop>(r)), n);
   }
   return m;
 }

@@ -24,7 +24,7 @@
 #include "base/counter.h"
 #include "base/per_workstream.h"
 #include "netisr/settings.h"
-#include "proto/drop_reason.h"
+#include "proto/parse_drop.h"
 
 namespace netisr::proto {
 
@@ -35,16 +35,16 @@ class DropCounters {
   DropCounters& operator=(const DropCounters&) = delete;
 
   // Counts one drop on the calling thread's block.
-  void Add(DropReason r, uint64_t n = 1);
+  void Add(ParseDrop r, uint64_t n = 1);
   // Sum over all blocks.
-  uint64_t Get(DropReason r) const;
+  uint64_t Get(ParseDrop r) const;
   uint64_t Total() const;
   // Reason name -> count, zeroes omitted (the shape of netisr::Stats::drops).
   std::map<std::string, uint64_t> Snapshot() const;
 
  private:
   struct Block {
-    std::array<base::Counter, kNumDropReasons> count;
+    std::array<base::Counter, kNumParseDrops> count;
   };
   base::PerWorkstream<Block> blocks_{kMaxWorkstreams};
 };

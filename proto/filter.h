@@ -30,7 +30,7 @@
 // the chain would accept is classified on exactly the fields the chain then
 // sees; a packet the chain would refuse may be classified from its bytes all
 // the same (a bad checksum still has a source address), and dropped here or
-// passed on to be dropped there under its DropReason. So a flood packet
+// passed on to be dropped there under its ParseDrop. So a flood packet
 // costs a few bounded loads, not a parse. Per field:
 //  * family and source address: IPv4 (version 4, >= 20 bytes after the
 //    tags) or IPv6 (version 6, >= 40 bytes); anything else (ARP, other

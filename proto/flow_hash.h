@@ -1,11 +1,11 @@
-// Flow ids from packet headers, for the protocols registered under the flow
+// Flowids from packet headers, for the protocols registered under the flow
 // policy when the packet arrives without one (netisr's m2flow hook).
 //
 // The hash covers the 4-tuple (addresses and ports) of unfragmented TCP and
 // UDP, else the 2-tuple (addresses), and records which in Packet::hash_type
 // like FreeBSD's M_HASHTYPE_RSS_*. It is a multiply-rotate mix of the tuple's
 // 64-bit words with a MurmurHash3 finalizer: every input bit reaches every
-// output bit, so flow ids spread evenly over workstreams and flow buckets.
+// output bit, so flowids spread evenly over workstreams and flow buckets.
 // It is neither keyed nor Toeplitz: a sender who picks tuples can aim at one
 // bucket (use a NIC's keyed Toeplitz hash, set by the NIC layer as flowid,
 // where that matters), and its values differ from what a NIC would compute.

@@ -30,7 +30,7 @@ Step UpperLayer(uint8_t proto, bool ipv6) {
       if (ipv6) return Step::Next(Layer::kIcmp6);
       break;
   }
-  return Step::Drop(DropReason::kUnknownIpProtocol);
+  return Step::Drop(ParseDrop::kUnknownIpProtocol);
 }
 
 bool IsIpv6(const Layout& l) { return l.ethertype == wire::kEtherTypeIpv6; }
@@ -58,13 +58,13 @@ std::string_view ToString(Layer l) {
 Step ParseEther(Packet& pkt, Layout& l) {
   l = Layout{};
   // First, so that every offset below fits Layout's 16 bits (layout.h).
-  if (pkt.len > kMaxFrameLen) return Step::Drop(DropReason::kFrameTooLong);
-  if (pkt.len < wire::kEtherHeaderLen) return Step::Drop(DropReason::kTruncatedEther);
+  if (pkt.len > kMaxFrameLen) return Step::Drop(ParseDrop::kFrameTooLong);
+  if (pkt.len < wire::kEtherHeaderLen) return Step::Drop(ParseDrop::kTruncatedEther);
   uint16_t type = Load16(pkt.data + wire::kEtherTypeOffset);
   uint32_t off = wire::kEtherHeaderLen;
   while (type == wire::kEtherTypeVlan || type == wire::kEtherTypeQinQ) {
-    if (l.vlan_count == kMaxVlanTags) return Step::Drop(DropReason::kVlanTooDeep);
-    if (pkt.len - off < wire::kVlanTagLen) return Step::Drop(DropReason::kTruncatedEther);
+    if (l.vlan_count == kMaxVlanTags) return Step::Drop(ParseDrop::kVlanTooDeep);
+    if (pkt.len - off < wire::kVlanTagLen) return Step::Drop(ParseDrop::kTruncatedEther);
     l.vlan_tci[l.vlan_count++] = Load16(pkt.data + off);
     type = Load16(pkt.data + off + 2);
     off += wire::kVlanTagLen;
@@ -79,39 +79,39 @@ Step ParseEther(Packet& pkt, Layout& l) {
     case wire::kEtherTypeArp:
       return Step::Next(Layer::kArp);
   }
-  return Step::Drop(DropReason::kUnknownEthertype);
+  return Step::Drop(ParseDrop::kUnknownEthertype);
 }
 
 Step ParseArp(Packet& pkt, Layout& l) {
-  if (pkt.len - l.l3_off < wire::kArpLen) return Step::Drop(DropReason::kTruncatedArp);
+  if (pkt.len - l.l3_off < wire::kArpLen) return Step::Drop(ParseDrop::kTruncatedArp);
   const uint8_t* a = pkt.data + l.l3_off;
   const uint16_t op = Load16(a + 6);
   if (Load16(a) != wire::kArpHwEther || Load16(a + 2) != wire::kEtherTypeIpv4 || a[4] != 6 ||
       a[5] != 4 || (op != wire::kArpOpRequest && op != wire::kArpOpReply)) {
-    return Step::Drop(DropReason::kBadArp);
+    return Step::Drop(ParseDrop::kBadArp);
   }
   return Step::Deliver();
 }
 
 Step ParseIpv4(Packet& pkt, Layout& l) {
   const uint32_t avail = pkt.len - l.l3_off;
-  if (avail < wire::kIpv4MinHeaderLen) return Step::Drop(DropReason::kTruncatedIp);
+  if (avail < wire::kIpv4MinHeaderLen) return Step::Drop(ParseDrop::kTruncatedIp);
   const uint8_t* ip = pkt.data + l.l3_off;
-  if (ip[0] >> 4 != 4) return Step::Drop(DropReason::kBadIpVersion);
+  if (ip[0] >> 4 != 4) return Step::Drop(ParseDrop::kBadIpVersion);
   const uint32_t hlen = (ip[0] & 0x0fu) * 4;
   if (hlen < wire::kIpv4MinHeaderLen || hlen > avail) {
-    return Step::Drop(DropReason::kBadIpHeaderLength);
+    return Step::Drop(ParseDrop::kBadIpHeaderLength);
   }
   const uint32_t total = Load16(ip + wire::kIpv4TotalLenOffset);
-  if (total < hlen || total > avail) return Step::Drop(DropReason::kBadIpTotalLength);
+  if (total < hlen || total > avail) return Step::Drop(ParseDrop::kBadIpTotalLength);
   if (!internal::Ipv4OptionsOk(ip + wire::kIpv4MinHeaderLen, hlen - wire::kIpv4MinHeaderLen)) {
-    return Step::Drop(DropReason::kBadIpOptions);
+    return Step::Drop(ParseDrop::kBadIpOptions);
   }
   const uint16_t frag = Load16(ip + wire::kIpv4FragOffset);
   if ((frag & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0) {
-    return Step::Drop(DropReason::kIpFragment);
+    return Step::Drop(ParseDrop::kIpFragment);
   }
-  if (!ChecksumOk(ip, hlen)) return Step::Drop(DropReason::kBadIpChecksum);
+  if (!ChecksumOk(ip, hlen)) return Step::Drop(ParseDrop::kBadIpChecksum);
   pkt.len = l.l3_off + total;  // drop Ethernet padding
   l.l4_off = static_cast<uint16_t>(l.l3_off + hlen);
   l.l4_len = static_cast<uint16_t>(total - hlen);
@@ -124,29 +124,29 @@ Step ParseIpv4(Packet& pkt, Layout& l) {
 
 Step ParseIpv6(Packet& pkt, Layout& l) {
   const uint32_t avail = pkt.len - l.l3_off;
-  if (avail < wire::kIpv6HeaderLen) return Step::Drop(DropReason::kTruncatedIp6);
+  if (avail < wire::kIpv6HeaderLen) return Step::Drop(ParseDrop::kTruncatedIp6);
   const uint8_t* ip = pkt.data + l.l3_off;
-  if (ip[0] >> 4 != 6) return Step::Drop(DropReason::kBadIp6Version);
+  if (ip[0] >> 4 != 6) return Step::Drop(ParseDrop::kBadIp6Version);
   const uint32_t end = wire::kIpv6HeaderLen + Load16(ip + wire::kIpv6PayloadLenOffset);
-  if (end > avail) return Step::Drop(DropReason::kBadIp6PayloadLength);
+  if (end > avail) return Step::Drop(ParseDrop::kBadIp6PayloadLength);
 
   uint8_t nh = ip[wire::kIpv6NextHeaderOffset];
   uint32_t off = wire::kIpv6HeaderLen;
   for (int count = 1; wire::IsIp6ExtHeader(nh); ++count) {
-    if (count > kMaxIp6ExtHeaders) return Step::Drop(DropReason::kIp6ExtTooMany);
-    if (nh == wire::kProtoHopByHop && count != 1) return Step::Drop(DropReason::kBadIp6ExtOrder);
+    if (count > kMaxIp6ExtHeaders) return Step::Drop(ParseDrop::kIp6ExtTooMany);
+    if (nh == wire::kProtoHopByHop && count != 1) return Step::Drop(ParseDrop::kBadIp6ExtOrder);
     // Every extension header is at least 8 bytes (RFC 8200 4.3-4.6).
-    if (end - off < 8) return Step::Drop(DropReason::kTruncatedIp6Ext);
+    if (end - off < 8) return Step::Drop(ParseDrop::kTruncatedIp6Ext);
     const uint8_t* ext = ip + off;
     uint32_t len = wire::kIpv6FragHeaderLen;
     if (nh == wire::kProtoFragment) {
       const uint16_t fo = Load16(ext + 2);
       if ((fo & (wire::kIpv6FragOffsetMask | wire::kIpv6FragM)) != 0) {
-        return Step::Drop(DropReason::kIp6Fragment);
+        return Step::Drop(ParseDrop::kIp6Fragment);
       }
     } else {
       len = (ext[1] + 1u) * 8;
-      if (len > end - off) return Step::Drop(DropReason::kTruncatedIp6Ext);
+      if (len > end - off) return Step::Drop(ParseDrop::kTruncatedIp6Ext);
     }
     nh = ext[0];
     off += len;
@@ -165,7 +165,7 @@ namespace {
 // pseudo-header; the checks are the same.
 struct IcmpRules {
   uint8_t echo_request, echo_reply;
-  DropReason truncated, bad_code, bad_checksum;
+  ParseDrop truncated, bad_code, bad_checksum;
   bool pseudo_header;
 };
 
@@ -183,26 +183,26 @@ Step ParseIcmpWith(const IcmpRules& r, Packet& pkt, Layout& l) {
 
 Step ParseIcmp(Packet& pkt, Layout& l) {
   static constexpr IcmpRules kRules = {wire::kIcmpEchoRequest,       wire::kIcmpEchoReply,
-                                       DropReason::kTruncatedIcmp,   DropReason::kBadIcmpCode,
-                                       DropReason::kBadIcmpChecksum, false};
+                                       ParseDrop::kTruncatedIcmp,   ParseDrop::kBadIcmpCode,
+                                       ParseDrop::kBadIcmpChecksum, false};
   return ParseIcmpWith(kRules, pkt, l);
 }
 
 Step ParseIcmp6(Packet& pkt, Layout& l) {
   static constexpr IcmpRules kRules = {wire::kIcmp6EchoRequest,       wire::kIcmp6EchoReply,
-                                       DropReason::kTruncatedIcmp6,   DropReason::kBadIcmp6Code,
-                                       DropReason::kBadIcmp6Checksum, true};
+                                       ParseDrop::kTruncatedIcmp6,   ParseDrop::kBadIcmp6Code,
+                                       ParseDrop::kBadIcmp6Checksum, true};
   return ParseIcmpWith(kRules, pkt, l);
 }
 
 Step ParseUdp(Packet& pkt, Layout& l) {
-  if (l.l4_len < wire::kUdpHeaderLen) return Step::Drop(DropReason::kTruncatedUdp);
+  if (l.l4_len < wire::kUdpHeaderLen) return Step::Drop(ParseDrop::kTruncatedUdp);
   const uint8_t* u = pkt.data + l.l4_off;
   const uint16_t ulen = Load16(u + wire::kUdpLengthOffset);
-  if (ulen < wire::kUdpHeaderLen || ulen > l.l4_len) return Step::Drop(DropReason::kBadUdpLength);
+  if (ulen < wire::kUdpHeaderLen || ulen > l.l4_len) return Step::Drop(ParseDrop::kBadUdpLength);
   const uint16_t sum = Load16(u + wire::kUdpChecksumOffset);
   if (sum == 0 ? IsIpv6(l) : !ChecksumOk(u, ulen, PseudoSum(pkt, l, wire::kProtoUdp, ulen))) {
-    return Step::Drop(DropReason::kBadUdpChecksum);
+    return Step::Drop(ParseDrop::kBadUdpChecksum);
   }
   pkt.len = l.l4_off + ulen;  // bytes past the UDP length are not the datagram's
   l.l4_len = ulen;
@@ -211,17 +211,17 @@ Step ParseUdp(Packet& pkt, Layout& l) {
 }
 
 Step ParseTcp(Packet& pkt, Layout& l) {
-  if (l.l4_len < wire::kTcpMinHeaderLen) return Step::Drop(DropReason::kTruncatedTcp);
+  if (l.l4_len < wire::kTcpMinHeaderLen) return Step::Drop(ParseDrop::kTruncatedTcp);
   const uint8_t* t = pkt.data + l.l4_off;
   const uint32_t doff = (t[wire::kTcpDataOffsetOffset] >> 4) * 4u;
   if (doff < wire::kTcpMinHeaderLen || doff > l.l4_len) {
-    return Step::Drop(DropReason::kBadTcpOffset);
+    return Step::Drop(ParseDrop::kBadTcpOffset);
   }
   if (!internal::TcpOptionsOk(t + wire::kTcpMinHeaderLen, doff - wire::kTcpMinHeaderLen)) {
-    return Step::Drop(DropReason::kBadTcpOptions);
+    return Step::Drop(ParseDrop::kBadTcpOptions);
   }
   if (!ChecksumOk(t, l.l4_len, PseudoSum(pkt, l, wire::kProtoTcp, l.l4_len))) {
-    return Step::Drop(DropReason::kBadTcpChecksum);
+    return Step::Drop(ParseDrop::kBadTcpChecksum);
   }
   l.payload_off = static_cast<uint16_t>(l.l4_off + doff);
   return Step::Deliver();
@@ -248,7 +248,7 @@ Step ParseLayer(Layer layer, Packet& pkt, Layout& l) {
     case Layer::kCount:
       break;
   }
-  return Step::Drop(DropReason::kCount);
+  return Step::Drop(ParseDrop::kCount);
 }
 
 ChainResult ParseFrame(Packet& pkt) {

@@ -3,7 +3,7 @@
 // (stack.h), the fuzzer and the benchmarks all run these same functions.
 //
 // What is checked, per layer (a failed check drops the packet under the
-// DropReason named in brackets; drop_reason.h gives the order rule):
+// ParseDrop named in brackets; parse_drop.h gives the order rule):
 //  * Ethernet: at most kMaxFrameLen (65535) bytes, the most Layout's 16-bit
 //    offsets describe [frame_too_long]; 14 bytes, then up to kMaxVlanTags 802.1Q (0x8100) or
 //    802.1ad (0x88a8) tags [truncated_ether, vlan_too_deep]; IPv4, IPv6 or ARP [unknown_ethertype].
@@ -47,7 +47,7 @@
 #include <cstdint>
 
 #include "netisr/packet.h"
-#include "proto/drop_reason.h"
+#include "proto/parse_drop.h"
 #include "proto/layout.h"
 
 namespace netisr::proto {
@@ -63,11 +63,11 @@ struct Step {
   enum class Kind : uint8_t { kNext, kDeliver, kDrop };
   Kind kind = Kind::kDrop;
   Layer next = Layer::kCount;           // kNext: the layer to dispatch to
-  DropReason why = DropReason::kCount;  // kDrop: the failed check
+  ParseDrop why = ParseDrop::kCount;  // kDrop: the failed check
 
-  static constexpr Step Next(Layer l) { return {Kind::kNext, l, DropReason::kCount}; }
-  static constexpr Step Deliver() { return {Kind::kDeliver, Layer::kCount, DropReason::kCount}; }
-  static constexpr Step Drop(DropReason r) { return {Kind::kDrop, Layer::kCount, r}; }
+  static constexpr Step Next(Layer l) { return {Kind::kNext, l, ParseDrop::kCount}; }
+  static constexpr Step Deliver() { return {Kind::kDeliver, Layer::kCount, ParseDrop::kCount}; }
+  static constexpr Step Drop(ParseDrop r) { return {Kind::kDrop, Layer::kCount, r}; }
 };
 
 // Each parser reads the fields of `l` the layers below set, checks its own

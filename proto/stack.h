@@ -1,7 +1,7 @@
 // ProtocolStack: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP and ICMPv6
 // registered with netisr as eight protocols, each handler checking its layer
 // (parse.h) and dispatching the survivors to the next, with early drop: a
-// packet is released, under its DropReason, at the first check it fails, so
+// packet is released, under its ParseDrop, at the first check it fails, so
 // no later layer (nor a queue) spends anything on it.
 //
 // Chain and policies (FreeBSD's netisr registrations):
@@ -10,7 +10,7 @@
 //          ip, ip6 (policy flow) -> tcp | udp | icmp | icmp6 (policy flow)
 //   terminal layers -> StackOptions::deliver(layer, burst)
 // The flow layers' m2flow hashes the 4- or 2-tuple (flow_hash.h) when the
-// packet has no flow id yet; ip computes it once and the upper layers keep it,
+// packet has no flowid yet; ip computes it once and the upper layers keep it,
 // so a flow stays on one workstream from IP up.
 //
 // Bundled processing (J. Brouer et al., "Network stack challenges at

@@ -92,7 +92,7 @@ DecodeError DecodeSegment(inpcb::Family family, const inpcb::IpAddr& src, const 
   ExtractOptions(opts, opts_len, &s.opt);
   s.payload = l4 + hlen;
   s.payload_len = static_cast<uint32_t>(len - hlen);
-  s.flowid = out->flowid;  // the caller's (the NIC's or netisr's) flow id
+  s.flowid = out->flowid;  // the caller's (the NIC's or netisr's) flowid
   *out = s;
   return DecodeError::kNone;
 }

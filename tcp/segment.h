@@ -88,7 +88,7 @@ inline constexpr size_t kMaxHeaderLen = 60;
 // do not fit 40 bytes. Returns the bytes written, 0 if `cap` is too small.
 size_t EncodeSegment(const Segment& seg, uint8_t* out, size_t cap);
 
-// The flow id netisr gives the flow's incoming segments when the NIC did not
+// The flowid netisr gives the flow's incoming segments when the NIC did not
 // (proto::SetFlowIdFromHeaders: the hash of source address, destination
 // address, source port, destination port in wire order). For a connection
 // tuple t that is the hash of (faddr, laddr, fport, lport). The engine

@@ -3,7 +3,7 @@
 // received, is counted under its ResetCause. So
 //   segments_in == accepted + sum(drops)
 // holds at every moment between calls (tests check it), as the parse
-// chain's conservation does for frames (proto/drop_reason.h).
+// chain's conservation does for frames (proto/parse_drop.h).
 //
 // Names follow FreeBSD's tcpstat where one exists (tcps_rcvbadsum ->
 // bad_checksum, tcps_rcvpackafterwin -> out_of_window, tcps_pawsdrop ->

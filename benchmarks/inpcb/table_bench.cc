@@ -133,7 +133,7 @@ void BM_Churn(benchmark::State& state, TableStrategy s) {
   uint32_t n = 0;
   int since_quiescent = 0;
   for (auto _ : state) {
-    // Flow ids on this CPU (partitioned requires it; the others mimic netisr).
+    // Flowids on this CPU (partitioned requires it; the others mimic netisr).
     const uint32_t flowid = (Mix(n) & ~1u) | static_cast<uint32_t>(cpu);
     const FourTuple t = FourTuple::V4(0x0a000002, 443, 0x0c000000 + static_cast<uint32_t>(cpu),
                                       static_cast<uint16_t>(1024 + n % 60000));

@@ -172,7 +172,7 @@ class ReplayPort final : public nic::Port {
     while (n < out.size() && head_ != tail_) {
       const uint32_t i = ring_[(head_++) % kRingSize];
       // A fresh descriptor, as a driver writes one: the fields the stack
-      // changes (it trims len, sets the flow id; Layout is rebuilt by
+      // changes (it trims len, sets the flowid; Layout is rebuilt by
       // ParseEther); the rest of pkts_[i] is still the trace's.
       Packet& p = pkts_[i];
       p.len = trace_lens_[i];

@@ -11,7 +11,7 @@
 //    included) on the same frames, which is what the filter ran on every
 //    packet before it read fields in place: the per-dropped-packet cost of
 //    early drop and what it was.
-// Frames are reused: before each pass their length and flow id are reset,
+// Frames are reused: before each pass their length and flowid are reset,
 // and the sink "releases" them into a no-op, so no allocator is timed.
 #include <benchmark/benchmark.h>
 

@@ -11,7 +11,7 @@ namespace netisr::inpcb::internal {
 
 // Hash of a tuple for the tables' chains. inpcb cannot use proto's
 // HashBytes (proto's TCP will sit on top of inpcb) nor trust the caller's
-// flow id to spread chains (under kGroups its low bits already chose the
+// flowid to spread chains (under kGroups its low bits already chose the
 // group), so: the tuple's five 64-bit words, each xored with its own odd
 // constant and multiplied independently (the five multiplies overlap in the
 // pipeline; a serial chain cost ~10 ns, measured in table_bench), summed,

@@ -1,5 +1,6 @@
-// kPartitioned: one table per CPU, partition = CpuOf(flowid, cpus) (netisr's
-// flow policy), used only by the thread bound to it with ThreadEnter(cpu):
+// kPartitioned: one table per workstream, partition = CpuOf(flowid, cpus)
+// (the workstream index of netisr's flow policy), used only by the thread
+// bound to it with ThreadEnter(cpu), `cpu` being its workstream index:
 // no table lock and no inpcb lock on its connections (mTCP, Seastar). The
 // binding is checked on every access (one thread_local address compared with
 // a relaxed load); a mismatch aborts naming the partition, the flow and the

@@ -44,7 +44,7 @@ class TableBase : public ConnectionTable {
 
   // Insert's input check: ports, addresses, IPv4 padding.
   static Status CheckTuple(const FourTuple& t);
-  // ThreadEnter's check: cpu in [-1, cpus).
+  // ThreadEnter's check: cpu (a workstream index) in [-1, cpus).
   static Status CheckCpu(int cpu, uint32_t cpus);
   static Status NotFound(const Inpcb& inp);
   // Remove's check of its argument.

@@ -126,7 +126,7 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   struct Chunk;
   struct CallContext;
   bool TryDirectFastPath(uint16_t source, ProtocolId proto, Packet* pkt);
-  // Workstream of a flow id (or source id) under the flow (or source)
+  // Workstream of a flowid (or source id) under the flow (or source)
   // policy: id % workstreams.
   int FlowWorkstream(uint32_t flowid) const;
   template <bool kQueueOnly>
@@ -157,8 +157,10 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   void FinalDrain();
   // Publishes the worker's load if its measurement window has elapsed.
   void TickLoad(Workstream& ws, uint64_t now);
-  // True while one of worker `w`'s own lanes of an adaptive protocol feeds
-  // a queue past kOverloadFill: the worker then leaves its sources unpolled.
+  // True while one of worker `w`'s own lanes of an adaptive protocol has
+  // packets outstanding in a queue filled to at least
+  // AdaptiveSettings::backpressure_fill of its qlimit: the worker then
+  // leaves its sources unpolled.
   // Records the time in its Producer::pressured_ns (worker w's thread only).
   bool Backpressured(int w, uint64_t now);
   uint64_t SumEnqueued(bool* balanced) const;

@@ -38,10 +38,11 @@ class NoWaitScope {
   NoWaitScope& operator=(const NoWaitScope&) = delete;
 };
 
-// Flushes the calling thread's producer's pending wakeups (Netisr::Flush on
-// the thread's own dispatcher); a no-op without one. Defined in netisr.cc,
-// which owns the producer identity. A fiber calls it before it suspends, so
-// packets it queued wake their workers now, not at some other fiber's flush.
+// Flushes the calling thread's producer's pending wakeups (Dispatcher::Flush
+// on the thread's own dispatcher); a no-op without one. Defined in entry.cc,
+// which owns the producer identity (tls_producer). A fiber calls it before
+// it suspends, so packets it queued wake their workers now, not at some
+// other fiber's flush.
 void FlushCurrentProducer();
 
 struct NullLock {

@@ -209,7 +209,8 @@ struct Producer {
   // the last move); 0 = no move pending judgement.
   std::array<uint64_t, kMaxWorkstreams> settle_until_windows{};
   // By workstream: when this producer last held back its sources because
-  // its lane there fed a queue past kOverloadFill (FastClock ns; 0 never).
+  // its lane there had packets outstanding in a queue filled to at least
+  // AdaptiveSettings::backpressure_fill of its qlimit (FastClock ns; 0 never).
   std::array<uint64_t, kMaxWorkstreams> pressured_ns{};
   // Chunks of packets classified so far (see Bucket::staged_chunk); the
   // first chunk is 1, so a bucket's 0 never matches.

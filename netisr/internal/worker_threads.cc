@@ -89,7 +89,8 @@ void WorkerThreads::SleepUntilWoken(int w) {
   // pauses in all before it sleeps. Measured (threads model, paced 0.5
   // and 2 Mpps, skew 0.9): p50 ~100 us when the spin watched only the
   // queues, ~70 us with the timer slack fix alone, 0.5-1.4 us now
-  // (docs/adaptive.md 4).
+  // (docs/adaptive.md 4, "Light load"; the timer-slack step is in its
+  // history, `git show 337e67c:docs/adaptive.md`, session 4).
   uint32_t& left = spin_left_[w].pauses;
   const bool sources = rt_->HasLiveSources(w);
   while (left > 0) {
@@ -105,7 +106,7 @@ void WorkerThreads::SleepUntilWoken(int w) {
   const uint32_t seq = sig.wake_seq.load(std::memory_order_acquire);
   // Relaxed: ordered before the re-check by the fence that follows.
   sig.sleeping.store(1, std::memory_order_relaxed);
-  // Dekker: pairs with the producer's fence in Netisr::Flush (and Stop's
+  // Dekker: pairs with the producer's fence in Dispatcher::Flush (and Stop's
   // seq_cst store): either we see its packets (or the stop flag) below, or
   // it sees sleeping == 1 and bumps wake_seq, failing our FUTEX_WAIT.
   std::atomic_thread_fence(std::memory_order_seq_cst);

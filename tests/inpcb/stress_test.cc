@@ -30,7 +30,7 @@ struct Totals {
 class StressTest : public ::testing::TestWithParam<TableStrategy> {};
 
 // A tuple of pool `pool` (one per thread when partitioned, else 0) and its
-// flow id; under partitioned the flow id maps to the thread's partition.
+// flowid; under partitioned the flowid maps to the thread's partition.
 FourTuple PoolTuple(int pool, int i) {
   return FourTuple::V4(Ip4(10, 0, 0, 1), 80, Ip4(10, 1, static_cast<uint8_t>(pool), 1),
                        static_cast<uint16_t>(1000 + i));

@@ -387,7 +387,7 @@ TEST(Adaptive, ABucketRunningHereStaysForTheRestOfItsChunk) {
     ASSERT_TRUE(proto.ok());
     id = *proto;
     auto pool = MakePool(64);
-    // Two bursts of 32 packets without a flow id, from worker 0.
+    // Two bursts of 32 packets without a flowid, from worker 0.
     class Unhashed : public IngressSource {
      public:
       Unhashed(PacketPool& pool, ProtocolId proto) : pool_(pool), proto_(proto) {}

@@ -196,7 +196,7 @@ TEST_P(Conformance, StatsMatchWhatWasSent) {
       EXPECT_GT(st.work[0][*proto].hybrid_dispatched, 0u);
       break;
     case DispatchMode::kAdaptive: {
-      // Every packet came from a worker with a flow id: one decision each.
+      // Every packet came from a worker with a flowid: one decision each.
       uint64_t decisions = 0;
       for (const auto& [reason, n] : st.decisions) decisions += n;
       EXPECT_EQ(decisions, 10000u);

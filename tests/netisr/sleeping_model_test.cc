@@ -2,7 +2,8 @@
 // nothing: spin a while, then sleep. Sources are polled, not signalled, so
 // the spin must keep polling a worker's live sources; before it did, a
 // paced source waited out the whole spin and then the sleep (threads model,
-// paced 0.5-2 Mpps: median latency ~100 us, docs/adaptive.md 4).
+// paced 0.5-2 Mpps: median latency ~100 us; docs/adaptive.md 4, "Light
+// load").
 //
 // Built twice like conformance_test: the threads model here, which
 // ThreadSanitizer checks, and the fibers model with

@@ -16,7 +16,7 @@
 
 namespace netisr::testing {
 
-// Emits `count` packets round-robin over `flows` (flow ids), numbering each
+// Emits `count` packets round-robin over `flows` (flowids), numbering each
 // flow's packets 1, 2, 3... Owns nothing but a cursor; polled on one worker.
 class SeqSource : public IngressSource {
  public:
@@ -56,7 +56,7 @@ class SeqSource : public IngressSource {
   size_t cursor_ = 0;
 };
 
-// Per-flow order checker (harness::FlowOrderCheck, exact by flow id) and
+// Per-flow order checker (harness::FlowOrderCheck, exact by flowid) and
 // delivery counter.
 class Checker {
  public:

@@ -1,7 +1,7 @@
 // DpdkPort over DPDK virtual devices, no hugepages, no NIC: round trips
 // through net_ring (TX loops back to RX of the same port) and net_pcap
 // (rx_pcap = a synthetic trace, tx_pcap = a capture read back and compared
-// byte for byte), flow ids (software Toeplitz on these vdevs), partial sends,
+// byte for byte), flowids (software Toeplitz on these vdevs), partial sends,
 // mbuf accounting (the mempool is full again at the end), and errors.
 //
 // EAL can be initialised once per process, so every test that needs a live

@@ -122,7 +122,7 @@ TEST(Synthetic, FramesAreValidAndSteeredByRss) {
       ASSERT_GE(r.bytes.size(), c.frame_min);
       ASSERT_LE(r.bytes.size(), c.frame_max);
     }
-    // The flow id is the Toeplitz hash of the frame, as a NIC computes it,
+    // The flowid is the Toeplitz hash of the frame, as a NIC computes it,
     // and the RETA put the packet on this queue.
     const RssHash h = HashFrame(Toeplitz::Default(), r.bytes);
     ASSERT_EQ(r.flowid, h.hash);

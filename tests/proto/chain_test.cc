@@ -77,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(Chain, FlowsKeepTheirWorkstreamFromIpUp) {
-  // ip's m2flow sets the flow id; tcp keeps it, so both layers of one flow
+  // ip's m2flow sets the flowid; tcp keeps it, so both layers of one flow
   // run on one workstream (no second hop between CPUs).
   testing::StackHarness h("inline", 4, DispatchMode::kDeferred);
   FrameSpec s;

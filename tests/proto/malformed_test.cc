@@ -20,7 +20,7 @@ class Malformed : public ::testing::Test {
  protected:
   Malformed() : h_("inline", 2, DispatchMode::kDirect) {}
 
-  void ExpectDropped(const Frame& f, DropReason why) {
+  void ExpectDropped(const Frame& f, ParseDrop why) {
     h_.Send({f});
     h_.Drain();
     EXPECT_EQ(h_.stack().drops().Get(why), 1u) << ToString(why);
@@ -79,56 +79,56 @@ TEST_F(Malformed, ValidFramesAreDelivered) {
   ExpectDelivered(BuildFrame(V4(L4::kTcp)), Layer::kTcp);
 }
 
-TEST_F(Malformed, TruncatedEther) { ExpectDropped(Frame(13, 0), DropReason::kTruncatedEther); }
+TEST_F(Malformed, TruncatedEther) { ExpectDropped(Frame(13, 0), ParseDrop::kTruncatedEther); }
 
 TEST_F(Malformed, TruncatedVlanTag) {
   FrameSpec s = V4(L4::kUdp);
   s.vlans = {1};
   Frame f = BuildFrame(s);
   f.resize(16);
-  ExpectDropped(f, DropReason::kTruncatedEther);
+  ExpectDropped(f, ParseDrop::kTruncatedEther);
 }
 
 TEST_F(Malformed, VlanTooDeep) {
   FrameSpec s = V4(L4::kUdp);
   s.vlans = {1, 2, 3};
-  ExpectDropped(BuildFrame(s), DropReason::kVlanTooDeep);
+  ExpectDropped(BuildFrame(s), ParseDrop::kVlanTooDeep);
 }
 
 TEST_F(Malformed, UnknownEthertype) {
   Frame f = BuildFrame(V4(L4::kUdp));
   base::Store16(&f[12], 0x88cc);  // LLDP
-  ExpectDropped(f, DropReason::kUnknownEthertype);
+  ExpectDropped(f, ParseDrop::kUnknownEthertype);
 }
 
 TEST_F(Malformed, TruncatedArp) {
   Frame f = BuildArpRequest({1, 1, 1, 1}, {1, 1, 1, 2});
   f.resize(14 + 27);
-  ExpectDropped(f, DropReason::kTruncatedArp);
+  ExpectDropped(f, ParseDrop::kTruncatedArp);
 }
 
 TEST_F(Malformed, BadArp) {
   Frame f = BuildArpRequest({1, 1, 1, 1}, {1, 1, 1, 2});
   f[14 + 7] = 3;  // RARP request opcode
-  ExpectDropped(f, DropReason::kBadArp);
+  ExpectDropped(f, ParseDrop::kBadArp);
 }
 
 TEST_F(Malformed, TruncatedIp) {
   Frame f = BuildFrame(V4(L4::kUdp));
   f.resize(14 + 19);
-  ExpectDropped(f, DropReason::kTruncatedIp);
+  ExpectDropped(f, ParseDrop::kTruncatedIp);
 }
 
 TEST_F(Malformed, BadIpVersion) {
   Built b = Build(V4(L4::kUdp));
   b.ip[0] = 0x65;
-  ExpectDropped(b.f, DropReason::kBadIpVersion);
+  ExpectDropped(b.f, ParseDrop::kBadIpVersion);
 }
 
 TEST_F(Malformed, BadIpHeaderLength) {
   Built b = Build(V4(L4::kUdp));
   b.ip[0] = 0x44;  // IHL 4 < 5
-  ExpectDropped(b.f, DropReason::kBadIpHeaderLength);
+  ExpectDropped(b.f, ParseDrop::kBadIpHeaderLength);
 }
 
 TEST_F(Malformed, IpHeaderLengthBeyondFrame) {
@@ -136,13 +136,13 @@ TEST_F(Malformed, IpHeaderLengthBeyondFrame) {
   b.f.resize(14 + 30);
   b.ip = &b.f[14];
   b.ip[0] = 0x4f;  // 60 bytes of header in a 30-byte datagram
-  ExpectDropped(b.f, DropReason::kBadIpHeaderLength);
+  ExpectDropped(b.f, ParseDrop::kBadIpHeaderLength);
 }
 
 TEST_F(Malformed, BadIpTotalLength) {
   Built b = Build(V4(L4::kUdp));
   base::Store16(b.ip + 2, static_cast<uint16_t>(b.f.size() - 14 + 1));  // one byte past the frame
-  ExpectDropped(b.f, DropReason::kBadIpTotalLength);
+  ExpectDropped(b.f, ParseDrop::kBadIpTotalLength);
 }
 
 TEST_F(Malformed, BadIpOptions) {
@@ -151,44 +151,44 @@ TEST_F(Malformed, BadIpOptions) {
   Built b = Build(s);
   b.ip[20] = 0x44, b.ip[21] = 9;  // a timestamp option longer than the 4 bytes left
   RefreshIpv4Checksum(b.ip);
-  ExpectDropped(b.f, DropReason::kBadIpOptions);
+  ExpectDropped(b.f, ParseDrop::kBadIpOptions);
 }
 
 TEST_F(Malformed, IpFragment) {
   Built b = Build(V4(L4::kUdp));
   b.ip[6] = 0x20;  // MF
   RefreshIpv4Checksum(b.ip);
-  ExpectDropped(b.f, DropReason::kIpFragment);
+  ExpectDropped(b.f, ParseDrop::kIpFragment);
 }
 
 TEST_F(Malformed, BadIpChecksum) {
   Built b = Build(V4(L4::kUdp));
   b.ip[10] ^= 0x01;
-  ExpectDropped(b.f, DropReason::kBadIpChecksum);
+  ExpectDropped(b.f, ParseDrop::kBadIpChecksum);
 }
 
 TEST_F(Malformed, TruncatedIp6) {
   Frame f = BuildFrame(V6(L4::kUdp));
   f.resize(14 + 39);
-  ExpectDropped(f, DropReason::kTruncatedIp6);
+  ExpectDropped(f, ParseDrop::kTruncatedIp6);
 }
 
 TEST_F(Malformed, BadIp6Version) {
   Built b = Build(V6(L4::kUdp));
   b.ip[0] = 0x40;
-  ExpectDropped(b.f, DropReason::kBadIp6Version);
+  ExpectDropped(b.f, ParseDrop::kBadIp6Version);
 }
 
 TEST_F(Malformed, BadIp6PayloadLength) {
   Built b = Build(V6(L4::kUdp));
   base::Store16(b.ip + 4, static_cast<uint16_t>(base::Load16(b.ip + 4) + 1));
-  ExpectDropped(b.f, DropReason::kBadIp6PayloadLength);
+  ExpectDropped(b.f, ParseDrop::kBadIp6PayloadLength);
 }
 
 TEST_F(Malformed, Ip6ExtTooMany) {
   FrameSpec s = V6(L4::kUdp);
   s.ip6_ext_headers = kMaxIp6ExtHeaders + 1;
-  ExpectDropped(BuildFrame(s), DropReason::kIp6ExtTooMany);
+  ExpectDropped(BuildFrame(s), ParseDrop::kIp6ExtTooMany);
 }
 
 TEST_F(Malformed, TruncatedIp6Ext) {
@@ -196,7 +196,7 @@ TEST_F(Malformed, TruncatedIp6Ext) {
   s.ip6_ext_headers = 1;
   Built b = Build(s);
   b.ip[40 + 1] = 5;  // claims 48 bytes; the payload holds 8 + 18
-  ExpectDropped(b.f, DropReason::kTruncatedIp6Ext);
+  ExpectDropped(b.f, ParseDrop::kTruncatedIp6Ext);
 }
 
 TEST_F(Malformed, BadIp6ExtOrder) {
@@ -204,7 +204,7 @@ TEST_F(Malformed, BadIp6ExtOrder) {
   s.ip6_ext_headers = 2;
   Built b = Build(s);
   b.ip[40] = wire::kProtoHopByHop;  // a second hop-by-hop header
-  ExpectDropped(b.f, DropReason::kBadIp6ExtOrder);
+  ExpectDropped(b.f, ParseDrop::kBadIp6ExtOrder);
 }
 
 TEST_F(Malformed, Ip6Fragment) {
@@ -213,81 +213,81 @@ TEST_F(Malformed, Ip6Fragment) {
   Built b = Build(s);
   b.ip[6] = wire::kProtoFragment;
   b.ip[40 + 2] = 0, b.ip[40 + 3] = 1;  // offset 0, M set: a first fragment
-  ExpectDropped(b.f, DropReason::kIp6Fragment);
+  ExpectDropped(b.f, ParseDrop::kIp6Fragment);
 }
 
 TEST_F(Malformed, UnknownIpProtocol) {
   Built b = Build(V4(L4::kUdp));
   b.ip[9] = 47;  // GRE
   RefreshIpv4Checksum(b.ip);
-  ExpectDropped(b.f, DropReason::kUnknownIpProtocol);
+  ExpectDropped(b.f, ParseDrop::kUnknownIpProtocol);
 }
 
 TEST_F(Malformed, IcmpNumberOverIpv6IsUnknown) {
   Built b = Build(V6(L4::kIcmpEcho));
   b.ip[6] = wire::kProtoIcmp;
-  ExpectDropped(b.f, DropReason::kUnknownIpProtocol);
+  ExpectDropped(b.f, ParseDrop::kUnknownIpProtocol);
 }
 
 TEST_F(Malformed, TruncatedIcmp) {
   Built b = Build(V4(L4::kIcmpEcho));
   SetIpv4TotalLength(b.ip, 20 + 7);
-  ExpectDropped(b.f, DropReason::kTruncatedIcmp);
+  ExpectDropped(b.f, ParseDrop::kTruncatedIcmp);
 }
 
 TEST_F(Malformed, BadIcmpCode) {
   Built b = Build(V4(L4::kIcmpEcho));
   b.l4[1] = 1;
-  ExpectDropped(b.f, DropReason::kBadIcmpCode);
+  ExpectDropped(b.f, ParseDrop::kBadIcmpCode);
 }
 
 TEST_F(Malformed, BadIcmpChecksum) {
   Built b = Build(V4(L4::kIcmpEcho));
   b.l4[2] ^= 0x80;
-  ExpectDropped(b.f, DropReason::kBadIcmpChecksum);
+  ExpectDropped(b.f, ParseDrop::kBadIcmpChecksum);
 }
 
 TEST_F(Malformed, TruncatedIcmp6) {
   Built b = Build(V6(L4::kIcmpEcho));
   base::Store16(b.ip + 4, 7);
-  ExpectDropped(b.f, DropReason::kTruncatedIcmp6);
+  ExpectDropped(b.f, ParseDrop::kTruncatedIcmp6);
 }
 
 TEST_F(Malformed, BadIcmp6Code) {
   Built b = Build(V6(L4::kIcmpEcho));
   b.l4[1] = 1;
-  ExpectDropped(b.f, DropReason::kBadIcmp6Code);
+  ExpectDropped(b.f, ParseDrop::kBadIcmp6Code);
 }
 
 TEST_F(Malformed, BadIcmp6Checksum) {
   // The pseudo-header counts: a changed source address breaks it.
   Built b = Build(V6(L4::kIcmpEcho));
   b.ip[wire::kIpv6SrcOffset + 15] ^= 1;
-  ExpectDropped(b.f, DropReason::kBadIcmp6Checksum);
+  ExpectDropped(b.f, ParseDrop::kBadIcmp6Checksum);
 }
 
 TEST_F(Malformed, TruncatedUdp) {
   Built b = Build(V4(L4::kUdp));
   SetIpv4TotalLength(b.ip, 20 + 7);
-  ExpectDropped(b.f, DropReason::kTruncatedUdp);
+  ExpectDropped(b.f, ParseDrop::kTruncatedUdp);
 }
 
 TEST_F(Malformed, BadUdpLength) {
   Built b = Build(V4(L4::kUdp));
   base::Store16(b.l4 + 4, 8 + 10 + 1);  // one byte more than the IP payload
-  ExpectDropped(b.f, DropReason::kBadUdpLength);
+  ExpectDropped(b.f, ParseDrop::kBadUdpLength);
 }
 
 TEST_F(Malformed, BadUdpChecksum) {
   Built b = Build(V4(L4::kUdp));
   b.l4[8] ^= 0x01;  // payload byte
-  ExpectDropped(b.f, DropReason::kBadUdpChecksum);
+  ExpectDropped(b.f, ParseDrop::kBadUdpChecksum);
 }
 
 TEST_F(Malformed, ZeroUdpChecksumIsBadOverIpv6) {
   Built b = Build(V6(L4::kUdp));
   b.l4[6] = b.l4[7] = 0;
-  ExpectDropped(b.f, DropReason::kBadUdpChecksum);
+  ExpectDropped(b.f, ParseDrop::kBadUdpChecksum);
 }
 
 TEST_F(Malformed, ZeroUdpChecksumIsNoneOverIpv4) {
@@ -299,19 +299,19 @@ TEST_F(Malformed, ZeroUdpChecksumIsNoneOverIpv4) {
 TEST_F(Malformed, TruncatedTcp) {
   Built b = Build(V4(L4::kTcp));
   SetIpv4TotalLength(b.ip, 20 + 19);
-  ExpectDropped(b.f, DropReason::kTruncatedTcp);
+  ExpectDropped(b.f, ParseDrop::kTruncatedTcp);
 }
 
 TEST_F(Malformed, BadTcpOffset) {
   Built b = Build(V4(L4::kTcp));
   b.l4[12] = 0x40;  // 4 words < 5
-  ExpectDropped(b.f, DropReason::kBadTcpOffset);
+  ExpectDropped(b.f, ParseDrop::kBadTcpOffset);
 }
 
 TEST_F(Malformed, TcpOffsetBeyondSegment) {
   Built b = Build(V4(L4::kTcp));
   b.l4[12] = 0xf0;  // 60 bytes of header in a 30-byte segment
-  ExpectDropped(b.f, DropReason::kBadTcpOffset);
+  ExpectDropped(b.f, ParseDrop::kBadTcpOffset);
 }
 
 TEST_F(Malformed, BadTcpOptions) {
@@ -319,22 +319,22 @@ TEST_F(Malformed, BadTcpOptions) {
   s.tcp_options = true;
   Built b = Build(s);
   b.l4[21] = 5;  // MSS length must be 4
-  ExpectDropped(b.f, DropReason::kBadTcpOptions);
+  ExpectDropped(b.f, ParseDrop::kBadTcpOptions);
 }
 
 TEST_F(Malformed, BadTcpChecksum) {
   Built b = Build(V6(L4::kTcp));
   b.l4[16] ^= 0x10;
-  ExpectDropped(b.f, DropReason::kBadTcpChecksum);
+  ExpectDropped(b.f, ParseDrop::kBadTcpChecksum);
 }
 
-TEST(DropReasons, EveryReasonHasADistinctName) {
+TEST(ParseDrops, EveryReasonHasADistinctName) {
   std::set<std::string_view> names;
-  for (size_t r = 0; r < kNumDropReasons; ++r) {
-    names.insert(ToString(static_cast<DropReason>(r)));
+  for (size_t r = 0; r < kNumParseDrops; ++r) {
+    names.insert(ToString(static_cast<ParseDrop>(r)));
   }
-  EXPECT_EQ(names.size(), kNumDropReasons);
-  EXPECT_EQ(ToString(DropReason::kBadIpChecksum), "bad_ip_checksum");
+  EXPECT_EQ(names.size(), kNumParseDrops);
+  EXPECT_EQ(ToString(ParseDrop::kBadIpChecksum), "bad_ip_checksum");
 }
 
 }  // namespace

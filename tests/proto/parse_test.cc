@@ -95,7 +95,7 @@ TEST(Parse, FrameLongerThanLayoutAddressesIsRefused) {
       EXPECT_EQ(GetLayout(pkt).l4_off, 42) << len;
     } else {
       EXPECT_EQ(r.step.kind, Step::Kind::kDrop) << len;
-      EXPECT_EQ(r.step.why, DropReason::kFrameTooLong) << len;
+      EXPECT_EQ(r.step.why, ParseDrop::kFrameTooLong) << len;
       EXPECT_EQ(r.layer, Layer::kEther) << len;
       EXPECT_EQ(ToString(r.step.why), "frame_too_long");
     }
@@ -283,18 +283,18 @@ TEST(Parse, PcapTrace) {
     std::vector<uint8_t> frame;
     Step::Kind kind;
     Layer layer;
-    DropReason why;
+    ParseDrop why;
   };
   std::vector<Expect> trace;
-  trace.push_back({VlanIpv4TcpFrame(), Step::Kind::kDeliver, Layer::kTcp, DropReason::kCount});
+  trace.push_back({VlanIpv4TcpFrame(), Step::Kind::kDeliver, Layer::kTcp, ParseDrop::kCount});
   FrameSpec u6;
   u6.ipv6 = true;
-  trace.push_back({BuildFrame(u6), Step::Kind::kDeliver, Layer::kUdp, DropReason::kCount});
+  trace.push_back({BuildFrame(u6), Step::Kind::kDeliver, Layer::kUdp, ParseDrop::kCount});
   trace.push_back({BuildArpRequest({1, 2, 3, 4}, {1, 2, 3, 5}), Step::Kind::kDeliver, Layer::kArp,
-                   DropReason::kCount});
+                   ParseDrop::kCount});
   auto bad = BuildFrame(FrameSpec{});
   bad.back() ^= 0xff;  // corrupt the UDP checksum field
-  trace.push_back({bad, Step::Kind::kDrop, Layer::kUdp, DropReason::kBadUdpChecksum});
+  trace.push_back({bad, Step::Kind::kDrop, Layer::kUdp, ParseDrop::kBadUdpChecksum});
 
   const std::string path = ::testing::TempDir() + "/proto_parse_test.pcap";
   {

@@ -1,6 +1,6 @@
 // Segment codec: encode/decode round trips with every option, option
 // layouts and the checksum against the pseudo-header (proto/checksum.h),
-// and the flow id matching what netisr computes for the incoming segment.
+// and the flowid matching what netisr computes for the incoming segment.
 #include <gtest/gtest.h>
 
 #include "tcp/internal/siphash.h"

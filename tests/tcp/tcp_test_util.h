@@ -223,7 +223,7 @@ class Wire {
     }
     for (const Frame& f : due) {
       ++delivered;
-      FourTuple rt;  // the receiver's view, for the flow id
+      FourTuple rt;  // the receiver's view, for the flowid
       rt.family = f.family;
       rt.laddr = f.dst;
       rt.faddr = f.src;

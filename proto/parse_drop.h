@@ -1,4 +1,4 @@
-// DropReason: why the protocol layers dropped a packet, one name per check.
+// ParseDrop: why the protocol layers dropped a packet, one name per check.
 //
 // A closed set, like netisr's own reasons (netisr/stats.h), so that every
 // drop is attributable to exactly one failed check and the counters can be
@@ -19,7 +19,7 @@ namespace netisr::proto {
 
 // X-macro: (enumerator, printed name). One list, so the enum and its names
 // cannot drift apart.
-#define NETISR_PROTO_DROP_REASONS(X)                                          \
+#define NETISR_PROTO_PARSE_DROPS(X)                                          \
   X(kFrameTooLong, "frame_too_long")        /* > kMaxFrameLen (layout.h) */   \
   X(kTruncatedEther, "truncated_ether")     /* < 14 B, or a cut VLAN tag */   \
   X(kVlanTooDeep, "vlan_too_deep")          /* more than kMaxVlanTags tags */ \
@@ -55,16 +55,16 @@ namespace netisr::proto {
   X(kBadTcpOptions, "bad_tcp_options")                                        \
   X(kBadTcpChecksum, "bad_tcp_checksum")
 
-enum class DropReason : uint8_t {
+enum class ParseDrop : uint8_t {
 #define NETISR_PROTO_ENUMERATOR(e, name) e,
-  NETISR_PROTO_DROP_REASONS(NETISR_PROTO_ENUMERATOR)
+  NETISR_PROTO_PARSE_DROPS(NETISR_PROTO_ENUMERATOR)
 #undef NETISR_PROTO_ENUMERATOR
       kCount,
 };
 
-inline constexpr size_t kNumDropReasons = static_cast<size_t>(DropReason::kCount);
+inline constexpr size_t kNumParseDrops = static_cast<size_t>(ParseDrop::kCount);
 
 // The printed name ("bad_ip_checksum"); "unknown" for kCount.
-std::string_view ToString(DropReason r);
+std::string_view ToString(ParseDrop r);
 
 }  // namespace netisr::proto

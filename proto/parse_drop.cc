@@ -1,13 +1,13 @@
-#include "proto/drop_reason.h"
+#include "proto/parse_drop.h"
 
 #include <array>
 
 namespace netisr::proto {
 
-std::string_view ToString(DropReason r) {
-  static constexpr std::array<std::string_view, kNumDropReasons> kNames = {
+std::string_view ToString(ParseDrop r) {
+  static constexpr std::array<std::string_view, kNumParseDrops> kNames = {
 #define NETISR_PROTO_NAME(e, name) name,
-      NETISR_PROTO_DROP_REASONS(NETISR_PROTO_NAME)
+      NETISR_PROTO_PARSE_DROPS(NETISR_PROTO_NAME)
 #undef NETISR_PROTO_NAME
   };
   const auto i = static_cast<size_t>(r);
