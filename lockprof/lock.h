@@ -306,9 +306,15 @@ class CAPABILITY("mutex") SharedMutex : public internal::AdaptiveSharedMutex {
 
 #endif  // NETISR_LOCKPROF_DISABLED
 
+// std::mutex as a capability, never profiled: for a lock taken where
+// lockprof's per-thread state may already be gone (a thread_local destructor
+// at thread exit; netisr's pool cache-slot mutex), so that what it protects
+// can still carry GUARDED_BY.
+using PlainMutex = internal::PlainMutex;
+
 // Scoped guards the thread-safety analysis follows (std::lock_guard,
 // std::shared_lock and std::unique_lock are not annotated in libstdc++).
-// For any of the locks above (and internal::PlainMutex).
+// For any of the locks above and PlainMutex.
 
 // Holds `m` exclusively for the guard's scope: std::lock_guard.
 template <class M>

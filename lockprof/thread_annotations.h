@@ -3,7 +3,7 @@
 // documentation. They expand to nothing on GCC, which has no such analysis.
 //
 // What the project annotates with them:
-//  * lockprof's locks (Mutex, SpinLock, SharedMutex, internal::PlainMutex)
+//  * lockprof's locks (Mutex, SpinLock, SharedMutex, PlainMutex)
 //    are capabilities; their guards (lockprof::MutexLock, ReaderLock,
 //    UniqueLock in lock.h) are scoped capabilities. std::lock_guard and
 //    friends are not annotated in libstdc++, so code that wants a field

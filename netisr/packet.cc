@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <string>
 
+#include "lockprof/lock.h"
 #include "netisr/internal/mpmc_ring.h"
 
 namespace netisr {
@@ -26,13 +26,14 @@ namespace {
 // operation and returns it when it exits. `g_slots_used` is guarded by
 // `g_slot_mu`, which also orders a slot's handover from an exiting thread to
 // its next holder (so the new holder sees the cache contents the old one
-// left). Taken once per thread, never on the packet path after that. A plain
-// std::mutex rather than a lockprof::Mutex: it is also taken in a
-// thread_local destructor at thread exit, when lockprof's per-thread state
-// may already be destroyed, and twice per thread there is nothing to profile.
-// It is a leaf: nothing else is locked while it is held.
-std::mutex g_slot_mu;
-uint64_t g_slots_used = 0;  // bit per slot; guarded by g_slot_mu
+// left). Taken once per thread, never on the packet path after that. A
+// lockprof::PlainMutex (std::mutex as a capability, unprofiled) rather than a
+// lockprof::Mutex: it is also taken in a thread_local destructor at thread
+// exit, when lockprof's per-thread state may already be destroyed, and twice
+// per thread there is nothing to profile. It is a leaf: nothing else is
+// locked while it is held.
+lockprof::PlainMutex g_slot_mu;
+uint64_t g_slots_used GUARDED_BY(g_slot_mu) = 0;  // bit per slot
 
 constexpr int kSlotUnassigned = -2;
 constexpr int kNoSlot = -1;  // all kPoolCacheSlots taken: run uncached
@@ -43,7 +44,7 @@ thread_local int tls_slot = kSlotUnassigned;
 struct SlotReturn {
   ~SlotReturn() {
     if (tls_slot < 0) return;
-    std::lock_guard<std::mutex> lock(g_slot_mu);
+    lockprof::MutexLock lock(g_slot_mu);
     g_slots_used &= ~(uint64_t{1} << tls_slot);
     tls_slot = kNoSlot;
   }
@@ -53,7 +54,7 @@ int AssignSlot() {
   // Constructed on the first call in each thread; its destructor runs at
   // thread exit and frees the slot.
   thread_local SlotReturn slot_return;
-  std::lock_guard<std::mutex> lock(g_slot_mu);
+  lockprof::MutexLock lock(g_slot_mu);
   const uint64_t free = ~g_slots_used;
   if (free == 0) return tls_slot = kNoSlot;
   const int s = __builtin_ctzll(free);

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <mutex>
 #include <new>
 
 #include "lockprof/lock.h"
@@ -53,11 +52,11 @@ constinit lockprof::LockClass kEalLock("nic.dpdk.eal");
 // own internal locks aside). Profiled as "nic.dpdk.eal".
 struct EalState {
   lockprof::Mutex mu{kEalLock};
-  bool attempted = false;
-  std::string args;
-  Status status;
-  std::vector<std::string> argv_store;  // EAL keeps pointers into argv
-  std::vector<char*> argv;
+  bool attempted GUARDED_BY(mu) = false;
+  std::string args GUARDED_BY(mu);
+  Status status GUARDED_BY(mu);
+  std::vector<std::string> argv_store GUARDED_BY(mu);  // EAL keeps pointers into argv
+  std::vector<char*> argv GUARDED_BY(mu);
 };
 
 EalState& Eal() {
@@ -142,7 +141,7 @@ inline void RegisterThreadAsLcore() {
 
 Status DpdkEal::Init(std::string_view args) {
   EalState& s = Eal();
-  std::lock_guard<lockprof::Mutex> lock(s.mu);
+  lockprof::MutexLock lock(s.mu);
   if (s.attempted) {
     if (s.args != args) {
       return Status(ErrorCode::kFailedPrecondition,
@@ -172,13 +171,13 @@ Status DpdkEal::Init(std::string_view args) {
 
 bool DpdkEal::initialized() {
   EalState& s = Eal();
-  std::lock_guard<lockprof::Mutex> lock(s.mu);
+  lockprof::MutexLock lock(s.mu);
   return s.attempted && s.status.ok();
 }
 
 std::string DpdkEal::args() {
   EalState& s = Eal();
-  std::lock_guard<lockprof::Mutex> lock(s.mu);
+  lockprof::MutexLock lock(s.mu);
   return s.args;
 }
 

@@ -319,7 +319,7 @@ size_t PcapPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {
   if (queue >= tx_.size()) return 0;
   uint64_t bytes = 0;
   {
-    std::lock_guard<lockprof::Mutex> lock(tx_mu_);
+    lockprof::MutexLock lock(tx_mu_);
     const uint64_t ts = RealtimeNs();
     for (Packet* p : pkts) {
       writer_->Write(p->data, p->len, ts);
@@ -348,7 +348,7 @@ PortStats PcapPort::Stats() const {
 size_t PcapPort::frames_on(uint16_t queue) const { return rx_.at(queue)->frames.size(); }
 
 void PcapPort::FlushTx() {
-  std::lock_guard<lockprof::Mutex> lock(tx_mu_);
+  lockprof::MutexLock lock(tx_mu_);
   if (writer_ != nullptr) pcap_dump_flush(writer_->dumper);
 }
 

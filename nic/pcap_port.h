@@ -56,7 +56,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -168,7 +167,7 @@ class PcapPort final : public Port {
   // buffer fills), so it is not for packet-rate TX. Profiled as
   // "nic.pcap.tx".
   lockprof::Mutex tx_mu_{kPcapTxLock};
-  std::unique_ptr<internal::PcapWriter> writer_;
+  std::unique_ptr<internal::PcapWriter> writer_ PT_GUARDED_BY(tx_mu_);
 };
 
 }  // namespace netisr::nic

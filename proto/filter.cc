@@ -436,9 +436,11 @@ size_t EarlyFilter::Apply(std::span<Packet*> burst, nic::LinkType link) {
 size_t EarlyFilter::Apply(std::span<Packet*> burst, uint64_t now_ns, bool at_ip) {
   const int ws = Netisr::CurrentWorkstream();
   if (lanes_.IsWorker(ws)) return ApplyOnLane(lanes_.For(ws), burst, now_ns, at_ip);
-  std::lock_guard<lockprof::Mutex> lock(shared_lane_mu_);
-  return ApplyOnLane(lanes_.Shared(), burst, now_ns, at_ip);
+  lockprof::MutexLock lock(shared_lane_mu_);
+  return ApplyOnLane(SharedLane(), burst, now_ns, at_ip);
 }
+
+EarlyFilter::Lane& EarlyFilter::SharedLane() { return lanes_.Shared(); }
 
 size_t EarlyFilter::ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t now_ns, bool at_ip) {
   const size_t n = burst.size();

@@ -90,7 +90,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -101,7 +100,6 @@
 #include "base/status.h"
 #include "lockprof/lock.h"
 #include "netisr/packet.h"
-#include "base/status.h"
 #include "nic/rx_filter.h"
 
 namespace netisr::proto {
@@ -219,6 +217,10 @@ class EarlyFilter final : public nic::RxFilter {
   EarlyFilter(std::vector<FilterRule> rules, FilterOptions options);
   size_t Apply(std::span<Packet*> burst, uint64_t now_ns, bool at_ip);
   size_t ApplyOnLane(Lane& lane, std::span<Packet*> burst, uint64_t now_ns, bool at_ip);
+  // The lane shared_lane_mu_ protects. It is a slot of lanes_, not a field,
+  // so GUARDED_BY cannot name it; this accessor carries the requirement
+  // instead, and Apply reaches the shared lane only through it.
+  Lane& SharedLane() REQUIRES(shared_lane_mu_);
 
   const std::vector<FilterRule> rules_;
   const FilterOptions options_;
