@@ -16,6 +16,9 @@
 //    gets the narrowest escape: ASSERT_CAPABILITY on a no-op that vouches
 //    for one lock, or NO_THREAD_SAFETY_ANALYSIS on one function, each with a
 //    comment saying why.
+//  * clang does not analyse constructors and destructors (the object is
+//    taken to be unshared there): a destructor that takes a lock to reach
+//    shared state calls a function that does it (netisr/packet.cc FreeSlot).
 //  * lock order: ACQUIRED_BEFORE/AFTER where both locks are nameable from
 //    one declaration (clang checks it only with -Wthread-safety-beta, which
 //    the tsa config leaves off, so it is documentation the compiler parses).

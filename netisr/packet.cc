@@ -41,13 +41,17 @@ static_assert(kPoolCacheSlots <= 64, "g_slots_used is a 64-bit mask");
 
 thread_local int tls_slot = kSlotUnassigned;
 
+// Out of ~SlotReturn because clang's thread-safety analysis skips
+// destructors: here it checks that g_slots_used is written under g_slot_mu.
+void FreeSlot() {
+  if (tls_slot < 0) return;
+  lockprof::MutexLock lock(g_slot_mu);
+  g_slots_used &= ~(uint64_t{1} << tls_slot);
+  tls_slot = kNoSlot;
+}
+
 struct SlotReturn {
-  ~SlotReturn() {
-    if (tls_slot < 0) return;
-    lockprof::MutexLock lock(g_slot_mu);
-    g_slots_used &= ~(uint64_t{1} << tls_slot);
-    tls_slot = kNoSlot;
-  }
+  ~SlotReturn() { FreeSlot(); }
 };
 
 int AssignSlot() {
