@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "netisr/settings.h"
 #include "base/status.h"
+#include "netisr/settings.h"
 
 namespace netisr::apps {
 

@@ -48,11 +48,11 @@
 #include <span>
 #include <string_view>
 
+#include "base/status.h"
 #include "netisr/packet.h"
 #include "netisr/protocol.h"
 #include "netisr/settings.h"
 #include "netisr/stats.h"
-#include "base/status.h"
 #include "netisr/work_model.h"
 
 namespace netisr {

@@ -182,14 +182,14 @@ Step ParseIcmpWith(const IcmpRules& r, Packet& pkt, Layout& l) {
 }  // namespace
 
 Step ParseIcmp(Packet& pkt, Layout& l) {
-  static constexpr IcmpRules kRules = {wire::kIcmpEchoRequest,       wire::kIcmpEchoReply,
+  static constexpr IcmpRules kRules = {wire::kIcmpEchoRequest,      wire::kIcmpEchoReply,
                                        ParseDrop::kTruncatedIcmp,   ParseDrop::kBadIcmpCode,
                                        ParseDrop::kBadIcmpChecksum, false};
   return ParseIcmpWith(kRules, pkt, l);
 }
 
 Step ParseIcmp6(Packet& pkt, Layout& l) {
-  static constexpr IcmpRules kRules = {wire::kIcmp6EchoRequest,       wire::kIcmp6EchoReply,
+  static constexpr IcmpRules kRules = {wire::kIcmp6EchoRequest,      wire::kIcmp6EchoReply,
                                        ParseDrop::kTruncatedIcmp6,   ParseDrop::kBadIcmp6Code,
                                        ParseDrop::kBadIcmp6Checksum, true};
   return ParseIcmpWith(kRules, pkt, l);

@@ -47,8 +47,8 @@
 #include <cstdint>
 
 #include "netisr/packet.h"
-#include "proto/parse_drop.h"
 #include "proto/layout.h"
+#include "proto/parse_drop.h"
 
 namespace netisr::proto {
 
@@ -62,7 +62,7 @@ inline constexpr int kMaxIp6ExtHeaders = 8;
 struct Step {
   enum class Kind : uint8_t { kNext, kDeliver, kDrop };
   Kind kind = Kind::kDrop;
-  Layer next = Layer::kCount;           // kNext: the layer to dispatch to
+  Layer next = Layer::kCount;         // kNext: the layer to dispatch to
   ParseDrop why = ParseDrop::kCount;  // kDrop: the failed check
 
   static constexpr Step Next(Layer l) { return {Kind::kNext, l, ParseDrop::kCount}; }

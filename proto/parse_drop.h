@@ -19,7 +19,7 @@ namespace netisr::proto {
 
 // X-macro: (enumerator, printed name). One list, so the enum and its names
 // cannot drift apart.
-#define NETISR_PROTO_PARSE_DROPS(X)                                          \
+#define NETISR_PROTO_PARSE_DROPS(X)                                           \
   X(kFrameTooLong, "frame_too_long")        /* > kMaxFrameLen (layout.h) */   \
   X(kTruncatedEther, "truncated_ether")     /* < 14 B, or a cut VLAN tag */   \
   X(kVlanTooDeep, "vlan_too_deep")          /* more than kMaxVlanTags tags */ \
