@@ -86,6 +86,20 @@ class RecordingSource : public IngressSource {
   SeqSource inner_;
 };
 
+// Queues one packet of `proto` from a producer that is not a worker (the
+// test's thread), so that a worker's drain fiber runs its handler.
+void QueueOneFromOutside(Netisr& nisr, PacketPool& pool, ProtocolId proto) {
+  Netisr::ProducerScope scope(nisr);
+  ASSERT_TRUE(scope.status().ok());
+  ASSERT_EQ(nisr.QueueSrc(0, proto, pool.Alloc()), Outcome::kQueued);
+}
+
+// Conservation after Stop: nothing dropped, every buffer back in its pool.
+void ExpectEveryPacketHandledAndBack(Netisr& nisr, const PacketPool& pool) {
+  EXPECT_EQ(pool.available(), pool.capacity());
+  EXPECT_EQ(nisr.GetStats().TotalDrops(), 0u);
+}
+
 TEST(FibersModel, PollingAndDeferredWorkShareTheWorkersThread) {
   auto nisr = MakeNetisr("fibers", UnboundWorkers(2));
   ASSERT_NE(nisr, nullptr);
@@ -205,19 +219,13 @@ TEST(FibersWait, AHandlerWaitsForAnEventAnotherFiberOnItsWorkerSets) {
   auto waiter_id = nisr->Register(waiter);
   ASSERT_TRUE(waiter_id.ok());
   ASSERT_TRUE(nisr->Start().ok());
-  {
-    Netisr::ProducerScope scope(*nisr);
-    ASSERT_TRUE(scope.status().ok());
-    Packet* p = pool->Alloc();
-    ASSERT_EQ(nisr->QueueSrc(0, *waiter_id, p), Outcome::kQueued);
-  }
+  QueueOneFromOutside(*nisr, *pool, *waiter_id);
   nisr->RunUntilIdle();
   nisr->Stop();
   EXPECT_EQ(waits_ok.load(), 1);
   EXPECT_EQ(waits_failed.load(), 0);
   EXPECT_EQ(pp.sets.load(), 1u);
-  EXPECT_EQ(pool->available(), pool->capacity());
-  EXPECT_EQ(nisr->GetStats().TotalDrops(), 0u);
+  ExpectEveryPacketHandledAndBack(*nisr, *pool);
 }
 
 // As above with Yield instead of a wait: a handler yielding until another
@@ -257,20 +265,14 @@ TEST(FibersWait, AYieldingHandlerLetsOtherLanesRun) {
   auto spinner_id = nisr->Register(spinner);
   ASSERT_TRUE(spinner_id.ok());
   ASSERT_TRUE(nisr->Start().ok());
-  {
-    Netisr::ProducerScope scope(*nisr);
-    ASSERT_TRUE(scope.status().ok());
-    Packet* p = pool->Alloc();
-    ASSERT_EQ(nisr->QueueSrc(0, *spinner_id, p), Outcome::kQueued);
-  }
+  QueueOneFromOutside(*nisr, *pool, *spinner_id);
   nisr->RunUntilIdle();
   nisr->Stop();
   EXPECT_TRUE(saw_set.load());
   EXPECT_GE(yields.load(), 1);
   EXPECT_LT(yields.load(), kMaxYields);
   EXPECT_EQ(pp.sets.load(), 1u);
-  EXPECT_EQ(pool->available(), pool->capacity());
-  EXPECT_EQ(nisr->GetStats().TotalDrops(), 0u);
+  ExpectEveryPacketHandledAndBack(*nisr, *pool);
 }
 
 // m2flow (and m2cpuid) run inside the producer's Enter with the chunk's
@@ -306,12 +308,7 @@ TEST(FibersWait, ClassificationCallbacksMayNotWait) {
   auto outer_id = nisr->Register(outer);
   ASSERT_TRUE(outer_id.ok());
   ASSERT_TRUE(nisr->Start().ok());
-  {
-    Netisr::ProducerScope scope(*nisr);
-    ASSERT_TRUE(scope.status().ok());
-    Packet* p = pool->Alloc();
-    ASSERT_EQ(nisr->QueueSrc(0, *outer_id, p), Outcome::kQueued);
-  }
+  QueueOneFromOutside(*nisr, *pool, *outer_id);
   nisr->RunUntilIdle();
   nisr->Stop();
   EXPECT_EQ(outer_could_wait.load(), 1);  // the queued handler itself may
@@ -451,10 +448,7 @@ TEST(FibersWait, MutexIsHandedToTheWaitingHandler) {
   auto a_id = nisr->Register(a);
   ASSERT_TRUE(a_id.ok());
   ASSERT_TRUE(nisr->Start().ok());
-  {
-    Netisr::ProducerScope scope(*nisr);
-    ASSERT_EQ(nisr->QueueSrc(0, *a_id, pool->Alloc()), Outcome::kQueued);
-  }
+  QueueOneFromOutside(*nisr, *pool, *a_id);
   nisr->RunUntilIdle();
   nisr->Stop();
   EXPECT_EQ(log, (std::vector<std::string>{"a holds", "b locks", "a unlocks", "b holds"}));
@@ -485,17 +479,13 @@ TEST(FibersWait, StopEndsAWaitNobodyWillEnd) {
   auto id = nisr->Register(spec);
   ASSERT_TRUE(id.ok());
   ASSERT_TRUE(nisr->Start().ok());
-  {
-    Netisr::ProducerScope scope(*nisr);
-    ASSERT_EQ(nisr->QueueSrc(0, *id, pool->Alloc()), Outcome::kQueued);
-  }
+  QueueOneFromOutside(*nisr, *pool, *id);
   while (!waiting.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_FALSE(nisr->Idle());  // the waiting burst is still in flight
   nisr->Stop();
   EXPECT_EQ(result.code(), ErrorCode::kFailedPrecondition);
   EXPECT_EQ(result.message(), "worker stopping");
-  EXPECT_EQ(pool->available(), pool->capacity());
-  EXPECT_EQ(nisr->GetStats().TotalDrops(), 0u);
+  ExpectEveryPacketHandledAndBack(*nisr, *pool);
 }
 
 // Where waiting is not allowed, Wait and a contended Lock fail at once and
