@@ -76,6 +76,7 @@ struct Host::Core {
     tcp::Stats final_stats;  // the engine's, kept when it is destroyed
     uint64_t final_connections = 0;
     std::vector<Packet*> txq;
+    std::vector<uint32_t> txlen;                       // txq's lengths: a sent packet is the port's
     std::unordered_map<uint32_t, MacAddr> neighbours;  // IPv4 (host order) -> MAC
     uint16_t ip_id = 0;
     SlotOutput out;
@@ -387,6 +388,7 @@ void Host::Core::SendSegment(int ws, const Segment& seg) {
 
 void Host::Core::Queue(Slot& s, int ws, Packet* p) {
   s.txq.push_back(p);
+  s.txlen.push_back(p->len);
   if (s.txq.size() >= kTxBurst) FlushTx(ws);
 }
 
@@ -396,8 +398,11 @@ void Host::Core::FlushTx(int ws) {
   nic::Port& port = *config.port;
   const auto q = static_cast<uint16_t>(ws % port.num_tx_queues());
   std::span<Packet* const> rest(s.txq);
+  size_t done = 0;
   // Two tries: a queue full now is usually drained a moment later; what is
-  // still refused is dropped and counted (TCP retransmits it).
+  // still refused is dropped and counted (TCP retransmits it). A packet the
+  // port took is no longer ours (the peer may already be parsing it): its
+  // length comes from txlen.
   for (int attempt = 0; attempt < 2 && !rest.empty(); ++attempt) {
     size_t sent;
     if (shared_tx) {
@@ -406,12 +411,14 @@ void Host::Core::FlushTx(int ws) {
     } else {
       sent = port.TxBurst(q, rest);
     }
-    for (size_t i = 0; i < sent; ++i) s.c.tx_bytes += rest[i]->len;
+    for (size_t i = done; i < done + sent; ++i) s.c.tx_bytes += s.txlen[i];
     s.c.tx_frames += sent;
+    done += sent;
     rest = rest.subspan(sent);
   }
   for (Packet* p : rest) Release(p);
   s.c.drops[static_cast<size_t>(HostDrop::kTxFull)] += rest.size();
+  s.txlen.clear();
   s.txq.clear();
 }
 
