@@ -167,6 +167,10 @@ CLI::App* AddLockprofCommand(CLI::App& app, netisr::apps::LockprofOptions& o) {
       "--no-bind", [&o] { o.bind = false; }, "Do not pin worker threads to CPUs");
   cmd->add_flag("--json", o.json, "Print JSON instead of the table");
   cmd->add_option("--seed", o.seed, "Seed for flood sources")->capture_default_str();
+  cmd->add_flag("--tcp", o.tcp,
+                "Run the workload as real TCP connections between two stack instances (client "
+                "and echo server, each with --workers workers) over an in-memory wire, so the "
+                "profile is that of real TCP input");
   return cmd;
 }
 

@@ -505,6 +505,7 @@ nic::RxProtocols Host::rx_protocols() const {
   return {core_->stack->ether(), core_->stack->id(proto::Layer::kIp),
           core_->stack->id(proto::Layer::kIp6)};
 }
+void Host::SendSegment(int ws, const Segment& seg) { core_->SendSegment(ws, seg); }
 ProtocolId Host::tcp_protocol() const { return core_->stack->id(proto::Layer::kTcp); }
 inpcb::ConnectionTable& Host::table() { return *core_->table; }
 const HostConfig& Host::config() const { return core_->config; }

@@ -157,6 +157,12 @@ class Host {
   // connection's worker.
   Status Listen(uint16_t port, AcceptFn accept);
 
+  // Frames and queues `seg` (sender's view) on workstream ws's TX batch as
+  // an engine's output is (sent at the end of the burst or poll): segments
+  // of no connection, for load generators (lockprof --tcp's flood SYNs).
+  // Only on ws's worker (an on_poll hook or a callback).
+  void SendSegment(int ws, const Segment& seg);
+
   // Where a port's RX frames enter (nic::RxQueueSource).
   nic::RxProtocols rx_protocols() const;
   ProtocolId tcp_protocol() const;  // the chain's tcp layer
