@@ -271,10 +271,12 @@ Result<LockprofReport> RunTcpLockprof(const LockprofOptions& o) {
   std::this_thread::sleep_for(std::chrono::duration<double>(o.duration_s));
   sh->generating.store(false, std::memory_order_relaxed);
   const std::chrono::duration<double> gen = std::chrono::steady_clock::now() - t0;
-  // Churn: the open connections finish their messages and close. Steady:
-  // they stop sending; the end cuts them (counted live).
+  // Churn: the open connections finish their messages and close (the
+  // client's table empties once their short TIME_WAITs end; the server's
+  // may keep flood half-opens). Steady: they stop sending; the end cuts
+  // them (counted open).
   if (sh->churn) {
-    WaitFor([&] { return (*server)->table().Counts().connections == 0; }, kDrainSeconds);
+    WaitFor([&] { return (*client)->table().Counts().connections == 0; }, kDrainSeconds);
   }
   cnisr->Stop();
   // What the client sent before it stopped reaches the server's workers.
@@ -306,7 +308,7 @@ Result<LockprofReport> RunTcpLockprof(const LockprofOptions& o) {
     const uint64_t replies = s.host.arp_replies + s.host.icmp_replies;
     return s.host.frames_in == s.host.tcp_segments + replies + s.host.dropped() &&
            s.tcp.segments_in == s.tcp.accepted + s.tcp.dropped() &&
-           s.tcp.segments_out + replies ==
+           s.tcp.segments_out + s.host.raw_segments + replies ==
                s.host.tx_frames + s.host.drops[static_cast<size_t>(tcp::HostDrop::kTxFull)] +
                    s.host.drops[static_cast<size_t>(tcp::HostDrop::kTxNoBuffer)];
   };

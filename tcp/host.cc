@@ -505,7 +505,10 @@ nic::RxProtocols Host::rx_protocols() const {
   return {core_->stack->ether(), core_->stack->id(proto::Layer::kIp),
           core_->stack->id(proto::Layer::kIp6)};
 }
-void Host::SendSegment(int ws, const Segment& seg) { core_->SendSegment(ws, seg); }
+void Host::SendSegment(int ws, const Segment& seg) {
+  ++core_->slots[static_cast<size_t>(ws)]->c.raw_segments;
+  core_->SendSegment(ws, seg);
+}
 ProtocolId Host::tcp_protocol() const { return core_->stack->id(proto::Layer::kTcp); }
 inpcb::ConnectionTable& Host::table() { return *core_->table; }
 const HostConfig& Host::config() const { return core_->config; }
@@ -540,6 +543,7 @@ HostStats Host::Stats() const {
     r.host.frames_in += h.frames_in;
     r.host.tcp_segments += h.tcp_segments;
     r.host.forwarded += h.forwarded;
+    r.host.raw_segments += h.raw_segments;
     r.host.arp_replies += h.arp_replies;
     r.host.icmp_replies += h.icmp_replies;
     r.host.tx_frames += h.tx_frames;

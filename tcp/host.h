@@ -41,8 +41,9 @@
 // Accounting: every frame the chain delivers is counted once, as a segment
 // given to an engine (tcp_segments, then the engine's own accounting), a
 // reply sent (arp_replies, icmp_replies), forwarded (then counted again
-// where it lands) or a HostDrop. Every frame built for TX is sent or
-// counted (tx_full, tx_no_buffer).
+// where it lands) or a HostDrop. Every frame built for TX (the engines'
+// segments_out, raw_segments, the replies) is sent or counted (tx_full,
+// tx_no_buffer).
 //
 // Threads: Create/Listen before Netisr::Start, from the control thread;
 // Stats after Netisr::Stop. Call Netisr::Stop before destroying the host;
@@ -121,6 +122,7 @@ struct HostCounters {
   uint64_t frames_in = 0;     // frames the chain delivered to the host
   uint64_t tcp_segments = 0;  // given to an engine
   uint64_t forwarded = 0;     // sent to their home workstream first
+  uint64_t raw_segments = 0;  // framed for SendSegment (no engine's output)
   uint64_t arp_replies = 0;
   uint64_t icmp_replies = 0;
   uint64_t tx_frames = 0;  // accepted by the port

@@ -188,7 +188,7 @@ bool Settle(Netisr& nisr, const nic::Port& port, uint64_t sent) {
 void ExpectConserved(const HostStats& s) {
   EXPECT_EQ(s.host.frames_in,
             s.host.tcp_segments + s.host.arp_replies + s.host.icmp_replies + s.host.dropped());
-  EXPECT_EQ(s.tcp.segments_out + s.host.arp_replies + s.host.icmp_replies,
+  EXPECT_EQ(s.tcp.segments_out + s.host.raw_segments + s.host.arp_replies + s.host.icmp_replies,
             s.host.tx_frames + s.host.drops[static_cast<size_t>(HostDrop::kTxFull)] +
                 s.host.drops[static_cast<size_t>(HostDrop::kTxNoBuffer)]);
   EXPECT_EQ(s.tcp.segments_in, s.tcp.accepted + s.tcp.dropped());
