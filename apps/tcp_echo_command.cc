@@ -65,10 +65,6 @@ std::string MacString(const tcp::MacAddr& m) {
                      m[5]);
 }
 
-std::string AddrString(uint32_t a) {
-  return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
-}
-
 }  // namespace
 
 Result<Ipv4Prefix> ParseIpv4Prefix(std::string_view s) {
