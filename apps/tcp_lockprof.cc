@@ -191,7 +191,10 @@ Result<LockprofReport> RunTcpLockprof(const LockprofOptions& o) {
   if (!strategy.ok()) return strategy.status();
   auto wire = tcp::WirePort::CreatePair(static_cast<uint16_t>(workers), kRing);
   if (!wire.ok()) return wire.status();
-  auto& [server_port, client_port] = *wire;
+  // Plain references, not a structured binding: clang 14 cannot capture
+  // those in a lambda.
+  std::unique_ptr<tcp::WirePort>& server_port = wire->first;
+  std::unique_ptr<tcp::WirePort>& client_port = wire->second;
 
   auto sh = std::make_unique<Shared>();
   sh->o = o;

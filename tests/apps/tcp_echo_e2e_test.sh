@@ -86,7 +86,7 @@ ethtool -K "$root_if" tx off tso off gso off gro off >/dev/null 2>&1 || fail "et
 # poll model's two spinning workers starve it: 8 MB/s, 43 connections/s
 # on 2 CPUs).
 "$binary" tcp-echo --dpdk "--no-huge --no-pci --no-shconf -m 512 --vdev=net_af_packet0,iface=$root_if" \
-  --addr "$our_addr/24" --port "$port" --workers 2 --model threads --no-bind --duration 300 --json \
+  --addr "$our_addr/24" --port "$port" --workers 2 --model threads --no-bind --duration 300 --json --lockprof \
   >"$tmp/server.json" 2>"$tmp/server.out" &
 server_pid=$!
 # Ready when it answers ARP: the kernel's neighbour entry becomes reachable.
@@ -131,6 +131,7 @@ assert c["open"] == 0 or c["open"] <= 2, c  # at most TIME_WAIT/probe leftovers
 assert r["frames"]["icmp_replies"] >= 1, r["frames"]
 assert r["frames"]["arp_replies"] >= 1, r["frames"]
 assert r["echoed_bytes"] >= 10_000_000 + 100 * 100 + 8 * 512 * 1024, r["echoed_bytes"]
+assert isinstance(r["locks"], dict) and r["locks"], "--lockprof: no lock profile"
 s = r["segments"]
 assert s["in"] == s["accepted"] + s["dropped"], s
 bad = {k: v for k, v in r["drops"].items()

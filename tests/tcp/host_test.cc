@@ -205,7 +205,8 @@ TEST_P(HostExchangeTest, EchoesEveryByteAndCloses) {
   // the client's two workstreams share one TX queue and its lock).
   auto wire = WirePort::CreatePair(dispatch == DispatchMode::kDirect ? 1 : kWorkers);
   ASSERT_TRUE(wire.ok());
-  auto& [a, b] = *wire;
+  std::unique_ptr<WirePort>& a = wire->first;  // not a binding: lambdas capture it
+  std::unique_ptr<WirePort>& b = wire->second;
   EchoServer server;
   Clients clients;
   End srv, cli;
@@ -266,7 +267,8 @@ INSTANTIATE_TEST_SUITE_P(StrategiesAndDispatch, HostExchangeTest,
 TEST(HostTest, AnswersArpAndIcmpEcho) {
   auto wire = WirePort::CreatePair(1);
   ASSERT_TRUE(wire.ok());
-  auto& [a, b] = *wire;
+  std::unique_ptr<WirePort>& a = wire->first;  // not a binding: lambdas capture it
+  std::unique_ptr<WirePort>& b = wire->second;
   End srv;
   srv.Build(*a, ServerConfig(inpcb::TableStrategy::kGroups, DispatchMode::kHybrid));
   ASSERT_TRUE(srv.nisr->Start().ok());
