@@ -12,6 +12,7 @@
 
 #include "apps/exit_codes.h"
 #include "apps/option_checks.h"
+#include "apps/tcp_lockprof.h"
 #include "inpcb/table.h"
 #include "lockprof/report.h"
 #include "netisr/netisr.h"
@@ -415,6 +416,7 @@ Status ValidateLockprofOptions(const LockprofOptions& o) {
 
 Result<LockprofReport> RunLockprof(const LockprofOptions& o) {
   if (Status st = ValidateLockprofOptions(o); !st.ok()) return st;
+  if (o.tcp) return RunTcpLockprof(o);
   (void)sched::FastClock::Global();  // calibrate outside the timed run
   Job job;
   if (Status st = Build(job, o); !st.ok()) return st;
@@ -450,6 +452,25 @@ std::string FormatHuman(const LockprofReport& r) {
       o.strategy, o.workload, o.workers, o.connections, r.seconds, r.ops_per_s / 1e6, r.ops,
       r.segments.opened, r.segments.data, r.segments.closed, r.segments.flood_syns, r.segments.lost,
       r.live_connections);
+  if (r.tcp) {
+    const TcpLoad& t = *r.tcp;
+    out = fmt::format(
+        "lockprof --tcp: strategy {}, workload {}, {} workers per host, {} connections, {:.2f} "
+        "s\n{:.0f} connections/s ({} completed, {} failed, {} open at the end), {} messages "
+        "echoed, {} flood SYNs\nserver: {} segments in ({:.3f} M/s), {} out, {} SYN cookies; "
+        "{}\n",
+        o.strategy, o.workload, o.workers, o.connections, r.seconds, t.connections_per_s,
+        t.completed, t.failed, t.open_at_end, t.messages, t.flood_syns, t.server_segments_in,
+        r.ops_per_s / 1e6, t.server_segments_out, t.syncookies_sent,
+        t.conserved ? "conserved (both hosts)" : "NOT CONSERVED");
+    out += "server drops:";
+    for (const auto& [k, v] : t.server_drops) out += fmt::format(" {} {}", k, v);
+    out += t.server_drops.empty() ? " none\nclient drops:" : "\nclient drops:";
+    for (const auto& [k, v] : t.client_drops) out += fmt::format(" {} {}", k, v);
+    out += t.client_drops.empty() ? " none\n\n" : "\n\n";
+    out += lockprof::FormatTable(r.locks);
+    return out;
+  }
   out += lockprof::FormatTable(r.locks);
   out += fmt::format("\nsegments in {}, handled {}, dropped by netisr {}: {}\n", r.packets_in,
                      r.ops, r.stats.TotalDrops(), r.Conserved() ? "conserved" : "NOT CONSERVED");
@@ -477,6 +498,21 @@ nlohmann::json ToJson(const LockprofReport& r) {
   j["dropped"] = r.stats.TotalDrops();
   j["conserved"] = r.Conserved();
   j["locks"] = lockprof::ToJson(r.locks);
+  if (r.tcp) {
+    const TcpLoad& t = *r.tcp;
+    j["tcp"] = {{"completed", t.completed},
+                {"failed", t.failed},
+                {"open_at_end", t.open_at_end},
+                {"messages", t.messages},
+                {"flood_syns", t.flood_syns},
+                {"connections_per_s", t.connections_per_s},
+                {"server_segments_in", t.server_segments_in},
+                {"server_segments_out", t.server_segments_out},
+                {"syncookies_sent", t.syncookies_sent},
+                {"server_drops", t.server_drops},
+                {"client_drops", t.client_drops},
+                {"conserved", t.conserved}};
+  }
   return j;
 }
 
@@ -494,6 +530,14 @@ int LockprofCommand(const LockprofOptions& o, std::ostream& out, std::ostream& e
     out << ToJson(*r).dump(2) << "\n";
   } else {
     out << FormatHuman(*r);
+  }
+  if (r->tcp) {
+    if (!r->tcp->conserved || r->tcp->failed > 0) {
+      err << "netisr lockprof --tcp: self-check failed: " << r->tcp->failed
+          << " connections failed, " << (r->tcp->conserved ? "conserved" : "not conserved") << "\n";
+      return kExitFailure;
+    }
+    return kExitOk;
   }
   if (!r->Conserved() || r->segments.lost > 0) {
     err << "netisr lockprof: self-check failed: " << r->packets_in << " segments in, " << r->ops

@@ -34,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
@@ -77,6 +78,7 @@ struct LockprofOptions {
   bool bind = true;            // cleared by --no-bind
   bool json = false;           // --json
   uint64_t seed = 1;           // --seed: flood sources and connection ports
+  bool tcp = false;            // --tcp: real TCP between two hosts (tcp_lockprof.h)
 
   int64_t segment_count() const { return segments.value_or(kDefaultSegments); }
   double flood_share_value() const { return flood_share.value_or(kDefaultFloodShare); }
@@ -95,6 +97,19 @@ struct SegmentCounts {
   uint64_t total() const { return opened + data + closed + flood_syns + lost; }
 };
 
+// --tcp: what the connections did (tcp_lockprof.h).
+struct TcpLoad {
+  uint64_t completed = 0;    // connections that closed cleanly after their messages
+  uint64_t failed = 0;       // connections that ended in an error (reset, timeout)
+  uint64_t open_at_end = 0;  // still open when the run ended (steady)
+  uint64_t messages = 0;     // messages the clients sent (each echoed)
+  uint64_t flood_syns = 0;   // synflood: SYNs from random sources
+  double connections_per_s = 0;
+  uint64_t server_segments_in = 0, server_segments_out = 0, syncookies_sent = 0;
+  std::map<std::string, uint64_t> server_drops, client_drops;  // host and engine reasons
+  bool conserved = false;  // both hosts: frames, segments and TX all accounted for
+};
+
 struct LockprofReport {
   LockprofOptions options;
   double seconds = 0;       // from Start until every segment was handled
@@ -105,6 +120,7 @@ struct LockprofReport {
   uint64_t live_connections = 0;            // in the table after the run
   Stats stats;                              // netisr's, after Stop
   std::vector<lockprof::ClassStats> locks;  // profile of the run, by total wait
+  std::optional<TcpLoad> tcp;               // --tcp only
 
   // Every segment accounted for: in == handled + dropped by netisr.
   bool Conserved() const { return packets_in == ops + stats.TotalDrops(); }

@@ -12,6 +12,7 @@
 
 #include "apps/lockprof_command.h"
 #include "apps/run_command.h"
+#include "apps/tcp_echo_command.h"
 
 namespace {
 
@@ -166,6 +167,41 @@ CLI::App* AddLockprofCommand(CLI::App& app, netisr::apps::LockprofOptions& o) {
       "--no-bind", [&o] { o.bind = false; }, "Do not pin worker threads to CPUs");
   cmd->add_flag("--json", o.json, "Print JSON instead of the table");
   cmd->add_option("--seed", o.seed, "Seed for flood sources")->capture_default_str();
+  cmd->add_flag("--tcp", o.tcp,
+                "Run the workload as real TCP connections between two stack instances (client "
+                "and echo server, each with --workers workers) over an in-memory wire, so the "
+                "profile is that of real TCP input");
+  return cmd;
+}
+
+CLI::App* AddTcpEchoCommand(CLI::App& app, netisr::apps::TcpEchoOptions& o) {
+  using netisr::apps::kLockprofModelChoices;
+  using netisr::apps::kStrategyChoices;
+  CLI::App* cmd = app.add_subcommand(
+      "tcp-echo",
+      "Echo server on this stack's TCP over a DPDK port: answers ARP and ICMP echo for --addr, "
+      "echoes every byte on --port, runs until SIGINT/SIGTERM or --duration, then prints "
+      "connection, segment and drop statistics");
+  cmd->add_option("--dpdk", o.dpdk,
+                  "EAL arguments (split on spaces), e.g. '--no-huge --no-pci --no-shconf -m 512 "
+                  "--vdev=net_af_packet0,iface=veth0'; the first port EAL finds is used");
+  cmd->add_option("--addr", o.addr, "Our IPv4 address and prefix, A.B.C.D/NN");
+  cmd->add_option("--port", o.port, "TCP port to echo on, 1..65535")->capture_default_str();
+  cmd->add_option("--strategy", o.strategy,
+                  "Connection-table locking: " + DescribeChoices(kStrategyChoices))
+      ->capture_default_str();
+  cmd->add_option("--workers", o.workers,
+                  "netisr workers, 1..64 (RX/TX queues: as many as the device offers, up to this)")
+      ->capture_default_str();
+  cmd->add_option("--model", o.model, "Work model: " + DescribeChoices(kLockprofModelChoices))
+      ->capture_default_str();
+  cmd->add_option("--duration", o.duration_s, "Seconds to run, 0 = until SIGINT/SIGTERM")
+      ->capture_default_str();
+  cmd->add_flag_callback(
+      "--no-bind", [&o] { o.bind = false; }, "Do not pin worker threads to CPUs");
+  cmd->add_flag("--json", o.json, "Print one JSON object instead of the text report");
+  cmd->add_flag("--lockprof", o.lockprof,
+                "Print the run's lock profile (table, and `locks` in the JSON)");
   return cmd;
 }
 
@@ -178,6 +214,8 @@ int main(int argc, char** argv) {
   CLI::App* run = AddRunCommand(app, run_options);
   netisr::apps::LockprofOptions lockprof_options;
   CLI::App* lockprof = AddLockprofCommand(app, lockprof_options);
+  netisr::apps::TcpEchoOptions tcp_echo_options;
+  CLI::App* tcp_echo = AddTcpEchoCommand(app, tcp_echo_options);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -188,5 +226,7 @@ int main(int argc, char** argv) {
   if (run->parsed()) return netisr::apps::RunCommand(run_options, std::cout, std::cerr);
   if (lockprof->parsed())
     return netisr::apps::LockprofCommand(lockprof_options, std::cout, std::cerr);
+  if (tcp_echo->parsed())
+    return netisr::apps::TcpEchoCommand(tcp_echo_options, std::cout, std::cerr);
   return netisr::apps::kExitUsage;
 }

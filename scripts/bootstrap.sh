@@ -10,7 +10,7 @@ PACKAGES=(
   libhwloc-dev dpdk-dev libdpdk-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
-  libpcap-dev liburcu-dev iproute2
+  libpcap-dev liburcu-dev iproute2 ethtool python3
 )
 
 is_installed() {

@@ -184,6 +184,7 @@ Engine::~Engine() {
   }
   conns_.clear();
   for (auto& [inp, li] : listeners_) {
+    if (li.attached) continue;
     inpcb::LockedInpcb l = inpcb::InpcbRef(li.inp).Lock();
     if (!l->removed()) (void)table_->Remove(l);
   }
@@ -467,11 +468,34 @@ Status Engine::Listen(inpcb::Family family, const inpcb::IpAddr& laddr, uint16_t
   return Status::Ok();
 }
 
+Status Engine::AttachListener(inpcb::Family family, const inpcb::IpAddr& laddr, uint16_t port,
+                              AcceptFn accept) {
+  Scope scope(this);
+  const inpcb::FourTuple t = inpcb::FourTuple::Listener(family, laddr, port);
+  // A listener tuple finds no connection, so the wildcard search returns
+  // the listener on laddr:port (or on any:port, which is not this one).
+  inpcb::InpcbRef inp = table_->LookupRef(t, 0, /*wildcard=*/true);
+  if (!inp || !inp->listener() || !(inp->tuple() == t))
+    return Status(ErrorCode::kNotFound, "no listener on " + inpcb::ToString(t));
+  Listener li;
+  li.tuple = t;
+  li.accept = std::move(accept);
+  li.inp = std::move(inp);
+  li.attached = true;
+  const inpcb::Inpcb* key = li.inp.get();
+  listeners_.emplace(key, std::move(li));
+  return Status::Ok();
+}
+
 Status Engine::Unlisten(inpcb::Family family, const inpcb::IpAddr& laddr, uint16_t port) {
   Scope scope(this);
   const inpcb::FourTuple t = inpcb::FourTuple::Listener(family, laddr, port);
   for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
     if (it->second.tuple == t) {
+      if (it->second.attached) {
+        listeners_.erase(it);
+        return Status::Ok();
+      }
       inpcb::LockedInpcb l = inpcb::InpcbRef(it->second.inp).Lock();
       Status st = l->removed() ? Status::Ok() : table_->Remove(l);
       l.reset();

@@ -211,6 +211,8 @@ class Connection {
 
   State state() const { return state_; }
   const inpcb::FourTuple& tuple() const { return tuple_; }
+  // The flow's RSS hash, as the table and netisr know it.
+  uint32_t flowid() const { return flowid_; }
   // Negotiated on the handshake.
   uint16_t send_mss() const { return smss_; }
   bool timestamps() const { return ts_ok_; }
@@ -367,6 +369,14 @@ class Engine {
   // with each connection that reaches ESTABLISHED.
   Status Listen(inpcb::Family family, const inpcb::IpAddr& laddr, uint16_t port, AcceptFn accept);
   Status Unlisten(inpcb::Family family, const inpcb::IpAddr& laddr, uint16_t port);
+  // Serves, on this engine, SYNs that reach it for a listener already in the
+  // table (inserted by another engine's Listen or by the table's owner): a
+  // listener shared by every workstream's engine, each with its own SYN
+  // queue count (per-CPU backlogs, as Linux's SO_REUSEPORT groups). The
+  // engine never removes an attached listener (Unlisten only detaches it).
+  // Errors: kNotFound if no listener is on laddr:port.
+  Status AttachListener(inpcb::Family family, const inpcb::IpAddr& laddr, uint16_t port,
+                        AcceptFn accept);
   // Active open of t (laddr:lport -> faddr:fport); lport 0 picks an
   // ephemeral port whose flow maps to this engine's CPU.
   Result<Connection*> Connect(const inpcb::FourTuple& t, Callbacks cb);
@@ -387,6 +397,7 @@ class Engine {
     AcceptFn accept;
     uint32_t syn_queue = 0;
     inpcb::InpcbRef inp;
+    bool attached = false;  // AttachListener: the table entry is not ours to remove
   };
   // Runs DeliverEvents and Reap when the outermost engine entry returns.
   class Scope {
