@@ -12,6 +12,7 @@
 
 #include "apps/lockprof_command.h"
 #include "apps/run_command.h"
+#include "apps/sim_cli.h"
 
 namespace {
 
@@ -178,6 +179,7 @@ int main(int argc, char** argv) {
   CLI::App* run = AddRunCommand(app, run_options);
   netisr::apps::LockprofOptions lockprof_options;
   CLI::App* lockprof = AddLockprofCommand(app, lockprof_options);
+  netisr::apps::SimCli sim_cli(app);  // sim, compare, calibrate, sweep
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -188,5 +190,6 @@ int main(int argc, char** argv) {
   if (run->parsed()) return netisr::apps::RunCommand(run_options, std::cout, std::cerr);
   if (lockprof->parsed())
     return netisr::apps::LockprofCommand(lockprof_options, std::cout, std::cerr);
+  if (auto code = sim_cli.Dispatch(std::cout, std::cerr)) return *code;
   return netisr::apps::kExitUsage;
 }
