@@ -19,18 +19,18 @@
 namespace netisr::apps {
 
 struct CompareOptions {
-  std::string scenarios = "uniform,skew,synflood,reqresp";  // --scenario: comma list
-  std::string cpus = "2,4,8,16,32,64";  // --cpus: simulated CPU counts
+  std::string scenarios = "uniform,skew,synflood,reqresp";          // --scenario: comma list
+  std::string cpus = "2,4,8,16,32,64";                              // --cpus: simulated CPU counts
   std::string policies = "direct,deferred,hybrid,adaptive,oracle";  // --policies
-  std::string load = "saturate";        // --load: the runs' offered load (results, scaling)
-  std::string profile = "default";      // --profile
-  std::string out = "netisr-report";    // --out: report folder
-  int64_t packets = 200'000;            // --packets: per simulated run
-  int64_t real_packets = 400'000;       // --real-packets: per real run, 0 = no real runs
-  double service_ns = 300;              // --service-ns
-  uint64_t seed = 1;                    // --seed
-  bool json = false;                    // --json: results.json on stdout, no table
-  bool progress = true;                 // progress bar, when stderr is a terminal
+  std::string load = "saturate";      // --load: the runs' offered load (results, scaling)
+  std::string profile = "default";    // --profile
+  std::string out = "netisr-report";  // --out: report folder
+  int64_t packets = 200'000;          // --packets: per simulated run
+  int64_t real_packets = 400'000;     // --real-packets: per real run, 0 = no real runs
+  double service_ns = 300;            // --service-ns
+  uint64_t seed = 1;                  // --seed
+  bool json = false;                  // --json: results.json on stdout, no table
+  bool progress = true;               // progress bar, when stderr is a terminal
 };
 
 // One point measured (simulated or real).
@@ -40,6 +40,9 @@ struct Point {
   double offered_pps = 0;  // 0 = saturate
   double throughput_pps = 0, p50_us = 0, p99_us = 0;
   uint64_t dropped = 0, reordered = 0;
+  // Real runs: throughput_pps is delivered x CPUs / process CPU seconds
+  // (immune to a shared machine); wall_pps the wall-clock rate.
+  double wall_pps = 0;
 };
 
 struct CompareReport {
@@ -66,15 +69,15 @@ Status WriteReport(const CompareReport& r, const std::string& dir, std::ostream&
 int CompareCommand(const CompareOptions& o, std::ostream& out, std::ostream& err);
 
 struct CalibrateOptions {
-  std::string out;       // --out: profile file ("" = stdout)
+  std::string out;            // --out: profile file ("" = stdout)
   int64_t packets = 400'000;  // --packets per measurement run
 };
 int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
 
 struct SweepOptions {
-  std::string grid;        // --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6'
-  std::string emit_jobs;   // --emit-jobs FILE: one `netisr sim ... --json` line per point
-  std::string merge;       // --merge DIR: gather *.json results into a report
+  std::string grid;       // --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6'
+  std::string emit_jobs;  // --emit-jobs FILE: one `netisr sim ... --json` line per point
+  std::string merge;      // --merge DIR: gather *.json results into a report
   std::string out = "netisr-report";  // --out (with --merge)
   std::string binary = "netisr";      // --binary: the command the job lines call
   bool json = false;

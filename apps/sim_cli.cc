@@ -25,7 +25,8 @@ SimCli::SimCli(CLI::App& app) {
                 "Dispatch: " + DescribeChoices(sim::kSimDispatchChoices) +
                     " (oracle: the best static bucket placement, as affinity hints)")
       ->capture_default_str();
-  s->add_option("--policy", o.policy, "Workstream policy: " + DescribeChoices(sim::kSimPolicyChoices))
+  s->add_option("--policy", o.policy,
+                "Workstream policy: " + DescribeChoices(sim::kSimPolicyChoices))
       ->capture_default_str();
   s->add_option("--load", o.load, "Offered load, packets per second (e.g. 2e6), or saturate")
       ->capture_default_str();

@@ -65,7 +65,8 @@ std::string FormatSim(const sim::SimResult& r) {
   for (double u : r.cpu_util) out += fmt::format(" {:.2f}", u);
   out += "\n";
   for (const auto& [reason, n] : r.dropped) out += fmt::format("  dropped {}: {}\n", reason, n);
-  out += fmt::format("  simulated {:.0f} packets per wall second ({:.3f} s)\n", r.sim_pps, r.wall_s);
+  out +=
+      fmt::format("  simulated {:.0f} packets per wall second ({:.3f} s)\n", r.sim_pps, r.wall_s);
   return out;
 }
 

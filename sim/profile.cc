@@ -61,8 +61,8 @@ CostProfile IdealProfile() {
 CostProfile DefaultProfile() {
   CostProfile p;
   p.name = "default";
-  p.rx_burst_ns = 60;
-  p.rx_pkt_ns = 12;
+  p.rx_burst_ns = 0;
+  p.rx_pkt_ns = 150;
   p.ether_ns = 8;
   p.ip_ns = 15;
   p.tcp_ns = 25;
@@ -72,8 +72,8 @@ CostProfile DefaultProfile() {
   p.lookup_groups_ns = 30;
   p.lookup_epoch_ns = 22;
   p.lookup_partitioned_ns = 18;
-  p.handoff_pkt_ns = 35;
-  p.handoff_burst_ns = 120;
+  p.handoff_pkt_ns = 170;
+  p.handoff_burst_ns = 0;
   p.wakeup_ns = 12000;
   p.cache_move_ns = 250;
   p.spin_ns = 50000;
@@ -99,7 +99,7 @@ Result<CostProfile> ParseProfile(std::string_view text, const std::string& name)
       return Status(ErrorCode::kInvalidArgument, where + "expected `key = value`");
     const std::string_view key = Trim(line.substr(0, eq));
     const std::string value(Trim(line.substr(eq + 1)));
-    double CostProfile::* field = nullptr;
+    double CostProfile::*field = nullptr;
     std::string known;
     for (const auto& [k, f] : kFields) {
       if (key == k) field = f;

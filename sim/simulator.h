@@ -56,11 +56,11 @@ struct SimConfig {
   std::string service_dist = "exp";  // kServiceDistChoices; bimodal: 90% at x/2, 10% at 5.5x
   CostProfile profile = DefaultProfile();
   uint64_t seed = 1;
-  int queues = 0;                 // RX queues, [0, 256]; 0 = one per CPU
-  int flows = 1024;               // flows (connection slots) per scenario, [1, 1<<20]
-  std::string table = "epoch";    // kTableChoices: connection lookup cost
-  uint32_t qlimit = 256;          // netisr queue limit per workstream
-  uint32_t flow_buckets = 256;    // netisr flow buckets (power of two)
+  int queues = 0;               // RX queues, [0, 256]; 0 = one per CPU
+  int flows = 1024;             // flows (connection slots) per scenario, [1, 1<<20]
+  std::string table = "epoch";  // kTableChoices: connection lookup cost
+  uint32_t qlimit = 256;        // netisr queue limit per workstream
+  uint32_t flow_buckets = 256;  // netisr flow buckets (power of two)
   // Mirror `netisr run`'s bench mode (harness::SyntheticSource), for
   // validation against real runs: flow f on RX queue f % queues with an
   // unrelated flowid, skew = 60% of the packets on queue 0 (kBenchSkew), and
@@ -78,13 +78,13 @@ Status ValidateSimConfig(const SimConfig& c);
 
 struct SimResult {
   SimConfig config;
-  uint64_t packets = 0;    // packets that entered netisr (arrivals, plus reqresp's responses)
-  uint64_t delivered = 0;  // handled by the protocol's handler
-  double wall_s = 0;       // wall-clock seconds of the run
-  double cpu_s = 0;        // this thread's CPU seconds for the run
-  double sim_pps = 0;      // packets / wall_s
-  double virtual_s = 0;    // first arrival to last completion, virtual seconds
-  double offered_pps = 0;  // config load, 0 when saturating
+  uint64_t packets = 0;       // packets that entered netisr (arrivals, plus reqresp's responses)
+  uint64_t delivered = 0;     // handled by the protocol's handler
+  double wall_s = 0;          // wall-clock seconds of the run
+  double cpu_s = 0;           // this thread's CPU seconds for the run
+  double sim_pps = 0;         // packets / wall_s
+  double virtual_s = 0;       // first arrival to last completion, virtual seconds
+  double offered_pps = 0;     // config load, 0 when saturating
   double throughput_pps = 0;  // delivered / virtual_s
   // Sojourn: from a packet's arrival (its poll, when saturating) to the end
   // of its handler; microseconds. Mean exact, quantiles from the harness's

@@ -80,10 +80,10 @@ class RxQueue final : public IngressSource {
   size_t Poll(Netisr& nisr, size_t budget) override;
   bool Exhausted() const override { return left == 0; }
 
-  int64_t left = 0;         // arrivals still to come
-  double rate = 0;          // packets per second; 0 = saturate
-  double next_ns = 0;       // next arrival (virtual ns), when rate > 0
-  AliasTable pick;          // which slot sends the next packet
+  int64_t left = 0;    // arrivals still to come
+  double rate = 0;     // packets per second; 0 = saturate
+  double next_ns = 0;  // next arrival (virtual ns), when rate > 0
+  AliasTable pick;     // which slot sends the next packet
   std::vector<uint32_t> slots;
 
  private:
@@ -288,8 +288,8 @@ void Engine::Handle(Burst burst) {
     ++delivered_;
     if (!order_.InOrder(p->meta[0], p->seq)) ++reordered_;
     if (kind == Kind::kReq) {
-      // The response (source id: the loopback, after the RX queues) goes back through netisr from inside the handler (a
-      // nested dispatch, as localhost's output path does).
+      // The response (source id: the loopback, after the RX queues) goes back through netisr from
+      // inside the handler (a nested dispatch, as localhost's output path does).
       Slot& s = scen_.slots[si];
       if (s.resp_conn == 0) s.resp_conn = ++conn_seq_;
       Packet* r = Alloc();
@@ -356,9 +356,9 @@ void Engine::ApplyOracle(ProtocolId proto) {
       for (int b : bs) add(b, home, rate / bs.size(), MeanCost(s.kind));
       continue;
     }
-    const double c = s.conn_len > 0 ? (MeanCost(Kind::kSyn) + (s.conn_len - 1) * MeanCost(s.kind)) /
-                                           s.conn_len
-                                     : MeanCost(s.kind);
+    const double c = s.conn_len > 0
+                         ? (MeanCost(Kind::kSyn) + (s.conn_len - 1) * MeanCost(s.kind)) / s.conn_len
+                         : MeanCost(s.kind);
     add(static_cast<int>(s.flowid & (nb - 1)), home, rate, c);
     if (s.kind == Kind::kReq) {
       // Its responses: produced wherever the request runs, so no CPU is home.

@@ -28,9 +28,9 @@ struct Slot {
   uint32_t conn_len = 0;  // churn: packets per connection (SYN first); 0 = forever
   double weight = 0;      // share of all arrivals
   // Run-time state, owned by the engine.
-  uint32_t left = 0;     // packets left in the current connection (churn)
-  uint64_t conn = 0;     // order key of the current connection
-  uint64_t seq = 0;      // last sequence number sent on it
+  uint32_t left = 0;  // packets left in the current connection (churn)
+  uint64_t conn = 0;  // order key of the current connection
+  uint64_t seq = 0;   // last sequence number sent on it
   uint64_t resp_conn = 0;
   uint64_t resp_seq = 0;
   int16_t last_cpu = -1;  // where its last packet was handled (cache penalty)

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
-
 #include <random>
+
 #include "sim/simulator.h"
 
 namespace netisr::sim {
@@ -35,8 +35,8 @@ TEST(OracleTest, OptimalOnSmallCasesByBruteForce) {
   } rng{gen};
   for (int trial = 0; trial < 300; ++trial) {
     PlacementProblem p;
-    p.cpus = 2 + static_cast<int>(rng.Below(3));             // 2..4
-    const int nb = 1 + static_cast<int>(rng.Below(7));       // 1..7 buckets
+    p.cpus = 2 + static_cast<int>(rng.Below(3));        // 2..4
+    const int nb = 1 + static_cast<int>(rng.Below(7));  // 1..7 buckets
     p.base.resize(p.cpus);
     for (double& b : p.base) b = rng.Below(4) == 0 ? rng.Uniform() : 0;
     p.cost.assign(nb, std::vector<double>(p.cpus));

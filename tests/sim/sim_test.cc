@@ -2,14 +2,14 @@
 // determinism, conservation and per-flow order in every scenario, the
 // closed forms of queueing theory under the ideal profile, and its
 // config errors.
-#include "sim/simulator.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "sim/simulator.h"
 
 namespace netisr::sim {
 namespace {
@@ -69,8 +69,8 @@ TEST(SimTest, ConservationAndOrderInEveryScenario) {
           c.load_pps = load;
           c.qlimit = 64;  // small, so that saturation tail-drops somewhere
           const SimResult r = MustRun(c);
-          const std::string what = c.scenario + "/" + c.dispatch + "/" + c.policy + "/" +
-                                   std::to_string(load);
+          const std::string what =
+              c.scenario + "/" + c.dispatch + "/" + c.policy + "/" + std::to_string(load);
           EXPECT_TRUE(r.conserved) << what << " " << r.ToJson();
           EXPECT_EQ(r.packets, r.delivered + r.TotalDropped()) << what;
           EXPECT_GE(r.packets, 20'000u) << what;
@@ -101,8 +101,8 @@ TEST(SimTest, MM1MeanSojournMatchesTheClosedForm) {
     const double err = std::abs(r.mean_us - expect_us) / expect_us;
     EXPECT_LT(err, 0.03) << "rho " << rho << ": mean " << r.mean_us << " us, M/M/1 says "
                          << expect_us;
-    std::printf("M/M/1 rho %.1f: mean %.3f us, closed form %.3f us, error %.2f%%\n", rho,
-                r.mean_us, expect_us, 100 * err);
+    std::printf("M/M/1 rho %.1f: mean %.3f us, closed form %.3f us, error %.2f%%\n", rho, r.mean_us,
+                expect_us, 100 * err);
   }
 }
 
@@ -123,8 +123,8 @@ TEST(SimTest, MD1MeanSojournMatchesPollaczekKhinchine) {
     const double err = std::abs(r.mean_us - expect_us) / expect_us;
     EXPECT_LT(err, 0.03) << "rho " << rho << ": mean " << r.mean_us << " us, P-K says "
                          << expect_us;
-    std::printf("M/D/1 rho %.1f: mean %.3f us, closed form %.3f us, error %.2f%%\n", rho,
-                r.mean_us, expect_us, 100 * err);
+    std::printf("M/D/1 rho %.1f: mean %.3f us, closed form %.3f us, error %.2f%%\n", rho, r.mean_us,
+                expect_us, 100 * err);
   }
 }
 
@@ -166,8 +166,7 @@ TEST(SimTest, BadConfigNamesTheFieldAndTheChoices) {
   c.scenario = "bogus";
   Status st = ValidateSimConfig(c);
   EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("--scenario 'bogus' is not one of: uniform, zipf"),
-            std::string::npos)
+  EXPECT_NE(st.message().find("--scenario 'bogus' is not one of: uniform, zipf"), std::string::npos)
       << st.message();
   c = SimConfig{};
   c.dispatch = "fast";
@@ -185,7 +184,8 @@ TEST(SimTest, BadConfigNamesTheFieldAndTheChoices) {
 
 TEST(ProfileTest, ShippedFileIsTheDefault) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
-  const std::string path = std::string(srcdir ? srcdir : ".") + "/netisr/sim/profiles/default.profile";
+  const std::string path =
+      std::string(srcdir ? srcdir : ".") + "/netisr/sim/profiles/default.profile";
   auto p = LoadProfile(path);
   ASSERT_TRUE(p.ok()) << p.status().message();
   EXPECT_EQ(FormatProfile(*p), FormatProfile(DefaultProfile()));
