@@ -607,6 +607,18 @@ Status WriteReport(const CompareReport& r, const std::string& dir_name, std::ost
       html += "<figure>" + svg.substr(svg.find("<svg")) + "</figure>\n";
     }
   }
+  std::string reorders;
+  for (const Point& p : r.points) {
+    if (p.reordered != 0)
+      reorders += fmt::format("* {} {} ({}) at {} CPUs: {} packets\n", p.scenario, p.policy, p.kind,
+                              p.cpus, p.reordered);
+  }
+  if (!reorders.empty()) {
+    md += "\n## Reordered packets\n\nThe dispatcher keeps a flow's order per producer; these "
+          "runs delivered packets of a flow out of order (docs/sim.md, \"Order across "
+          "producers\"):\n\n" +
+          reorders;
+  }
   if (plots_missing) {
     md +=
         "\n(Some plots are missing: gnuplot was not found or failed; scripts/bootstrap.sh "
