@@ -22,10 +22,10 @@ struct CompareOptions {
   std::string scenarios = "uniform,skew,synflood,reqresp";          // --scenario: comma list
   std::string cpus = "2,4,8,16,32,64";                              // --cpus: simulated CPU counts
   std::string policies = "direct,deferred,hybrid,adaptive,oracle";  // --policies
-  std::string load = "saturate";      // --load: the runs' offered load (results, scaling)
+  std::string load = "auto";  // --load: PPS, saturate, or auto (70% of the profile's capacity)
   std::string profile = "default";    // --profile
   std::string out = "netisr-report";  // --out: report folder
-  int64_t packets = 200'000;          // --packets: per simulated run
+  int64_t packets = 500'000;        // --packets: per simulated run
   int64_t real_packets = 400'000;     // --real-packets: per real run, 0 = no real runs
   double service_ns = 300;            // --service-ns
   uint64_t seed = 1;                  // --seed
@@ -39,10 +39,11 @@ struct Point {
   int cpus = 0;
   double offered_pps = 0;  // 0 = saturate
   double throughput_pps = 0, p50_us = 0, p99_us = 0;
+  double steady_pps = 0;  // sim: SimResult::steady_pps; real: throughput_pps
   uint64_t dropped = 0, reordered = 0;
-  // Real runs: throughput_pps is delivered x CPUs / process CPU seconds
-  // (immune to a shared machine); wall_pps the wall-clock rate.
-  double wall_pps = 0;
+  // Real runs: delivered x CPUs / process CPU seconds (throughput_pps is
+  // the wall-clock rate); see RunCompare.
+  double cpu_pps = 0;
 };
 
 struct CompareReport {

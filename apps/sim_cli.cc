@@ -66,7 +66,10 @@ SimCli::SimCli(CLI::App& app) {
   cmp->add_option("--policies", c.policies,
                   "Policies, comma-separated: " + DescribeChoices(sim::kSimDispatchChoices))
       ->capture_default_str();
-  cmp->add_option("--load", c.load, "Offered load of the runs, packets per second, or saturate")
+  cmp->add_option(
+         "--load", c.load,
+         "Offered load of the runs: packets per second, saturate, or auto (90% of what the "
+         "CPUs carry by the profile, evenly spread; per CPU count)")
       ->capture_default_str();
   cmp->add_option("--profile", c.profile, "Cost profile: a file, default or ideal")
       ->capture_default_str();

@@ -85,6 +85,7 @@ std::string SimResult::ToJson() const {
   j["sim_pps"] = sim_pps;
   j["virtual_s"] = virtual_s;
   j["throughput_pps"] = throughput_pps;
+  j["steady_pps"] = steady_pps;
   j["mean_us"] = mean_us;
   j["p50_us"] = p50_us;
   j["p99_us"] = p99_us;

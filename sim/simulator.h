@@ -86,6 +86,12 @@ struct SimResult {
   double virtual_s = 0;       // first arrival to last completion, virtual seconds
   double offered_pps = 0;     // config load, 0 when saturating
   double throughput_pps = 0;  // delivered / virtual_s
+  // Completions per second while every RX queue still brings packets,
+  // after the first quarter of that time (65.5 us slots): the steady
+  // state, without the start-up transient (adaptive placement converging)
+  // or the end (queues running dry one by one, which under saturation and
+  // skew leaves the hot queue alone). throughput_pps includes both.
+  double steady_pps = 0;
   // Sojourn: from a packet's arrival (its poll, when saturating) to the end
   // of its handler; microseconds. Mean exact, quantiles from the harness's
   // LatencyHistogram (within 0.4%).

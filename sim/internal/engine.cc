@@ -179,6 +179,11 @@ class Engine {
   uint64_t packets_ = 0, delivered_ = 0, reordered_ = 0, pool_drops_ = 0;
   uint64_t first_arrival_ = kNever, last_done_ = 0;
   long double latency_sum_ = 0;
+  // Completions per 2^kDoneSlotShift ns of virtual time since kStartNs, for
+  // SimResult::steady_pps.
+  static constexpr int kDoneSlotShift = 16;  // 65.5 us
+  std::vector<uint64_t> done_by_time_;
+  uint64_t first_dry_ns_ = kNever;  // when the first RX queue sent its last packet
   harness::LatencyHistogram hist_;
 };
 
@@ -239,7 +244,7 @@ size_t Engine::PollQueue(RxQueue& rx, int q, size_t budget) {
     MakePacket(p, rx.slots[rx.pick.Pick(rng_)], arrival, w);
     first_arrival_ = std::min(first_arrival_, arrival);
     burst[n++] = p;
-    --rx.left;
+    if (--rx.left == 0) first_dry_ns_ = std::min(first_dry_ns_, now);
     if (rx.rate > 0) {
       const double gap = 1e9 / rx.rate;
       rx.next_ns += c_.arrival == "fixed" ? gap : rng_.Exp(gap);
@@ -286,6 +291,9 @@ void Engine::Handle(Burst burst) {
     latency_sum_ += sojourn;
     last_done_ = std::max(last_done_, now);
     ++delivered_;
+    const size_t slot = static_cast<size_t>((now - kStartNs) >> kDoneSlotShift);
+    if (slot >= done_by_time_.size()) done_by_time_.resize(slot + 1, 0);
+    ++done_by_time_[slot];
     if (!order_.InOrder(p->meta[0], p->seq)) ++reordered_;
     if (kind == Kind::kReq) {
       // The response (source id: the loopback, after the RX queues) goes back through netisr from
@@ -532,6 +540,21 @@ Result<SimResult> Engine::Run() {
     r.p50_us = static_cast<double>(hist_.ValueAtQuantile(0.5)) * 1e-3;
     r.p99_us = static_cast<double>(hist_.ValueAtQuantile(0.99)) * 1e-3;
     r.p999_us = static_cast<double>(hist_.ValueAtQuantile(0.999)) * 1e-3;
+  }
+  // From a quarter of the way to the moment the first RX queue ran dry,
+  // up to that moment (whole slots): while every queue still brings
+  // packets, past the start-up transient (adaptive placement converging).
+  // After it the load's shape changes (the remaining queues alone).
+  if (span > 0) {
+    const uint64_t dry = std::min(first_dry_ns_, last_done_);
+    const size_t first = static_cast<size_t>((first_arrival_ - kStartNs) >> kDoneSlotShift);
+    const size_t last = static_cast<size_t>((dry - kStartNs) >> kDoneSlotShift);
+    const size_t lo = first + (last - first) / 4, hi = last;
+    uint64_t n = 0;
+    for (size_t i = lo; i < hi && i < done_by_time_.size(); ++i) n += done_by_time_[i];
+    r.steady_pps =
+        hi > lo ? static_cast<double>(n) / (static_cast<double>((hi - lo) << kDoneSlotShift) * 1e-9)
+                : r.throughput_pps;
   }
   for (int w = 0; w < cpus; ++w)
     r.cpu_util.push_back(span > 0 ? std::min(1.0, static_cast<double>(busy_[w]) / span) : 0);
