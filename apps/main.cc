@@ -12,6 +12,7 @@
 
 #include "apps/lockprof_command.h"
 #include "apps/run_command.h"
+#include "apps/sim_cli.h"
 #include "apps/tcp_echo_command.h"
 
 namespace {
@@ -216,6 +217,7 @@ int main(int argc, char** argv) {
   CLI::App* lockprof = AddLockprofCommand(app, lockprof_options);
   netisr::apps::TcpEchoOptions tcp_echo_options;
   CLI::App* tcp_echo = AddTcpEchoCommand(app, tcp_echo_options);
+  netisr::apps::SimCli sim_cli(app);  // sim, compare, calibrate, sweep
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -228,5 +230,6 @@ int main(int argc, char** argv) {
     return netisr::apps::LockprofCommand(lockprof_options, std::cout, std::cerr);
   if (tcp_echo->parsed())
     return netisr::apps::TcpEchoCommand(tcp_echo_options, std::cout, std::cerr);
+  if (auto code = sim_cli.Dispatch(std::cout, std::cerr)) return *code;
   return netisr::apps::kExitUsage;
 }

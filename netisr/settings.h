@@ -15,6 +15,16 @@ namespace netisr {
 inline constexpr int kMaxWorkstreams = 64;
 
 // What Stop() does with packets still queued.
+// A monotonic time source, ns. The dispatcher reads it for everything it
+// times: load metering, queue stamps, the adaptive placement. Settings::clock
+// null (the default) means sched::FastClock; a simulator passes a virtual
+// clock so that the real dispatcher runs in virtual time (sim/).
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual uint64_t NowNs() const = 0;
+};
+
 enum class ShutdownMode : uint8_t {
   kDrain,  // run their handlers (on the stopping thread, as their workstream)
   kDrop,   // release them, counted under drop reason `shutdown`
@@ -148,6 +158,9 @@ struct Settings {
   // a configuration that would take most of a small machine's memory.
   uint64_t max_memory_bytes = uint64_t{1} << 30;
   AdaptiveSettings adaptive;
+  // Time source of the dispatcher (see Clock); must outlive it. nullptr =
+  // sched::FastClock. Not a tunable: for simulators and tests.
+  const Clock* clock = nullptr;
 };
 
 // Ok, or the first field out of range, named with its bound.

@@ -4,8 +4,9 @@
 // publishes the worker's load (busy time, full polls, queueing delay,
 // service time) once per load window. Also the final drain at Stop.
 //
-// The load metering reads FastClock directly, once per poll and per drained
-// burst (a handler's end is the next one's start).
+// The load metering reads the dispatcher's clock (Dispatcher::Now: FastClock,
+// or a simulator's virtual clock), once per poll and per drained burst (a
+// handler's end is the next one's start).
 #include <algorithm>
 #include <string>
 
@@ -20,8 +21,6 @@ namespace {
 // Bursts one lane may hand its handler per RunOnce, so that one busy lane
 // cannot starve the worker's other lanes and its sources.
 constexpr int kBurstsPerLanePerRound = 4;
-
-uint64_t Now() { return sched::FastClock::Global().NowNs(); }
 
 }  // namespace
 

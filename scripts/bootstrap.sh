@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libpcap-dev liburcu-dev iproute2 ethtool python3
+  gnuplot-nox parallel
 )
 
 is_installed() {

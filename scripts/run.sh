@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds //apps:netisr optimised and runs one dispatch experiment:
-#   scripts/run.sh                 the default experiment below
-#   scripts/run.sh --json          the default experiment, JSON output
-#   scripts/run.sh --cpus 1 ...    your own flags (replace the defaults)
-# Arguments are passed to `netisr run`; a leading `run` is accepted too.
+# Builds //apps:netisr optimised and runs the main job, `netisr compare`:
+#   scripts/run.sh                 netisr compare (report in netisr-report/)
+#   scripts/run.sh --json          netisr compare --json
+#   scripts/run.sh SUBCOMMAND ...  any subcommand: run, sim, compare,
+#                                  calibrate, sweep, lockprof
+#   scripts/run.sh --cpus 1 ...    other flags: `netisr run` with your flags
+#                                  (the default bench experiment's replaced)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,11 +29,15 @@ if [[ ! -x $binary ]]; then
 fi
 
 args=("$@")
-if [[ ${#args[@]} -gt 0 && ${args[0]} == run ]]; then
-  args=("${args[@]:1}")
-fi
 if [[ ${#args[@]} -eq 0 || (${#args[@]} -eq 1 && ${args[0]} == --json) ]]; then
-  args=("${DEFAULT_ARGS[@]}" "${args[@]}")
+  exec "$binary" compare "${args[@]}"
+fi
+case ${args[0]} in
+  sim | compare | calibrate | sweep | lockprof) exec "$binary" "${args[@]}" ;;
+  run) args=("${args[@]:1}") ;;
+esac
+if [[ ${#args[@]} -eq 0 ]]; then
+  args=("${DEFAULT_ARGS[@]}")
 fi
 
 exec "$binary" run "${args[@]}"

@@ -2,12 +2,14 @@
 // bucket, from one producer's snapshot of the workers' published loads and
 // queue fills (internal::Feedback) and the pure rule in select.h.
 //
-// It reads time only from the Clock it is given (FastClock in the
-// dispatcher), so a simulator can run this code, not a copy of it, in
-// virtual time. The clock is read once per entry-point call (ReadLoads) and
-// twice per adaptive direct run (service time), a virtual call each, only in
-// adaptive mode. The workers' own load metering (workers.cc) still reads
-// FastClock directly: it runs per drained burst in every mode.
+// It reads time only from the Clock it is given (the dispatcher's:
+// Settings::clock or FastClock), so a simulator can run this code, not a
+// copy of it, in virtual time. The clock is read once per entry-point call
+// (ReadLoads) and twice per adaptive direct run (service time), a virtual
+// call each, only in adaptive mode. The workers' own load metering
+// (workers.cc) reads the same clock through Dispatcher::Now, which calls
+// FastClock inline when no clock was injected: it runs per drained burst in
+// every mode.
 //
 // Threading: every method runs on the producer thread that owns `prod` and
 // its Feedback; it reads other workers' published state with relaxed loads
@@ -24,12 +26,8 @@
 
 namespace netisr::internal {
 
-// Time source of the adaptive placement, ns, monotonic.
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual uint64_t NowNs() const = 0;
-};
+// Time source of the adaptive placement, ns, monotonic (settings.h).
+using Clock = ::netisr::Clock;
 
 // sched::FastClock::Global().
 class SystemClock final : public Clock {

@@ -33,6 +33,7 @@
 #include "netisr/internal/structures.h"
 #include "netisr/netisr.h"
 #include "netisr/worker_runtime.h"
+#include "sched_feedback/clock.h"
 
 namespace netisr::internal {
 
@@ -163,6 +164,11 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   // leaves its sources unpolled.
   // Records the time in its Producer::pressured_ns (worker w's thread only).
   bool Backpressured(int w, uint64_t now);
+  // The clock the workers' load metering reads: FastClock inline unless
+  // settings.clock was given (one predictable branch per read).
+  uint64_t Now() const {
+    return settings_.clock == nullptr ? sched::FastClock::Global().NowNs() : clock_.NowNs();
+  }
   uint64_t SumEnqueued(bool* balanced) const;
 
   const Settings settings_;
@@ -202,9 +208,10 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   enum class State : uint8_t { kCreated, kRunning, kStopping, kStopped };
   std::atomic<State> state_{State::kCreated};
 
-  // The adaptive rule's clock (FastClock outside a simulator) and the
-  // placement that reads it.
-  SystemClock clock_;
+  // The dispatcher's clock: settings.clock if set (a simulator's virtual
+  // one), else FastClock; and the placement that reads it.
+  SystemClock system_clock_;
+  const Clock& clock_;
   AdaptivePlacement placement_;
 };
 

@@ -1,0 +1,974 @@
+// See compare_command.h.
+//
+// What `netisr compare` runs, per scenario (each sim run is one RunSim):
+//   1. the simulation of every policy at every --cpus count and at this
+//      machine's, at --load (saturate by default): `results`, the table,
+//      throughput vs CPU count;
+//   2. at this machine's CPU count, a load sweep from 20% to 120% of the
+//      best policy's saturated throughput: throughput and p99 vs load;
+//   3. where `netisr run`'s bench mode can generate the scenario (uniform,
+//      skew), the real dispatcher (threads model, this machine's CPUs) for
+//      every policy but oracle, beside the simulation of the same layout
+//      (SimConfig::bench, fixed service): `validation`.
+// The profile is the same for every scenario: gaps are reported, never
+// tuned away.
+#include "apps/compare_command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "apps/bench_run.h"
+#include "apps/exit_codes.h"
+#include "apps/sim_command.h"
+
+namespace netisr::apps {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, sep)) {
+    if (!cur.empty()) out.push_back(cur);
+  }
+  return out;
+}
+
+template <size_t N>
+Status CheckList(const char* flag, const std::string& list, const std::string_view (&choices)[N]) {
+  const auto items = Split(list, ',');
+  if (items.empty()) return Status(ErrorCode::kInvalidArgument, std::string(flag) + " is empty");
+  for (const std::string& v : items) {
+    if (std::find(std::begin(choices), std::end(choices), v) == std::end(choices)) {
+      std::string all;
+      for (std::string_view c : choices) all += (all.empty() ? "" : ", ") + std::string(c);
+      return Status(ErrorCode::kInvalidArgument,
+                    std::string(flag) + " '" + v + "' is not one of: " + all);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<int>> ParseCpus(const std::string& s) {
+  std::vector<int> out;
+  for (const std::string& v : Split(s, ',')) {
+    char* end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (end != v.c_str() + v.size() || n < 1 || n > 64)
+      return Status(ErrorCode::kInvalidArgument,
+                    "--cpus '" + v + "' is not a CPU count in [1, 64]");
+    out.push_back(static_cast<int>(n));
+  }
+  if (out.empty()) return Status(ErrorCode::kInvalidArgument, "--cpus is empty");
+  return out;
+}
+
+double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+int MachineCpus() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp<unsigned>(n == 0 ? 1 : n, 1, 64));
+}
+
+Point FromSim(const sim::SimResult& r, const std::string& kind) {
+  Point p;
+  p.scenario = r.config.scenario;
+  p.policy = r.config.dispatch;
+  p.kind = kind;
+  p.cpus = r.config.cpus;
+  p.offered_pps = r.config.load_pps;
+  p.throughput_pps = r.throughput_pps;
+  p.steady_pps = r.steady_pps;
+  p.p50_us = r.p50_us;
+  p.p99_us = r.p99_us;
+  p.dropped = r.TotalDropped();
+  p.reordered = r.reordered;
+  return p;
+}
+
+// Draws the progress bar on a terminal only.
+class Progress {
+ public:
+  Progress(std::ostream& out, int total, bool on) : out_(out), total_(total), on_(on) {}
+  void Step(const std::string& what) {
+    ++done_;
+    if (!on_) return;
+    const int width = 30, filled = total_ > 0 ? done_ * width / total_ : width;
+    out_ << "\r[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] " << done_
+         << "/" << total_ << " " << fmt::format("{:<40}", what.substr(0, 40)) << std::flush;
+  }
+  ~Progress() {
+    if (on_) out_ << "\r" << std::string(90, ' ') << "\r" << std::flush;
+  }
+
+ private:
+  std::ostream& out_;
+  int total_, done_ = 0;
+  bool on_;
+};
+
+// The point of one kind at one CPU count (kinds "sim", "sim-bench" and
+// "real" have one load per CPU count).
+const Point* Find(const std::vector<Point>& pts, const std::string& scenario,
+                  const std::string& policy, const std::string& kind, int cpus) {
+  for (const Point& p : pts) {
+    if (p.scenario == scenario && p.policy == policy && p.kind == kind && p.cpus == cpus) return &p;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Ordered(const std::set<std::string>& s,
+                                 std::span<const std::string_view> canon) {
+  std::vector<std::string> out;
+  for (std::string_view c : canon) {
+    if (s.count(std::string(c))) out.push_back(std::string(c));
+  }
+  return out;
+}
+
+// What the report says per scenario, derived from the points.
+struct Summary {
+  std::string scenario;
+  std::vector<std::string> policies;
+  nlohmann::json results = nlohmann::json::object();
+  std::optional<double> adaptive_vs_oracle;
+  nlohmann::json validation;  // null when no real run
+  std::string verdict;
+};
+
+std::vector<Summary> Summarise(const CompareReport& r) {
+  std::set<std::string> scen_set, pol_set;
+  for (const Point& p : r.points) {
+    scen_set.insert(p.scenario);
+    pol_set.insert(p.policy);
+  }
+  const std::vector<std::string> policies = Ordered(pol_set, sim::kSimDispatchChoices);
+  std::vector<Summary> out;
+  for (const std::string& scen : Ordered(scen_set, sim::kScenarioChoices)) {
+    Summary s;
+    s.scenario = scen;
+    s.policies = policies;
+    std::vector<std::pair<double, std::string>> thr;
+    for (const std::string& pol : policies) {
+      const Point* p = Find(r.points, scen, pol, "sim", r.machine_cpus);
+      if (p == nullptr) continue;
+      s.results[pol] = {{"throughput_pps", p->throughput_pps},
+                        {"steady_pps", p->steady_pps},
+                        {"p50_us", p->p50_us},
+                        {"p99_us", p->p99_us},
+                        {"dropped", p->dropped}};
+      thr.push_back({p->steady_pps, pol});
+    }
+    const Point* a = Find(r.points, scen, "adaptive", "sim", r.machine_cpus);
+    const Point* o = Find(r.points, scen, "oracle", "sim", r.machine_cpus);
+    // Steady state: a run too short for adaptive to converge would
+    // measure the transient (docs/sim.md).
+    if (a && o && o->steady_pps > 0) s.adaptive_vs_oracle = a->steady_pps / o->steady_pps;
+    // Validation: the real run against the simulation of its layout.
+    std::vector<std::pair<double, std::string>> real_rank, sim_rank;
+    double worst_thr = 0, worst_p99 = 0;
+    nlohmann::json per = nlohmann::json::object();
+    for (const std::string& pol : policies) {
+      const Point* re = Find(r.points, scen, pol, "real", r.machine_cpus);
+      const Point* si = Find(r.points, scen, pol, "sim-bench", r.machine_cpus);
+      if (!re || !si || re->throughput_pps <= 0) continue;
+      const double tg = (si->throughput_pps - re->throughput_pps) / re->throughput_pps;
+      const double pg = re->p99_us > 0 ? (si->p99_us - re->p99_us) / re->p99_us : 0;
+      per[pol] = {{"real_pps", re->throughput_pps},
+                  {"real_cpu_pps", re->cpu_pps},
+                  {"sim_pps", si->throughput_pps},
+                  {"throughput_gap", tg},
+                  {"real_p99_us", re->p99_us},
+                  {"sim_p99_us", si->p99_us},
+                  {"p99_gap", pg}};
+      if (std::abs(tg) > std::abs(worst_thr)) worst_thr = tg;
+      if (std::abs(pg) > std::abs(worst_p99)) worst_p99 = pg;
+      real_rank.push_back({-re->throughput_pps, pol});
+      sim_rank.push_back({-si->throughput_pps, pol});
+    }
+    if (!per.empty()) {
+      std::sort(real_rank.begin(), real_rank.end());
+      std::sort(sim_rank.begin(), sim_rank.end());
+      bool same = true;
+      for (size_t i = 0; i < real_rank.size(); ++i)
+        same &= real_rank[i].second == sim_rank[i].second;
+      std::string rr, sr;
+      for (auto& [v, n] : real_rank) rr += (rr.empty() ? "" : " > ") + n;
+      for (auto& [v, n] : sim_rank) sr += (sr.empty() ? "" : " > ") + n;
+      s.validation = {{"throughput_gap", worst_thr},
+                      {"p99_gap", worst_p99},
+                      {"same_ranking", same},
+                      {"real_ranking", rr},
+                      {"sim_ranking", sr},
+                      {"policies", per},
+                      {"within_15pct", std::abs(worst_thr) <= 0.15}};
+    }
+    std::sort(thr.begin(), thr.end(), std::greater<>());
+    if (!thr.empty()) {
+      s.verdict = fmt::format("{}: {} wins at {} CPUs with {:.2f} Mpps steady", scen, thr[0].second,
+                              r.machine_cpus, thr[0].first / 1e6);
+      if (thr.size() > 1 && thr[1].first > 0) {
+        const double lead = thr[0].first / thr[1].first - 1;
+        if (lead >= 0.01) {
+          s.verdict += fmt::format(", {:+.1f}% over {}", 100 * lead, thr[1].second);
+        } else {
+          // Those within 1% carried the same load: the lowest p99 wins.
+          std::string best_pol, tied;
+          double best_p99 = INFINITY, worst_p99 = 0;
+          for (const auto& [v, pol] : thr) {
+            if (v < thr[0].first * 0.99) continue;
+            const double p99 = s.results[pol]["p99_us"].get<double>();
+            tied += (tied.empty() ? "" : ", ") + pol;
+            if (p99 < best_p99) {
+              best_p99 = p99;
+              best_pol = pol;
+            }
+            worst_p99 = std::max(worst_p99, p99);
+          }
+          s.verdict = fmt::format(
+              "{}: {} carry the same {:.2f} Mpps at {} CPUs (within 1%); {} has the lowest p99, "
+              "{:.1f} us (worst {:.1f} us)",
+              scen, tied, thr[0].first / 1e6, r.machine_cpus, best_pol, best_p99, worst_p99);
+        }
+      }
+      // The same at the largest simulated count.
+      int top = 0;
+      for (const Point& p : r.points) {
+        if (p.scenario == scen && p.kind == "sim") top = std::max(top, p.cpus);
+      }
+      double best = -1;
+      std::string best_pol;
+      for (const std::string& pol : policies) {
+        const Point* p = Find(r.points, scen, pol, "sim", top);
+        if (p && p->steady_pps > best) {
+          best = p->steady_pps;
+          best_pol = pol;
+        }
+      }
+      if (top != r.machine_cpus && best >= 0)
+        s.verdict += fmt::format("; at {} CPUs {} ({:.2f} Mpps)", top, best_pol, best / 1e6);
+      if (s.adaptive_vs_oracle)
+        s.verdict += fmt::format("; adaptive/oracle {:.3f}", *s.adaptive_vs_oracle);
+      if (!s.validation.is_null()) {
+        s.verdict += fmt::format("; real vs sim: worst throughput gap {:+.1f}%, {} ranking",
+                                 100 * s.validation["throughput_gap"].get<double>(),
+                                 s.validation["same_ranking"].get<bool>() ? "same" : "DIFFERENT");
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string Csv(const CompareReport& r) {
+  std::string out =
+      "scenario,kind,policy,cpus,offered_pps,throughput_pps,steady_pps,p50_us,p99_us,dropped,"
+      "reordered\n";
+  for (const Point& p : r.points) {
+    out += fmt::format("{},{},{},{},{},{:.1f},{:.1f},{:.3f},{:.3f},{},{}\n", p.scenario, p.kind,
+                       p.policy, p.cpus, p.offered_pps, p.throughput_pps, p.steady_pps, p.p50_us,
+                       p.p99_us, p.dropped, p.reordered);
+  }
+  return out;
+}
+
+// One gnuplot script per plot; returns the SVG text ("" if gnuplot failed).
+std::string Plot(const fs::path& dir, const std::string& name, const std::string& title,
+                 const std::string& xlabel, const std::string& ylabel, bool logx,
+                 const std::map<std::string, std::vector<std::pair<double, double>>>& series) {
+  const fs::path dat = dir / (name + ".dat"), gp = dir / (name + ".gp"),
+                 svg = dir / (name + ".svg");
+  {
+    std::ofstream d(dat);
+    for (const auto& [label, pts] : series) {
+      d << "# " << label << "\n";
+      for (auto [x, y] : pts) d << x << " " << y << "\n";
+      d << "\n\n";
+    }
+    std::ofstream g(gp);
+    g << "set terminal svg size 640,400 dynamic background rgb 'white'\n"
+      << "set output '" << svg.string() << "'\n"
+      << "set title '" << title << "'\nset xlabel '" << xlabel << "'\nset ylabel '" << ylabel
+      << "'\nset key outside right\nset grid\n"
+      << (logx ? "set logscale x 2\n" : "") << "plot ";
+    int i = 0;
+    for (const auto& [label, pts] : series) {
+      g << (i ? ", " : "") << "'" << dat.string() << "' index " << i << " with linespoints title '"
+        << label << "'";
+      ++i;
+    }
+    g << "\n";
+  }
+  if (series.empty()) return "";
+  const std::string cmd = "gnuplot '" + gp.string() + "' 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0) return "";
+  std::ifstream in(svg);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string HtmlEscape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else
+      o += c;
+  }
+  return o;
+}
+
+}  // namespace
+
+Status ValidateCompareOptions(const CompareOptions& o) {
+  if (Status st = CheckList("--scenario", o.scenarios, sim::kScenarioChoices); !st.ok()) return st;
+  if (Status st = CheckList("--policies", o.policies, sim::kSimDispatchChoices); !st.ok())
+    return st;
+  if (auto c = ParseCpus(o.cpus); !c.ok()) return c.status();
+  if (o.load != "auto") {
+    if (auto l = ParseLoad(o.load); !l.ok())
+      return Status(ErrorCode::kInvalidArgument, l.status().message() + " (or auto)");
+  }
+  if (auto p = sim::LoadProfile(o.profile); !p.ok()) return p.status();
+  if (o.packets < 1000 || o.packets > 100'000'000)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("--packets {} out of range [1000, 1e8]", o.packets));
+  if (o.real_packets < 0 || o.real_packets > 100'000'000)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("--real-packets {} out of range [0, 1e8]", o.real_packets));
+  if (!(o.service_ns >= 0) || o.service_ns > 1e6)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("--service-ns {} out of range [0, 1e6]", o.service_ns));
+  if (o.out.empty()) return Status(ErrorCode::kInvalidArgument, "--out is empty");
+  return Status::Ok();
+}
+
+Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress_out) {
+  if (Status st = ValidateCompareOptions(o); !st.ok()) return st;
+  const auto t0 = std::chrono::steady_clock::now();
+  CompareReport rep;
+  rep.options = o;
+  rep.machine_cpus = MachineCpus();
+  const auto scenarios = Split(o.scenarios, ',');
+  const auto policies = Split(o.policies, ',');
+  std::vector<int> cpus = *ParseCpus(o.cpus);
+  if (std::find(cpus.begin(), cpus.end(), rep.machine_cpus) == cpus.end())
+    cpus.push_back(rep.machine_cpus);
+  std::sort(cpus.begin(), cpus.end());
+  const sim::CostProfile profile = *sim::LoadProfile(o.profile);
+  // --load auto: 70% of what n CPUs can carry by the profile with the
+  // scenario's packets spread evenly and no handoff (receive, stages,
+  // lookup, service; reqresp's responses double the packets, SYNs add
+  // syn_ns), so that the policies that balance carry it and those that
+  // cannot (direct under skew) show it. An open-loop load keeps every RX
+  // queue's share for the whole run, which saturation would not.
+  auto load_for = [&](const std::string& scen, int n) {
+    if (o.load != "auto") return *ParseLoad(o.load);
+    double per_packet = o.service_ns + profile.rx_pkt_ns + profile.rx_burst_ns / 32 +
+                        profile.ether_ns + profile.ip_ns + profile.tcp_ns +
+                        profile.LookupNs("epoch");
+    if (scen == "reqresp") per_packet *= 2;
+    if (scen == "synflood") per_packet += 0.9 * profile.syn_ns;
+    if (scen == "churn") per_packet += profile.syn_ns / 8;
+    if (scen == "mix") per_packet += (0.1 + 0.2 / 8) * profile.syn_ns;
+    return std::round(0.7 * n * 1e9 / std::max(per_packet, 1.0) / 1e3) * 1e3;
+  };
+  const std::vector<double> fractions = {0.2, 0.4, 0.6, 0.8, 1.0, 1.2};
+  auto benchable = [](const std::string& s) { return s == "uniform" || s == "skew"; };
+  int total = 0;
+  for (const std::string& s : scenarios) {
+    total += static_cast<int>(policies.size() * (cpus.size() + fractions.size()));
+    if (o.real_packets > 0 && benchable(s)) {
+      for (const std::string& p : policies) total += p == "oracle" ? 0 : 2;
+    }
+  }
+  Progress bar(progress_out, total, o.progress && !o.json && isatty(STDERR_FILENO));
+
+  auto sim_run = [&](const std::string& scen, const std::string& pol, int n, double l,
+                     int64_t packets, bool bench) -> Result<sim::SimResult> {
+    sim::SimConfig c;
+    c.cpus = n;
+    c.packets = packets;
+    c.scenario = scen;
+    c.dispatch = pol;
+    c.load_pps = l;
+    c.service_ns = o.service_ns;
+    c.service_dist = bench ? "fixed" : "exp";
+    c.profile = profile;
+    c.seed = o.seed;
+    c.bench = bench;
+    bar.Step(fmt::format("{} {} {} cpus", scen, pol, n));
+    return sim::RunSim(c);
+  };
+
+  for (const std::string& scen : scenarios) {
+    double cap = 0;
+    for (int n : cpus) {
+      for (const std::string& pol : policies) {
+        auto r = sim_run(scen, pol, n, load_for(scen, n), o.packets, false);
+        if (!r.ok()) return r.status();
+        rep.points.push_back(FromSim(*r, "sim"));
+        if (n == rep.machine_cpus) cap = std::max(cap, r->throughput_pps);
+      }
+    }
+    // The load sweep, relative to the best saturated throughput here.
+    if (load_for(scen, rep.machine_cpus) > 0) cap = std::max(cap, load_for(scen, rep.machine_cpus));
+    for (double f : fractions) {
+      const double l = std::max(1e3, std::round(cap * f / 1e3) * 1e3);
+      for (const std::string& pol : policies) {
+        auto r =
+            sim_run(scen, pol, rep.machine_cpus, l, std::max<int64_t>(o.packets / 2, 1000), false);
+        if (!r.ok()) return r.status();
+        Point p = FromSim(*r, "sim-load");
+        rep.points.push_back(p);
+      }
+    }
+    if (o.real_packets > 0 && benchable(scen)) {
+      for (const std::string& pol : policies) {
+        if (pol == "oracle") continue;  // the bench mode has no affinity hints
+        auto s = sim_run(scen, pol, rep.machine_cpus, 0, o.real_packets, true);
+        if (!s.ok()) return s.status();
+        rep.points.push_back(FromSim(*s, "sim-bench"));
+        RunOptions ro;
+        ro.cpus = rep.machine_cpus;
+        ro.dispatch = pol;
+        ro.policy = "flow";
+        ro.model = "threads";
+        ro.flows = 1024;
+        ro.packets = o.real_packets;
+        if (scen == "skew") ro.skew = sim::kBenchSkew;
+        ro.handler_ns = static_cast<int64_t>(o.service_ns);
+        ro.seed = o.seed;
+        bar.Step(fmt::format("{} {} real", scen, pol));
+        const double cpu0 = ProcessCpuSeconds();
+        auto real = RunSynthetic(ro);
+        if (!real.ok()) return real.status();
+        const double cpu_s = ProcessCpuSeconds() - cpu0;
+        Point p;
+        p.scenario = scen;
+        p.policy = pol;
+        p.kind = "real";
+        p.cpus = rep.machine_cpus;
+        // Wall-clock rate, what the simulation predicts on a quiet machine.
+        // On a shared one other processes' turns slow it; cpu_pps (per CPU
+        // second the run got, times its CPUs) is then the fairer figure for
+        // a balanced run, but flatters an unbalanced one (an idle worker
+        // sleeps and costs nothing), so it is reported, not compared.
+        p.throughput_pps = real->mpps * 1e6;
+        p.steady_pps = p.throughput_pps;
+        p.cpu_pps = cpu_s > 0 ? static_cast<double>(real->delivered) * rep.machine_cpus / cpu_s : 0;
+        p.p50_us = real->latency.p50_us;
+        p.p99_us = real->latency.p99_us;
+        p.dropped = real->dropped_total();
+        p.reordered = real->reordered;
+        rep.points.push_back(p);
+      }
+    }
+  }
+  rep.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+std::string CompareJson(const CompareReport& r) {
+  nlohmann::json j;
+  j["machine_cpus"] = r.machine_cpus;
+  j["wall_s"] = r.wall_s;
+  j["profile"] = r.options.profile;
+  j["load"] = r.options.load;
+  j["scenarios"] = nlohmann::json::object();
+  for (const Summary& s : Summarise(r)) {
+    nlohmann::json e;
+    e["results"] = s.results;
+    e["adaptive_vs_oracle"] =
+        s.adaptive_vs_oracle ? nlohmann::json(*s.adaptive_vs_oracle) : nlohmann::json();
+    e["validation"] = s.validation;
+    e["verdict"] = s.verdict;
+    j["scenarios"][s.scenario] = e;
+  }
+  j["points"] = nlohmann::json::array();
+  for (const Point& p : r.points) {
+    j["points"].push_back({{"scenario", p.scenario},
+                           {"kind", p.kind},
+                           {"policy", p.policy},
+                           {"cpus", p.cpus},
+                           {"offered_pps", p.offered_pps},
+                           {"throughput_pps", p.throughput_pps},
+                           {"steady_pps", p.steady_pps},
+                           {"p50_us", p.p50_us},
+                           {"p99_us", p.p99_us},
+                           {"dropped", p.dropped},
+                           {"reordered", p.reordered}});
+  }
+  return j.dump(2);
+}
+
+std::string CompareTable(const CompareReport& r) {
+  std::string out;
+  int top = 0;
+  for (const Point& p : r.points) top = std::max(top, p.kind == "sim" ? p.cpus : 0);
+  for (const Summary& s : Summarise(r)) {
+    out += fmt::format("\n{} (simulated at {} CPUs, load {}; profile {})\n", s.scenario,
+                       r.machine_cpus, r.options.load, r.options.profile);
+    out +=
+        fmt::format("  {:<9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>10} {:>8}\n", "policy", "Mpps",
+                    "p50 us", "p99 us", "dropped", fmt::format("Mpps@{}", top), "real Mpps", "gap");
+    for (const std::string& pol : s.policies) {
+      const Point* p = Find(r.points, s.scenario, pol, "sim", r.machine_cpus);
+      if (!p) continue;
+      const Point* t = Find(r.points, s.scenario, pol, "sim", top);
+      std::string real = "-", gap = "-";
+      if (!s.validation.is_null() && s.validation["policies"].contains(pol)) {
+        const auto& v = s.validation["policies"][pol];
+        real = fmt::format("{:.3f}", v["real_pps"].get<double>() / 1e6);
+        gap = fmt::format("{:+.1f}%", 100 * v["throughput_gap"].get<double>());
+      }
+      out += fmt::format("  {:<9} {:>10.3f} {:>9.2f} {:>9.2f} {:>9} {:>12.3f} {:>10} {:>8}\n", pol,
+                         p->steady_pps / 1e6, p->p50_us, p->p99_us, p->dropped,
+                         t ? t->steady_pps / 1e6 : 0.0, real, gap);
+    }
+  }
+  out += "\n";
+  for (const Summary& s : Summarise(r)) out += "verdict: " + s.verdict + "\n";
+  out += fmt::format(
+      "(Mpps: steady state, while every RX queue still brings packets; p50/p99: sojourn, whole "
+      "run; real "
+      "Mpps: wall clock)\ncompare: {} runs in {:.1f} s\n",
+      r.points.size(), r.wall_s);
+  return out;
+}
+
+Status WriteReport(const CompareReport& r, const std::string& dir_name, std::ostream& err) {
+  const fs::path dir(dir_name);
+  std::error_code ec;
+  fs::create_directories(dir / "plots", ec);
+  if (ec) return Status(ErrorCode::kUnavailable, "--out " + dir_name + ": " + ec.message());
+  {
+    std::ofstream(dir / "results.csv") << Csv(r);
+    std::ofstream(dir / "results.json") << CompareJson(r) << "\n";
+  }
+  const std::vector<Summary> sums = Summarise(r);
+  std::string md = "# netisr compare\n\n", html;
+  md += fmt::format(
+      "Simulated with the real dispatcher in virtual time (profile `{}`), load `{}`; this "
+      "machine: {} CPUs; {} runs in {:.1f} s. Raw data: `results.csv`, `results.json`.\n\n",
+      r.options.profile, r.options.load, r.machine_cpus, r.points.size(), r.wall_s);
+  md += "## Verdicts\n\n";
+  for (const Summary& s : sums) md += "* " + s.verdict + "\n";
+  bool plots_missing = false;
+  for (const Summary& s : sums) {
+    md += fmt::format(
+        "\n## {}\n\n| policy | Mpps | p50 us | p99 us | dropped |\n|---|---|---|---|---|\n",
+        s.scenario);
+    std::map<std::string, std::vector<std::pair<double, double>>> by_load, p99_load, by_cpus;
+    for (const std::string& pol : s.policies) {
+      if (const Point* p = Find(r.points, s.scenario, pol, "sim", r.machine_cpus))
+        md += fmt::format("| {} | {:.3f} | {:.2f} | {:.2f} | {} |\n", pol, p->steady_pps / 1e6,
+                          p->p50_us, p->p99_us, p->dropped);
+      for (const Point& p : r.points) {
+        if (p.scenario != s.scenario || p.policy != pol) continue;
+        if (p.kind == "sim-load") {
+          by_load[pol].push_back({p.offered_pps / 1e6, p.throughput_pps / 1e6});
+          p99_load[pol].push_back({p.offered_pps / 1e6, p.p99_us});
+        } else if (p.kind == "sim") {
+          by_cpus[pol].push_back({p.cpus, p.steady_pps / 1e6});
+        }
+      }
+    }
+    for (auto* m : {&by_load, &p99_load, &by_cpus})
+      for (auto& [k, v] : *m) std::sort(v.begin(), v.end());
+    if (s.adaptive_vs_oracle)
+      md += fmt::format("\nadaptive / oracle throughput: {:.3f}\n", *s.adaptive_vs_oracle);
+    if (!s.validation.is_null()) {
+      const auto& v = s.validation;
+      md += fmt::format(
+          "\nValidation against the real dispatcher ({} CPUs, threads model, bench layout): "
+          "worst throughput gap {:+.1f}%, worst p99 gap {:+.1f}%, ranking {} (real: {}; sim: "
+          "{}).{}\n\n| policy | real Mpps | sim Mpps | gap | real p99 us | sim p99 us "
+          "|\n|---|---|---|---|---|---|\n",
+          r.machine_cpus, 100 * v["throughput_gap"].get<double>(), 100 * v["p99_gap"].get<double>(),
+          v["same_ranking"].get<bool>() ? "same" : "different",
+          v["real_ranking"].get<std::string>(), v["sim_ranking"].get<std::string>(),
+          v["within_15pct"].get<bool>() ? ""
+                                        : " **The simulation misses the real run by more than "
+                                          "15% here; the profile was not tuned to hide it.**");
+      for (const auto& [pol, e] : v["policies"].items()) {
+        md += fmt::format("| {} | {:.3f} | {:.3f} | {:+.1f}% | {:.1f} | {:.1f} |\n", pol,
+                          e["real_pps"].get<double>() / 1e6, e["sim_pps"].get<double>() / 1e6,
+                          100 * e["throughput_gap"].get<double>(), e["real_p99_us"].get<double>(),
+                          e["sim_p99_us"].get<double>());
+      }
+    } else {
+      md += "\nNo real run: `netisr run`'s bench mode cannot generate this scenario.\n";
+    }
+    struct PlotSpec {
+      std::string suffix, title, x, y;
+      bool logx;
+      const std::map<std::string, std::vector<std::pair<double, double>>>* data;
+    };
+    for (const PlotSpec& ps :
+         {PlotSpec{"_throughput_vs_load", s.scenario + ": throughput vs offered load",
+                   "offered Mpps", "Mpps", false, &by_load},
+          PlotSpec{"_p99_vs_load", s.scenario + ": p99 sojourn vs offered load", "offered Mpps",
+                   "p99 us", false, &p99_load},
+          PlotSpec{"_throughput_vs_cpus", s.scenario + ": throughput vs CPUs", "CPUs", "Mpps", true,
+                   &by_cpus}}) {
+      const std::string name = s.scenario + ps.suffix;
+      const std::string svg = Plot(dir / "plots", name, ps.title, ps.x, ps.y, ps.logx, *ps.data);
+      if (svg.empty()) {
+        plots_missing = true;
+        continue;
+      }
+      md += fmt::format("\n![{}](plots/{}.svg)\n", ps.title, name);
+      html += "<figure>" + svg.substr(svg.find("<svg")) + "</figure>\n";
+    }
+  }
+  std::string reorders;
+  for (const Point& p : r.points) {
+    if (p.reordered != 0)
+      reorders += fmt::format("* {} {} ({}) at {} CPUs: {} packets\n", p.scenario, p.policy, p.kind,
+                              p.cpus, p.reordered);
+  }
+  if (!reorders.empty()) {
+    md +=
+        "\n## Reordered packets\n\nThe dispatcher keeps a flow's order per producer; these "
+        "runs delivered packets of a flow out of order (docs/sim.md, \"Order across "
+        "producers\"):\n\n" +
+        reorders;
+  }
+  if (plots_missing) {
+    md +=
+        "\n(Some plots are missing: gnuplot was not found or failed; scripts/bootstrap.sh "
+        "installs gnuplot-nox.)\n";
+    err << "netisr compare: gnuplot missing or failed; the report has no plots\n";
+  }
+  std::ofstream(dir / "report.md") << md;
+  // report.html: the markdown's text as preformatted tables plus the plots
+  // inline, so the one file carries everything.
+  std::ofstream(dir / "report.html")
+      << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>netisr compare</title>"
+         "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}"
+         "pre{background:#f6f6f6;padding:8px}figure{margin:8px 0}</style></head><body>\n"
+         "<h1>netisr compare</h1>\n<pre>"
+      << HtmlEscape(md) << "</pre>\n"
+      << html << "</body></html>\n";
+  return Status::Ok();
+}
+
+int CompareCommand(const CompareOptions& o, std::ostream& out, std::ostream& err) {
+  if (Status st = ValidateCompareOptions(o); !st.ok()) {
+    err << "netisr compare: " << st.message() << "\n";
+    return kExitUsage;
+  }
+  auto r = RunCompare(o, err);
+  if (!r.ok()) {
+    err << "netisr compare: " << r.status().message() << "\n";
+    return kExitFailure;
+  }
+  if (Status st = WriteReport(*r, o.out, err); !st.ok()) {
+    err << "netisr compare: " << st.message() << "\n";
+    return kExitFailure;
+  }
+  out << (o.json ? CompareJson(*r) + "\n" : CompareTable(*r) + "report: " + o.out + "/report.md\n");
+  // Reordering is reported, not hidden; it is a finding about the
+  // dispatcher (docs/sim.md, "Order across producers"), not a failed run.
+  for (const Point& p : r->points) {
+    if (p.reordered != 0) {
+      err << fmt::format("netisr compare: warning: {} {} ({}) at {} CPUs reordered {} packets\n",
+                         p.scenario, p.policy, p.kind, p.cpus, p.reordered);
+    }
+  }
+  return kExitOk;
+}
+
+// Calibration: what the real dispatcher costs per packet here, from
+// `netisr run`'s bench mode (threads model, this machine's CPUs, 1024
+// flows, handler work 0), median of three runs each:
+//   direct:   every packet received, classified and handled on its RX
+//             queue's worker: the process's CPU time per delivered packet
+//             (CPU time, not wall: the machine may be shared; backlogged
+//             sources keep the workers from idling) is the receive-and-
+//             dispatch cost -> rx_pkt_ns (rx_burst_ns 0: folded in);
+//   deferred: the same plus the queue crossing: the difference -> the
+//             handoff per packet (handoff_burst_ns 0: folded in).
+// The protocol stages, lookups, wakeup and cache penalty are not measured
+// here (the bench protocol has none of them): they keep the default
+// profile's values, and the file says which lines were measured.
+int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream& err) {
+  if (o.packets < 10'000 || o.packets > 100'000'000) {
+    err << fmt::format("netisr calibrate: --packets {} out of range [10000, 1e8]\n", o.packets);
+    return kExitUsage;
+  }
+  const int cpus = MachineCpus();
+  auto per_packet = [&](const std::string& mode) -> Result<double> {
+    std::vector<double> v;
+    for (int i = 0; i < 3; ++i) {
+      RunOptions ro;
+      ro.cpus = cpus;
+      ro.dispatch = mode;
+      ro.policy = "flow";
+      ro.model = "threads";
+      ro.flows = 1024;
+      ro.packets = o.packets;
+      // Process CPU time, not wall time: the machine may be shared.
+      const double cpu0 = ProcessCpuSeconds();
+      auto r = RunSynthetic(ro);
+      if (!r.ok()) return r.status();
+      if (r->delivered == 0)
+        return Status(ErrorCode::kUnavailable, "a calibration run moved nothing");
+      v.push_back((ProcessCpuSeconds() - cpu0) * 1e9 / static_cast<double>(r->delivered));
+    }
+    std::sort(v.begin(), v.end());
+    return v[1];
+  };
+  auto direct = per_packet("direct");
+  if (!direct.ok()) {
+    err << "netisr calibrate: " << direct.status().message() << "\n";
+    return kExitFailure;
+  }
+  auto deferred = per_packet("deferred");
+  if (!deferred.ok()) {
+    err << "netisr calibrate: " << deferred.status().message() << "\n";
+    return kExitFailure;
+  }
+  sim::CostProfile p = sim::DefaultProfile();
+  p.rx_burst_ns = 0;
+  p.rx_pkt_ns = std::round(*direct);
+  p.handoff_burst_ns = 0;
+  p.handoff_pkt_ns = std::round(std::max(0.0, *deferred - *direct));
+  const std::string text = fmt::format(
+      "# netisr simulator cost profile, virtual ns (sim/profile.h).\n"
+      "# Measured by `netisr calibrate` on {} CPUs with `netisr run`'s bench mode\n"
+      "# (threads model, 1024 flows, handler 0, {} packets, median of 3):\n"
+      "#   rx_pkt_ns      = direct dispatch, CPU ns per packet ({:.1f})\n"
+      "#   handoff_pkt_ns = deferred minus direct ({:.1f})\n"
+      "# rx_burst_ns and handoff_burst_ns are folded into those (0). The other\n"
+      "# lines are the default profile's, not measured here.\n",
+      cpus, o.packets, *direct, *deferred - *direct);
+  if (o.out.empty()) {
+    out << text << sim::FormatProfile(p);
+  } else {
+    std::ofstream f(o.out);
+    f << text << sim::FormatProfile(p);
+    if (!f) {
+      err << "netisr calibrate: cannot write " << o.out << "\n";
+      return kExitFailure;
+    }
+    out << "calibrate: wrote " << o.out << "\n";
+  }
+  return kExitOk;
+}
+
+namespace {
+
+// "k=v1,v2;k2=w" -> every combination, as (key, value) lists.
+Result<std::vector<std::vector<std::pair<std::string, std::string>>>> ExpandGrid(
+    const std::string& grid) {
+  static const std::set<std::string> kKeys = {
+      "cpus",         "packets", "scenario", "dispatch", "policy", "load",  "arrival", "service-ns",
+      "service-dist", "profile", "seed",     "queues",   "flows",  "table", "qlimit"};
+  std::vector<std::vector<std::pair<std::string, std::string>>> out(1);
+  for (const std::string& axis : Split(grid, ';')) {
+    const size_t eq = axis.find('=');
+    if (eq == std::string::npos)
+      return Status(ErrorCode::kInvalidArgument, "--grid: '" + axis + "' is not key=v1,v2");
+    const std::string key = axis.substr(0, eq);
+    if (!kKeys.count(key)) {
+      std::string all;
+      for (const std::string& k : kKeys) all += (all.empty() ? "" : ", ") + k;
+      return Status(ErrorCode::kInvalidArgument, "--grid: key '" + key + "' is not one of: " + all);
+    }
+    const auto values = Split(axis.substr(eq + 1), ',');
+    if (values.empty())
+      return Status(ErrorCode::kInvalidArgument, "--grid: key '" + key + "' has no values");
+    std::vector<std::vector<std::pair<std::string, std::string>>> next;
+    for (const auto& point : out) {
+      for (const std::string& v : values) {
+        auto p = point;
+        p.push_back({key, v});
+        next.push_back(std::move(p));
+      }
+    }
+    out = std::move(next);
+  }
+  if (out.size() > 1'000'000)
+    return Status(ErrorCode::kInvalidArgument, "--grid: more than 1e6 points");
+  return out;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+}  // namespace
+
+int SweepCommand(const SweepOptions& o, std::ostream& out, std::ostream& err) {
+  if (o.emit_jobs.empty() == o.merge.empty()) {
+    err << "netisr sweep: give exactly one of --emit-jobs FILE (with --grid) or --merge DIR\n";
+    return kExitUsage;
+  }
+  if (!o.emit_jobs.empty()) {
+    if (o.grid.empty()) {
+      err << "netisr sweep: --emit-jobs needs --grid\n";
+      return kExitUsage;
+    }
+    auto points = ExpandGrid(o.grid);
+    if (!points.ok()) {
+      err << "netisr sweep: " << points.status().message() << "\n";
+      return kExitUsage;
+    }
+    // Check each point as `netisr sim` would, so a bad value fails here and
+    // not in a thousand jobs.
+    for (const auto& point : *points) {
+      SimOptions so;
+      for (const auto& [k, v] : point) {
+        if (k == "cpus")
+          so.cpus = std::atoll(v.c_str());
+        else if (k == "packets")
+          so.packets = std::atoll(v.c_str());
+        else if (k == "scenario")
+          so.scenario = v;
+        else if (k == "dispatch")
+          so.dispatch = v;
+        else if (k == "policy")
+          so.policy = v;
+        else if (k == "load")
+          so.load = v;
+        else if (k == "arrival")
+          so.arrival = v;
+        else if (k == "service-ns")
+          so.service_ns = std::atof(v.c_str());
+        else if (k == "service-dist")
+          so.service_dist = v;
+        else if (k == "profile")
+          so.profile = v;
+        else if (k == "seed")
+          so.seed = std::strtoull(v.c_str(), nullptr, 10);
+        else if (k == "queues")
+          so.queues = std::atoll(v.c_str());
+        else if (k == "flows")
+          so.flows = std::atoll(v.c_str());
+        else if (k == "table")
+          so.table = v;
+        else if (k == "qlimit")
+          so.qlimit = std::atoll(v.c_str());
+      }
+      if (auto c = ToSimConfig(so); !c.ok()) {
+        err << "netisr sweep: --grid: " << c.status().message() << "\n";
+        return kExitUsage;
+      }
+    }
+    std::ofstream f(o.emit_jobs);
+    const std::string dir = o.out + "/runs";
+    int i = 0;
+    for (const auto& point : *points) {
+      std::string line = ShellQuote(o.binary) + " sim";
+      for (const auto& [k, v] : point) line += " --" + k + " " + ShellQuote(v);
+      line += fmt::format(" --json > {}/point-{:06d}.json", ShellQuote(dir), i++);
+      f << line << "\n";
+    }
+    if (!f) {
+      err << "netisr sweep: cannot write " << o.emit_jobs << "\n";
+      return kExitFailure;
+    }
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    out << fmt::format(
+        "sweep: {} jobs in {}; run them with `parallel < {}` (or --sshloginfile, or a Slurm "
+        "array), then `netisr sweep --merge {}`\n",
+        points->size(), o.emit_jobs, o.emit_jobs, dir);
+    return kExitOk;
+  }
+  // --merge: every *.json a job wrote becomes a point of the report.
+  std::error_code ec;
+  if (!fs::is_directory(o.merge, ec)) {
+    err << "netisr sweep: --merge " << o.merge << " is not a folder\n";
+    return kExitUsage;
+  }
+  CompareReport rep;
+  rep.options.out = o.out;
+  rep.options.profile = "(per job)";
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(o.merge)) {
+    if (e.path().extension() == ".json") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::map<int, int> cpus_seen;
+  std::set<double> loads;
+  for (const fs::path& f : files) {
+    std::ifstream in(f);
+    nlohmann::json j;
+    try {
+      in >> j;
+      Point p;
+      p.scenario = j.at("scenario").get<std::string>();
+      p.policy = j.at("dispatch").get<std::string>();
+      p.kind = "sim";
+      p.cpus = j.at("cpus").get<int>();
+      p.offered_pps = j.at("load_pps").get<double>();
+      p.throughput_pps = j.at("throughput_pps").get<double>();
+      p.steady_pps = j.value("steady_pps", p.throughput_pps);
+      p.p50_us = j.at("p50_us").get<double>();
+      p.p99_us = j.at("p99_us").get<double>();
+      for (const auto& [k, v] : j.at("dropped").items()) p.dropped += v.get<uint64_t>();
+      p.reordered = j.at("reordered").get<uint64_t>();
+      ++cpus_seen[p.cpus];
+      loads.insert(p.offered_pps);
+      rep.points.push_back(p);
+    } catch (const std::exception& e) {
+      err << "netisr sweep: " << f.string() << ": not a `netisr sim --json` result (" << e.what()
+          << ")\n";
+      return kExitFailure;
+    }
+  }
+  if (rep.points.empty()) {
+    err << "netisr sweep: no .json results in " << o.merge << "\n";
+    return kExitFailure;
+  }
+  // The summary's reference: the largest CPU count and load in the sweep
+  // (the load sweep's points are plotted against it).
+  rep.machine_cpus = cpus_seen.rbegin()->first;
+  const double ref = *loads.rbegin();
+  rep.options.load = ref > 0 ? fmt::format("{}", ref) : "saturate";  // for the report text
+  for (const Point& p : std::vector<Point>(rep.points)) {
+    if (p.cpus == rep.machine_cpus && p.offered_pps > 0) {
+      Point q = p;
+      q.kind = "sim-load";
+      rep.points.push_back(q);
+    }
+  }
+  if (Status st = WriteReport(rep, o.out, err); !st.ok()) {
+    err << "netisr sweep: " << st.message() << "\n";
+    return kExitFailure;
+  }
+  out << (o.json ? CompareJson(rep) + "\n"
+                 : CompareTable(rep) + "report: " + o.out + "/report.md\n");
+  return kExitOk;
+}
+
+}  // namespace netisr::apps

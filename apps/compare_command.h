@@ -1,0 +1,88 @@
+// `netisr compare`, the main job: the dispatch policies side by side over a
+// scenario mix, in the simulator at 2..64 CPUs and on the real dispatcher at
+// this machine's CPU count, with validation of the one against the other,
+// a table, one verdict per scenario and a report folder (report.md,
+// self-contained report.html with gnuplot plots, results.csv,
+// results.json). Also `netisr calibrate` (measures a cost profile) and
+// `netisr sweep` (a grid of `netisr sim` runs for GNU parallel or Slurm, and
+// the merge of their results into the same report).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "sim/simulator.h"
+
+namespace netisr::apps {
+
+struct CompareOptions {
+  std::string scenarios = "uniform,skew,synflood,reqresp";          // --scenario: comma list
+  std::string cpus = "2,4,8,16,32,64";                              // --cpus: simulated CPU counts
+  std::string policies = "direct,deferred,hybrid,adaptive,oracle";  // --policies
+  std::string load = "auto";  // --load: PPS, saturate, or auto (70% of the profile's capacity)
+  std::string profile = "default";    // --profile
+  std::string out = "netisr-report";  // --out: report folder
+  int64_t packets = 500'000;        // --packets: per simulated run
+  int64_t real_packets = 400'000;     // --real-packets: per real run, 0 = no real runs
+  double service_ns = 300;            // --service-ns
+  uint64_t seed = 1;                  // --seed
+  bool json = false;                  // --json: results.json on stdout, no table
+  bool progress = true;               // progress bar, when stderr is a terminal
+};
+
+// One point measured (simulated or real).
+struct Point {
+  std::string scenario, policy, kind;  // kind: "sim" or "real"
+  int cpus = 0;
+  double offered_pps = 0;  // 0 = saturate
+  double throughput_pps = 0, p50_us = 0, p99_us = 0;
+  double steady_pps = 0;  // sim: SimResult::steady_pps; real: throughput_pps
+  uint64_t dropped = 0, reordered = 0;
+  // Real runs: delivered x CPUs / process CPU seconds (throughput_pps is
+  // the wall-clock rate); see RunCompare.
+  double cpu_pps = 0;
+};
+
+struct CompareReport {
+  CompareOptions options;
+  int machine_cpus = 0;
+  std::vector<Point> points;
+  double wall_s = 0;
+};
+
+// Validates `o`; errors are usage errors naming the flag.
+Status ValidateCompareOptions(const CompareOptions& o);
+// Runs everything; errors are runtime failures (a run failed).
+Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress);
+// results.json's text: per scenario `results` (policy -> throughput_pps,
+// p50_us, p99_us, dropped; simulation at the machine's CPU count),
+// `adaptive_vs_oracle`, `validation` (throughput_gap, p99_gap,
+// same_ranking) and `verdict`; plus every point.
+std::string CompareJson(const CompareReport& r);
+// The policy x metric table and the verdict lines.
+std::string CompareTable(const CompareReport& r);
+// Writes report.md, report.html, results.csv, results.json and the plots
+// into `dir` (created). gnuplot missing: the report says so, no plots.
+Status WriteReport(const CompareReport& r, const std::string& dir, std::ostream& err);
+int CompareCommand(const CompareOptions& o, std::ostream& out, std::ostream& err);
+
+struct CalibrateOptions {
+  std::string out;            // --out: profile file ("" = stdout)
+  int64_t packets = 400'000;  // --packets per measurement run
+};
+int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
+
+struct SweepOptions {
+  std::string grid;       // --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6'
+  std::string emit_jobs;  // --emit-jobs FILE: one `netisr sim ... --json` line per point
+  std::string merge;      // --merge DIR: gather *.json results into a report
+  std::string out = "netisr-report";  // --out (with --merge)
+  std::string binary = "netisr";      // --binary: the command the job lines call
+  bool json = false;
+};
+int SweepCommand(const SweepOptions& o, std::ostream& out, std::ostream& err);
+
+}  // namespace netisr::apps

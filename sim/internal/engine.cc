@@ -1,0 +1,576 @@
+// The simulation engine: the real netisr dispatcher, a virtual clock, and
+// workers run in virtual-time order. Design and trade-offs in
+// sim/simulator.h; what each cost stands for in sim/profile.h.
+//
+// Per worker w the engine keeps ready_[w], the virtual time of its next
+// round (kNever while it sleeps with nothing due). Each step runs the worker
+// with the least ready_ (lowest index on ties) for one RunOnce with the
+// clock at that time; the round's sources and handlers advance the clock.
+// A round that moved packets is followed at once by the next; a round that
+// moved nothing (backpressure spin, or a packet pool momentarily empty)
+// retries kRetryNs later; a round that found nothing puts the worker to
+// sleep (WorkerSignal::sleeping = 1) until its RX queues' next arrival or a
+// producer's Wake, paying CostProfile::wakeup_ns if it idled longer than
+// spin_ns.
+#include "sim/internal/engine.h"
+
+#include <sys/resource.h>
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "harness/latency_histogram.h"
+#include "harness/order_check.h"
+#include "netisr/netisr.h"
+#include "netisr/work_model.h"
+#include "sim/internal/random.h"
+#include "sim/internal/scenario.h"
+#include "sim/oracle.h"
+
+namespace netisr::sim::internal {
+
+namespace {
+
+constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+// Virtual time of the first instant, ns: nonzero, since the dispatcher
+// reads 0 as "never" (load publication, feedback reads, queue stamps).
+constexpr uint64_t kStartNs = 1'000'000;
+// Retry delay of a worker whose round moved no packet yet reported work
+// (backpressure) or that waits for pool packets, ns: a spin of a few pauses.
+constexpr uint64_t kRetryNs = 100;
+
+class VirtualClock final : public Clock {
+ public:
+  uint64_t NowNs() const override { return now; }
+  uint64_t now = kStartNs;
+};
+
+class Engine;
+
+// The simulator's work model: runs nothing by itself; Wake hands the
+// producer's wakeup to the engine's schedule.
+class SimModel final : public WorkModel {
+ public:
+  explicit SimModel(Engine* e) : engine_(e) {}
+  std::string_view name() const override { return "sim"; }
+  Status Start(WorkerRuntime& rt) override {
+    rt_ = &rt;
+    return Status::Ok();
+  }
+  void Wake(int worker) override;
+  void Stop() override {}
+  bool self_driven() const override { return false; }
+  bool Pump() override { return false; }
+  WorkerRuntime* runtime() const { return rt_; }
+
+ private:
+  Engine* engine_;
+  WorkerRuntime* rt_ = nullptr;
+};
+
+// One RX queue, polled by worker queue % cpus.
+class RxQueue final : public IngressSource {
+ public:
+  RxQueue(Engine* e, int q) : engine_(e), q_(q) {}
+  size_t Poll(Netisr& nisr, size_t budget) override;
+  bool Exhausted() const override { return left == 0; }
+
+  int64_t left = 0;    // arrivals still to come
+  double rate = 0;     // packets per second; 0 = saturate
+  double next_ns = 0;  // next arrival (virtual ns), when rate > 0
+  AliasTable pick;     // which slot sends the next packet
+  std::vector<uint32_t> slots;
+
+ private:
+  Engine* engine_;
+  int q_;
+};
+
+double CpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+class Engine {
+ public:
+  Engine(const SimConfig& c)
+      : c_(c),
+        nq_(c.queues > 0 ? c.queues : c.cpus),
+        rng_(c.seed),
+        order_(harness::FlowOrderCheck::Hashed(16)),
+        scen_(BuildScenario(c.scenario, nq_, c.flows, c.seed, c.bench)) {}
+  // The dispatcher goes first: its Stop may still reach the sources and
+  // the packets.
+  ~Engine() { nisr_.reset(); }
+
+  Result<SimResult> Run();
+
+  // --- called back by the model, the sources and the handler ---
+  void OnWake(int w) {
+    if (!asleep_[w]) return;
+    asleep_[w] = false;
+    uint64_t t = clock_.now;
+    if (t > idle_since_[w] && t - idle_since_[w] > spin_ns_) t += wakeup_ns_;
+    ready_[w] = std::max(t, idle_since_[w]);
+  }
+  size_t PollQueue(RxQueue& rx, int q, size_t budget);
+  void Handle(Burst burst);
+
+ private:
+  static void ReleaseFn(Packet* p) {
+    Engine* e = static_cast<Engine*>(p->release_ctx);
+    e->free_.push_back(static_cast<uint32_t>(p - e->pkts_.data()));
+  }
+  Packet* Alloc() {
+    if (free_.empty()) return nullptr;
+    Packet* p = &pkts_[free_.back()];
+    free_.pop_back();
+    return p;
+  }
+  uint64_t DrawService() {
+    switch (service_dist_) {
+      case 0:
+        return service_fixed_;
+      case 1:
+        return static_cast<uint64_t>(std::llround(rng_.Exp(c_.service_ns)));
+      default:
+        return rng_.Uniform() <= 0.9 ? service_lo_ : service_hi_;
+    }
+  }
+  // Fills `p` as the next packet of slot `si` arriving at `arrival`.
+  void MakePacket(Packet* p, uint32_t si, uint64_t arrival, int producer);
+  uint64_t NextArrival(int w) const;
+  void ApplyOracle(ProtocolId proto);
+  double MeanCost(Kind k) const;
+
+  const SimConfig c_;
+  const int nq_;
+  Rng rng_;
+  harness::FlowOrderCheck order_;
+  ScenarioModel scen_;
+  VirtualClock clock_;
+  std::unique_ptr<Netisr> nisr_;
+  ProtocolId proto_ = 0;
+  std::vector<std::unique_ptr<RxQueue>> rx_;
+  std::vector<std::vector<int>> worker_queues_;
+
+  std::vector<Packet> pkts_;
+  std::vector<uint32_t> free_;
+
+  std::vector<uint64_t> ready_;
+  std::vector<uint64_t> idle_since_;
+  std::vector<char> asleep_;
+  std::vector<uint64_t> busy_;
+
+  // Costs, ns, rounded once.
+  std::array<uint64_t, static_cast<size_t>(Kind::kCount)> stage_ns_{};
+  uint64_t rx_burst_ns_ = 0, rx_pkt_ns_ = 0, handoff_pkt_ns_ = 0, handoff_burst_ns_ = 0;
+  uint64_t wakeup_ns_ = 0, spin_ns_ = 0, cache_move_ns_ = 0;
+  int service_dist_ = 0;
+  uint64_t service_fixed_ = 0, service_lo_ = 0, service_hi_ = 0;
+
+  uint64_t conn_seq_ = 0;  // connection ids (order keys), 1-based
+  uint64_t packets_ = 0, delivered_ = 0, reordered_ = 0, pool_drops_ = 0;
+  uint64_t first_arrival_ = kNever, last_done_ = 0;
+  long double latency_sum_ = 0;
+  // Completions per 2^kDoneSlotShift ns of virtual time since kStartNs, for
+  // SimResult::steady_pps.
+  static constexpr int kDoneSlotShift = 16;  // 65.5 us
+  std::vector<uint64_t> done_by_time_;
+  uint64_t first_dry_ns_ = kNever;  // when the first RX queue sent its last packet
+  harness::LatencyHistogram hist_;
+};
+
+void SimModel::Wake(int worker) { engine_->OnWake(worker); }
+
+size_t RxQueue::Poll(Netisr&, size_t budget) { return engine_->PollQueue(*this, q_, budget); }
+
+void Engine::MakePacket(Packet* p, uint32_t si, uint64_t arrival, int producer) {
+  Slot& s = scen_.slots[si];
+  Kind kind = s.kind;
+  uint32_t flowid = s.flowid;
+  uint64_t key = 0, seq = 0;
+  if (s.flood) {
+    // flowid % queues stays this queue's, as RSS would have put it.
+    flowid = static_cast<uint32_t>(rng_.Next() / nq_ * nq_ + s.queue);
+    key = ++conn_seq_;
+    seq = 1;
+  } else {
+    if (s.conn == 0 || (s.conn_len > 0 && s.left == 0)) {
+      if (s.conn != 0) {
+        // A new connection on this slot: new flowid on the same queue.
+        s.flowid = static_cast<uint32_t>(rng_.Next() / nq_ * nq_ + s.queue);
+        s.last_cpu = -1;
+      }
+      s.conn = ++conn_seq_;
+      s.seq = 0;
+      s.left = s.conn_len;
+      if (s.conn_len > 0) kind = Kind::kSyn;
+    }
+    flowid = s.flowid;
+    if (s.conn_len > 0) --s.left;
+    key = s.conn;
+    seq = ++s.seq;
+  }
+  p->ResetMetadata();
+  p->SetFlowId(flowid, HashType::kOpaque);
+  p->ingress_ns = arrival;
+  p->seq = seq;
+  p->meta[0] = key;
+  p->meta[1] = DrawService();
+  p->meta[2] = static_cast<uint64_t>(kind) | (static_cast<uint64_t>(producer) << 8) |
+               (static_cast<uint64_t>(si) << 16) | (s.flood ? uint64_t{1} << 63 : 0);
+}
+
+size_t Engine::PollQueue(RxQueue& rx, int q, size_t budget) {
+  const int w = q % c_.cpus;
+  const uint64_t now = clock_.now;
+  Packet* burst[256];
+  size_t n = 0;
+  while (n < budget && rx.left > 0) {
+    uint64_t arrival = now;
+    if (rx.rate > 0) {
+      arrival = static_cast<uint64_t>(rx.next_ns);
+      if (arrival > now) break;
+    }
+    Packet* p = Alloc();
+    if (p == nullptr) break;  // the NIC ring holds it until buffers return
+    MakePacket(p, rx.slots[rx.pick.Pick(rng_)], arrival, w);
+    first_arrival_ = std::min(first_arrival_, arrival);
+    burst[n++] = p;
+    if (--rx.left == 0) first_dry_ns_ = std::min(first_dry_ns_, now);
+    if (rx.rate > 0) {
+      const double gap = 1e9 / rx.rate;
+      rx.next_ns += c_.arrival == "fixed" ? gap : rng_.Exp(gap);
+    }
+  }
+  if (n == 0) return 0;
+  const uint64_t rx_cost = rx_burst_ns_ + n * rx_pkt_ns_;
+  clock_.now += rx_cost;
+  busy_[w] += rx_cost;
+  for (size_t i = 0; i < n; ++i) burst[i]->meta[3] = clock_.now;
+  packets_ += n;
+  nisr_->DispatchBurst(static_cast<uint16_t>(q), proto_, {burst, n});
+  return n;
+}
+
+void Engine::Handle(Burst burst) {
+  const int w = Netisr::CurrentWorkstream();
+  uint64_t now = clock_.now;
+  const int producer0 = static_cast<int>((burst[0]->meta[2] >> 8) & 0xff);
+  if (producer0 != w) {
+    now += handoff_burst_ns_;
+    busy_[w] += handoff_burst_ns_;
+  }
+  for (Packet* p : burst) {
+    const uint64_t tag = p->meta[2];
+    const auto kind = static_cast<Kind>(tag & 0xff);
+    const int producer = static_cast<int>((tag >> 8) & 0xff);
+    const auto si = static_cast<uint32_t>((tag >> 16) & 0xffffffffu);
+    const bool flood = (tag >> 63) != 0;
+    // Never before its producer handed it over (causality, simulator.h).
+    now = std::max(now, p->meta[3]);
+    uint64_t cost = p->meta[1] + stage_ns_[static_cast<size_t>(kind)];
+    if (producer != w) cost += handoff_pkt_ns_;
+    if (!flood) {
+      Slot& s = scen_.slots[si];
+      int16_t& last = kind == Kind::kResp ? s.resp_last_cpu : s.last_cpu;
+      if (last >= 0 && last != w) cost += cache_move_ns_;
+      last = static_cast<int16_t>(w);
+    }
+    now += cost;
+    busy_[w] += cost;
+    const uint64_t sojourn = now - p->ingress_ns;
+    hist_.Record(sojourn);
+    latency_sum_ += sojourn;
+    last_done_ = std::max(last_done_, now);
+    ++delivered_;
+    const size_t slot = static_cast<size_t>((now - kStartNs) >> kDoneSlotShift);
+    if (slot >= done_by_time_.size()) done_by_time_.resize(slot + 1, 0);
+    ++done_by_time_[slot];
+    if (!order_.InOrder(p->meta[0], p->seq)) ++reordered_;
+    if (kind == Kind::kReq) {
+      // The response (source id: the loopback, after the RX queues) goes back through netisr from
+      // inside the handler (a nested dispatch, as localhost's output path does).
+      Slot& s = scen_.slots[si];
+      if (s.resp_conn == 0) s.resp_conn = ++conn_seq_;
+      Packet* r = Alloc();
+      ++packets_;
+      if (r == nullptr) {
+        ++pool_drops_;
+      } else {
+        r->ResetMetadata();
+        r->SetFlowId(ResponseFlowid(p->flowid), HashType::kOpaque);
+        r->ingress_ns = p->ingress_ns;  // latency of the round trip
+        r->seq = ++s.resp_seq;
+        r->meta[0] = s.resp_conn;
+        r->meta[1] = DrawService();
+        r->meta[2] = static_cast<uint64_t>(Kind::kResp) | (static_cast<uint64_t>(w) << 8) |
+                     (static_cast<uint64_t>(si) << 16);
+        r->meta[3] = now;
+        clock_.now = now;
+        nisr_->DispatchSrc(static_cast<uint16_t>(nq_), proto_, r);
+        now = std::max(now, clock_.now);
+      }
+    }
+    Release(p);
+  }
+  clock_.now = now;
+}
+
+uint64_t Engine::NextArrival(int w) const {
+  uint64_t t = kNever;
+  for (int q : worker_queues_[w]) {
+    const RxQueue& rx = *rx_[q];
+    if (rx.left == 0) continue;
+    t = std::min(t, rx.rate > 0 ? static_cast<uint64_t>(rx.next_ns) : clock_.now);
+  }
+  return t;
+}
+
+double Engine::MeanCost(Kind k) const {
+  return c_.service_ns + static_cast<double>(stage_ns_[static_cast<size_t>(k)]);
+}
+
+void Engine::ApplyOracle(ProtocolId proto) {
+  const int nb = static_cast<int>(c_.flow_buckets);
+  PlacementProblem pp;
+  pp.cpus = c_.cpus;
+  pp.base.assign(c_.cpus, 0);
+  pp.cost.assign(nb, std::vector<double>(c_.cpus, 0));
+  const double total = c_.load_pps > 0 ? c_.load_pps : 1e6;  // saturate: shares suffice
+  const double handoff = c_.profile.handoff_pkt_ns + c_.profile.handoff_burst_ns / 32;
+  const double rx = c_.profile.rx_pkt_ns + c_.profile.rx_burst_ns / 32;
+  auto add = [&](int b, int home, double rate, double c) {
+    for (int j = 0; j < c_.cpus; ++j)
+      pp.cost[b][j] += rate * (c + (home >= 0 && j != home ? handoff : 0)) * 1e-9;
+  };
+  for (const Slot& s : scen_.slots) {
+    const double rate = s.weight * total;
+    const int home = s.queue % c_.cpus;
+    pp.base[home] += rate * rx * 1e-9;
+    if (s.flood) {
+      // Random flowids on this queue: flowid % queues == queue.
+      std::vector<int> bs;
+      for (int b = 0; b < nb; ++b) {
+        if (nb % nq_ != 0 || b % nq_ == s.queue) bs.push_back(b);
+      }
+      for (int b : bs) add(b, home, rate / bs.size(), MeanCost(s.kind));
+      continue;
+    }
+    const double c = s.conn_len > 0
+                         ? (MeanCost(Kind::kSyn) + (s.conn_len - 1) * MeanCost(s.kind)) / s.conn_len
+                         : MeanCost(s.kind);
+    add(static_cast<int>(s.flowid & (nb - 1)), home, rate, c);
+    if (s.kind == Kind::kReq) {
+      // Its responses: produced wherever the request runs, so no CPU is home.
+      add(static_cast<int>(ResponseFlowid(s.flowid) & (nb - 1)), -1, rate, MeanCost(Kind::kResp));
+    }
+  }
+  const std::vector<int> place = PlaceBuckets(pp);
+  for (int b = 0; b < nb; ++b) {
+    if (Status st = nisr_->SetFlowAffinity(proto, static_cast<uint32_t>(b), place[b]); !st.ok())
+      return;
+  }
+}
+
+Result<SimResult> Engine::Run() {
+  const auto wall0 = std::chrono::steady_clock::now();
+  const double cpu0 = CpuSeconds();
+  const CostProfile& pr = c_.profile;
+  auto ns = [](double v) { return static_cast<uint64_t>(std::llround(v)); };
+  const uint64_t base = ns(pr.ether_ns + pr.ip_ns);
+  const uint64_t lookup = ns(pr.LookupNs(c_.table));
+  stage_ns_[static_cast<size_t>(Kind::kTcp)] = base + ns(pr.tcp_ns) + lookup;
+  stage_ns_[static_cast<size_t>(Kind::kUdp)] = base + ns(pr.udp_ns) + lookup;
+  stage_ns_[static_cast<size_t>(Kind::kSyn)] = base + ns(pr.tcp_ns + pr.syn_ns) + lookup;
+  stage_ns_[static_cast<size_t>(Kind::kReq)] = base + ns(pr.tcp_ns) + lookup;
+  stage_ns_[static_cast<size_t>(Kind::kResp)] = base + ns(pr.tcp_ns) + lookup;
+  if (c_.bench) stage_ns_.fill(0);  // the bench protocol parses nothing
+  rx_burst_ns_ = ns(pr.rx_burst_ns);
+  rx_pkt_ns_ = ns(pr.rx_pkt_ns);
+  handoff_pkt_ns_ = ns(pr.handoff_pkt_ns);
+  handoff_burst_ns_ = ns(pr.handoff_burst_ns);
+  wakeup_ns_ = ns(pr.wakeup_ns);
+  spin_ns_ = ns(pr.spin_ns);
+  cache_move_ns_ = ns(pr.cache_move_ns);
+  service_dist_ = c_.service_dist == "fixed" ? 0 : c_.service_dist == "exp" ? 1 : 2;
+  service_fixed_ = ns(c_.service_ns);
+  service_lo_ = ns(c_.service_ns / 2);
+  service_hi_ = ns(c_.service_ns * 5.5);
+
+  const int cpus = c_.cpus;
+  Settings s;
+  s.max_threads = cpus;
+  s.bind_threads = false;
+  s.max_external_producers = 0;
+  s.default_qlimit = c_.qlimit;
+  s.flow_buckets = c_.flow_buckets;
+  s.clock = &clock_;
+  auto model = std::make_unique<SimModel>(this);
+  SimModel* model_ptr = model.get();
+  auto created = Netisr::Create(s, std::move(model));
+  if (!created.ok()) return created.status();
+  nisr_ = std::move(created).value();
+
+  ProtocolSpec spec;
+  spec.name = "sim";
+  spec.handler = [this](Burst b) { Handle(b); };
+  spec.policy = *ParsePolicy(c_.policy);
+  spec.dispatch = c_.dispatch == "oracle" ? DispatchMode::kHybrid : *ParseDispatchMode(c_.dispatch);
+  if (spec.policy == Policy::kCpu) {
+    // The connection's home CPU: its flowid's, as a table partitioned by
+    // flowid would keep it.
+    spec.m2cpuid = [cpus](const Packet& p, uint16_t) -> std::optional<int> {
+      return static_cast<int>(p.flowid % static_cast<uint32_t>(cpus));
+    };
+  }
+  auto proto = nisr_->Register(spec);
+  if (!proto.ok()) return proto.status();
+  proto_ = proto.value();
+
+  // Packets: every queue full, a chunk in flight per worker, and spare.
+  const size_t pool = static_cast<size_t>(cpus) * (c_.qlimit + 256) + 4096;
+  pkts_.resize(pool);
+  free_.reserve(pool);
+  for (size_t i = pool; i-- > 0;) {
+    pkts_[i].release = &Engine::ReleaseFn;
+    pkts_[i].release_ctx = this;
+    free_.push_back(static_cast<uint32_t>(i));
+  }
+
+  // RX queues: arrivals split by each queue's share (largest remainder).
+  worker_queues_.assign(cpus, {});
+  int64_t assigned = 0;
+  std::vector<std::pair<double, int>> rem;
+  for (int q = 0; q < nq_; ++q) {
+    auto rx = std::make_unique<RxQueue>(this, q);
+    const double exact = static_cast<double>(c_.packets) * scen_.queue_share[q];
+    rx->left = static_cast<int64_t>(std::floor(exact));
+    assigned += rx->left;
+    rem.push_back({exact - std::floor(exact), q});
+    rx->slots = scen_.queue_slots[q];
+    rx->pick = AliasTable(scen_.queue_weights[q]);
+    rx->rate = c_.load_pps * scen_.queue_share[q];
+    rx_.push_back(std::move(rx));
+  }
+  std::stable_sort(rem.begin(), rem.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  for (size_t i = 0; assigned < c_.packets && i < rem.size(); ++i, ++assigned) {
+    if (scen_.queue_share[rem[i].second] > 0) ++rx_[rem[i].second]->left;
+  }
+  for (int q = 0; q < nq_; ++q) {
+    RxQueue& rx = *rx_[q];
+    if (rx.left == 0 || rx.slots.empty()) {
+      rx.left = 0;
+      continue;
+    }
+    if (rx.rate > 0) {
+      const double gap = 1e9 / rx.rate;
+      rx.next_ns = kStartNs + (c_.arrival == "fixed" ? gap * (q + 1) / nq_ : rng_.Exp(gap));
+    }
+    worker_queues_[q % cpus].push_back(q);
+    if (Status st = nisr_->AttachSource(q % cpus, &rx); !st.ok()) return st;
+  }
+  if (Status st = nisr_->Start(); !st.ok()) return st;
+  WorkerRuntime& rt = *model_ptr->runtime();
+  if (c_.dispatch == "oracle") ApplyOracle(proto_);
+
+  ready_.assign(cpus, kNever);
+  idle_since_.assign(cpus, kStartNs);
+  asleep_.assign(cpus, 1);
+  busy_.assign(cpus, 0);
+  for (int w = 0; w < cpus; ++w) {
+    rt.signal(w).sleeping.store(1, std::memory_order_relaxed);
+    ready_[w] = NextArrival(w);
+  }
+  for (;;) {
+    int w = 0;
+    for (int i = 1; i < cpus; ++i) {
+      if (ready_[i] < ready_[w]) w = i;
+    }
+    if (ready_[w] == kNever) break;
+    if (asleep_[w]) {
+      asleep_[w] = false;
+      rt.signal(w).sleeping.store(0, std::memory_order_relaxed);
+    }
+    clock_.now = ready_[w];
+    const uint64_t moved0 = packets_ + delivered_;
+    const bool did = rt.RunOnce(w);
+    const uint64_t end = clock_.now;
+    if (packets_ + delivered_ != moved0) {
+      ready_[w] = end;
+    } else if (did || rt.HasQueued(w)) {
+      ready_[w] = end + kRetryNs;
+    } else {
+      const uint64_t next = NextArrival(w);
+      if (next != kNever && next <= end) {
+        ready_[w] = end + kRetryNs;  // due, but no packet buffer free yet
+      } else {
+        asleep_[w] = true;
+        idle_since_[w] = end;
+        rt.signal(w).sleeping.store(1, std::memory_order_relaxed);
+        ready_[w] = next == kNever ? kNever : next + (next - end > spin_ns_ ? wakeup_ns_ : 0);
+      }
+    }
+  }
+  nisr_->Stop();
+  const Stats st = nisr_->GetStats();
+
+  SimResult r;
+  r.config = c_;
+  r.packets = packets_;
+  r.delivered = delivered_;
+  r.dropped = st.drops;
+  if (pool_drops_ > 0) r.dropped["sim_pool_empty"] = pool_drops_;
+  r.reordered = reordered_;
+  r.migrations = st.migrations;
+  for (const WorkstreamStats& ws : st.workstreams) r.wakeups += ws.wakeups;
+  const uint64_t span = last_done_ > first_arrival_ ? last_done_ - first_arrival_ : 0;
+  r.virtual_s = static_cast<double>(span) * 1e-9;
+  r.offered_pps = c_.load_pps;
+  r.throughput_pps = span > 0 ? static_cast<double>(delivered_) / r.virtual_s : 0;
+  if (delivered_ > 0) {
+    r.mean_us = static_cast<double>(latency_sum_ / delivered_) * 1e-3;
+    r.p50_us = static_cast<double>(hist_.ValueAtQuantile(0.5)) * 1e-3;
+    r.p99_us = static_cast<double>(hist_.ValueAtQuantile(0.99)) * 1e-3;
+    r.p999_us = static_cast<double>(hist_.ValueAtQuantile(0.999)) * 1e-3;
+  }
+  // From a quarter of the way to the moment the first RX queue ran dry,
+  // up to that moment (whole slots): while every queue still brings
+  // packets, past the start-up transient (adaptive placement converging).
+  // After it the load's shape changes (the remaining queues alone).
+  if (span > 0) {
+    const uint64_t dry = std::min(first_dry_ns_, last_done_);
+    const size_t first = static_cast<size_t>((first_arrival_ - kStartNs) >> kDoneSlotShift);
+    const size_t last = static_cast<size_t>((dry - kStartNs) >> kDoneSlotShift);
+    const size_t lo = first + (last - first) / 4, hi = last;
+    uint64_t n = 0;
+    for (size_t i = lo; i < hi && i < done_by_time_.size(); ++i) n += done_by_time_[i];
+    r.steady_pps =
+        hi > lo ? static_cast<double>(n) / (static_cast<double>((hi - lo) << kDoneSlotShift) * 1e-9)
+                : r.throughput_pps;
+  }
+  for (int w = 0; w < cpus; ++w)
+    r.cpu_util.push_back(span > 0 ? std::min(1.0, static_cast<double>(busy_[w]) / span) : 0);
+  r.conserved = packets_ == delivered_ + r.TotalDropped() && free_.size() == pkts_.size();
+  nisr_.reset();
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  r.cpu_s = CpuSeconds() - cpu0;
+  r.sim_pps = r.wall_s > 0 ? static_cast<double>(packets_) / r.wall_s : 0;
+  return r;
+}
+
+}  // namespace
+
+Result<SimResult> RunEngine(const SimConfig& c) {
+  Engine e(c);
+  return e.Run();
+}
+
+}  // namespace netisr::sim::internal

@@ -1,0 +1,144 @@
+// See profile.h.
+#include "sim/profile.h"
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+namespace netisr::sim {
+
+namespace {
+
+// Every field by its file key: the one list parsing and formatting share.
+constexpr std::array<std::pair<const char*, double CostProfile::*>, 16> kFields{{
+    {"rx_burst_ns", &CostProfile::rx_burst_ns},
+    {"rx_pkt_ns", &CostProfile::rx_pkt_ns},
+    {"ether_ns", &CostProfile::ether_ns},
+    {"ip_ns", &CostProfile::ip_ns},
+    {"tcp_ns", &CostProfile::tcp_ns},
+    {"udp_ns", &CostProfile::udp_ns},
+    {"syn_ns", &CostProfile::syn_ns},
+    {"lookup_global_ns", &CostProfile::lookup_global_ns},
+    {"lookup_groups_ns", &CostProfile::lookup_groups_ns},
+    {"lookup_epoch_ns", &CostProfile::lookup_epoch_ns},
+    {"lookup_partitioned_ns", &CostProfile::lookup_partitioned_ns},
+    {"handoff_pkt_ns", &CostProfile::handoff_pkt_ns},
+    {"handoff_burst_ns", &CostProfile::handoff_burst_ns},
+    {"wakeup_ns", &CostProfile::wakeup_ns},
+    {"cache_move_ns", &CostProfile::cache_move_ns},
+    {"spin_ns", &CostProfile::spin_ns},
+}};
+
+// Largest cost a profile may give one step: 1 s is far past any packet
+// step, and keeps virtual time (uint64 ns) from overflowing in a run.
+constexpr double kMaxCostNs = 1e9;
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+double CostProfile::LookupNs(std::string_view strategy) const {
+  if (strategy == "global") return lookup_global_ns;
+  if (strategy == "groups") return lookup_groups_ns;
+  if (strategy == "epoch") return lookup_epoch_ns;
+  return lookup_partitioned_ns;
+}
+
+CostProfile IdealProfile() {
+  CostProfile p;
+  p.name = "ideal";
+  return p;
+}
+
+CostProfile DefaultProfile() {
+  CostProfile p;
+  p.name = "default";
+  p.rx_burst_ns = 0;
+  p.rx_pkt_ns = 150;
+  p.ether_ns = 8;
+  p.ip_ns = 15;
+  p.tcp_ns = 25;
+  p.udp_ns = 12;
+  p.syn_ns = 180;
+  p.lookup_global_ns = 45;
+  p.lookup_groups_ns = 30;
+  p.lookup_epoch_ns = 22;
+  p.lookup_partitioned_ns = 18;
+  p.handoff_pkt_ns = 170;
+  p.handoff_burst_ns = 0;
+  p.wakeup_ns = 12000;
+  p.cache_move_ns = 250;
+  p.spin_ns = 50000;
+  return p;
+}
+
+Result<CostProfile> ParseProfile(std::string_view text, const std::string& name) {
+  CostProfile p = IdealProfile();
+  p.name = name;
+  int line_no = 0;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    if (const size_t hash = line.find('#'); hash != std::string_view::npos)
+      line = line.substr(0, hash);
+    line = Trim(line);
+    if (line.empty()) continue;
+    const std::string where = name + ":" + std::to_string(line_no) + ": ";
+    const size_t eq = line.find('=');
+    if (eq == std::string_view::npos)
+      return Status(ErrorCode::kInvalidArgument, where + "expected `key = value`");
+    const std::string_view key = Trim(line.substr(0, eq));
+    const std::string value(Trim(line.substr(eq + 1)));
+    double CostProfile::*field = nullptr;
+    std::string known;
+    for (const auto& [k, f] : kFields) {
+      if (key == k) field = f;
+      known += known.empty() ? k : std::string(", ") + k;
+    }
+    if (field == nullptr) {
+      return Status(ErrorCode::kInvalidArgument,
+                    where + "unknown key '" + std::string(key) + "' (known: " + known + ")");
+    }
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(value.c_str(), &end);
+    if (value.empty() || end != value.c_str() + value.size() || errno != 0 || !(v >= 0) ||
+        v > kMaxCostNs) {
+      return Status(ErrorCode::kInvalidArgument, where + std::string(key) + " '" + value +
+                                                     "' is not a number of ns in [0, 1e9]");
+    }
+    p.*field = v;
+  }
+  return p;
+}
+
+Result<CostProfile> LoadProfile(const std::string& spec) {
+  if (spec == "ideal") return IdealProfile();
+  if (spec == "default") return DefaultProfile();
+  std::ifstream in(spec);
+  if (!in) {
+    return Status(ErrorCode::kNotFound,
+                  "--profile '" + spec + "': cannot read the file (or use ideal or default)");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseProfile(ss.str(), spec);
+}
+
+std::string FormatProfile(const CostProfile& p) {
+  std::ostringstream out;
+  for (const auto& [k, f] : kFields) out << k << " = " << p.*f << "\n";
+  return out.str();
+}
+
+}  // namespace netisr::sim

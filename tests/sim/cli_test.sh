@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The simulator's subcommands as a user runs them: `netisr sim` (JSON keys,
+# determinism, usage errors), `netisr compare` on a small mix (report files:
+# tables present, plots non-empty, HTML and JSON parse), and `netisr sweep`
+# through GNU parallel and back with --merge.
+set -euo pipefail
+
+binary="${TEST_SRCDIR:-.}/netisr/apps/netisr"
+[[ -x $binary ]] || binary=apps/netisr
+tmp="${TEST_TMPDIR:-$(mktemp -d)}"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# --- netisr sim ---------------------------------------------------------
+"$binary" sim --cpus 4 --packets 50000 --scenario mix --dispatch adaptive --load 2e6 --json \
+  >"$tmp/a.json" || fail "sim exited $?"
+"$binary" sim --cpus 4 --packets 50000 --scenario mix --dispatch adaptive --load 2e6 --json \
+  >"$tmp/b.json" || fail "sim exited $?"
+python3 - "$tmp/a.json" "$tmp/b.json" <<'PY' || fail "bad sim JSON"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+for k in ["packets", "wall_s", "sim_pps", "throughput_pps", "mean_us", "p50_us", "p99_us",
+          "p999_us", "reordered", "dropped", "cpu_util"]:
+    assert k in a, k
+assert isinstance(a["dropped"], dict) and len(a["cpu_util"]) == 4, a
+assert a["packets"] == a["delivered"] + sum(a["dropped"].values()), a
+assert a["reordered"] == 0 and a["conserved"], a
+for k in ["wall_s", "cpu_s", "sim_pps"]:
+    a.pop(k); b.pop(k)
+assert a == b, "same seed, different result"
+PY
+
+# check_usage <expected text> <sim flags...>: exit 2, the text on stderr.
+check_usage() {
+  local want=$1
+  shift
+  set +e
+  "$binary" "$@" >"$tmp/out" 2>"$tmp/err"
+  local code=$?
+  set -e
+  [[ $code -eq 2 ]] || fail "$* exited $code, not 2"
+  grep -qF -- "$want" "$tmp/err" || fail "$*: stderr lacks '$want': $(cat "$tmp/err")"
+}
+check_usage "--scenario 'nope' is not one of: uniform, zipf, elephants, skew, synflood" \
+  sim --scenario nope
+check_usage "--dispatch 'fast' is not one of: direct, deferred, hybrid, adaptive, oracle" \
+  sim --dispatch fast
+check_usage "--policy 'rss' is not one of: flow, source, cpu" sim --policy rss
+check_usage "--arrival 'bursty' is not one of: poisson, fixed" sim --arrival bursty
+check_usage "--service-dist 'pareto' is not one of: fixed, exp, bimodal" sim --service-dist pareto
+check_usage "--load 'lots' is neither saturate nor packets per second" sim --load lots
+check_usage "--cpus 65 out of range [1, 64]" sim --cpus 65
+check_usage "--profile '/nonexistent.profile': cannot read the file" sim --profile /nonexistent.profile
+check_usage "needs --policy flow" sim --dispatch oracle --policy cpu
+check_usage "--policies 'fast' is not one of" compare --policies direct,fast
+check_usage "--cpus '99' is not a CPU count in [1, 64]" compare --cpus 2,99
+check_usage "--grid: key 'speed' is not one of" sweep --grid 'speed=1' --emit-jobs "$tmp/j"
+check_usage "give exactly one of" sweep --grid 'cpus=2'
+
+# --- netisr compare -------------------------------------------------------
+"$binary" compare --scenario uniform,skew --cpus 2,4 --policies direct,hybrid,adaptive,oracle \
+  --packets 20000 --real-packets 50000 --out "$tmp/report" >"$tmp/table" 2>"$tmp/cmp_err" ||
+  fail "compare exited $?: $(cat "$tmp/cmp_err")"
+grep -q "^verdict: uniform: " "$tmp/table" || fail "no verdict line: $(cat "$tmp/table")"
+grep -q "^verdict: skew: .*adaptive/oracle" "$tmp/table" || fail "no adaptive/oracle in verdict"
+[[ ! -s "$tmp/cmp_err" ]] || grep -v "^netisr compare: warning" "$tmp/cmp_err" && true
+for f in report.md report.html results.csv results.json; do
+  [[ -s "$tmp/report/$f" ]] || fail "report file $f missing or empty"
+done
+python3 - "$tmp/report" <<'PY' || fail "bad compare report"
+import csv, html.parser, json, os, sys
+d = sys.argv[1]
+j = json.load(open(os.path.join(d, "results.json")))
+for scen in ["uniform", "skew"]:
+    s = j["scenarios"][scen]
+    for pol in ["direct", "hybrid", "adaptive", "oracle"]:
+        r = s["results"][pol]
+        assert r["throughput_pps"] > 0 and r["p50_us"] <= r["p99_us"], r
+        assert "dropped" in r
+    assert s["adaptive_vs_oracle"] > 0, s
+    v = s["validation"]
+    for k in ["throughput_gap", "p99_gap", "same_ranking"]:
+        assert k in v, v
+    assert isinstance(v["same_ranking"], bool)
+md = open(os.path.join(d, "report.md")).read()
+assert "## uniform" in md and "| policy | Mpps | p50 us | p99 us | dropped |" in md, md[:500]
+assert "Validation against the real dispatcher" in md
+plots = [f for f in os.listdir(os.path.join(d, "plots")) if f.endswith(".svg")]
+assert len(plots) == 6, plots
+for p in plots:
+    t = open(os.path.join(d, "plots", p)).read()
+    assert "<svg" in t and "</svg>" in t and "<path" in t, p
+class P(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(); self.stack = []; self.svgs = 0
+    def handle_starttag(self, tag, a):
+        if tag == "svg": self.svgs += 1
+p = P(); p.feed(open(os.path.join(d, "report.html")).read()); p.close()
+assert p.svgs == 6, p.svgs
+rows = list(csv.DictReader(open(os.path.join(d, "results.csv"))))
+assert {r["kind"] for r in rows} >= {"sim", "sim-load", "sim-bench", "real"}, {r["kind"] for r in rows}
+PY
+
+# --- netisr sweep through GNU parallel --------------------------------------
+command -v parallel >/dev/null || fail "GNU parallel missing (scripts/bootstrap.sh installs it)"
+"$binary" sweep --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6,2e6;packets=20000' \
+  --emit-jobs "$tmp/jobs.txt" --binary "$binary" --out "$tmp/sweep" >/dev/null ||
+  fail "sweep --emit-jobs exited $?"
+[[ $(wc -l <"$tmp/jobs.txt") -eq 8 ]] || fail "expected 8 jobs: $(cat "$tmp/jobs.txt")"
+parallel --will-cite -j 2 <"$tmp/jobs.txt" || fail "a sweep job failed"
+"$binary" sweep --merge "$tmp/sweep/runs" --out "$tmp/sweep" --json >"$tmp/merged.json" ||
+  fail "sweep --merge exited $?"
+python3 - "$tmp/merged.json" "$tmp/sweep" <<'PY' || fail "bad merged sweep"
+import json, os, sys
+j = json.load(open(sys.argv[1]))
+assert len([p for p in j["points"] if p["kind"] == "sim"]) == 8, j["points"]
+s = j["scenarios"]["uniform"]
+assert set(s["results"]) == {"direct", "adaptive"}, s
+assert os.path.getsize(os.path.join(sys.argv[2], "report.md")) > 0
+PY
+echo PASS
