@@ -69,6 +69,7 @@ void ProtocolStack::Core::Handle(Layer layer, Burst burst) {
 void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
   const size_t n = stage.size();
   std::array<uint8_t, kMaxStageBurst> slot;
+  const bool fused_ether = layer == Layer::kEther && options.fused_ipv4;
 
   // 1. Validate. Prefetch two descriptors ahead and the next packet's
   // header (its descriptor was prefetched one iteration earlier), so that
@@ -78,8 +79,21 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
     if (i + 2 < n) __builtin_prefetch(stage[i + 2]);
     if (i + 1 < n) __builtin_prefetch(HeaderOf(layer, *stage[i + 1]));
     Packet& pkt = *stage[i];
-    Layout l = GetLayout(pkt);
-    const Step s = ParseLayer(layer, pkt, l);
+    Layout l;
+    Step s;
+    if (fused_ether) {
+      // The IPv4 chain in place (ParseEtherFused); a packet it delivers
+      // goes to its terminal layer, which hands it on unparsed.
+      const ChainResult r = ParseEtherFused(pkt, l);
+      s = r.step;
+      if (s.kind == Step::Kind::kDeliver) {
+        l.checked_l4 = 1;
+        s = Step::Next(r.layer);
+      }
+    } else {
+      l = GetLayout(pkt);
+      s = l.checked_l4 != 0 && layer != Layer::kEther ? Step::Deliver() : ParseLayer(layer, pkt, l);
+    }
     SetLayout(pkt, l);
     switch (s.kind) {
       case Step::Kind::kNext:
