@@ -414,8 +414,10 @@ bool Dispatcher::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, 
   return true;
 }
 
-void Dispatcher::File(CallContext& cc, ProtocolEntry& pe, Packet& pkt, Bucket* b, int target,
-                      Decision d, Chunk& ch) {
+// Inlined into the classification loops: one call per packet cost ~15
+// instructions of the ~60 it takes there (callgrind).
+[[gnu::always_inline]] inline void Dispatcher::File(CallContext& cc, ProtocolEntry& pe, Packet& pkt,
+                                                    Bucket* b, int target, Decision d, Chunk& ch) {
   Lane& lane = pe.lane(cc.prod->index, target);
   if (d != Decision::kQueue) {
     if (b != nullptr) {
