@@ -255,6 +255,17 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
       for (Packet* pkt : chunk) ch.Stage(pkt, target);
     } else if (policy == Policy::kFlow && cc.feedback == nullptr) {
       ClassifyFlowChunk(cc, pe, proto, chunk, ch);
+    } else if (policy == Policy::kCpu && cc.mode == DispatchMode::kDeferred) {
+      // Deferred: the only decision is where, the protocol's m2cpuid.
+      for (Packet* pkt : chunk) {
+        const std::optional<int> ws = pe.spec.m2cpuid(*pkt, source);
+        if (ws.has_value() && *ws >= 0 && *ws < nws_) {
+          ch.Stage(pkt, *ws);
+        } else {
+          Drop(prod, proto, DropReason::kNoCpu, pkt);
+          ++out.dropped;
+        }
+      }
     } else {
       for (Packet* pkt : chunk) {
         if (!Classify(cc, pe, proto, *pkt, ch)) {

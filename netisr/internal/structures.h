@@ -8,12 +8,12 @@
 
 #include <array>
 #include <atomic>
-#include <boost/lockfree/spsc_queue.hpp>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "base/counter.h"
+#include "netisr/internal/lane_ring.h"
 #include "netisr/internal/select.h"
 #include "netisr/netisr.h"
 #include "sched_feedback/load.h"
@@ -32,8 +32,9 @@ struct Lane {
   explicit Lane(uint32_t capacity) : ring(capacity) {}
 
   // SPSC ring: the producer thread pushes, the workstream's worker pops
-  // (boost's push/pop are release/acquire on the ring indices).
-  boost::lockfree::spsc_queue<Packet*> ring;
+  // (release/acquire on the ring indices, each side caching the other's:
+  // lane_ring.h).
+  LaneRing ring;
 
   // --- written by the producer only ---
   // Packets pushed into `ring`, ever. Release store after the push; read
