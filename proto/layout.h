@@ -54,6 +54,9 @@ struct Layout {
   // the terminal layer's handler then delivers without parsing again. The
   // IP parsers clear it (a packet may enter there with old meta).
   uint8_t checked_l4 = 0;
+
+  // Member-wise (not memcmp: the padding byte is not a field).
+  bool operator==(const Layout&) const = default;
 };
 static_assert(sizeof(Layout) <= 3 * sizeof(uint64_t), "Layout must fit meta[0..2]");
 static_assert(std::is_trivially_copyable_v<Layout>);

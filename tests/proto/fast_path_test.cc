@@ -45,8 +45,8 @@ bool Agree(const std::vector<uint8_t>& frame, uint8_t csum_good, const char* wha
   const Parsed a = Run(&ParseFrame, frame, csum_good);
   const Parsed b = Run(&ParseFrameFast, frame, csum_good);
   const bool same = a.r.step.kind == b.r.step.kind && a.r.layer == b.r.layer &&
-                    a.r.step.why == b.r.step.why && a.r.step.next == b.r.step.next &&
-                    std::memcmp(&a.l, &b.l, sizeof(Layout)) == 0 && a.len == b.len;
+                    a.r.step.why == b.r.step.why && a.r.step.next == b.r.step.next && a.l == b.l &&
+                    a.len == b.len;
   EXPECT_TRUE(same) << what << ": layered " << static_cast<int>(a.r.step.kind) << " at "
                     << ToString(a.r.layer) << " (" << ToString(a.r.step.why) << ", len " << a.len
                     << "), fast " << static_cast<int>(b.r.step.kind) << " at "
