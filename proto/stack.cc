@@ -90,11 +90,16 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
         l.checked_l4 = 1;
         s = Step::Next(r.layer);
       }
+      SetLayout(pkt, l);
     } else {
       l = GetLayout(pkt);
-      s = l.checked_l4 != 0 && layer != Layer::kEther ? Step::Deliver() : ParseLayer(layer, pkt, l);
+      if (l.checked_l4 != 0 && layer != Layer::kEther) {
+        s = Step::Deliver();  // checked by the fused Ethernet layer; Layout as it was
+      } else {
+        s = ParseLayer(layer, pkt, l);
+        SetLayout(pkt, l);
+      }
     }
-    SetLayout(pkt, l);
     switch (s.kind) {
       case Step::Kind::kNext:
         slot[i] = static_cast<uint8_t>(s.next);
@@ -107,6 +112,20 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
         drops.Add(s.why);
         break;
     }
+  }
+
+  // The common stage: every packet bound for one place (all TCP from the
+  // fused Ethernet layer, all delivered at a terminal layer). The stage is
+  // its own group; no sort.
+  bool uniform = n > 0 && slot[0] != kDropped;
+  for (size_t i = 1; uniform && i < n; ++i) uniform = slot[i] == slot[0];
+  if (uniform) {
+    if (slot[0] == kDeliverSlot) {
+      options.deliver(layer, stage);
+    } else {
+      DispatchRuns(static_cast<Layer>(slot[0]), stage);
+    }
+    return;
   }
 
   // 2. Classify: release drops, counting-sort survivors by slot (stable).
