@@ -126,6 +126,7 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   struct Chunk;
   struct CallContext;
   bool TryDirectFastPath(uint16_t source, ProtocolId proto, Packet* pkt);
+  [[gnu::noinline]] Outcome DispatchSrcGeneral(uint16_t source, ProtocolId proto, Packet* pkt);
   // Workstream of a flowid (or source id) under the flow (or source)
   // policy: id % workstreams.
   int FlowWorkstream(uint32_t flowid) const;

@@ -195,6 +195,9 @@ struct Producer {
   Netisr* owner = nullptr;
   int index = 0;
   int home_ws = -1;  // the worker's workstream, or -1 for an external slot
+  // workstreams_[home_ws], or nullptr for an external slot: saves the
+  // direct fast path an index lookup. Set at construction, never changed.
+  Workstream* home = nullptr;
   // External slots: claimed and released under Dispatcher::reg_mu_.
   bool in_use = false;
   // Workstreams pushed to since the last Flush; owner thread only.
