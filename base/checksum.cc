@@ -23,37 +23,58 @@ uint32_t LoadNative32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
+uint64_t LoadNative64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 }  // namespace
 
 uint16_t OnesSum(const uint8_t* data, size_t len, uint32_t initial) {
   // Native-order words: byte-swapped sums on a little-endian CPU, fixed by
-  // one swap of the folded result (RFC 1071 section 2(B)).
-  uint64_t acc = 0;
+  // one swap of the folded result (RFC 1071 section 2(B)). 64-bit words,
+  // their carries out of bit 63 counted apart and added back at the end
+  // (the end-around carry, RFC 1071 section 2(C)): ~3 instructions per 8
+  // bytes instead of ~2 per 4.
+  uint64_t acc = 0, carries = 0;
+  auto add = [&](uint64_t w) {
+    acc += w;
+    carries += acc < w;
+  };
   while (len >= 32) {
-    acc += uint64_t{LoadNative32(data)} + LoadNative32(data + 4) + LoadNative32(data + 8) +
-           LoadNative32(data + 12) + LoadNative32(data + 16) + LoadNative32(data + 20) +
-           LoadNative32(data + 24) + LoadNative32(data + 28);
+    add(LoadNative64(data));
+    add(LoadNative64(data + 8));
+    add(LoadNative64(data + 16));
+    add(LoadNative64(data + 24));
     data += 32;
     len -= 32;
   }
-  while (len >= 4) {
-    acc += LoadNative32(data);
+  while (len >= 8) {
+    add(LoadNative64(data));
+    data += 8;
+    len -= 8;
+  }
+  if (len >= 4) {
+    add(LoadNative32(data));
     data += 4;
     len -= 4;
   }
   if (len >= 2) {
     uint16_t w;
     std::memcpy(&w, data, 2);
-    acc += w;
+    add(w);
     data += 2;
     len -= 2;
   }
   if (len == 1) {
     uint16_t w = 0;  // the odd byte is the high-order (first) byte of its word
     std::memcpy(&w, data, 1);
-    acc += w;
+    add(w);
   }
+  // The carries back in (fewer than 2^61 of them), with that add's own.
+  acc += carries;
+  acc += acc < carries;
   uint16_t sum = Fold(acc);
   if constexpr (std::endian::native == std::endian::little) sum = __builtin_bswap16(sum);
   return Fold(uint64_t{sum} + initial);

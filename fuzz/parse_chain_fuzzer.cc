@@ -8,7 +8,7 @@
 // it; and the early filter's (proto/filter.h): its bounds-checked field
 // reader (internal/filter_key.h) reads nothing past the frame, and on every
 // IP frame the chain delivers sees the family, source, protocol and port the
-// chain saw.
+// chain saw. And the one-pass IPv4 path agrees with the layered parsers.
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
@@ -63,6 +63,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(key.has_port == ports);
       if (ports) Check(key.dport == netisr::base::Load16(pkt.data + l.l4_off + 2));
     }
+  }
+
+  // The one-pass IPv4 path (ParseFrameFast) gives the very same result,
+  // Layout and length as the layered chain, with or without the NIC's
+  // checksum-good flags (the first input byte picks them).
+  for (uint8_t flags : {uint8_t{0}, static_cast<uint8_t>(size > 0 ? data[0] & 3 : 0)}) {
+    std::vector<uint8_t> a(data, data + size), b(data, data + size);
+    netisr::Packet pa, pb;
+    pa.data = a.data();
+    pb.data = b.data();
+    pa.len = pb.len = static_cast<uint32_t>(size);
+    pa.rx_csum_good = pb.rx_csum_good = flags;
+    const ChainResult ra = ParseFrame(pa), rb = ParseFrameFast(pb);
+    Check(ra.step.kind == rb.step.kind && ra.layer == rb.layer && ra.step.why == rb.step.why &&
+          pa.len == pb.len && GetLayout(pa) == GetLayout(pb));
   }
 
   // m2flow's view: Ethernet parsed, IP not yet.

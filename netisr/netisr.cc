@@ -166,6 +166,7 @@ Dispatcher::Dispatcher(const Settings& settings, std::unique_ptr<WorkModel> mode
     prod->owner = this;
     prod->index = p;
     prod->home_ws = p < nws_ ? p : -1;
+    prod->home = p < nws_ ? workstreams_[p].get() : nullptr;
     producers_.push_back(std::move(prod));
   }
 }

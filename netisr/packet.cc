@@ -18,6 +18,7 @@ void Packet::ResetMetadata() {
   queued_ns = 0;
   seq = 0;
   meta = {};
+  rx_csum_good = 0;
 }
 
 namespace {

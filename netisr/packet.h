@@ -70,6 +70,11 @@ enum class HashType : uint8_t {
   kUdpIpv6,
 };
 
+// Packet::rx_csum_good bits: the outermost IPv4 header's checksum, and the
+// TCP/UDP checksum, as the NIC verified them.
+inline constexpr uint8_t kRxCsumIpGood = 1;
+inline constexpr uint8_t kRxCsumL4Good = 2;
+
 struct Packet;
 using ReleaseFn = void (*)(Packet* pkt);
 // Returns several packets to one kind of owner at once (e.g. DPDK's
@@ -117,6 +122,11 @@ struct alignas(64) Packet {
   void* backing = nullptr;
   // Scratch for protocol layers (offsets of parsed headers and the like).
   std::array<uint64_t, 4> meta{};
+  // Checksums the receiving NIC verified and found good (kRxCsum* bits;
+  // DPDK's RTE_MBUF_F_RX_IP_CKSUM_GOOD and RTE_MBUF_F_RX_L4_CKSUM_GOOD), 0
+  // when the port reports none: the parse chain then verifies in software.
+  // Only "good" is trusted; a bad or unknown verdict is checked again.
+  uint8_t rx_csum_good = 0;
 
   bool has_flowid() const { return hash_type != HashType::kNone; }
   void SetFlowId(uint32_t id, HashType type) {

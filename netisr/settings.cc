@@ -76,7 +76,7 @@ Status Validate(const Settings& s) {
 uint64_t ProtocolMemoryBytes(const Settings& s, int workstreams, uint32_t qlimit) {
   const uint64_t nws = static_cast<uint64_t>(std::max(workstreams, 0));
   const uint64_t nprod = nws + static_cast<uint64_t>(std::max(s.max_external_producers, 0));
-  // boost's spsc_queue keeps one slot free: qlimit + 1 pointers.
+  // The lane ring keeps one slot free: qlimit + 1 pointers (lane_ring.h).
   const uint64_t lane = sizeof(Lane) + (uint64_t{qlimit} + 1) * sizeof(Packet*);
   const uint64_t per_producer =
       nws * lane + uint64_t{s.flow_buckets} * sizeof(internal::Bucket) + sizeof(internal::Feedback);

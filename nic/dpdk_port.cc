@@ -137,6 +137,17 @@ inline void RegisterThreadAsLcore() {
 
 }  // namespace
 
+// Packet::rx_csum_good from an mbuf's ol_flags: only a "good" verdict
+// counts; "bad", "unknown" and "none" leave the check to software.
+uint8_t DpdkPort::RxCsumGood(uint64_t ol_flags) {
+  uint8_t good = 0;
+  if ((ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+    good |= kRxCsumIpGood;
+  if ((ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+    good |= kRxCsumL4Good;
+  return good;
+}
+
 // --- DpdkEal ---------------------------------------------------------------
 
 Status DpdkEal::Init(std::string_view args) {
@@ -308,6 +319,12 @@ Status DpdkPort::Setup() {
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH)
       conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_RSS_HASH;
   }
+  // RX checksum verification, where the device offers it: the mbuf's
+  // RTE_MBUF_F_RX_*_CKSUM_GOOD flags become Packet::rx_csum_good, and the
+  // parse chain skips what they vouch for.
+  constexpr uint64_t kRxCsum =
+      RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  conf.rxmode.offloads |= info.rx_offload_capa & kRxCsum;
   // RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE stays off: TX may carry mbufs of
   // other ports' pools.
 
@@ -416,6 +433,7 @@ size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
       p->backing = mb;
       p->release = &DpdkPort::ReleaseMbuf;
       p->release_bulk = &DpdkPort::ReleaseMbufBulk;
+      p->rx_csum_good = RxCsumGood(mb->ol_flags);
       if (mb->ol_flags & RTE_MBUF_F_RX_RSS_HASH) {
         p->SetFlowId(mb->hash.rss, HwHashType(mb->packet_type, hw_rss_hf_));
         ++hw;

@@ -46,7 +46,10 @@
 // which the port was configured for. Multi-segment mbufs (a frame larger
 // than one mbuf's data room, e.g. a jumbo frame replayed by net_pcap) are
 // dropped, not linearised: counted as RxDrop::kTooLong in Stats() and as
-// rx_multi_segment in ExtendedStats().
+// rx_multi_segment in ExtendedStats(). Checksums: when the device offers
+// RX checksum offloads (IPv4, TCP, UDP) they are enabled, and the mbuf's
+// "good" verdicts become Packet::rx_csum_good (RxCsumGood), which the parse
+// chain trusts instead of summing the bytes again; net_pcap offers none.
 //
 // Hardware RSS: configured when the device reports RSS offloads
 // (rte_eth_dev_info.flow_type_rss_offloads != 0): RTE_ETH_MQ_RX_RSS with the
@@ -199,6 +202,10 @@ class DpdkPort final : public Port {
   DpdkStats ExtendedStats() const;
 
   RssMode rss_mode() const { return rss_mode_; }
+  // Packet::rx_csum_good for an mbuf's ol_flags (RTE_MBUF_F_RX_IP_CKSUM_GOOD
+  // -> kRxCsumIpGood, RTE_MBUF_F_RX_L4_CKSUM_GOOD -> kRxCsumL4Good; bad,
+  // unknown and none -> 0). RxBurst sets it on every packet.
+  static uint8_t RxCsumGood(uint64_t ol_flags);
   const std::string& driver() const { return driver_; }
   // Mempool size and how many mbufs are free now (per-lcore caches
   // included): equal once every packet is back and the queues are drained.

@@ -49,6 +49,14 @@ struct Layout {
   uint16_t vlan_tci[kMaxVlanTags] = {};  // outermost first
   uint8_t vlan_count = 0;
   uint8_t ip_proto = 0;  // upper-layer protocol (after IPv6 extension headers)
+  // 1 when the terminal layer's checks already passed in the Ethernet
+  // layer's one-pass IPv4 chain (ProtocolStack, StackOptions::fused_ipv4):
+  // the terminal layer's handler then delivers without parsing again. The
+  // IP parsers clear it (a packet may enter there with old meta).
+  uint8_t checked_l4 = 0;
+
+  // Member-wise (not memcmp: the padding byte is not a field).
+  bool operator==(const Layout&) const = default;
 };
 static_assert(sizeof(Layout) <= 3 * sizeof(uint64_t), "Layout must fit meta[0..2]");
 static_assert(std::is_trivially_copyable_v<Layout>);

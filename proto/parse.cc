@@ -111,8 +111,11 @@ Step ParseIpv4(Packet& pkt, Layout& l) {
   if ((frag & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0) {
     return Step::Drop(ParseDrop::kIpFragment);
   }
-  if (!ChecksumOk(ip, hlen)) return Step::Drop(ParseDrop::kBadIpChecksum);
+  if ((pkt.rx_csum_good & kRxCsumIpGood) == 0 && !ChecksumOk(ip, hlen)) {
+    return Step::Drop(ParseDrop::kBadIpChecksum);
+  }
   pkt.len = l.l3_off + total;  // drop Ethernet padding
+  l.checked_l4 = 0;
   l.l4_off = static_cast<uint16_t>(l.l3_off + hlen);
   l.l4_len = static_cast<uint16_t>(total - hlen);
   l.ip_proto = ip[wire::kIpv4ProtoOffset];
@@ -152,6 +155,7 @@ Step ParseIpv6(Packet& pkt, Layout& l) {
     off += len;
   }
   pkt.len = l.l3_off + end;
+  l.checked_l4 = 0;
   l.l4_off = static_cast<uint16_t>(l.l3_off + off);
   l.l4_len = static_cast<uint16_t>(end - off);
   l.ip_proto = nh;
@@ -201,7 +205,9 @@ Step ParseUdp(Packet& pkt, Layout& l) {
   const uint16_t ulen = Load16(u + wire::kUdpLengthOffset);
   if (ulen < wire::kUdpHeaderLen || ulen > l.l4_len) return Step::Drop(ParseDrop::kBadUdpLength);
   const uint16_t sum = Load16(u + wire::kUdpChecksumOffset);
-  if (sum == 0 ? IsIpv6(l) : !ChecksumOk(u, ulen, PseudoSum(pkt, l, wire::kProtoUdp, ulen))) {
+  if (sum == 0 ? IsIpv6(l)
+               : (pkt.rx_csum_good & kRxCsumL4Good) == 0 &&
+                     !ChecksumOk(u, ulen, PseudoSum(pkt, l, wire::kProtoUdp, ulen))) {
     return Step::Drop(ParseDrop::kBadUdpChecksum);
   }
   pkt.len = l.l4_off + ulen;  // bytes past the UDP length are not the datagram's
@@ -220,7 +226,8 @@ Step ParseTcp(Packet& pkt, Layout& l) {
   if (!internal::TcpOptionsOk(t + wire::kTcpMinHeaderLen, doff - wire::kTcpMinHeaderLen)) {
     return Step::Drop(ParseDrop::kBadTcpOptions);
   }
-  if (!ChecksumOk(t, l.l4_len, PseudoSum(pkt, l, wire::kProtoTcp, l.l4_len))) {
+  if ((pkt.rx_csum_good & kRxCsumL4Good) == 0 &&
+      !ChecksumOk(t, l.l4_len, PseudoSum(pkt, l, wire::kProtoTcp, l.l4_len))) {
     return Step::Drop(ParseDrop::kBadTcpChecksum);
   }
   l.payload_off = static_cast<uint16_t>(l.l4_off + doff);
@@ -249,6 +256,92 @@ Step ParseLayer(Layer layer, Packet& pkt, Layout& l) {
       break;
   }
   return Step::Drop(ParseDrop::kCount);
+}
+
+bool ParseFastPath(Packet& pkt, Layout& l, Layer* terminal) {
+  constexpr uint32_t kL3 = wire::kEtherHeaderLen;
+  constexpr uint32_t kL4 = kL3 + wire::kIpv4MinHeaderLen;
+  const uint32_t len = pkt.len;
+  // The shortest frame of the case is an empty UDP datagram.
+  if (len < kL4 + wire::kUdpHeaderLen || len > kMaxFrameLen) return false;
+  const uint8_t* ip = pkt.data + kL3;
+  // IPv4 right after the Ethernet header; version 4 and 5 words (no options).
+  if (Load16(pkt.data + wire::kEtherTypeOffset) != wire::kEtherTypeIpv4 || ip[0] != 0x45) {
+    return false;
+  }
+  const uint32_t total = Load16(ip + wire::kIpv4TotalLenOffset);
+  if (total < wire::kIpv4MinHeaderLen || total > len - kL3) return false;
+  if ((Load16(ip + wire::kIpv4FragOffset) & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0) {
+    return false;
+  }
+  const uint8_t proto = ip[wire::kIpv4ProtoOffset];
+  const uint8_t* h = ip + wire::kIpv4MinHeaderLen;
+  const uint32_t l4_len = total - wire::kIpv4MinHeaderLen;
+  uint32_t seg_len, header_len;
+  bool l4_sum = (pkt.rx_csum_good & kRxCsumL4Good) == 0;
+  if (proto == wire::kProtoTcp) {
+    if (l4_len < wire::kTcpMinHeaderLen) return false;
+    header_len = (h[wire::kTcpDataOffsetOffset] >> 4) * 4u;
+    if (header_len < wire::kTcpMinHeaderLen || header_len > l4_len) return false;
+    if (header_len > wire::kTcpMinHeaderLen &&
+        !internal::TcpOptionsOk(h + wire::kTcpMinHeaderLen, header_len - wire::kTcpMinHeaderLen)) {
+      return false;
+    }
+    seg_len = l4_len;
+  } else if (proto == wire::kProtoUdp) {
+    if (l4_len < wire::kUdpHeaderLen) return false;
+    seg_len = Load16(h + wire::kUdpLengthOffset);
+    if (seg_len < wire::kUdpHeaderLen || seg_len > l4_len) return false;
+    header_len = wire::kUdpHeaderLen;
+    l4_sum = l4_sum && Load16(h + wire::kUdpChecksumOffset) != 0;  // 0: none, over IPv4
+  } else {
+    return false;
+  }
+  // The checksums last, the costliest checks, in the layers' order.
+  if ((pkt.rx_csum_good & kRxCsumIpGood) == 0 && !ChecksumOk(ip, wire::kIpv4MinHeaderLen)) {
+    return false;
+  }
+  if (l4_sum && !ChecksumOk(h, seg_len,
+                            PseudoHeaderSum4(ip + wire::kIpv4SrcOffset, ip + wire::kIpv4DstOffset,
+                                             proto, static_cast<uint16_t>(seg_len)))) {
+    return false;
+  }
+  l = Layout{};
+  l.l3_off = kL3;
+  l.l4_off = kL4;
+  l.l4_len = static_cast<uint16_t>(seg_len);
+  l.payload_off = static_cast<uint16_t>(kL4 + header_len);
+  l.ethertype = wire::kEtherTypeIpv4;
+  l.ip_proto = proto;
+  pkt.len = kL4 + seg_len;  // Ethernet padding (and for UDP, bytes past its length) trimmed
+  *terminal = proto == wire::kProtoTcp ? Layer::kTcp : Layer::kUdp;
+  return true;
+}
+
+ChainResult ParseEtherFused(Packet& pkt, Layout& l) {
+  Layer terminal;
+  if (ParseFastPath(pkt, l, &terminal)) return {Step::Deliver(), terminal};
+  ChainResult r{ParseEther(pkt, l), Layer::kEther};
+  if (r.step.kind == Step::Kind::kNext && r.step.next == Layer::kIp) {
+    r.layer = Layer::kIp;
+    r.step = ParseIpv4(pkt, l);
+    if (r.step.kind == Step::Kind::kNext) {
+      r.layer = r.step.next;
+      r.step = ParseLayer(r.layer, pkt, l);
+    }
+  }
+  return r;
+}
+
+ChainResult ParseFrameFast(Packet& pkt) {
+  Layout l;
+  ChainResult r = ParseEtherFused(pkt, l);
+  while (r.step.kind == Step::Kind::kNext) {
+    r.layer = r.step.next;
+    r.step = ParseLayer(r.layer, pkt, l);
+  }
+  SetLayout(pkt, l);
+  return r;
 }
 
 ChainResult ParseFrame(Packet& pkt) {

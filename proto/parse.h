@@ -84,6 +84,27 @@ Step ParseTcp(Packet& pkt, Layout& l);
 // The parser of `layer`.
 Step ParseLayer(Layer layer, Packet& pkt, Layout& l);
 
+// The common case of ParseEther, ParseIpv4 and ParseTcp/ParseUdp in one
+// pass, with no layer hand-off in between: an untagged frame carrying an
+// IPv4 header without options, not a fragment, and a TCP or UDP segment.
+// If the frame is one and passes every check those parsers make, returns
+// true with `l`, pkt.len and *terminal (kTcp or kUdp) as the three parsers
+// would leave them. Otherwise returns false with pkt and `l` untouched, and
+// the layered parsers decide (the drop reason included): anything unusual,
+// or failed, takes the general path, so the fast path needs no drop
+// reasons of its own. Checksums the NIC reported good
+// (Packet::rx_csum_good) are not recomputed, here or in the layered
+// parsers (ParseIpv4, ParseTcp, ParseUdp); everything else is verified.
+bool ParseFastPath(Packet& pkt, Layout& l, Layer* terminal);
+
+// The Ethernet layer of a chain that finishes IPv4 in place: ParseFastPath,
+// else ParseEther and, for an IPv4 frame, ParseIpv4 and its upper layer's
+// parser. For every IPv4 frame the result is the final one (delivered at,
+// or dropped by, `layer`); for other frames ParseEther's step, with layer
+// kEther. ProtocolStack's Ethernet handler with StackOptions::fused_ipv4.
+struct ChainResult;
+ChainResult ParseEtherFused(Packet& pkt, Layout& l);
+
 // The whole chain on one frame, without netisr: Ethernet up to the terminal
 // layer. Stores the Layout in pkt.meta. `layer` is the layer that delivered
 // or dropped the packet.
@@ -92,5 +113,8 @@ struct ChainResult {
   Layer layer = Layer::kEther;
 };
 ChainResult ParseFrame(Packet& pkt);
+// ParseFrame through ParseEtherFused: the same result, Layout and pkt.len
+// (tests/proto/fast_path_test checks that on crafted and random frames).
+ChainResult ParseFrameFast(Packet& pkt);
 
 }  // namespace netisr::proto

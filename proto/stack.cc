@@ -69,6 +69,7 @@ void ProtocolStack::Core::Handle(Layer layer, Burst burst) {
 void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
   const size_t n = stage.size();
   std::array<uint8_t, kMaxStageBurst> slot;
+  const bool fused_ether = layer == Layer::kEther && options.fused_ipv4;
 
   // 1. Validate. Prefetch two descriptors ahead and the next packet's
   // header (its descriptor was prefetched one iteration earlier), so that
@@ -78,9 +79,27 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
     if (i + 2 < n) __builtin_prefetch(stage[i + 2]);
     if (i + 1 < n) __builtin_prefetch(HeaderOf(layer, *stage[i + 1]));
     Packet& pkt = *stage[i];
-    Layout l = GetLayout(pkt);
-    const Step s = ParseLayer(layer, pkt, l);
-    SetLayout(pkt, l);
+    Layout l;
+    Step s;
+    if (fused_ether) {
+      // The IPv4 chain in place (ParseEtherFused); a packet it delivers
+      // goes to its terminal layer, which hands it on unparsed.
+      const ChainResult r = ParseEtherFused(pkt, l);
+      s = r.step;
+      if (s.kind == Step::Kind::kDeliver) {
+        l.checked_l4 = 1;
+        s = Step::Next(r.layer);
+      }
+      SetLayout(pkt, l);
+    } else {
+      l = GetLayout(pkt);
+      if (l.checked_l4 != 0 && layer != Layer::kEther) {
+        s = Step::Deliver();  // checked by the fused Ethernet layer; Layout as it was
+      } else {
+        s = ParseLayer(layer, pkt, l);
+        SetLayout(pkt, l);
+      }
+    }
     switch (s.kind) {
       case Step::Kind::kNext:
         slot[i] = static_cast<uint8_t>(s.next);
@@ -93,6 +112,20 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
         drops.Add(s.why);
         break;
     }
+  }
+
+  // The common stage: every packet bound for one place (all TCP from the
+  // fused Ethernet layer, all delivered at a terminal layer). The stage is
+  // its own group; no sort.
+  bool uniform = n > 0 && slot[0] != kDropped;
+  for (size_t i = 1; uniform && i < n; ++i) uniform = slot[i] == slot[0];
+  if (uniform) {
+    if (slot[0] == kDeliverSlot) {
+      options.deliver(layer, stage);
+    } else {
+      DispatchRuns(static_cast<Layer>(slot[0]), stage);
+    }
+    return;
   }
 
   // 2. Classify: release drops, counting-sort survivors by slot (stable).

@@ -13,6 +13,20 @@
 // packet has no flowid yet; ip computes it once and the upper layers keep it,
 // so a flow stays on one workstream from IP up.
 //
+// IPv4 in one hop (StackOptions::fused_ipv4, the default): the Ethernet
+// handler runs the IPv4 chain in place (parse.h's ParseEtherFused: the
+// common Ethernet + IPv4 + TCP/UDP case in one pass, the layered parsers
+// for anything else), drops what fails under the very reason the layered
+// chain gives, and dispatches what passes straight to its terminal layer
+// (tcp, udp, icmp: policy flow, the same flowid as ip would compute, so the
+// same workstream), whose handler delivers it without parsing again
+// (Layout::checked_l4). One netisr hop per IPv4 packet instead of two.
+// Every IPv4 frame takes that route, fast or not, so the packets of one
+// flow never split between ether -> tcp and ether -> ip -> tcp, which
+// could reorder them in queued modes. IPv6 and ARP keep their layers; ip
+// still serves ports whose packets start at IP (nic::LinkType::kIp).
+//   ether (fused) -> tcp | udp | icmp (checked)  | ip6 | arp
+//
 // Bundled processing (J. Brouer et al., "Network stack challenges at
 // increasing speeds", Netdev 1.1 BoF, 2016; VPP's vector processing): a
 // handler takes a burst and runs it stage by stage, so each stage's code
@@ -64,6 +78,12 @@ struct StackOptions {
   uint32_t stage_burst = 32;
   // Queue limit of every layer; 0 = the netisr settings' default.
   uint32_t qlimit = 0;
+  // The Ethernet layer finishes IPv4 in place (ParseEtherFused: the
+  // common Ethernet + IPv4 + TCP/UDP case in one pass, the layered parsers
+  // otherwise) and dispatches each IPv4 packet straight to its terminal
+  // layer, which delivers it without parsing again; see the chain above.
+  // false: every layer is its own netisr hop for every packet.
+  bool fused_ipv4 = true;
 };
 
 class ProtocolStack {

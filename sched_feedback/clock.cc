@@ -49,12 +49,11 @@ struct Pair {
   uint64_t width;  // bracket width, ns: the pairing's uncertainty
 };
 
-Pair ReadPair() {
+Pair ReadPair(bool rdtscp) {
   Pair best{0, 0, UINT64_MAX};
   for (int i = 0; i < kPairTries; ++i) {
     const uint64_t before = FastClock::MonotonicNs();
-    unsigned int aux;
-    const uint64_t tsc = __rdtscp(&aux);
+    const uint64_t tsc = FastClock::ReadTscOrdered(rdtscp);
     const uint64_t after = FastClock::MonotonicNs();
     if (after - before < best.width) best = {tsc, before + (after - before) / 2, after - before};
   }
@@ -68,19 +67,22 @@ uint64_t RateHz(const Pair& a, const Pair& b) {
                                (b.ns - a.ns));
 }
 
-// Empty if the CPU offers an invariant TSC and RDTSCP, else why not.
+// Empty if the CPU offers an invariant TSC, else why not. RDTSCP is not
+// required: without it ordered reads are LFENCE; RDTSC (see clock.h).
 std::string TscUnsupportedReason() {
   unsigned int eax, ebx, ecx, edx;
   if (__get_cpuid(0x80000000, &eax, &ebx, &ecx, &edx) == 0 || eax < 0x80000007) {
     return "CPUID has no leaf 0x80000007 (invariant TSC unknown)";
   }
-  if (__get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) == 0 || (edx & (1u << 27)) == 0) {
-    return "CPU lacks RDTSCP (CPUID 0x80000001 EDX bit 27)";
-  }
   if (__get_cpuid(0x80000007, &eax, &ebx, &ecx, &edx) == 0 || (edx & (1u << 8)) == 0) {
     return "TSC is not invariant (CPUID 0x80000007 EDX bit 8 clear)";
   }
   return "";
+}
+
+bool CpuHasRdtscp() {
+  unsigned int eax, ebx, ecx, edx;
+  return __get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) != 0 && (edx & (1u << 27)) != 0;
 }
 
 }  // namespace
@@ -89,6 +91,7 @@ FastClock::FastClock(Source want) {
   if (want == Source::kMonotonic) return;
   fallback_reason_ = TscUnsupportedReason();
   if (!fallback_reason_.empty()) return;
+  rdtscp_ = CpuHasRdtscp();
   if (CalibrateTsc()) {
     source_ = Source::kTsc;
     fallback_reason_.clear();
@@ -98,11 +101,11 @@ FastClock::FastClock(Source want) {
 bool FastClock::CalibrateTsc() {
   char why[160] = "";
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    const Pair p0 = ReadPair();
+    const Pair p0 = ReadPair(rdtscp_);
     std::this_thread::sleep_for(kWindow);
-    const Pair p1 = ReadPair();
+    const Pair p1 = ReadPair(rdtscp_);
     std::this_thread::sleep_for(kWindow);
-    const Pair p2 = ReadPair();
+    const Pair p2 = ReadPair(rdtscp_);
     if (p0.width > kMaxBracketNs || p1.width > kMaxBracketNs || p2.width > kMaxBracketNs) {
       std::snprintf(why, sizeof(why), "TSC/CLOCK_MONOTONIC pairing disturbed (bracket > %llu ns)",
                     static_cast<unsigned long long>(kMaxBracketNs));

@@ -10,8 +10,14 @@
 //
 // Source: the TSC, only when the CPU says it is invariant (CPUID 0x80000007
 // EDX bit 8: constant rate across P-/C-states, which is also what Linux needs
-// to use it as a clocksource) and has RDTSCP, and only if two back-to-back
-// calibration windows against CLOCK_MONOTONIC agree on its rate within 0.1%.
+// to use it as a clocksource), and only if two back-to-back calibration
+// windows against CLOCK_MONOTONIC agree on its rate within 0.1%. Ordered
+// reads use RDTSCP where the CPU has it, else LFENCE; RDTSC (the SDM's and
+// APM's documented way to keep RDTSC after earlier instructions and loads,
+// and Linux's rdtsc_ordered on CPUs with a dispatch-serializing LFENCE:
+// every Intel, and AMD since Linux sets DE_CFG[1] or CPUID 0x80000021 EAX[2]
+// says so). Some KVM guests (this one, Zen 5) hide RDTSCP but expose an
+// invariant TSC; requiring RDTSCP sent them to the vDSO on every read.
 // Otherwise the fallback is CLOCK_MONOTONIC itself (vDSO, ~25 ns when the
 // kernel's clocksource is tsc or kvm-clock; a syscall, typically ~0.5-1 us
 // and not measured here, when it is hpet or acpi_pm), not CLOCK_MONOTONIC_COARSE: coarse costs 5 ns
@@ -38,8 +44,8 @@
 //    complete. Within one thread it never goes backwards; across threads a
 //    stamp taken after an acquire load may precede (by up to the
 //    out-of-order window, ~100 ns) a stamp the releasing thread took before
-//    its store. NowNsOrdered (RDTSCP: waits for all earlier instructions and
-//    loads) closes that window at twice the cost; callers that subtract a
+//    its store. NowNsOrdered (RDTSCP or LFENCE; RDTSC: waits for all earlier
+//    instructions and loads) closes that window at twice the cost; callers that subtract a
 //    stamp from another thread should use it or saturate at zero.
 //  * Cross-core consistency relies on the TSCs of all cores being in sync,
 //    which invariant-TSC hardware provides and Linux verifies at boot (it
@@ -92,11 +98,23 @@ class alignas(64) FastClock {
   // included) complete: for stamps compared with stamps from other threads.
   uint64_t NowNsOrdered() const {
     if (source_ == Source::kTsc) [[likely]] {
-      unsigned int aux;
-      return ns0_ + Scale(__rdtscp(&aux) - tsc0_, mult_);
+      return ns0_ + Scale(ReadTscOrdered(rdtscp_) - tsc0_, mult_);
     }
     return MonotonicNs();  // clock_gettime already reads the TSC ordered
   }
+
+  // The TSC, read after every earlier instruction (loads included) has
+  // completed: RDTSCP when `rdtscp`, else LFENCE; RDTSC.
+  static uint64_t ReadTscOrdered(bool rdtscp) {
+    if (rdtscp) {
+      unsigned int aux;
+      return __rdtscp(&aux);
+    }
+    _mm_lfence();
+    return __rdtsc();
+  }
+  // Whether ordered reads use RDTSCP (false: LFENCE; RDTSC).
+  bool uses_rdtscp() const { return rdtscp_; }
 
   Source source() const { return source_; }
   // The calibrated TSC rate in Hz; 0 when the source is kMonotonic.
@@ -124,9 +142,10 @@ class alignas(64) FastClock {
   // aligned) object so one cache line serves the hot path. Written only in
   // the constructor.
   Source source_ = Source::kMonotonic;
-  uint64_t tsc0_ = 0;  // TSC at the calibration anchor
-  uint64_t ns0_ = 0;   // CLOCK_MONOTONIC ns at the same instant
-  uint64_t mult_ = 0;  // ns per tick, fixed point with kShift fraction bits
+  bool rdtscp_ = false;  // CPUID 0x80000001 EDX bit 27, for NowNsOrdered
+  uint64_t tsc0_ = 0;    // TSC at the calibration anchor
+  uint64_t ns0_ = 0;     // CLOCK_MONOTONIC ns at the same instant
+  uint64_t mult_ = 0;    // ns per tick, fixed point with kShift fraction bits
 
   uint64_t tsc_hz_ = 0;
   std::string fallback_reason_;

@@ -13,6 +13,7 @@
 // read's throughput cost in a tight loop (back-to-back reads; a read
 // amid packet work overlaps more of its latency).
 #include <benchmark/benchmark.h>
+#include <cpuid.h>
 #include <time.h>
 #include <x86intrin.h>
 
@@ -29,10 +30,20 @@ void BM_RawRdtsc(benchmark::State& state) {
 BENCHMARK(BM_RawRdtsc);
 
 void BM_RawRdtscp(benchmark::State& state) {
+  unsigned int eax, ebx, ecx, edx;
+  if (__get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) == 0 || (edx & (1u << 27)) == 0) {
+    state.SkipWithError("CPU lacks RDTSCP");  // it would fault (#UD)
+  }
   unsigned int aux;
   for (auto _ : state) benchmark::DoNotOptimize(__rdtscp(&aux));
 }
 BENCHMARK(BM_RawRdtscp);
+
+// The ordered read where RDTSCP is missing (FastClock::ReadTscOrdered).
+void BM_RawLfenceRdtsc(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(FastClock::ReadTscOrdered(false));
+}
+BENCHMARK(BM_RawLfenceRdtsc);
 
 void BM_FastClockNowNs(benchmark::State& state) {
   const FastClock& c = FastClock::Global();

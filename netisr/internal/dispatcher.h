@@ -127,6 +127,7 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   struct Chunk;
   struct CallContext;
   bool TryDirectFastPath(uint16_t source, ProtocolId proto, Packet* pkt);
+  [[gnu::noinline]] Outcome DispatchSrcGeneral(uint16_t source, ProtocolId proto, Packet* pkt);
   // Workstream of a flowid (or source id) under the flow (or source)
   // policy: id % workstreams.
   int FlowWorkstream(uint32_t flowid) const;
@@ -135,6 +136,14 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   // Chooses direct or queued (and where) for one packet and files it into
   // the chunk; false if the policy cannot place it.
   bool Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt, Chunk& ch);
+  // Classify's rules for a whole chunk of a kFlow protocol outside the
+  // adaptive mode, in passes (entry.cc).
+  void ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
+                         std::span<Packet* const> chunk, Chunk& ch);
+  // Files a classified packet: into the chunk's direct list, or staged for
+  // `target` with its bucket's tail mark (b may be null: no bucket).
+  void File(CallContext& cc, ProtocolEntry& pe, Packet& pkt, Bucket* b, int target, Decision d,
+            Chunk& ch);
   // Direct, hybrid-direct or queue for a packet without a flow bucket.
   Decision DecideUnbucketed(const CallContext& cc, const ProtocolEntry& pe, ProtocolId proto,
                             int target, const Chunk& ch) const;
@@ -143,10 +152,12 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
                   uint32_t bi, Decision* d);
   void RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                  std::span<Packet* const> burst);
-  // Pushes the chunk's packets staged for workstream `t` into the caller's
-  // lane under the queue limit; returns (queued, dropped).
+  // Pushes `batch` (the chunk's packets staged for workstream `t`, in
+  // order) into the caller's lane under the queue limit; returns (queued,
+  // dropped).
   std::pair<uint32_t, uint32_t> EnqueueToWorkstream(CallContext& cc, ProtocolEntry& pe,
-                                                    ProtocolId proto, int t, const Chunk& ch);
+                                                    ProtocolId proto, int t,
+                                                    std::span<Packet* const> batch);
   void Drop(Producer* prod, ProtocolId proto, DropReason why, Packet* pkt);
   void RunHandler(ProtocolEntry& pe, std::span<Packet* const> burst) { pe.spec.handler(burst); }
 

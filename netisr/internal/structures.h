@@ -8,12 +8,12 @@
 
 #include <array>
 #include <atomic>
-#include <boost/lockfree/spsc_queue.hpp>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "base/counter.h"
+#include "netisr/internal/lane_ring.h"
 #include "netisr/internal/select.h"
 #include "netisr/netisr.h"
 #include "sched_feedback/load.h"
@@ -32,8 +32,9 @@ struct Lane {
   explicit Lane(uint32_t capacity) : ring(capacity) {}
 
   // SPSC ring: the producer thread pushes, the workstream's worker pops
-  // (boost's push/pop are release/acquire on the ring indices).
-  boost::lockfree::spsc_queue<Packet*> ring;
+  // (release/acquire on the ring indices, each side caching the other's:
+  // lane_ring.h).
+  LaneRing ring;
 
   // --- written by the producer only ---
   // Packets pushed into `ring`, ever. Release store after the push; read
@@ -194,6 +195,9 @@ struct Producer {
   Netisr* owner = nullptr;
   int index = 0;
   int home_ws = -1;  // the worker's workstream, or -1 for an external slot
+  // workstreams_[home_ws], or nullptr for an external slot: saves the
+  // direct fast path an index lookup. Set at construction, never changed.
+  Workstream* home = nullptr;
   // External slots: claimed and released under Dispatcher::reg_mu_.
   bool in_use = false;
   // Workstreams pushed to since the last Flush; owner thread only.

@@ -246,5 +246,73 @@ TEST(Defects, DrainedHookDispatchWakesSleepingWorker) {
   EXPECT_EQ(pool->available(), pool->capacity());
 }
 
+// The single-packet direct fast path (DispatchSrc) from a worker's own
+// source: the handler it runs counts as its workstream running handlers
+// (Workstream::draining, FreeBSD's NWS_DISPATCHING), so a packet that
+// handler dispatches under the hybrid rule to its own workstream is queued,
+// not run nested; every packet is delivered, stamped and counted once.
+class SingleDispatchSource : public IngressSource {
+ public:
+  SingleDispatchSource(PacketPool& pool, ProtocolId proto, uint64_t count)
+      : pool_(pool), proto_(proto), remaining_(count) {}
+  size_t Poll(Netisr& nisr, size_t budget) override {
+    size_t n = 0;
+    for (; n < budget && remaining_ > 0; ++n, --remaining_) {
+      Packet* p = pool_.Alloc();
+      if (p == nullptr) break;
+      p->SetFlowId(static_cast<uint32_t>(remaining_ % 4), HashType::kOpaque);
+      EXPECT_EQ(nisr.DispatchSrc(3, proto_, p), Outcome::kHandled);
+    }
+    return n;
+  }
+  bool Exhausted() const override { return remaining_ == 0; }
+
+ private:
+  PacketPool& pool_;
+  ProtocolId proto_;
+  uint64_t remaining_;
+};
+
+TEST(Defects, SingleDirectDispatchFromAWorkerMarksItsWorkstreamRunning) {
+  for (const Policy policy : {Policy::kSource, Policy::kFlow}) {
+    SCOPED_TRACE(policy == Policy::kSource ? "source" : "flow");
+    auto pool = MakePool(64);
+    auto nisr = MakeNetisr("inline", UnboundWorkers(1));
+    ASSERT_NE(nisr, nullptr);
+    Checker inner(4);
+    ProtocolSpec in = DeferredSpec("inner", inner.handler());
+    in.dispatch = DispatchMode::kHybrid;
+    auto inner_id = nisr->Register(in);
+    ASSERT_TRUE(inner_id.ok());
+    uint64_t outer_runs = 0, bad_stamps = 0;
+    ProtocolSpec out = DeferredSpec("outer", [&](Burst b) {
+      for (Packet* p : b) {
+        ++outer_runs;
+        bad_stamps += p->source != 3;
+        // Hybrid to this (only) workstream while its handler runs: queued.
+        EXPECT_EQ(nisr->DispatchSrc(3, *inner_id, p), Outcome::kQueued);
+      }
+    });
+    out.dispatch = DispatchMode::kDirect;
+    out.policy = policy;
+    auto outer_id = nisr->Register(out);
+    ASSERT_TRUE(outer_id.ok());
+    SingleDispatchSource src(*pool, *outer_id, 200);
+    ASSERT_TRUE(nisr->AttachSource(0, &src).ok());
+    ASSERT_TRUE(nisr->Start().ok());
+    nisr->RunUntilIdle();
+    nisr->Stop();
+    const Stats st = nisr->GetStats();
+    EXPECT_EQ(outer_runs, 200u);
+    EXPECT_EQ(bad_stamps, 0u);
+    EXPECT_EQ(st.Total(*outer_id).dispatched, 200u);
+    EXPECT_EQ(st.Total(*inner_id).queued, 200u);
+    EXPECT_EQ(st.Total(*inner_id).hybrid_dispatched, 0u);
+    EXPECT_EQ(inner.delivered(), 200u);
+    EXPECT_EQ(st.TotalDrops(), 0u);
+    EXPECT_EQ(pool->available(), pool->capacity());
+  }
+}
+
 }  // namespace
 }  // namespace netisr::testing

@@ -403,3 +403,26 @@ TEST_F(DpdkEalDeathTest, NoDeviceGivesAnError) {
 
 }  // namespace
 }  // namespace netisr::nic
+
+namespace netisr::nic {
+namespace {
+
+// The mbuf checksum verdicts as DPDK 22.11 encodes them (rte_mbuf_core.h:
+// RTE_MBUF_F_RX_IP_CKSUM_* in bits 4 and 7, RTE_MBUF_F_RX_L4_CKSUM_* in
+// bits 3 and 8; both bits set is "none", neither "unknown"). Only "good"
+// becomes a Packet::rx_csum_good bit, which the parse chain then trusts
+// (tests/proto/fast_path_test checks that side).
+TEST(DpdkCsumFlags, OnlyGoodVerdictsAreTrusted) {
+  constexpr uint64_t kIpBad = 1ull << 4, kIpGood = 1ull << 7, kIpNone = kIpBad | kIpGood;
+  constexpr uint64_t kL4Bad = 1ull << 3, kL4Good = 1ull << 8, kL4None = kL4Bad | kL4Good;
+  EXPECT_EQ(DpdkPort::RxCsumGood(0), 0);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood), kRxCsumIpGood);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kL4Good), kRxCsumL4Good);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood | kL4Good), kRxCsumIpGood | kRxCsumL4Good);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpBad | kL4Bad), 0);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpNone | kL4None), 0);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood | kL4Bad), kRxCsumIpGood);
+}
+
+}  // namespace
+}  // namespace netisr::nic

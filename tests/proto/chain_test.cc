@@ -78,8 +78,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Chain, FlowsKeepTheirWorkstreamFromIpUp) {
   // ip's m2flow sets the flowid; tcp keeps it, so both layers of one flow
-  // run on one workstream (no second hop between CPUs).
-  testing::StackHarness h("inline", 4, DispatchMode::kDeferred);
+  // run on one workstream (no second hop between CPUs). With the fused IPv4
+  // chain, ip is skipped and tcp runs where the layered chain runs it.
   FrameSpec s;
   s.l4 = FrameSpec::L4::kTcp;
   std::vector<std::vector<uint8_t>> frames;
@@ -87,15 +87,21 @@ TEST(Chain, FlowsKeepTheirWorkstreamFromIpUp) {
     s.src_port = static_cast<uint16_t>(2000 + i);
     frames.push_back(BuildFrame(s));
   }
-  h.Send(frames);
-  h.Drain();
-  h.nisr().Stop();
-  const Stats st = h.nisr().GetStats();
-  const int ip = h.stack().id(Layer::kIp), tcp = h.stack().id(Layer::kTcp);
-  for (size_t ws = 0; ws < st.work.size(); ++ws) {
-    EXPECT_EQ(st.work[ws][ip].handled, st.work[ws][tcp].handled) << ws;
+  std::vector<uint64_t> tcp_by_ws[2];
+  for (bool fused : {false, true}) {
+    testing::StackHarness h("inline", 4, DispatchMode::kDeferred, 256, fused);
+    h.Send(frames);
+    h.Drain();
+    h.nisr().Stop();
+    const Stats st = h.nisr().GetStats();
+    const int ip = h.stack().id(Layer::kIp), tcp = h.stack().id(Layer::kTcp);
+    for (size_t ws = 0; ws < st.work.size(); ++ws) {
+      EXPECT_EQ(st.work[ws][ip].handled, fused ? 0 : st.work[ws][tcp].handled) << ws;
+      tcp_by_ws[fused].push_back(st.work[ws][tcp].handled);
+    }
+    EXPECT_EQ(h.delivered(Layer::kTcp), 16u);
   }
-  EXPECT_EQ(h.delivered(Layer::kTcp), 16u);
+  EXPECT_EQ(tcp_by_ws[0], tcp_by_ws[1]);
 }
 
 TEST(Chain, RejectsBadOptions) {

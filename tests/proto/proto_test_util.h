@@ -23,7 +23,9 @@ using base::testing::NaiveChecksum;
 class StackHarness {
  public:
   // model: "inline" or "threads"; workstreams: netisr's max_threads.
-  StackHarness(const char* model, int workstreams, DispatchMode mode, uint32_t pool_size = 256) {
+  // fused_ipv4: StackOptions::fused_ipv4.
+  StackHarness(const char* model, int workstreams, DispatchMode mode, uint32_t pool_size = 256,
+               bool fused_ipv4 = true) {
     Settings s;
     s.max_threads = workstreams;
     s.bind_threads = false;
@@ -35,6 +37,7 @@ class StackHarness {
     pool_ = std::move(PacketPool::Create(pool_size, 2048)).value();
     StackOptions o;
     o.dispatch = mode;
+    o.fused_ipv4 = fused_ipv4;
     o.deliver = [this](Layer layer, Burst b) {
       delivered_[static_cast<size_t>(layer)].fetch_add(b.size(), std::memory_order_relaxed);
       for (Packet* p : b) Release(p);
@@ -48,8 +51,10 @@ class StackHarness {
 
   // Copies each frame into a pool packet and dispatches them to ether as
   // one burst from an external producer; then runs until idle. Returns how
-  // many were sent.
-  size_t Send(const std::vector<std::vector<uint8_t>>& frames, uint16_t source = 0) {
+  // many were sent. `csum_good`: Packet::rx_csum_good, as a NIC reporting
+  // checksum-good flags would set it.
+  size_t Send(const std::vector<std::vector<uint8_t>>& frames, uint16_t source = 0,
+              uint8_t csum_good = 0) {
     Netisr::ProducerScope scope(*nisr_);
     EXPECT_TRUE(scope.status().ok());
     std::vector<Packet*> pkts;
@@ -60,6 +65,7 @@ class StackHarness {
       if (!f.empty()) std::memcpy(p->data, f.data(), f.size());
       p->len = static_cast<uint32_t>(f.size());
       p->source = source;
+      p->rx_csum_good = csum_good;
       pkts.push_back(p);
     }
     nisr_->DispatchBurst(source, stack_->ether(), pkts);
