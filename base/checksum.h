@@ -6,11 +6,10 @@
 // (the IPv4 checksum field of "45 00 ... b1 e6" is 0xb1e6).
 //
 // Speed: the sum is independent of byte order (RFC 1071 section 2(B)), so the
-// bytes are summed as native 32-bit words into a 64-bit accumulator (no
-// carry to propagate for 2^32 words, i.e. any packet) and folded and swapped
-// once at the end; ~4 bytes per add instead of 2, and the loop has no
-// branches the compiler cannot unroll. Measured by benchmarks/proto as part
-// of the parse chain.
+// bytes are summed as native 64-bit words, each word's carry-out added back
+// in a separate accumulator (deferred carries, as RFC 1071 section 2(C)
+// suggests), folded and swapped once at the end; ~8 bytes per add instead of
+// 2. Measured by benchmarks/proto as part of the parse chain.
 //
 // In //base so that the protocol layer (verifying) and the NIC layer's
 // synthetic generator (building frames) share it without nic depending on

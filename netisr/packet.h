@@ -122,10 +122,11 @@ struct alignas(64) Packet {
   void* backing = nullptr;
   // Scratch for protocol layers (offsets of parsed headers and the like).
   std::array<uint64_t, 4> meta{};
-  // Checksums the receiving NIC verified and found good (kRxCsum* bits;
-  // DPDK's RTE_MBUF_F_RX_IP_CKSUM_GOOD and RTE_MBUF_F_RX_L4_CKSUM_GOOD), 0
-  // when the port reports none: the parse chain then verifies in software.
-  // Only "good" is trusted; a bad or unknown verdict is checked again.
+  // Checksums the receiving NIC vouches for (kRxCsum* bits: for DPDK, a
+  // "good" or "none" verdict on a non-tunnel packet), 0 when the port
+  // reports none: the parse chain then verifies in software. A bad or
+  // unknown verdict is checked again. A vouched-for checksum field may
+  // still be unfilled ("none"): whoever forwards the frame recomputes it.
   uint8_t rx_csum_good = 0;
 
   bool has_flowid() const { return hash_type != HashType::kNone; }

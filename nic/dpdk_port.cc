@@ -137,14 +137,20 @@ inline void RegisterThreadAsLcore() {
 
 }  // namespace
 
-// Packet::rx_csum_good from an mbuf's ol_flags: only a "good" verdict
-// counts; "bad", "unknown" and "none" leave the check to software.
-uint8_t DpdkPort::RxCsumGood(uint64_t ol_flags) {
+// Packet::rx_csum_good from an mbuf's verdicts. "Good" and "none" count:
+// DPDK's "none" means the checksum field is not filled in (e.g. virtio's
+// partial checksums from a host that set VIRTIO_NET_HDR_F_NEEDS_CSUM) but
+// the data's integrity is verified, so checking it in software would drop
+// a valid packet. "Bad" and "unknown" leave the check to software. For a
+// tunnel the flags describe the inner headers, while the parse chain reads
+// the outer ones: nothing is trusted then.
+uint8_t DpdkPort::RxCsumGood(uint64_t ol_flags, uint32_t packet_type) {
+  if ((packet_type & RTE_PTYPE_TUNNEL_MASK) != 0) return 0;
   uint8_t good = 0;
-  if ((ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
-    good |= kRxCsumIpGood;
-  if ((ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
-    good |= kRxCsumL4Good;
+  const uint64_t ip = ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+  if (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE) good |= kRxCsumIpGood;
+  const uint64_t l4 = ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE) good |= kRxCsumL4Good;
   return good;
 }
 
@@ -433,7 +439,7 @@ size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
       p->backing = mb;
       p->release = &DpdkPort::ReleaseMbuf;
       p->release_bulk = &DpdkPort::ReleaseMbufBulk;
-      p->rx_csum_good = RxCsumGood(mb->ol_flags);
+      p->rx_csum_good = RxCsumGood(mb->ol_flags, mb->packet_type);
       if (mb->ol_flags & RTE_MBUF_F_RX_RSS_HASH) {
         p->SetFlowId(mb->hash.rss, HwHashType(mb->packet_type, hw_rss_hf_));
         ++hw;

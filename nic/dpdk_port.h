@@ -48,7 +48,8 @@
 // dropped, not linearised: counted as RxDrop::kTooLong in Stats() and as
 // rx_multi_segment in ExtendedStats(). Checksums: when the device offers
 // RX checksum offloads (IPv4, TCP, UDP) they are enabled, and the mbuf's
-// "good" verdicts become Packet::rx_csum_good (RxCsumGood), which the parse
+// "good" and "none" verdicts (none: field unfilled, data verified) on non-tunnel
+// packets become Packet::rx_csum_good (RxCsumGood), which the parse
 // chain trusts instead of summing the bytes again; net_pcap offers none.
 //
 // Hardware RSS: configured when the device reports RSS offloads
@@ -202,10 +203,11 @@ class DpdkPort final : public Port {
   DpdkStats ExtendedStats() const;
 
   RssMode rss_mode() const { return rss_mode_; }
-  // Packet::rx_csum_good for an mbuf's ol_flags (RTE_MBUF_F_RX_IP_CKSUM_GOOD
-  // -> kRxCsumIpGood, RTE_MBUF_F_RX_L4_CKSUM_GOOD -> kRxCsumL4Good; bad,
-  // unknown and none -> 0). RxBurst sets it on every packet.
-  static uint8_t RxCsumGood(uint64_t ol_flags);
+  // Packet::rx_csum_good for an mbuf's ol_flags and packet_type: IP and L4
+  // verdicts "good" or "none" (field not filled in, data verified) -> the
+  // kRxCsum* bit; "bad" and "unknown" -> 0; a tunnel packet (whose flags
+  // describe the inner headers) -> 0. RxBurst sets it on every packet.
+  static uint8_t RxCsumGood(uint64_t ol_flags, uint32_t packet_type);
   const std::string& driver() const { return driver_; }
   // Mempool size and how many mbufs are free now (per-lcore caches
   // included): equal once every packet is back and the queues are drained.

@@ -51,8 +51,9 @@ struct Layout {
   uint8_t ip_proto = 0;  // upper-layer protocol (after IPv6 extension headers)
   // 1 when the terminal layer's checks already passed in the Ethernet
   // layer's one-pass IPv4 chain (ProtocolStack, StackOptions::fused_ipv4):
-  // the terminal layer's handler then delivers without parsing again. The
-  // IP parsers clear it (a packet may enter there with old meta).
+  // the terminal layer's handler then delivers without parsing again, and
+  // clears it. Only the tcp, udp and icmp handlers read it; the IP parsers
+  // clear it too (a packet may enter there with old meta).
   uint8_t checked_l4 = 0;
 
   // Member-wise (not memcmp: the padding byte is not a field).

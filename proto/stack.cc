@@ -27,6 +27,11 @@ namespace {
 constexpr size_t kDeliverSlot = kNumLayers;
 constexpr uint8_t kDropped = 0xff;
 
+// The layers the fused Ethernet layer sends an IPv4 packet to, checked.
+constexpr bool IsFusedTerminal(Layer l) {
+  return l == Layer::kTcp || l == Layer::kUdp || l == Layer::kIcmp;
+}
+
 struct LayerSpec {
   Layer layer;
   Policy policy;
@@ -93,8 +98,13 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
       SetLayout(pkt, l);
     } else {
       l = GetLayout(pkt);
-      if (l.checked_l4 != 0 && layer != Layer::kEther) {
-        s = Step::Deliver();  // checked by the fused Ethernet layer; Layout as it was
+      if (l.checked_l4 != 0 && IsFusedTerminal(layer)) {
+        // Checked by the fused Ethernet layer. Cleared on delivery, so the
+        // Layout handed on is the layered chain's, and a packet a handler
+        // re-injects with this meta is parsed again.
+        s = Step::Deliver();
+        l.checked_l4 = 0;
+        SetLayout(pkt, l);
       } else {
         s = ParseLayer(layer, pkt, l);
         SetLayout(pkt, l);

@@ -26,6 +26,12 @@
 // could reorder them in queued modes. IPv6 and ARP keep their layers; ip
 // still serves ports whose packets start at IP (nic::LinkType::kIp).
 //   ether (fused) -> tcp | udp | icmp (checked)  | ip6 | arp
+// The trade-off: ether is policy source, so the IPv4 checks, checksums
+// included, run on the RX queue's workstream rather than spread over the
+// flows' workstreams. With fewer RX queues than workstreams and large
+// frames that serialises the costliest per-packet work (a 1,500-byte TCP
+// segment is ~190 64-bit adds to checksum) on one CPU; such a setup turns
+// fused_ipv4 off (or the NIC verifies checksums: Packet::rx_csum_good).
 //
 // Bundled processing (J. Brouer et al., "Network stack challenges at
 // increasing speeds", Netdev 1.1 BoF, 2016; VPP's vector processing): a

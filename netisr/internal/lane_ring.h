@@ -14,8 +14,8 @@
 // Here each side keeps a private copy of the other's index (the "cached
 // head/tail" of DPDK's rte_ring peers, Lamport's queue with Lee's
 // and Giacomoni's caching, FastForward/MCRingBuffer) and re-reads the
-// shared one only when its copy says the ring is full (producer) or empty
-// (consumer). Lines, by who writes them:
+// shared one only when its copy says the ring has too little room
+// (producer) or too few packets for the burst asked (consumer). Lines, by who writes them:
 //   producer line: write index (shared) + its cached read index;
 //   consumer line: read index (shared) + its cached write index;
 //   a read-only line: size and slot array.
@@ -69,8 +69,10 @@ class LaneRing {
   size_t pop(Packet** out, size_t max) {
     const size_t r = cons_.read.load(std::memory_order_relaxed);
     size_t avail = Avail(cons_.cached_write, r);
-    if (avail == 0) {
-      // Acquire: pairs with the producer's release store of `write`.
+    if (avail < max) {
+      // Short of a full burst by its copy: look again, so that bursts do not
+      // shrink to the remainder of an old count. Acquire: pairs with the
+      // producer's release store of `write`.
       cons_.cached_write = prod_.write.load(std::memory_order_acquire);
       avail = Avail(cons_.cached_write, r);
       if (avail == 0) return 0;

@@ -407,21 +407,27 @@ TEST_F(DpdkEalDeathTest, NoDeviceGivesAnError) {
 namespace netisr::nic {
 namespace {
 
-// The mbuf checksum verdicts as DPDK 22.11 encodes them (rte_mbuf_core.h:
-// RTE_MBUF_F_RX_IP_CKSUM_* in bits 4 and 7, RTE_MBUF_F_RX_L4_CKSUM_* in
-// bits 3 and 8; both bits set is "none", neither "unknown"). Only "good"
-// becomes a Packet::rx_csum_good bit, which the parse chain then trusts
-// (tests/proto/fast_path_test checks that side).
-TEST(DpdkCsumFlags, OnlyGoodVerdictsAreTrusted) {
+// DPDK's RX checksum verdicts (rte_mbuf_core.h: IP in bits 4 and 7, L4 in
+// bits 3 and 8; both bits set is "none", neither "unknown"). "Good" and
+// "none" (field not filled in, e.g. virtio partial checksums, data
+// verified) become Packet::rx_csum_good bits, which the parse chain then
+// trusts (tests/proto/fast_path_test checks that side); a tunnel packet's
+// verdicts are about its inner headers and are not trusted.
+TEST(DpdkCsumFlags, GoodAndNoneVerdictsAreTrustedOutsideTunnels) {
   constexpr uint64_t kIpBad = 1ull << 4, kIpGood = 1ull << 7, kIpNone = kIpBad | kIpGood;
   constexpr uint64_t kL4Bad = 1ull << 3, kL4Good = 1ull << 8, kL4None = kL4Bad | kL4Good;
-  EXPECT_EQ(DpdkPort::RxCsumGood(0), 0);
-  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood), kRxCsumIpGood);
-  EXPECT_EQ(DpdkPort::RxCsumGood(kL4Good), kRxCsumL4Good);
-  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood | kL4Good), kRxCsumIpGood | kRxCsumL4Good);
-  EXPECT_EQ(DpdkPort::RxCsumGood(kIpBad | kL4Bad), 0);
-  EXPECT_EQ(DpdkPort::RxCsumGood(kIpNone | kL4None), 0);
-  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood | kL4Bad), kRxCsumIpGood);
+  // rte_mbuf_ptype.h: L2_ETHER | L3_IPV4 | L4_TCP, and TUNNEL_VXLAN.
+  constexpr uint32_t kPlain = 0x1 | 0x10 | 0x100;
+  constexpr uint32_t kVxlan = kPlain | 0x3000;
+  EXPECT_EQ(DpdkPort::RxCsumGood(0, kPlain), 0);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood, kPlain), kRxCsumIpGood);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kL4Good, kPlain), kRxCsumL4Good);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood | kL4Good, kPlain), kRxCsumIpGood | kRxCsumL4Good);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpBad | kL4Bad, kPlain), 0);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpNone | kL4None, kPlain), kRxCsumIpGood | kRxCsumL4Good);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood | kL4Bad, kPlain), kRxCsumIpGood);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpGood | kL4Good, kVxlan), 0);
+  EXPECT_EQ(DpdkPort::RxCsumGood(kIpNone | kL4None, kVxlan), 0);
 }
 
 }  // namespace

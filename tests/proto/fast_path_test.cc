@@ -200,5 +200,26 @@ TEST(FastPath, TrustsTheNicsChecksumGoodFlagsAndVerifiesOtherwise) {
   }
 }
 
+// The fused route hands on the Layout the layered chain gives: its
+// "checked" mark is cleared on delivery, so a handler that re-injects the
+// packet into the chain gets it parsed again, not waved through.
+TEST(FastPath, DeliveredLayoutIsTheLayeredChainsOne) {
+  FrameSpec s;
+  s.l4 = FrameSpec::L4::kTcp;
+  s.payload = 20;
+  const std::vector<uint8_t> frame = BuildFrame(s);
+  Layout seen[2];
+  for (bool fused : {false, true}) {
+    testing::StackHarness h("inline", 1, DispatchMode::kDeferred, 16, fused);
+    h.on_deliver = [&](Layer, const Packet& p) { seen[fused] = GetLayout(p); };
+    h.Send({frame});
+    h.Drain();
+    h.nisr().Stop();
+    ASSERT_EQ(h.delivered(Layer::kTcp), 1u) << fused;
+  }
+  EXPECT_EQ(seen[true].checked_l4, 0);
+  EXPECT_TRUE(seen[true] == seen[false]);
+}
+
 }  // namespace
 }  // namespace netisr::proto

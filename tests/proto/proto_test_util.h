@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -40,7 +41,10 @@ class StackHarness {
     o.fused_ipv4 = fused_ipv4;
     o.deliver = [this](Layer layer, Burst b) {
       delivered_[static_cast<size_t>(layer)].fetch_add(b.size(), std::memory_order_relaxed);
-      for (Packet* p : b) Release(p);
+      for (Packet* p : b) {
+        if (on_deliver) on_deliver(layer, *p);
+        Release(p);
+      }
     };
     auto st = ProtocolStack::Register(*nisr_, std::move(o));
     EXPECT_TRUE(st.ok()) << st.status().ToString();
@@ -48,6 +52,10 @@ class StackHarness {
     EXPECT_TRUE(nisr_->Start().ok());
   }
   ~StackHarness() { nisr_->Stop(); }
+
+  // Called with each delivered packet before it is released (set it before
+  // sending; it runs on the workers).
+  std::function<void(Layer, const Packet&)> on_deliver;
 
   // Copies each frame into a pool packet and dispatches them to ether as
   // one burst from an external producer; then runs until idle. Returns how
