@@ -96,6 +96,8 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
   run->add_flag_callback(
       "--no-bind", [&o] { o.bind = false; }, "Do not pin worker threads to CPUs");
   run->add_flag("--json", o.json, "Print JSON instead of the table");
+  run->add_flag("--lockprof", o.lockprof,
+                "Print the run's lock profile at exit (table, and `locks` in the JSON)");
   AddOptional(run, "--seed", o.seed,
               "Seed for flow choice and flowids (bench mode or --source synthetic; default 1)");
   run->add_option("--trace-us", o.trace_us,

@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include "lockprof/lock.h"
+#include "lockprof/report.h"
+
 namespace netisr::apps {
 
 Result<RunReport> Run(const RunOptions& opts, const RunHooks& hooks) {
@@ -16,12 +19,22 @@ int RunCommand(const RunOptions& opts, std::ostream& out, std::ostream& err,
     err << "netisr run: " << st.message() << "\n";
     return kExitUsage;
   }
+  // --lockprof: the profile of this run only; Run has joined every worker
+  // when it returns, so the snapshot counts all of their acquisitions.
+  if (opts.lockprof) lockprof::Reset();
   Result<RunReport> report = Run(opts, hooks);
   if (!report.ok()) {
     err << "netisr run: " << report.status().message() << "\n";
     return kExitFailure;
   }
-  out << (opts.json ? ToJson(*report).dump(2) + "\n" : FormatHuman(*report));
+  if (opts.json) {
+    nlohmann::json j = ToJson(*report);
+    if (opts.lockprof) j["locks"] = lockprof::ToJson(lockprof::Snapshot());
+    out << j.dump(2) << "\n";
+  } else {
+    out << FormatHuman(*report);
+    if (opts.lockprof) out << "\n" << lockprof::FormatTable(lockprof::Snapshot());
+  }
   int code = kExitOk;
   if (!report->Conserved()) {
     err << fmt::format(

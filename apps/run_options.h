@@ -79,6 +79,7 @@ struct RunOptions {
   int64_t qlimit = 0;            // --qlimit: 0 = netisr's default
   bool bind = true;              // cleared by --no-bind
   bool json = false;             // --json
+  bool lockprof = false;         // --lockprof: print the run's lock profile
   std::optional<uint64_t> seed;  // --seed (bench, synthetic); unset = kDefaultSeed
   AdaptiveOptions adaptive;      // --adaptive-* (--dispatch adaptive only)
   // --trace-us: sample netisr's statistics this often while the run lasts

@@ -584,6 +584,7 @@ void Engine::DeliverEvents() {
       if ((ev & Connection::kEvReadable) && c->cb_.on_readable) c->cb_.on_readable(*c);
       if ((ev & Connection::kEvPeerClosed) && c->cb_.on_peer_closed) c->cb_.on_peer_closed(*c);
       if ((ev & Connection::kEvWritable) && c->cb_.on_writable) c->cb_.on_writable(*c);
+      if (ev & Connection::kEvWindowUpdate) c->MaybeSendWindowUpdate();
       if (ev & Connection::kEvClosed) {
         if (c->cb_.on_closed) c->cb_.on_closed(*c, c->error_);
         c->cb_ = Callbacks{};

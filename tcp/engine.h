@@ -236,6 +236,10 @@ class Connection {
     kEvPeerClosed = 8,
     kEvClosed = 16,
     kEvAccept = 32,
+    // Internal, no callback: the application's Read opened the receive
+    // window; announce it when the outermost engine call settles, unless a
+    // segment sent meanwhile (the echo's data) already carried it.
+    kEvWindowUpdate = 64,
   };
   struct Range {
     uint32_t left, right;  // [left, right) received beyond RCV.NXT
@@ -267,6 +271,7 @@ class Connection {
   // sequence number would be dropped as a duplicate (BSD tcp_output does
   // the same). Found by LossySeedTest (seed 10).
   void SendAck() { SendSegment(snd_max_, 0, flags::kAck); }
+  void MaybeSendWindowUpdate();
   void ChallengeAck();
   void Retransmit();  // one segment at SND.UNA
   uint32_t RecvWindow() const;

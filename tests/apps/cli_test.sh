@@ -37,6 +37,25 @@ assert isinstance(r["trace"], list), r
 ' "$tmp/out.json" || fail "bad JSON report for: $*"
 }
 
+# --lockprof: the run's lock profile, in the JSON (a non-empty `locks` with
+# per-class acquisitions) and as a table after the text report.
+"$binary" run --json --no-bind --packets 20000 --lockprof >"$tmp/out.json" ||
+  fail "run --lockprof --json exited $?"
+python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+locks = r["locks"]
+assert isinstance(locks, dict) and locks, r.get("locks")
+assert sum(c["acquisitions"] for c in locks.values()) > 0, locks
+' "$tmp/out.json" || fail "run --lockprof: no lock profile in the JSON"
+"$binary" run --no-bind --packets 20000 --json >"$tmp/out.json" || fail "run --json exited $?"
+python3 -c '
+import json, sys
+assert "locks" not in json.load(open(sys.argv[1]))
+' "$tmp/out.json" || fail "run without --lockprof printed a lock profile"
+"$binary" run --no-bind --packets 20000 --lockprof >"$tmp/out" || fail "run --lockprof exited $?"
+grep -q "acquisitions" "$tmp/out" || fail "run --lockprof: no lock table: $(cat "$tmp/out")"
+
 # check_usage <flag> <value>: exits 2 and names the flag on stderr.
 check_usage() {
   local rc=0

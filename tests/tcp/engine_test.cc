@@ -660,6 +660,65 @@ TEST_P(EngineTest, OurZeroWindowDropsProbeDataAndReopensOnRead) {
   EXPECT_EQ(out[0].window, 4 * 1460);
 }
 
+// An echo reads and sends in one callback: the data it sends carries the
+// opened window, so no pure window-update ACK goes out before it. Found
+// against Linux: one extra pure ACK per Read (1287 per 6292 echoed segments,
+// each a frame the worker builds and sends).
+TEST_P(EngineTest, EchoedDataCarriesTheWindowUpdateWithoutASeparateAck) {
+  settings_.recv_buffer = 16 * 1460;  // an unscaled window below 64 KiB
+  Peer p = MakePeer();
+  rec_.auto_read = false;
+  Options o;
+  o.has_mss = true;
+  o.mss = 1460;
+  const uint32_t iss = Establish(p, o);
+  ASSERT_NE(rec_.conn, nullptr);
+  uint32_t seq = kPeerIss + 1;
+  const std::string seg(1460, 'e');
+  // Two segments wait unread (the application was busy): ACKed, window
+  // 14 x 1460.
+  for (int i = 0; i < 2; ++i) {
+    p.Send(p.Make(seq, iss + 1, flags::kAck, 65535, seg));
+    seq += 1460;
+  }
+  auto out = Out();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].window, 14 * 1460);
+  // Now an echo: the third segment's callback reads all three (the window
+  // opens by 3 x 1460 >= 2 MSS) and sends them back at once.
+  Callbacks cb;
+  cb.on_readable = [](Connection& c) {
+    uint8_t buf[8192];
+    while (size_t n = c.Read(buf, std::min(sizeof(buf), c.send_space()))) c.Send(buf, n);
+  };
+  rec_.conn->set_callbacks(std::move(cb));
+  p.Send(p.Make(seq, iss + 1, flags::kAck, 65535, seg));
+  seq += 1460;
+  out = Out();
+  size_t pure = 0, data = 0;
+  for (const Segment& s : out) (s.payload_len == 0 ? pure : data) += 1;
+  EXPECT_EQ(data, 3u);  // the echo
+  EXPECT_EQ(pure, 0u) << "the echoed data carries the ACK and the reopened window";
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.front().ack, seq);
+  EXPECT_EQ(out.front().window, 16 * 1460);  // all read: the whole buffer
+  // Reading without sending still announces the window, when the call ends.
+  rec_.conn->set_callbacks(rec_.Make());
+  for (int i = 0; i < 2; ++i) {
+    p.Send(p.Make(seq, iss + 1, flags::kAck, 65535, seg));
+    seq += 1460;
+  }
+  out = Out();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].window, 14 * 1460);
+  std::string got(2 * 1460, '\0');
+  EXPECT_EQ(rec_.conn->Read(reinterpret_cast<uint8_t*>(got.data()), got.size()), got.size());
+  out = Out();
+  ASSERT_EQ(out.size(), 1u);  // the window update
+  EXPECT_EQ(out[0].payload_len, 0u);
+  EXPECT_EQ(out[0].window, 16 * 1460);
+}
+
 TEST_P(EngineTest, PawsDropsOldTimestamps) {
   Peer p = MakePeer();
   Options o;
