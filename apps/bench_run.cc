@@ -168,6 +168,9 @@ Status Build(Job& job) {
       static_cast<uint64_t>(o.handler_ns), job.hooks.withhold);
   auto proto = job.nisr->Register(SpecFor(o, *job.protocol));
   if (!proto.ok()) return proto.status();
+  if (job.hooks.registered) {
+    if (Status st = job.hooks.registered(*job.nisr, *proto); !st.ok()) return st;
+  }
   return AddSources(job, *proto);
 }
 
@@ -207,4 +210,15 @@ Result<RunReport> RunSynthetic(const RunOptions& opts, const RunHooks& hooks) {
   if (Status st = Build(job); !st.ok()) return st;
   return Execute(job);
 }
+
+std::function<Status(Netisr&, ProtocolId)> AffinityHints(std::vector<int> placement) {
+  return [placement = std::move(placement)](Netisr& nisr, ProtocolId proto) -> Status {
+    for (size_t b = 0; b < placement.size(); ++b) {
+      if (Status st = nisr.SetFlowAffinity(proto, static_cast<uint32_t>(b), placement[b]); !st.ok())
+        return st;
+    }
+    return Status::Ok();
+  };
+}
+
 }  // namespace netisr::apps

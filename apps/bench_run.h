@@ -5,6 +5,9 @@
 // (harness::FlowOrderCheck). It measures the dispatcher alone.
 #pragma once
 
+#include <functional>
+#include <vector>
+
 #include "apps/drive.h"
 #include "apps/run_options.h"
 #include "apps/run_report.h"
@@ -16,5 +19,11 @@ namespace netisr::apps {
 // (kInvalidArgument, as ValidateRunOptions), or whatever netisr refused
 // (creation, start).
 Result<RunReport> RunSynthetic(const RunOptions& opts, const RunHooks& hooks = {});
+
+// A RunHooks::registered that hints flow bucket b to workstream
+// placement[b] (Netisr::SetFlowAffinity, flowid b), e.g. the simulated
+// oracle's SimResult::oracle_placement. Errors: a workstream out of range,
+// as SetFlowAffinity reports it.
+std::function<Status(Netisr&, ProtocolId)> AffinityHints(std::vector<int> placement);
 
 }  // namespace netisr::apps

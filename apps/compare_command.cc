@@ -8,8 +8,10 @@
 //      best policy's saturated throughput: throughput and p99 vs load;
 //   3. where `netisr run`'s bench mode can generate the scenario (uniform,
 //      skew), the real dispatcher (threads model, this machine's CPUs) for
-//      every policy but oracle, beside the simulation of the same layout
-//      (SimConfig::bench, fixed service): `validation`.
+//      every policy, beside the simulation of the same layout
+//      (SimConfig::bench, fixed service): `validation`. The real oracle run
+//      is hybrid with the simulated oracle's bucket placement as affinity
+//      hints (RunHooks::registered), set before traffic starts.
 // The profile is the same for every scenario: gaps are reported, never
 // tuned away.
 #include "apps/compare_command.h"
@@ -403,7 +405,7 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
   for (const std::string& s : scenarios) {
     total += static_cast<int>(policies.size() * (cpus.size() + fractions.size()));
     if (o.real_packets > 0 && benchable(s)) {
-      for (const std::string& p : policies) total += p == "oracle" ? 0 : 2;
+      total += static_cast<int>(2 * policies.size());
     }
   }
   Progress bar(progress_out, total, o.progress && !o.json && isatty(STDERR_FILENO));
@@ -449,13 +451,14 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
     }
     if (o.real_packets > 0 && benchable(scen)) {
       for (const std::string& pol : policies) {
-        if (pol == "oracle") continue;  // the bench mode has no affinity hints
         auto s = sim_run(scen, pol, rep.machine_cpus, 0, o.real_packets, true);
         if (!s.ok()) return s.status();
         rep.points.push_back(FromSim(*s, "sim-bench"));
         RunOptions ro;
         ro.cpus = rep.machine_cpus;
-        ro.dispatch = pol;
+        ro.dispatch = pol == "oracle" ? "hybrid" : pol;
+        RunHooks hooks;
+        if (pol == "oracle") hooks.registered = AffinityHints(s->oracle_placement);
         ro.policy = "flow";
         ro.model = "threads";
         ro.flows = 1024;
@@ -465,7 +468,7 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
         ro.seed = o.seed;
         bar.Step(fmt::format("{} {} real", scen, pol));
         const double cpu0 = ProcessCpuSeconds();
-        auto real = RunSynthetic(ro);
+        auto real = RunSynthetic(ro, hooks);
         if (!real.ok()) return real.status();
         const double cpu_s = ProcessCpuSeconds() - cpu0;
         Point p;

@@ -25,6 +25,10 @@ struct RunHooks {
   // for the buffer check's tests. Never release a withheld packet: its pool
   // goes away with the run.
   std::function<bool(const Packet&)> withhold;
+  // Bench mode: called with the Netisr and the bench protocol once it is
+  // registered, before Start (to set affinity hints, Netisr::SetFlowAffinity,
+  // as `compare` does for the oracle's placement). An error ends the run.
+  std::function<Status(Netisr&, ProtocolId)> registered;
 };
 
 // Releases the packets of a consumed burst, except those `withhold` keeps

@@ -20,32 +20,51 @@ Feedback& AdaptivePlacement::ReadLoads(Producer& prod, ProtocolEntry& pe, Protoc
   RollBucketEpoch(fb, pe, prod.index);
   if (fb.read_ns != 0 && fb.now_ns - fb.read_ns < kFeedbackRefreshNs) return fb;
   fb.read_ns = fb.now_ns;
-  fb.settling = 0;
-  fb.pressured = 0;
+  // Only this CPU's own sample is read now: the adaptive rule's common case
+  // (the bucket is home and this CPU keeps up) needs nothing else. The
+  // other workstreams are read when a decision first needs them (ReadOthers);
+  // at 64 CPUs and 31 kpps each, reading all of them on every call was 45%
+  // of `netisr sim`'s time (docs/sim.md).
+  fb.others_read = false;
+  fb.qlimit = pe.qlimit;
+  fb.fill_fresh = 0;  // the caller's chunks start after this
+  ReadOne(fb, prod, proto, prod.home_ws);
+  prod.saturated = UpdateSaturation(prod.saturated, fb.loads[prod.home_ws], settings_.adaptive);
+  return fb;
+}
+
+void AdaptivePlacement::ReadOne(Feedback& fb, const Producer& prod, ProtocolId proto, int w) const {
   // Published values older than two windows are stale: a worker that runs
   // publishes every window, so only a sleeping (or descheduled) one lags.
   const uint64_t stale_ns = 2 * settings_.adaptive.load_window_ns;
-  const int nws = static_cast<int>(ws_.size());
-  for (int w = 0; w < nws; ++w) {
-    const Workstream& ws = *ws_[w];
-    sched::LoadSample& l = fb.loads[w];
-    l = ws.load.Read();
-    l.asleep = ws.signal.sleeping.load(std::memory_order_relaxed) != 0;
-    // The clock is not ordered across CPUs (see FastClock): a publication
-    // may read as slightly in the future.
-    l.stale = fb.now_ns > l.published_ns && fb.now_ns - l.published_ns > stale_ns;
+  const uint64_t bit = uint64_t{1} << w;
+  const Workstream& ws = *ws_[w];
+  sched::LoadSample& l = fb.loads[w];
+  l = ws.load.Read();
+  l.asleep = ws.signal.sleeping.load(std::memory_order_relaxed) != 0;
+  // The clock is not ordered across CPUs (see FastClock): a publication
+  // may read as slightly in the future.
+  l.stale = fb.now_ns > l.published_ns && fb.now_ns - l.published_ns > stale_ns;
+  // RefreshFill's reading this chunk (with what the chunk staged) is newer.
+  if (!(fb.fill_fresh & bit))
     fb.fill[w] = static_cast<float>(ws.protos[proto].qlen.load(std::memory_order_relaxed)) /
-                 static_cast<float>(pe.qlimit);
-    // A settling target that sleeps with stale load will not publish until
-    // woken; it is idle, so the last move evidently did not fill it.
-    if (l.windows < prod.settle_until_windows[w] && !(l.asleep && l.stale))
-      fb.settling |= uint64_t{1} << w;
-    if (const uint64_t p = prod.pressured_ns[w];
-        p != 0 && fb.now_ns - std::min(fb.now_ns, p) < settings_.adaptive.load_window_ns)
-      fb.pressured |= uint64_t{1} << w;
-  }
-  prod.saturated = UpdateSaturation(prod.saturated, fb.loads[prod.home_ws], settings_.adaptive);
-  return fb;
+                 static_cast<float>(fb.qlimit);
+  // A settling target that sleeps with stale load will not publish until
+  // woken; it is idle, so the last move evidently did not fill it.
+  fb.settling &= ~bit;
+  if (l.windows < prod.settle_until_windows[w] && !(l.asleep && l.stale)) fb.settling |= bit;
+  fb.pressured &= ~bit;
+  if (const uint64_t p = prod.pressured_ns[w];
+      p != 0 && fb.now_ns - std::min(fb.now_ns, p) < settings_.adaptive.load_window_ns)
+    fb.pressured |= bit;
+}
+
+void AdaptivePlacement::ReadOthers(Feedback& fb, const Producer& prod, ProtocolId proto) const {
+  if (fb.others_read) return;
+  fb.others_read = true;
+  const int nws = static_cast<int>(ws_.size());
+  for (int w = 0; w < nws; ++w)
+    if (w != prod.home_ws) ReadOne(fb, prod, proto, w);
 }
 
 void AdaptivePlacement::RollBucketEpoch(Feedback& fb, ProtocolEntry& pe, int producer) const {
@@ -92,6 +111,9 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
     choice = {hint, AdaptiveReason::kHinted};
   } else {
     if (b.placement < 0 || b.placement >= nws) b.placement = static_cast<int16_t>(here);
+    // Bucket home and this CPU keeping up: the rule answers kHasRoom from
+    // here_saturated alone. Anything else may look at other workstreams.
+    if (b.placement != here || prod.saturated) ReadOthers(fb, prod, proto);
     const bool rate_ok =
         fb.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
     const AdaptiveView view{here,

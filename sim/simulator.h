@@ -102,6 +102,10 @@ struct SimResult {
   uint64_t migrations = 0;                  // adaptive bucket moves
   uint64_t wakeups = 0;                     // sleeping workers woken by producers
   bool conserved = false;                   // packets == delivered + dropped, pool whole
+  // --dispatch oracle: the workstream of each flow bucket, as applied
+  // (Netisr::SetFlowAffinity); empty otherwise. Not in the JSON. `compare`
+  // gives the real dispatcher the same hints.
+  std::vector<int> oracle_placement;
 
   uint64_t TotalDropped() const;
   // The JSON the CLI prints (`netisr sim --json`): packets, wall_s, sim_pps,

@@ -4,12 +4,13 @@
 //
 // It reads time only from the Clock it is given (the dispatcher's:
 // Settings::clock or FastClock), so a simulator can run this code, not a
-// copy of it, in virtual time. The clock is read once per entry-point call
-// (ReadLoads) and twice per adaptive direct run (service time), a virtual
-// call each, only in adaptive mode. The workers' own load metering
-// (workers.cc) reads the same clock through Dispatcher::Now, which calls
-// FastClock inline when no clock was injected: it runs per drained burst in
-// every mode.
+// copy of it, in virtual time. Other workstreams' loads are read lazily,
+// only for a decision that looks beyond this CPU (a bucket away from home or
+// this CPU saturated), so the common case costs one sample, not nws. The clock is read once per
+// entry-point call (ReadLoads) and twice per adaptive direct run (service time), a virtual call
+// each, only in adaptive mode. The workers' own load metering (workers.cc) reads the same clock
+// through Dispatcher::Now, which calls FastClock inline when no clock was injected: it runs per
+// drained burst in every mode.
 //
 // Threading: every method runs on the producer thread that owns `prod` and
 // its Feedback; it reads other workers' published state with relaxed loads
@@ -44,8 +45,9 @@ class AdaptivePlacement {
 
   uint64_t Now() const { return clock_.NowNs(); }
 
-  // Returns `prod`'s snapshot for `proto` with now_ns set, its loads, queue
-  // fills and own saturation re-read at most every kFeedbackRefreshNs, and
+  // Returns `prod`'s snapshot for `proto` with now_ns set, its own load,
+  // queue fill and saturation re-read at most every kFeedbackRefreshNs (the
+  // other workstreams' when Place first needs them after that), and
   // its bucket epoch rolled over when due. `prod` must be a worker's
   // (home_ws >= 0).
   Feedback& ReadLoads(Producer& prod, ProtocolEntry& pe, ProtocolId proto) const;
@@ -62,6 +64,11 @@ class AdaptivePlacement {
   AdaptiveChoice Place(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b, int hint) const;
 
  private:
+  // Reads workstream w's published load, queue fill (unless RefreshFill's
+  // is fresher) and settling and pressured bits into fb.
+  void ReadOne(Feedback& fb, const Producer& prod, ProtocolId proto, int w) const;
+  // ReadOne for every workstream but prod's own, once per ReadLoads refresh.
+  void ReadOthers(Feedback& fb, const Producer& prod, ProtocolId proto) const;
   // Starts a new bucket epoch once kBucketEpochWindows load windows have
   // passed, keeping each bucket's count of the one that ended.
   void RollBucketEpoch(Feedback& fb, ProtocolEntry& pe, int producer) const;

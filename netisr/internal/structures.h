@@ -160,6 +160,11 @@ struct Feedback {
   uint64_t last_epoch_ns = 0;
   uint64_t now_ns = 0;   // the current call's clock reading
   uint64_t read_ns = 0;  // when the fields below were read; 0 = never
+  // Since read_ns: whether the other workstreams' entries were read too
+  // (AdaptivePlacement::ReadOthers); until then only the producer's own
+  // entry is current.
+  bool others_read = false;
+  uint32_t qlimit = 1;  // the protocol's queue limit, divides `fill`
   std::array<sched::LoadSample, kMaxWorkstreams> loads{};
   std::array<float, kMaxWorkstreams> fill{};
   uint64_t settling = 0;   // AdaptiveView::settling

@@ -157,6 +157,7 @@ class Engine {
   VirtualClock clock_;
   std::unique_ptr<Netisr> nisr_;
   ProtocolId proto_ = 0;
+  std::vector<int> oracle_placement_;  // SimResult::oracle_placement
   std::vector<std::unique_ptr<RxQueue>> rx_;
   std::vector<std::vector<int>> worker_queues_;
 
@@ -373,9 +374,10 @@ void Engine::ApplyOracle(ProtocolId proto) {
       add(static_cast<int>(ResponseFlowid(s.flowid) & (nb - 1)), -1, rate, MeanCost(Kind::kResp));
     }
   }
-  const std::vector<int> place = PlaceBuckets(pp);
+  oracle_placement_ = PlaceBuckets(pp);
   for (int b = 0; b < nb; ++b) {
-    if (Status st = nisr_->SetFlowAffinity(proto, static_cast<uint32_t>(b), place[b]); !st.ok())
+    if (Status st = nisr_->SetFlowAffinity(proto, static_cast<uint32_t>(b), oracle_placement_[b]);
+        !st.ok())
       return;
   }
 }
@@ -530,6 +532,7 @@ Result<SimResult> Engine::Run() {
   if (pool_drops_ > 0) r.dropped["sim_pool_empty"] = pool_drops_;
   r.reordered = reordered_;
   r.migrations = st.migrations;
+  r.oracle_placement = oracle_placement_;
   for (const WorkstreamStats& ws : st.workstreams) r.wakeups += ws.wakeups;
   const uint64_t span = last_done_ > first_arrival_ ? last_done_ - first_arrival_ : 0;
   r.virtual_s = static_cast<double>(span) * 1e-9;

@@ -27,6 +27,8 @@
 #include <tuple>
 #include <vector>
 
+#include "apps/bench_run.h"
+
 namespace netisr::apps {
 namespace {
 
@@ -130,6 +132,35 @@ TEST(RunSyntheticTest, QueueFullDropsAreCountedNotMistakenForReordering) {
   const RunReport r = RunSound(o);
   EXPECT_GT(r.dropped_total(), 0u);
   EXPECT_EQ(r.stats.drops.count("queue_full"), 1u);
+}
+
+TEST(RunSyntheticTest, AffinityHintsSetBeforeTrafficPlaceEveryBucket) {
+  // compare's real oracle run: hybrid with every flow bucket hinted before
+  // Start. All hinted to workstream 1, so workstream 0 runs no handler,
+  // not even for the packets its own source brings in.
+  RunOptions o = Small("threads", "hybrid", "flow");
+  RunHooks hooks;
+  hooks.registered = AffinityHints(std::vector<int>(256, 1));
+  Result<RunReport> r = RunSynthetic(o, hooks);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  // One CPU's queue takes two sources: some packets drop, counted.
+  EXPECT_EQ(r->packets_in, static_cast<uint64_t>(o.packets));
+  EXPECT_TRUE(r->Conserved());
+  EXPECT_GT(r->delivered, 0u);
+  EXPECT_EQ(r->reordered, 0u);
+  ASSERT_EQ(r->latency_by_workstream.size(), 2u);
+  EXPECT_EQ(r->latency_by_workstream[0].samples, 0u);
+  EXPECT_EQ(r->latency_by_workstream[1].samples, r->delivered);
+}
+
+TEST(RunSyntheticTest, AffinityHintOutOfRangeFailsTheRun) {
+  RunOptions o = Small("threads", "hybrid", "flow");
+  RunHooks hooks;
+  hooks.registered = AffinityHints({0, 2});  // 2 CPUs: workstreams 0..1
+  Result<RunReport> r = RunSynthetic(o, hooks);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("affinity workstream"));
 }
 
 TEST(RunSyntheticTest, MoreSourcesThanFlowsAndMoreWorkstreamsThanCores) {

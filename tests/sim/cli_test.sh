@@ -85,6 +85,8 @@ for scen in ["uniform", "skew"]:
     for k in ["throughput_gap", "p99_gap", "same_ranking"]:
         assert k in v, v
     assert isinstance(v["same_ranking"], bool)
+    # The real dispatcher runs the oracle too (its placement as affinity hints).
+    assert "oracle" in v["policies"] and v["policies"]["oracle"]["real_pps"] > 0, v
 md = open(os.path.join(d, "report.md")).read()
 assert "## uniform" in md and "| policy | Mpps | p50 us | p99 us | dropped |" in md, md[:500]
 assert "Validation against the real dispatcher" in md
