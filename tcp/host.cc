@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <utility>
 
@@ -120,6 +121,15 @@ struct Host::Core {
   void SendSegment(int ws, const Segment& seg);
   void Queue(Slot& s, int ws, Packet* p);
   void FlushTx(int ws);
+  // Segments to their home workstream's engine through tcp_home. Queued
+  // whatever the dispatch override says (run here, tcp_home would refuse
+  // them as off their worker); what netisr drops on the way (queue full,
+  // shutdown) it has released, and it is counted here.
+  void Forward(Slot& s, std::span<Packet* const> pkts) {
+    const BurstOutcome r = nisr.QueueBurst(pkts[0]->source, home_proto, pkts);
+    s.c.drops[static_cast<size_t>(HostDrop::kForwardDropped)] += r.dropped;
+  }
+
   void Drop(Slot& s, Packet* p, HostDrop d) {
     ++s.c.drops[static_cast<size_t>(d)];
     Release(p);
@@ -272,7 +282,7 @@ void Host::Core::Deliver(proto::Layer layer, Burst burst) {
           ++s.c.forwarded;
           fwd_buf[nfwd++] = p;
           if (nfwd == std::size(fwd_buf)) {
-            nisr.DispatchBurst(p->source, home_proto, {fwd_buf, nfwd});
+            Forward(s, {fwd_buf, nfwd});
             nfwd = 0;
           }
           break;
@@ -285,7 +295,7 @@ void Host::Core::Deliver(proto::Layer layer, Burst burst) {
         break;
     }
   }
-  if (nfwd > 0) nisr.DispatchBurst(fwd_buf[0]->source, home_proto, {fwd_buf, nfwd});
+  if (nfwd > 0) Forward(s, {fwd_buf, nfwd});
   FlushTx(ws);
   table->Quiescent();
 }

@@ -72,17 +72,18 @@ namespace netisr::tcp {
 using proto::MacAddr;
 inline constexpr MacAddr kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-#define NETISR_TCP_HOST_DROPS(X)                                                    \
-  X(kNotForUs, "host_not_for_us")   /* another host's address (IP or ARP target) */ \
-  X(kArpIgnored, "arp_ignored")     /* an ARP reply: learned, nothing to send */    \
-  X(kIcmpIgnored, "icmp_ignored")   /* ICMP other than echo request */              \
-  X(kNoService, "no_service")       /* UDP, ICMPv6: nothing listens */              \
-  X(kIpv6, "tcp_ipv6")              /* TCP over IPv6: the host is IPv4 only */      \
-  X(kTcpMalformed, "tcp_malformed") /* the decoder refused what the chain passed */ \
-  X(kOffWorker, "off_worker")       /* handled on no workstream (Stop's drain) */   \
-  X(kNoEngine, "no_engine")         /* the workstream's engine could not start */   \
-  X(kTxFull, "tx_full")             /* the TX queue refused the frame */            \
-  X(kTxNoBuffer, "tx_no_buffer")    /* no packet in the host's pool */
+#define NETISR_TCP_HOST_DROPS(X)                                                        \
+  X(kNotForUs, "host_not_for_us")       /* another host's address (IP or ARP target) */ \
+  X(kArpIgnored, "arp_ignored")         /* an ARP reply: learned, nothing to send */    \
+  X(kIcmpIgnored, "icmp_ignored")       /* ICMP other than echo request */              \
+  X(kNoService, "no_service")           /* UDP, ICMPv6: nothing listens */              \
+  X(kIpv6, "tcp_ipv6")                  /* TCP over IPv6: the host is IPv4 only */      \
+  X(kTcpMalformed, "tcp_malformed")     /* the decoder refused what the chain passed */ \
+  X(kForwardDropped, "forward_dropped") /* netisr dropped it on the way home */         \
+  X(kOffWorker, "off_worker")           /* handled on no workstream (Stop's drain) */   \
+  X(kNoEngine, "no_engine")             /* the workstream's engine could not start */   \
+  X(kTxFull, "tx_full")                 /* the TX queue refused the frame */            \
+  X(kTxNoBuffer, "tx_no_buffer")        /* no packet in the host's pool */
 
 enum class HostDrop : uint8_t {
 #define NETISR_TCP_ENUM(e, s) e,
