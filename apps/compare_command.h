@@ -25,7 +25,7 @@ struct CompareOptions {
   std::string load = "auto";  // --load: PPS, saturate, or auto (70% of the profile's capacity)
   std::string profile = "default";    // --profile
   std::string out = "netisr-report";  // --out: report folder
-  int64_t packets = 500'000;        // --packets: per simulated run
+  int64_t packets = 500'000;          // --packets: per simulated run
   int64_t real_packets = 400'000;     // --real-packets: per real run, 0 = no real runs
   double service_ns = 300;            // --service-ns
   uint64_t seed = 1;                  // --seed
