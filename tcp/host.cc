@@ -130,6 +130,15 @@ struct Host::Core {
     s.c.drops[static_cast<size_t>(HostDrop::kForwardDropped)] += r.dropped;
   }
 
+  // The calling workstream's slot, or nullptr after releasing the burst and
+  // counting it in `off` when no workstream runs it (Stop's final drain).
+  Slot* SlotOrRelease(int ws, Burst burst, base::Counter& off) {
+    if (ws >= 0 && ws < workstreams) return slots[static_cast<size_t>(ws)].get();
+    off.AddShared(burst.size());
+    for (Packet* p : burst) Release(p);
+    return nullptr;
+  }
+
   void Drop(Slot& s, Packet* p, HostDrop d) {
     ++s.c.drops[static_cast<size_t>(d)];
     Release(p);
@@ -231,12 +240,9 @@ void Host::Core::Retire(int ws) {
 
 void Host::Core::Deliver(proto::Layer layer, Burst burst) {
   const int ws = Netisr::CurrentWorkstream();
-  if (ws < 0 || ws >= workstreams) {
-    off_worker_delivered.AddShared(burst.size());
-    for (Packet* p : burst) Release(p);
-    return;
-  }
-  Slot& s = *slots[static_cast<size_t>(ws)];
+  Slot* const here = SlotOrRelease(ws, burst, off_worker_delivered);
+  if (here == nullptr) return;
+  Slot& s = *here;
   s.c.frames_in += burst.size();
   Packet* fwd_buf[proto::kMaxStageBurst];
   size_t nfwd = 0;
@@ -302,15 +308,13 @@ void Host::Core::Deliver(proto::Layer layer, Burst burst) {
 
 void Host::Core::HomeInput(Burst burst) {
   const int ws = Netisr::CurrentWorkstream();
-  if (ws < 0 || ws >= workstreams) {
-    off_worker_forwarded.AddShared(burst.size());
-    for (Packet* p : burst) Release(p);
-    return;
-  }
-  Slot& s = *slots[static_cast<size_t>(ws)];
+  Slot* const here = SlotOrRelease(ws, burst, off_worker_forwarded);
+  if (here == nullptr) return;
+  Slot& s = *here;
   for (Packet* p : burst) {
     if (static_cast<int>(inpcb::CpuOf(p->flowid, static_cast<uint32_t>(workstreams))) != ws) {
-      // Only a dispatch override (direct) runs tcp_home off its CPU.
+      // Forward queues tcp_home to the home workstream; anything else is
+      // refused rather than touch another workstream's engine.
       Drop(s, p, HostDrop::kOffWorker);
       continue;
     }
