@@ -12,6 +12,7 @@ PACKAGES=(
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libpcap-dev liburcu-dev iproute2 ethtool python3
   gnuplot-nox parallel
+  libtomlplusplus-dev libcpp-httplib-dev dpdk-doc traceroute iputils-ping curl
 )
 
 is_installed() {
