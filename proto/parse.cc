@@ -93,7 +93,14 @@ Step ParseArp(Packet& pkt, Layout& l) {
   return Step::Deliver();
 }
 
-Step ParseIpv4(Packet& pkt, Layout& l) {
+namespace {
+
+// ParseIpv4 up to (not including) the upper-layer choice. With
+// `defer_fragment` a fragment passes, flagged in *fragment, for the caller
+// to judge after the IP-layer hook; without it the fragment check drops
+// where ParseIpv4 always did (before the checksum), so the chain without a
+// hook gives the same reasons as before the hook existed.
+Step Ipv4Header(Packet& pkt, Layout& l, bool defer_fragment, bool* fragment) {
   const uint32_t avail = pkt.len - l.l3_off;
   if (avail < wire::kIpv4MinHeaderLen) return Step::Drop(ParseDrop::kTruncatedIp);
   const uint8_t* ip = pkt.data + l.l3_off;
@@ -108,9 +115,8 @@ Step ParseIpv4(Packet& pkt, Layout& l) {
     return Step::Drop(ParseDrop::kBadIpOptions);
   }
   const uint16_t frag = Load16(ip + wire::kIpv4FragOffset);
-  if ((frag & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0) {
-    return Step::Drop(ParseDrop::kIpFragment);
-  }
+  *fragment = (frag & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0;
+  if (*fragment && !defer_fragment) return Step::Drop(ParseDrop::kIpFragment);
   if ((pkt.rx_csum_good & kRxCsumIpGood) == 0 && !ChecksumOk(ip, hlen)) {
     return Step::Drop(ParseDrop::kBadIpChecksum);
   }
@@ -122,10 +128,14 @@ Step ParseIpv4(Packet& pkt, Layout& l) {
   // What the upper layers read the family from; already so after Ethernet,
   // set here for packets that enter at the IP layer (nic::LinkType::kIp).
   l.ethertype = wire::kEtherTypeIpv4;
-  return UpperLayer(l.ip_proto, /*ipv6=*/false);
+  return Step::Deliver();
 }
 
-Step ParseIpv6(Packet& pkt, Layout& l) {
+// ParseIpv6 up to the upper-layer choice; `defer_fragment` as in
+// Ipv4Header. A deferred fragment (offset != 0 or M set) ends the walk at
+// its fragment header: what follows is the fragmentable part, not headers
+// this packet can be judged by (a later fragment's bytes are payload).
+Step Ipv6Header(Packet& pkt, Layout& l, bool defer_fragment, bool* fragment) {
   const uint32_t avail = pkt.len - l.l3_off;
   if (avail < wire::kIpv6HeaderLen) return Step::Drop(ParseDrop::kTruncatedIp6);
   const uint8_t* ip = pkt.data + l.l3_off;
@@ -145,7 +155,11 @@ Step ParseIpv6(Packet& pkt, Layout& l) {
     if (nh == wire::kProtoFragment) {
       const uint16_t fo = Load16(ext + 2);
       if ((fo & (wire::kIpv6FragOffsetMask | wire::kIpv6FragM)) != 0) {
-        return Step::Drop(ParseDrop::kIp6Fragment);
+        if (!defer_fragment) return Step::Drop(ParseDrop::kIp6Fragment);
+        *fragment = true;
+        nh = ext[0];
+        off += len;
+        break;
       }
     } else {
       len = (ext[1] + 1u) * 8;
@@ -159,8 +173,38 @@ Step ParseIpv6(Packet& pkt, Layout& l) {
   l.l4_off = static_cast<uint16_t>(l.l3_off + off);
   l.l4_len = static_cast<uint16_t>(end - off);
   l.ip_proto = nh;
-  l.ethertype = wire::kEtherTypeIpv6;  // as in ParseIpv4
-  return UpperLayer(nh, /*ipv6=*/true);
+  l.ethertype = wire::kEtherTypeIpv6;  // as in Ipv4Header
+  return Step::Deliver();
+}
+
+}  // namespace
+
+Step ParseIpv4(Packet& pkt, Layout& l) {
+  bool fragment = false;
+  const Step s = Ipv4Header(pkt, l, /*defer_fragment=*/false, &fragment);
+  return s.kind == Step::Kind::kDrop ? s : UpperLayer(l.ip_proto, /*ipv6=*/false);
+}
+
+Step ParseIpv6(Packet& pkt, Layout& l) {
+  bool fragment = false;
+  const Step s = Ipv6Header(pkt, l, /*defer_fragment=*/false, &fragment);
+  return s.kind == Step::Kind::kDrop ? s : UpperLayer(l.ip_proto, /*ipv6=*/true);
+}
+
+Step ParseIpv4Header(Packet& pkt, Layout& l, bool* fragment) {
+  *fragment = false;
+  return Ipv4Header(pkt, l, /*defer_fragment=*/true, fragment);
+}
+
+Step ParseIpv6Header(Packet& pkt, Layout& l, bool* fragment) {
+  *fragment = false;
+  return Ipv6Header(pkt, l, /*defer_fragment=*/true, fragment);
+}
+
+Step FinishIpLocal(const Layout& l, bool fragment) {
+  const bool ipv6 = IsIpv6(l);
+  if (fragment) return Step::Drop(ipv6 ? ParseDrop::kIp6Fragment : ParseDrop::kIpFragment);
+  return UpperLayer(l.ip_proto, ipv6);
 }
 
 namespace {

@@ -84,6 +84,26 @@ Step ParseTcp(Packet& pkt, Layout& l);
 // The parser of `layer`.
 Step ParseLayer(Layer layer, Packet& pkt, Layout& l);
 
+// ParseIpv4 / ParseIpv6 split at the IP-layer hook (StackOptions::ip_hook),
+// for a chain that forwards: the header checks (IPv4: version, lengths,
+// options walk, header checksum; IPv6: version, payload length, extension
+// header walk), which every IP packet passes whether it is forwarded or
+// delivered, apart from the checks that concern local delivery alone.
+// ParseIpv4Header / ParseIpv6Header return Step::Deliver() when the header
+// passed (with `l` and pkt.len as ParseIpv4 / ParseIpv6 leave them), or the
+// drop. A fragment is not dropped here (a router forwards fragments, RFC
+// 1812 5.2.4) but flagged in *fragment; an IPv6 fragment's walk stops at
+// its fragment header. An unknown upper protocol is not judged either.
+// FinishIpLocal is the rest, for a packet to be delivered here: a fragment
+// drops (ip_fragment / ip6_fragment: no reassembly yet), else the upper
+// layer, or unknown_ip_protocol. Header then FinishIpLocal gives what
+// ParseIpv4 / ParseIpv6 give, except that an IPv4 fragment with a bad
+// header checksum drops as bad_ip_checksum rather than ip_fragment (the
+// checksum is checked before the hook sees the fragment).
+Step ParseIpv4Header(Packet& pkt, Layout& l, bool* fragment);
+Step ParseIpv6Header(Packet& pkt, Layout& l, bool* fragment);
+Step FinishIpLocal(const Layout& l, bool fragment);
+
 // The common case of ParseEther, ParseIpv4 and ParseTcp/ParseUdp in one
 // pass, with no layer hand-off in between: an untagged frame carrying an
 // IPv4 header without options, not a fragment, and a TCP or UDP segment.

@@ -1,6 +1,8 @@
 #include "proto/stack.h"
 
+#include <algorithm>
 #include <array>
+#include <span>
 #include <string>
 
 #include "proto/flow_hash.h"
@@ -12,6 +14,11 @@ struct ProtocolStack::Core {
 
   void Handle(Layer layer, Burst burst);
   void RunStages(Layer layer, Burst stage);
+  // Offers a stage's packets that passed the IP header checks (pkts, at
+  // stage positions index[]) to options.ip_hook and files each in slot[]:
+  // kTaken, or where the rest of the chain sends a local one.
+  void HookStage(Layer layer, bool fused_ether, std::span<Packet* const> pkts, const uint8_t* index,
+                 const bool* fragment, uint8_t* slot);
   // Dispatches `pkts` (all bound for `next`) in runs of equal ingress source.
   void DispatchRuns(Layer next, Burst pkts);
 
@@ -26,6 +33,10 @@ namespace {
 // Where stage 2 files a packet: a next layer, or the sink.
 constexpr size_t kDeliverSlot = kNumLayers;
 constexpr uint8_t kDropped = 0xff;
+// Taken by the IP-layer hook: neither released nor counted by the stack.
+constexpr uint8_t kTaken = 0xfe;
+// Passed the IP header checks; waits for the hook's verdict.
+constexpr uint8_t kAtHook = 0xfd;
 
 // The layers the fused Ethernet layer sends an IPv4 packet to, checked.
 constexpr bool IsFusedTerminal(Layer l) {
@@ -75,6 +86,14 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
   const size_t n = stage.size();
   std::array<uint8_t, kMaxStageBurst> slot;
   const bool fused_ether = layer == Layer::kEther && options.fused_ipv4;
+  // The layers that offer IP packets to the hook (see stack.h).
+  const bool hooked =
+      options.ip_hook && (fused_ether || layer == Layer::kIp || layer == Layer::kIp6);
+  // The packets at the hook, in stage order, and their fragment flags.
+  std::array<Packet*, kMaxStageBurst> at_hook;
+  std::array<uint8_t, kMaxStageBurst> at_hook_index;
+  std::array<bool, kMaxStageBurst> fragment;
+  size_t n_hook = 0;
 
   // 1. Validate. Prefetch two descriptors ahead and the next packet's
   // header (its descriptor was prefetched one iteration earlier), so that
@@ -86,7 +105,26 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
     Packet& pkt = *stage[i];
     Layout l;
     Step s;
-    if (fused_ether) {
+    if (hooked) {
+      // The IP header checks only; L4 (and, for a local packet, the
+      // fragment and upper-layer checks) after the hook.
+      bool frag = false;
+      if (fused_ether) {
+        s = ParseEther(pkt, l);
+        if (s.kind == Step::Kind::kNext && s.next == Layer::kIp) s = ParseIpv4Header(pkt, l, &frag);
+      } else {
+        l = GetLayout(pkt);
+        s = layer == Layer::kIp ? ParseIpv4Header(pkt, l, &frag) : ParseIpv6Header(pkt, l, &frag);
+      }
+      SetLayout(pkt, l);
+      if (s.kind == Step::Kind::kDeliver) {
+        slot[i] = kAtHook;
+        fragment[i] = frag;
+        at_hook[n_hook] = &pkt;
+        at_hook_index[n_hook++] = static_cast<uint8_t>(i);
+        continue;
+      }
+    } else if (fused_ether) {
       // The IPv4 chain in place (ParseEtherFused); a packet it delivers
       // goes to its terminal layer, which hands it on unparsed.
       const ChainResult r = ParseEtherFused(pkt, l);
@@ -124,10 +162,14 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
     }
   }
 
+  if (n_hook > 0)
+    HookStage(layer, fused_ether, {at_hook.data(), n_hook}, at_hook_index.data(), fragment.data(),
+              slot.data());
+
   // The common stage: every packet bound for one place (all TCP from the
   // fused Ethernet layer, all delivered at a terminal layer). The stage is
   // its own group; no sort.
-  bool uniform = n > 0 && slot[0] != kDropped;
+  bool uniform = n > 0 && slot[0] != kDropped && slot[0] != kTaken;
   for (size_t i = 1; uniform && i < n; ++i) uniform = slot[i] == slot[0];
   if (uniform) {
     if (slot[0] == kDeliverSlot) {
@@ -143,7 +185,7 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
   for (size_t i = 0; i < n; ++i) {
     if (slot[i] == kDropped) {
       Release(stage[i]);
-    } else {
+    } else if (slot[i] != kTaken) {
       ++start[slot[i] + 1];
     }
   }
@@ -152,7 +194,7 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
   std::array<uint32_t, kDeliverSlot + 1> fill;
   std::copy(start.begin(), start.end() - 1, fill.begin());
   for (size_t i = 0; i < n; ++i) {
-    if (slot[i] != kDropped) sorted[fill[slot[i]]++] = stage[i];
+    if (slot[i] != kDropped && slot[i] != kTaken) sorted[fill[slot[i]]++] = stage[i];
   }
 
   // 3. Dispatch each group.
@@ -163,6 +205,48 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
       options.deliver(layer, group);
     } else {
       DispatchRuns(static_cast<Layer>(d), group);
+    }
+  }
+}
+
+void ProtocolStack::Core::HookStage(Layer layer, bool fused_ether, std::span<Packet* const> pkts,
+                                    const uint8_t* index, const bool* fragment, uint8_t* slot) {
+  std::array<IpVerdict, kMaxStageBurst> verdict;
+  std::fill_n(verdict.begin(), pkts.size(), IpVerdict::kLocal);
+  // One family per stage: the fused Ethernet layer offers IPv4 only (IPv6
+  // goes on to ip6), the ip and ip6 layers their own.
+  options.ip_hook(layer == Layer::kIp6 ? Layer::kIp6 : Layer::kIp, pkts, verdict.data());
+  for (size_t k = 0; k < pkts.size(); ++k) {
+    const size_t i = index[k];
+    if (verdict[k] == IpVerdict::kTaken) {
+      slot[i] = kTaken;
+      continue;
+    }
+    // Local: the rest of the IP layer's checks, then (fused) the upper
+    // layer's, as ParseEtherFused's layered path runs them.
+    Packet& pkt = *pkts[k];
+    Layout l = GetLayout(pkt);
+    Step s = FinishIpLocal(l, fragment[i]);
+    if (fused_ether && s.kind == Step::Kind::kNext) {
+      const Layer terminal = s.next;
+      s = ParseLayer(terminal, pkt, l);
+      if (s.kind == Step::Kind::kDeliver) {
+        l.checked_l4 = 1;
+        s = Step::Next(terminal);
+      }
+      SetLayout(pkt, l);
+    }
+    switch (s.kind) {
+      case Step::Kind::kNext:
+        slot[i] = static_cast<uint8_t>(s.next);
+        break;
+      case Step::Kind::kDeliver:
+        slot[i] = kDeliverSlot;
+        break;
+      case Step::Kind::kDrop:
+        slot[i] = kDropped;
+        drops.Add(s.why);
+        break;
     }
   }
 }

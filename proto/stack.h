@@ -48,6 +48,23 @@
 // size; stage_burst = 1 runs the same code one packet at a time, which is
 // what benchmarks/proto compares against (figures there).
 //
+// IP-layer hook (StackOptions::ip_hook; absent, the chain is exactly the
+// host stack above): the place a router takes its transit traffic. Every
+// IPv4 and IPv6 packet whose IP header passed the IP layer's checks
+// (parse.h's ParseIpv4Header / ParseIpv6Header: no fragment check, no
+// upper-layer check, no TTL check) is offered to the hook, a stage at a
+// time, BEFORE any L4 check; the hook says per packet local (the chain goes
+// on exactly as without a hook: fragment drop, upper layer, L4 checks,
+// deliver) or taken (the hook owns it). So transit traffic is never L4
+// checked and a transit fragment is forwarded (RFC 1812 5.2.4), while local
+// traffic is judged with the very reasons it gets without a hook. Where it
+// runs: with fused_ipv4, IPv4 in the Ethernet handler (the RX queue's
+// workstream; the hook replaces the one-pass ParseFastPath by ParseEther +
+// ParseIpv4Header, then the L4 parser for local packets only), IPv6 in the
+// ip6 handler; without fused_ipv4, in the ip and ip6 handlers. The trade-off:
+// with a hook, local IPv4 traffic pays the layered parsers instead of the
+// fused fast path (~ the ip layer's checks again, no extra netisr hop).
+//
 // Threading: handlers run on whichever thread netisr runs them; the stack's
 // only mutable state is the drop counters (drop_counters.h). deliver() is
 // called concurrently from several workers under the threads model.
@@ -58,6 +75,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "netisr/netisr.h"
@@ -71,6 +89,23 @@ namespace netisr::proto {
 // Release each). `layer` is the terminal layer: kArp, kTcp, kUdp, kIcmp or
 // kIcmp6. The packet's Layout (meta) says where each header starts.
 using DeliverFn = std::function<void(Layer layer, Burst burst)>;
+
+// What the IP-layer hook decided about one packet.
+enum class IpVerdict : uint8_t {
+  kLocal = 0,  // the chain goes on (the stack's default for every packet)
+  kTaken = 1,  // the hook owns the packet: it forwarded, queued or released
+               // it, counting any drop under its own reason
+};
+
+// The IP-layer hook: `l3` is kIp or kIp6 (one family per call); pkts is a
+// stage (at most kMaxStageBurst) of packets whose IP header passed, each
+// with its Layout in meta (l3_off, l4_off, l4_len, ip_proto, ethertype,
+// VLAN tags; payload_off and checked_l4 not set) and pkt.len trimmed to the
+// IP length. verdicts[i] (kLocal on entry) is the hook's answer for
+// pkts[i]. A local packet must be left as it came (bytes, len, meta). Runs
+// on a worker, concurrently on several under the threads model; one call per
+// stage, not per packet.
+using IpHookFn = std::function<void(Layer l3, std::span<Packet* const> pkts, IpVerdict* verdicts)>;
 
 // Largest stage the handlers work on at once (their staging arrays live on
 // the stack: 64 x 16 B, small enough for fibers' stacks).
@@ -90,6 +125,8 @@ struct StackOptions {
   // layer, which delivers it without parsing again; see the chain above.
   // false: every layer is its own netisr hop for every packet.
   bool fused_ipv4 = true;
+  // Optional IP-layer hook (see the design note); empty: none.
+  IpHookFn ip_hook;
 };
 
 class ProtocolStack {
