@@ -21,6 +21,7 @@ _LIBS = {
     "fmt": (["-lfmt"], "fmt/format.h"),
     "json": ([], "nlohmann/json.hpp"),
     "pcap": (["-lpcap"], "pcap/pcap.h"),
+    "tomlplusplus": ([], "toml++/toml.h"),
     "urcu_qsbr": (["-lurcu-qsbr"], "urcu/urcu-qsbr.h"),
 }
 
