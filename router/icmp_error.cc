@@ -188,7 +188,20 @@ ErrorResult MakeIcmpError(const Packet& offending, const proto::Layout& l, IcmpE
   const bool v6 = l.ethertype == wire::kEtherTypeIpv6;
   if (!v4 && !v6) return {nullptr, ErrorSkip::kNotIp};
   const uint8_t* ip = offending.data + l.l3_off;
-  const uint32_t avail = offending.len - l.l3_off;
+  // The datagram: up to its IP length, never the Ethernet padding after it
+  // (the parse chain trimmed that already; a Layout made elsewhere may not
+  // have). A header the frame does not hold is not judged at all.
+  uint32_t avail = offending.len > l.l3_off ? offending.len - l.l3_off : 0;
+  if (avail < (v4 ? wire::kIpv4MinHeaderLen : wire::kIpv6HeaderLen)) {
+    return {nullptr, ErrorSkip::kNotIp};
+  }
+  if (v4) {
+    if ((ip[0] & 0x0fu) * 4 > avail) return {nullptr, ErrorSkip::kNotIp};
+    avail = std::min<uint32_t>(avail, Load16(ip + wire::kIpv4TotalLenOffset));
+  } else {
+    avail =
+        std::min<uint32_t>(avail, wire::kIpv6HeaderLen + Load16(ip + wire::kIpv6PayloadLenOffset));
+  }
   const ErrorSkip rule = v4 ? Rules4(offending, ip, avail) : Rules6(offending, ip, avail);
   if (rule != ErrorSkip::kCount) return {nullptr, rule};
 

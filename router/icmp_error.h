@@ -70,7 +70,7 @@ enum class IcmpError : uint8_t {
   X(kBadSource, "icmp_error_bad_source")     /* source names no single host */       \
   X(kRateLimited, "icmp_error_rate_limited") /* over the token bucket */             \
   X(kNoBuffer, "icmp_error_no_buffer")       /* allocator empty or too small */      \
-  X(kNotIp, "icmp_error_not_ip")
+  X(kNotIp, "icmp_error_not_ip")             /* not IP, or its header cut short */
 
 enum class ErrorSkip : uint8_t {
 #define NETISR_ROUTER_ENUMERATOR(e, name) e,

@@ -477,5 +477,33 @@ TEST_F(IcmpErrorTest, NonIpIsReported) {
   EXPECT_EQ(Make(o, IcmpError::kTimeExceeded).skip, ErrorSkip::kNotIp);
 }
 
+// A Layout written without the parse chain (an IP-layer hook): the quote
+// still stops at the IP length, and a header the frame does not hold is
+// refused rather than read.
+TEST_F(IcmpErrorTest, UntrimmedOrCutFramesWithAHandMadeLayout) {
+  auto pool = MakePool(4);
+  for (const bool v6 : {false, true}) {
+    FrameSpec s;
+    s.ipv6 = v6;
+    s.payload = 2;
+    s.pad_to = 200;
+    const std::vector<uint8_t> f = proto::BuildFrame(s);
+    Layout l;
+    l.l3_off = kL3;
+    l.ethertype = v6 ? wire::kEtherTypeIpv6 : wire::kEtherTypeIpv4;
+    Packet* p = Load(*pool, f);
+    const ErrorResult r =
+        MakeIcmpError(*p, l, IcmpError::kTimeExceeded, Port(), limiter_, 0, alloc_);
+    ASSERT_NE(r.frame, nullptr);
+    const uint32_t datagram = (v6 ? 40 : 20) + 8 + 2;
+    EXPECT_EQ(r.frame->len, kL3 + (v6 ? 40 : 20) + 8 + datagram) << v6;
+    Release(r.frame);
+    p->len = kL3 + (v6 ? 39 : 19);
+    EXPECT_EQ(MakeIcmpError(*p, l, IcmpError::kTimeExceeded, Port(), limiter_, 0, alloc_).skip,
+              ErrorSkip::kNotIp);
+    Release(p);
+  }
+}
+
 }  // namespace
 }  // namespace netisr::router
