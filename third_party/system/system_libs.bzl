@@ -52,6 +52,17 @@ def _system_libs_impl(ctx):
     # constructors; the drivers are loaded by EAL's plugin path instead.
     dpdk_libs = [f for f in dpdk_libs if f != "-Wl,--as-needed"]
     out.append("cc_library(name = \"dpdk\", linkopts = %r)" % dpdk_libs)
+
+    # cpp-httplib: Debian builds it as a library (libcpp-httplib.so) with
+    # TLS/zlib/brotli support, and those switches change its classes'
+    # layout, so every includer needs the same -D flags: carried as
+    # `defines` from pkg-config.
+    _check_header(ctx, "httplib", "httplib.h")
+    httplib_cflags = [f for f in _pkg_config(ctx, ["--cflags", "cpp-httplib"]) if f]
+    httplib_defines = [f[2:] for f in httplib_cflags if f.startswith("-D")]
+    httplib_libs = [f for f in _pkg_config(ctx, ["--libs", "cpp-httplib"]) if f]
+    out.append("cc_library(name = \"httplib\", defines = %r, linkopts = %r)" %
+               (httplib_defines, httplib_libs + ["-lpthread"]))
     ctx.file("BUILD", "\n".join(out) + "\n")
 
     # -include and -march from pkg-config cannot travel through cc_library;
