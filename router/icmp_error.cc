@@ -182,7 +182,7 @@ bool IcmpRateLimiter::Allow(uint64_t now_ns) {
 }
 
 ErrorResult MakeIcmpError(const Packet& offending, const proto::Layout& l, IcmpError type,
-                          const PortAddress& in, IcmpRateLimiter& limiter, uint64_t now_ns,
+                          const ErrorOrigin& in, IcmpRateLimiter& limiter, uint64_t now_ns,
                           const FrameAllocator& alloc) {
   const bool v4 = l.ethertype == wire::kEtherTypeIpv4;
   const bool v6 = l.ethertype == wire::kEtherTypeIpv6;

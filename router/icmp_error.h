@@ -128,7 +128,7 @@ class IcmpRateLimiter {
 };
 
 // The router's addresses on the port the offending frame came in on.
-struct PortAddress {
+struct ErrorOrigin {
   MacAddr mac{};
   uint32_t ip4 = 0;  // host order
   Ip6Addr ip6{};
@@ -144,7 +144,7 @@ struct ErrorResult {
 // above are checked first (no token spent on a packet that gets no error),
 // then `limiter`, then `alloc`. The new frame's Layout is in its meta.
 ErrorResult MakeIcmpError(const Packet& offending, const proto::Layout& l, IcmpError type,
-                          const PortAddress& in, IcmpRateLimiter& limiter, uint64_t now_ns,
+                          const ErrorOrigin& in, IcmpRateLimiter& limiter, uint64_t now_ns,
                           const FrameAllocator& alloc);
 
 }  // namespace netisr::router

@@ -31,8 +31,8 @@ namespace wire = proto::wire;
 constexpr uint32_t kL3 = wire::kEtherHeaderLen;
 constexpr uint64_t kSec = 1'000'000'000;
 
-PortAddress Port() {
-  PortAddress a;
+ErrorOrigin Port() {
+  ErrorOrigin a;
   a.mac = {0x02, 0xaa, 0, 0, 0, 1};
   a.ip4 = 0x0a010001;  // 10.1.0.1
   a.ip6 = {0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -75,7 +75,7 @@ class IcmpErrorTest : public ::testing::Test {
 // base/checksum.h, and the frame accepted by the parse chain.
 void ExpectIcmp4(const Packet& e, const Offending& o, uint8_t type, uint8_t code,
                  uint32_t quote_len) {
-  const PortAddress in = Port();
+  const ErrorOrigin in = Port();
   ASSERT_EQ(e.len, kL3 + 20 + 8 + quote_len);
   EXPECT_TRUE(std::equal(e.data, e.data + 6, o.pkt->data + 6));  // to the sender's MAC
   EXPECT_TRUE(std::equal(in.mac.begin(), in.mac.end(), e.data + 6));
@@ -105,7 +105,7 @@ void ExpectIcmp4(const Packet& e, const Offending& o, uint8_t type, uint8_t code
 
 void ExpectIcmp6(const Packet& e, const Offending& o, uint8_t type, uint8_t code,
                  uint32_t quote_len) {
-  const PortAddress in = Port();
+  const ErrorOrigin in = Port();
   ASSERT_EQ(e.len, kL3 + 40 + 8 + quote_len);
   EXPECT_TRUE(std::equal(e.data, e.data + 6, o.pkt->data + 6));
   EXPECT_TRUE(std::equal(in.mac.begin(), in.mac.end(), e.data + 6));
