@@ -1,0 +1,808 @@
+// Router (see router.h): the hook, local delivery and the control plane.
+#include "router/router.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+
+#include "base/counter.h"
+#include "base/wire.h"
+#include "netisr/stats_json.h"
+#include "nic/dpdk_port.h"
+#include "proto/layout.h"
+#include "proto/responder.h"
+#include "proto/wire.h"
+#include "router/forward.h"
+#include "router/icmp_error.h"
+#include "router/metrics.h"
+#include "router/nd.h"
+#include "sched_feedback/clock.h"
+
+namespace netisr::router {
+
+namespace {
+
+using base::Load16;
+using base::Load32;
+namespace wire = proto::wire;
+using proto::GetLayout;
+using proto::IpVerdict;
+using proto::Layer;
+using proto::Layout;
+
+// The router's own drop reasons (forward.h's FrameDrop names the frame
+// checks'; the neighbour table counts its own).
+#define NETISR_ROUTER_DROPS(X)                                                           \
+  X(kNoRoute, "no_route")                  /* no route: ICMP net unreachable */        \
+  X(kNotForUs, "l2_not_for_us")            /* unicast frame to another MAC */          \
+  X(kGroupTransit, "l2_group_transit")     /* link broadcast/multicast, not ours */    \
+  X(kLocalUnhandled, "local_unhandled")    /* TCP/UDP to the router: no socket */      \
+  X(kLocalIgnored, "local_icmp_ignored")   /* ICMP to us that asks nothing */          \
+  X(kArpNotForUs, "arp_not_for_us")        /* ARP about others' addresses */           \
+  X(kOffWorker, "off_worker")              /* reached the hook off any worker */       \
+  X(kBadPort, "bad_port")                  /* from a port id the router did not open */
+enum class Drop : uint8_t {
+#define NETISR_ROUTER_DROP_ENUM(e, name) e,
+  NETISR_ROUTER_DROPS(NETISR_ROUTER_DROP_ENUM)
+#undef NETISR_ROUTER_DROP_ENUM
+      kCount,
+};
+constexpr size_t kNumDrops = static_cast<size_t>(Drop::kCount);
+constexpr const char* kDropNames[] = {
+#define NETISR_ROUTER_DROP_NAME(e, name) name,
+    NETISR_ROUTER_DROPS(NETISR_ROUTER_DROP_NAME)
+#undef NETISR_ROUTER_DROP_NAME
+};
+
+// Port ids number 0..1023 (nic::SourceId reserves 64 queues per port).
+constexpr size_t kMaxPortIds = 1024;
+constexpr uint16_t kNoIndex = UINT16_MAX;
+
+// One worker's counters and scratch: written by that worker only
+// (base::Counter: single writer, read by Stats from any thread).
+struct alignas(64) WorkerState {
+  explicit WorkerState(uint32_t ready_cap) : ready(ready_cap) { solicits.reserve(64); }
+  IcmpRateLimiter limiter;
+  std::array<base::Counter, kNumDrops> drops;
+  std::array<base::Counter, kNumFrameDrops> frame_drops;
+  std::array<base::Counter, kNumErrorSkips> error_skips;
+  base::Counter forwarded, replies, consumed, icmp_errors, solicits_sent, adverts, resolved_sent,
+      no_frame;
+  std::vector<Packet*> ready;                // Confirm's output, queue_per_neighbour
+  std::vector<SolicitRequest> solicits;      // Tick's output (worker 0)
+  uint64_t next_tick_ns = 0;                 // worker 0
+};
+
+struct PortInfo {
+  std::string name;
+  MacAddr mac{};
+  std::vector<uint32_t> v4;              // our addresses, host order
+  std::vector<Ip6Addr> v6;
+  ErrorOrigin origin;                    // source of ICMP errors about its traffic
+};
+
+MacAddr PortMac(const PortConfig& pc, uint16_t index) {
+  // Locally administered (02:...), unique per router: 02:00 and the port's
+  // first IPv4 address (tcp-echo's convention), else 02:00:00:00 and the
+  // index.
+  for (const PortAddress& a : pc.addresses)
+    if (!a.addr.v6)
+      return {0x02, 0x00, static_cast<uint8_t>(a.addr.v4 >> 24),
+              static_cast<uint8_t>(a.addr.v4 >> 16), static_cast<uint8_t>(a.addr.v4 >> 8),
+              static_cast<uint8_t>(a.addr.v4)};
+  return {0x02, 0x00, 0x00, 0x00, static_cast<uint8_t>(index >> 8), static_cast<uint8_t>(index)};
+}
+
+std::string MacString(const MacAddr& m) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4],
+                     m[5]);
+}
+
+Ip6Addr Load6(const uint8_t* p) {
+  Ip6Addr a;
+  std::memcpy(a.data(), p, 16);
+  return a;
+}
+
+std::string DeviceName(const std::string& device) { return device.substr(0, device.find(',')); }
+
+}  // namespace
+
+struct Router::Core {
+  explicit Core(RouterConfig c) : config(std::move(c)) {}
+
+  RouterConfig config;
+  std::vector<PortInfo> ports;                  // by port index
+  std::array<uint16_t, kMaxPortIds> index_of{};  // port id -> index (kNoIndex)
+  std::unique_ptr<RouteTable> routes;
+  std::unique_ptr<NeighbourTable> neighbours;
+  std::vector<std::unique_ptr<WorkerState>> workers;
+  base::Counter off_worker;  // AddShared: any thread
+  FrameAllocator alloc;
+  const sched::FastClock* clock = &sched::FastClock::Global();
+  std::chrono::steady_clock::time_point started{};
+  std::atomic<bool> running{false};
+  // Declared last: destroyed first (its handlers use everything above).
+  std::unique_ptr<pipeline::Pipeline> pipe;
+  std::unique_ptr<ControlServer> control;
+
+  // --- data path (workers) ---
+  void Hook(Layer l3, std::span<Packet* const> pkts, IpVerdict* verdicts);
+  void Deliver(Layer layer, Burst burst);
+  size_t OnPoll(int worker);
+
+  bool Route(WorkerState& w, Layer l3, Packet* p, uint64_t now);
+  void Transmit(WorkerState& w, const NextHop& nh, const IpAddr& neighbour, Packet* p,
+                const Layout& l, uint64_t now);
+  void SendRewritten(WorkerState& w, uint16_t port, Packet* p, const Layout& l,
+                     const MacAddr& dst);
+  void SendReady(WorkerState& w, uint16_t port, size_t n, const MacAddr& mac);
+  void SendError(WorkerState& w, uint16_t in, const Packet& p, const Layout& l, IcmpError e,
+                 uint64_t now);
+  void SendSolicit(WorkerState& w, const SolicitRequest& r);
+  void DeliverArp(WorkerState& w, uint16_t in, Packet* p, uint64_t now);
+  void DeliverIcmp(WorkerState& w, uint16_t in, Packet* p);
+  void DeliverIcmp6(WorkerState& w, uint16_t in, Packet* p, uint64_t now);
+
+  bool Ours4(uint32_t a) const {
+    for (const PortInfo& pi : ports)
+      for (uint32_t x : pi.v4)
+        if (x == a) return true;
+    return false;
+  }
+  bool Ours6(const uint8_t* a) const {
+    for (const PortInfo& pi : ports)
+      for (const Ip6Addr& x : pi.v6)
+        if (std::memcmp(x.data(), a, 16) == 0) return true;
+    return false;
+  }
+  uint16_t PortOf(const Packet& p) const {
+    const uint16_t id = p.source / nic::kMaxQueuesPerPort;
+    return id < kMaxPortIds ? index_of[id] : kNoIndex;
+  }
+  void Count(WorkerState& w, Drop d, Packet* p) {
+    w.drops[static_cast<size_t>(d)].Add();
+    Release(p);
+  }
+  void Count(WorkerState& w, FrameDrop d, Packet* p) {
+    w.frame_drops[static_cast<size_t>(d)].Add();
+    Release(p);
+  }
+  WorkerState* Worker() {
+    const int ws = Netisr::CurrentWorkstream();
+    return ws >= 0 && static_cast<size_t>(ws) < workers.size() ? workers[ws].get() : nullptr;
+  }
+  void Stage(WorkerState&, uint16_t port, Packet* frame) { pipe->Send(port, frame); }
+
+  Status Build();
+  RouterStats Stats() const;
+};
+
+// --- data path ----------------------------------------------------------
+
+void Router::Core::Hook(Layer l3, std::span<Packet* const> pkts, IpVerdict* verdicts) {
+  const int ws = Netisr::CurrentWorkstream();
+  if (ws < 0 || static_cast<size_t>(ws) >= workers.size()) {
+    // Only Stop's final drain runs a handler off the workers; the route
+    // table may not be read here (not a registered reader).
+    off_worker.AddShared(pkts.size());
+    for (size_t i = 0; i < pkts.size(); ++i) {
+      Release(pkts[i]);
+      verdicts[i] = IpVerdict::kTaken;
+    }
+    return;
+  }
+  WorkerState& w = *workers[static_cast<size_t>(ws)];
+  const uint64_t now = clock->NowNs();
+  routes->Online(static_cast<uint32_t>(ws));
+  for (size_t i = 0; i < pkts.size(); ++i)
+    verdicts[i] = Route(w, l3, pkts[i], now) ? IpVerdict::kTaken : IpVerdict::kLocal;
+  routes->Offline(static_cast<uint32_t>(ws));
+}
+
+// false: local (the chain goes on); true: taken (sent, queued or counted).
+bool Router::Core::Route(WorkerState& w, Layer l3, Packet* p, uint64_t now) {
+  const Layout l = GetLayout(*p);
+  const uint8_t* ip = p->data + l.l3_off;
+  const bool v6 = l3 == Layer::kIp6;
+  if (v6) {
+    // Ours, or a link-scope multicast group (NDP's solicited-node and
+    // all-nodes groups, ff02::/16): local. Wider multicast: CheckIngress.
+    if (Ours6(ip + wire::kIpv6DstOffset)) return false;
+    if (ip[wire::kIpv6DstOffset] == 0xff && (ip[wire::kIpv6DstOffset + 1] & 0x0f) == 0x02)
+      return false;
+  } else if (Ours4(Load32(ip + wire::kIpv4DstOffset))) {
+    return false;
+  }
+  const uint16_t in = PortOf(*p);
+  if (in == kNoIndex) {
+    Count(w, Drop::kBadPort, p);
+    return true;
+  }
+  if (p->data[0] & 1) {
+    Count(w, Drop::kGroupTransit, p);
+    return true;
+  }
+  if (std::memcmp(p->data, ports[in].mac.data(), 6) != 0) {
+    Count(w, Drop::kNotForUs, p);
+    return true;
+  }
+  if (Check c = CheckIngress(*p, l); c.verdict != Verdict::kForward) {
+    Count(w, c.why, p);
+    return true;
+  }
+  std::optional<NextHop> nh;
+  IpAddr dst;
+  if (v6) {
+    dst = IpAddr::V6(Load6(ip + wire::kIpv6DstOffset));
+    nh = routes->Lookup6(dst.v6_bytes);
+  } else {
+    dst = IpAddr::V4(Load32(ip + wire::kIpv4DstOffset));
+    nh = routes->Lookup4(dst.v4);
+  }
+  if (!nh) {
+    SendError(w, in, *p, l, IcmpError::kNetUnreachable, now);
+    Count(w, Drop::kNoRoute, p);
+    return true;
+  }
+  if (Check c = CheckTtl(*p, l); c.verdict != Verdict::kForward) {
+    if (c.verdict == Verdict::kTimeExceeded) SendError(w, in, *p, l, IcmpError::kTimeExceeded, now);
+    Count(w, c.why, p);
+    return true;
+  }
+  Transmit(w, *nh, nh->connected() ? dst : nh->gateway, p, l, now);
+  return true;
+}
+
+void Router::Core::Transmit(WorkerState& w, const NextHop& nh, const IpAddr& neighbour, Packet* p,
+                            const Layout& l, uint64_t now) {
+  if (std::optional<MacAddr> mac = neighbours->Lookup(nh.port, neighbour)) {
+    SendRewritten(w, nh.port, p, l, *mac);
+    return;
+  }
+  NeighbourTable::ResolveResult r = neighbours->Resolve(nh.port, neighbour, p, now);
+  switch (r.outcome) {
+    case NeighbourTable::Outcome::kSend:
+      SendRewritten(w, nh.port, p, l, r.mac);
+      return;
+    case NeighbourTable::Outcome::kQueuedSolicit:
+      SendSolicit(w, r.solicit);
+      return;
+    case NeighbourTable::Outcome::kQueued:
+    case NeighbourTable::Outcome::kDropped:  // released and counted by the table
+      return;
+  }
+}
+
+void Router::Core::SendRewritten(WorkerState& w, uint16_t port, Packet* p, const Layout& l,
+                                 const MacAddr& dst) {
+  const Check c = Forward(*p, l, ports[port].mac, dst);
+  if (c.verdict != Verdict::kForward) {  // CheckTtl passed before: only a queued frame's race
+    Count(w, c.why, p);
+    return;
+  }
+  w.forwarded.Add();
+  Stage(w, port, p);
+}
+
+void Router::Core::SendReady(WorkerState& w, uint16_t port, size_t n, const MacAddr& mac) {
+  // Packets that waited for this neighbour: routed when they arrived (to
+  // `port`), rewritten now with the MAC just learnt, in arrival order.
+  for (size_t i = 0; i < n; ++i) {
+    Packet* p = w.ready[i];
+    w.resolved_sent.Add();
+    SendRewritten(w, port, p, GetLayout(*p), mac);
+  }
+}
+
+void Router::Core::SendError(WorkerState& w, uint16_t in, const Packet& p, const Layout& l,
+                             IcmpError e, uint64_t now) {
+  const ErrorResult r = MakeIcmpError(p, l, e, ports[in].origin, w.limiter, now, alloc);
+  if (r.frame == nullptr) {
+    w.error_skips[static_cast<size_t>(r.skip)].Add();
+    return;
+  }
+  w.icmp_errors.Add();
+  Stage(w, in, r.frame);  // back out of the ingress port (icmp_error.h, Addressing)
+}
+
+void Router::Core::SendSolicit(WorkerState& w, const SolicitRequest& r) {
+  const PortInfo& pi = ports[r.port];
+  Packet* f = nullptr;
+  if (!r.addr.v6) {
+    // Our address on the target's prefix, else the port's first.
+    uint32_t src = pi.v4.empty() ? 0 : pi.v4[0];
+    for (const PortAddress& a : config.ports[r.port].addresses)
+      if (!a.addr.v6 && PrefixContains(a.Connected(), r.addr)) src = a.addr.v4;
+    f = MakeArpRequest(alloc, src, pi.mac, r.addr.v4);
+  } else {
+    Ip6Addr src = pi.v6.empty() ? Ip6Addr{} : pi.v6[0];
+    for (const PortAddress& a : config.ports[r.port].addresses)
+      if (a.addr.v6 && PrefixContains(a.Connected(), r.addr)) src = a.addr.v6_bytes;
+    f = MakeNeighborSolicit(alloc, src, pi.mac, r.addr.v6_bytes);
+  }
+  if (f == nullptr) {
+    w.no_frame.Add();  // the table retries at its next tick
+    return;
+  }
+  if (r.unicast_to) WriteMacs(*f, pi.mac, *r.unicast_to);  // probing a stale entry
+  w.solicits_sent.Add();
+  Stage(w, r.port, f);
+}
+
+void Router::Core::Deliver(Layer layer, Burst burst) {
+  WorkerState* w = Worker();
+  if (w == nullptr) {
+    off_worker.AddShared(burst.size());
+    for (Packet* p : burst) Release(p);
+    return;
+  }
+  const uint64_t now = clock->NowNs();
+  for (Packet* p : burst) {
+    const uint16_t in = PortOf(*p);
+    if (in == kNoIndex) {
+      Count(*w, Drop::kBadPort, p);
+      continue;
+    }
+    switch (layer) {
+      case Layer::kArp:
+        DeliverArp(*w, in, p, now);
+        break;
+      case Layer::kIcmp:
+        DeliverIcmp(*w, in, p);
+        break;
+      case Layer::kIcmp6:
+        DeliverIcmp6(*w, in, p, now);
+        break;
+      default:  // TCP, UDP to one of our addresses: no sockets here
+        Count(*w, Drop::kLocalUnhandled, p);
+        break;
+    }
+  }
+}
+
+void Router::Core::DeliverArp(WorkerState& w, uint16_t in, Packet* p, uint64_t now) {
+  const Layout l = GetLayout(*p);
+  const uint8_t* a = p->data + l.l3_off;
+  constexpr uint32_t kOpOff = 6, kTpaOff = 24;  // RFC 826, Ethernet/IPv4
+  const uint32_t target = Load32(a + kTpaOff);
+  const bool reply = Load16(a + kOpOff) == wire::kArpOpReply;
+  const PortInfo& pi = ports[in];
+  const bool ours = std::find(pi.v4.begin(), pi.v4.end(), target) != pi.v4.end();
+  const proto::ArpSender s = proto::ArpSenderOf(*p, l);
+  if (s.ip != 0) {  // 0.0.0.0: an ARP probe (RFC 5227) teaches nothing
+    const size_t n = neighbours->Confirm(in, IpAddr::V4(s.ip), s.mac, reply && ours, ours, now,
+                                         w.ready);
+    SendReady(w, in, n, s.mac);
+  }
+  if (ours && proto::MakeArpReply(*p, l, target, pi.mac) == proto::Reply::kReplied) {
+    w.replies.Add();
+    Stage(w, in, p);
+    return;
+  }
+  if (!ours) {
+    Count(w, Drop::kArpNotForUs, p);
+    return;
+  }
+  w.consumed.Add();  // a reply to our request: learnt above
+  Release(p);
+}
+
+void Router::Core::DeliverIcmp(WorkerState& w, uint16_t in, Packet* p) {
+  (void)in;
+  const Layout l = GetLayout(*p);
+  const uint32_t dst = Load32(p->data + l.l3_off + wire::kIpv4DstOffset);
+  if (Ours4(dst) && proto::MakeIcmpEchoReply(*p, l, dst) == proto::Reply::kReplied) {
+    w.replies.Add();
+    Stage(w, in, p);
+    return;
+  }
+  Count(w, Drop::kLocalIgnored, p);
+}
+
+void Router::Core::DeliverIcmp6(WorkerState& w, uint16_t in, Packet* p, uint64_t now) {
+  const Layout l = GetLayout(*p);
+  const NdKind kind = NdKindOf(*p, l);
+  if (kind == NdKind::kNotNd) {
+    const uint8_t* dst = p->data + l.l3_off + wire::kIpv6DstOffset;
+    if (Ours6(dst) && MakeIcmp6EchoReply(*p, l, Load6(dst)) == proto::Reply::kReplied) {
+      w.replies.Add();
+      Stage(w, in, p);
+      return;
+    }
+    Count(w, Drop::kLocalIgnored, p);  // router solicitations, MLD, echo replies, ...
+    return;
+  }
+  NdMessage m;
+  if (FrameDrop why = ParseNd(*p, l, &m); why != FrameDrop::kCount) {
+    Count(w, why, p);
+    return;
+  }
+  const PortInfo& pi = ports[in];
+  const bool target_ours =
+      std::find(pi.v6.begin(), pi.v6.end(), m.target) != pi.v6.end();
+  Neighbour6 learnt;
+  if (LearnFrom(m, &learnt)) {
+    const bool solicited = kind == NdKind::kAdvert && m.solicited;
+    const size_t n = neighbours->Confirm(in, IpAddr::V6(learnt.ip), learnt.mac, solicited,
+                                         kind == NdKind::kSolicit && target_ours, now, w.ready);
+    SendReady(w, in, n, learnt.mac);
+  }
+  if (kind == NdKind::kSolicit && target_ours) {
+    if (Packet* na = MakeNeighborAdvert(alloc, m, pi.mac)) {
+      w.adverts.Add();
+      Stage(w, in, na);
+    } else {
+      w.no_frame.Add();  // the solicitor asks again
+    }
+  }
+  w.consumed.Add();
+  Release(p);
+}
+
+size_t Router::Core::OnPoll(int worker) {
+  if (worker != 0) return 0;
+  WorkerState& w = *workers[0];
+  const uint64_t now = clock->NowNs();
+  if (now < w.next_tick_ns) return 0;
+  w.next_tick_ns = now + kNeighbourTickNs;
+  w.solicits.clear();
+  neighbours->Tick(now, w.solicits);
+  for (const SolicitRequest& r : w.solicits) SendSolicit(w, r);
+  return w.solicits.size();
+}
+
+// --- building -------------------------------------------------------------
+
+Status Router::Core::Build() {
+  const DataplaneConfig& dp = config.dataplane;
+  const int nworkers = static_cast<int>(dp.workers);
+  if (config.ports.size() > kMaxPortIds)
+    return Invalid(fmt::format("{}: {} ports, at most {}", config.source, config.ports.size(),
+                               kMaxPortIds));
+  std::string eal = dp.eal;
+  for (const PortConfig& pc : config.ports) eal += " --vdev=" + pc.device;
+  (void)sched::FastClock::Global();  // calibrate before any worker runs
+  if (Status st = nic::DpdkEal::Init(eal); !st.ok()) return st;
+
+  RouteTableOptions ro;
+  ro.max_readers = static_cast<uint32_t>(nworkers);
+  auto rt = RouteTable::Create(ro);
+  if (!rt.ok()) return rt.status();
+  routes = std::move(*rt);
+  for (uint32_t i = 0; i < ro.max_readers; ++i) {
+    if (Status st = routes->RegisterReader(i); !st.ok()) return st;
+    routes->Offline(i);  // online only inside a hook call
+  }
+  for (const Route& r : config.ConnectedRoutes())
+    if (Status st = routes->Add(r); !st.ok())
+      return Status(st.code(), fmt::format("{}: connected route {}: {}", config.source,
+                                           r.prefix.ToString(), st.message()));
+  for (const Route& r : config.routes)
+    if (Status st = routes->Add(r); !st.ok())
+      return Status(st.code(), fmt::format("{}: route {}: {}", config.source,
+                                           r.prefix.ToString(), st.message()));
+  auto nt = NeighbourTable::Create();
+  if (!nt.ok()) return nt.status();
+  neighbours = std::move(*nt);
+  for (const StaticNeighbour& n : config.neighbours)
+    if (Status st = neighbours->AddStatic(n.port, n.addr, n.mac); !st.ok()) return st;
+
+  for (int i = 0; i < nworkers; ++i)
+    workers.push_back(std::make_unique<WorkerState>(neighbours->options().queue_per_neighbour));
+
+  pipeline::PipelineOptions po;
+  po.netisr.max_threads = nworkers;
+  po.model = dp.model;
+  po.dispatch = dp.dispatch;
+  po.deliver = [this](Layer layer, Burst burst) { Deliver(layer, burst); };
+  po.ip_hook = [this](Layer l3, std::span<Packet* const> pkts, IpVerdict* v) {
+    Hook(l3, pkts, v);
+  };
+  po.on_poll = [this](int worker) { return OnPoll(worker); };
+  auto pl = pipeline::Pipeline::Create(std::move(po));
+  if (!pl.ok()) return pl.status();
+  pipe = std::move(*pl);
+  alloc.alloc = [](void* ctx) { return static_cast<pipeline::Pipeline*>(ctx)->AllocFrame(); };
+  alloc.ctx = pipe.get();
+  alloc.capacity = pipeline::PipelineOptions{}.frame_buf_bytes;
+
+  index_of.fill(kNoIndex);
+  for (size_t i = 0; i < config.ports.size(); ++i) {
+    const PortConfig& pc = config.ports[i];
+    const std::string dev = DeviceName(pc.device);
+    auto id = nic::DpdkEal::FindPort(dev);
+    if (!id.ok())
+      return Status(id.status().code(), fmt::format("{}: port '{}' (device '{}'): {}",
+                                                    config.source, pc.name, dev,
+                                                    id.status().message()));
+    auto maxq = nic::DpdkEal::MaxRxQueues(*id);
+    if (!maxq.ok()) return maxq.status();
+    if (pc.rx_queues > *maxq)
+      return Invalid(fmt::format("{}: port '{}': rx_queues = {} but device '{}' offers {}",
+                                 config.source, pc.name, pc.rx_queues, dev, *maxq));
+    nic::DpdkConfig dc;
+    dc.port_id = *id;
+    dc.num_rx_queues = static_cast<uint16_t>(pc.rx_queues);
+    // One TX queue per worker where the device has them (no lock on TX);
+    // else shared (the pipeline serialises).
+    dc.num_tx_queues = static_cast<uint16_t>(std::min<int>(nworkers, *maxq));
+    auto idx = pipe->AddDpdkPort(dc);
+    if (!idx.ok())
+      return Status(idx.status().code(), fmt::format("{}: port '{}': {}", config.source, pc.name,
+                                                     idx.status().message()));
+    index_of[*id] = *idx;
+    PortInfo pi;
+    pi.name = pc.name;
+    pi.mac = PortMac(pc, static_cast<uint16_t>(i));
+    for (const PortAddress& a : pc.addresses) {
+      if (a.addr.v6)
+        pi.v6.push_back(a.addr.v6_bytes);
+      else
+        pi.v4.push_back(a.addr.v4);
+    }
+    pi.origin.mac = pi.mac;
+    pi.origin.ip4 = pi.v4.empty() ? 0 : pi.v4[0];
+    if (!pi.v6.empty()) pi.origin.ip6 = pi.v6[0];
+    ports.push_back(std::move(pi));
+  }
+  if (!config.filter_rules.empty()) {
+    auto f = proto::EarlyFilter::Create(config.filter_rules);
+    if (!f.ok()) return f.status();
+    if (Status st = pipe->SetFilter(std::move(*f)); !st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+RouterStats Router::Core::Stats() const {
+  RouterStats s;
+  if (running.load(std::memory_order_relaxed))
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  s.pipeline = pipe->Stats();
+  s.neighbours = neighbours->stats();
+  s.routes = routes->size();
+  s.drops = s.pipeline.drops;
+  RouterCounters& c = s.router;
+  auto add = [&](const std::string& k, uint64_t v) {
+    if (v != 0) s.drops[k] += v;
+  };
+  for (const auto& w : workers) {
+    for (size_t i = 0; i < kNumDrops; ++i) add(kDropNames[i], w->drops[i].Get());
+    for (size_t i = 0; i < kNumFrameDrops; ++i)
+      add(std::string(ToString(static_cast<FrameDrop>(i))), w->frame_drops[i].Get());
+    for (size_t i = 0; i < kNumErrorSkips; ++i)
+      if (uint64_t v = w->error_skips[i].Get())
+        c.icmp_errors_skipped[std::string(ToString(static_cast<ErrorSkip>(i)))] += v;
+    c.forwarded += w->forwarded.Get();
+    c.replies += w->replies.Get();
+    c.consumed += w->consumed.Get();
+    c.icmp_errors += w->icmp_errors.Get();
+    c.solicits += w->solicits_sent.Get();
+    c.adverts += w->adverts.Get();
+    c.resolved_sent += w->resolved_sent.Get();
+    c.no_frame += w->no_frame.Get();
+  }
+  add("off_worker", off_worker.Get());
+  add("neighbour_queue_full", s.neighbours.queue_full);
+  add("neighbour_table_full", s.neighbours.table_full);
+  add("neighbour_unresolved", s.neighbours.unresolved);
+  return s;
+}
+
+// --- RouterStats ------------------------------------------------------------
+
+uint64_t RouterStats::frames_in() const {
+  uint64_t n = pipeline.rx_packets;
+  for (const pipeline::PortCounters& p : pipeline.ports) n += p.port.rx_dropped();
+  return n;
+}
+uint64_t RouterStats::generated() const {
+  return router.icmp_errors + router.solicits + router.adverts;
+}
+uint64_t RouterStats::dropped() const {
+  uint64_t n = 0;
+  for (const auto& [k, v] : drops) n += v;
+  return n;
+}
+int64_t RouterStats::Balance() const {
+  return static_cast<int64_t>(frames_in() + generated()) -
+         static_cast<int64_t>(pipeline.tx_packets + dropped() + router.consumed +
+                              neighbours.waiting);
+}
+
+// --- Router -------------------------------------------------------------------
+
+Router::Router(std::unique_ptr<Core> core) : core_(std::move(core)) {}
+
+Router::~Router() {
+  Stop();
+  // The pipeline's teardown (its netisr's handlers use the core's tables),
+  // then the tables, waiting packets released (counted unresolved).
+  core_->pipe.reset();
+}
+
+Result<std::unique_ptr<Router>> Router::Create(const RouterConfig& config) {
+  auto core = std::make_unique<Core>(config);
+  if (Status st = core->Build(); !st.ok()) return st;
+  return std::unique_ptr<Router>(new Router(std::move(core)));
+}
+
+Status Router::Start() {
+  Core& c = *core_;
+  if (Status st = c.pipe->Start(); !st.ok()) return st;
+  c.started = std::chrono::steady_clock::now();
+  c.running.store(true, std::memory_order_relaxed);
+  if (!c.config.control.enabled) return Status::Ok();
+  ControlOptions co;
+  co.listen = c.config.control.listen;
+  co.allow_remote = c.config.control.allow_remote;
+  ControlHandlers h;
+  h.metrics = [this] { return Metrics(); };
+  h.stats = [this] { return ToJson(Stats(), core_->config); };
+  h.list_routes = [this] { return ListRoutes(); };
+  h.add_route = [this](const RouteRequest& r) { return AddRoute(r); };
+  h.delete_route = [this](const RouteRequest& r) { return DeleteRoute(r); };
+  auto srv = ControlServer::Start(co, std::move(h));
+  if (!srv.ok()) {
+    c.pipe->Stop();
+    return Status(srv.status().code(),
+                  fmt::format("[control] listen '{}': {}", co.listen, srv.status().message()));
+  }
+  c.control = std::move(*srv);
+  return Status::Ok();
+}
+
+void Router::Stop() {
+  Core& c = *core_;
+  if (c.control) c.control->Stop();
+  if (c.pipe) c.pipe->Stop();
+}
+
+Status Router::AddRoute(const RouteRequest& r) {
+  auto route = ResolveRoute(core_->config, r.prefix, r.via, r.port.value_or(""));
+  if (!route.ok()) return route.status();
+  return core_->routes->Add(*route);
+}
+
+Status Router::DeleteRoute(const RouteRequest& r) {
+  auto prefix = IpPrefix::Parse(r.prefix);
+  if (!prefix.ok()) return prefix.status();
+  if (!r.via.empty() || r.port) {  // narrowing: the route must match them too
+    auto want = ResolveRoute(core_->config, r.prefix, r.via, r.port.value_or(""));
+    if (!want.ok()) return want.status();
+    bool found = false;
+    for (const Route& x : core_->routes->List())
+      if (x.prefix == *prefix) found = x.next_hop == want->next_hop;
+    if (!found)
+      return Status(ErrorCode::kNotFound,
+                    fmt::format("no route {} via {}", prefix->ToString(), r.via));
+  }
+  return core_->routes->Delete(*prefix);
+}
+
+nlohmann::json Router::ListRoutes() const {
+  nlohmann::json a = nlohmann::json::array();
+  for (const Route& r : core_->routes->List()) {
+    nlohmann::json j;
+    j["prefix"] = r.prefix.ToString();
+    j["port"] = core_->config.ports[r.next_hop.port].name;
+    if (r.next_hop.connected())
+      j["connected"] = true;
+    else
+      j["via"] = r.next_hop.gateway.ToString();
+    a.push_back(std::move(j));
+  }
+  return a;
+}
+
+RouterStats Router::Stats() const { return core_->Stats(); }
+
+std::string Router::Metrics() const {
+  const RouterStats s = Stats();
+  MetricsWriter w;
+  for (const pipeline::PortCounters& p : s.pipeline.ports) {
+    const std::string& name = core_->config.ports[p.index].name;
+    AppendPort(w, name, p.port);
+    for (const pipeline::RxQueueStats& q : p.rx_queues)
+      AppendRxQueue(w, RxQueueSample{name, q.queue, q.worker, q.port_dropped, q.received});
+  }
+  AppendNetisr(w, s.pipeline.netisr);
+  AppendDrops(w, s.drops);
+  const RouterCounters& c = s.router;
+  w.Counter("netisr_router_forwarded_total", "Transit packets rewritten and staged for TX", {},
+            c.forwarded);
+  w.Counter("netisr_router_replies_total", "ARP and ICMP/ICMPv6 echo replies sent", {}, c.replies);
+  w.Counter("netisr_router_icmp_errors_total", "ICMP/ICMPv6 errors sent", {}, c.icmp_errors);
+  w.Counter("netisr_router_solicits_total", "ARP requests and neighbour solicitations sent", {},
+            c.solicits);
+  w.Gauge("netisr_router_routes", "Routes in the table", {}, static_cast<double>(s.routes));
+  w.Gauge("netisr_router_neighbours", "Neighbour entries", {},
+          static_cast<double>(s.neighbours.entries));
+  w.Gauge("netisr_router_neighbour_waiting", "Packets waiting for neighbour resolution", {},
+          static_cast<double>(s.neighbours.waiting));
+  return w.Render();
+}
+
+uint16_t Router::control_port() const {
+  return core_->control ? core_->control->port() : 0;
+}
+const RouterConfig& Router::config() const { return core_->config; }
+
+// --- output -------------------------------------------------------------------
+
+std::string FormatStats(const RouterStats& s, const RouterConfig& config) {
+  std::string out = fmt::format("{:<8} {:>12} {:>12} {:>10} {:>10}\n", "Port", "RX", "TX",
+                                "RX-drop", "TX-full");
+  for (const pipeline::PortCounters& p : s.pipeline.ports)
+    out += fmt::format("{:<8} {:>12} {:>12} {:>10} {:>10}\n", config.ports[p.index].name,
+                       p.port.rx_packets, p.tx_sent, p.port.rx_dropped(), p.tx_full);
+  out += fmt::format("{:<8} {:>6} {:>6} {:>12}\n", "Port", "Queue", "Worker", "Received");
+  for (const pipeline::PortCounters& p : s.pipeline.ports)
+    for (const pipeline::RxQueueStats& q : p.rx_queues)
+      out += fmt::format("{:<8} {:>6} {:>6} {:>12}\n", config.ports[p.index].name, q.queue,
+                         q.worker, q.received);
+  out += netisr::FormatTable(s.pipeline.netisr);
+  const RouterCounters& c = s.router;
+  out += fmt::format(
+      "router: {} forwarded ({} after resolution), {} replies, {} consumed, {} ICMP errors, "
+      "{} solicits, {} adverts; {} routes, {} neighbours ({} packets waiting)\n",
+      c.forwarded, c.resolved_sent, c.replies, c.consumed, c.icmp_errors, c.solicits, c.adverts,
+      s.routes, s.neighbours.entries, s.neighbours.waiting);
+  out += "drops:";
+  for (const auto& [k, v] : s.drops) out += fmt::format(" {} {}", k, v);
+  out += s.drops.empty() ? " none\n" : "\n";
+  if (!c.icmp_errors_skipped.empty()) {
+    out += "icmp errors not sent:";
+    for (const auto& [k, v] : c.icmp_errors_skipped) out += fmt::format(" {} {}", k, v);
+    out += "\n";
+  }
+  return out;
+}
+
+nlohmann::json ToJson(const RouterStats& s, const RouterConfig& config) {
+  nlohmann::json j;
+  j["seconds"] = s.seconds;
+  nlohmann::json ports = nlohmann::json::array();
+  for (const pipeline::PortCounters& p : s.pipeline.ports) {
+    nlohmann::json q = nlohmann::json::array();
+    for (const pipeline::RxQueueStats& r : p.rx_queues)
+      q.push_back({{"queue", r.queue},
+                   {"worker", r.worker},
+                   {"received", r.received},
+                   {"port_dropped", r.port_dropped}});
+    ports.push_back({{"name", config.ports[p.index].name},
+                     {"rx_packets", p.port.rx_packets},
+                     {"rx_bytes", p.port.rx_bytes},
+                     {"rx_dropped", p.port.rx_dropped()},
+                     {"tx_packets", p.tx_sent},
+                     {"tx_bytes", p.port.tx_bytes},
+                     {"tx_full", p.tx_full},
+                     {"rx_queues", q}});
+  }
+  j["ports"] = ports;
+  const RouterCounters& c = s.router;
+  j["forwarded"] = c.forwarded;
+  j["router"] = {{"forwarded", c.forwarded},     {"resolved_sent", c.resolved_sent},
+                 {"replies", c.replies},         {"consumed", c.consumed},
+                 {"icmp_errors", c.icmp_errors}, {"solicits", c.solicits},
+                 {"adverts", c.adverts},         {"no_frame", c.no_frame},
+                 {"icmp_errors_skipped", c.icmp_errors_skipped}};
+  j["routes"] = s.routes;
+  j["neighbours"] = {{"entries", s.neighbours.entries},
+                     {"waiting", s.neighbours.waiting},
+                     {"queued", s.neighbours.queued},
+                     {"requests", s.neighbours.requests}};
+  j["drops"] = s.drops;
+  j["frames_in"] = s.frames_in();
+  j["generated"] = s.generated();
+  j["tx_packets"] = s.pipeline.tx_packets;
+  j["dropped"] = s.dropped();
+  j["balance"] = s.Balance();
+  j["netisr"] = netisr::ToJson(s.pipeline.netisr);
+  return j;
+}
+
+}  // namespace netisr::router
