@@ -45,6 +45,8 @@ std::string TypeName(const toml::node& n) {
   }
 }
 
+std::string Field(const std::string& where, std::string_view key);
+
 class Parser {
  public:
   explicit Parser(std::string_view name) : name_(name) {}
@@ -101,7 +103,7 @@ class Parser {
     const toml::node* n = t.get(key);
     if (n == nullptr) return std::nullopt;
     if (!n->is_string()) {
-      Fail(*n, where + "." + std::string(key) + " must be a string, not " + TypeName(*n));
+      Fail(*n, Field(where, key) + " must be a string, not " + TypeName(*n));
     }
     return n->as_string()->get();
   }
@@ -118,11 +120,11 @@ class Parser {
     const toml::node* n = t.get(key);
     if (n == nullptr) return std::nullopt;
     if (!n->is_integer()) {
-      Fail(*n, where + "." + std::string(key) + " must be an integer, not " + TypeName(*n));
+      Fail(*n, Field(where, key) + " must be an integer, not " + TypeName(*n));
     }
     const int64_t v = n->as_integer()->get();
     if (v < lo || v > hi) {
-      Fail(*n, where + "." + std::string(key) + " = " + std::to_string(v) + " out of range [" +
+      Fail(*n, Field(where, key) + " = " + std::to_string(v) + " out of range [" +
                    std::to_string(lo) + ", " + std::to_string(hi) + "]");
     }
     return static_cast<uint32_t>(v);
@@ -133,7 +135,7 @@ class Parser {
     const toml::node* n = t.get(key);
     if (n == nullptr) return std::nullopt;
     if (!n->is_boolean()) {
-      Fail(*n, where + "." + std::string(key) + " must be true or false, not " + TypeName(*n));
+      Fail(*n, Field(where, key) + " must be true or false, not " + TypeName(*n));
     }
     return n->as_boolean()->get();
   }
@@ -150,13 +152,11 @@ class Parser {
       return out;
     }
     if (!n->is_array()) {
-      Fail(*n, where + "." + std::string(key) + " must be a string or an array of strings, not " +
-                   TypeName(*n));
+      Fail(*n, Field(where, key) + " must be a string or an array of strings, not " + TypeName(*n));
     }
     for (const toml::node& e : *n->as_array()) {
       if (!e.is_string()) {
-        Fail(e, where + "." + std::string(key) + ": each element must be a string, not " +
-                    TypeName(e));
+        Fail(e, Field(where, key) + ": each element must be a string, not " + TypeName(e));
       }
       out.emplace_back(e.as_string()->get(), &e);
     }
@@ -168,6 +168,11 @@ class Parser {
  private:
   std::string name_;
 };
+
+// "dataplane.workers", "[[port]] #1 'a': address".
+std::string Field(const std::string& where, std::string_view key) {
+  return where + (where[0] == '[' ? ": " : ".") + std::string(key);
+}
 
 std::string PortWhere(size_t i, const std::string& name) {
   return "[[port]] #" + std::to_string(i + 1) + (name.empty() ? "" : " '" + name + "'");
