@@ -1,0 +1,560 @@
+#include "router/config.h"
+
+#include <arpa/inet.h>
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "netisr/settings.h"
+#include "netisr/work_model.h"
+
+namespace netisr::router {
+
+namespace {
+
+constexpr uint32_t kMaxPorts = 64;
+constexpr uint32_t kMaxRxQueues = 64;
+constexpr uint32_t kMaxStatsInterval = 86400;
+
+// A mistake found while parsing: thrown inside this file only, turned into
+// the Status the API returns (one exit path instead of a check per call).
+struct ConfigError {
+  std::string message;
+};
+
+std::string TypeName(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date/time";
+  }
+}
+
+std::string Field(const std::string& where, std::string_view key);
+
+class Parser {
+ public:
+  explicit Parser(std::string_view name) : name_(name) {}
+
+  [[noreturn]] void Fail(const toml::source_region& where, const std::string& what) const {
+    throw ConfigError{name_ + ":" + std::to_string(where.begin.line) + ": " + what};
+  }
+  [[noreturn]] void Fail(const toml::node& n, const std::string& what) const {
+    Fail(n.source(), what);
+  }
+
+  // Every key of `t` must be in `allowed`.
+  void OnlyKeys(const toml::table& t, const std::string& where,
+                std::initializer_list<std::string_view> allowed) const {
+    for (auto&& [key, value] : t) {
+      bool ok = false;
+      std::string list;
+      for (std::string_view a : allowed) {
+        ok = ok || key.str() == a;
+        list += (list.empty() ? "" : ", ") + std::string(a);
+      }
+      if (!ok) {
+        Fail(key.source(),
+             "unknown key '" + std::string(key.str()) + "' in " + where + " (valid: " + list + ")");
+      }
+    }
+  }
+
+  const toml::table* Table(const toml::table& root, std::string_view key) const {
+    const toml::node* n = root.get(key);
+    if (n == nullptr) return nullptr;
+    if (!n->is_table()) {
+      Fail(*n, "'" + std::string(key) + "' must be a table ([" + std::string(key) + "]), not " +
+                   TypeName(*n));
+    }
+    return n->as_table();
+  }
+
+  // The tables of an array of tables ([[key]]), empty if absent.
+  std::vector<const toml::table*> Tables(const toml::table& root, std::string_view key) const {
+    std::vector<const toml::table*> out;
+    const toml::node* n = root.get(key);
+    if (n == nullptr) return out;
+    if (!n->is_array_of_tables()) {
+      Fail(*n, "'" + std::string(key) + "' must be an array of tables ([[" + std::string(key) +
+                   "]]), not " + TypeName(*n));
+    }
+    for (const toml::node& e : *n->as_array()) out.push_back(e.as_table());
+    return out;
+  }
+
+  std::optional<std::string> String(const toml::table& t, std::string_view key,
+                                    const std::string& where) const {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (!n->is_string()) {
+      Fail(*n, Field(where, key) + " must be a string, not " + TypeName(*n));
+    }
+    return n->as_string()->get();
+  }
+
+  std::string RequiredString(const toml::table& t, std::string_view key,
+                             const std::string& where) const {
+    auto s = String(t, key, where);
+    if (!s) Fail(t.source(), where + " has no '" + std::string(key) + "' (required)");
+    return *s;
+  }
+
+  std::optional<uint32_t> Integer(const toml::table& t, std::string_view key,
+                                  const std::string& where, int64_t lo, int64_t hi) const {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (!n->is_integer()) {
+      Fail(*n, Field(where, key) + " must be an integer, not " + TypeName(*n));
+    }
+    const int64_t v = n->as_integer()->get();
+    if (v < lo || v > hi) {
+      Fail(*n, Field(where, key) + " = " + std::to_string(v) + " out of range [" +
+                   std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    return static_cast<uint32_t>(v);
+  }
+
+  std::optional<bool> Bool(const toml::table& t, std::string_view key,
+                           const std::string& where) const {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (!n->is_boolean()) {
+      Fail(*n, Field(where, key) + " must be true or false, not " + TypeName(*n));
+    }
+    return n->as_boolean()->get();
+  }
+
+  // The string values of key (a string or an array of strings), each with its node.
+  std::vector<std::pair<std::string, const toml::node*>> Strings(const toml::table& t,
+                                                                 std::string_view key,
+                                                                 const std::string& where) const {
+    std::vector<std::pair<std::string, const toml::node*>> out;
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return out;
+    if (n->is_string()) {
+      out.emplace_back(n->as_string()->get(), n);
+      return out;
+    }
+    if (!n->is_array()) {
+      Fail(*n, Field(where, key) + " must be a string or an array of strings, not " + TypeName(*n));
+    }
+    for (const toml::node& e : *n->as_array()) {
+      if (!e.is_string()) {
+        Fail(e, Field(where, key) + ": each element must be a string, not " + TypeName(e));
+      }
+      out.emplace_back(e.as_string()->get(), &e);
+    }
+    return out;
+  }
+
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+};
+
+// "dataplane.workers", "[[port]] #1 'a': address".
+std::string Field(const std::string& where, std::string_view key) {
+  return where + (where[0] == '[' ? ": " : ".") + std::string(key);
+}
+
+std::string PortWhere(size_t i, const std::string& name) {
+  return "[[port]] #" + std::to_string(i + 1) + (name.empty() ? "" : " '" + name + "'");
+}
+
+// The first port (in order) with a connected prefix holding `a`, or -1.
+int PortOn(const RouterConfig& c, const IpAddr& a) {
+  for (size_t i = 0; i < c.ports.size(); ++i) {
+    for (const PortAddress& pa : c.ports[i].addresses) {
+      if (PrefixContains(pa.Connected(), a)) return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+int PortNamed(const RouterConfig& c, std::string_view name) {
+  for (size_t i = 0; i < c.ports.size(); ++i) {
+    if (c.ports[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string PortNames(const RouterConfig& c) {
+  std::string s;
+  for (const PortConfig& p : c.ports) s += (s.empty() ? "" : ", ") + p.name;
+  return s;
+}
+
+bool IsLoopback(const std::string& host) {
+  if (host == "localhost") return true;
+  auto a = IpAddr::Parse(host);
+  if (!a.ok()) return false;
+  if (!a->v6) return (a->v4 >> 24) == 127;
+  std::array<uint8_t, 16> one{};
+  one[15] = 1;
+  return a->v6_bytes == one;
+}
+
+// "HOST:PORT" / "[V6]:PORT" into host and port; error text or empty.
+std::string SplitListen(const std::string& s, std::string& host, uint16_t& port) {
+  size_t colon;
+  if (!s.empty() && s[0] == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return "want [IPV6]:PORT";
+    }
+    host = s.substr(1, close - 1);
+    colon = close + 1;
+  } else {
+    colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0) return "want HOST:PORT";
+    host = s.substr(0, colon);
+    if (host.find(':') != std::string::npos) return "an IPv6 host needs brackets: [V6]:PORT";
+  }
+  const std::string p = s.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(p) == 0 || std::stoul(p) > 65535) {
+    return "bad port '" + p + "' (want 1-65535)";
+  }
+  port = static_cast<uint16_t>(std::stoul(p));
+  return "";
+}
+
+// "ADDR/LEN" (host bits allowed: it is an interface address).
+std::optional<PortAddress> ParsePortAddress(const std::string& s, std::string& error) {
+  const size_t slash = s.find('/');
+  if (slash == std::string::npos) {
+    error = "'" + s + "' has no prefix length (want ADDR/LEN, e.g. 10.1.0.1/24)";
+    return std::nullopt;
+  }
+  auto a = IpAddr::Parse(s.substr(0, slash));
+  if (!a.ok()) {
+    error = "'" + s + "': " + a.status().message();
+    return std::nullopt;
+  }
+  const std::string l = s.substr(slash + 1);
+  const unsigned max = a->v6 ? 128 : 32;
+  if (l.empty() || l.size() > 3 || l.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(l) > max) {
+    error = "'" + s + "': bad prefix length (want 0-" + std::to_string(max) + ")";
+    return std::nullopt;
+  }
+  if (a->unspecified()) {
+    error = "'" + s + "': the unspecified address cannot be a port's address";
+    return std::nullopt;
+  }
+  return PortAddress{*a, static_cast<uint8_t>(std::stoul(l))};
+}
+
+}  // namespace
+
+IpPrefix PortAddress::Connected() const {
+  IpPrefix p;
+  p.v6 = addr.v6;
+  p.len = len;
+  if (addr.v6) {
+    p.addr = addr.v6_bytes;
+  } else {
+    p.addr = {static_cast<uint8_t>(addr.v4 >> 24), static_cast<uint8_t>(addr.v4 >> 16),
+              static_cast<uint8_t>(addr.v4 >> 8), static_cast<uint8_t>(addr.v4)};
+  }
+  for (unsigned bit = len; bit < (addr.v6 ? 128u : 32u); ++bit) {
+    p.addr[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+  }
+  return p;
+}
+
+std::vector<Route> RouterConfig::ConnectedRoutes() const {
+  std::vector<Route> out;
+  std::set<std::string> seen;  // two ports on one prefix: the first one wins
+  for (size_t i = 0; i < ports.size(); ++i) {
+    for (const PortAddress& a : ports[i].addresses) {
+      const IpPrefix p = a.Connected();
+      if (seen.insert(p.ToString()).second) {
+        out.push_back(Route{p, NextHop{static_cast<uint16_t>(i), IpAddr{a.addr.v6, 0, {}}}});
+      }
+    }
+  }
+  return out;
+}
+
+std::optional<proto::MacAddr> ParseMac(std::string_view text) {
+  proto::MacAddr m{};
+  if (text.size() != 17) return std::nullopt;
+  for (size_t i = 0; i < 6; ++i) {
+    const std::string_view b = text.substr(i * 3, 2);
+    if (i < 5 && text[i * 3 + 2] != ':' && text[i * 3 + 2] != '-') return std::nullopt;
+    unsigned v = 0;
+    for (char c : b) {
+      const int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+                    : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
+                    : (c >= 'A' && c <= 'F')                    ? c - 'A' + 10
+                                                                : -1;
+      if (d < 0) return std::nullopt;
+      v = v * 16 + static_cast<unsigned>(d);
+    }
+    m[i] = static_cast<uint8_t>(v);
+  }
+  return m;
+}
+
+Result<Route> ResolveRoute(const RouterConfig& c, std::string_view prefix_text,
+                           std::string_view via_text, std::string_view port_name) {
+  auto bad = [](std::string m) { return Status(ErrorCode::kInvalidArgument, std::move(m)); };
+  auto prefix = IpPrefix::Parse(prefix_text);
+  if (!prefix.ok()) {
+    return bad("route prefix '" + std::string(prefix_text) + "': " + prefix.status().message());
+  }
+  Route r{*prefix, {}};
+  int named = -1;
+  if (!port_name.empty()) {
+    named = PortNamed(c, port_name);
+    if (named < 0) {
+      return bad("route " + prefix->ToString() + ": unknown port '" + std::string(port_name) +
+                 "' (ports: " + PortNames(c) + ")");
+    }
+  }
+  if (via_text.empty()) {
+    if (named < 0) {
+      return bad("route " + prefix->ToString() + ": needs 'via' (a gateway) or 'port' (on-link)");
+    }
+    r.next_hop = NextHop{static_cast<uint16_t>(named), IpAddr{prefix->v6, 0, {}}};
+    return r;
+  }
+  auto via = IpAddr::Parse(via_text);
+  if (!via.ok()) {
+    return bad("route " + prefix->ToString() + ": via '" + std::string(via_text) +
+               "': " + via.status().message());
+  }
+  if (via->v6 != prefix->v6) {
+    return bad("route " + prefix->ToString() + ": via " + via->ToString() +
+               " is not of the prefix's address family");
+  }
+  if (via->unspecified()) {
+    return bad("route " + prefix->ToString() + ": via " + via->ToString() +
+               " is the unspecified address (for an on-link route give 'port' instead)");
+  }
+  const int on = PortOn(c, *via);
+  if (on < 0) {
+    return bad("route " + prefix->ToString() + ": next hop " + via->ToString() +
+               " is not on any port's connected prefix");
+  }
+  if (named >= 0 && named != on) {
+    return bad("route " + prefix->ToString() + ": next hop " + via->ToString() + " is on port '" +
+               c.ports[on].name + "', not on port '" + std::string(port_name) + "'");
+  }
+  r.next_hop = NextHop{static_cast<uint16_t>(on), *via};
+  return r;
+}
+
+Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view name) {
+  Parser p(name);
+  RouterConfig c;
+  c.source = std::string(name);
+  try {
+    toml::table root;
+    try {
+      root = toml::parse(text, name);
+    } catch (const toml::parse_error& e) {
+      p.Fail(e.source(), "TOML syntax: " + std::string(e.description()));
+    }
+    p.OnlyKeys(root, "the file", {"dataplane", "port", "route", "neighbour", "filter", "control"});
+
+    // [dataplane]
+    if (const toml::table* d = p.Table(root, "dataplane")) {
+      p.OnlyKeys(*d, "[dataplane]", {"eal", "workers", "model", "dispatch", "stats_interval"});
+      if (auto s = p.String(*d, "eal", "dataplane")) c.dataplane.eal = *s;
+      if (auto v = p.Integer(*d, "workers", "dataplane", 1, kMaxWorkstreams)) {
+        c.dataplane.workers = *v;
+      }
+      if (auto s = p.String(*d, "model", "dataplane")) {
+        auto m = MakeWorkModel(*s);
+        if (!m.ok()) p.Fail(*d->get("model"), "dataplane.model: " + m.status().message());
+        c.dataplane.model = *s;
+      }
+      if (auto s = p.String(*d, "dispatch", "dataplane")) {
+        auto m = ParseDispatchMode(*s);
+        if (!m) {
+          p.Fail(*d->get("dispatch"), "dataplane.dispatch: unknown dispatch mode '" + *s +
+                                          "' (choose direct, deferred, hybrid or adaptive)");
+        }
+        c.dataplane.dispatch = *m;
+      }
+      if (auto v = p.Integer(*d, "stats_interval", "dataplane", 0, kMaxStatsInterval)) {
+        c.dataplane.stats_interval_s = *v;
+      }
+    }
+
+    // [[port]]
+    std::map<std::string, std::pair<std::string, uint32_t>> addr_seen;  // addr -> (port, line)
+    const auto ports = p.Tables(root, "port");
+    if (ports.empty()) p.Fail(root.source(), "no [[port]]: the router needs at least one port");
+    if (ports.size() > kMaxPorts) {
+      p.Fail(*ports[kMaxPorts], "too many ports (at most " + std::to_string(kMaxPorts) + ")");
+    }
+    for (size_t i = 0; i < ports.size(); ++i) {
+      const toml::table& t = *ports[i];
+      PortConfig pc;
+      p.OnlyKeys(t, PortWhere(i, ""), {"name", "device", "address", "rx_queues"});
+      pc.name = p.RequiredString(t, "name", PortWhere(i, ""));
+      const std::string where = PortWhere(i, pc.name);
+      if (pc.name.empty()) p.Fail(*t.get("name"), where + ": name is empty");
+      if (int other = PortNamed(c, pc.name); other >= 0) {
+        p.Fail(*t.get("name"), "duplicate port name '" + pc.name + "' (also [[port]] #" +
+                                   std::to_string(other + 1) + ")");
+      }
+      pc.device = p.RequiredString(t, "device", where);
+      const auto addrs = p.Strings(t, "address", where);
+      if (addrs.empty()) p.Fail(t.source(), where + " has no 'address' (required)");
+      for (const auto& [s, node] : addrs) {
+        std::string err;
+        auto pa = ParsePortAddress(s, err);
+        if (!pa) p.Fail(*node, where + " address " + err);
+        const std::string key = pa->addr.ToString();
+        auto [it, fresh] =
+            addr_seen.emplace(key, std::make_pair(pc.name, node->source().begin.line));
+        if (!fresh) {
+          p.Fail(*node, "duplicate address " + key + " (also on port '" + it->second.first +
+                            "', line " + std::to_string(it->second.second) + ")");
+        }
+        pc.addresses.push_back(*pa);
+      }
+      pc.rx_queues =
+          p.Integer(t, "rx_queues", where, 1, kMaxRxQueues).value_or(c.dataplane.workers);
+      c.ports.push_back(std::move(pc));
+    }
+
+    // [[route]]
+    std::map<std::string, uint32_t> prefix_seen;
+    for (const toml::table* t : p.Tables(root, "route")) {
+      p.OnlyKeys(*t, "[[route]]", {"prefix", "via", "port"});
+      const std::string prefix = p.RequiredString(*t, "prefix", "[[route]]");
+      const std::string via = p.String(*t, "via", "route").value_or("");
+      const std::string port = p.String(*t, "port", "route").value_or("");
+      auto r = ResolveRoute(c, prefix, via, port);
+      if (!r.ok()) {
+        // Point at the value the message is about.
+        const std::string& m = r.status().message();
+        const toml::node* at = t->get("prefix");
+        if (m.find("unknown port") != std::string::npos && t->get("port")) at = t->get("port");
+        if (m.find("via") != std::string::npos || m.find("next hop") != std::string::npos) {
+          if (t->get("via")) at = t->get("via");
+        }
+        p.Fail(*at, m);
+      }
+      const std::string key = r->prefix.ToString();
+      auto [it, fresh] = prefix_seen.emplace(key, t->get("prefix")->source().begin.line);
+      if (!fresh) {
+        p.Fail(*t->get("prefix"),
+               "duplicate route " + key + " (also line " + std::to_string(it->second) + ")");
+      }
+      c.routes.push_back(*r);
+    }
+
+    // [[neighbour]]
+    for (const toml::table* t : p.Tables(root, "neighbour")) {
+      p.OnlyKeys(*t, "[[neighbour]]", {"address", "mac", "port"});
+      const std::string addr = p.RequiredString(*t, "address", "[[neighbour]]");
+      const std::string mac = p.RequiredString(*t, "mac", "[[neighbour]]");
+      const std::string port = p.RequiredString(*t, "port", "[[neighbour]]");
+      StaticNeighbour n;
+      auto a = IpAddr::Parse(addr);
+      if (!a.ok()) p.Fail(*t->get("address"), "neighbour address: " + a.status().message());
+      n.addr = *a;
+      auto m = ParseMac(mac);
+      if (!m) {
+        p.Fail(*t->get("mac"), "neighbour " + addr + ": bad MAC '" + mac +
+                                   "' (want six hex bytes, e.g. 02:00:00:00:00:01)");
+      }
+      n.mac = *m;
+      const int pi = PortNamed(c, port);
+      if (pi < 0) {
+        p.Fail(*t->get("port"),
+               "neighbour " + addr + ": unknown port '" + port + "' (ports: " + PortNames(c) + ")");
+      }
+      n.port = static_cast<uint16_t>(pi);
+      bool on = false;
+      for (const PortAddress& pa : c.ports[pi].addresses)
+        on = on || PrefixContains(pa.Connected(), n.addr);
+      if (!on) {
+        p.Fail(*t->get("address"), "neighbour " + n.addr.ToString() +
+                                       " is not on a connected prefix of port '" + port + "'");
+      }
+      for (const StaticNeighbour& o : c.neighbours) {
+        if (o.port == n.port && o.addr == n.addr) {
+          p.Fail(*t->get("address"),
+                 "duplicate neighbour " + n.addr.ToString() + " on port '" + port + "'");
+        }
+      }
+      c.neighbours.push_back(n);
+    }
+
+    // [filter]
+    if (const toml::table* f = p.Table(root, "filter")) {
+      p.OnlyKeys(*f, "[filter]", {"rules"});
+      for (const auto& [s, node] : p.Strings(*f, "rules", "filter")) {
+        auto rules = proto::EarlyFilter::ParseRules(s);
+        if (!rules.ok()) p.Fail(*node, "filter rule '" + s + "': " + rules.status().message());
+        c.filter_rules.insert(c.filter_rules.end(), rules->begin(), rules->end());
+      }
+      if (c.filter_rules.size() > proto::EarlyFilter::kMaxRules) {
+        p.Fail(*f, "too many filter rules (" + std::to_string(c.filter_rules.size()) +
+                       ", at most " + std::to_string(proto::EarlyFilter::kMaxRules) + ")");
+      }
+    }
+
+    // [control]
+    if (const toml::table* ct = p.Table(root, "control")) {
+      p.OnlyKeys(*ct, "[control]", {"listen", "allow_remote"});
+      c.control.allow_remote = p.Bool(*ct, "allow_remote", "control").value_or(false);
+      if (auto s = p.String(*ct, "listen", "control")) c.control.listen = *s;
+    }
+    if (c.control.listen.empty()) {
+      c.control.enabled = false;
+    } else {
+      const toml::node* at = nullptr;
+      if (const toml::table* ct = root.get_as<toml::table>("control")) at = ct->get("listen");
+      const std::string e = SplitListen(c.control.listen, c.control.host, c.control.port);
+      if (!e.empty()) {
+        const std::string m = "control.listen '" + c.control.listen + "': " + e;
+        at ? p.Fail(*at, m) : p.Fail(root.source(), m);
+      }
+      if (!IsLoopback(c.control.host) && !c.control.allow_remote) {
+        p.Fail(*at, "control.listen '" + c.control.listen +
+                        "' is not a loopback address: the control API is localhost-only unless "
+                        "[control] allow_remote = true");
+      }
+    }
+  } catch (const ConfigError& e) {
+    return Status(ErrorCode::kInvalidArgument, e.message);
+  }
+  return c;
+}
+
+Result<RouterConfig> LoadRouterConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status(ErrorCode::kNotFound, "cannot read config file '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad())
+    return Status(ErrorCode::kInvalidArgument, "error reading config file '" + path + "'");
+  return ParseRouterConfig(ss.str(), path);
+}
+
+}  // namespace netisr::router
