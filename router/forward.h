@@ -15,15 +15,20 @@
 //
 // Order on the router's path, after Linux's (ip_route_input_slow, then
 // ip_forward, then the neighbour layer):
+//   0. Frames for the router itself first (the caller's: ARP, NDP to our
+//      solicited-node group, echo requests to our addresses; nd.h), since
+//      CheckIngress drops every multicast destination.
 //   1. CheckIngress: VLAN tags, martian sources and destinations (before the
 //      route lookup: a default route would otherwise match 127.0.0.1).
 //   2. Route lookup (the route table, not here): no route -> ICMP destination
 //      unreachable, net (icmp_error.h), counted as no_route by the caller.
 //   3. Forward(src, dst MAC of the next hop): TTL / hop limit <= 1 ->
 //      kTimeExceeded, the frame untouched so that the ICMP error quotes it
-//      as received; else the rewrite. A frame waiting for neighbour
-//      resolution is queued as received and goes through Forward() once the
-//      MAC is known (CheckTtl() tells beforehand whether it would expire).
+//      as received; else the rewrite. A frame that must wait for neighbour
+//      resolution: CheckTtl() first (Linux checks the TTL before the
+//      neighbour layer, so an expiring frame is answered at once, not
+//      queued), then queued as received, and Forward() once the MAC is
+//      known.
 //
 // VLAN tags: the router's ports are untagged, so a tagged frame is dropped as
 // vlan_tagged, not stripped and forwarded. Why: a tag says the frame belongs

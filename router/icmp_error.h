@@ -94,8 +94,10 @@ struct IcmpRateConfig {
 // One per worker (each worker's own: no lock, no atomic RMW); the router's
 // total is workers x rate. The clock is the caller's (now_ns, any
 // monotonic nanosecond clock, e.g. the dispatcher's), so the hot path makes
-// no clock call of its own and tests step time by hand.
-class IcmpRateLimiter {
+// no clock call of its own and tests step time by hand. Aligned to a cache
+// line so that the workers' limiters, kept side by side in an array, never
+// share one (each is written on every error its worker sends).
+class alignas(64) IcmpRateLimiter {
  public:
   using Config = IcmpRateConfig;
   // Bounds: above 1M/s a worker would spend most of its time on errors
@@ -119,13 +121,16 @@ class IcmpRateLimiter {
   uint64_t limited() const { return limited_.Get(); }
 
  private:
-  uint64_t rate_;    // errors per second
-  uint64_t cap_;     // burst x kNano: nano-tokens
-  uint64_t tokens_;  // nano-tokens; owner thread only
-  uint64_t last_ns_ = 0;
-  bool started_ = false;
+  // Fixed at construction.
+  uint64_t rate_;  // errors per second
+  uint64_t cap_;   // burst x 1e9: nano-tokens
+  // The owning worker's only (Allow): not shared, no synchronisation.
+  uint64_t tokens_;       // nano-tokens
+  uint64_t last_ns_ = 0;  // clock of the last refill
+  bool started_ = false;  // false until the first Allow sets last_ns_
   base::Counter allowed_, limited_;
 };
+static_assert(sizeof(IcmpRateLimiter) == 64, "one cache line per worker's limiter");
 
 // The router's addresses on the port the offending frame came in on.
 struct ErrorOrigin {

@@ -155,7 +155,9 @@ TEST(ForwardTest, RandomHeadersMatchFullRecompute) {
 }
 
 // RFC 1812 5.3.1: TTL 0 or 1 on arrival is not forwarded; the frame stays
-// exactly as received, for the ICMP error to quote.
+// exactly as received, for the ICMP error to quote (Linux is the reference:
+// ip_forward() sends the error before ip_decrease_ttl(), so the quote shows
+// the TTL that arrived, which is what traceroute expects).
 TEST(ForwardTest, TtlOneOrZeroIsTimeExceededAndUntouched) {
   auto pool = MakePool();
   for (const uint8_t ttl : {0, 1}) {

@@ -166,7 +166,9 @@ TEST_F(IcmpErrorTest, Ipv4QuoteExcludesEthernetPadding) {
   Release(r.frame);
 }
 
-// RFC 1812 4.3.2.3: as much as fits in 576 bytes (Linux does the same).
+// RFC 1812 4.3.2.3: as much as fits in 576 bytes. Linux is the reference
+// for choosing the most, not RFC 792's minimum: icmp_send() quotes up to
+// 576 bytes too, and traceroute/mtr read the quoted UDP/TCP ports.
 TEST_F(IcmpErrorTest, Ipv4QuoteCappedAt576) {
   FrameSpec s;
   s.payload = 1400;
@@ -254,6 +256,8 @@ std::vector<uint8_t> IcmpOfType(bool v6, uint8_t type) {
 
 // RFC 1812 4.3.2.7, RFC 4443 2.4(e.1): never an error about an error.
 TEST_F(IcmpErrorTest, NoErrorAboutAnError) {
+  // Types past 18 count as errors: Linux is the reference (icmp_send()
+  // treats a type above NR_ICMP_TYPES as an error, to be safe).
   for (const uint8_t t : {3, 4, 5, 11, 12, 19, 200}) {
     Offending o(IcmpOfType(false, t));
     EXPECT_EQ(Make(o, IcmpError::kTimeExceeded).skip, ErrorSkip::kAboutError) << int(t);

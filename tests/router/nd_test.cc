@@ -300,7 +300,9 @@ TEST_F(NdCheckTest, EachRuleOfRfc4861) {
     f[kMsg + 25] = 2;  // runs past the message
     EXPECT_EQ(Check(f), FrameDrop::kNdBadOption);
 
-    f = ok;  // an LL option of 16 bytes: not Ethernet's
+    // An LL option of 16 bytes: not Ethernet's. Linux is the reference
+    // (ndisc_opt_addr_data() refuses a length other than the device's).
+    f = ok;
     f[kMsg + 25] = 2;
     f.resize(f.size() + 8);
     EXPECT_EQ(Check(f), FrameDrop::kNdBadOption);
