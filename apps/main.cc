@@ -11,6 +11,7 @@
 #include <string>
 
 #include "apps/lockprof_command.h"
+#include "apps/router_command.h"
 #include "apps/run_command.h"
 #include "apps/sim_cli.h"
 #include "apps/tcp_echo_command.h"
@@ -208,6 +209,28 @@ CLI::App* AddTcpEchoCommand(CLI::App& app, netisr::apps::TcpEchoOptions& o) {
   return cmd;
 }
 
+CLI::App* AddRouterCommand(CLI::App& app, netisr::apps::RouterOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "router",
+      "IPv4/IPv6 router on the netisr pipeline, configured by a TOML file (ports, routes, "
+      "neighbours, filter, control API); runs until SIGINT/SIGTERM or --duration, printing "
+      "netstat -Q style statistics every --stats-interval seconds and at exit");
+  cmd->add_option("--config", o.config,
+                  "The router's TOML file ([dataplane], [[port]], [[route]], [[neighbour]], "
+                  "[filter], [control]; see docs/router.md)");
+  cmd->add_option("--stats-interval", o.stats_interval,
+                  "Seconds between statistics prints, 0 = only at exit (default: the config's "
+                  "[dataplane] stats_interval)");
+  cmd->add_option("--duration", o.duration_s, "Seconds to run, 0 = until SIGINT/SIGTERM")
+      ->capture_default_str();
+  cmd->add_flag("--json", o.json,
+                "Print one JSON object per line instead of the tables; the last is the final "
+                "report");
+  cmd->add_flag("--lockprof", o.lockprof,
+                "Print the run's lock profile at exit (table, and `locks` in the JSON)");
+  return cmd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,6 +242,8 @@ int main(int argc, char** argv) {
   CLI::App* lockprof = AddLockprofCommand(app, lockprof_options);
   netisr::apps::TcpEchoOptions tcp_echo_options;
   CLI::App* tcp_echo = AddTcpEchoCommand(app, tcp_echo_options);
+  netisr::apps::RouterOptions router_options;
+  CLI::App* router = AddRouterCommand(app, router_options);
   netisr::apps::SimCli sim_cli(app);  // sim, compare, calibrate, sweep
   try {
     app.parse(argc, argv);
@@ -232,6 +257,7 @@ int main(int argc, char** argv) {
     return netisr::apps::LockprofCommand(lockprof_options, std::cout, std::cerr);
   if (tcp_echo->parsed())
     return netisr::apps::TcpEchoCommand(tcp_echo_options, std::cout, std::cerr);
+  if (router->parsed()) return netisr::apps::RouterCommand(router_options, std::cout, std::cerr);
   if (auto code = sim_cli.Dispatch(std::cout, std::cerr)) return *code;
   return netisr::apps::kExitUsage;
 }

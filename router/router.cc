@@ -134,7 +134,7 @@ struct Router::Core {
   void Deliver(Layer layer, Burst burst);
   size_t OnPoll(int worker);
 
-  bool Route(WorkerState& w, Layer l3, Packet* p, uint64_t now);
+  bool RoutePacket(WorkerState& w, Layer l3, Packet* p, uint64_t now);
   void Transmit(WorkerState& w, const NextHop& nh, const IpAddr& neighbour, Packet* p,
                 const Layout& l, uint64_t now);
   void SendRewritten(WorkerState& w, uint16_t port, Packet* p, const Layout& l,
@@ -199,12 +199,12 @@ void Router::Core::Hook(Layer l3, std::span<Packet* const> pkts, IpVerdict* verd
   const uint64_t now = clock->NowNs();
   routes->Online(static_cast<uint32_t>(ws));
   for (size_t i = 0; i < pkts.size(); ++i)
-    verdicts[i] = Route(w, l3, pkts[i], now) ? IpVerdict::kTaken : IpVerdict::kLocal;
+    verdicts[i] = RoutePacket(w, l3, pkts[i], now) ? IpVerdict::kTaken : IpVerdict::kLocal;
   routes->Offline(static_cast<uint32_t>(ws));
 }
 
 // false: local (the chain goes on); true: taken (sent, queued or counted).
-bool Router::Core::Route(WorkerState& w, Layer l3, Packet* p, uint64_t now) {
+bool Router::Core::RoutePacket(WorkerState& w, Layer l3, Packet* p, uint64_t now) {
   const Layout l = GetLayout(*p);
   const uint8_t* ip = p->data + l.l3_off;
   const bool v6 = l3 == Layer::kIp6;
@@ -461,7 +461,7 @@ Status Router::Core::Build() {
   const DataplaneConfig& dp = config.dataplane;
   const int nworkers = static_cast<int>(dp.workers);
   if (config.ports.size() > kMaxPortIds)
-    return Invalid(fmt::format("{}: {} ports, at most {}", config.source, config.ports.size(),
+    return Status(ErrorCode::kInvalidArgument, fmt::format("{}: {} ports, at most {}", config.source, config.ports.size(),
                                kMaxPortIds));
   std::string eal = dp.eal;
   for (const PortConfig& pc : config.ports) eal += " --vdev=" + pc.device;
@@ -522,7 +522,7 @@ Status Router::Core::Build() {
     auto maxq = nic::DpdkEal::MaxRxQueues(*id);
     if (!maxq.ok()) return maxq.status();
     if (pc.rx_queues > *maxq)
-      return Invalid(fmt::format("{}: port '{}': rx_queues = {} but device '{}' offers {}",
+      return Status(ErrorCode::kInvalidArgument, fmt::format("{}: port '{}': rx_queues = {} but device '{}' offers {}",
                                  config.source, pc.name, pc.rx_queues, dev, *maxq));
     nic::DpdkConfig dc;
     dc.port_id = *id;
