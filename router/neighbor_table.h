@@ -216,7 +216,7 @@ class NeighbourTable {
   std::unique_ptr<Slot[]> slots_;
   mutable lockprof::Mutex mu_;
   // The writer's side, parallel to slots_ (entries_[i] describes slots_[i]).
-  std::unique_ptr<Entry[]> entries_ PT_GUARDED_BY(mu_);
+  std::unique_ptr<Entry[]> entries_ GUARDED_BY(mu_);
   uint64_t waiting_total_ GUARDED_BY(mu_) = 0;
   uint64_t entries_count_ GUARDED_BY(mu_) = 0;
   // Written under mu_ (one writer at a time), read by stats() from any thread.
