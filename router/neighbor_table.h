@@ -40,7 +40,10 @@
 //  * everything else (states, timers, probe counts, the waiting packets,
 //    the counters' writes) is under mu_, taken by Resolve, Confirm, Tick,
 //    AddStatic, Remove, List. Those are the slow path: the first packets to
-//    an unresolved neighbour, ARP/NDP answers, and the timer.
+//    an unresolved neighbour, ARP/NDP answers, and the timer. Resolve
+//    allocates once per new neighbour (its queue, queue_per_neighbour
+//    pointers); Tick may grow the caller's request vector; Lookup never
+//    allocates.
 //  * `used` flags (a stale entry was used since its last probe) are relaxed
 //    atomics readers set, at most once per stale period per entry.
 //
