@@ -459,6 +459,13 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
         p.Fail(*at, m);
       }
       const std::string key = r->prefix.ToString();
+      for (const Route& cr : c.ConnectedRoutes()) {
+        if (cr.prefix == r->prefix) {
+          p.Fail(*t->get("prefix"), "route " + key + " is port '" + c.ports[cr.next_hop.port].name +
+                                        "''s connected prefix (the router adds it from the port's "
+                                        "address)");
+        }
+      }
       auto [it, fresh] = prefix_seen.emplace(key, t->get("prefix")->source().begin.line);
       if (!fresh) {
         p.Fail(*t->get("prefix"),

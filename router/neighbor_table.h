@@ -40,7 +40,10 @@
 //  * everything else (states, timers, probe counts, the waiting packets,
 //    the counters' writes) is under mu_, taken by Resolve, Confirm, Tick,
 //    AddStatic, Remove, List. Those are the slow path: the first packets to
-//    an unresolved neighbour, ARP/NDP answers, and the timer.
+//    an unresolved neighbour, ARP/NDP answers, and the timer. Resolve
+//    allocates once per new neighbour (its queue, queue_per_neighbour
+//    pointers); Tick may grow the caller's request vector; Lookup never
+//    allocates.
 //  * `used` flags (a stale entry was used since its last probe) are relaxed
 //    atomics readers set, at most once per stale period per entry.
 //
@@ -216,7 +219,7 @@ class NeighbourTable {
   std::unique_ptr<Slot[]> slots_;
   mutable lockprof::Mutex mu_;
   // The writer's side, parallel to slots_ (entries_[i] describes slots_[i]).
-  std::unique_ptr<Entry[]> entries_ PT_GUARDED_BY(mu_);
+  std::unique_ptr<Entry[]> entries_ GUARDED_BY(mu_);
   uint64_t waiting_total_ GUARDED_BY(mu_) = 0;
   uint64_t entries_count_ GUARDED_BY(mu_) = 0;
   // Written under mu_ (one writer at a time), read by stats() from any thread.

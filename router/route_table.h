@@ -39,8 +39,13 @@
 // [0, max_readers) (its worker index), calls Quiescent(id) between bursts
 // (no NextHop reference kept across it; lookups return copies, so none is),
 // Offline(id) before it blocks and Online(id) after, and UnregisterReader
-// before it exits. A Lookup from a thread that is not a registered, online
-// reader is a use-after-reuse risk; the control thread uses List() instead.
+// before it exits (all four from the reader's own thread). A Lookup from a
+// thread that is not a registered, online reader is a use-after-reuse risk
+// while a writer runs; the control thread uses List() instead. A thread that
+// is an online reader must not call Add or Delete (it would wait for its own
+// quiescent state forever): go Offline first.
+// /0 routes: rte_lpm and rte_lpm6 take depths from 1, so each instance keeps
+// the default route's next-hop id beside its LPMs, used on a miss.
 //
 // Memory orders: current_ is stored with release by the writer (after it
 // filled the standby instance) and loaded with acquire by readers, so a
