@@ -18,6 +18,7 @@
 #include "nic/pcap_port.h"
 #include "nic/rx_source.h"
 #include "nic/synthetic.h"
+#include "pipeline/pipeline.h"
 #include "proto/filter.h"
 #include "proto/stack.h"
 
@@ -232,19 +233,19 @@ Status Build(StackJob& job, bool queues_given) {
   if (!stack.ok()) return stack.status();
   job.stack = std::move(*stack);
 
-  // Queue q of port i on worker (i * queues + q) % cpus: one thread per
-  // queue, as Port asks, spread over the workers.
+  // Each queue on the worker netisr's source policy maps its source id to
+  // (pipeline::WorkerOfRxQueue): one thread per queue, as Port asks, and
+  // the Ethernet layer (policy source) runs where its queue is polled.
   // Ethernet frames enter the chain at ether; a raw-IP, cooked or loopback
   // capture's packets at ip / ip6 (nic/link_type.h).
   const nic::RxProtocols entry{job.stack->ether(), job.stack->id(proto::Layer::kIp),
                                job.stack->id(proto::Layer::kIp6)};
-  int next = 0;
   for (const auto& port : job.ports) {
     for (uint16_t q = 0; q < port->num_rx_queues(); ++q) {
       job.sources.push_back(
           std::make_unique<nic::RxQueueSource>(*port, q, entry, job.filter.get()));
-      if (Status st =
-              job.nisr->AttachSource(next++ % static_cast<int>(o.cpus), job.sources.back().get());
+      if (Status st = job.nisr->AttachSource(
+              pipeline::WorkerOfRxQueue(*job.nisr, port->port_id(), q), job.sources.back().get());
           !st.ok())
         return st;
     }

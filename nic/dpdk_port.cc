@@ -302,6 +302,10 @@ Status DpdkPort::Setup() {
   if (int rc = rte_eth_dev_info_get(pid, &info); rc != 0)
     return DpdkError("rte_eth_dev_info_get on " + who, rc);
   driver_ = info.driver_name != nullptr ? info.driver_name : "";
+  rte_ether_addr mac;
+  if (int rc = rte_eth_macaddr_get(pid, &mac); rc != 0)
+    return DpdkError("rte_eth_macaddr_get on " + who, rc);
+  std::copy(mac.addr_bytes, mac.addr_bytes + 6, mac_.begin());
   if (config_.num_rx_queues > info.max_rx_queues)
     return Bad(who + ": num_rx_queues " + std::to_string(config_.num_rx_queues) +
                " above the device's " + std::to_string(info.max_rx_queues));

@@ -101,6 +101,7 @@
 // threads registered) a thread stays unregistered and works uncached.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -209,6 +210,9 @@ class DpdkPort final : public Port {
   // describe the inner headers) -> 0. RxBurst sets it on every packet.
   static uint8_t RxCsumGood(uint64_t ol_flags, uint32_t packet_type);
   const std::string& driver() const { return driver_; }
+  // The device's MAC address (rte_eth_macaddr_get at Create), for the
+  // frames an embedding application sends as this port (pipeline/).
+  const std::array<uint8_t, 6>& mac() const { return mac_; }
   // Mempool size and how many mbufs are free now (per-lcore caches
   // included): equal once every packet is back and the queues are drained.
   uint32_t mempool_size() const { return mempool_size_; }
@@ -233,6 +237,7 @@ class DpdkPort final : public Port {
   const DpdkConfig config_;
   std::string name_;
   std::string driver_;
+  std::array<uint8_t, 6> mac_{};
   RssMode rss_mode_ = RssMode::kSoftware;
   uint64_t hw_rss_hf_ = 0;
   rte_mempool* pool_ = nullptr;

@@ -332,6 +332,7 @@ Status Pipeline::AdoptPool(std::unique_ptr<PacketPool> pool) {
 Status Pipeline::SetFilter(std::unique_ptr<proto::EarlyFilter> filter) {
   if (core_->state.load(std::memory_order_relaxed) != State::kCreated)
     return Status(ErrorCode::kFailedPrecondition, "pipeline: SetFilter after Start");
+  std::lock_guard<std::mutex> lock(core_->config_mu);  // Stats() reads it
   core_->filter = std::move(filter);
   return Status::Ok();
 }
@@ -348,6 +349,21 @@ Status Pipeline::Start() {
   }
   if (c.ports.empty())
     return Status(ErrorCode::kFailedPrecondition, "pipeline: Start with no port");
+  // From here a failure leaves sources half attached: the pipeline is
+  // stopped (a second Start would attach them twice), destroyable as ever.
+  Status st = Attach();
+  if (st.ok()) st = nisr_->Start();
+  if (!st.ok()) {
+    nisr_->Stop();
+    c.state.store(State::kStopped, std::memory_order_relaxed);
+    return st;
+  }
+  c.state.store(State::kStarted, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status Pipeline::Attach() {
+  Core& c = *core_;
   {
     std::lock_guard<std::mutex> lock(c.config_mu);
     c.stages.clear();
@@ -372,8 +388,6 @@ Status Pipeline::Start() {
       if (Status st = nisr_->AttachSource(w, c.ticks.back().get()); !st.ok()) return st;
     }
   }
-  if (Status st = nisr_->Start(); !st.ok()) return st;
-  c.state.store(State::kStarted, std::memory_order_relaxed);
   return Status::Ok();
 }
 

@@ -181,7 +181,8 @@ class Pipeline {
 
   // Attaches the sources (each RX queue on WorkerOfRxQueue's worker, one
   // tick source per worker), allocates the TX stages and starts netisr.
-  // Errors: no port, called twice or after Stop, netisr's.
+  // Errors: no port, called twice or after Stop, netisr's (the pipeline is
+  // then stopped: destroy it).
   Status Start();
   // Steps 1-2 of the teardown. Idempotent; a no-op before Start.
   void Stop();
@@ -209,6 +210,8 @@ class Pipeline {
 
  private:
   explicit Pipeline(std::shared_ptr<Core> core, std::unique_ptr<Netisr> nisr);
+  // Start's part before netisr starts: the stages and the sources.
+  Status Attach();
 
   // Declared in reverse of the destruction order the header states: the
   // Netisr goes first, then the stack, then Core (sources, ports, pools).

@@ -318,6 +318,9 @@ TEST_F(DpdkTest, PcapReplayAndCaptureKeepEveryByte) {
     ASSERT_NE(port, nullptr);
     EXPECT_EQ(port->driver(), "net_pcap");
     EXPECT_EQ(port->rss_mode(), RssMode::kSoftware);
+    // The pcap PMD's address: 02:70:63:61:70 ("\x02pcap"), then an index.
+    EXPECT_EQ(std::vector<uint8_t>(port->mac().begin(), port->mac().begin() + 5),
+              (std::vector<uint8_t>{0x02, 0x70, 0x63, 0x61, 0x70}));
     const uint32_t full = port->mempool_available();
     auto rx = Receive(*port, 0, frames.size());
     ASSERT_EQ(rx.size(), frames.size());

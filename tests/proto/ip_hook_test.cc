@@ -163,6 +163,22 @@ std::vector<uint8_t> Fragment6(uint8_t dst_last) {
 
 class IpHook : public ::testing::TestWithParam<bool> {};  // fused_ipv4
 
+// TTL is the router's check (RFC 1812 5.3.1), not the parser's: TTL 0
+// reaches the hook, and a host accepts it (RFC 1122).
+TEST_P(IpHook, TtlIsNotChecked) {
+  HookHarness h(GetParam(), Hook::kTakeTransit);
+  std::vector<std::vector<uint8_t>> frames = {Tcp4(kTransit4, false), Tcp4(kLocal4, false)};
+  for (auto& f : frames) {
+    f[wire::kEtherHeaderLen + wire::kIpv4TtlOffset] = 0;
+    FixIpv4Checksum(f, wire::kEtherHeaderLen);
+  }
+  h.Send(frames);
+  EXPECT_EQ(h.taken_["ip"], 1u);
+  EXPECT_EQ(h.delivered_["tcp"], 1u);
+  EXPECT_EQ(h.stack_->drops().Total(), 0u);
+  h.ExpectConservation();
+}
+
 TEST_P(IpHook, TransitWithBadL4ChecksumReachesTheHookLocalIsDropped) {
   HookHarness h(GetParam(), Hook::kTakeTransit);
   h.Send(
