@@ -299,8 +299,8 @@ TEST(MetricsChecker, RejectsMalformedText) {
       "# HELP x_total X.\n# TYPE x_total counter\nx_total{a=\"b} 1\n",      // unterminated
       "# HELP x_total X.\n# TYPE x_total counter\nx_total 1\nx_total 2\n",  // duplicate
       "# HELP x X.\n# TYPE x counter\nx 1\n",                               // counter name
-      "# HELP a A.\n# TYPE a gauge\na 1\n# HELP b B.\n# TYPE b gauge\nb 1\n"
-      "# HELP a A.\n# TYPE a gauge\na{k=\"v\"} 1\n",  // a not grouped
+      ("# HELP a A.\n# TYPE a gauge\na 1\n# HELP b B.\n# TYPE b gauge\nb 1\n"
+       "# HELP a A.\n# TYPE a gauge\na{k=\"v\"} 1\n"),  // a not grouped
   };
   for (const char* text : bad) {
     ::testing::TestPartResultArray failures;
