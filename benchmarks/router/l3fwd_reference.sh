@@ -50,7 +50,8 @@
 #   ROUTER_FORWARDED=KEY   dotted path of the forwarded-packet count in the
 #                    router's /stats and exit JSON (default `forwarded`;
 #                    integer components index arrays, e.g. ports.1.tx_packets)
-#   CONTROL=ADDR:PORT      the router's control address (127.0.0.1:9180)
+#   CONTROL=ADDR:PORT      the router's control address (127.0.0.1:19180; not the
+#                    example's 9180, which the e2e test may hold)
 #
 # Needs: make, cc, pkg-config libdpdk (libdpdk-dev), dpdk-doc, python3, curl.
 set -eu
@@ -60,7 +61,7 @@ combos=${3:-all}
 flows=${4:-4096}
 seed=${5:-1}
 lcore=1
-control=${CONTROL:-127.0.0.1:9180}
+control=${CONTROL:-127.0.0.1:19180}
 fwd_key=${ROUTER_FORWARDED:-forwarded}
 nexthop_mac=02:00:00:00:00:b2
 # net_pcap's MAC for its first device (rte_eth_pcap.c: 02:70:63:61:70:<n>):
@@ -118,10 +119,17 @@ for port, field in ((0, "ipackets"), (1, "opackets")):
     out.append(str(json.loads(s.recv(1 << 20))["/ethdev/stats"][field]))
 print(" ".join(out))
 EOF
-# Reads KEY (dotted; integer parts index arrays) from the JSON on stdin.
+# Reads KEY (dotted; integer parts index arrays) from the last JSON value on stdin.
 cat >"$tmp/jsonkey.py" <<'EOF'
 import json, sys
-v = json.load(sys.stdin)
+# The last JSON value on stdin (a router may print more than one).
+text, dec, pos, v = sys.stdin.read(), json.JSONDecoder(), 0, None
+while True:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos >= len(text):
+        break
+    v, pos = dec.raw_decode(text, pos)
 for k in sys.argv[1].split("."):
     v = v[int(k)] if isinstance(v, list) else v[k]
 print(int(v))
@@ -171,19 +179,27 @@ run_l3fwd() {
 # when the figures come from the exit JSON over the whole run, /stats having
 # not answered). Log: $tmp/router.log, exit JSON $tmp/router.json.
 router_stat() {
-  curl -sf --max-time 2 "http://$control/stats" | python3 "$tmp/jsonkey.py" "$fwd_key" 2>/dev/null
+  curl -sf --connect-timeout 1 --max-time 1 "http://$control/stats" | python3 "$tmp/jsonkey.py" "$fwd_key" 2>/dev/null
 }
 run_router() {
+  if curl -s --max-time 1 -o /dev/null "http://$control/"; then
+    echo "something already answers on $control: set CONTROL to a free address" >&2
+    exit 1
+  fi
   sed -e "s/^dispatch = .*/dispatch = \"$1\"/" -e "s/^model = .*/model = \"$2\"/" \
     "$tmp/router.toml" >"$tmp/router_run.toml"
   start=$(now)
   "$router" router --config "$tmp/router_run.toml" --json >"$tmp/router.json" 2>"$tmp/router.log" &
   pid=$!
-  i=0
+  # Up to 10 s for its start-up and first forwarded packet on /stats.
+  deadline=$(($(date +%s) + 10))
+  whole=0
   until r0=$(router_stat) && [ "$r0" -gt 0 ]; do
-    i=$((i + 1))
-    [ "$i" -gt 50 ] && break  # no /stats: the exit JSON it is
     kill -0 "$pid" 2>/dev/null || break
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      whole=1  # no /stats: the exit JSON it is
+      break
+    fi
     sleep 0.1
   done
   if ! kill -0 "$pid" 2>/dev/null; then
@@ -192,8 +208,6 @@ run_router() {
     cat "$tmp/router.log" "$tmp/router.json" >&2
     exit 1
   fi
-  whole=1
-  [ "$i" -le 50 ] && whole=0
   sleep 1
   t0=$(now)
   c0=$(ticks "$pid")
