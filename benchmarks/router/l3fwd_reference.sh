@@ -50,7 +50,10 @@
 #   ROUTER_FORWARDED=KEY   dotted path of the forwarded-packet count in the
 #                    router's /stats and exit JSON (default `forwarded`;
 #                    integer components index arrays, e.g. ports.1.tx_packets)
-#   CONTROL=ADDR:PORT      the router's control address (127.0.0.1:9180)
+#   TESTPMD=1        also run dpdk-testpmd io-forwarding after each l3fwd run
+#                    (same vdevs and lcore), for scale: l3fwd / testpmd
+#   CONTROL=ADDR:PORT      the router's control address (127.0.0.1:19180; not the
+#                    example's 9180, which the e2e test may hold)
 #
 # Needs: make, cc, pkg-config libdpdk (libdpdk-dev), dpdk-doc, python3, curl.
 set -eu
@@ -60,7 +63,7 @@ combos=${3:-all}
 flows=${4:-4096}
 seed=${5:-1}
 lcore=1
-control=${CONTROL:-127.0.0.1:9180}
+control=${CONTROL:-127.0.0.1:19180}
 fwd_key=${ROUTER_FORWARDED:-forwarded}
 nexthop_mac=02:00:00:00:00:b2
 # net_pcap's MAC for its first device (rte_eth_pcap.c: 02:70:63:61:70:<n>):
@@ -118,16 +121,57 @@ for port, field in ((0, "ipackets"), (1, "opackets")):
     out.append(str(json.loads(s.recv(1 << 20))["/ethdev/stats"][field]))
 print(" ".join(out))
 EOF
-# Reads KEY (dotted; integer parts index arrays) from the JSON on stdin.
+# Reads KEY (dotted; integer parts index arrays) from the last JSON value on stdin.
 cat >"$tmp/jsonkey.py" <<'EOF'
 import json, sys
-v = json.load(sys.stdin)
+# The last JSON value on stdin (a router may print more than one).
+text, dec, pos, v = sys.stdin.read(), json.JSONDecoder(), 0, None
+while True:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos >= len(text):
+        break
+    v, pos = dec.raw_decode(text, pos)
 for k in sys.argv[1].split("."):
     v = v[int(k)] if isinstance(v, list) else v[k]
 print(int(v))
 EOF
 
-# Prints "WALL_MPPS CPU_MPPS" (log in $tmp/l3fwd.log).
+# Measures the DPDK process $2 (named $1, log $3, ready once its log
+# matches $4) through its telemetry socket in /var/run/dpdk/$5: prints
+# "WALL_MPPS CPU_MPPS RX FORWARDED" over the window, FORWARDED = port 1's
+# opackets, RX = port 0's ipackets; then stops it.
+measure_dpdk() {
+  sock=/var/run/dpdk/$5/dpdk_telemetry.v2
+  # Start-up (EAL without hugepages zeroes its memory) takes ~1 s here.
+  deadline=$(($(date +%s) + 20))
+  until [ -S "$sock" ] && grep -q "$4" "$3"; do
+    if [ "$(date +%s)" -ge "$deadline" ] || ! kill -0 "$2" 2>/dev/null; then
+      echo "$1 did not start; its log:" >&2
+      cat "$3" >&2
+      kill -INT "$2" 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.1
+  done
+  sleep 1
+  t0=$(now)
+  c0=$(ticks "$2")
+  s0=$(python3 "$tmp/telemetry.py" "$sock")
+  sleep "$secs"
+  t1=$(now)
+  c1=$(ticks "$2")
+  s1=$(python3 "$tmp/telemetry.py" "$sock")
+  kill -INT "$2"
+  wait "$2" || true
+  echo "$s0 $s1 $t0 $t1 $c0 $c1" | awk -v hz="$hz" -v name="$1" '{
+    rx = $3 - $1; fwd = $4 - $2; wall = $6 - $5; cpu = ($8 - $7) / hz
+    if (fwd <= 0 || cpu <= 0) { printf "%s: nothing forwarded (%d packets, %.2f CPU s)\n", name, fwd, cpu > "/dev/stderr"; exit 1 }
+    printf "%.3f %.3f %d %d\n", fwd / wall / 1e6, fwd / cpu / 1e6, rx, fwd
+  }' || { cat "$3" >&2; exit 1; }
+}
+
+# Prints "WALL_MPPS CPU_MPPS RX FORWARDED" (log in $tmp/l3fwd.log).
 run_l3fwd() {
   "$l3fwd" --no-huge --no-pci --no-shconf -m 512 -l "$lcore" --file-prefix="$l3fwd_prefix" \
     --log-level=lib.eal:warning \
@@ -135,55 +179,48 @@ run_l3fwd() {
     -- -p 0x3 -L --config="(0,0,$lcore)" --parse-ptype \
     --rule_ipv4="$tmp/rules_v4.cfg" --rule_ipv6="$tmp/rules_v6.cfg" \
     --eth-dest=1,"$nexthop_mac" >"$tmp/l3fwd.log" 2>&1 &
-  pid=$!
-  sock=/var/run/dpdk/$l3fwd_prefix/dpdk_telemetry.v2
-  # Start-up (EAL without hugepages zeroes its memory) takes ~1 s here.
-  i=0
-  until [ -S "$sock" ] && grep -q "entering main loop" "$tmp/l3fwd.log"; do
-    i=$((i + 1))
-    if [ "$i" -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
-      echo "l3fwd did not start; its log:" >&2
-      cat "$tmp/l3fwd.log" >&2
-      kill -INT "$pid" 2>/dev/null || true
-      exit 1
-    fi
-    sleep 0.1
-  done
-  sleep 1
-  t0=$(now)
-  c0=$(ticks "$pid")
-  s0=$(python3 "$tmp/telemetry.py" "$sock")
-  sleep "$secs"
-  t1=$(now)
-  c1=$(ticks "$pid")
-  s1=$(python3 "$tmp/telemetry.py" "$sock")
-  kill -INT "$pid"
-  wait "$pid" || true
-  echo "$s0 $s1 $t0 $t1 $c0 $c1" | awk -v hz="$hz" '{
-    rx = $3 - $1; fwd = $4 - $2; wall = $6 - $5; cpu = ($8 - $7) / hz
-    if (fwd <= 0 || cpu <= 0) { printf "l3fwd: nothing forwarded (%d packets, %.2f CPU s)\n", fwd, cpu > "/dev/stderr"; exit 1 }
-    printf "%.3f %.3f %d %d\n", fwd / wall / 1e6, fwd / cpu / 1e6, rx, fwd
-  }' || { cat "$tmp/l3fwd.log" >&2; exit 1; }
+  measure_dpdk l3fwd $! "$tmp/l3fwd.log" "entering main loop" "$l3fwd_prefix"
+}
+
+# TESTPMD=1: dpdk-testpmd io-forwarding port 0 -> port 1 on the same vdevs
+# (no lookup, no byte touched), forwarding lcore $lcore, for scale. Non-
+# interactive; --stats-period keeps it running (without it, it exits at
+# stdin's EOF); --total-num-mbufs: its default pool does not fit -m 512.
+run_testpmd() {
+  dpdk-testpmd --no-huge --no-pci --no-shconf -m 512 -l "0-$lcore" \
+    --file-prefix="$l3fwd_prefix" --log-level=lib.eal:warning \
+    --vdev="net_pcap0,rx_pcap=$tmp/trace.pcap,infinite_rx=1" --vdev="net_null0,no-rx=1" \
+    -- --forward-mode=io --port-topology=paired --stats-period 1 --nb-cores=1 \
+    --total-num-mbufs=32768 >"$tmp/testpmd.log" 2>&1 &
+  measure_dpdk testpmd $! "$tmp/testpmd.log" "Rx-pps" "$l3fwd_prefix"
 }
 
 # The router part, one function: runs `netisr router` on router.toml with
-# DISPATCH and MODEL ($1, $2), prints "WALL_MPPS CPU_MPPS WHOLE" (WHOLE 1
+# DISPATCH and MODEL ($1, $2), prints "WALL_MPPS CPU_MPPS WHOLE FORWARDED" (WHOLE 1
 # when the figures come from the exit JSON over the whole run, /stats having
 # not answered). Log: $tmp/router.log, exit JSON $tmp/router.json.
 router_stat() {
-  curl -sf --max-time 2 "http://$control/stats" | python3 "$tmp/jsonkey.py" "$fwd_key" 2>/dev/null
+  curl -sf --connect-timeout 1 --max-time 1 "http://$control/stats" | python3 "$tmp/jsonkey.py" "$fwd_key" 2>/dev/null
 }
 run_router() {
+  if curl -s --max-time 1 -o /dev/null "http://$control/"; then
+    echo "something already answers on $control: set CONTROL to a free address" >&2
+    exit 1
+  fi
   sed -e "s/^dispatch = .*/dispatch = \"$1\"/" -e "s/^model = .*/model = \"$2\"/" \
     "$tmp/router.toml" >"$tmp/router_run.toml"
   start=$(now)
   "$router" router --config "$tmp/router_run.toml" --json >"$tmp/router.json" 2>"$tmp/router.log" &
   pid=$!
-  i=0
+  # Up to 10 s for its start-up and first forwarded packet on /stats.
+  deadline=$(($(date +%s) + 10))
+  whole=0
   until r0=$(router_stat) && [ "$r0" -gt 0 ]; do
-    i=$((i + 1))
-    [ "$i" -gt 50 ] && break  # no /stats: the exit JSON it is
     kill -0 "$pid" 2>/dev/null || break
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      whole=1  # no /stats: the exit JSON it is
+      break
+    fi
     sleep 0.1
   done
   if ! kill -0 "$pid" 2>/dev/null; then
@@ -192,8 +229,6 @@ run_router() {
     cat "$tmp/router.log" "$tmp/router.json" >&2
     exit 1
   fi
-  whole=1
-  [ "$i" -le 50 ] && whole=0
   sleep 1
   t0=$(now)
   c0=$(ticks "$pid")
@@ -233,6 +268,12 @@ while [ "$i" -le "$reps" ]; do
     l=$(run_l3fwd)
     echo "rep $i: l3fwd $(echo "$l" | awk '{ printf "%.2f Mpps wall, %.2f Mpps/CPU-s (rx %d, forwarded %d)", $1, $2, $3, $4 }')"
     echo "l3fwd $(echo "$l" | cut -d' ' -f1-2)" >>"$tmp/results"
+    if [ "${TESTPMD:-0}" = 1 ]; then
+      t=$(run_testpmd)
+      echo "rep $i: testpmd io-fwd $(echo "$t" | awk '{ printf "%.2f Mpps wall, %.2f Mpps/CPU-s", $1, $2 }');" \
+        "l3fwd/testpmd per CPU second $(echo "$l $t" | awk '{ printf "%.3f", $2 / $6 }')"
+      echo "$l $t" | awk '{ print "testpmd", $5, $6, $2 / $6 }' >>"$tmp/results"
+    fi
     [ "$combo" = none ] && break
     d=${combo%/*}
     m=${combo#*/}
@@ -246,6 +287,9 @@ done
 
 l3=$(grep '^l3fwd ' "$tmp/results")
 echo "l3fwd median: $(echo "$l3" | cut -d' ' -f2 | median) Mpps wall, $(echo "$l3" | cut -d' ' -f3 | median) Mpps/CPU-s"
+grep -q '^testpmd ' "$tmp/results" && echo "testpmd io-fwd median: $(grep '^testpmd ' "$tmp/results" | cut -d' ' -f2 | median) Mpps wall," \
+  "$(grep '^testpmd ' "$tmp/results" | cut -d' ' -f3 | median) Mpps/CPU-s; l3fwd/testpmd per CPU second" \
+  "$(grep '^testpmd ' "$tmp/results" | cut -d' ' -f4 | median)"
 [ "$router" = none ] && exit 0
 for combo in $(echo "$combos" | tr ',' ' '); do
   rc=$(grep "^$combo " "$tmp/results")
