@@ -84,23 +84,6 @@ struct PortInfo {
   ErrorOrigin origin;                    // source of ICMP errors about its traffic
 };
 
-MacAddr PortMac(const PortConfig& pc, uint16_t index) {
-  // Locally administered (02:...), unique per router: 02:00 and the port's
-  // first IPv4 address (tcp-echo's convention), else 02:00:00:00 and the
-  // index.
-  for (const PortAddress& a : pc.addresses)
-    if (!a.addr.v6)
-      return {0x02, 0x00, static_cast<uint8_t>(a.addr.v4 >> 24),
-              static_cast<uint8_t>(a.addr.v4 >> 16), static_cast<uint8_t>(a.addr.v4 >> 8),
-              static_cast<uint8_t>(a.addr.v4)};
-  return {0x02, 0x00, 0x00, 0x00, static_cast<uint8_t>(index >> 8), static_cast<uint8_t>(index)};
-}
-
-std::string MacString(const MacAddr& m) {
-  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4],
-                     m[5]);
-}
-
 Ip6Addr Load6(const uint8_t* p) {
   Ip6Addr a;
   std::memcpy(a.data(), p, 16);
@@ -537,7 +520,9 @@ Status Router::Core::Build() {
     index_of[*id] = *idx;
     PortInfo pi;
     pi.name = pc.name;
-    pi.mac = PortMac(pc, static_cast<uint16_t>(i));
+    // The device's own address: Linux peers learn it by ARP/NDP, and a
+    // replayed trace (net_pcap) is addressed to it.
+    pi.mac = static_cast<nic::DpdkPort&>(pipe->port(*idx)).mac();
     for (const PortAddress& a : pc.addresses) {
       if (a.addr.v6)
         pi.v6.push_back(a.addr.v6_bytes);

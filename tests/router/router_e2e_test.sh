@@ -41,7 +41,7 @@
 #   ROUTER_IMPL=linux tests/router/router_e2e_test.sh
 #   ROUTER_IMPL="bazel-bin/apps/netisr router" tests/router/router_e2e_test.sh
 # Through Bazel: //tests/router:router_e2e_linux_reference_test (linux) and
-# //tests/router:router_e2e_test (the netisr router; manual until it exists).
+# //tests/router:router_e2e_test (the netisr router).
 set -uo pipefail
 
 impl="${ROUTER_IMPL:-}"
