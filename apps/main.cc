@@ -218,7 +218,7 @@ CLI::App* AddRouterCommand(CLI::App& app, netisr::apps::RouterOptions& o) {
   cmd->add_option("--config", o.config,
                   "The router's TOML file ([dataplane], [[port]], [[route]], [[neighbour]], "
                   "[filter], [control]; see docs/router.md)");
-  cmd->add_option("--stats-interval", o.stats_interval,
+  AddOptional(cmd, "--stats-interval", o.stats_interval,
                   "Seconds between statistics prints, 0 = only at exit (default: the config's "
                   "[dataplane] stats_interval)");
   cmd->add_option("--duration", o.duration_s, "Seconds to run, 0 = until SIGINT/SIGTERM")

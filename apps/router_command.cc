@@ -43,8 +43,8 @@ void Print(const router::Router& r, const RouterOptions& o, bool final, std::ost
 
 Status ValidateRouterOptions(const RouterOptions& o) {
   if (o.config.empty()) return Invalid("--config is required: the router's TOML file");
-  if (o.stats_interval >= 0 && o.stats_interval != 0)
-    if (Status st = Check(RealBound{"--stats-interval", o.stats_interval, 0.1, kMaxSeconds});
+  if (o.stats_interval && *o.stats_interval != 0)  // 0: only at exit
+    if (Status st = Check(RealBound{"--stats-interval", *o.stats_interval, 0.1, kMaxSeconds});
         !st.ok())
       return st;
   if (o.duration_s != 0)
@@ -74,7 +74,7 @@ int RunRouter(const RouterOptions& o, const std::atomic<bool>& stop, std::ostrea
     err << fmt::format("netisr router: control on {}:{}\n", config->control.host,
                        (*r)->control_port());
   const double interval =
-      o.stats_interval >= 0 ? o.stats_interval : config->dataplane.stats_interval_s;
+      o.stats_interval.value_or(config->dataplane.stats_interval_s);
   using Clock = std::chrono::steady_clock;
   auto secs = [](double s) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -23,7 +24,7 @@ namespace netisr::apps {
 
 struct RouterOptions {
   std::string config;        // --config FILE (required)
-  double stats_interval = -1;  // --stats-interval S; < 0 = the config's
+  std::optional<double> stats_interval;  // --stats-interval S; unset = the config's
   double duration_s = 0;     // --duration S; 0 = until a signal
   bool json = false;         // --json
   bool lockprof = false;     // --lockprof

@@ -435,8 +435,9 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
         }
         pc.addresses.push_back(*pa);
       }
-      pc.rx_queues =
-          p.Integer(t, "rx_queues", where, 1, kMaxRxQueues).value_or(c.dataplane.workers);
+      const auto rxq = p.Integer(t, "rx_queues", where, 1, kMaxRxQueues);
+      pc.rx_queues_set = rxq.has_value();
+      pc.rx_queues = rxq.value_or(c.dataplane.workers);
       c.ports.push_back(std::move(pc));
     }
 

@@ -29,7 +29,7 @@
 //   name = "a"
 //   device = "net_af_packet0,iface=rA"     # DPDK device string
 //   address = ["10.1.0.1/24", "fd00:1::1/64"]  # ADDR/LEN, one or more
-//   rx_queues = 1            # [1, 64]; default = workers
+//   rx_queues = 1            # [1, 64]; default = workers, at most the device's
 //   [[route]]
 //   prefix = "10.3.0.0/16"
 //   via = "10.2.0.2"         # gateway; or `port = "b"` alone for on-link
@@ -78,6 +78,7 @@ struct PortConfig {
   std::string device;
   std::vector<PortAddress> addresses;
   uint32_t rx_queues = 1;  // resolved: the file's value or `workers`
+  bool rx_queues_set = false;  // in the file (else the router caps it at the device's)
 };
 
 struct StaticNeighbour {

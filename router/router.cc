@@ -84,6 +84,11 @@ struct PortInfo {
   ErrorOrigin origin;                    // source of ICMP errors about its traffic
 };
 
+std::string MacString(const MacAddr& m) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4],
+                     m[5]);
+}
+
 Ip6Addr Load6(const uint8_t* p) {
   Ip6Addr a;
   std::memcpy(a.data(), p, 16);
@@ -504,12 +509,13 @@ Status Router::Core::Build() {
                                                     id.status().message()));
     auto maxq = nic::DpdkEal::MaxRxQueues(*id);
     if (!maxq.ok()) return maxq.status();
-    if (pc.rx_queues > *maxq)
+    const uint32_t rx_queues = pc.rx_queues_set ? pc.rx_queues : std::min<uint32_t>(pc.rx_queues, *maxq);
+    if (rx_queues > *maxq)
       return Status(ErrorCode::kInvalidArgument, fmt::format("{}: port '{}': rx_queues = {} but device '{}' offers {}",
-                                 config.source, pc.name, pc.rx_queues, dev, *maxq));
+                                 config.source, pc.name, rx_queues, dev, *maxq));
     nic::DpdkConfig dc;
     dc.port_id = *id;
-    dc.num_rx_queues = static_cast<uint16_t>(pc.rx_queues);
+    dc.num_rx_queues = static_cast<uint16_t>(rx_queues);
     // One TX queue per worker where the device has them (no lock on TX);
     // else shared (the pipeline serialises).
     dc.num_tx_queues = static_cast<uint16_t>(std::min<int>(nworkers, *maxq));
@@ -549,6 +555,7 @@ RouterStats Router::Core::Stats() const {
   s.pipeline = pipe->Stats();
   s.neighbours = neighbours->stats();
   s.routes = routes->size();
+  for (const PortInfo& p : ports) s.port_macs.push_back(p.mac);
   s.drops = s.pipeline.drops;
   RouterCounters& c = s.router;
   auto add = [&](const std::string& k, uint64_t v) {
@@ -759,6 +766,7 @@ nlohmann::json ToJson(const RouterStats& s, const RouterConfig& config) {
                    {"received", r.received},
                    {"port_dropped", r.port_dropped}});
     ports.push_back({{"name", config.ports[p.index].name},
+                     {"mac", p.index < s.port_macs.size() ? MacString(s.port_macs[p.index]) : ""},
                      {"rx_packets", p.port.rx_packets},
                      {"rx_bytes", p.port.rx_bytes},
                      {"rx_dropped", p.port.rx_dropped()},

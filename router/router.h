@@ -83,6 +83,7 @@ struct RouterStats {
   NeighbourStats neighbours;
   RouterCounters router;
   size_t routes = 0;
+  std::vector<proto::MacAddr> port_macs;  // [[port]] order: the devices' own
   // Every drop by reason: the pipeline's (ports, netisr, filter, parse
   // chain, TX), the router's (no_route, ttl_exceeded, ...) and the
   // neighbour table's (neighbour_queue_full, ...).

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# `netisr router` as a user runs it, without root or namespaces: two DPDK
+# net_pcap ports replay a crafted trace (tests/router/router_pcaps.py) and
+# record what the router sends; the trace's every frame must come out right
+# or be counted under its reason, in every dispatch mode and work model
+# that differ in how frames cross workers. Then the usage and runtime
+# errors: exit 2 naming the flag or FILE:LINE, exit 1 for what is missing
+# at run time.
+set -euo pipefail
+
+binary="${TEST_SRCDIR:-.}/netisr/apps/netisr"
+[[ -x $binary ]] || binary=bazel-bin/apps/netisr
+here="$(dirname "$0")"
+pcaps="$here/router_pcaps.py"
+tmp="${TEST_TMPDIR:-$(mktemp -d)}"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+python3 "$pcaps" write "$tmp/in.pcap" "$tmp/empty.pcap"
+
+# config <workers> <model> <dispatch>: the router between the two pcap
+# ports, static neighbours (nothing to resolve on a pcap), one filter rule.
+config() {
+  cat <<EOF
+[dataplane]
+eal = "--no-huge --no-pci --no-shconf -m 512"
+workers = $1
+model = "$2"
+dispatch = "$3"
+[[port]]
+name = "a"
+device = "net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/out_a.pcap"
+address = ["10.1.0.1/24", "fd00:1::1/64"]
+[[port]]
+name = "b"
+device = "net_pcap1,rx_pcap=$tmp/empty.pcap,tx_pcap=$tmp/out_b.pcap"
+address = ["10.2.0.1/24", "fd00:2::1/64"]
+[[route]]
+prefix = "10.3.0.0/16"
+via = "10.2.0.2"
+[[neighbour]]
+port = "a"
+address = "10.1.0.2"
+mac = "02:00:00:00:0a:02"
+[[neighbour]]
+port = "b"
+address = "10.2.0.2"
+mac = "02:00:00:00:0b:02"
+[[neighbour]]
+port = "b"
+address = "fd00:2::2"
+mac = "02:00:00:00:0b:02"
+[filter]
+rules = ["drop proto udp dport 9999"]
+[control]
+listen = ""
+EOF
+}
+
+for combo in "1 poll direct" "2 threads deferred" "2 poll hybrid"; do
+  read -r workers model dispatch <<<"$combo"
+  config "$workers" "$model" "$dispatch" >"$tmp/r.toml"
+  rm -f "$tmp/out_a.pcap" "$tmp/out_b.pcap"
+  timeout 60 "$binary" router --config "$tmp/r.toml" --duration 1.5 --json >"$tmp/out.json" \
+    2>"$tmp/err" || fail "router ($combo) exited $?: $(tail -5 "$tmp/err")"
+  python3 "$pcaps" check "$tmp/out_a.pcap" "$tmp/out_b.pcap" "$tmp/out.json" ||
+    fail "router ($combo): output or stats wrong"
+  echo "ok: forwarding with $combo"
+done
+
+# The text report (netstat -Q style) names the ports and the drops.
+config 1 poll direct >"$tmp/r.toml"
+timeout 60 "$binary" router --config "$tmp/r.toml" --duration 1 >"$tmp/out.txt" 2>"$tmp/err" ||
+  fail "router (text) exited $?"
+grep -q "^a .* 96 " "$tmp/out.txt" || fail "text report: no row for port a: $(cat "$tmp/out.txt")"
+grep -q "drops:.*no_route 5" "$tmp/out.txt" || fail "text report: drops line missing"
+
+# expect <code> <stderr pattern> <args...>
+expect() {
+  local code="$1" pattern="$2"
+  shift 2
+  local rc=0
+  # Bounded: a usage error must not start a router that runs forever.
+  timeout 30 "$binary" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [[ $rc -eq $code ]] || fail "netisr $*: exit $rc, want $code: $(cat "$tmp/err")"
+  grep -qE -- "$pattern" "$tmp/err" ||
+    fail "netisr $*: stderr does not say '$pattern': $(cat "$tmp/err")"
+}
+
+expect 2 "config" router
+expect 2 "stats-interval" router --config "$tmp/r.toml" --stats-interval -3
+expect 2 "duration" router --config "$tmp/r.toml" --duration 0.0000001
+expect 2 "frobnicate" router --config "$tmp/r.toml" --frobnicate
+expect 1 "nope.toml" router --config "$tmp/nope.toml"
+
+# Config mistakes: FILE:LINE and what is wrong, exit 2.
+config 1 poll direct | sed 's|prefix = "10.3.0.0/16"|prefix = "10.3.0.0/33"|' >"$tmp/bad.toml"
+expect 2 "bad.toml:[0-9]+.*10.3.0.0/33" router --config "$tmp/bad.toml"
+config 1 poll direct | sed 's|via = "10.2.0.2"|via = "10.7.0.2"|' >"$tmp/bad.toml"
+expect 2 "bad.toml:[0-9]+.*10.7.0.2" router --config "$tmp/bad.toml"
+config 1 poll direct | sed 's|port = "a"|port = "zz"|' >"$tmp/bad.toml"
+expect 2 "bad.toml:[0-9]+.*zz" router --config "$tmp/bad.toml"
+config 1 poll direct | sed 's|"10.2.0.1/24", |"10.1.0.1/24", |' >"$tmp/bad.toml"
+expect 2 "bad.toml:[0-9]+.*10.1.0.1" router --config "$tmp/bad.toml"
+config 1 sideways direct >"$tmp/bad.toml"
+expect 2 "bad.toml:[0-9]+.*sideways" router --config "$tmp/bad.toml"
+config 1 poll direct | sed 's|rules = \[.*|rules = ["drop proto xyz"]|' >"$tmp/bad.toml"
+expect 2 "bad.toml:[0-9]+.*xyz" router --config "$tmp/bad.toml"
+
+# A device that is not there: a runtime failure naming the port, exit 1.
+config 1 poll direct | sed "s|rx_pcap=$tmp/in.pcap|rx_pcap=$tmp/missing.pcap|" >"$tmp/bad.toml"
+expect 1 "port 'a'" router --config "$tmp/bad.toml"
+echo PASS

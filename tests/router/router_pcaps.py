@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""The router_cli_test's trace and its checks (standard library only).
+
+  router_pcaps.py write IN.pcap EMPTY.pcap
+      IN.pcap: the frames host 10.1.0.2 (MAC 02:00:00:00:0a:02) sends into
+      port a (net_pcap0, MAC 02:70:63:61:70:00); EMPTY.pcap: port b's RX.
+  router_pcaps.py check OUT_A.pcap OUT_B.pcap STATS.json
+      What the router sent out of each port and its final stats, against
+      what the trace must produce (see EXPECT below). Exit 1 naming the
+      first difference.
+"""
+import json
+import struct
+import sys
+
+MAC_A = bytes.fromhex("027063617000")  # net_pcap0, the router's port a
+MAC_B = bytes.fromhex("027063617001")  # net_pcap1, port b
+HOST_A = bytes.fromhex("020000000a02")  # 10.1.0.2, fd00:1::2 (static neighbour)
+HOST_B = bytes.fromhex("020000000b02")  # 10.2.0.2, fd00:2::2 (static neighbour)
+OTHER = bytes.fromhex("020000000c0c")  # a MAC that is not the router's
+IP_A, IP_R_A = bytes([10, 1, 0, 2]), bytes([10, 1, 0, 1])
+V6_A = bytes.fromhex("fd000001" + "0" * 23 + "2")
+V6_B = bytes.fromhex("fd000002" + "0" * 23 + "2")
+
+# What the trace holds (count each) and what must come of it.
+N_V4, N_V6, N_TTL1, N_UNROUTED, N_BADSUM = 50, 20, 5, 5, 3
+N_ARP, N_ECHO, N_NOT_US, N_TRUNC, N_FILTERED = 2, 2, 3, 2, 4
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def ipv4(dst, proto, body, ttl=64, ident=0):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), ident, 0, ttl, proto, 0, IP_A, dst)
+    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + body
+
+
+def udp(i, dport=53):
+    payload = bytes((i + k) & 0xFF for k in range(26))
+    # Checksum wrong on purpose: transit traffic is not L4-checked.
+    return struct.pack("!HHHH", 1000 + i, dport, 8 + len(payload), 0x1234) + payload
+
+
+def ether(dst, ethertype, body):
+    return dst + HOST_A + struct.pack("!H", ethertype) + body
+
+
+def v4_frame(i, dst=bytes([10, 3, 0, 7]), ttl=64, dport=53):
+    return ether(MAC_A, 0x0800, ipv4(dst, 17, udp(i, dport), ttl, ident=i))
+
+
+def v6_frame(i):
+    body = udp(i)
+    h = struct.pack("!IHBB16s16s", 0x60000000, len(body), 17, 64, V6_A, V6_B)
+    return ether(MAC_A, 0x86DD, h + body)
+
+
+def arp_request():
+    a = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, HOST_A, IP_A, b"\0" * 6, IP_R_A)
+    return ether(b"\xff" * 6, 0x0806, a + b"\0" * 18)
+
+
+def echo_request(i):
+    icmp = struct.pack("!BBHHH", 8, 0, 0, 0x77, i) + b"x" * 32
+    icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+    return ether(MAC_A, 0x0800, ipv4(IP_R_A, 1, icmp, ident=900 + i))
+
+
+def trace():
+    f = [v4_frame(i) for i in range(N_V4)]
+    f += [v6_frame(i) for i in range(N_V6)]
+    f += [v4_frame(100 + i, ttl=1) for i in range(N_TTL1)]
+    f += [v4_frame(200 + i, dst=bytes([10, 9, 9, 9])) for i in range(N_UNROUTED)]
+    for i in range(N_BADSUM):
+        fr = bytearray(v4_frame(300 + i))
+        fr[14 + 10] ^= 0xFF  # IPv4 header checksum
+        f.append(bytes(fr))
+    f += [arp_request() for _ in range(N_ARP)]
+    f += [echo_request(i) for i in range(N_ECHO)]
+    f += [OTHER + v4_frame(400 + i)[6:] for i in range(N_NOT_US)]
+    f += [v4_frame(500 + i)[: 14 + 12] for i in range(N_TRUNC)]  # IPv4 header cut
+    f += [v4_frame(600 + i, dport=9999) for i in range(N_FILTERED)]
+    return f
+
+
+def write(path, frames):
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for fr in frames:
+            out.write(struct.pack("<IIII", 0, 0, len(fr), len(fr)) + fr)
+
+
+def read(path):
+    data = open(path, "rb").read()
+    magic = struct.unpack("<I", data[:4])[0]
+    if magic not in (0xA1B2C3D4, 0xA1B23C4D):
+        raise SystemExit(f"FAIL: {path}: not a pcap file")
+    off, frames = 24, []
+    while off + 16 <= len(data):
+        incl = struct.unpack("<IIII", data[off : off + 16])[2]
+        frames.append(data[off + 16 : off + 16 + incl])
+        off += 16 + incl
+    return frames
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def check_b(frames):
+    """Port b: the routed IPv4 (TTL 63, header checksum right, payload as
+    sent) and IPv6 (hop limit 63) frames, MACs rewritten. Each is a flow of
+    its own (source port i), so workers may interleave them: matched by
+    source port, not by position."""
+    v4 = [f for f in frames if f[12:14] == b"\x08\x00"]
+    v6 = [f for f in frames if f[12:14] == b"\x86\xdd"]
+    if len(v4) != N_V4 or len(v6) != N_V6 or len(frames) != N_V4 + N_V6:
+        fail(f"port b sent {len(v4)} IPv4, {len(v6)} IPv6, {len(frames)} in all; "
+             f"want {N_V4}, {N_V6}")
+    seen = set()
+    for f in v4:
+        i = struct.unpack("!H", f[34:36])[0] - 1000
+        want = v4_frame(i) if 0 <= i < N_V4 else b""
+        if f[:6] != HOST_B or f[6:12] != MAC_B:
+            fail(f"port b IPv4 #{i}: MACs {f[:12].hex()} not rewritten to {HOST_B.hex()}/{MAC_B.hex()}")
+        if f[14 + 8] != 63 or csum(f[14:34]) != 0:
+            fail(f"port b IPv4 #{i}: TTL {f[22]} or header checksum wrong")
+        if f[34:] != want[34:] or f[14:22] != want[14:22]:
+            fail(f"port b IPv4 #{i}: changed beyond TTL and checksum")
+        seen.add(("v4", i))
+    for f in v6:
+        i = struct.unpack("!H", f[54:56])[0] - 1000
+        want = v6_frame(i) if 0 <= i < N_V6 else b""
+        if f[:6] != HOST_B or f[14 + 7] != 63 or f[22:] != want[22:]:
+            fail(f"port b IPv6 #{i}: wrong MAC, hop limit or payload")
+        seen.add(("v6", i))
+    if len(seen) != N_V4 + N_V6:
+        fail(f"port b: {N_V4 + N_V6 - len(seen)} frames duplicated (others missing)")
+
+
+def check_a(frames):
+    """Port a: the ICMP errors (time exceeded, net unreachable) quoting the
+    offending header, the ARP replies and the echo replies, to host A."""
+    kinds = {"ttl": 0, "unreach": 0, "arp": 0, "echo": 0}
+    for f in frames:
+        if f[:6] != HOST_A or f[6:12] != MAC_A:
+            fail(f"port a frame with MACs {f[:12].hex()}")
+        et = f[12:14]
+        if et == b"\x08\x06":
+            op = struct.unpack("!H", f[20:22])[0]
+            if op != 2 or f[22:28] != MAC_A or f[28:32] != IP_R_A:
+                fail("port a: ARP frame is not a reply for 10.1.0.1 with port a's MAC")
+            kinds["arp"] += 1
+            continue
+        if et != b"\x08\x00" or f[23] != 1:
+            fail(f"port a: unexpected frame {f[:40].hex()}")
+        ihl = (f[14] & 0xF) * 4
+        icmp = f[14 + ihl :]
+        if csum(f[14 : 14 + ihl]) != 0 or csum(icmp) != 0 or f[30:34] != IP_A:
+            fail("port a: ICMP with a bad checksum or not to 10.1.0.2")
+        quoted = icmp[8:]
+        if (icmp[0], icmp[1]) == (11, 0):
+            kinds["ttl"] += 1
+        elif (icmp[0], icmp[1]) == (3, 0):
+            kinds["unreach"] += 1
+            if quoted[16:20] != bytes([10, 9, 9, 9]):
+                fail("port a: unreachable does not quote the datagram to 10.9.9.9")
+        elif icmp[0] == 0:
+            kinds["echo"] += 1
+            continue
+        else:
+            fail(f"port a: ICMP type {icmp[0]} code {icmp[1]}")
+        if len(quoted) < 28 or quoted[0] >> 4 != 4:
+            fail("port a: ICMP error quotes less than the IPv4 header and 8 bytes")
+    want = {"ttl": N_TTL1, "unreach": N_UNROUTED, "arp": N_ARP, "echo": N_ECHO}
+    if kinds != want:
+        fail(f"port a sent {kinds}, want {want}")
+
+
+def check_stats(s):
+    d = s["drops"]
+    want = {
+        "ttl_exceeded": N_TTL1,
+        "no_route": N_UNROUTED,
+        "bad_ip_checksum": N_BADSUM,
+        "l2_not_for_us": N_NOT_US,
+        "truncated_ip": N_TRUNC,
+        "filtered": N_FILTERED,
+    }
+    for k, v in want.items():
+        if d.get(k) != v:
+            fail(f"drop {k}: {d.get(k)}, want {v} (drops: {d})")
+    n_in = len(trace())
+    if s["frames_in"] != n_in:
+        fail(f"frames_in {s['frames_in']}, want {n_in}")
+    if s["forwarded"] != N_V4 + N_V6:
+        fail(f"forwarded {s['forwarded']}, want {N_V4 + N_V6}")
+    if s["balance"] != 0 or not s.get("final"):
+        fail(f"final stats do not balance: {s['balance']}")
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "write":
+        write(sys.argv[2], trace())
+        write(sys.argv[3], [])
+    elif len(sys.argv) == 5 and sys.argv[1] == "check":
+        check_b(read(sys.argv[3]))
+        check_a(read(sys.argv[2]))
+        lines = [l for l in open(sys.argv[4]).read().splitlines() if l.strip()]
+        check_stats(json.loads(lines[-1]))
+        print("ok: router output and stats")
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
