@@ -219,8 +219,8 @@ CLI::App* AddRouterCommand(CLI::App& app, netisr::apps::RouterOptions& o) {
                   "The router's TOML file ([dataplane], [[port]], [[route]], [[neighbour]], "
                   "[filter], [control]; see docs/router.md)");
   AddOptional(cmd, "--stats-interval", o.stats_interval,
-                  "Seconds between statistics prints, 0 = only at exit (default: the config's "
-                  "[dataplane] stats_interval)");
+              "Seconds between statistics prints, 0 = only at exit (default: the config's "
+              "[dataplane] stats_interval)");
   cmd->add_option("--duration", o.duration_s, "Seconds to run, 0 = until SIGINT/SIGTERM")
       ->capture_default_str();
   cmd->add_flag("--json", o.json,

@@ -73,8 +73,7 @@ int RunRouter(const RouterOptions& o, const std::atomic<bool>& stop, std::ostrea
   if ((*r)->control_port() != 0)
     err << fmt::format("netisr router: control on {}:{}\n", config->control.host,
                        (*r)->control_port());
-  const double interval =
-      o.stats_interval.value_or(config->dataplane.stats_interval_s);
+  const double interval = o.stats_interval.value_or(config->dataplane.stats_interval_s);
   using Clock = std::chrono::steady_clock;
   auto secs = [](double s) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
@@ -93,8 +92,7 @@ int RunRouter(const RouterOptions& o, const std::atomic<bool>& stop, std::ostrea
   Print(**r, o, true, out);
   const int64_t balance = (*r)->Stats().Balance();
   if (balance != 0) {
-    err << fmt::format("netisr router: {} frames unaccounted for (conservation broken)\n",
-                       balance);
+    err << fmt::format("netisr router: {} frames unaccounted for (conservation broken)\n", balance);
     return kExitFailure;
   }
   return kExitOk;

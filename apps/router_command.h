@@ -23,11 +23,11 @@
 namespace netisr::apps {
 
 struct RouterOptions {
-  std::string config;        // --config FILE (required)
+  std::string config;                    // --config FILE (required)
   std::optional<double> stats_interval;  // --stats-interval S; unset = the config's
-  double duration_s = 0;     // --duration S; 0 = until a signal
-  bool json = false;         // --json
-  bool lockprof = false;     // --lockprof
+  double duration_s = 0;                 // --duration S; 0 = until a signal
+  bool json = false;                     // --json
+  bool lockprof = false;                 // --lockprof
 };
 
 Status ValidateRouterOptions(const RouterOptions& o);

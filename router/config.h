@@ -77,7 +77,7 @@ struct PortConfig {
   std::string name;
   std::string device;
   std::vector<PortAddress> addresses;
-  uint32_t rx_queues = 1;  // resolved: the file's value or `workers`
+  uint32_t rx_queues = 1;      // resolved: the file's value or `workers`
   bool rx_queues_set = false;  // in the file (else the router caps it at the device's)
 };
 

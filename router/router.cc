@@ -35,15 +35,15 @@ using proto::Layout;
 
 // The router's own drop reasons (forward.h's FrameDrop names the frame
 // checks'; the neighbour table counts its own).
-#define NETISR_ROUTER_DROPS(X)                                                           \
-  X(kNoRoute, "no_route")                  /* no route: ICMP net unreachable */        \
-  X(kNotForUs, "l2_not_for_us")            /* unicast frame to another MAC */          \
-  X(kGroupTransit, "l2_group_transit")     /* link broadcast/multicast, not ours */    \
-  X(kLocalUnhandled, "local_unhandled")    /* TCP/UDP to the router: no socket */      \
-  X(kLocalIgnored, "local_icmp_ignored")   /* ICMP to us that asks nothing */          \
-  X(kArpNotForUs, "arp_not_for_us")        /* ARP about others' addresses */           \
-  X(kOffWorker, "off_worker")              /* reached the hook off any worker */       \
-  X(kBadPort, "bad_port")                  /* from a port id the router did not open */
+#define NETISR_ROUTER_DROPS(X)                                                    \
+  X(kNoRoute, "no_route")                /* no route: ICMP net unreachable */     \
+  X(kNotForUs, "l2_not_for_us")          /* unicast frame to another MAC */       \
+  X(kGroupTransit, "l2_group_transit")   /* link broadcast/multicast, not ours */ \
+  X(kLocalUnhandled, "local_unhandled")  /* TCP/UDP to the router: no socket */   \
+  X(kLocalIgnored, "local_icmp_ignored") /* ICMP to us that asks nothing */       \
+  X(kArpNotForUs, "arp_not_for_us")      /* ARP about others' addresses */        \
+  X(kOffWorker, "off_worker")            /* reached the hook off any worker */    \
+  X(kBadPort, "bad_port")                /* from a port id the router did not open */
 enum class Drop : uint8_t {
 #define NETISR_ROUTER_DROP_ENUM(e, name) e,
   NETISR_ROUTER_DROPS(NETISR_ROUTER_DROP_ENUM)
@@ -71,17 +71,17 @@ struct alignas(64) WorkerState {
   std::array<base::Counter, kNumErrorSkips> error_skips;
   base::Counter forwarded, replies, consumed, icmp_errors, solicits_sent, adverts, resolved_sent,
       no_frame;
-  std::vector<Packet*> ready;                // Confirm's output, queue_per_neighbour
-  std::vector<SolicitRequest> solicits;      // Tick's output (worker 0)
-  uint64_t next_tick_ns = 0;                 // worker 0
+  std::vector<Packet*> ready;            // Confirm's output, queue_per_neighbour
+  std::vector<SolicitRequest> solicits;  // Tick's output (worker 0)
+  uint64_t next_tick_ns = 0;             // worker 0
 };
 
 struct PortInfo {
   std::string name;
   MacAddr mac{};
-  std::vector<uint32_t> v4;              // our addresses, host order
+  std::vector<uint32_t> v4;  // our addresses, host order
   std::vector<Ip6Addr> v6;
-  ErrorOrigin origin;                    // source of ICMP errors about its traffic
+  ErrorOrigin origin;  // source of ICMP errors about its traffic
 };
 
 std::string MacString(const MacAddr& m) {
@@ -103,7 +103,7 @@ struct Router::Core {
   explicit Core(RouterConfig c) : config(std::move(c)) {}
 
   RouterConfig config;
-  std::vector<PortInfo> ports;                  // by port index
+  std::vector<PortInfo> ports;                   // by port index
   std::array<uint16_t, kMaxPortIds> index_of{};  // port id -> index (kNoIndex)
   std::unique_ptr<RouteTable> routes;
   std::unique_ptr<NeighbourTable> neighbours;
@@ -125,8 +125,7 @@ struct Router::Core {
   bool RoutePacket(WorkerState& w, Layer l3, Packet* p, uint64_t now);
   void Transmit(WorkerState& w, const NextHop& nh, const IpAddr& neighbour, Packet* p,
                 const Layout& l, uint64_t now);
-  void SendRewritten(WorkerState& w, uint16_t port, Packet* p, const Layout& l,
-                     const MacAddr& dst);
+  void SendRewritten(WorkerState& w, uint16_t port, Packet* p, const Layout& l, const MacAddr& dst);
   void SendReady(WorkerState& w, uint16_t port, size_t n, const MacAddr& mac);
   void SendError(WorkerState& w, uint16_t in, const Packet& p, const Layout& l, IcmpError e,
                  uint64_t now);
@@ -362,8 +361,8 @@ void Router::Core::DeliverArp(WorkerState& w, uint16_t in, Packet* p, uint64_t n
   const bool ours = std::find(pi.v4.begin(), pi.v4.end(), target) != pi.v4.end();
   const proto::ArpSender s = proto::ArpSenderOf(*p, l);
   if (s.ip != 0) {  // 0.0.0.0: an ARP probe (RFC 5227) teaches nothing
-    const size_t n = neighbours->Confirm(in, IpAddr::V4(s.ip), s.mac, reply && ours, ours, now,
-                                         w.ready);
+    const size_t n =
+        neighbours->Confirm(in, IpAddr::V4(s.ip), s.mac, reply && ours, ours, now, w.ready);
     SendReady(w, in, n, s.mac);
   }
   if (ours && proto::MakeArpReply(*p, l, target, pi.mac) == proto::Reply::kReplied) {
@@ -410,8 +409,7 @@ void Router::Core::DeliverIcmp6(WorkerState& w, uint16_t in, Packet* p, uint64_t
     return;
   }
   const PortInfo& pi = ports[in];
-  const bool target_ours =
-      std::find(pi.v6.begin(), pi.v6.end(), m.target) != pi.v6.end();
+  const bool target_ours = std::find(pi.v6.begin(), pi.v6.end(), m.target) != pi.v6.end();
   Neighbour6 learnt;
   if (LearnFrom(m, &learnt)) {
     const bool solicited = kind == NdKind::kAdvert && m.solicited;
@@ -449,8 +447,9 @@ Status Router::Core::Build() {
   const DataplaneConfig& dp = config.dataplane;
   const int nworkers = static_cast<int>(dp.workers);
   if (config.ports.size() > kMaxPortIds)
-    return Status(ErrorCode::kInvalidArgument, fmt::format("{}: {} ports, at most {}", config.source, config.ports.size(),
-                               kMaxPortIds));
+    return Status(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{}: {} ports, at most {}", config.source, config.ports.size(), kMaxPortIds));
   std::string eal = dp.eal;
   for (const PortConfig& pc : config.ports) eal += " --vdev=" + pc.device;
   (void)sched::FastClock::Global();  // calibrate before any worker runs
@@ -471,8 +470,8 @@ Status Router::Core::Build() {
                                            r.prefix.ToString(), st.message()));
   for (const Route& r : config.routes)
     if (Status st = routes->Add(r); !st.ok())
-      return Status(st.code(), fmt::format("{}: route {}: {}", config.source,
-                                           r.prefix.ToString(), st.message()));
+      return Status(st.code(), fmt::format("{}: route {}: {}", config.source, r.prefix.ToString(),
+                                           st.message()));
   auto nt = NeighbourTable::Create();
   if (!nt.ok()) return nt.status();
   neighbours = std::move(*nt);
@@ -487,9 +486,7 @@ Status Router::Core::Build() {
   po.model = dp.model;
   po.dispatch = dp.dispatch;
   po.deliver = [this](Layer layer, Burst burst) { Deliver(layer, burst); };
-  po.ip_hook = [this](Layer l3, std::span<Packet* const> pkts, IpVerdict* v) {
-    Hook(l3, pkts, v);
-  };
+  po.ip_hook = [this](Layer l3, std::span<Packet* const> pkts, IpVerdict* v) { Hook(l3, pkts, v); };
   po.on_poll = [this](int worker) { return OnPoll(worker); };
   auto pl = pipeline::Pipeline::Create(std::move(po));
   if (!pl.ok()) return pl.status();
@@ -504,15 +501,17 @@ Status Router::Core::Build() {
     const std::string dev = DeviceName(pc.device);
     auto id = nic::DpdkEal::FindPort(dev);
     if (!id.ok())
-      return Status(id.status().code(), fmt::format("{}: port '{}' (device '{}'): {}",
-                                                    config.source, pc.name, dev,
-                                                    id.status().message()));
+      return Status(id.status().code(),
+                    fmt::format("{}: port '{}' (device '{}'): {}", config.source, pc.name, dev,
+                                id.status().message()));
     auto maxq = nic::DpdkEal::MaxRxQueues(*id);
     if (!maxq.ok()) return maxq.status();
-    const uint32_t rx_queues = pc.rx_queues_set ? pc.rx_queues : std::min<uint32_t>(pc.rx_queues, *maxq);
+    const uint32_t rx_queues =
+        pc.rx_queues_set ? pc.rx_queues : std::min<uint32_t>(pc.rx_queues, *maxq);
     if (rx_queues > *maxq)
-      return Status(ErrorCode::kInvalidArgument, fmt::format("{}: port '{}': rx_queues = {} but device '{}' offers {}",
-                                 config.source, pc.name, rx_queues, dev, *maxq));
+      return Status(ErrorCode::kInvalidArgument,
+                    fmt::format("{}: port '{}': rx_queues = {} but device '{}' offers {}",
+                                config.source, pc.name, rx_queues, dev, *maxq));
     nic::DpdkConfig dc;
     dc.port_id = *id;
     dc.num_rx_queues = static_cast<uint16_t>(rx_queues);
@@ -718,16 +717,14 @@ std::string Router::Metrics() const {
   return w.Render();
 }
 
-uint16_t Router::control_port() const {
-  return core_->control ? core_->control->port() : 0;
-}
+uint16_t Router::control_port() const { return core_->control ? core_->control->port() : 0; }
 const RouterConfig& Router::config() const { return core_->config; }
 
 // --- output -------------------------------------------------------------------
 
 std::string FormatStats(const RouterStats& s, const RouterConfig& config) {
-  std::string out = fmt::format("{:<8} {:>12} {:>12} {:>10} {:>10}\n", "Port", "RX", "TX",
-                                "RX-drop", "TX-full");
+  std::string out =
+      fmt::format("{:<8} {:>12} {:>12} {:>10} {:>10}\n", "Port", "RX", "TX", "RX-drop", "TX-full");
   for (const pipeline::PortCounters& p : s.pipeline.ports)
     out += fmt::format("{:<8} {:>12} {:>12} {:>10} {:>10}\n", config.ports[p.index].name,
                        p.port.rx_packets, p.tx_sent, p.port.rx_dropped(), p.tx_full);
@@ -778,10 +775,14 @@ nlohmann::json ToJson(const RouterStats& s, const RouterConfig& config) {
   j["ports"] = ports;
   const RouterCounters& c = s.router;
   j["forwarded"] = c.forwarded;
-  j["router"] = {{"forwarded", c.forwarded},     {"resolved_sent", c.resolved_sent},
-                 {"replies", c.replies},         {"consumed", c.consumed},
-                 {"icmp_errors", c.icmp_errors}, {"solicits", c.solicits},
-                 {"adverts", c.adverts},         {"no_frame", c.no_frame},
+  j["router"] = {{"forwarded", c.forwarded},
+                 {"resolved_sent", c.resolved_sent},
+                 {"replies", c.replies},
+                 {"consumed", c.consumed},
+                 {"icmp_errors", c.icmp_errors},
+                 {"solicits", c.solicits},
+                 {"adverts", c.adverts},
+                 {"no_frame", c.no_frame},
                  {"icmp_errors_skipped", c.icmp_errors_skipped}};
   j["routes"] = s.routes;
   j["neighbours"] = {{"entries", s.neighbours.entries},

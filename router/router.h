@@ -66,14 +66,14 @@ namespace netisr::router {
 inline constexpr uint64_t kNeighbourTickNs = 100'000'000;
 
 struct RouterCounters {
-  uint64_t forwarded = 0;       // transit packets staged for TX (rewritten)
-  uint64_t replies = 0;         // ARP replies, ICMP/ICMPv6 echo replies (made in place)
-  uint64_t consumed = 0;        // ARP/NDP frames learnt from and released (no reply)
-  uint64_t icmp_errors = 0;     // ICMP/ICMPv6 errors built and staged (generated)
-  uint64_t solicits = 0;        // ARP requests and NS built and staged (generated)
-  uint64_t adverts = 0;         // NAs built and staged (generated)
-  uint64_t resolved_sent = 0;   // packets that waited for a neighbour, then forwarded
-  uint64_t no_frame = 0;        // a frame to build found the pool empty (not a packet loss)
+  uint64_t forwarded = 0;      // transit packets staged for TX (rewritten)
+  uint64_t replies = 0;        // ARP replies, ICMP/ICMPv6 echo replies (made in place)
+  uint64_t consumed = 0;       // ARP/NDP frames learnt from and released (no reply)
+  uint64_t icmp_errors = 0;    // ICMP/ICMPv6 errors built and staged (generated)
+  uint64_t solicits = 0;       // ARP requests and NS built and staged (generated)
+  uint64_t adverts = 0;        // NAs built and staged (generated)
+  uint64_t resolved_sent = 0;  // packets that waited for a neighbour, then forwarded
+  uint64_t no_frame = 0;       // a frame to build found the pool empty (not a packet loss)
   std::map<std::string, uint64_t> icmp_errors_skipped;  // ErrorSkip name -> count
 };
 
