@@ -223,14 +223,31 @@ std::vector<uint16_t> DpdkEal::PortIds() {
   return ids;
 }
 
-Result<uint16_t> DpdkEal::MaxRxQueues(uint16_t port_id) {
-  if (!initialized()) return Status(ErrorCode::kFailedPrecondition, "dpdk: EAL not initialised");
+namespace {
+
+Result<rte_eth_dev_info> DevInfo(uint16_t port_id) {
+  if (!DpdkEal::initialized())
+    return Status(ErrorCode::kFailedPrecondition, "dpdk: EAL not initialised");
   if (!rte_eth_dev_is_valid_port(port_id))
     return Status(ErrorCode::kNotFound, "dpdk: no port " + std::to_string(port_id));
   rte_eth_dev_info info;
   if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0)
     return DpdkError("rte_eth_dev_info_get on port " + std::to_string(port_id), rc);
-  return info.max_rx_queues;
+  return info;
+}
+
+}  // namespace
+
+Result<uint16_t> DpdkEal::MaxRxQueues(uint16_t port_id) {
+  auto info = DevInfo(port_id);
+  if (!info.ok()) return info.status();
+  return info->max_rx_queues;
+}
+
+Result<uint16_t> DpdkEal::MaxTxQueues(uint16_t port_id) {
+  auto info = DevInfo(port_id);
+  if (!info.ok()) return info.status();
+  return info->max_tx_queues;
 }
 
 const char* ToString(RssMode m) { return m == RssMode::kHardware ? "hardware" : "software"; }

@@ -143,6 +143,8 @@ class DpdkEal {
   // e.g. one per rx_pcap of a net_pcap vdev), so a caller can ask for
   // min(wanted, this) instead of failing Create.
   static Result<uint16_t> MaxRxQueues(uint16_t port_id);
+  // Same for TX queues (net_pcap: one per tx_pcap/tx_iface).
+  static Result<uint16_t> MaxTxQueues(uint16_t port_id);
 };
 
 enum class RssMode : uint8_t {

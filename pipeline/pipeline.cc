@@ -1,6 +1,7 @@
 #include "pipeline/pipeline.h"
 
 #include <array>
+#include <map>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -443,8 +444,10 @@ PipelineStats Pipeline::Stats() const {
   const Core& c = *core_;
   PipelineStats s;
   uint64_t full = 0, no_queue = 0, bad_port = 0, unclaimed = 0;
+  std::map<std::string, uint64_t> filter_drops;
   {
     std::lock_guard<std::mutex> lock(c.config_mu);
+    if (c.filter) filter_drops = c.filter->DropSnapshot();  // SetFilter writes it under config_mu
     for (size_t i = 0; i < c.ports.size(); ++i) {
       const nic::Port& port = *c.ports[i].port;
       PortCounters pc;
@@ -486,7 +489,7 @@ PipelineStats Pipeline::Stats() const {
   };
   add(s.netisr.drops);
   add(stack_->DropSnapshot());
-  if (c.filter) add(c.filter->DropSnapshot());
+  add(filter_drops);
   add({{"tx_full", full},
        {"tx_no_queue", no_queue},
        {"tx_bad_port", bad_port},

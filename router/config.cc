@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -334,6 +335,13 @@ Result<Route> ResolveRoute(const RouterConfig& c, std::string_view prefix_text,
     if (named < 0) {
       return bad("route " + prefix->ToString() + ": needs 'via' (a gateway) or 'port' (on-link)");
     }
+    const auto& addrs = c.ports[static_cast<size_t>(named)].addresses;
+    if (std::none_of(addrs.begin(), addrs.end(),
+                     [&](const PortAddress& a) { return a.addr.v6 == prefix->v6; })) {
+      // It could neither resolve neighbours nor source errors on that port.
+      return bad("route " + prefix->ToString() + ": port '" + std::string(port_name) + "' has no " +
+                 (prefix->v6 ? "IPv6" : "IPv4") + " address for an on-link route");
+    }
     r.next_hop = NextHop{static_cast<uint16_t>(named), IpAddr{prefix->v6, 0, {}}};
     return r;
   }
@@ -386,6 +394,11 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
       if (auto s = p.String(*d, "model", "dataplane")) {
         auto m = MakeWorkModel(*s);
         if (!m.ok()) p.Fail(*d->get("model"), "dataplane.model: " + m.status().message());
+        if (*s == "inline") {
+          p.Fail(*d->get("model"),
+                 "dataplane.model: 'inline' runs only when its caller pumps it; a router "
+                 "needs threads, poll or fibers");
+        }
         c.dataplane.model = *s;
       }
       if (auto s = p.String(*d, "dispatch", "dataplane")) {

@@ -22,7 +22,8 @@
 //   [dataplane]
 //   eal = "--no-huge --no-pci --no-shconf -m 512"   # default ""
 //   workers = 1              # [1, 64]; default 1
-//   model = "poll"           # threads | poll | fibers | inline; default poll
+//   model = "poll"           # threads | poll | fibers; default poll (not
+//                            # inline: nothing would pump its one thread)
 //   dispatch = "direct"      # direct | deferred | hybrid | adaptive; default direct
 //   stats_interval = 0       # seconds, [0, 86400], 0 = off; default 0
 //   [[port]]                 # 1..64 ports; index = order here

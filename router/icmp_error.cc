@@ -204,6 +204,7 @@ ErrorResult MakeIcmpError(const Packet& offending, const proto::Layout& l, IcmpE
   }
   const ErrorSkip rule = v4 ? Rules4(offending, ip, avail) : Rules6(offending, ip, avail);
   if (rule != ErrorSkip::kCount) return {nullptr, rule};
+  if (v4 ? in.ip4 == 0 : in.ip6 == Ip6Addr{}) return {nullptr, ErrorSkip::kNoSource};
 
   const uint32_t hlen = v4 ? wire::kIpv4MinHeaderLen : wire::kIpv6HeaderLen;
   const uint32_t head = kEther + hlen + kIcmp;

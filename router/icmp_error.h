@@ -70,7 +70,8 @@ enum class IcmpError : uint8_t {
   X(kBadSource, "icmp_error_bad_source")     /* source names no single host */       \
   X(kRateLimited, "icmp_error_rate_limited") /* over the token bucket */             \
   X(kNoBuffer, "icmp_error_no_buffer")       /* allocator empty or too small */      \
-  X(kNotIp, "icmp_error_not_ip")             /* not IP, or its header cut short */
+  X(kNotIp, "icmp_error_not_ip")             /* not IP, or its header cut short */   \
+  X(kNoSource, "icmp_error_no_source")       /* the router has no address of the family */
 
 enum class ErrorSkip : uint8_t {
 #define NETISR_ROUTER_ENUMERATOR(e, name) e,
@@ -132,7 +133,9 @@ class alignas(64) IcmpRateLimiter {
 };
 static_assert(sizeof(IcmpRateLimiter) == 64, "one cache line per worker's limiter");
 
-// The router's addresses on the port the offending frame came in on.
+// The router's addresses on the port the offending frame came in on (or,
+// where that port has none of a family, another port's: RFC 1812 4.3.2.4
+// allows any of the router's addresses). Zero / :: = none: no error is sent.
 struct ErrorOrigin {
   MacAddr mac{};
   uint32_t ip4 = 0;  // host order

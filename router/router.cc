@@ -112,7 +112,13 @@ struct Router::Core {
   FrameAllocator alloc;
   const sched::FastClock* clock = &sched::FastClock::Global();
   std::chrono::steady_clock::time_point started{};
+  // Set by Start, cleared by Stop (the control thread); Stats reads them
+  // from the control server's threads too: relaxed, a report's clock only.
   std::atomic<bool> running{false};
+  std::atomic<double> stopped_s{0};  // seconds run, frozen at Stop
+  double Elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
   // Declared last: destroyed first (its handlers use everything above).
   std::unique_ptr<pipeline::Pipeline> pipe;
   std::unique_ptr<ControlServer> control;
@@ -175,6 +181,11 @@ struct Router::Core {
     return ws >= 0 && static_cast<size_t>(ws) < workers.size() ? workers[ws].get() : nullptr;
   }
   void Stage(WorkerState&, uint16_t port, Packet* frame) { pipe->Send(port, frame); }
+  // An echo reply's source MAC is the port's own, not the request's
+  // destination (a group or, on a promiscuous port, another host's MAC).
+  void ReplyFrom(uint16_t port, Packet& reply) {
+    std::memcpy(reply.data + 6, ports[port].mac.data(), 6);
+  }
 
   Status Build();
   RouterStats Stats() const;
@@ -193,8 +204,9 @@ struct Router::Core {
 void Router::Core::Hook(Layer l3, std::span<Packet* const> pkts, IpVerdict* verdicts) {
   const int ws = Netisr::CurrentWorkstream();
   if (ws < 0 || static_cast<size_t>(ws) >= workers.size()) {
-    // Only Stop's final drain runs a handler off the workers; the route
-    // table may not be read here (not a registered reader).
+    // Not reached by the pipeline (its final drain at Stop runs each
+    // workstream's handlers as that workstream); a handler called from any
+    // other thread is no registered reader and may not read the route table.
     off_worker.AddShared(pkts.size());
     for (size_t i = 0; i < pkts.size(); ++i) {
       Release(pkts[i]);
@@ -431,6 +443,7 @@ void Router::Core::DeliverIcmp(WorkerState& w, uint16_t in, Packet* p) {
   const uint32_t dst = Load32(p->data + l.l3_off + wire::kIpv4DstOffset);
   if (Ours4(dst) && proto::MakeIcmpEchoReply(*p, l, dst) == proto::Reply::kReplied) {
     w.replies.Add();
+    ReplyFrom(in, *p);
     Stage(w, in, p);
     return;
   }
@@ -444,6 +457,7 @@ void Router::Core::DeliverIcmp6(WorkerState& w, uint16_t in, Packet* p, uint64_t
     const uint8_t* dst = p->data + l.l3_off + wire::kIpv6DstOffset;
     if (Ours6(dst) && MakeIcmp6EchoReply(*p, l, Load6(dst)) == proto::Reply::kReplied) {
       w.replies.Add();
+      ReplyFrom(in, *p);
       Stage(w, in, p);
       return;
     }
@@ -564,7 +578,9 @@ Status Router::Core::Build() {
     dc.num_rx_queues = static_cast<uint16_t>(rx_queues);
     // One TX queue per worker where the device has them (no lock on TX);
     // else shared (the pipeline serialises).
-    dc.num_tx_queues = static_cast<uint16_t>(std::min<int>(nworkers, *maxq));
+    auto maxtx = nic::DpdkEal::MaxTxQueues(*id);
+    if (!maxtx.ok()) return maxtx.status();
+    dc.num_tx_queues = static_cast<uint16_t>(std::min<int>(nworkers, *maxtx));
     auto idx = pipe->AddDpdkPort(dc);
     if (!idx.ok())
       return Status(idx.status().code(), fmt::format("{}: port '{}': {}", config.source, pc.name,
@@ -586,6 +602,13 @@ Status Router::Core::Build() {
     if (!pi.v6.empty()) pi.origin.ip6 = pi.v6[0];
     ports.push_back(std::move(pi));
   }
+  // A port without an address of one family sends that family's errors
+  // from another port's address (never from 0.0.0.0 or ::).
+  for (PortInfo& pi : ports)
+    for (const PortInfo& other : ports) {
+      if (pi.origin.ip4 == 0 && !other.v4.empty()) pi.origin.ip4 = other.v4[0];
+      if (pi.origin.ip6 == Ip6Addr{} && !other.v6.empty()) pi.origin.ip6 = other.v6[0];
+    }
   if (!config.filter_rules.empty()) {
     auto f = proto::EarlyFilter::Create(config.filter_rules);
     if (!f.ok()) return f.status();
@@ -596,8 +619,8 @@ Status Router::Core::Build() {
 
 RouterStats Router::Core::Stats() const {
   RouterStats s;
-  if (running.load(std::memory_order_relaxed))
-    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  s.seconds = running.load(std::memory_order_relaxed) ? Elapsed()
+                                                      : stopped_s.load(std::memory_order_relaxed);
   s.pipeline = pipe->Stats();
   s.neighbours = neighbours->stats();
   s.routes = routes->size();
@@ -657,8 +680,10 @@ Router::Router(std::unique_ptr<Core> core) : core_(std::move(core)) {}
 
 Router::~Router() {
   Stop();
-  // The pipeline's teardown (its netisr's handlers use the core's tables),
-  // then the tables, waiting packets released (counted unresolved).
+  // Packets still waiting for a neighbour go back to their pools while the
+  // pools exist (a DPDK port frees its mempool), then the pipeline's
+  // teardown; nothing runs a handler after Stop.
+  core_->neighbours.reset();
   core_->pipe.reset();
 }
 
@@ -686,6 +711,7 @@ Status Router::Start() {
   auto srv = ControlServer::Start(co, std::move(h));
   if (!srv.ok()) {
     c.pipe->Stop();
+    c.running.store(false, std::memory_order_relaxed);
     return Status(srv.status().code(),
                   fmt::format("[control] listen '{}': {}", co.listen, srv.status().message()));
   }
@@ -697,6 +723,8 @@ void Router::Stop() {
   Core& c = *core_;
   if (c.control) c.control->Stop();
   if (c.pipe) c.pipe->Stop();
+  if (c.running.exchange(false, std::memory_order_relaxed))
+    c.stopped_s.store(c.Elapsed(), std::memory_order_relaxed);
 }
 
 Status Router::AddRoute(const RouteRequest& r) {

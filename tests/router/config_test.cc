@@ -202,6 +202,16 @@ TEST(RouterConfigErrors, NextHopNotOnAnyPort) {
   ExpectError(Edit(16, ""), 15, "needs 'via' (a gateway) or 'port' (on-link)");
 }
 
+TEST(RouterConfigErrors, OnLinkRouteNeedsAnAddressOfItsFamily) {
+  ExpectError(Edit(13, "address = [\"10.2.0.1/24\"]") +
+                  "[[route]]\nprefix = \"fd00:9::/64\"\nport = \"b\"\n",
+              20, "route fd00:9::/64: port 'b' has no IPv6 address for an on-link route");
+}
+
+TEST(RouterConfigErrors, InlineModelIsRefused) {
+  ExpectError(Edit(4, "model = \"inline\""), 4, "'inline' runs only when its caller pumps it");
+}
+
 TEST(RouterConfigErrors, BadMac) {
   ExpectError(kIssueExample + std::string("[[neighbour]]\naddress = \"10.2.0.2\"\nmac = "
                                           "\"02:00:00:00:00\"\nport = \"b\"\n"),
