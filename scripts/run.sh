@@ -3,7 +3,7 @@
 #   scripts/run.sh                 netisr compare (report in netisr-report/)
 #   scripts/run.sh --json          netisr compare --json
 #   scripts/run.sh SUBCOMMAND ...  any subcommand: run, sim, compare,
-#                                  calibrate, sweep, lockprof
+#                                  calibrate, sweep, lockprof, tcp-echo, router
 #   scripts/run.sh --cpus 1 ...    other flags: `netisr run` with your flags
 #                                  (the default bench experiment's replaced)
 set -euo pipefail
@@ -33,7 +33,7 @@ if [[ ${#args[@]} -eq 0 || (${#args[@]} -eq 1 && ${args[0]} == --json) ]]; then
   exec "$binary" compare "${args[@]}"
 fi
 case ${args[0]} in
-  sim | compare | calibrate | sweep | lockprof) exec "$binary" "${args[@]}" ;;
+  sim | compare | calibrate | sweep | lockprof | tcp-echo | router) exec "$binary" "${args[@]}" ;;
   run) args=("${args[@]:1}") ;;
 esac
 if [[ ${#args[@]} -eq 0 ]]; then
