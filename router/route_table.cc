@@ -369,13 +369,18 @@ Status RouteTable::Add(const Route& route) {
   return Status::Ok();
 }
 
-Status RouteTable::Delete(const IpPrefix& prefix) {
+Status RouteTable::Delete(const IpPrefix& prefix,
+                          const std::function<bool(const NextHop&)>& match) {
   if (Status s = CheckPrefix(prefix); !s.ok()) return s;
   Impl& m = *impl_;
   lockprof::MutexLock g(m.mu);
   auto it = m.routes.find(KeyOf(prefix));
   if (it == m.routes.end()) {
     return Status(ErrorCode::kNotFound, "no route " + prefix.ToString());
+  }
+  if (match && !match(it->second.next_hop)) {  // under mu_: no race with a replace
+    return Status(ErrorCode::kNotFound,
+                  "no route " + prefix.ToString() + " with that next hop (it has another)");
   }
   const NextHop nh = it->second.next_hop;
   // Out of the truth first: a Rebuild after a failed delete then leaves it out.

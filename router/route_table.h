@@ -63,6 +63,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -157,8 +158,10 @@ class RouteTable {
   // next-hop ids used up; the table is unchanged). That the gateway is on
   // the port's connected prefix is the config's check (config.h), not this.
   Status Add(const Route& route);
-  // kInvalidArgument (bad prefix), kNotFound (no route for exactly this prefix).
-  Status Delete(const IpPrefix& prefix);
+  // kInvalidArgument (bad prefix), kNotFound (no route for exactly this
+  // prefix, or `match` refuses its next hop: checked and deleted under one
+  // lock, so a route replaced meanwhile is never deleted by mistake).
+  Status Delete(const IpPrefix& prefix, const std::function<bool(const NextHop&)>& match = nullptr);
   // Every route, IPv4 first, each family by address then length.
   std::vector<Route> List() const;
   size_t size() const;

@@ -736,17 +736,15 @@ Status Router::AddRoute(const RouteRequest& r) {
 Status Router::DeleteRoute(const RouteRequest& r) {
   auto prefix = IpPrefix::Parse(r.prefix);
   if (!prefix.ok()) return prefix.status();
-  if (!r.via.empty() || r.port) {  // narrowing: the route must match them too
-    auto want = ResolveRoute(core_->config, r.prefix, r.via, r.port.value_or(""));
-    if (!want.ok()) return want.status();
-    bool found = false;
-    for (const Route& x : core_->routes->List())
-      if (x.prefix == *prefix) found = x.next_hop == want->next_hop;
-    if (!found)
-      return Status(ErrorCode::kNotFound,
-                    fmt::format("no route {} via {}", prefix->ToString(), r.via));
-  }
-  return core_->routes->Delete(*prefix);
+  if (r.via.empty() && !r.port) return core_->routes->Delete(*prefix);
+  // Narrowing: "via" (with "port", if given) names the exact next hop;
+  // "port" alone, the egress port.
+  auto want = ResolveRoute(core_->config, r.prefix, r.via, r.port.value_or(""));
+  if (!want.ok()) return want.status();
+  const bool port_only = r.via.empty();
+  return core_->routes->Delete(*prefix, [&](const NextHop& nh) {
+    return port_only ? nh.port == want->next_hop.port : nh == want->next_hop;
+  });
 }
 
 nlohmann::json Router::ListRoutes() const {

@@ -139,6 +139,18 @@ TEST_F(RouteTableTest, DeleteFallsBackToTheCoveringRoute) {
   EXPECT_EQ(table_->size(), 1u);
 }
 
+TEST_F(RouteTableTest, NarrowedDeleteRemovesOnlyAMatchingNextHop) {
+  ASSERT_TRUE(table_->Add(R("10.4.0.0/16", 2, "10.2.0.2")).ok());
+  const auto on_port = [](uint16_t port) {
+    return [port](const NextHop& nh) { return nh.port == port; };
+  };
+  Status other = table_->Delete(P("10.4.0.0/16"), on_port(3));
+  EXPECT_EQ(other.code(), ErrorCode::kNotFound) << other.message();
+  EXPECT_EQ(Port4("10.4.1.1"), 2);  // still there
+  ASSERT_TRUE(table_->Delete(P("10.4.0.0/16"), on_port(2)).ok());
+  EXPECT_EQ(Port4("10.4.1.1"), -1);
+}
+
 TEST_F(RouteTableTest, ErrorsAreSpecificAndLeaveTheTableAlone) {
   ASSERT_TRUE(table_->Add(R("10.0.0.0/8", 1)).ok());
   Status dup = table_->Add(R("10.0.0.0/8", 2));
