@@ -360,7 +360,8 @@ size_t NeighbourTable::Confirm(uint16_t port, const IpAddr& addr, const MacAddr&
   return n;
 }
 
-void NeighbourTable::Tick(uint64_t now_ns, std::vector<SolicitRequest>& requests) {
+void NeighbourTable::Tick(uint64_t now_ns, std::vector<SolicitRequest>& requests,
+                          std::vector<Packet*>* unresolved) {
   std::vector<Packet*> release;
   {
     lockprof::MutexLock g(mu_);
@@ -416,6 +417,14 @@ void NeighbourTable::Tick(uint64_t now_ns, std::vector<SolicitRequest>& requests
         }
       }
     }
+  }
+  if (unresolved != nullptr && !release.empty()) {
+    {
+      lockprof::MutexLock g(mu_);
+      unresolved_.Add(release.size());
+    }
+    unresolved->insert(unresolved->end(), release.begin(), release.end());
+    return;
   }
   ReleaseUnresolved(release);
 }

@@ -9,7 +9,9 @@
 //  * kIncomplete: resolution in progress; packets wait (bounded queue);
 //    a request goes out at the first packet and every `retrans` until
 //    `max_probes` requests went unanswered, then the waiting packets are
-//    released and counted (`neighbour_unresolved`) and the entry dropped.
+//    released and counted (`neighbour_unresolved`; Tick can hand them to the
+//    caller instead, which the router answers with ICMP host unreachable)
+//    and the entry dropped.
 //  * kReachable: confirmed (a solicited answer) within `reachable_time`.
 //  * kStale: a MAC we have but have not confirmed recently (reachable_time
 //    passed, or learnt from an unsolicited packet: the neighbour's own
@@ -184,9 +186,11 @@ class NeighbourTable {
                  uint64_t now_ns, std::span<Packet*> ready);
 
   // The timers: call every ~100 ms (retrans / 10). Appends the requests to
-  // send; releases (and counts) the packets of neighbours that did not
-  // answer.
-  void Tick(uint64_t now_ns, std::vector<SolicitRequest>& requests);
+  // send. The packets of neighbours that did not answer are counted
+  // (unresolved) and released, or, with `unresolved`, appended there for
+  // the caller to answer (ICMP host unreachable) and release.
+  void Tick(uint64_t now_ns, std::vector<SolicitRequest>& requests,
+            std::vector<Packet*>* unresolved = nullptr);
 
   // Static neighbours (config): replace any dynamic entry (packets waiting
   // on it are released, counted unresolved: call it before traffic flows).

@@ -73,6 +73,7 @@ struct alignas(64) WorkerState {
       no_frame;
   std::vector<Packet*> ready;            // Confirm's output, queue_per_neighbour
   std::vector<SolicitRequest> solicits;  // Tick's output (worker 0)
+  std::vector<Packet*> unresolved;       // Tick's output (worker 0)
   uint64_t next_tick_ns = 0;             // worker 0
 };
 
@@ -497,9 +498,19 @@ size_t Router::Core::OnPoll(int worker) {
   if (now < w.next_tick_ns) return 0;
   w.next_tick_ns = now + kNeighbourTickNs;
   w.solicits.clear();
-  neighbours->Tick(now, w.solicits);
+  neighbours->Tick(now, w.solicits, &w.unresolved);
   for (const SolicitRequest& r : w.solicits) SendSolicit(w, r);
-  return w.solicits.size();
+  // Packets whose next hop never answered (counted unresolved by the
+  // table): ICMP host / address unreachable to each sender, as Linux does
+  // (RFC 1812 4.3.3.1; rate limited like every error).
+  for (Packet* p : w.unresolved) {
+    if (const uint16_t in = PortOf(*p); in != kNoIndex)
+      SendError(w, in, *p, GetLayout(*p), IcmpError::kHostUnreachable, now);
+    Release(p);
+  }
+  const size_t n = w.solicits.size() + w.unresolved.size();
+  w.unresolved.clear();
+  return n;
 }
 
 // --- building -------------------------------------------------------------

@@ -105,6 +105,29 @@ TEST(NeighbourTable, UnansweredResolutionRetriesThenReleasesAndCounts) {
   ExpectConserved(*t);
 }
 
+TEST(NeighbourTable, UnresolvedPacketsCanBeHandedToTheCaller) {
+  NeighbourOptions o;
+  o.max_probes = 1;
+  o.retrans_ns = kSec;
+  Packets p(2);
+  auto t = Make(o);
+  const IpAddr dst = A("10.2.0.9");
+  ASSERT_EQ(t->Resolve(1, dst, p[0], 0).outcome, NeighbourTable::Outcome::kQueuedSolicit);
+  ASSERT_EQ(t->Resolve(1, dst, p[1], 0).outcome, NeighbourTable::Outcome::kQueued);
+  std::vector<SolicitRequest> req;
+  std::vector<Packet*> failed;
+  t->Tick(kSec, req, &failed);
+  // Counted by the table, not released: the caller answers them first.
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_EQ(failed[0], p[0]);  // in arrival order
+  EXPECT_EQ(failed[1], p[1]);
+  EXPECT_EQ(p.released.load(), 0u);
+  EXPECT_EQ(t->stats().unresolved, 2u);
+  EXPECT_EQ(t->stats().waiting, 0u);
+  ExpectConserved(*t);
+  for (Packet* f : failed) f->release(f);
+}
+
 TEST(NeighbourTable, QueueBoundsReleaseAndCount) {
   NeighbourOptions o;
   o.queue_per_neighbour = 2;

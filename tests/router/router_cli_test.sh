@@ -74,6 +74,16 @@ for combo in "1 poll direct" "2 threads deferred" "2 poll hybrid"; do
   echo "ok: forwarding with $combo"
 done
 
+# A next hop that never answers ARP: three requests a second apart, then
+# each waiting frame is counted and answered with ICMP host unreachable.
+python3 "$pcaps" write-unresolved "$tmp/unres.pcap"
+config 1 poll direct | sed "s|rx_pcap=$tmp/in.pcap|rx_pcap=$tmp/unres.pcap|" >"$tmp/r.toml"
+rm -f "$tmp/out_a.pcap" "$tmp/out_b.pcap"
+timeout 60 "$binary" router --config "$tmp/r.toml" --duration 4.5 --json >"$tmp/out.json" \
+  2>"$tmp/err" || fail "router (unresolved) exited $?: $(tail -5 "$tmp/err")"
+python3 "$pcaps" check-unresolved "$tmp/out_a.pcap" "$tmp/out_b.pcap" "$tmp/out.json" ||
+  fail "router (unresolved): output or stats wrong"
+
 # The text report (netstat -Q style) names the ports and the drops.
 config 1 poll direct >"$tmp/r.toml"
 timeout 60 "$binary" router --config "$tmp/r.toml" --duration 1 >"$tmp/out.txt" 2>"$tmp/err" ||

@@ -4,6 +4,11 @@
   router_pcaps.py write IN.pcap EMPTY.pcap
       IN.pcap: the frames host 10.1.0.2 (MAC 02:00:00:00:0a:02) sends into
       port a (net_pcap0, MAC 02:70:63:61:70:00); EMPTY.pcap: port b's RX.
+  router_pcaps.py write-unresolved IN.pcap
+      N_UNRESOLVED frames to 10.2.0.9: on port b's prefix, no neighbour there.
+  router_pcaps.py check-unresolved OUT_A.pcap OUT_B.pcap STATS.json
+      max_probes (3) ARP requests for 10.2.0.9 out of b, then an ICMP host
+      unreachable per frame back out of a, the frames counted unresolved.
   router_pcaps.py check OUT_A.pcap OUT_B.pcap STATS.json
       What the router sent out of each port and its final stats, against
       what the trace must produce (see EXPECT below). Exit 1 naming the
@@ -206,15 +211,51 @@ def check_stats(s):
         fail(f"final stats do not balance: {s['balance']}")
 
 
+N_UNRESOLVED, MAX_PROBES = 3, 3
+NOBODY = bytes([10, 2, 0, 9])
+
+
+def check_unresolved(out_a, out_b, s):
+    arp = [f for f in out_b if f[12:14] == b"\x08\x06"]
+    if len(arp) != MAX_PROBES or len(out_b) != MAX_PROBES:
+        fail(f"port b sent {len(out_b)} frames, {len(arp)} ARP; want {MAX_PROBES} requests")
+    for f in arp:
+        op = struct.unpack("!H", f[20:22])[0]
+        if op != 1 or f[38:42] != NOBODY or f[:6] != b"\xff" * 6 or f[28:32] != bytes([10, 2, 0, 1]):
+            fail(f"port b: not a broadcast ARP request from 10.2.0.1 for 10.2.0.9: {f[:42].hex()}")
+    n = 0
+    for f in out_a:
+        ihl = (f[14] & 0xF) * 4
+        icmp = f[14 + ihl :]
+        if f[12:14] != b"\x08\x00" or f[23] != 1 or (icmp[0], icmp[1]) != (3, 1):
+            fail(f"port a: not an ICMP host unreachable: {f[:40].hex()}")
+        if f[:6] != HOST_A or f[30:34] != IP_A or icmp[8 + 16 : 8 + 20] != NOBODY or csum(icmp):
+            fail("port a: host unreachable not to 10.1.0.2 or not quoting the datagram")
+        n += 1
+    if n != N_UNRESOLVED:
+        fail(f"port a sent {n} host unreachables, want {N_UNRESOLVED}")
+    if s["drops"].get("neighbour_unresolved") != N_UNRESOLVED or s["balance"] != 0:
+        fail(f"stats: drops {s['drops']}, balance {s['balance']}")
+
+
+def last_json(path):
+    lines = [l for l in open(path).read().splitlines() if l.strip()]
+    return json.loads(lines[-1])
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "write":
         write(sys.argv[2], trace())
         write(sys.argv[3], [])
+    elif len(sys.argv) == 3 and sys.argv[1] == "write-unresolved":
+        write(sys.argv[2], [v4_frame(700 + i, dst=NOBODY) for i in range(N_UNRESOLVED)])
+    elif len(sys.argv) == 5 and sys.argv[1] == "check-unresolved":
+        check_unresolved(read(sys.argv[2]), read(sys.argv[3]), last_json(sys.argv[4]))
+        print("ok: unresolved next hop answered with host unreachable")
     elif len(sys.argv) == 5 and sys.argv[1] == "check":
         check_b(read(sys.argv[3]))
         check_a(read(sys.argv[2]))
-        lines = [l for l in open(sys.argv[4]).read().splitlines() if l.strip()]
-        check_stats(json.loads(lines[-1]))
+        check_stats(last_json(sys.argv[4]))
         print("ok: router output and stats")
     else:
         raise SystemExit(__doc__)
