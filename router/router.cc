@@ -35,15 +35,16 @@ using proto::Layout;
 
 // The router's own drop reasons (forward.h's FrameDrop names the frame
 // checks'; the neighbour table counts its own).
-#define NETISR_ROUTER_DROPS(X)                                                    \
-  X(kNoRoute, "no_route")                /* no route: ICMP net unreachable */     \
-  X(kNotForUs, "l2_not_for_us")          /* unicast frame to another MAC */       \
-  X(kGroupTransit, "l2_group_transit")   /* link broadcast/multicast, not ours */ \
-  X(kLocalUnhandled, "local_unhandled")  /* TCP/UDP to the router: no socket */   \
-  X(kLocalIgnored, "local_icmp_ignored") /* ICMP to us that asks nothing */       \
-  X(kArpNotForUs, "arp_not_for_us")      /* ARP about others' addresses */        \
-  X(kOffWorker, "off_worker")            /* reached the hook off any worker */    \
-  X(kBadPort, "bad_port")                /* from a port id the router did not open */
+#define NETISR_ROUTER_DROPS(X)                                                             \
+  X(kNoRoute, "no_route")                     /* no route: ICMP net unreachable */         \
+  X(kNotForUs, "l2_not_for_us")               /* unicast frame to another MAC */           \
+  X(kGroupTransit, "l2_group_transit")        /* link broadcast/multicast, not ours */     \
+  X(kLocalUnhandled, "local_unhandled")       /* TCP/UDP to the router: no socket */       \
+  X(kLocalIgnored, "local_icmp_ignored")      /* ICMP to us that asks nothing */           \
+  X(kArpNotForUs, "arp_not_for_us")           /* ARP about others' addresses */            \
+  X(kOffWorker, "off_worker")                 /* reached the hook off any worker */        \
+  X(kBadPort, "bad_port")                     /* from a port id the router did not open */ \
+  X(kDirectedBroadcast, "directed_broadcast") /* to a connected prefix's broadcast */
 enum class Drop : uint8_t {
 #define NETISR_ROUTER_DROP_ENUM(e, name) e,
   NETISR_ROUTER_DROPS(NETISR_ROUTER_DROP_ENUM)
@@ -82,7 +83,8 @@ struct PortInfo {
   MacAddr mac{};
   std::vector<uint32_t> v4;  // our addresses, host order
   std::vector<Ip6Addr> v6;
-  ErrorOrigin origin;  // source of ICMP errors about its traffic
+  std::vector<uint32_t> broadcast4;  // of its connected prefixes (/30 and wider)
+  ErrorOrigin origin;                // source of ICMP errors about its traffic
 };
 
 std::string MacString(const MacAddr& m) {
@@ -158,6 +160,10 @@ struct Router::Core {
       for (uint32_t x : pi.v4)
         if (x == a) return true;
     return false;
+  }
+  bool IsBroadcast4(uint16_t port, uint32_t a) const {
+    const std::vector<uint32_t>& b = ports[port].broadcast4;
+    return std::find(b.begin(), b.end(), a) != b.end();
   }
   bool Ours6(const uint8_t* a) const {
     for (const PortInfo& pi : ports)
@@ -265,6 +271,12 @@ void Router::Core::RouteChunk(WorkerState& w, Layer l3, std::span<Packet* const>
       continue;
     }
     const NextHop& nh = *hops[j];
+    if (!v6 && nh.connected() && IsBroadcast4(nh.port, dst4[j])) {
+      // RFC 2644: a router does not forward directed broadcasts (Linux:
+      // bc_forwarding = 0); it would otherwise ARP for the broadcast address.
+      Count(w, Drop::kDirectedBroadcast, p);
+      continue;
+    }
     Transmit(w, nh, nh.connected() ? dst : nh.gateway, p, l, now, memo);
   }
 }
@@ -603,10 +615,12 @@ Status Router::Core::Build() {
     // replayed trace (net_pcap) is addressed to it.
     pi.mac = static_cast<nic::DpdkPort&>(pipe->port(*idx)).mac();
     for (const PortAddress& a : pc.addresses) {
-      if (a.addr.v6)
+      if (a.addr.v6) {
         pi.v6.push_back(a.addr.v6_bytes);
-      else
+      } else {
         pi.v4.push_back(a.addr.v4);
+        if (a.len <= 30) pi.broadcast4.push_back(a.addr.v4 | (~0u >> a.len));
+      }
     }
     pi.origin.mac = pi.mac;
     pi.origin.ip4 = pi.v4.empty() ? 0 : pi.v4[0];

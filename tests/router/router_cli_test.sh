@@ -88,7 +88,7 @@ python3 "$pcaps" check-unresolved "$tmp/out_a.pcap" "$tmp/out_b.pcap" "$tmp/out.
 config 1 poll direct >"$tmp/r.toml"
 timeout 60 "$binary" router --config "$tmp/r.toml" --duration 1 >"$tmp/out.txt" 2>"$tmp/err" ||
   fail "router (text) exited $?"
-grep -q "^a .* 96 " "$tmp/out.txt" || fail "text report: no row for port a: $(cat "$tmp/out.txt")"
+grep -q "^a .* 98 " "$tmp/out.txt" || fail "text report: no row for port a: $(cat "$tmp/out.txt")"
 grep -q "drops:.*no_route 5" "$tmp/out.txt" || fail "text report: drops line missing"
 
 # expect <code> <stderr pattern> <args...>

@@ -29,7 +29,7 @@ V6_B = bytes.fromhex("fd000002" + "0" * 23 + "2")
 
 # What the trace holds (count each) and what must come of it.
 N_V4, N_V6, N_TTL1, N_UNROUTED, N_BADSUM = 50, 20, 5, 5, 3
-N_ARP, N_ECHO, N_NOT_US, N_TRUNC, N_FILTERED = 2, 2, 3, 2, 4
+N_ARP, N_ECHO, N_NOT_US, N_TRUNC, N_FILTERED, N_BCAST = 2, 2, 3, 2, 4, 2
 
 
 def csum(b):
@@ -91,6 +91,7 @@ def trace():
     f += [OTHER + v4_frame(400 + i)[6:] for i in range(N_NOT_US)]
     f += [v4_frame(500 + i)[: 14 + 12] for i in range(N_TRUNC)]  # IPv4 header cut
     f += [v4_frame(600 + i, dport=9999) for i in range(N_FILTERED)]
+    f += [v4_frame(800 + i, dst=bytes([10, 2, 0, 255])) for i in range(N_BCAST)]
     return f
 
 
@@ -198,6 +199,7 @@ def check_stats(s):
         "l2_not_for_us": N_NOT_US,
         "truncated_ip": N_TRUNC,
         "filtered": N_FILTERED,
+        "directed_broadcast": N_BCAST,
     }
     for k, v in want.items():
         if d.get(k) != v:
