@@ -220,7 +220,11 @@ Packet* MakeNeighborAdvert(const FrameAllocator& alloc, const NdMessage& ns,
 }
 
 Packet* MakeNeighborSolicit(const FrameAllocator& alloc, const Ip6Addr& our_ip,
-                            const MacAddr& our_mac, const Ip6Addr& target) {
+                            const MacAddr& our_mac, const Ip6Addr& target,
+                            const std::optional<MacAddr>& unicast_to) {
+  if (unicast_to)
+    return BuildNd(alloc, kNs, 0, our_mac, *unicast_to, our_ip, target, target, kOptSourceLl,
+                   our_mac);
   const Ip6Addr group = SolicitedNode(target);
   return BuildNd(alloc, kNs, 0, our_mac, MulticastMac(group), our_ip, group, target, kOptSourceLl,
                  our_mac);

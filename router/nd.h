@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "netisr/packet.h"
 #include "proto/layout.h"
@@ -89,9 +90,12 @@ Packet* MakeNeighborAdvert(const FrameAllocator& alloc, const NdMessage& ns,
 
 // The NS resolving `target` (RFC 4861 7.2.2): from `our_ip` with our_mac as
 // source LL option, to target's solicited-node multicast address and its
-// multicast MAC. nullptr if the allocator has none.
+// multicast MAC; or, with `unicast_to` (reachability probe of a known
+// neighbour, RFC 4861 7.3.3), to `target` itself at that MAC. nullptr if
+// the allocator has none.
 Packet* MakeNeighborSolicit(const FrameAllocator& alloc, const Ip6Addr& our_ip,
-                            const MacAddr& our_mac, const Ip6Addr& target);
+                            const MacAddr& our_mac, const Ip6Addr& target,
+                            const std::optional<MacAddr>& unicast_to = std::nullopt);
 
 // ff02::1:ffXX:XXXX, the low 24 bits of `addr` (RFC 4291 2.7.1).
 Ip6Addr SolicitedNode(const Ip6Addr& addr);

@@ -381,13 +381,14 @@ void Router::Core::SendSolicit(WorkerState& w, const SolicitRequest& r) {
     Ip6Addr src = pi.v6.empty() ? Ip6Addr{} : pi.v6[0];
     for (const PortAddress& a : config.ports[r.port].addresses)
       if (a.addr.v6 && PrefixContains(a.Connected(), r.addr)) src = a.addr.v6_bytes;
-    f = MakeNeighborSolicit(alloc, src, pi.mac, r.addr.v6_bytes);
+    // A stale entry's probe goes to the neighbour itself (RFC 4861 7.3.3).
+    f = MakeNeighborSolicit(alloc, src, pi.mac, r.addr.v6_bytes, r.unicast_to);
   }
   if (f == nullptr) {
     w.no_frame.Add();  // the table retries at its next tick
     return;
   }
-  if (r.unicast_to) WriteMacs(*f, pi.mac, *r.unicast_to);  // probing a stale entry
+  if (r.unicast_to && !r.addr.v6) WriteMacs(*f, pi.mac, *r.unicast_to);  // ARP probe, unicast
   w.solicits_sent.Add();
   Stage(w, r.port, f);
 }

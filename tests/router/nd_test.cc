@@ -98,6 +98,26 @@ TEST(NdAddressTest, SolicitedNodeAndMulticastMac) {
   EXPECT_EQ(MulticastMac(g), (MacAddr{0x33, 0x33, 0xff, 0xab, 0xcd, 0xef}));
 }
 
+// A reachability probe (RFC 4861 7.3.3): to the neighbour's own address
+// and MAC, not the solicited-node group; the checksum covers that address.
+TEST_F(NdTest, UnicastProbeGoesToTheNeighbourItself) {
+  const MacAddr host_mac{0x02, 0, 0, 0, 0x0b, 0x02};
+  Packet* p = MakeNeighborSolicit(alloc_, kRouterIp, kRouterMac, kHostIp, host_mac);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(std::equal(host_mac.begin(), host_mac.end(), p->data));
+  const uint8_t* ip = p->data + kL3;
+  EXPECT_TRUE(std::equal(kHostIp.begin(), kHostIp.end(), ip + 24));
+  EXPECT_TRUE(base::ChecksumOk(ip + 40, 32,
+                               base::PseudoHeaderSum6(ip + 8, ip + 24, wire::kProtoIcmp6, 32)));
+  Layout l;
+  ASSERT_TRUE(Parses(*p, &l));
+  NdMessage ns;
+  ASSERT_EQ(ParseNd(*p, l, &ns), FrameDrop::kCount);
+  EXPECT_EQ(ns.dst, kHostIp);
+  EXPECT_EQ(ns.target, kHostIp);
+  Release(p);
+}
+
 // Our NS: bytes that matter, then the parse chain (ICMPv6 checksum) and
 // ParseNd accept it, and a host learning from it binds us.
 TEST_F(NdTest, SolicitBytesAndParse) {
