@@ -251,12 +251,10 @@ void Router::Core::RouteChunk(WorkerState& w, Layer l3, std::span<Packet* const>
   for (size_t j = 0; j < m; ++j) {
     Packet* p = pkts[at[j]];
     const Layout l = GetLayout(*p);
-    IpAddr dst;
+    Ip6Addr dst6{};
     if (v6) {
-      dst = IpAddr::V6(Load6(p->data + l.l3_off + wire::kIpv6DstOffset));
-      hops[j] = routes->Lookup6(dst.v6_bytes);
-    } else {
-      dst = IpAddr::V4(dst4[j]);
+      dst6 = Load6(p->data + l.l3_off + wire::kIpv6DstOffset);
+      hops[j] = routes->Lookup6(dst6);
     }
     const uint16_t in = PortOf(*p);
     if (!hops[j]) {
@@ -277,7 +275,19 @@ void Router::Core::RouteChunk(WorkerState& w, Layer l3, std::span<Packet* const>
       Count(w, Drop::kDirectedBroadcast, p);
       continue;
     }
-    Transmit(w, nh, nh.connected() ? dst : nh.gateway, p, l, now, memo);
+    if (v6) {
+      Transmit(w, nh, nh.connected() ? IpAddr::V6(dst6) : nh.gateway, p, l, now, memo);
+      continue;
+    }
+    // IPv4's memo hit compares plain words: building an IpAddr per packet
+    // (a 20-byte temporary stored in parts and read whole) stalled store
+    // forwarding, ~5% of the router's CPU in the profile.
+    const uint32_t neighbour4 = nh.connected() ? dst4[j] : nh.gateway.v4;
+    if (memo.valid && !memo.addr.v6 && memo.port == nh.port && memo.addr.v4 == neighbour4) {
+      SendRewritten(w, nh.port, p, l, memo.mac);
+      continue;
+    }
+    Transmit(w, nh, IpAddr::V4(neighbour4), p, l, now, memo);
   }
 }
 
