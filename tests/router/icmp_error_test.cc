@@ -283,6 +283,24 @@ TEST_F(IcmpErrorTest, NoErrorAboutAnError) {
 
 // Non-first fragments: the parse chain drops fragments today, so the
 // Layout is written by hand as an IP-layer hook would.
+// A router with no address of the family sends nothing rather than an
+// error from 0.0.0.0 or ::, and spends no token on it.
+TEST_F(IcmpErrorTest, NoErrorWithoutASourceAddressOfTheFamily) {
+  ErrorOrigin none = Port();
+  none.ip4 = 0;
+  none.ip6 = {};
+  FrameSpec s4;
+  FrameSpec s6;
+  s6.ipv6 = true;
+  for (const FrameSpec& s : {s4, s6}) {
+    Offending o(s);
+    EXPECT_EQ(
+        MakeIcmpError(*o.pkt, o.l, IcmpError::kNetUnreachable, none, limiter_, 0, alloc_).skip,
+        ErrorSkip::kNoSource);
+  }
+  EXPECT_EQ(limiter_.allowed(), 0u);
+}
+
 TEST_F(IcmpErrorTest, NoErrorAboutANonFirstFragment) {
   auto pool = MakePool(4);
   FrameSpec s;

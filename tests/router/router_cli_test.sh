@@ -44,6 +44,13 @@ address = ["10.2.0.1/24", "fd00:2::1/64"]
 [[route]]
 prefix = "10.3.0.0/16"
 via = "10.2.0.2"
+[[route]]
+prefix = "10.4.0.0/16"
+via = "10.2.0.3"
+[[neighbour]]
+port = "b"
+address = "10.2.0.3"
+mac = "02:00:00:00:0b:03"
 [[neighbour]]
 port = "a"
 address = "10.1.0.2"

@@ -22,6 +22,7 @@ MAC_A = bytes.fromhex("027063617000")  # net_pcap0, the router's port a
 MAC_B = bytes.fromhex("027063617001")  # net_pcap1, port b
 HOST_A = bytes.fromhex("020000000a02")  # 10.1.0.2, fd00:1::2 (static neighbour)
 HOST_B = bytes.fromhex("020000000b02")  # 10.2.0.2, fd00:2::2 (static neighbour)
+GW_B3 = bytes.fromhex("020000000b03")  # 10.2.0.3 (static): the gateway of 10.4.0.0/16
 OTHER = bytes.fromhex("020000000c0c")  # a MAC that is not the router's
 IP_A, IP_R_A = bytes([10, 1, 0, 2]), bytes([10, 1, 0, 1])
 V6_A = bytes.fromhex("fd000001" + "0" * 23 + "2")
@@ -71,14 +72,21 @@ def arp_request():
     return ether(b"\xff" * 6, 0x0806, a + b"\0" * 18)
 
 
-def echo_request(i):
+def echo_request(i, dst_mac=MAC_A):
     icmp = struct.pack("!BBHHH", 8, 0, 0, 0x77, i) + b"x" * 32
     icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
-    return ether(MAC_A, 0x0800, ipv4(IP_R_A, 1, icmp, ident=900 + i))
+    return ether(dst_mac, 0x0800, ipv4(IP_R_A, 1, icmp, ident=900 + i))
+
+
+def routed_v4(i):
+    """Routed frame i: even ones via 10.2.0.2 (10.3.0.0/16), odd ones via
+    10.2.0.3 (10.4.0.0/16), interleaved in each burst: a neighbour memo
+    keyed wrongly sends some to the other gateway's MAC."""
+    return v4_frame(i, dst=bytes([10, 3 + (i & 1), 0, 7]))
 
 
 def trace():
-    f = [v4_frame(i) for i in range(N_V4)]
+    f = [routed_v4(i) for i in range(N_V4)]
     f += [v6_frame(i) for i in range(N_V6)]
     f += [v4_frame(100 + i, ttl=1) for i in range(N_TTL1)]
     f += [v4_frame(200 + i, dst=bytes([10, 9, 9, 9])) for i in range(N_UNROUTED)]
@@ -87,7 +95,9 @@ def trace():
         fr[14 + 10] ^= 0xFF  # IPv4 header checksum
         f.append(bytes(fr))
     f += [arp_request() for _ in range(N_ARP)]
-    f += [echo_request(i) for i in range(N_ECHO)]
+    # The last echo request is sent to the broadcast MAC: the reply still
+    # comes from port a's own MAC.
+    f += [echo_request(i, MAC_A if i + 1 < N_ECHO else b"\xff" * 6) for i in range(N_ECHO)]
     f += [OTHER + v4_frame(400 + i)[6:] for i in range(N_NOT_US)]
     f += [v4_frame(500 + i)[: 14 + 12] for i in range(N_TRUNC)]  # IPv4 header cut
     f += [v4_frame(600 + i, dport=9999) for i in range(N_FILTERED)]
@@ -133,9 +143,10 @@ def check_b(frames):
     seen = set()
     for f in v4:
         i = struct.unpack("!H", f[34:36])[0] - 1000
-        want = v4_frame(i) if 0 <= i < N_V4 else b""
-        if f[:6] != HOST_B or f[6:12] != MAC_B:
-            fail(f"port b IPv4 #{i}: MACs {f[:12].hex()} not rewritten to {HOST_B.hex()}/{MAC_B.hex()}")
+        want = routed_v4(i) if 0 <= i < N_V4 else b""
+        gw = GW_B3 if i & 1 else HOST_B
+        if f[:6] != gw or f[6:12] != MAC_B:
+            fail(f"port b IPv4 #{i}: MACs {f[:12].hex()} not rewritten to {gw.hex()}/{MAC_B.hex()}")
         if f[14 + 8] != 63 or csum(f[14:34]) != 0:
             fail(f"port b IPv4 #{i}: TTL {f[22]} or header checksum wrong")
         if f[34:] != want[34:] or f[14:22] != want[14:22]:
@@ -171,6 +182,8 @@ def check_a(frames):
         icmp = f[14 + ihl :]
         if csum(f[14 : 14 + ihl]) != 0 or csum(icmp) != 0 or f[30:34] != IP_A:
             fail("port a: ICMP with a bad checksum or not to 10.1.0.2")
+        if f[26:30] != IP_R_A:
+            fail(f"port a: ICMP from {f[26:30].hex()}, not from port a's 10.1.0.1")
         quoted = icmp[8:]
         if (icmp[0], icmp[1]) == (11, 0):
             kinds["ttl"] += 1
