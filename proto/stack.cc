@@ -38,6 +38,20 @@ constexpr uint8_t kTaken = 0xfe;
 // Passed the IP header checks; waits for the hook's verdict.
 constexpr uint8_t kAtHook = 0xfd;
 
+// The stage-2 slot of a layer's decision; a drop is counted here.
+inline uint8_t SlotOf(const Step& s, DropCounters& drops) {
+  switch (s.kind) {
+    case Step::Kind::kNext:
+      return static_cast<uint8_t>(s.next);
+    case Step::Kind::kDeliver:
+      return static_cast<uint8_t>(kDeliverSlot);
+    case Step::Kind::kDrop:
+      break;
+  }
+  drops.Add(s.why);
+  return kDropped;
+}
+
 // The layers the fused Ethernet layer sends an IPv4 packet to, checked.
 constexpr bool IsFusedTerminal(Layer l) {
   return l == Layer::kTcp || l == Layer::kUdp || l == Layer::kIcmp;
@@ -148,18 +162,7 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
         SetLayout(pkt, l);
       }
     }
-    switch (s.kind) {
-      case Step::Kind::kNext:
-        slot[i] = static_cast<uint8_t>(s.next);
-        break;
-      case Step::Kind::kDeliver:
-        slot[i] = kDeliverSlot;
-        break;
-      case Step::Kind::kDrop:
-        slot[i] = kDropped;
-        drops.Add(s.why);
-        break;
-    }
+    slot[i] = SlotOf(s, drops);
   }
 
   if (n_hook > 0)
@@ -236,18 +239,7 @@ void ProtocolStack::Core::HookStage(Layer layer, bool fused_ether, std::span<Pac
       }
       SetLayout(pkt, l);
     }
-    switch (s.kind) {
-      case Step::Kind::kNext:
-        slot[i] = static_cast<uint8_t>(s.next);
-        break;
-      case Step::Kind::kDeliver:
-        slot[i] = kDeliverSlot;
-        break;
-      case Step::Kind::kDrop:
-        slot[i] = kDropped;
-        drops.Add(s.why);
-        break;
-    }
+    slot[i] = SlotOf(s, drops);
   }
 }
 
