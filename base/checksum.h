@@ -8,8 +8,12 @@
 // Speed: the sum is independent of byte order (RFC 1071 section 2(B)), so the
 // bytes are summed as native 64-bit words, each word's carry-out added back
 // in a separate accumulator (deferred carries, as RFC 1071 section 2(C)
-// suggests), folded and swapped once at the end; ~8 bytes per add instead of
-// 2. Measured by benchmarks/proto as part of the parse chain.
+// suggests), folded once at the end; ~8 bytes per add instead of 2. A check
+// (ChecksumOk) needs no byte swap at all: all ones reads the same either
+// way. The fixed-size header check and the IPv4 transport check with its
+// pseudo-header in the same accumulator (Ipv4HeaderOk, Ipv4L4ChecksumOk)
+// are what the parse chain runs per packet: 164 -> 64 instructions a 64-byte
+// TCP frame (callgrind, docs/benchmarks.md).
 //
 // In //base so that the protocol layer (verifying) and the NIC layer's
 // synthetic generator (building frames) share it without nic depending on
@@ -19,10 +23,95 @@
 // (plus the pseudo-header) is 0xffff, "all ones" (RFC 1071 section 1(3)).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace netisr::base {
+
+namespace internal {
+
+// A one's-complement sum in progress over native-order words: `acc` with
+// its carries out of bit 63 counted apart in `carries` (GCC: add, adc).
+// Inline so that a constant length unrolls (the 20-byte IPv4 header).
+struct NativeSum {
+  uint64_t acc = 0;
+  uint64_t carries = 0;
+
+  void Add(uint64_t w) {
+    acc += w;
+    carries += acc < w;
+  }
+  [[gnu::always_inline]] void AddBytes(const uint8_t* p, size_t len) {
+    while (len >= 32) {
+      Add(Native64(p));
+      Add(Native64(p + 8));
+      Add(Native64(p + 16));
+      Add(Native64(p + 24));
+      p += 32;
+      len -= 32;
+    }
+    while (len >= 8) {
+      Add(Native64(p));
+      p += 8;
+      len -= 8;
+    }
+    if (len >= 4) {
+      Add(Native32(p));
+      p += 4;
+      len -= 4;
+    }
+    if (len >= 2) {
+      uint16_t w;
+      std::memcpy(&w, p, 2);
+      Add(w);
+      p += 2;
+      len -= 2;
+    }
+    if (len == 1) {
+      uint16_t w = 0;  // the odd byte is the high-order (first) byte of its word
+      std::memcpy(&w, p, 1);
+      Add(w);
+    }
+  }
+  // A host-order partial sum (of 16-bit words, as PseudoHeaderSum4 gives),
+  // in the native order of the rest.
+  void AddHost(uint32_t sum) {
+    const uint16_t folded = Fold16(sum);
+    Add(std::endian::native == std::endian::little ? __builtin_bswap16(folded) : folded);
+  }
+  // The 16-bit sum in native order (byte-swapped on a little-endian CPU).
+  uint16_t FoldNative() const {
+    uint64_t s = acc + carries;  // fewer than 2^61 carries: one more at most
+    s += s < carries;
+    return Fold16(s);
+  }
+
+  // End-around-carry folds, 64 -> 32 -> 16 bits (RFC 1071 section 2(C)).
+  static uint16_t Fold16(uint64_t s) {
+    uint32_t t;
+    const bool c32 =
+        __builtin_add_overflow(static_cast<uint32_t>(s), static_cast<uint32_t>(s >> 32), &t);
+    t += c32;  // a carry leaves t <= 0xfffffffe: no overflow
+    uint16_t r;
+    const bool c16 =
+        __builtin_add_overflow(static_cast<uint16_t>(t), static_cast<uint16_t>(t >> 16), &r);
+    return static_cast<uint16_t>(r + c16);
+  }
+  static uint64_t Native64(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  }
+  static uint32_t Native32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+};
+
+}  // namespace internal
 
 // One's-complement sum of `len` bytes read as big-endian 16-bit words (a last
 // odd byte padded with a zero byte), plus `initial` (a partial sum, e.g. of a
@@ -35,9 +124,19 @@ inline uint16_t Checksum(const uint8_t* data, size_t len, uint32_t initial = 0) 
 }
 
 // True if the bytes (checksum field included) sum to all ones.
-inline bool ChecksumOk(const uint8_t* data, size_t len, uint32_t initial = 0) {
-  return OnesSum(data, len, initial) == 0xffff;
+bool ChecksumOk(const uint8_t* data, size_t len, uint32_t initial = 0);
+
+// ChecksumOk of an IPv4 header without options (20 bytes at `ip`), inline.
+inline bool Ipv4HeaderOk(const uint8_t* ip) {
+  internal::NativeSum s;
+  s.AddBytes(ip, 20);
+  return s.FoldNative() == 0xffff;
 }
+
+// ChecksumOk of a TCP or UDP segment (`len` bytes at `l4`) over IPv4, the
+// pseudo-header's addresses read from the IPv4 header at `ip`: the same
+// result as ChecksumOk(l4, len, PseudoHeaderSum4(...)), in one accumulator.
+bool Ipv4L4ChecksumOk(const uint8_t* ip, const uint8_t* l4, size_t len, uint8_t protocol);
 
 // Partial (unfolded) sums of the pseudo-headers, for `initial` above.
 // IPv4: source, destination (4 bytes each, wire order), zero, protocol,

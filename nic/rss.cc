@@ -139,6 +139,20 @@ RssHash HashIpPacket(const Toeplitz& t, std::span<const uint8_t> packet, RssFiel
   return {t.Hash(tuple.input()), tuple.type};
 }
 
+namespace {
+
+// HashFrame's general case, out of line: its RssTuple on the stack (and
+// the stack protector's check that comes with an array there) stays off
+// the fast path.
+[[gnu::noinline]] RssHash HashFrameGeneral(const Toeplitz& t, std::span<const uint8_t> frame,
+                                           RssFields fields) {
+  const RssTuple tuple = ExtractRssTuple(frame, fields);
+  if (tuple.type == HashType::kNone) return {};
+  return {t.Hash(tuple.input()), tuple.type};
+}
+
+}  // namespace
+
 RssHash HashFrame(const Toeplitz& t, std::span<const uint8_t> frame, RssFields fields) {
   // Fast path for the common frame: untagged IPv4 without options, not a
   // fragment, TCP or UDP with its ports hashed. Then the 4-tuple (source,
@@ -152,13 +166,11 @@ RssHash HashFrame(const Toeplitz& t, std::span<const uint8_t> frame, RssFields f
       (Load16(&frame[kIpv4 + 6]) & 0x3fff) == 0) {
     const uint8_t proto = frame[kIpv4 + 9];
     if ((proto == kIpTcp && fields.tcp_ports) || (proto == kIpUdp && fields.udp_ports)) {
-      return {t.Hash(frame.subspan(kIpv4 + 12, 12)),
+      return {t.Hash12(&frame[kIpv4 + 12]),
               proto == kIpTcp ? HashType::kTcpIpv4 : HashType::kUdpIpv4};
     }
   }
-  const RssTuple tuple = ExtractRssTuple(frame, fields);
-  if (tuple.type == HashType::kNone) return {};
-  return {t.Hash(tuple.input()), tuple.type};
+  return HashFrameGeneral(t, frame, fields);
 }
 
 Result<Reta> Reta::Create(uint16_t num_queues, uint32_t size) {

@@ -70,6 +70,18 @@ class Toeplitz {
     return h0 ^ h1;
   }
 
+  // Hash of the 12 bytes at `in` (the IPv4 4-tuple), fully unrolled: the
+  // per-packet case of software RSS, ~25 instructions instead of ~45.
+  uint32_t Hash12(const uint8_t* in) const {
+    uint32_t h0 = 0, h1 = 0;
+#pragma GCC unroll 6
+    for (size_t i = 0; i < 12; i += 2) {
+      h0 ^= table_[i][in[i]];
+      h1 ^= table_[i + 1][in[i + 1]];
+    }
+    return h0 ^ h1;
+  }
+
   // The shared instance for kDefaultRssKey.
   static const Toeplitz& Default();
 

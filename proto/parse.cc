@@ -4,6 +4,7 @@
 
 #include "base/checksum.h"
 #include "base/wire.h"
+#include "proto/internal/fast_path.h"
 #include "proto/internal/options.h"
 #include "proto/wire.h"
 
@@ -117,7 +118,8 @@ Step Ipv4Header(Packet& pkt, Layout& l, bool defer_fragment, bool* fragment) {
   const uint16_t frag = Load16(ip + wire::kIpv4FragOffset);
   *fragment = (frag & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0;
   if (*fragment && !defer_fragment) return Step::Drop(ParseDrop::kIpFragment);
-  if ((pkt.rx_csum_good & kRxCsumIpGood) == 0 && !ChecksumOk(ip, hlen)) {
+  if ((pkt.rx_csum_good & kRxCsumIpGood) == 0 &&
+      !(hlen == wire::kIpv4MinHeaderLen ? base::Ipv4HeaderOk(ip) : ChecksumOk(ip, hlen))) {
     return Step::Drop(ParseDrop::kBadIpChecksum);
   }
   pkt.len = l.l3_off + total;  // drop Ethernet padding
@@ -303,68 +305,10 @@ Step ParseLayer(Layer layer, Packet& pkt, Layout& l) {
 }
 
 bool ParseFastPath(Packet& pkt, Layout& l, Layer* terminal) {
-  constexpr uint32_t kL3 = wire::kEtherHeaderLen;
-  constexpr uint32_t kL4 = kL3 + wire::kIpv4MinHeaderLen;
-  const uint32_t len = pkt.len;
-  // The shortest frame of the case is an empty UDP datagram.
-  if (len < kL4 + wire::kUdpHeaderLen || len > kMaxFrameLen) return false;
-  const uint8_t* ip = pkt.data + kL3;
-  // IPv4 right after the Ethernet header; version 4 and 5 words (no options).
-  if (Load16(pkt.data + wire::kEtherTypeOffset) != wire::kEtherTypeIpv4 || ip[0] != 0x45) {
-    return false;
-  }
-  const uint32_t total = Load16(ip + wire::kIpv4TotalLenOffset);
-  if (total < wire::kIpv4MinHeaderLen || total > len - kL3) return false;
-  if ((Load16(ip + wire::kIpv4FragOffset) & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0) {
-    return false;
-  }
-  const uint8_t proto = ip[wire::kIpv4ProtoOffset];
-  const uint8_t* h = ip + wire::kIpv4MinHeaderLen;
-  const uint32_t l4_len = total - wire::kIpv4MinHeaderLen;
-  uint32_t seg_len, header_len;
-  bool l4_sum = (pkt.rx_csum_good & kRxCsumL4Good) == 0;
-  if (proto == wire::kProtoTcp) {
-    if (l4_len < wire::kTcpMinHeaderLen) return false;
-    header_len = (h[wire::kTcpDataOffsetOffset] >> 4) * 4u;
-    if (header_len < wire::kTcpMinHeaderLen || header_len > l4_len) return false;
-    if (header_len > wire::kTcpMinHeaderLen &&
-        !internal::TcpOptionsOk(h + wire::kTcpMinHeaderLen, header_len - wire::kTcpMinHeaderLen)) {
-      return false;
-    }
-    seg_len = l4_len;
-  } else if (proto == wire::kProtoUdp) {
-    if (l4_len < wire::kUdpHeaderLen) return false;
-    seg_len = Load16(h + wire::kUdpLengthOffset);
-    if (seg_len < wire::kUdpHeaderLen || seg_len > l4_len) return false;
-    header_len = wire::kUdpHeaderLen;
-    l4_sum = l4_sum && Load16(h + wire::kUdpChecksumOffset) != 0;  // 0: none, over IPv4
-  } else {
-    return false;
-  }
-  // The checksums last, the costliest checks, in the layers' order.
-  if ((pkt.rx_csum_good & kRxCsumIpGood) == 0 && !ChecksumOk(ip, wire::kIpv4MinHeaderLen)) {
-    return false;
-  }
-  if (l4_sum && !ChecksumOk(h, seg_len,
-                            PseudoHeaderSum4(ip + wire::kIpv4SrcOffset, ip + wire::kIpv4DstOffset,
-                                             proto, static_cast<uint16_t>(seg_len)))) {
-    return false;
-  }
-  l = Layout{};
-  l.l3_off = kL3;
-  l.l4_off = kL4;
-  l.l4_len = static_cast<uint16_t>(seg_len);
-  l.payload_off = static_cast<uint16_t>(kL4 + header_len);
-  l.ethertype = wire::kEtherTypeIpv4;
-  l.ip_proto = proto;
-  pkt.len = kL4 + seg_len;  // Ethernet padding (and for UDP, bytes past its length) trimmed
-  *terminal = proto == wire::kProtoTcp ? Layer::kTcp : Layer::kUdp;
-  return true;
+  return internal::FastPath(pkt, l, terminal);
 }
 
-ChainResult ParseEtherFused(Packet& pkt, Layout& l) {
-  Layer terminal;
-  if (ParseFastPath(pkt, l, &terminal)) return {Step::Deliver(), terminal};
+ChainResult internal::EtherLayered(Packet& pkt, Layout& l) {
   ChainResult r{ParseEther(pkt, l), Layer::kEther};
   if (r.step.kind == Step::Kind::kNext && r.step.next == Layer::kIp) {
     r.layer = Layer::kIp;
@@ -376,6 +320,8 @@ ChainResult ParseEtherFused(Packet& pkt, Layout& l) {
   }
   return r;
 }
+
+ChainResult ParseEtherFused(Packet& pkt, Layout& l) { return internal::EtherFused(pkt, l); }
 
 ChainResult ParseFrameFast(Packet& pkt) {
   Layout l;

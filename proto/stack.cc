@@ -6,6 +6,7 @@
 #include <string>
 
 #include "proto/flow_hash.h"
+#include "proto/internal/fast_path.h"
 
 namespace netisr::proto {
 
@@ -141,7 +142,7 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
     } else if (fused_ether) {
       // The IPv4 chain in place (ParseEtherFused); a packet it delivers
       // goes to its terminal layer, which hands it on unparsed.
-      const ChainResult r = ParseEtherFused(pkt, l);
+      const ChainResult r = internal::EtherFused(pkt, l);  // ParseEtherFused, inline
       s = r.step;
       if (s.kind == Step::Kind::kDeliver) {
         l.checked_l4 = 1;

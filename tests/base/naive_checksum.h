@@ -1,5 +1,5 @@
 // The textbook RFC 1071 loop, 16 bits at a time: an independent reference
-// for base/checksum.cc (which sums 32-bit native words) and for frames the
+// for base/checksum.h (which sums 64-bit native words) and for frames the
 // tests write by hand.
 #pragma once
 

@@ -108,6 +108,12 @@ TEST(Toeplitz, TableMatchesBitwiseReferenceOnOtherKeys) {
     std::vector<uint8_t> in(n % 37);
     for (auto& b : in) b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
     ASSERT_EQ(t.Hash(in), Toeplitz::HashSlow(key, in));
+    if (in.size() == 12) ASSERT_EQ(t.Hash12(in.data()), Toeplitz::HashSlow(key, in));
+  }
+  for (int n = 0; n < 100; ++n) {
+    std::array<uint8_t, 12> in;
+    for (auto& b : in) b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
+    ASSERT_EQ(t.Hash12(in.data()), Toeplitz::HashSlow(key, in));
   }
 }
 
