@@ -14,7 +14,11 @@
 # received; pipeline_bench: the process's CPU time over its window). Then
 # each pair's ratio pipeline / testpmd, and the medians.
 #
-#   benchmarks/nic/pipeline_reference.sh [reps=3] [seconds=5] [frames=4096] [frame_bytes=64] [model=poll]
+#   benchmarks/nic/pipeline_reference.sh [reps=3] [seconds=5] [frames=4096] [frame_bytes=64] [model=poll] [dispatch=hybrid]
+#
+# dispatch is the stack's mode (pipeline_bench --dispatch): hybrid, the
+# default and the figure docs/benchmarks.md tracks, queues the TCP hop;
+# direct runs it in place.
 #
 # Needs dpdk-testpmd (Debian package dpdk) and builds //benchmarks/nic:pipeline_bench -c opt.
 # PIPELINE_BENCH=PATH runs that pipeline_bench binary instead (no build), so that two builds
@@ -25,6 +29,7 @@ secs=${2:-5}
 frames=${3:-4096}
 bytes=${4:-64}
 model=${5:-poll}
+dispatch=${6:-hybrid}
 cd "$(dirname "$0")/../.."
 if [ -n "${PIPELINE_BENCH:-}" ]; then
   bench=$PIPELINE_BENCH
@@ -72,7 +77,7 @@ run_testpmd() {
 
 # Prints "WALL_MPPS CPU_MPPS" (and keeps pipeline_bench's output in a log).
 run_pipeline() {
-  "$bench" --trace="$trace" --seconds="$secs" --bytes="$bytes" --model="$model" \
+  "$bench" --trace="$trace" --seconds="$secs" --bytes="$bytes" --model="$model" --dispatch="$dispatch" \
     >"$tmp/pipeline.log" 2>&1 || { cat "$tmp/pipeline.log"; exit 1; }
   sed -n 's/.*: \([0-9.]*\) Mpps received.*: \([0-9.]*\) Mpps per CPU second.*/\1 \2/p' \
     "$tmp/pipeline.log"

@@ -140,6 +140,13 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   // adaptive mode, in passes (entry.cc).
   void ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                          std::span<Packet* const> chunk, Chunk& ch);
+  // Direct mode's chunk at a time: true (and each packet counted on its
+  // lane) when every packet of `chunk` runs here, which holds when each has
+  // a flowid and this producer has nothing of the protocol outstanding in
+  // any lane (then no bucket has anything queued to wait behind).
+  bool DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packet* const> chunk);
+  // True once every lane this producer pushed into for `pe` has drained.
+  bool NothingOutstanding(const Producer& prod, ProtocolEntry& pe) const;
   // Files a classified packet: into the chunk's direct list, or staged for
   // `target` with its bucket's tail mark (b may be null: no bucket).
   void File(CallContext& cc, ProtocolEntry& pe, Packet& pkt, Bucket* b, int target, Decision d,

@@ -194,6 +194,15 @@ struct ProtocolEntry {
   std::unique_ptr<std::atomic<int16_t>[]> hints;
   // feedback[producer]: written only by that producer's thread.
   std::vector<Feedback> feedback;
+  // pushed[producer]: the lanes (bit per workstream) that producer pushed
+  // into and has not since seen drained (a superset of those with packets
+  // outstanding). Written only by that producer's thread: set by
+  // EnqueueToWorkstream, cleared by NothingOutstanding. A line each, so
+  // that producers do not share one.
+  struct alignas(64) PushedLanes {
+    uint64_t mask = 0;
+  };
+  std::vector<PushedLanes> pushed;
 };
 
 struct Producer {
