@@ -493,7 +493,37 @@ size_t DpdkPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {
   while (done < pkts.size()) {
     const size_t want = std::min(pkts.size() - done, kMaxBurst);
     rte_mbuf* send[kMaxBurst];  // what the driver is offered
-    size_t idx[kMaxBurst];      // send[j] carries pkts[done + idx[j]]
+    // The common burst: every packet a single-segment mbuf of ours with its
+    // bytes still in it (forwarded or answered in place). No copies, no
+    // index arrays: send[j] carries pkts[done + j], and what the driver
+    // refuses is the tail, still ours to read. ~30 instructions a packet
+    // less than the general loop below (callgrind, pipeline_bench).
+    size_t fast = 0;
+    uint64_t fast_bytes = 0;
+    for (; fast < want; ++fast) {
+      Packet* p = pkts[done + fast];
+      if (!IsMbufPacket(p)) break;
+      rte_mbuf* mb = static_cast<rte_mbuf*>(p->backing);
+      const uint8_t* base = static_cast<const uint8_t*>(mb->buf_addr);
+      if (mb->nb_segs != 1 || p->data < base || p->data + p->len > base + mb->buf_len) break;
+      mb->data_off = static_cast<uint16_t>(p->data - base);
+      mb->data_len = static_cast<uint16_t>(p->len);
+      mb->pkt_len = p->len;
+      fast_bytes += p->len;
+      send[fast] = mb;
+    }
+    if (fast == want) {
+      const uint16_t sent =
+          rte_eth_tx_burst(config_.port_id, queue, send, static_cast<uint16_t>(want));
+      for (size_t j = sent; j < want; ++j) fast_bytes -= pkts[done + j]->len;
+      bytes += fast_bytes;
+      packets += sent;
+      done += sent;
+      if (sent < want) break;
+      continue;
+    }
+    // The general case (the mbuf updates above are redone, harmlessly).
+    size_t idx[kMaxBurst];  // send[j] carries pkts[done + idx[j]]
     bool copy[kMaxBurst];
     uint32_t len[kMaxBurst];  // read before sending: a sent mbuf may be freed at once
     uint16_t ns = 0;

@@ -199,7 +199,33 @@ TEST_F(DpdkTest, RingPartialSendLeavesTheRestWithTheCaller) {
   EXPECT_EQ(pool->available(), pool->capacity());
   auto rx = Receive(*port, 0, n);
   EXPECT_EQ(rx.size(), n);
-  for (Packet* p : rx) Release(p);
+
+  // The zero-copy burst cut short (TxBurst's all-mbuf fast path): fill the
+  // ring with copies but for `room` slots, then offer the received mbufs.
+  constexpr size_t kRoom = 100;
+  std::vector<Packet*> fill;
+  for (size_t i = 0; i + kRoom < n; ++i) {
+    Packet* p = pool->Alloc();
+    const auto& f = frames[i % frames.size()];
+    std::memcpy(p->data, f.data(), f.size());
+    p->len = static_cast<uint32_t>(f.size());
+    fill.push_back(p);
+  }
+  ASSERT_EQ(port->TxBurst(0, fill), fill.size());
+  const PortStats before = port->Stats();
+  const size_t m = port->TxBurst(0, rx);
+  EXPECT_EQ(m, kRoom);
+  uint64_t sent_bytes = 0;
+  for (size_t i = 0; i < m; ++i) sent_bytes += frames[i % frames.size()].size();
+  const PortStats after = port->Stats();
+  EXPECT_EQ(after.tx_packets - before.tx_packets, m);
+  EXPECT_EQ(after.tx_bytes - before.tx_bytes, sent_bytes);
+  EXPECT_EQ(after.tx_full - before.tx_full, rx.size() - m);
+  for (size_t i = m; i < rx.size(); ++i) Release(rx[i]);  // refused: still the caller's
+  auto back = Receive(*port, 0, n);
+  EXPECT_EQ(back.size(), n);
+  for (Packet* p : back) Release(p);
+  EXPECT_EQ(pool->available(), pool->capacity());
   EXPECT_EQ(port->mempool_available(), full);
 }
 
