@@ -30,6 +30,10 @@ frames=${3:-4096}
 bytes=${4:-64}
 model=${5:-poll}
 dispatch=${6:-hybrid}
+# Passed only when not the default, so that a PIPELINE_BENCH built before
+# the flag existed still runs (hybrid).
+dispatch_flag=""
+[ "$dispatch" = hybrid ] || dispatch_flag="--dispatch=$dispatch"
 cd "$(dirname "$0")/../.."
 if [ -n "${PIPELINE_BENCH:-}" ]; then
   bench=$PIPELINE_BENCH
@@ -77,13 +81,13 @@ run_testpmd() {
 
 # Prints "WALL_MPPS CPU_MPPS" (and keeps pipeline_bench's output in a log).
 run_pipeline() {
-  "$bench" --trace="$trace" --seconds="$secs" --bytes="$bytes" --model="$model" --dispatch="$dispatch" \
+  "$bench" --trace="$trace" --seconds="$secs" --bytes="$bytes" --model="$model" $dispatch_flag \
     >"$tmp/pipeline.log" 2>&1 || { cat "$tmp/pipeline.log"; exit 1; }
   sed -n 's/.*: \([0-9.]*\) Mpps received.*: \([0-9.]*\) Mpps per CPU second.*/\1 \2/p' \
     "$tmp/pipeline.log"
 }
 
-echo "trace: $frames frames of $bytes bytes; $reps pairs of $secs s runs; pipeline model $model"
+echo "trace: $frames frames of $bytes bytes; $reps pairs of $secs s runs; pipeline model $model, dispatch $dispatch"
 : >"$tmp/ratios"
 i=1
 while [ "$i" -le "$reps" ]; do
