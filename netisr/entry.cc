@@ -617,6 +617,11 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
 void Dispatcher::Flush() {
   Producer* prod = tls_producer;
   if (prod == nullptr || prod->owner != this || prod->wake_mask == 0) return;
+  if (!model_sleeps_) {
+    // No worker ever sleeps (poll, inline): nobody to wake, no handshake.
+    prod->wake_mask = 0;
+    return;
+  }
   // Pairs with the fence in the work model's sleep path (WorkerSignal).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   for (uint64_t m = prod->wake_mask; m != 0; m &= m - 1) {

@@ -149,6 +149,7 @@ Dispatcher::Dispatcher(const Settings& settings, std::unique_ptr<WorkModel> mode
     : settings_(settings),
       nws_(nws),
       model_(std::move(model)),
+      model_sleeps_(model_->sleeps()),
       clock_(settings.clock != nullptr ? *settings.clock : system_clock_),
       placement_(settings_, clock_, workstreams_) {
   if (settings.dispatch_override) override_.store(static_cast<int>(*settings.dispatch_override));

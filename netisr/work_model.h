@@ -47,6 +47,10 @@ class WorkModel {
   // True if the model runs workers on threads of its own. False (inline)
   // means the caller drives the workers through Pump().
   virtual bool self_driven() const = 0;
+  // False if no worker ever sets WorkerSignal::sleeping (poll, inline):
+  // producers then skip the wakeup handshake, its seq_cst fence and the
+  // scan of the workers they pushed to, on every flush.
+  virtual bool sleeps() const { return true; }
   // For caller-driven models: one round of RunOnce over every worker in
   // index order; returns true if any did work. Self-driven models return
   // false and do nothing.

@@ -192,6 +192,8 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   const Settings settings_;
   const int nws_;
   const std::unique_ptr<WorkModel> model_;
+  // model_->sleeps(), read once: Flush's per-call question.
+  const bool model_sleeps_;
 
   // Protects the protocol table writes (protocols_, num_protocols_'s store,
   // memory_bytes_) and external-producer slot claims (Producer::in_use).

@@ -17,6 +17,7 @@ class InlineModel final : public WorkModel {
     return Status::Ok();
   }
   void Wake(int) override {}
+  bool sleeps() const override { return false; }
   void Stop() override {}
   bool Pump() override {
     bool did = false;

@@ -37,6 +37,7 @@ class PollModel final : public ThreadPerWorkerModel {
   // Nothing sleeps, so there is nothing to wake (and producers, which see
   // sleeping == 0 forever, never call this).
   void Wake(int) override {}
+  bool sleeps() const override { return false; }
 
  private:
   void Loop(int w) override {

@@ -29,5 +29,17 @@ TEST(PollModel, WorkersAreNeverWoken) {
   for (const auto& w : st.workstreams) EXPECT_EQ(w.wakeups, 0u) << "workstream " << w.index;
 }
 
+// Producers skip the wakeup handshake (its seq_cst fence) only for models
+// whose workers never sleep: a sleeping model that said otherwise would
+// lose wakeups (SleepingModel's tests then hang or fail).
+TEST(PollModel, OnlyModelsThatNeverSleepSaySo) {
+  for (const char* name : {"poll", "inline"}) {
+    EXPECT_FALSE(MakeWorkModel(name).value()->sleeps()) << name;
+  }
+  for (const char* name : {"threads", "fibers"}) {
+    EXPECT_TRUE(MakeWorkModel(name).value()->sleeps()) << name;
+  }
+}
+
 }  // namespace
 }  // namespace netisr::testing
