@@ -102,7 +102,6 @@ struct Host::Core {
     AcceptFn accept;
   };
   std::vector<ListenSpec> listens;  // fixed before Start
-  bool engines_started = false;     // an engine exists: Listen is too late
   // Frames handled off any worker (Stop's final drain), all dropped:
   // several writers (AddShared). Delivered by the chain (counted in
   // frames_in too), or forwarded to tcp_home (counted once already).
@@ -337,7 +336,12 @@ void Host::Core::TcpInput(int ws, Slot& s, Packet* p) {
     Drop(s, p, HostDrop::kNotForUs);
     return;
   }
-  Engine* e = EnsureEngine(ws);
+  // Not created here: Stop's final drain runs this on the control thread
+  // under the workstream's identity, and an engine made there would be
+  // retired only when that thread ends. HostSource::Poll, which each worker
+  // runs first in its first round (Create attaches it before any RX
+  // source can be), makes it on the worker.
+  Engine* e = s.engine.get();
   if (e == nullptr) {
     Drop(s, p, HostDrop::kNoEngine);
     return;
@@ -444,6 +448,13 @@ Result<std::unique_ptr<Host>> Host::Create(Netisr& nisr, HostConfig config) {
     return Status(
         ErrorCode::kInvalidArgument,
         fmt::format("tcp host: tx_pool_packets {} outside [64, 4194304]", config.tx_pool_packets));
+  // Engines are per worker thread (the table's ThreadEnter, destroyed at
+  // the thread's exit): the inline model runs every workstream on the
+  // caller's thread, whose exit may come after the host is gone.
+  if (nisr.model_name() == "inline")
+    return Status(ErrorCode::kInvalidArgument,
+                  "tcp host: the inline work model runs every workstream on the caller's thread; "
+                  "use threads, poll or fibers");
   const int n = nisr.num_workstreams();
   config.tcp.cpus = static_cast<uint32_t>(n);
   if (Status st = Validate(config.tcp); !st.ok()) return st;

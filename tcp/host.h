@@ -35,8 +35,13 @@
 //    HostConfig::default_peer_mac. No ARP requests are sent (a server learns
 //    its peers; a client on a point-to-point wire names its peer).
 //  * Engines are created on their worker (the table's ThreadEnter is
-//    per-thread) at its first packet or poll, and destroyed there when the
-//    worker thread ends (Netisr::Stop), their statistics kept.
+//    per-thread) at its first poll of the HostSource, which Create attaches
+//    before the caller can attach RX sources, so it runs first in every
+//    round; destroyed there when the worker thread ends (Netisr::Stop),
+//    their statistics kept. A segment reaching a workstream without an
+//    engine (Stop's final drain after the worker's exit) is dropped as
+//    no_engine. The inline work model is refused: it runs every workstream
+//    on the caller's thread.
 //
 // Accounting: every frame the chain delivers is counted once, as a segment
 // given to an engine (tcp_segments, then the engine's own accounting), a
@@ -81,7 +86,7 @@ inline constexpr MacAddr kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   X(kTcpMalformed, "tcp_malformed")     /* the decoder refused what the chain passed */ \
   X(kForwardDropped, "forward_dropped") /* netisr dropped it on the way home */         \
   X(kOffWorker, "off_worker")           /* handled on no workstream (Stop's drain) */   \
-  X(kNoEngine, "no_engine")             /* the workstream's engine could not start */   \
+  X(kNoEngine, "no_engine")             /* no engine: it could not start, or is gone */ \
   X(kTxFull, "tx_full")                 /* the TX queue refused the frame */            \
   X(kTxNoBuffer, "tx_no_buffer")        /* no packet in the host's pool */
 

@@ -352,6 +352,41 @@ TEST(HostTest, AnswersArpAndIcmpEcho) {
   EXPECT_EQ((*pool)->available(), (*pool)->capacity());  // every frame sent came back
 }
 
+// A segment that only Stop's final drain runs (queued before Start, so no
+// worker ever polled) finds no engine: it is dropped and counted, and no
+// engine is made on this (the control) thread, where it would outlive the
+// host until the thread's exit.
+TEST(HostTest, FinalDrainMakesNoEngineOnTheControlThread) {
+  auto wire = WirePort::CreatePair(1);
+  ASSERT_TRUE(wire.ok());
+  End srv;
+  srv.Build(*wire->first, ServerConfig(inpcb::TableStrategy::kGroups, DispatchMode::kHybrid));
+  auto pool = PacketPool::Create(4, 2048);
+  ASSERT_TRUE(pool.ok());
+  proto::FrameSpec syn;
+  syn.l4 = proto::FrameSpec::L4::kTcp;
+  syn.src4 = {10, 0, 0, 2};
+  syn.dst4 = {10, 0, 0, 1};
+  const std::vector<uint8_t> frame = proto::BuildFrame(syn);
+  Packet* p = (*pool)->Alloc();
+  ASSERT_NE(p, nullptr);
+  std::memcpy(p->data, frame.data(), frame.size());
+  p->len = static_cast<uint32_t>(frame.size());
+  {
+    Netisr::ProducerScope scope(*srv.nisr);
+    ASSERT_TRUE(scope.status().ok());
+    Packet* one[] = {p};
+    EXPECT_EQ(srv.nisr->QueueBurst(0, srv.host->rx_protocols().link, one).queued, 1u);
+  }
+  srv.nisr->Stop();
+  const HostStats s = srv.host->Stats();
+  ExpectConserved(s);
+  EXPECT_EQ(s.host.frames_in, 1u);
+  EXPECT_EQ(s.host.drops[static_cast<size_t>(HostDrop::kNoEngine)], 1u);
+  EXPECT_EQ(s.tcp.segments_in, 0u);
+  EXPECT_EQ((*pool)->available(), (*pool)->capacity());
+}
+
 TEST(HostTest, RefusesBadConfig) {
   auto wire = WirePort::CreatePair(1);
   ASSERT_TRUE(wire.ok());
@@ -364,6 +399,15 @@ TEST(HostTest, RefusesBadConfig) {
   auto h = Host::Create(*nisr, c);
   ASSERT_FALSE(h.ok());
   EXPECT_NE(h.status().message().find("tx_pool_packets"), std::string::npos);
+  // The inline model runs every workstream on the caller's thread.
+  auto inline_model = MakeWorkModel("inline");
+  ASSERT_TRUE(inline_model.ok());
+  auto inline_nisr = Netisr::Create(netisr::Settings{}, std::move(*inline_model));
+  ASSERT_TRUE(inline_nisr.ok());
+  c.tx_pool_packets = 4096;
+  h = Host::Create(**inline_nisr, c);
+  ASSERT_FALSE(h.ok());
+  EXPECT_NE(h.status().message().find("inline"), std::string::npos) << h.status().message();
   EXPECT_FALSE(WirePort::CreatePair(0).ok());
   EXPECT_FALSE(WirePort::CreatePair(1, 1000).ok());
 }
