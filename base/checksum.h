@@ -9,11 +9,11 @@
 // bytes are summed as native 64-bit words, each word's carry-out added back
 // in a separate accumulator (deferred carries, as RFC 1071 section 2(C)
 // suggests), folded once at the end; ~8 bytes per add instead of 2. A check
-// (ChecksumOk) needs no byte swap at all: all ones reads the same either
-// way. The fixed-size header check and the IPv4 transport check with its
-// pseudo-header in the same accumulator (Ipv4HeaderOk, Ipv4L4ChecksumOk)
-// are what the parse chain runs per packet: 164 -> 64 instructions a 64-byte
-// TCP frame (callgrind, docs/benchmarks.md).
+// (ChecksumOk) swaps no data sum: all ones reads the same either way (only
+// a host-order `initial` is swapped in). The fixed-size header check and
+// the IPv4 transport check with its pseudo-header in the same accumulator
+// (Ipv4HeaderOk, Ipv4L4ChecksumOk) are what the parse chain runs per packet
+// (callgrind figures in docs/benchmarks.md, "Fast path, second pass").
 //
 // In //base so that the protocol layer (verifying) and the NIC layer's
 // synthetic generator (building frames) share it without nic depending on

@@ -340,14 +340,18 @@ bool Dispatcher::NothingOutstanding(const Producer& prod, ProtocolEntry& pe) con
 
 // In direct mode a packet is queued only behind its bucket's packets still
 // in a lane, and with none of this producer's packets of the protocol in
-// any lane there are none: Classify would file every packet of the chunk
-// to run here, on the lane of its policy workstream (or hint). That is done
-// here without reading or writing a bucket (~110 of the ~125 instructions a
-// packet ClassifyFlowChunk and PlaceBucket took in benchmarks/nic's
-// pipeline, docs/benchmarks.md). Bucket state stays valid: a bucket's
-// queued_to is re-checked against its lane before use, and direct_chunk
-// names an earlier chunk. A packet without a flowid needs m2flow, in
-// order with the decisions: the general path then.
+// any lane there are none: ClassifyFlowChunk would file every packet of the
+// chunk to run here, on the lane of its policy workstream (or hint). That
+// is done here without reading or writing a bucket (~110 of the ~125
+// instructions a packet ClassifyFlowChunk and PlaceBucket took in
+// benchmarks/nic's pipeline, docs/benchmarks.md). Bucket state stays valid:
+// a bucket's queued_to is re-checked against its lane before use (a stale
+// one costs TryDirectFastPath one trip through the general path, which
+// clears it), and direct_chunk names an earlier chunk. The hint is read per
+// packet, not per bucket and chunk: a SetFlowAffinity racing with the chunk
+// can split one bucket's `dispatched` count over two lanes (statistics
+// only; every packet runs here either way). A packet without a flowid needs
+// m2flow, in order with the decisions: the general path then.
 bool Dispatcher::DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packet* const> chunk) {
   for (const Packet* pkt : chunk) {
     if (!pkt->has_flowid()) return false;

@@ -63,6 +63,12 @@ bool Netisr::Step() { return Dispatcher::Of(*this).Step(); }
 int Netisr::num_workstreams() const { return Dispatcher::Of(*this).nws_; }
 const Settings& Netisr::settings() const { return Dispatcher::Of(*this).settings_; }
 std::string_view Netisr::model_name() const { return Dispatcher::Of(*this).model_->name(); }
+bool Netisr::self_driven() const { return Dispatcher::Of(*this).model_->self_driven(); }
+bool Netisr::stopping() const {
+  // Acquire: pairs with Stop's CAS and its final release store.
+  const auto st = Dispatcher::Of(*this).state_.load(std::memory_order_acquire);
+  return st == Dispatcher::State::kStopping || st == Dispatcher::State::kStopped;
+}
 Stats Netisr::GetStats() const { return Dispatcher::Of(*this).GetStats(); }
 
 // ---------------------------------------------------------------------------

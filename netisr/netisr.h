@@ -179,6 +179,13 @@ class Netisr {
   int num_workstreams() const;
   const Settings& settings() const;
   std::string_view model_name() const;
+  // True if the work model runs the workers on threads of its own (threads,
+  // poll, fibers); false if the caller drives them (inline, a simulator's).
+  bool self_driven() const;
+  // True once Stop has begun: the workers are being joined, or Stop's final
+  // drain runs what they left on the stopping thread, under their identity
+  // (CurrentWorkstream() then names the workstream being drained).
+  bool stopping() const;
   Stats GetStats() const;
   // Workstream index of the calling worker thread, or -1 elsewhere.
   static int CurrentWorkstream();

@@ -336,12 +336,11 @@ void Host::Core::TcpInput(int ws, Slot& s, Packet* p) {
     Drop(s, p, HostDrop::kNotForUs);
     return;
   }
-  // Not created here: Stop's final drain runs this on the control thread
-  // under the workstream's identity, and an engine made there would be
-  // retired only when that thread ends. HostSource::Poll, which each worker
-  // runs first in its first round (Create attaches it before any RX
-  // source can be), makes it on the worker.
-  Engine* e = s.engine.get();
+  // Made on the worker at its first segment or poll, never once Stop has
+  // begun: the final drain runs this on the stopping thread under the
+  // workstream's identity, and an engine made there would be retired only
+  // when that thread ends (after the host is gone).
+  Engine* e = s.engine ? s.engine.get() : nisr.stopping() ? nullptr : EnsureEngine(ws);
   if (e == nullptr) {
     Drop(s, p, HostDrop::kNoEngine);
     return;
@@ -449,12 +448,14 @@ Result<std::unique_ptr<Host>> Host::Create(Netisr& nisr, HostConfig config) {
         ErrorCode::kInvalidArgument,
         fmt::format("tcp host: tx_pool_packets {} outside [64, 4194304]", config.tx_pool_packets));
   // Engines are per worker thread (the table's ThreadEnter, destroyed at
-  // the thread's exit): the inline model runs every workstream on the
-  // caller's thread, whose exit may come after the host is gone.
-  if (nisr.model_name() == "inline")
+  // the thread's exit): a caller-driven model (inline) runs every
+  // workstream on the caller's thread, whose exit may come after the host
+  // is gone.
+  if (!nisr.self_driven())
     return Status(ErrorCode::kInvalidArgument,
-                  "tcp host: the inline work model runs every workstream on the caller's thread; "
-                  "use threads, poll or fibers");
+                  fmt::format("tcp host: the {} work model runs the workstreams on the caller's "
+                              "thread; use threads, poll or fibers",
+                              nisr.model_name()));
   const int n = nisr.num_workstreams();
   config.tcp.cpus = static_cast<uint32_t>(n);
   if (Status st = Validate(config.tcp); !st.ok()) return st;

@@ -35,13 +35,12 @@
 //    HostConfig::default_peer_mac. No ARP requests are sent (a server learns
 //    its peers; a client on a point-to-point wire names its peer).
 //  * Engines are created on their worker (the table's ThreadEnter is
-//    per-thread) at its first poll of the HostSource, which Create attaches
-//    before the caller can attach RX sources, so it runs first in every
-//    round; destroyed there when the worker thread ends (Netisr::Stop),
-//    their statistics kept. A segment reaching a workstream without an
-//    engine (Stop's final drain after the worker's exit) is dropped as
-//    no_engine. The inline work model is refused: it runs every workstream
-//    on the caller's thread.
+//    per-thread) at its first segment or poll, and destroyed there when the
+//    worker thread ends (Netisr::Stop), their statistics kept. Never once
+//    Stop has begun (Netisr::stopping): its final drain runs on the
+//    stopping thread, and a segment that finds no engine then is dropped as
+//    no_engine. Caller-driven work models (inline) are refused: they run
+//    every workstream on the caller's thread.
 //
 // Accounting: every frame the chain delivers is counted once, as a segment
 // given to an engine (tcp_segments, then the engine's own accounting), a

@@ -70,7 +70,7 @@ TEST(Checksum, MatchesNaiveLoopAtEveryLengthAndAlignment) {
 // The verification forms against the naive loop: a segment whose checksum
 // field was filled by the naive loop passes; one flipped bit anywhere (data,
 // checksum field, or an address of the pseudo-header) fails. Every length
-// from 0 to 100 and every alignment, so each tail of AddBytes is covered.
+// from 2 (the checksum field) to 100 and every alignment, so each tail of AddBytes is covered.
 TEST(Checksum, VerifiersAgreeWithTheNaiveLoop) {
   std::mt19937 rng(3);
   for (size_t off = 0; off < 8; ++off) {

@@ -191,5 +191,85 @@ TEST(Wakeups, AtMostOncePerBurst) {
   EXPECT_GT(st.workstreams[0].wakeups + st.workstreams[1].wakeups, 0u);
 }
 
+// Direct mode's bursts (a kFlow chunk runs whole when this producer has
+// nothing of the protocol in any lane, else packet by packet): every packet
+// is counted on the lane of its hint or policy workstream, a packet without
+// a flowid gets one from m2flow in order, a flow with packets still queued
+// is queued behind them, and once they drain the flow runs directly again.
+TEST(DirectBursts, CountOnThePolicyLaneAndWaitBehindQueuedPackets) {
+  auto pool = MakePool(1024);
+  Checker checker(100);
+  auto nisr = MakeNetisr("inline", UnboundWorkers(2));
+  ASSERT_NE(nisr, nullptr);
+  ProtocolSpec spec;
+  spec.name = "direct";
+  spec.handler = checker.handler();
+  spec.policy = Policy::kFlow;
+  spec.dispatch = DispatchMode::kDirect;
+  spec.m2flow = [](Packet& p) {
+    p.SetFlowId(static_cast<uint32_t>(p.seq >> 32), HashType::kOpaque);  // flow in seq's top half
+    p.seq &= 0xffffffffu;
+    return true;
+  };
+  auto proto = nisr->Register(spec);
+  ASSERT_TRUE(proto.ok());
+  // Flow 5 (policy workstream 1) hinted to workstream 0.
+  ASSERT_TRUE(nisr->SetFlowAffinity(*proto, 5, 0).ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  Netisr::ProducerScope scope(*nisr);
+  ASSERT_TRUE(scope.status().ok());
+  uint64_t seq[8] = {};
+  auto make = [&](uint32_t flow, bool with_flowid) {
+    Packet* p = pool->Alloc();
+    if (with_flowid) {
+      p->SetFlowId(flow, HashType::kOpaque);
+      p->seq = ++seq[flow];
+    } else {
+      p->seq = uint64_t{flow} << 32 | ++seq[flow];  // m2flow gives flow back
+    }
+    return p;
+  };
+  auto dispatched = [&](int ws) { return nisr->GetStats().work[ws][*proto].dispatched; };
+
+  // 1. Flows 0..7, 64 packets, each chunk whole (nothing outstanding).
+  std::vector<Packet*> burst;
+  uint64_t want[2] = {};
+  for (int i = 0; i < 64; ++i) {
+    const uint32_t f = static_cast<uint32_t>(i % 8);
+    burst.push_back(make(f, true));
+    ++want[f == 5 ? 0 : f % 2];
+  }
+  EXPECT_EQ(nisr->DispatchBurst(0, *proto, burst).handled, 64u);
+  EXPECT_EQ(dispatched(0), want[0]);
+  EXPECT_EQ(dispatched(1), want[1]);
+  // 2. One packet without a flowid in the chunk: m2flow, in order.
+  burst = {make(2, true), make(3, false), make(3, true), make(4, true)};
+  ++want[0], ++want[1], ++want[1], ++want[0];
+  EXPECT_EQ(nisr->DispatchBurst(0, *proto, burst).handled, 4u);
+  EXPECT_EQ(dispatched(0), want[0]);
+  EXPECT_EQ(dispatched(1), want[1]);
+  // 3. Flow 1 queued (not yet drained): its next packets wait behind it,
+  // flow 2's run here.
+  Packet* q[] = {make(1, true), make(1, true)};
+  EXPECT_EQ(nisr->QueueBurst(0, *proto, q).queued, 2u);
+  burst = {make(1, true), make(2, true), make(1, true)};
+  const BurstOutcome r = nisr->DispatchBurst(0, *proto, burst);
+  EXPECT_EQ(r.handled, 1u);
+  EXPECT_EQ(r.queued, 2u);
+  ++want[0];
+  EXPECT_EQ(dispatched(0), want[0]);
+  EXPECT_EQ(dispatched(1), want[1]);
+  // 4. Drained: the whole chunk runs here again.
+  nisr->RunUntilIdle();
+  burst = {make(1, true), make(1, true), make(6, true)};
+  EXPECT_EQ(nisr->DispatchBurst(0, *proto, burst).handled, 3u);
+  want[1] += 2, ++want[0];
+  EXPECT_EQ(dispatched(0), want[0]);
+  EXPECT_EQ(dispatched(1), want[1]);
+  nisr->RunUntilIdle();
+  EXPECT_EQ(checker.delivered(), 64u + 4 + 2 + 3 + 3);
+  EXPECT_EQ(checker.reordered(), 0u);
+}
+
 }  // namespace
 }  // namespace netisr::testing

@@ -41,5 +41,20 @@ TEST(PollModel, OnlyModelsThatNeverSleepSaySo) {
   }
 }
 
+// Netisr's view of its model and of Stop, which tcp::Host reads to decide
+// where engines may be made.
+TEST(PollModel, NetisrSaysWhetherSelfDrivenAndStopping) {
+  for (const char* name : {"poll", "threads", "inline"}) {
+    auto nisr = Netisr::Create(UnboundWorkers(1), MakeWorkModel(name).value());
+    ASSERT_TRUE(nisr.ok()) << name;
+    EXPECT_EQ((*nisr)->self_driven(), std::string_view(name) != "inline") << name;
+    EXPECT_FALSE((*nisr)->stopping()) << name;
+    ASSERT_TRUE((*nisr)->Start().ok()) << name;
+    EXPECT_FALSE((*nisr)->stopping()) << name;
+    (*nisr)->Stop();
+    EXPECT_TRUE((*nisr)->stopping()) << name;
+  }
+}
+
 }  // namespace
 }  // namespace netisr::testing
