@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <bit>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -283,7 +284,9 @@ IpPrefix PortAddress::Connected() const {
 
 std::vector<Route> RouterConfig::ConnectedRoutes() const {
   std::vector<Route> out;
-  std::set<std::string> seen;  // two ports on one prefix: the first one wins
+  // Two addresses of one port in one prefix: one route. (Ports never
+  // overlap: the parser refuses that.)
+  std::set<std::string> seen;
   for (size_t i = 0; i < ports.size(); ++i) {
     for (const PortAddress& a : ports[i].addresses) {
       const IpPrefix p = a.Connected();
@@ -382,7 +385,8 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
     } catch (const toml::parse_error& e) {
       p.Fail(e.source(), "TOML syntax: " + std::string(e.description()));
     }
-    p.OnlyKeys(root, "the file", {"dataplane", "port", "route", "neighbour", "filter", "control"});
+    p.OnlyKeys(root, "the file",
+               {"dataplane", "tables", "port", "route", "neighbour", "filter", "control"});
 
     // [dataplane]
     if (const toml::table* d = p.Table(root, "dataplane")) {
@@ -412,6 +416,30 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
       if (auto v = p.Integer(*d, "stats_interval", "dataplane", 0, kMaxStatsInterval)) {
         c.dataplane.stats_interval_s = *v;
       }
+    }
+
+    // [tables]: the bounds are RouteTable's and NeighbourTable's Validate's.
+    if (const toml::table* t = p.Table(root, "tables")) {
+      p.OnlyKeys(*t, "[tables]",
+                 {"max_routes4", "max_routes6", "tbl8_groups4", "tbl8_groups6", "max_next_hops",
+                  "neighbours", "neighbour_queue", "neighbour_queue_total"});
+      RouteTableOptions& r = c.route_table;
+      NeighbourOptions& n = c.neighbour_table;
+      r.max_routes4 = p.Integer(*t, "max_routes4", "tables", 1, 1 << 20).value_or(r.max_routes4);
+      r.max_routes6 = p.Integer(*t, "max_routes6", "tables", 1, 1 << 20).value_or(r.max_routes6);
+      r.tbl8_groups4 = p.Integer(*t, "tbl8_groups4", "tables", 1, 1 << 16).value_or(r.tbl8_groups4);
+      r.tbl8_groups6 = p.Integer(*t, "tbl8_groups6", "tables", 1, 1 << 20).value_or(r.tbl8_groups6);
+      r.max_next_hops =
+          p.Integer(*t, "max_next_hops", "tables", 1, 1 << 20).value_or(r.max_next_hops);
+      n.capacity = p.Integer(*t, "neighbours", "tables", 16, 1 << 20).value_or(n.capacity);
+      if (!std::has_single_bit(n.capacity)) {
+        p.Fail(*t->get("neighbours"),
+               "tables.neighbours = " + std::to_string(n.capacity) + " is not a power of two");
+      }
+      n.queue_per_neighbour =
+          p.Integer(*t, "neighbour_queue", "tables", 1, 1024).value_or(n.queue_per_neighbour);
+      n.queue_total =
+          p.Integer(*t, "neighbour_queue_total", "tables", 1, 1 << 20).value_or(n.queue_total);
     }
 
     // [[port]]
@@ -445,6 +473,21 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
         if (!fresh) {
           p.Fail(*node, "duplicate address " + key + " (also on port '" + it->second.first +
                             "', line " + std::to_string(it->second.second) + ")");
+        }
+        // A connected prefix belongs to one port: overlapping another
+        // port's, the router could not tell which port its hosts are on.
+        const IpPrefix mine = pa->Connected();
+        for (const PortConfig& other : c.ports) {
+          for (const PortAddress& oa : other.addresses) {
+            const IpPrefix theirs = oa.Connected();
+            if (theirs.v6 != mine.v6) continue;
+            const bool overlap = mine.len <= theirs.len ? PrefixContains(mine, oa.addr)
+                                                        : PrefixContains(theirs, pa->addr);
+            if (overlap) {
+              p.Fail(*node, where + " address " + s + ": its prefix " + mine.ToString() +
+                                " overlaps port '" + other.name + "''s " + theirs.ToString());
+            }
+          }
         }
         pc.addresses.push_back(*pa);
       }
@@ -484,6 +527,20 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
       if (!fresh) {
         p.Fail(*t->get("prefix"),
                "duplicate route " + key + " (also line " + std::to_string(it->second) + ")");
+      }
+      // Connected routes count against the same bound (the router adds them first).
+      const bool v6 = r->prefix.v6;
+      const uint32_t max = v6 ? c.route_table.max_routes6 : c.route_table.max_routes4;
+      const auto family = [&](const Route& x) { return x.prefix.v6 == v6; };
+      const auto connected = c.ConnectedRoutes();
+      const size_t used =
+          static_cast<size_t>(std::count_if(c.routes.begin(), c.routes.end(), family) +
+                              std::count_if(connected.begin(), connected.end(), family));
+      if (used >= max) {
+        p.Fail(*t->get("prefix"), "route " + key + ": more " + (v6 ? "IPv6" : "IPv4") +
+                                      " routes than tables." +
+                                      (v6 ? "max_routes6" : "max_routes4") + " = " +
+                                      std::to_string(max) + " (connected routes count too)");
       }
       c.routes.push_back(*r);
     }

@@ -8,10 +8,12 @@
 // 2). Unknown keys are errors, not ignored: a misspelt `adress` would
 // otherwise silently leave a port without an address. Cross-checks done
 // here, so that the tables only ever get consistent input: port names
-// unique; no address on two ports (or twice on one); each route's prefix
-// unique and its `via` on exactly the connected prefix of some port (that
-// port becomes the route's next-hop port: the first such port in [[port]]
-// order if prefixes overlap); static neighbours on a named port, with a
+// unique; no address on two ports (or twice on one); no connected prefix
+// of one port overlapping another port's (which port would own the
+// addresses in both?); each route's prefix unique and its `via` on the
+// connected prefix of some port (that port becomes the route's next-hop
+// port); no more routes of a family, connected ones included, than
+// [tables] allows; static neighbours on a named port, with a
 // MAC that parses and an address inside one of that port's prefixes;
 // [control] listen on a loopback address unless allow_remote = true.
 // Names reuse the tree's parsers: proto::IpPrefix::Parse for prefixes,
@@ -26,6 +28,15 @@
 //                            # inline: nothing would pump its one thread)
 //   dispatch = "direct"      # direct | deferred | hybrid | adaptive; default direct
 //   stats_interval = 0       # seconds, [0, 86400], 0 = off; default 0
+//   [tables]                 # sizes of the routing and neighbour tables
+//   max_routes4 = 65536      # IPv4 routes, connected ones included; [1, 1048576]
+//   max_routes6 = 65536      # IPv6 routes, likewise; [1, 1048576]
+//   tbl8_groups4 = 256       # rte_lpm tbl8 groups (1 KiB each); [1, 65536]
+//   tbl8_groups6 = 4096      # rte_lpm6 tbl8 groups (1 KiB each); [1, 1048576]
+//   max_next_hops = 4096     # distinct next hops; [1, 1048576]
+//   neighbours = 1024        # neighbour slots, a power of two in [16, 1048576]
+//   neighbour_queue = 16     # packets waiting per unresolved neighbour; [1, 1024]
+//   neighbour_queue_total = 1024  # packets waiting over all; [1, 1048576]
 //   [[port]]                 # 1..64 ports; index = order here
 //   name = "a"
 //   device = "net_af_packet0,iface=rA"     # DPDK device string
@@ -54,6 +65,7 @@
 #include "netisr/protocol.h"
 #include "proto/filter.h"
 #include "proto/responder.h"
+#include "router/neighbor_table.h"
 #include "router/route_table.h"
 
 namespace netisr::router {
@@ -106,6 +118,9 @@ struct RouterConfig {
   std::vector<StaticNeighbour> neighbours;
   std::vector<proto::FilterRule> filter_rules;  // empty: no filter
   ControlConfig control;
+  // [tables]: the table sizes (max_readers is the router's: one per worker).
+  RouteTableOptions route_table;
+  NeighbourOptions neighbour_table;
 
   // One connected route per port address (prefix -> port, no gateway), in
   // port order; what the router adds to the RouteTable before `routes`.

@@ -550,7 +550,7 @@ Status Router::Core::Build() {
   (void)sched::FastClock::Global();  // calibrate before any worker runs
   if (Status st = nic::DpdkEal::Init(eal); !st.ok()) return st;
 
-  RouteTableOptions ro;
+  RouteTableOptions ro = config.route_table;
   ro.max_readers = static_cast<uint32_t>(nworkers);
   auto rt = RouteTable::Create(ro);
   if (!rt.ok()) return rt.status();
@@ -567,7 +567,7 @@ Status Router::Core::Build() {
     if (Status st = routes->Add(r); !st.ok())
       return Status(st.code(), fmt::format("{}: route {}: {}", config.source, r.prefix.ToString(),
                                            st.message()));
-  auto nt = NeighbourTable::Create();
+  auto nt = NeighbourTable::Create(config.neighbour_table);
   if (!nt.ok()) return nt.status();
   neighbours = std::move(*nt);
   for (const StaticNeighbour& n : config.neighbours)

@@ -156,6 +156,59 @@ void ExpectError(const std::string& text, int line, const std::string& what) {
   EXPECT_NE(m.find(what), std::string::npos) << m;
 }
 
+// [tables] sizes the routing and neighbour tables; what does not fit is an
+// error at the route that would not fit.
+TEST(RouterConfig, TablesSizeTheTables) {
+  auto c = ParseRouterConfig(std::string(kIssueExample) + R"([tables]
+max_routes4 = 100
+max_routes6 = 10
+tbl8_groups4 = 16
+tbl8_groups6 = 64
+max_next_hops = 32
+neighbours = 64
+neighbour_queue = 4
+neighbour_queue_total = 128
+)",
+                             "router.toml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->route_table.max_routes4, 100u);
+  EXPECT_EQ(c->route_table.max_routes6, 10u);
+  EXPECT_EQ(c->route_table.tbl8_groups4, 16u);
+  EXPECT_EQ(c->route_table.tbl8_groups6, 64u);
+  EXPECT_EQ(c->route_table.max_next_hops, 32u);
+  EXPECT_EQ(c->neighbour_table.capacity, 64u);
+  EXPECT_EQ(c->neighbour_table.queue_per_neighbour, 4u);
+  EXPECT_EQ(c->neighbour_table.queue_total, 128u);
+  auto d = ParseRouterConfig(kIssueExample, "router.toml");  // no [tables]: the tables' defaults
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->route_table.max_routes4, RouteTableOptions{}.max_routes4);
+  EXPECT_EQ(d->neighbour_table.capacity, NeighbourOptions{}.capacity);
+}
+
+TEST(RouterConfigErrors, Tables) {
+  const std::string base = kIssueExample;
+  ExpectError(base + "[tables]\nneighbours = 100\n", 20,
+              "tables.neighbours = 100 is not a power of two");
+  ExpectError(base + "[tables]\nneighbours = 8\n", 20, "out of range [16, 1048576]");
+  ExpectError(base + "[tables]\nmax_routes4 = 0\n", 20, "tables.max_routes4 = 0 out of range");
+  ExpectError(base + "[tables]\nrouts = 5\n", 20, "unknown key 'routs' in [tables]");
+  // Two connected IPv4 prefixes (ports a and b) and 10.3.0.0/16: 3 > 2.
+  ExpectError(base + "[tables]\nmax_routes4 = 2\n", 15,
+              "route 10.3.0.0/16: more IPv4 routes than tables.max_routes4 = 2 (connected routes "
+              "count too)");
+}
+
+TEST(RouterConfigErrors, OverlappingConnectedPrefixes) {
+  // b's 10.1.0.0/16 holds a's 10.1.0.0/24: which port owns 10.1.0.9?
+  ExpectError(Edit(13, "address = [\"10.1.7.1/16\", \"fd00:2::1/64\"]"), 13,
+              "'b' address 10.1.7.1/16: its prefix 10.1.0.0/16 overlaps port 'a''s 10.1.0.0/24");
+  ExpectError(Edit(13, "address = [\"10.2.0.1/24\", \"fd00:1:0:0:8000::1/65\"]"), 13,
+              "overlaps port 'a''s fd00:1::/64");
+  // Two addresses of one port in one prefix are fine (one connected route).
+  auto c = ParseRouterConfig(Edit(9, "address = [\"10.1.0.1/24\", \"10.1.0.2/24\"]"), "r.toml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+}
+
 TEST(RouterConfigErrors, BadPrefix) {
   ExpectError(Edit(15, "prefix = \"10.3.0.0/33\""), 15,
               "route prefix '10.3.0.0/33': bad prefix length (want 0-32)");

@@ -67,6 +67,15 @@ mac = "02:00:00:00:0b:02"
 rules = ["drop proto udp dport 9999"]
 [control]
 listen = ""
+[tables]
+max_routes4 = 8
+max_routes6 = 4
+tbl8_groups4 = 4
+tbl8_groups6 = 64
+max_next_hops = ${MAX_NEXT_HOPS:-8}
+neighbours = 16
+neighbour_queue = 4
+neighbour_queue_total = 64
 EOF
 }
 
@@ -133,4 +142,8 @@ expect 2 "bad.toml:[0-9]+.*xyz" router --config "$tmp/bad.toml"
 # A device that is not there: a runtime failure naming the port, exit 1.
 config 1 poll direct | sed "s|rx_pcap=$tmp/in.pcap|rx_pcap=$tmp/missing.pcap|" >"$tmp/bad.toml"
 expect 1 "port 'a'" router --config "$tmp/bad.toml"
+# [tables] reaches the tables: the distinct next hops (4 connected, 2
+# gateways: 6) do not fit in 4.
+MAX_NEXT_HOPS=4 config 1 poll direct >"$tmp/bad.toml"
+expect 1 "max_next_hops" router --config "$tmp/bad.toml"
 echo PASS
