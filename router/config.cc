@@ -497,6 +497,22 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
       c.ports.push_back(std::move(pc));
     }
 
+    // Routes of each family so far ([false] IPv4, [true] IPv6), the
+    // connected ones first, against [tables]' max_routes4/6.
+    size_t routes_of[2] = {0, 0};
+    for (const Route& cr : c.ConnectedRoutes()) ++routes_of[cr.prefix.v6];
+    for (const bool v6 : {false, true}) {
+      const uint32_t max = v6 ? c.route_table.max_routes6 : c.route_table.max_routes4;
+      if (routes_of[v6] > max) {
+        const char* k = v6 ? "max_routes6" : "max_routes4";
+        const toml::table* tt = root.get_as<toml::table>("tables");
+        p.Fail(tt != nullptr && tt->get(k) != nullptr ? tt->get(k)->source() : root.source(),
+               std::string("tables.") + k + " = " + std::to_string(max) + " is less than the " +
+                   std::to_string(routes_of[v6]) + " connected " + (v6 ? "IPv6" : "IPv4") +
+                   " prefixes of the ports");
+      }
+    }
+
     // [[route]]
     std::map<std::string, uint32_t> prefix_seen;
     for (const toml::table* t : p.Tables(root, "route")) {
@@ -531,12 +547,7 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
       // Connected routes count against the same bound (the router adds them first).
       const bool v6 = r->prefix.v6;
       const uint32_t max = v6 ? c.route_table.max_routes6 : c.route_table.max_routes4;
-      const auto family = [&](const Route& x) { return x.prefix.v6 == v6; };
-      const auto connected = c.ConnectedRoutes();
-      const size_t used =
-          static_cast<size_t>(std::count_if(c.routes.begin(), c.routes.end(), family) +
-                              std::count_if(connected.begin(), connected.end(), family));
-      if (used >= max) {
+      if (++routes_of[v6] > max) {
         p.Fail(*t->get("prefix"), "route " + key + ": more " + (v6 ? "IPv6" : "IPv4") +
                                       " routes than tables." +
                                       (v6 ? "max_routes6" : "max_routes4") + " = " +

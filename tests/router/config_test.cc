@@ -192,6 +192,9 @@ TEST(RouterConfigErrors, Tables) {
   ExpectError(base + "[tables]\nneighbours = 8\n", 20, "out of range [16, 1048576]");
   ExpectError(base + "[tables]\nmax_routes4 = 0\n", 20, "tables.max_routes4 = 0 out of range");
   ExpectError(base + "[tables]\nrouts = 5\n", 20, "unknown key 'routs' in [tables]");
+  // The two ports' connected IPv4 prefixes alone do not fit in 1.
+  ExpectError(base + "[tables]\nmax_routes4 = 1\n", 20,
+              "tables.max_routes4 = 1 is less than the 2 connected IPv4 prefixes of the ports");
   // Two connected IPv4 prefixes (ports a and b) and 10.3.0.0/16: 3 > 2.
   ExpectError(base + "[tables]\nmax_routes4 = 2\n", 15,
               "route 10.3.0.0/16: more IPv4 routes than tables.max_routes4 = 2 (connected routes "
