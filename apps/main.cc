@@ -216,8 +216,8 @@ CLI::App* AddRouterCommand(CLI::App& app, netisr::apps::RouterOptions& o) {
       "neighbours, filter, control API); runs until SIGINT/SIGTERM or --duration, printing "
       "netstat -Q style statistics every --stats-interval seconds and at exit");
   cmd->add_option("--config", o.config,
-                  "The router's TOML file ([dataplane], [[port]], [[route]], [[neighbour]], "
-                  "[filter], [control]; see docs/router.md)");
+                  "The router's TOML file ([dataplane], [tables], [[port]], [[route]], "
+                  "[[neighbour]], [filter], [control]; see docs/router.md)");
   AddOptional(cmd, "--stats-interval", o.stats_interval,
               "Seconds between statistics prints, 0 = only at exit (default: the config's "
               "[dataplane] stats_interval)");

@@ -284,8 +284,9 @@ IpPrefix PortAddress::Connected() const {
 
 std::vector<Route> RouterConfig::ConnectedRoutes() const {
   std::vector<Route> out;
-  // Two addresses of one port in one prefix: one route. (Ports never
-  // overlap: the parser refuses that.)
+  // One route per distinct prefix: two addresses of one port in one
+  // prefix give one (a parsed config has no prefix on two ports; for one
+  // built in code, the first port keeps it).
   std::set<std::string> seen;
   for (size_t i = 0; i < ports.size(); ++i) {
     for (const PortAddress& a : ports[i].addresses) {
@@ -584,6 +585,13 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
       if (!on) {
         p.Fail(*t->get("address"), "neighbour " + n.addr.ToString() +
                                        " is not on a connected prefix of port '" + port + "'");
+      }
+      // The table keeps a slot free (open addressing): capacity - 1 entries.
+      if (c.neighbours.size() + 1 > c.neighbour_table.capacity - 1) {
+        p.Fail(*t->get("address"), "neighbour " + n.addr.ToString() +
+                                       ": more static neighbours than tables.neighbours" + " = " +
+                                       std::to_string(c.neighbour_table.capacity) + " holds (" +
+                                       std::to_string(c.neighbour_table.capacity - 1) + ")");
       }
       for (const StaticNeighbour& o : c.neighbours) {
         if (o.port == n.port && o.addr == n.addr) {

@@ -13,11 +13,10 @@
 // addresses in both?); each route's prefix unique and its `via` on the
 // connected prefix of some port (that port becomes the route's next-hop
 // port); no more routes of a family, connected ones included, than
-// [tables] allows; static neighbours on a named port, with a
-// MAC that parses and an address inside one of that port's prefixes;
-// [control] listen on a loopback address unless allow_remote = true.
-// Names reuse the tree's parsers: proto::IpPrefix::Parse for prefixes,
-// proto::EarlyFilter::ParseRules for filter rules, netisr's
+// [tables] allows, nor static neighbours than its table holds; static neighbours on a named port,
+// with a MAC that parses and an address inside one of that port's prefixes; [control] listen on a
+// loopback address unless allow_remote = true. Names reuse the tree's parsers:
+// proto::IpPrefix::Parse for prefixes, proto::EarlyFilter::ParseRules for filter rules, netisr's
 // ParseDispatchMode and MakeWorkModel for the data plane's names.
 //
 // The shape (every key but port.name/device/address optional):
@@ -122,8 +121,9 @@ struct RouterConfig {
   RouteTableOptions route_table;
   NeighbourOptions neighbour_table;
 
-  // One connected route per port address (prefix -> port, no gateway), in
-  // port order; what the router adds to the RouteTable before `routes`.
+  // One connected route per distinct prefix of the ports' addresses
+  // (prefix -> port, no gateway), in port order; what the router adds to
+  // the RouteTable before `routes`.
   std::vector<Route> ConnectedRoutes() const;
 };
 
@@ -137,8 +137,11 @@ std::optional<proto::MacAddr> ParseMac(std::string_view text);
 
 // Checks a `[[route]]`-shaped request (the control API's POST /routes body:
 // prefix and via, or prefix and port name) against the config's ports and
-// resolves it to a Route; the same checks and messages as the file, without
-// file:line. `port_name` may be empty when `via` is given.
+// resolves it to a Route; the file's per-route checks and messages, without
+// file:line (not the ones across routes: duplicates, a connected prefix and
+// max_routes are the RouteTable's to refuse then). An on-link route may
+// overlap a connected prefix: the longest prefix decides, as in Linux.
+// `port_name` may be empty when `via` is given.
 Result<Route> ResolveRoute(const RouterConfig& config, std::string_view prefix,
                            std::string_view via, std::string_view port_name);
 

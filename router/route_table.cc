@@ -8,6 +8,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -164,6 +165,9 @@ struct RouteTable::Impl {
   mutable lockprof::Mutex mu{kWriterLock};
   // The routes, the writer's truth both instances are built from.
   std::map<PrefixKey, Route> routes GUARDED_BY(mu);
+  // routes' size by family ([0] IPv4, [1] IPv6): Add's max_routes check
+  // without a scan (a 1M-route load would be quadratic).
+  std::array<size_t, 2> family_routes GUARDED_BY(mu){};
   struct HopRef {
     uint32_t id;
     uint32_t refs;  // routes using it
@@ -321,9 +325,7 @@ Status RouteTable::Add(const Route& route) {
     return Status(ErrorCode::kAlreadyExists,
                   "route " + p.ToString() + " already exists (delete it first)");
   }
-  const size_t family_routes = std::count_if(m.routes.begin(), m.routes.end(), [&](const auto& kv) {
-    return kv.second.prefix.v6 == p.v6;
-  });
+  const size_t family_routes = m.family_routes[p.v6];
   if (family_routes >= (p.v6 ? m.opts.max_routes6 : m.opts.max_routes4)) {
     return Status(ErrorCode::kResourceExhausted,
                   std::string("route table full: ") + std::to_string(family_routes) + " " +
@@ -366,6 +368,7 @@ Status RouteTable::Add(const Route& route) {
   }
   ++m.hop_ids[route.next_hop].refs;
   m.routes.emplace(key, route);
+  ++m.family_routes[p.v6];
   return Status::Ok();
 }
 
@@ -385,6 +388,7 @@ Status RouteTable::Delete(const IpPrefix& prefix,
   const NextHop nh = it->second.next_hop;
   // Out of the truth first: a Rebuild after a failed delete then leaves it out.
   m.routes.erase(it);
+  --m.family_routes[prefix.v6];
   if (int rc = m.Change([&](Instance& in) { return Impl::ApplyDelete(in, prefix); }); rc != 0) {
     // Not expected (the rule is in both instances); Change rebuilt the
     // standby without it: publish that and rebuild the other one too.

@@ -201,6 +201,19 @@ TEST(RouterConfigErrors, Tables) {
               "count too)");
 }
 
+TEST(RouterConfigErrors, MoreStaticNeighboursThanTheTableHolds) {
+  // neighbours = 16 holds 15 (a slot stays free): the 16th is refused.
+  std::string text = std::string(kIssueExample) + "[tables]\nneighbours = 16\n";
+  for (int i = 1; i <= 16; ++i) {
+    text += "[[neighbour]]\naddress = \"10.2.0." + std::to_string(10 + i) +
+            "\"\nmac = \"02:00:00:00:00:01\"\nport = \"b\"\n";
+  }
+  // The 16th [[neighbour]]'s address: 20 lines of example and [tables],
+  // then 4 lines a neighbour.
+  ExpectError(text, 20 + 15 * 4 + 2,
+              "more static neighbours than tables.neighbours = 16 holds (15)");
+}
+
 TEST(RouterConfigErrors, OverlappingConnectedPrefixes) {
   // b's 10.1.0.0/16 holds a's 10.1.0.0/24: which port owns 10.1.0.9?
   ExpectError(Edit(13, "address = [\"10.1.7.1/16\", \"fd00:2::1/64\"]"), 13,

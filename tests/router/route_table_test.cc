@@ -238,6 +238,9 @@ TEST(RouteTableLimits, TableFullIsReportedAndNothingChanges) {
   ASSERT_TRUE(table.Add(R("fd01::/16", 3)).ok());
   EXPECT_EQ(table.Lookup6(V6("fd01::1"))->port, 3);
   EXPECT_FALSE(table.Lookup4(V4("10.1.0.1")).has_value());
+  // The delete gave its IPv4 slot back: one more fits, then the table is full again.
+  ASSERT_TRUE(table.Add(R("10.3.0.0/16", 1)).ok());
+  EXPECT_EQ(table.Add(R("10.4.0.0/16", 1)).code(), ErrorCode::kResourceExhausted);
 }
 
 TEST(RouteTableLimits, OptionsAndReadersAreChecked) {
