@@ -90,8 +90,7 @@ BurstOutcome Dispatcher::QueueBurst(uint16_t source, ProtocolId proto,
   if (pe.spec.policy == Policy::kFlow && pkt->has_flowid()) {
     const uint32_t bi = pkt->flowid & (settings_.flow_buckets - 1);
     if (pe.buckets[prod->index][bi].queued_to >= 0) return false;
-    const int16_t hint = pe.hints[bi].load(std::memory_order_relaxed);
-    lane = &pe.lane(prod->index, (hint >= 0 && hint < nws_) ? hint : FlowWorkstream(pkt->flowid));
+    lane = &pe.lane(prod->index, HintedWorkstream(pe, bi, pkt->flowid));
   } else if (pe.spec.policy == Policy::kSource) {
     lane = &pe.lane(prod->index, FlowWorkstream(source));
     // Acquire: pairs with the consumer's release after the handler ran.
@@ -113,6 +112,13 @@ BurstOutcome Dispatcher::QueueBurst(uint16_t source, ProtocolId proto,
   }
   if (ws != nullptr) --ws->draining;
   return true;
+}
+
+int Dispatcher::HintedWorkstream(const ProtocolEntry& pe, uint32_t bucket, uint32_t flowid) const {
+  // Relaxed: a producer acts on a hint only once the bucket has drained,
+  // whenever it sees it (ProtocolEntry::hints).
+  const int16_t hint = pe.hints[bucket].load(std::memory_order_relaxed);
+  return (hint >= 0 && hint < nws_) ? hint : FlowWorkstream(flowid);
 }
 
 int Dispatcher::FlowWorkstream(uint32_t flowid) const {
@@ -358,14 +364,14 @@ bool Dispatcher::DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packe
   }
   if (!NothingOutstanding(*cc.prod, pe)) return false;
   if (nws_ == 1) {
+    // One lane: every flow and every valid hint lead to workstream 0.
     pe.lane(cc.prod->index, 0).dispatched.Add(chunk.size());
     return true;
   }
   const uint32_t mask = settings_.flow_buckets - 1;
   for (const Packet* pkt : chunk) {
-    const int16_t hint = pe.hints[pkt->flowid & mask].load(std::memory_order_relaxed);
-    const int t = (hint >= 0 && hint < nws_) ? hint : FlowWorkstream(pkt->flowid);
-    pe.lane(cc.prod->index, t).dispatched.Add(1);
+    pe.lane(cc.prod->index, HintedWorkstream(pe, pkt->flowid & mask, pkt->flowid))
+        .dispatched.Add(1);
   }
   return true;
 }
@@ -415,8 +421,7 @@ void Dispatcher::ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolI
     }
     Bucket& b = buckets[bis[i]];
     if (all_queue) {
-      const int16_t hint = pe.hints[bis[i]].load(std::memory_order_relaxed);
-      int target = (hint >= 0 && hint < nws_) ? hint : FlowWorkstream(pkt.flowid);
+      int target = HintedWorkstream(pe, bis[i], pkt.flowid);
       // Still queued elsewhere: behind its earlier packets (Classify's rule;
       // only a bucket that would move needs the drain check).
       if (b.queued_to >= 0 && b.queued_to != target &&

@@ -265,6 +265,25 @@ bool DpdkPort::IsMbufPacket(const Packet* pkt) {
   return pkt->release == &DpdkPort::ReleaseMbuf && pkt->backing != nullptr;
 }
 
+namespace {
+
+// The mbuf that sends `p` as it is, or nullptr when p is not a
+// single-segment mbuf (of any DpdkPort) with its bytes still inside it: TX
+// must copy it then. The protocol may have moved or trimmed the frame in
+// the mbuf: that is written back into the mbuf's data fields.
+[[gnu::always_inline]] inline rte_mbuf* InPlaceMbuf(Packet* p) {
+  if (!DpdkPort::IsMbufPacket(p)) return nullptr;
+  rte_mbuf* mb = static_cast<rte_mbuf*>(p->backing);
+  const uint8_t* base = static_cast<const uint8_t*>(mb->buf_addr);
+  if (mb->nb_segs != 1 || p->data < base || p->data + p->len > base + mb->buf_len) return nullptr;
+  mb->data_off = static_cast<uint16_t>(p->data - base);
+  mb->data_len = static_cast<uint16_t>(p->len);
+  mb->pkt_len = p->len;
+  return mb;
+}
+
+}  // namespace
+
 void DpdkPort::ReleaseMbuf(Packet* pkt) { rte_pktmbuf_free(static_cast<rte_mbuf*>(pkt->backing)); }
 
 void DpdkPort::ReleaseMbufBulk(std::span<Packet* const> pkts) {
@@ -502,13 +521,8 @@ size_t DpdkPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {
     uint64_t fast_bytes = 0;
     for (; fast < want; ++fast) {
       Packet* p = pkts[done + fast];
-      if (!IsMbufPacket(p)) break;
-      rte_mbuf* mb = static_cast<rte_mbuf*>(p->backing);
-      const uint8_t* base = static_cast<const uint8_t*>(mb->buf_addr);
-      if (mb->nb_segs != 1 || p->data < base || p->data + p->len > base + mb->buf_len) break;
-      mb->data_off = static_cast<uint16_t>(p->data - base);
-      mb->data_len = static_cast<uint16_t>(p->len);
-      mb->pkt_len = p->len;
+      rte_mbuf* mb = InPlaceMbuf(p);
+      if (mb == nullptr) break;
       fast_bytes += p->len;
       send[fast] = mb;
     }
@@ -530,20 +544,12 @@ size_t DpdkPort::TxBurst(uint16_t queue, std::span<Packet* const> pkts) {
     size_t k = 0;  // pkts[done .. done + k) were looked at
     for (; k < want; ++k) {
       Packet* p = pkts[done + k];
-      if (IsMbufPacket(p)) {
-        rte_mbuf* mb = static_cast<rte_mbuf*>(p->backing);
-        const uint8_t* base = static_cast<const uint8_t*>(mb->buf_addr);
-        if (mb->nb_segs == 1 && p->data >= base && p->data + p->len <= base + mb->buf_len) {
-          // The protocol may have moved or trimmed the frame in the mbuf.
-          mb->data_off = static_cast<uint16_t>(p->data - base);
-          mb->data_len = static_cast<uint16_t>(p->len);
-          mb->pkt_len = p->len;
-          idx[ns] = k;
-          copy[ns] = false;
-          len[ns] = p->len;
-          send[ns++] = mb;
-          continue;
-        }
+      if (rte_mbuf* mb = InPlaceMbuf(p)) {
+        idx[ns] = k;
+        copy[ns] = false;
+        len[ns] = p->len;
+        send[ns++] = mb;
+        continue;
       }
       // Not an mbuf of ours (or its bytes moved out of the mbuf): copy.
       if (p->len > max_copy) continue;  // never fits: dropped below (not offered)

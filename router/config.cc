@@ -441,6 +441,10 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
           p.Integer(*t, "neighbour_queue", "tables", 1, 1024).value_or(n.queue_per_neighbour);
       n.queue_total =
           p.Integer(*t, "neighbour_queue_total", "tables", 1, 1 << 20).value_or(n.queue_total);
+      // The tables' own checks too, should their bounds ever tighten.
+      for (const Status& st : {Validate(r), Validate(n)}) {
+        if (!st.ok()) p.Fail(*t, "[tables]: " + st.message());
+      }
     }
 
     // [[port]]

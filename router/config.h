@@ -13,11 +13,13 @@
 // addresses in both?); each route's prefix unique and its `via` on the
 // connected prefix of some port (that port becomes the route's next-hop
 // port); no more routes of a family, connected ones included, than
-// [tables] allows, nor static neighbours than its table holds; static neighbours on a named port,
-// with a MAC that parses and an address inside one of that port's prefixes; [control] listen on a
-// loopback address unless allow_remote = true. Names reuse the tree's parsers:
-// proto::IpPrefix::Parse for prefixes, proto::EarlyFilter::ParseRules for filter rules, netisr's
-// ParseDispatchMode and MakeWorkModel for the data plane's names.
+// [tables] allows, nor more static neighbours than its table holds; static
+// neighbours on a named port, with a MAC that parses and an address inside
+// one of that port's prefixes; [control] listen on a loopback address
+// unless allow_remote = true. Names reuse the tree's parsers:
+// proto::IpPrefix::Parse for prefixes, proto::EarlyFilter::ParseRules for
+// filter rules, netisr's ParseDispatchMode and MakeWorkModel for the data
+// plane's names.
 //
 // The shape (every key but port.name/device/address optional):
 //   [dataplane]

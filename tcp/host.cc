@@ -194,7 +194,11 @@ size_t HostSource::Poll(Netisr&, size_t) {
 Engine* Host::Core::EnsureEngine(int ws) {
   Slot& s = *slots[static_cast<size_t>(ws)];
   if (s.engine) return s.engine.get();
-  if (s.failed || s.retired) return nullptr;
+  // Never once Stop has begun: its final drain runs handlers on the
+  // stopping thread under the workstream's identity, and an engine made
+  // there would be retired only when that thread ends (after the host is
+  // gone).
+  if (s.failed || s.retired || nisr.stopping()) return nullptr;
   s.failed = true;  // until it succeeds
   if (Status st = table->ThreadEnter(ws); !st.ok()) return nullptr;
   Settings ts = config.tcp;
@@ -336,11 +340,7 @@ void Host::Core::TcpInput(int ws, Slot& s, Packet* p) {
     Drop(s, p, HostDrop::kNotForUs);
     return;
   }
-  // Made on the worker at its first segment or poll, never once Stop has
-  // begun: the final drain runs this on the stopping thread under the
-  // workstream's identity, and an engine made there would be retired only
-  // when that thread ends (after the host is gone).
-  Engine* e = s.engine ? s.engine.get() : nisr.stopping() ? nullptr : EnsureEngine(ws);
+  Engine* e = EnsureEngine(ws);
   if (e == nullptr) {
     Drop(s, p, HostDrop::kNoEngine);
     return;

@@ -131,6 +131,9 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   // Workstream of a flowid (or source id) under the flow (or source)
   // policy: id % workstreams.
   int FlowWorkstream(uint32_t flowid) const;
+  // Workstream of a kFlow packet of flow bucket `bucket` when nothing holds
+  // it elsewhere: the bucket's affinity hint if valid, else FlowWorkstream.
+  int HintedWorkstream(const ProtocolEntry& pe, uint32_t bucket, uint32_t flowid) const;
   template <bool kQueueOnly>
   BurstOutcome Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
   // Chooses direct or queued (and where) for one packet and files it into
