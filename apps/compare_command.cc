@@ -359,6 +359,9 @@ Status ValidateCompareOptions(const CompareOptions& o) {
   if (o.packets < 1000 || o.packets > 100'000'000)
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("--packets {} out of range [1000, 1e8]", o.packets));
+  if (!(o.sim_ms >= 0 && o.sim_ms <= 1000))
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("--sim-ms {} out of range [0, 1000]", o.sim_ms));
   if (o.real_packets < 0 || o.real_packets > 100'000'000)
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("--real-packets {} out of range [0, 1e8]", o.real_packets));
@@ -431,7 +434,10 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
     double cap = 0;
     for (int n : cpus) {
       for (const std::string& pol : policies) {
-        auto r = sim_run(scen, pol, n, load_for(scen, n), o.packets, false);
+        const double l = load_for(scen, n);
+        const int64_t packets = std::max<int64_t>(
+            o.packets, std::min<int64_t>(std::llround(l * o.sim_ms * 1e-3), 100'000'000));
+        auto r = sim_run(scen, pol, n, l, packets, false);
         if (!r.ok()) return r.status();
         rep.points.push_back(FromSim(*r, "sim"));
         if (n == rep.machine_cpus) cap = std::max(cap, r->throughput_pps);
@@ -502,6 +508,7 @@ std::string CompareJson(const CompareReport& r) {
   j["wall_s"] = r.wall_s;
   j["profile"] = r.options.profile;
   j["load"] = r.options.load;
+  j["sim_ms"] = r.options.sim_ms;
   j["scenarios"] = nlohmann::json::object();
   for (const Summary& s : Summarise(r)) {
     nlohmann::json e;

@@ -25,7 +25,13 @@ struct CompareOptions {
   std::string load = "auto";  // --load: PPS, saturate, or auto (70% of the profile's capacity)
   std::string profile = "default";    // --profile
   std::string out = "netisr-report";  // --out: report folder
-  int64_t packets = 500'000;          // --packets: per simulated run
+  int64_t packets = 500'000;          // --packets: per simulated run (at least)
+  // --sim-ms: each CPU-count run carries at least this many milliseconds of
+  // arrivals at its offered load (more than --packets at high CPU counts),
+  // so that adaptive placement has settled well inside the steady-state
+  // window (SimResult::steady_pps skips the first quarter). [0, 1000]; 0:
+  // --packets exactly.
+  double sim_ms = 30;
   int64_t real_packets = 400'000;     // --real-packets: per real run, 0 = no real runs
   double service_ns = 300;            // --service-ns
   uint64_t seed = 1;                  // --seed

@@ -195,6 +195,7 @@ class TableProtocol {
 struct SourceConfig {
   uint16_t id = 0;
   int workers = 1;
+  uint32_t flow_buckets = 256;  // the dispatcher's Settings::flow_buckets
   uint32_t slots = 1;
   uint32_t segments = 1;  // data segments per connection lifetime
   bool churn = true;      // false: steady (open once, data forever)
@@ -254,7 +255,8 @@ class SegmentSource final : public IngressSource {
   }
 
   uint16_t Owner(uint32_t flowid) const {
-    return static_cast<uint16_t>(inpcb::CpuOf(flowid, static_cast<uint32_t>(c_.workers)));
+    return static_cast<uint16_t>(
+        inpcb::CpuOf(flowid, static_cast<uint32_t>(c_.workers), c_.flow_buckets));
   }
 
   void Fill(Packet& pkt) {
@@ -329,6 +331,7 @@ Status Build(Job& job, const LockprofOptions& o) {
   ts.strategy = *strategy;
   ts.cpus = static_cast<uint32_t>(workers);
   ts.groups = static_cast<uint32_t>(o.group_count());
+  ts.flow_buckets = Settings{}.flow_buckets;  // the dispatcher's, created below
   auto table = inpcb::CreateTable(ts);
   if (!table.ok()) return table.status();
   job.table = std::move(*table);
@@ -360,6 +363,7 @@ Status Build(Job& job, const LockprofOptions& o) {
     SourceConfig c;
     c.id = static_cast<uint16_t>(w);
     c.workers = workers;
+    c.flow_buckets = job.nisr->settings().flow_buckets;
     // Slots split evenly, the remainder to the first sources; at least one.
     c.slots = static_cast<uint32_t>(std::max<uint64_t>(
         1, slots_total / workers + (static_cast<uint64_t>(w) < slots_total % workers)));

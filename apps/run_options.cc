@@ -54,6 +54,7 @@ Status ValidateModeOptions(const RunOptions& o) {
       {"--adaptive-delay-low-us", a.delay_low_us.has_value()},
       {"--adaptive-delay-high-us", a.delay_high_us.has_value()},
       {"--adaptive-interval-us", a.interval_us.has_value()},
+      {"--adaptive-step", a.step.has_value()},
       {"--adaptive-window-us", a.window_us.has_value()},
       {"--adaptive-alpha", a.alpha.has_value()},
       {"--adaptive-backpressure", a.backpressure.has_value()},
@@ -163,6 +164,7 @@ AdaptiveSettings ResolveAdaptive(const AdaptiveOptions& o) {
   if (o.delay_low_us) a.delay_low_ns = us(*o.delay_low_us);
   if (o.delay_high_us) a.delay_high_ns = us(*o.delay_high_us);
   if (o.interval_us) a.migration_interval_ns = us(*o.interval_us);
+  if (o.step) a.migration_step = *o.step;
   if (o.window_us) a.load_window_ns = us(*o.window_us);
   if (o.alpha) a.load_alpha = *o.alpha;
   if (o.backpressure) a.backpressure_fill = *o.backpressure;
@@ -212,6 +214,7 @@ Status ValidateRunOptions(const RunOptions& o) {
       {"--adaptive-alpha", o.adaptive.alpha, 1e-6, 1},
       {"--adaptive-backpressure", o.adaptive.backpressure, 1e-6, 1},
       {"--adaptive-spill", o.adaptive.spill, 1e-6, 1},
+      {"--adaptive-step", o.adaptive.step, 0, 64},
   };
   for (const RealBound& b : reals) {
     if (Status st = Check(b); !st.ok()) return st;

@@ -37,6 +37,7 @@ struct AdaptiveOptions {
   std::optional<int64_t> delay_low_us;    // --adaptive-delay-low-us
   std::optional<int64_t> delay_high_us;   // --adaptive-delay-high-us
   std::optional<int64_t> interval_us;     // --adaptive-interval-us: migration interval
+  std::optional<double> step;             // --adaptive-step: load moved out per interval
   std::optional<int64_t> window_us;       // --adaptive-window-us: load window
   std::optional<double> alpha;            // --adaptive-alpha: load EWMA weight
   std::optional<double> backpressure;     // --adaptive-backpressure: queue fill

@@ -161,6 +161,7 @@ nlohmann::json ToJson(const RunReport& r) {
           {"delay_low_us", a.delay_low_ns / 1e3},
           {"delay_high_us", a.delay_high_ns / 1e3},
           {"interval_us", a.migration_interval_ns / 1e3},
+          {"step", a.migration_step},
           {"window_us", a.load_window_ns / 1e3},
           {"alpha", a.load_alpha},
           {"backpressure", a.backpressure_fill},

@@ -68,13 +68,19 @@ SimCli::SimCli(CLI::App& app) {
       ->capture_default_str();
   cmp->add_option(
          "--load", c.load,
-         "Offered load of the runs: packets per second, saturate, or auto (90% of what the "
+         "Offered load of the runs: packets per second, saturate, or auto (70% of what the "
          "CPUs carry by the profile, evenly spread; per CPU count)")
       ->capture_default_str();
   cmp->add_option("--profile", c.profile, "Cost profile: a file, default or ideal")
       ->capture_default_str();
   cmp->add_option("--out", c.out, "Report folder")->capture_default_str();
-  cmp->add_option("--packets", c.packets, "Packets per simulated run")->capture_default_str();
+  cmp->add_option("--packets", c.packets, "Packets per simulated run (at least)")
+      ->capture_default_str();
+  cmp->add_option("--sim-ms", c.sim_ms,
+                  "Least arrival time, ms, of each CPU-count run at its offered load (more packets "
+                  "than --packets at high CPU counts, so that adaptive placement settles); 0: "
+                  "--packets exactly")
+      ->capture_default_str();
   cmp->add_option("--real-packets", c.real_packets,
                   "Packets per real run (0: no real runs, no validation)")
       ->capture_default_str();

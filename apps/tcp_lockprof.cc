@@ -58,6 +58,7 @@ struct Shared {
   uint32_t segments = 1;
   std::atomic<bool> generating{true};
   std::vector<ClientWs> ws;
+  uint32_t flow_buckets = 256;  // the client dispatcher's Settings::flow_buckets
   tcp::Host* client = nullptr;
 };
 
@@ -117,12 +118,13 @@ void FloodSyn(Shared& sh, int ws) {
   ClientWs& w = sh.ws[static_cast<size_t>(ws)];
   tcp::Segment s;
   const auto nws = static_cast<uint32_t>(sh.ws.size());
+  const uint32_t buckets = sh.flow_buckets;
   do {
     s.tuple = inpcb::FourTuple::V4(kFloodNet | (static_cast<uint32_t>(w.rng()) & kFloodMask),
                                    static_cast<uint16_t>(1024 + w.rng() % 60000), kServerAddr,
                                    kServerPort);
     s.flowid = tcp::FlowIdOf(s.tuple);
-  } while (inpcb::CpuOf(s.flowid, nws) != static_cast<uint32_t>(ws));
+  } while (inpcb::CpuOf(s.flowid, nws, buckets) != static_cast<uint32_t>(ws));
   s.seq = static_cast<uint32_t>(w.rng());
   s.flags = tcp::flags::kSyn;
   s.window = 65535;
@@ -214,6 +216,7 @@ Result<LockprofReport> RunTcpLockprof(const LockprofOptions& o) {
   if (!snisr) return st;
   std::unique_ptr<Netisr> cnisr = MakeNetisr(o, &st);
   if (!cnisr) return st;
+  sh->flow_buckets = cnisr->settings().flow_buckets;
 
   auto config = [&](uint32_t addr, const tcp::MacAddr& mac, const tcp::MacAddr& peer,
                     nic::Port* port) {

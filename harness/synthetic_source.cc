@@ -27,8 +27,8 @@ uint64_t SplitMix64(uint64_t& state) {
 }
 
 // MurmurHash3's finaliser: a bijection on 32 bits, so distinct flows keep
-// distinct flowids, with every input bit affecting the low bits that
-// `flowid % workstreams` looks at.
+// distinct flowids, with every input bit affecting the low bits that the
+// flow bucket (base/flow_bucket.h) looks at.
 uint32_t Fmix32(uint32_t h) {
   h ^= h >> 16;
   h *= 0x85ebca6bu;

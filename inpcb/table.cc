@@ -50,6 +50,9 @@ Status Validate(const TableSettings& s) {
   if (s.groups < 1 || s.groups > 4096 || !std::has_single_bit(s.groups)) {
     return OutOfRange("groups", s.groups, "is not a power of two in [1, 4096]");
   }
+  if (s.flow_buckets < 1 || s.flow_buckets > 65536 || !std::has_single_bit(s.flow_buckets)) {
+    return OutOfRange("flow_buckets", s.flow_buckets, "is not a power of two in [1, 65536]");
+  }
   if (s.hash_buckets < 16 || s.hash_buckets > (1u << 22) || !std::has_single_bit(s.hash_buckets)) {
     return OutOfRange("hash_buckets", s.hash_buckets, "is not a power of two in [16, 4194304]");
   }

@@ -36,7 +36,8 @@
 //    locked (its own lock) only once found, and removed() is re-checked
 //    after locking. Listeners as in kGroups. Orders: epoch.writer -> inpcb,
 //    listen -> inpcb.
-//  * kPartitioned: one table per workstream, partition = CpuOf(flowid, cpus)
+//  * kPartitioned: one table per workstream, partition =
+//    CpuOf(flowid, cpus, flow_buckets)
 //    (the workstream index netisr's flow policy picks), touched only by the
 //    worker bound to it with ThreadEnter(cpu): no table lock and no inpcb
 //    lock for its connections. (`cpu`, `cpus` and CpuOf carry workstream
@@ -101,6 +102,7 @@
 #include <memory>
 #include <string_view>
 
+#include "base/flow_bucket.h"
 #include "base/status.h"
 #include "inpcb/inpcb.h"
 
@@ -143,6 +145,10 @@ struct TableSettings {
   // 256 = netisr's default Settings::flow_buckets, so a group is exactly one
   // flow bucket and moves between workstreams with it. Willmann used 128.
   uint32_t groups = 256;
+  // netisr's Settings::flow_buckets, which with `cpus` says which
+  // workstream a flow's packets run on (CpuOf), and so its partition under
+  // kPartitioned. Power of two in [1, 65536].
+  uint32_t flow_buckets = 256;
   // Connection hash chains over the whole table (split evenly over groups or
   // partitions, at least one chain each); power of two in [16, 1 << 22].
   // 16384 chains x 8 B = 128 KiB; keep it near the connection count
@@ -157,20 +163,22 @@ struct TableSettings {
 Status Validate(const TableSettings& s);
 
 // The group of a flow under kGroups: the low bits of the flowid, as
-// netisr's flow buckets (flowid & (flow_buckets - 1)) — so with groups ==
-// flow_buckets a group is one bucket. netisr places a flow on workstream
-// flowid % workstreams (internal::Dispatcher::FlowWorkstream); when the
-// workstream count is a power of two <= groups that is group % workstreams,
-// so every flow of a group lands on one workstream. Only an adaptive
-// migration or an affinity hint moves a bucket (and so a group) to another
-// workstream — then the group's lock is what keeps it correct. With a
-// non-power-of-two workstream count a group's flows spread over workstreams
-// (correct, just not aligned). `groups` must be a
-// power of two.
-inline uint32_t GroupOf(uint32_t flowid, uint32_t groups) { return flowid & (groups - 1); }
+// netisr's flow buckets (base/flow_bucket.h) — so with groups ==
+// flow_buckets a group is one bucket, and with groups a multiple of the
+// workstream count every flow of a group starts on one workstream. Only an
+// adaptive migration or an affinity hint moves a bucket (and so a group) to
+// another workstream — then the group's lock is what keeps it correct.
+// Otherwise a group's flows spread over workstreams (correct, just not
+// aligned). `groups` must be a power of two.
+inline uint32_t GroupOf(uint32_t flowid, uint32_t groups) {
+  return base::FlowBucketOf(flowid, groups);
+}
 // The workstream index (not an OS CPU) netisr's flow policy gives a flow
-// among `cpus` workstreams, and so its partition under kPartitioned.
-inline uint32_t CpuOf(uint32_t flowid, uint32_t cpus) { return flowid % cpus; }
+// among `cpus` workstreams with `flow_buckets` flow buckets, and so its
+// partition under kPartitioned.
+inline uint32_t CpuOf(uint32_t flowid, uint32_t cpus, uint32_t flow_buckets) {
+  return base::FlowWorkstreamOf(flowid, cpus, flow_buckets);
+}
 
 struct TableCounts {
   uint64_t connections = 0;

@@ -7,6 +7,12 @@
 
 namespace netisr::internal {
 
+namespace {
+// What a move out spends of AdaptiveSettings::migration_step at least, in
+// CPUs: bounds the moves an interval to 64 x migration_step (settings.h).
+constexpr double kLeastMoveCost = 1.0 / 64;
+}  // namespace
+
 uint64_t SystemClock::NowNs() const { return sched::FastClock::Global().NowNs(); }
 
 Feedback& AdaptivePlacement::ReadLoads(Producer& prod, ProtocolEntry& pe, ProtocolId proto) const {
@@ -114,8 +120,15 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
     // Bucket home and this CPU keeping up: the rule answers kHasRoom from
     // here_saturated alone. Anything else may look at other workstreams.
     if (b.placement != here || prod.saturated) ReadOthers(fb, prod, proto);
+    const AdaptiveSettings& s = settings_.adaptive;
+    const bool new_interval = fb.now_ns - prod.last_migration_ns >= s.migration_interval_ns;
+    // What a move out of this bucket spends of the interval's budget (a move
+    // out by a saturated producer is the only one the budget allows early).
+    const bool may_shed = b.placement == here && prod.saturated;
+    const double out_cost =
+        may_shed ? std::max(BucketLoad(fb, b, proto, here), kLeastMoveCost) : 0.0;
     const bool rate_ok =
-        fb.now_ns - prod.last_migration_ns >= settings_.adaptive.migration_interval_ns;
+        new_interval || (may_shed && prod.interval_moved + out_cost <= s.migration_step);
     const AdaptiveView view{here,
                             b.placement,
                             prod.saturated,
@@ -132,7 +145,13 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
     } else if (choice.placement != b.placement) {
       b.placement = static_cast<int16_t>(choice.placement);
       prod.migrations.Add(1);
-      prod.last_migration_ns = fb.now_ns;
+      if (new_interval) {
+        prod.last_migration_ns = fb.now_ns;
+        prod.interval_moved = 0;
+      }
+      // A return or a move home spends the interval's whole budget.
+      prod.interval_moved +=
+          choice.reason == AdaptiveReason::kMigrateOut ? out_cost : s.migration_step;
       // The CPU that gained the bucket must show it before it gains
       // another: the target of a move out, or this one after a return.
       if ((choice.reason == AdaptiveReason::kMigrateOut ||

@@ -92,7 +92,7 @@ BurstOutcome Dispatcher::QueueBurst(uint16_t source, ProtocolId proto,
     if (pe.buckets[prod->index][bi].queued_to >= 0) return false;
     lane = &pe.lane(prod->index, HintedWorkstream(pe, bi, pkt->flowid));
   } else if (pe.spec.policy == Policy::kSource) {
-    lane = &pe.lane(prod->index, FlowWorkstream(source));
+    lane = &pe.lane(prod->index, SourceWorkstream(source));
     // Acquire: pairs with the consumer's release after the handler ran.
     if (lane->handled.load(std::memory_order_acquire) !=
         lane->enqueued.load(std::memory_order_relaxed)) {
@@ -119,13 +119,6 @@ int Dispatcher::HintedWorkstream(const ProtocolEntry& pe, uint32_t bucket, uint3
   // whenever it sees it (ProtocolEntry::hints).
   const int16_t hint = pe.hints[bucket].load(std::memory_order_relaxed);
   return (hint >= 0 && hint < nws_) ? hint : FlowWorkstream(flowid);
-}
-
-int Dispatcher::FlowWorkstream(uint32_t flowid) const {
-  // A mask instead of a division (~20-40 cycles) for power-of-two counts;
-  // the same mapping as flowid % nws (and SelectWorkstream) either way.
-  return (nws_ & (nws_ - 1)) == 0 ? static_cast<int>(flowid & static_cast<uint32_t>(nws_ - 1))
-                                  : static_cast<int>(flowid % static_cast<uint32_t>(nws_));
 }
 
 void Dispatcher::Drop(Producer* prod, ProtocolId proto, DropReason why, Packet* pkt) {
@@ -252,7 +245,7 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
     }
     if (policy == Policy::kSource) {
       // One workstream and one decision for the whole chunk (see above).
-      const int target = FlowWorkstream(source);
+      const int target = SourceWorkstream(source);
       const Decision d = cc.mode == DispatchMode::kDeferred
                              ? Decision::kQueue
                              : DecideUnbucketed(cc, pe, proto, target, ch);
@@ -412,7 +405,7 @@ void Dispatcher::ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolI
       bis[i] = pe.spec.m2flow && pe.spec.m2flow(pkt) ? pkt.flowid & mask : kNoBucket;
     if (bis[i] == kNoBucket) {
       // FreeBSD's fallback to the source: no bucket to keep.
-      const int target = FlowWorkstream(pkt.source);
+      const int target = SourceWorkstream(pkt.source);
       File(cc, pe, pkt, nullptr, target,
            cc.mode == DispatchMode::kDeferred ? Decision::kQueue
                                               : DecideUnbucketed(cc, pe, proto, target, ch),
@@ -484,7 +477,7 @@ bool Dispatcher::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, 
       target = PlaceBucket(cc, pe, proto, pkt, *b, bi, &d);
     }
   } else {
-    target = SelectWorkstream(pe.spec, pkt, pkt.source, nws_);
+    target = SelectWorkstream(pe.spec, pkt, pkt.source, nws_, settings_.flow_buckets);
     if (target < 0) return false;
     d = cc.mode == DispatchMode::kDeferred ? Decision::kQueue
                                            : DecideUnbucketed(cc, pe, proto, target, ch);

@@ -89,6 +89,13 @@ Result<std::unique_ptr<Netisr>> Netisr::Create(const Settings& settings,
     cpus = topo->WorkerCpuOrder();
     if (nws == 0) nws = std::min<int>(static_cast<int>(cpus.size()), kMaxWorkstreams);
   }
+  if (settings.flow_buckets < static_cast<uint32_t>(nws)) {
+    // The flow policy places buckets (base/flow_bucket.h): workstreams past
+    // the bucket count would never get a flow.
+    return Status(ErrorCode::kInvalidArgument,
+                  "flow_buckets " + std::to_string(settings.flow_buckets) + " is fewer than the " +
+                      std::to_string(nws) + " workstreams; each workstream needs a bucket");
+  }
   if (const uint64_t need = ProtocolMemoryBytes(settings, nws, settings.default_qlimit);
       need > settings.max_memory_bytes) {
     return Status(ErrorCode::kResourceExhausted,
@@ -154,6 +161,8 @@ namespace internal {
 Dispatcher::Dispatcher(const Settings& settings, std::unique_ptr<WorkModel> model, int nws)
     : settings_(settings),
       nws_(nws),
+      flow_ws_divides_((nws & (nws - 1)) != 0),
+      flow_ws_mask_(std::min(static_cast<uint32_t>(nws), settings.flow_buckets) - 1),
       model_(std::move(model)),
       model_sleeps_(model_->sleeps()),
       clock_(settings.clock != nullptr ? *settings.clock : system_clock_),

@@ -26,9 +26,11 @@ enum class Policy : uint8_t {
   // (source % workstreams). Keeps per-source order; one busy source loads one
   // CPU. Right for protocols whose state is per interface (ARP, ether).
   kSource,
-  // kFlow: packets go to workstream flowid % workstreams, computing the flow
-  // id with m2flow when the packet has none, and falling back to kSource when
-  // it cannot. Keeps per-flow order and spreads flows across CPUs (RSS-like).
+  // kFlow: packets go to the workstream of their flow bucket,
+  // (flowid & (flow_buckets - 1)) % workstreams (base/flow_bucket.h),
+  // computing the flow id with m2flow when the packet has none, and falling
+  // back to kSource when it cannot. Keeps per-flow order and spreads flows
+  // across CPUs (RSS-like).
   kFlow,
   // kCpu: the protocol's m2cpuid names the workstream (e.g. from a
   // connection's home CPU). Order is whatever m2cpuid keeps stable; a packet

@@ -1,18 +1,22 @@
 #include "netisr/internal/select.h"
 
+#include "base/flow_bucket.h"
+
 namespace netisr::internal {
 
 namespace {
 int BySource(uint16_t source, int nws) { return source % nws; }
 }  // namespace
 
-int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int nws) {
+int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int nws,
+                     uint32_t buckets) {
   switch (spec.policy) {
     case Policy::kSource:
       return BySource(source, nws);
     case Policy::kFlow:
       if (pkt.has_flowid() || (spec.m2flow && spec.m2flow(pkt))) {
-        return static_cast<int>(pkt.flowid % static_cast<uint32_t>(nws));
+        return static_cast<int>(
+            base::FlowWorkstreamOf(pkt.flowid, static_cast<uint32_t>(nws), buckets));
       }
       return BySource(source, nws);  // FreeBSD's fallback when no flowid exists
     case Policy::kCpu: {

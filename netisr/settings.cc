@@ -41,6 +41,8 @@ Status ValidateAdaptive(const AdaptiveSettings& a) {
   if (a.load_window_ns < 10'000 || a.load_window_ns > 100'000'000)
     return bad(RangeError("load_window_ns", a.load_window_ns, 10'000, 100'000'000));
   if (!frac(a.load_alpha)) return bad("load_alpha must be in (0, 1]");
+  if (!(a.migration_step >= 0 && a.migration_step <= 64))
+    return bad("migration_step " + std::to_string(a.migration_step) + " out of range [0, 64]");
   if (a.settle_windows > 1000) return bad(RangeError("settle_windows", a.settle_windows, 0, 1000));
   if (!frac(a.backpressure_fill)) return bad("backpressure_fill must be in (0, 1]");
   if (!frac(a.spill_fill)) return bad("spill_fill must be in (0, 1]");

@@ -67,6 +67,19 @@ struct AdaptiveSettings {
   // [0, 1 s]. Two load windows (400 us) lets the feedback show the effect
   // of one move before the next.
   uint64_t migration_interval_ns = 400'000;
+  // ... except that a saturated producer moving its own buckets out may go
+  // on within one interval while the buckets it moved in it carry at most
+  // this much load together, in CPUs: each bucket's measured share of this
+  // CPU, counted as at least 1/64 so that unmeasured or tiny buckets do not
+  // move without bound (0.25: at most 16 buckets an interval). The
+  // interval's first move is always allowed, so 0 means one move per
+  // interval; targets still take one move at a time (settle_windows).
+  // Bound [0, 64]. One bucket per interval left a hot RX queue at 64
+  // simulated CPUs on its CPU for 100 ms (256 buckets x 400 us): adaptive
+  // carried 0.89 of the oracle's throughput in a 35 ms run, 1.00 with 0.25
+  // (docs/adaptive.md 4, "Many CPUs"); the overshoot is at most a quarter of
+  // a CPU per interval.
+  double migration_step = 0.25;
   // After moving a bucket to workstream t, move no other bucket there until
   // t has published this many more load windows. Bound [0, 1000]. With the
   // EWMA weight 0.25, 5 windows show 1 - 0.75^5 = 76% of a step, so each
@@ -136,9 +149,11 @@ struct Settings {
   uint32_t idle_spin = 2000;
   ShutdownMode shutdown = ShutdownMode::kDrain;
   // Flow buckets per producer and protocol (an RSS-RETA-like indirection
-  // table: flowid & (flow_buckets - 1)). Flows in one bucket move together;
-  // affinity hints are per bucket. Power of two in [1, 65536]; 256 x 40 B
-  // = 10 KiB per producer and protocol.
+  // table: flowid & (flow_buckets - 1), bucket b on workstream
+  // b % workstreams; base/flow_bucket.h). Flows in one bucket move together;
+  // affinity hints are per bucket. Power of two in [1, 65536], and at least
+  // the workstream count (Create refuses fewer); 256 x 40 B = 10 KiB per
+  // producer and protocol.
   uint32_t flow_buckets = 256;
   // Most memory, bytes, that the registered protocols' dispatch state may
   // take together. Each protocol preallocates, for every (producer,

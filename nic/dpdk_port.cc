@@ -352,16 +352,23 @@ Status DpdkPort::Setup() {
   rte_eth_conf conf{};
   const uint64_t want_hf = WantedRssHf(config_.rss);
   const uint64_t hf = want_hf & info.flow_type_rss_offloads;
-  if (config_.hardware_rss && hf != 0) {
+  flow_fields_ = config_.rss;
+  // Hardware RSS only with our key, so that a stack can predict the hash
+  // (rx_flow_hash): a longer key (52 bytes on some parts) is ours padded
+  // with zeros, which hashes every input of up to 36 bytes the same (input
+  // bit i meets key bits i..i+31 only). A device that does not say its key
+  // size, or wants a shorter one, hashes in software.
+  if (config_.hardware_rss && hf != 0 && info.hash_key_size >= kDefaultRssKey.size()) {
     rss_mode_ = RssMode::kHardware;
     hw_rss_hf_ = hf;
+    flow_fields_.tcp_ports = (hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0;
+    flow_fields_.udp_ports = (hf & RTE_ETH_RSS_NONFRAG_IPV4_UDP) != 0;
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = hf;
-    if (info.hash_key_size == kDefaultRssKey.size()) {
-      static std::array<uint8_t, 40> key = kDefaultRssKey;
-      conf.rx_adv_conf.rss_conf.rss_key = key.data();
-      conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(key.size());
-    }
+    rss_key_.assign(info.hash_key_size, 0);
+    std::copy(kDefaultRssKey.begin(), kDefaultRssKey.end(), rss_key_.begin());
+    conf.rx_adv_conf.rss_conf.rss_key = rss_key_.data();
+    conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH)
       conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_RSS_HASH;
   }

@@ -162,7 +162,7 @@ struct DpdkConfig {
   uint32_t in_flight = 8192;        // mbufs the application may hold (see Memory)
   uint32_t mempool_cache = 256;     // per lcore, <= 512
   uint16_t data_room = 2048 + 128;  // mbuf buffer incl. RTE_PKTMBUF_HEADROOM
-  bool hardware_rss = true;         // use device RSS when available; false forces software
+  bool hardware_rss = true;         // device RSS when it has it and takes our key; false: software
   bool promiscuous = true;          // when the device supports it
   RssFields rss;                    // hash types, hardware and software
 };
@@ -198,6 +198,10 @@ class DpdkPort final : public Port {
   // A live device never runs dry (net_pcap without infinite_rx does, but
   // says nothing): always false.
   bool RxExhausted(uint16_t queue) const override { return queue >= config_.num_rx_queues; }
+  // Toeplitz with kDefaultRssKey either way: in software, or by a device
+  // that took that key (it is refused hardware RSS otherwise), on the
+  // fields it was configured to hash.
+  RxFlowHash rx_flow_hash() const override { return {&Toeplitz::Default(), flow_fields_}; }
   // Multi-segment frames dropped (kTooLong); not the device's own counts.
   uint64_t RxDropped(uint16_t queue) const override;
   // Own counters (handed out, accepted, refused), plus the device's
@@ -242,6 +246,8 @@ class DpdkPort final : public Port {
   std::array<uint8_t, 6> mac_{};
   RssMode rss_mode_ = RssMode::kSoftware;
   uint64_t hw_rss_hf_ = 0;
+  RssFields flow_fields_;   // what the flowids hash (rx_flow_hash)
+  std::vector<uint8_t> rss_key_;  // the device's copy of kDefaultRssKey (hardware RSS)
   rte_mempool* pool_ = nullptr;
   uint32_t mempool_size_ = 0;
   bool started_ = false;

@@ -128,6 +128,7 @@ class PcapPort final : public Port {
   }
   // kIp for every capture link type but Ethernet (the link header is stripped).
   LinkType link_type() const override { return link_; }
+  RxFlowHash rx_flow_hash() const override { return {&Toeplitz::Default(), config_.rss}; }
   size_t RxBurst(uint16_t queue, std::span<Packet*> out) override;
   uint64_t RxDropped(uint16_t queue) const override;
   // Writes and releases every packet; never full.

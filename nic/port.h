@@ -29,6 +29,7 @@
 
 #include "netisr/packet.h"
 #include "nic/link_type.h"
+#include "nic/rss.h"
 
 namespace netisr::nic {
 
@@ -66,6 +67,14 @@ struct PortStats {
   uint64_t rx_dropped() const;
 };
 
+// How a port's RxBurst sets Packet::flowid: not at all (toeplitz null: the
+// stack's m2flow computes one), or the Toeplitz hash, with *toeplitz's key,
+// of the fields `fields` names (TcpFlowHash for a TCP segment).
+struct RxFlowHash {
+  const Toeplitz* toeplitz = nullptr;
+  RssFields fields;
+};
+
 class Port {
  public:
   virtual ~Port() = default;
@@ -101,6 +110,12 @@ class Port {
   // read by the queue's polling thread, between its RxBurst calls; any
   // thread may read it. A port that never drops in RxBurst keeps the 0.
   virtual uint64_t RxDropped(uint16_t /*queue*/) const { return 0; }
+
+  // How RxBurst computes flowids, so that a stack that opens connections
+  // can predict the flowid of the packets coming back: to pick a local port
+  // whose flow lands on its own workstream, and to file the connection
+  // where the lookups of those packets look. Default: it sets none.
+  virtual RxFlowHash rx_flow_hash() const { return {}; }
 
   // Sends pkts[0..n) on TX queue `queue` (< num_tx_queues) and returns n.
   // The port owns (and eventually releases) exactly those n packets; the

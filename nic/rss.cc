@@ -1,5 +1,6 @@
 #include "nic/rss.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <string>
@@ -152,6 +153,21 @@ namespace {
 }
 
 }  // namespace
+
+uint32_t TcpFlowHash(const Toeplitz& t, RssFields fields, std::span<const uint8_t> src,
+                     std::span<const uint8_t> dst, uint16_t sport, uint16_t dport) {
+  uint8_t in[kMaxRssInput];
+  const size_t a = std::min(src.size(), size_t{16});
+  std::memcpy(in, src.data(), a);
+  std::memcpy(in + a, dst.data(), a);
+  size_t n = 2 * a;
+  if (fields.tcp_ports) {
+    base::Store16(in + n, sport);
+    base::Store16(in + n + 2, dport);
+    n += 4;
+  }
+  return t.Hash({in, n});
+}
 
 RssHash HashFrame(const Toeplitz& t, std::span<const uint8_t> frame, RssFields fields) {
   // Fast path for the common frame: untagged IPv4 without options, not a

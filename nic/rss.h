@@ -119,6 +119,14 @@ struct RssHash {
   HashType type = HashType::kNone;
 };
 
+// The flowid RSS puts on a received TCP segment from src:sport to
+// dst:dport (both addresses IPv4, 4 bytes, or IPv6, 16): the Toeplitz hash
+// of the addresses, then of the ports when fields.tcp_ports, in RSS input
+// order. What a stack that opens a connection predicts for the segments
+// coming back (Port::rx_flow_hash).
+uint32_t TcpFlowHash(const Toeplitz& t, RssFields fields, std::span<const uint8_t> src,
+                     std::span<const uint8_t> dst, uint16_t sport, uint16_t dport);
+
 // ExtractRssTuple then the Toeplitz hash; {0, kNone} for frames RSS skips.
 RssHash HashFrame(const Toeplitz& t, std::span<const uint8_t> frame, RssFields fields = {});
 

@@ -95,6 +95,7 @@ std::string SimResult::ToJson() const {
   for (const auto& [reason, count] : dropped) j["dropped"][reason] = count;
   j["cpu_util"] = cpu_util;
   j["migrations"] = migrations;
+  j["decisions"] = decisions;
   j["wakeups"] = wakeups;
   j["conserved"] = conserved;
   return j.dump();

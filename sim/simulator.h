@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "netisr/settings.h"
 #include "sim/profile.h"
 
 namespace netisr::sim {
@@ -61,6 +62,9 @@ struct SimConfig {
   std::string table = "epoch";  // kTableChoices: connection lookup cost
   uint32_t qlimit = 256;        // netisr queue limit per workstream
   uint32_t flow_buckets = 256;  // netisr flow buckets (power of two)
+  // The dispatcher's adaptive tunables (netisr's defaults; netisr
+  // validates them when the run creates it).
+  AdaptiveSettings adaptive;
   // Mirror `netisr run`'s bench mode (harness::SyntheticSource), for
   // validation against real runs: flow f on RX queue f % queues with an
   // unrelated flowid, skew = 60% of the packets on queue 0 (kBenchSkew), and
@@ -100,6 +104,7 @@ struct SimResult {
   std::map<std::string, uint64_t> dropped;  // reason -> count
   std::vector<double> cpu_util;             // per worker, busy share of virtual_s
   uint64_t migrations = 0;                  // adaptive bucket moves
+  std::map<std::string, uint64_t> decisions;  // adaptive: per-packet decisions by reason
   uint64_t wakeups = 0;                     // sleeping workers woken by producers
   bool conserved = false;                   // packets == delivered + dropped, pool whole
   // --dispatch oracle: the workstream of each flow bucket, as applied

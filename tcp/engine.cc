@@ -125,6 +125,10 @@ Status Validate(const Settings& s) {
   }
   if (s.cpus < 1 || s.cpus > 1024) return bad(Range("cpus", s.cpus, 1, 1024));
   if (s.cpu >= s.cpus) return bad(Range("cpu", s.cpu, 0, s.cpus - 1));
+  if (s.flow_buckets < 1 || s.flow_buckets > 65536 || !std::has_single_bit(s.flow_buckets)) {
+    return bad("flow_buckets " + std::to_string(s.flow_buckets) +
+               " is not a power of two in [1, 65536]");
+  }
   if (s.ephemeral_first == 0 || s.ephemeral_first > s.ephemeral_last) {
     return bad("ephemeral port range " + std::to_string(s.ephemeral_first) + "-" +
                std::to_string(s.ephemeral_last) + " empty or starting at 0");
@@ -530,28 +534,30 @@ Result<Connection*> Engine::Connect(const inpcb::FourTuple& t, Callbacks cb) {
                   "max_connections " + std::to_string(s_.max_connections) + " reached");
   }
   inpcb::FourTuple tuple = t;
+  uint32_t flowid = InboundFlowId(tuple);
   Result<inpcb::LockedInpcb> ins = Status(ErrorCode::kResourceExhausted, "no ephemeral port");
   if (t.lport != 0) {
-    const uint32_t cpu = inpcb::CpuOf(FlowIdOf(tuple), s_.cpus);
+    const uint32_t cpu = inpcb::CpuOf(flowid, s_.cpus, s_.flow_buckets);
     if (cpu != s_.cpu) {
       return Status(ErrorCode::kInvalidArgument, "flow of " + inpcb::ToString(t) + " maps to cpu " +
                                                      std::to_string(cpu) + ", this engine is cpu " +
                                                      std::to_string(s_.cpu));
     }
-    ins = table_->Insert(tuple, FlowIdOf(tuple));
+    ins = table_->Insert(tuple, flowid);
   } else {
     // Start at a keyed offset so port choice is not predictable (RFC 6056).
     const uint32_t span = uint32_t{s_.ephemeral_last} - s_.ephemeral_first + 1;
     const uint32_t start = Isn(t, 0x5eed) % span;
     for (uint32_t i = 0; i < span; ++i) {
       tuple.lport = static_cast<uint16_t>(s_.ephemeral_first + (start + i) % span);
-      if (inpcb::CpuOf(FlowIdOf(tuple), s_.cpus) != s_.cpu) continue;
-      ins = table_->Insert(tuple, FlowIdOf(tuple));
+      flowid = InboundFlowId(tuple);
+      if (inpcb::CpuOf(flowid, s_.cpus, s_.flow_buckets) != s_.cpu) continue;
+      ins = table_->Insert(tuple, flowid);
       if (ins.ok() || ins.status().code() != ErrorCode::kAlreadyExists) break;
     }
   }
   if (!ins.ok()) return ins.status();
-  Connection* c = NewConnection(tuple, FlowIdOf(tuple), ins.value());
+  Connection* c = NewConnection(tuple, flowid, ins.value());
   c->cb_ = std::move(cb);
   c->StartActive();
   ++stats_.active_opens;

@@ -147,12 +147,21 @@ struct Settings {
   // 1 ms x 4096: one rotation is 4.1 s, covering every RTO and delayed ACK.
   Micros timer_tick = 1 * kMillisecond;
   uint32_t timer_slots = 4096;
-  // This engine's CPU (workstream) and the CPU count the table was created
-  // with; connections it opens pick a local port whose flow maps to `cpu`
+  // This engine's CPU (workstream), the CPU count the table was created
+  // with and netisr's flow bucket count (a power of two in [1, 65536]);
+  // connections it opens pick a local port whose flow maps to `cpu`
   // (inpcb::CpuOf), as FreeBSD's RSS does, so that their segments come back
   // to this workstream (required under the partitioned strategy).
   uint32_t cpu = 0;
   uint32_t cpus = 1;
+  uint32_t flow_buckets = 256;
+  // The flowid the segments of a connection carry when they arrive: what the
+  // NIC's RSS computes (nic::TcpFlowHash, set by Host from the port), or,
+  // when null, FlowIdOf (proto's hash, which the stack computes for frames
+  // a port left without one). Connect files a connection under it and picks
+  // its port by it; a wrong one would file active opens where the lookups
+  // of their segments do not look.
+  std::function<uint32_t(const inpcb::FourTuple&)> flow_id;
   // Ephemeral port range for Connect with lport 0 (IANA: 49152-65535).
   uint16_t ephemeral_first = 49152;
   uint16_t ephemeral_last = 65535;
@@ -385,6 +394,11 @@ class Engine {
   // Active open of t (laddr:lport -> faddr:fport); lport 0 picks an
   // ephemeral port whose flow maps to this engine's CPU.
   Result<Connection*> Connect(const inpcb::FourTuple& t, Callbacks cb);
+  // The flowid the segments of connection t will arrive with
+  // (Settings::flow_id): whose CPU (inpcb::CpuOf) Connect requires.
+  uint32_t InboundFlowId(const inpcb::FourTuple& t) const {
+    return s_.flow_id ? s_.flow_id(t) : FlowIdOf(t);
+  }
 
   const Stats& stats() const { return stats_; }
   const Settings& settings() const { return s_; }

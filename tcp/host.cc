@@ -88,7 +88,6 @@ struct Host::Core {
   Netisr& nisr;
   const HostConfig config;
   int workstreams = 1;
-  bool hints = false;  // workstreams divides flow_buckets (see host.h)
   SteadyClock steady;
   const Clock* clock = nullptr;
   std::unique_ptr<inpcb::ConnectionTable> table;
@@ -142,8 +141,14 @@ struct Host::Core {
     ++s.c.drops[static_cast<size_t>(d)];
     Release(p);
   }
+  // The workstream whose engine owns a flow's connection: netisr's flow
+  // policy's (inpcb::CpuOf).
+  int HomeOf(uint32_t flowid) const {
+    return static_cast<int>(inpcb::CpuOf(flowid, static_cast<uint32_t>(workstreams),
+                                         config.tcp.flow_buckets));
+  }
   void Hint(const Connection& c, int ws) {
-    if (hints) (void)nisr.SetFlowAffinity(stack->id(proto::Layer::kTcp), c.flowid(), ws);
+    (void)nisr.SetFlowAffinity(stack->id(proto::Layer::kTcp), c.flowid(), ws);
   }
 };
 
@@ -285,8 +290,7 @@ void Host::Core::Deliver(proto::Layer layer, Burst burst) {
         }
         break;
       case proto::Layer::kTcp: {
-        const int home =
-            static_cast<int>(inpcb::CpuOf(p->flowid, static_cast<uint32_t>(workstreams)));
+        const int home = HomeOf(p->flowid);
         if (home != ws && l.ethertype == proto::wire::kEtherTypeIpv4) {
           ++s.c.forwarded;
           fwd_buf[nfwd++] = p;
@@ -315,7 +319,7 @@ void Host::Core::HomeInput(Burst burst) {
   if (here == nullptr) return;
   Slot& s = *here;
   for (Packet* p : burst) {
-    if (static_cast<int>(inpcb::CpuOf(p->flowid, static_cast<uint32_t>(workstreams))) != ws) {
+    if (HomeOf(p->flowid) != ws) {
       // Forward queues tcp_home to the home workstream; anything else is
       // refused rather than touch another workstream's engine.
       Drop(s, p, HostDrop::kOffWorker);
@@ -458,13 +462,23 @@ Result<std::unique_ptr<Host>> Host::Create(Netisr& nisr, HostConfig config) {
                               nisr.model_name()));
   const int n = nisr.num_workstreams();
   config.tcp.cpus = static_cast<uint32_t>(n);
+  config.tcp.flow_buckets = nisr.settings().flow_buckets;
+  if (const nic::RxFlowHash rh = config.port->rx_flow_hash();
+      rh.toeplitz != nullptr && !config.tcp.flow_id) {
+    // Segments arrive with the port's RSS hash: an active open must be
+    // filed (and placed) under that, not under proto's FlowIdOf.
+    config.tcp.flow_id = [t = rh.toeplitz, f = rh.fields](const inpcb::FourTuple& tuple) {
+      const size_t alen = tuple.family == inpcb::Family::kIPv4 ? 4 : 16;
+      return nic::TcpFlowHash(*t, f, {tuple.faddr.bytes.data(), alen},
+                              {tuple.laddr.bytes.data(), alen}, tuple.fport, tuple.lport);
+    };
+  }
   if (Status st = Validate(config.tcp); !st.ok()) return st;
   config.table.cpus = static_cast<uint32_t>(n);
+  config.table.flow_buckets = nisr.settings().flow_buckets;
   auto core = std::make_shared<Core>(nisr, std::move(config));
   Core& c = *core;
   c.workstreams = n;
-  const uint32_t buckets = nisr.settings().flow_buckets;
-  c.hints = buckets % static_cast<uint32_t>(n) == 0;
   c.clock = c.config.clock != nullptr ? c.config.clock : &c.steady;
   auto table = inpcb::CreateTable(c.config.table);
   if (!table.ok()) return table.status();
@@ -490,8 +504,8 @@ Result<std::unique_ptr<Host>> Host::Create(Netisr& nisr, HostConfig config) {
   home.name = "tcp_home";
   home.handler = [core](Burst b) { core->HomeInput(b); };
   home.policy = Policy::kCpu;
-  home.m2cpuid = [n](const Packet& p, uint16_t) -> std::optional<int> {
-    return static_cast<int>(inpcb::CpuOf(p.flowid, static_cast<uint32_t>(n)));
+  home.m2cpuid = [core](const Packet& p, uint16_t) -> std::optional<int> {
+    return core->HomeOf(p.flowid);
   };
   home.dispatch = DispatchMode::kDeferred;
   auto id = nisr.Register(home);

@@ -6,8 +6,9 @@
 //  * Receive: the proto chain delivers each terminal layer's burst on the
 //    worker that ran it. A TCP segment is handed, decoded from the chain's
 //    Layout (no re-parse, no checksum again), to the engine of its home
-//    workstream, CpuOf(flowid) = flowid % workstreams: the one netisr's flow
-//    policy picks and the one the connection table's partitions assume.
+//    workstream, CpuOf(flowid) (its flow bucket's, base/flow_bucket.h): the
+//    one netisr's flow policy picks and the one the connection table's
+//    partitions assume.
 //    Hybrid and deferred dispatch already run it there; when a packet runs
 //    elsewhere (direct dispatch, an adaptive bucket move) the host forwards
 //    it, with its Layout, to its home through a second protocol,
@@ -15,10 +16,9 @@
 //    touched by its own worker: no lock on per-workstream state.
 //  * Affinity: each new connection's flowid is told to netisr as the tcp
 //    layer's affinity hint for its workstream (SetFlowAffinity), so adaptive
-//    dispatch leaves its bucket there. Hints are per flow bucket
-//    (flowid & (buckets - 1)); they agree with flowid % workstreams only when
-//    the workstream count divides the bucket count, so the host sets them
-//    only then (powers of two up to flow_buckets).
+//    dispatch leaves its bucket there. Hints are per flow bucket, and a
+//    bucket's flows all have one home, so a hint never pulls another
+//    connection away from its engine.
 //  * Timers: each worker polls a HostSource attached to it, which runs its
 //    engine's timer wheel (and an application hook, and functions posted to
 //    that workstream): timers are per workstream, driven by its worker, with

@@ -7,7 +7,7 @@
 namespace netisr::tcp {
 
 Result<std::pair<std::unique_ptr<WirePort>, std::unique_ptr<WirePort>>> WirePort::CreatePair(
-    uint16_t queues, uint32_t ring) {
+    uint16_t queues, uint32_t ring, bool rss) {
   if (queues < 1 || queues > nic::kMaxQueuesPerPort)
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("wire: {} queues, want [1, {}]", queues, nic::kMaxQueuesPerPort));
@@ -26,13 +26,17 @@ Result<std::pair<std::unique_ptr<WirePort>, std::unique_ptr<WirePort>>> WirePort
   };
   auto a_to_b = make();
   auto b_to_a = make();
-  std::unique_ptr<WirePort> a(new WirePort(0, b_to_a, a_to_b));
-  std::unique_ptr<WirePort> b(new WirePort(1, a_to_b, b_to_a));
+  std::unique_ptr<WirePort> a(new WirePort(0, b_to_a, a_to_b, rss));
+  std::unique_ptr<WirePort> b(new WirePort(1, a_to_b, b_to_a, rss));
   return std::make_pair(std::move(a), std::move(b));
 }
 
-WirePort::WirePort(uint16_t id, std::shared_ptr<Rings> rx, std::shared_ptr<Rings> tx)
-    : id_(id), name_(fmt::format("wire{}", id)), rx_(std::move(rx)), tx_(std::move(tx)) {}
+WirePort::WirePort(uint16_t id, std::shared_ptr<Rings> rx, std::shared_ptr<Rings> tx, bool rss)
+    : id_(id),
+      rss_(rss),
+      name_(fmt::format("wire{}", id)),
+      rx_(std::move(rx)),
+      tx_(std::move(tx)) {}
 
 WirePort::~WirePort() {
   for (auto& r : *rx_) {
@@ -58,6 +62,10 @@ size_t WirePort::RxBurst(uint16_t queue, std::span<Packet*> out) {
     p->source = nic::SourceId(id_, queue);
     p->ingress_ns = now;
     p->seq = h + i + 1;
+    if (rss_) {
+      const nic::RssHash hash = nic::HashFrame(nic::Toeplitz::Default(), {p->data, p->len});
+      p->SetFlowId(hash.hash, hash.type);
+    }
     bytes += p->len;
     out[i] = p;
   }

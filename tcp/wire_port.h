@@ -9,7 +9,9 @@
 // pointer; the receiver owns them (and releases them into the sender's
 // pool). A full ring refuses the rest of a burst (tx_full, left with the
 // caller, as Port::TxBurst says). Frames carry no flowid (the receiving
-// stack computes it, as for a NIC without RSS), and `seq` is the 1-based
+// stack computes it, as for a NIC without RSS) unless the pair was made with
+// `rss`: then each end hashes what it receives as a NIC's software RSS does
+// (Toeplitz, kDefaultRssKey; rx_flow_hash says so). `seq` is the 1-based
 // arrival number per queue.
 //
 // Trade-off: no loss, delay or reordering (the engine tests in
@@ -34,9 +36,9 @@ class WirePort final : public nic::Port {
  public:
   // Two joined ends, ports 0 and 1 (their `port_id`, hence source ids),
   // `queues` RX and TX queues each in [1, 64], `ring` packets per queue and
-  // direction, a power of two in [2, 1 << 20].
+  // direction, a power of two in [2, 1 << 20]; `rss`: flowids as above.
   static Result<std::pair<std::unique_ptr<WirePort>, std::unique_ptr<WirePort>>> CreatePair(
-      uint16_t queues, uint32_t ring = 4096);
+      uint16_t queues, uint32_t ring = 4096, bool rss = false);
   // Releases whatever is still in flight towards this end.
   ~WirePort() override;
 
@@ -47,6 +49,9 @@ class WirePort final : public nic::Port {
   size_t RxBurst(uint16_t queue, std::span<Packet*> out) override;
   size_t TxBurst(uint16_t queue, std::span<Packet* const> pkts) override;
   bool RxExhausted(uint16_t) const override { return false; }
+  nic::RxFlowHash rx_flow_hash() const override {
+    return rss_ ? nic::RxFlowHash{&nic::Toeplitz::Default(), {}} : nic::RxFlowHash{};
+  }
   nic::PortStats Stats() const override;
 
  private:
@@ -65,9 +70,10 @@ class WirePort final : public nic::Port {
   };
   using Rings = std::vector<std::unique_ptr<Ring>>;
 
-  WirePort(uint16_t id, std::shared_ptr<Rings> rx, std::shared_ptr<Rings> tx);
+  WirePort(uint16_t id, std::shared_ptr<Rings> rx, std::shared_ptr<Rings> tx, bool rss);
 
   const uint16_t id_;
+  const bool rss_;
   const std::string name_;
   std::shared_ptr<Rings> rx_;  // what this end receives (the peer's tx_)
   std::shared_ptr<Rings> tx_;  // what this end sends

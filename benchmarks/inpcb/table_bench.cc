@@ -80,7 +80,7 @@ void Fill(TableStrategy s) {
     Flow fl{FourTuple::V4(0x0a000001, 80, 0x0b000000 + static_cast<uint32_t>(i / 1000),
                           static_cast<uint16_t>(1024 + i % 1000)),
             Mix(static_cast<uint32_t>(i))};
-    f.by_cpu[CpuOf(fl.flowid, kCpus)].push_back(fl);
+    f.by_cpu[CpuOf(fl.flowid, kCpus, ts.flow_buckets)].push_back(fl);
   }
   // Each CPU's owner inserts its flows (required by partitioned).
   for (uint32_t cpu = 0; cpu < kCpus; ++cpu) {

@@ -1,4 +1,4 @@
-// kPartitioned: one table per workstream, partition = CpuOf(flowid, cpus)
+// kPartitioned: one table per workstream, partition = CpuOf(flowid, cpus, flow_buckets)
 // (the workstream index of netisr's flow policy), used only by the thread
 // bound to it with ThreadEnter(cpu), `cpu` being its workstream index:
 // no table lock and no inpcb lock on its connections (mTCP, Seastar). The
@@ -73,7 +73,7 @@ class PartitionedTable final : public ShardedTable<Partition> {
   Result<LockedInpcb> Insert(const FourTuple& t, uint32_t flowid) override {
     if (Status st = CheckTuple(t); !st.ok()) return st;
     if (t.listener()) return listeners_.Insert(t);
-    const uint32_t pi = CpuOf(flowid, settings_.cpus);
+    const uint32_t pi = CpuOf(flowid, settings_.cpus, settings_.flow_buckets);
     Partition& part = Owned(pi, flowid, "Insert");
     if (part.conns.Find(t, TupleHash(t)) != nullptr) return Duplicate(t);
     Inpcb* inp = InpcbAccess::New(t, flowid, pi, /*locked=*/false, settings_.free_hook,
@@ -116,7 +116,7 @@ class PartitionedTable final : public ShardedTable<Partition> {
     }
     Inpcb* p = nullptr;
     if (!t.listener()) {
-      p = Owned(CpuOf(flowid, settings_.cpus), flowid, "Lookup").conns.Find(t, h);
+      p = Owned(CpuOf(flowid, settings_.cpus, settings_.flow_buckets), flowid, "Lookup").conns.Find(t, h);
       if (p != nullptr) InpcbAccess::Ref(*p);  // relaxed: the partition's reference is held
     }
     if (p == nullptr && wildcard) p = listeners_.FindRef(t);

@@ -15,8 +15,9 @@ namespace netisr::internal {
 
 // Workstream for `pkt` under `spec`'s policy, or -1 if the policy cannot
 // place it (kCpu and m2cpuid returned nothing valid). May call m2flow (which
-// may set pkt.flowid) or m2cpuid.
-int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int nws);
+// may set pkt.flowid) or m2cpuid. `buckets` is Settings::flow_buckets.
+int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int nws,
+                     uint32_t buckets);
 
 // What the caller knows when it decides one packet's fate.
 struct DispatchContext {

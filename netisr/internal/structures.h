@@ -219,9 +219,12 @@ struct Producer {
   // Drops this producer counted for reasons other than queue_full.
   std::array<Counter, static_cast<size_t>(DropReason::kCount)> drops;
   // Adaptive state, owner thread only: saturation hysteresis of its home
-  // CPU and when it last moved a bucket.
+  // CPU, when its current migration interval began (its first move in it)
+  // and the load, in CPUs, moved out in that interval
+  // (AdaptiveSettings::migration_step).
   bool saturated = false;
   uint64_t last_migration_ns = 0;
+  double interval_moved = 0;
   // By workstream: the load-window count (CpuLoad::windows) it must reach
   // before this producer moves another bucket there (settle_windows after
   // the last move); 0 = no move pending judgement.

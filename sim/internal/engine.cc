@@ -24,6 +24,7 @@
 #include <limits>
 #include <memory>
 
+#include "base/flow_bucket.h"
 #include "harness/latency_histogram.h"
 #include "harness/order_check.h"
 #include "netisr/netisr.h"
@@ -414,6 +415,7 @@ Result<SimResult> Engine::Run() {
   s.max_external_producers = 0;
   s.default_qlimit = c_.qlimit;
   s.flow_buckets = c_.flow_buckets;
+  s.adaptive = c_.adaptive;
   s.clock = &clock_;
   auto model = std::make_unique<SimModel>(this);
   SimModel* model_ptr = model.get();
@@ -427,10 +429,12 @@ Result<SimResult> Engine::Run() {
   spec.policy = *ParsePolicy(c_.policy);
   spec.dispatch = c_.dispatch == "oracle" ? DispatchMode::kHybrid : *ParseDispatchMode(c_.dispatch);
   if (spec.policy == Policy::kCpu) {
-    // The connection's home CPU: its flowid's, as a table partitioned by
-    // flowid would keep it.
-    spec.m2cpuid = [cpus](const Packet& p, uint16_t) -> std::optional<int> {
-      return static_cast<int>(p.flowid % static_cast<uint32_t>(cpus));
+    // The connection's home CPU: its flow bucket's, as a table partitioned
+    // by flowid would keep it (inpcb::CpuOf).
+    spec.m2cpuid = [cpus, buckets = c_.flow_buckets](const Packet& p,
+                                                     uint16_t) -> std::optional<int> {
+      return static_cast<int>(
+          base::FlowWorkstreamOf(p.flowid, static_cast<uint32_t>(cpus), buckets));
     };
   }
   auto proto = nisr_->Register(spec);
@@ -532,6 +536,7 @@ Result<SimResult> Engine::Run() {
   if (pool_drops_ > 0) r.dropped["sim_pool_empty"] = pool_drops_;
   r.reordered = reordered_;
   r.migrations = st.migrations;
+  r.decisions = st.decisions;
   r.oracle_placement = oracle_placement_;
   for (const WorkstreamStats& ws : st.workstreams) r.wakeups += ws.wakeups;
   const uint64_t span = last_done_ > first_arrival_ ? last_done_ - first_arrival_ : 0;

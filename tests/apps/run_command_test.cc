@@ -265,6 +265,7 @@ TEST(RunSyntheticTest, AdaptiveTunablesReachNetisr) {
   RunOptions o = Small("inline", "adaptive", "flow");
   o.json = true;
   o.adaptive.interval_us = 0;
+  o.adaptive.step = 0.5;
   o.adaptive.busy_high = 0.5;
   o.adaptive.busy_low = 0.25;
   o.adaptive.full_polls = 0.75;
@@ -286,6 +287,7 @@ TEST(RunSyntheticTest, AdaptiveTunablesReachNetisr) {
   ASSERT_EQ(created, 1);
   const AdaptiveSettings def;
   EXPECT_EQ(got->migration_interval_ns, 0u);
+  EXPECT_EQ(got->migration_step, 0.5);
   EXPECT_EQ(got->busy_high, 0.5);
   EXPECT_EQ(got->busy_low, 0.25);
   EXPECT_EQ(got->full_polls_high, 0.75);
@@ -300,6 +302,7 @@ TEST(RunSyntheticTest, AdaptiveTunablesReachNetisr) {
   // And the report says the same.
   const nlohmann::json a = nlohmann::json::parse(out.str())["config"]["adaptive"];
   EXPECT_EQ(a["interval_us"], 0.0);
+  EXPECT_EQ(a["step"], 0.5);
   EXPECT_EQ(a["busy_high"], 0.5);
   EXPECT_EQ(a["busy_low"], 0.25);
   EXPECT_EQ(a["full_polls"], 0.75);
@@ -343,6 +346,8 @@ TEST(ValidateRunOptionsTest, RejectsBadValuesNamingTheFlag) {
       {"--adaptive-backpressure", [](RunOptions& o) { o.adaptive.backpressure = 0; }},
       {"--adaptive-backpressure", [](RunOptions& o) { o.adaptive.backpressure = 1.5; }},
       {"--adaptive-spill", [](RunOptions& o) { o.adaptive.spill = -0.1; }},
+      {"--adaptive-step", [](RunOptions& o) { o.adaptive.step = 65; }},
+      {"--adaptive-step", [](RunOptions& o) { o.adaptive.step = -1; }},
       {"--adaptive-settle-windows", [](RunOptions& o) { o.adaptive.settle_windows = 1001; }},
       {"--trace-us", [](RunOptions& o) { o.trace_us = -1; }},
   };

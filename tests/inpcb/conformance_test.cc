@@ -4,6 +4,7 @@
 // IPv6, iteration and counts, settings validation.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <set>
 #include <string>
 
@@ -348,12 +349,20 @@ TEST(TableSettingsTest, StrategyNamesRoundTrip) {
 }
 
 TEST(GroupOfTest, MatchesNetisrFlowPlacement) {
-  // With a power-of-two CPU count <= groups, a group's flows share a CPU.
-  for (uint32_t flowid = 0; flowid < 100000; flowid += 7) {
-    EXPECT_EQ(CpuOf(GroupOf(flowid, 256), 4), CpuOf(flowid, 4)) << flowid;
+  // A group (= flow bucket, groups == flow_buckets) has one CPU at every
+  // CPU count, powers of two or not; for powers of two up to the bucket
+  // count that is flowid % cpus, netisr's older rule.
+  for (uint32_t cpus : {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 64u, 256u}) {
+    for (uint32_t flowid = 0; flowid < 100000; flowid += 7) {
+      EXPECT_EQ(CpuOf(flowid, cpus, 256), CpuOf(GroupOf(flowid, 256), cpus, 256))
+          << flowid << " on " << cpus;
+      if (std::has_single_bit(cpus)) EXPECT_EQ(CpuOf(flowid, cpus, 256), flowid % cpus) << flowid;
+    }
   }
   EXPECT_EQ(GroupOf(0x12345678, 256), 0x78u);
-  EXPECT_EQ(CpuOf(10, 3), 1u);
+  EXPECT_EQ(CpuOf(10, 3, 256), 1u);
+  // Flow 266 is in flow 10's bucket, so on its CPU (266 % 3 would be 2).
+  EXPECT_EQ(CpuOf(266, 3, 256), 1u);
 }
 
 }  // namespace

@@ -13,42 +13,47 @@ ProtocolSpec Spec(Policy p) {
   return s;
 }
 
-TEST(SelectWorkstream, FlowUsesFlowidModuloWorkstreams) {
+TEST(SelectWorkstream, FlowUsesTheFlowBucketsWorkstream) {
   Packet p;
   p.SetFlowId(7, HashType::kOpaque);
-  EXPECT_EQ(SelectWorkstream(Spec(Policy::kFlow), p, 0, 4), 3);
+  EXPECT_EQ(SelectWorkstream(Spec(Policy::kFlow), p, 0, 4, 256), 3);
+  // Flow 263 is in flow 7's bucket (263 & 255): on 3 workstreams both go
+  // to 7 % 3 = 1, not 263 % 3 = 2.
+  EXPECT_EQ(SelectWorkstream(Spec(Policy::kFlow), p, 0, 3, 256), 1);
+  p.SetFlowId(263, HashType::kOpaque);
+  EXPECT_EQ(SelectWorkstream(Spec(Policy::kFlow), p, 0, 3, 256), 1);
 }
 
 TEST(SelectWorkstream, FlowAsksM2flowThenFallsBackToSource) {
   ProtocolSpec s = Spec(Policy::kFlow);
   Packet p;
-  EXPECT_EQ(SelectWorkstream(s, p, 5, 4), 1);  // no flowid, no m2flow: source
+  EXPECT_EQ(SelectWorkstream(s, p, 5, 4, 256), 1);  // no flowid, no m2flow: source
   s.m2flow = [](Packet& pkt) {
     pkt.SetFlowId(10, HashType::kIpv4);
     return true;
   };
-  EXPECT_EQ(SelectWorkstream(s, p, 5, 4), 2);
+  EXPECT_EQ(SelectWorkstream(s, p, 5, 4, 256), 2);
   EXPECT_EQ(p.flowid, 10u);
   Packet q;
   s.m2flow = [](Packet&) { return false; };
-  EXPECT_EQ(SelectWorkstream(s, q, 6, 4), 2);
+  EXPECT_EQ(SelectWorkstream(s, q, 6, 4, 256), 2);
 }
 
 TEST(SelectWorkstream, SourceIgnoresFlowid) {
   Packet p;
   p.SetFlowId(1, HashType::kOpaque);
-  EXPECT_EQ(SelectWorkstream(Spec(Policy::kSource), p, 6, 4), 2);
+  EXPECT_EQ(SelectWorkstream(Spec(Policy::kSource), p, 6, 4, 256), 2);
 }
 
 TEST(SelectWorkstream, CpuPolicyTrustsOnlyValidAnswers) {
   ProtocolSpec s = Spec(Policy::kCpu);
   Packet p;
   s.m2cpuid = [](const Packet&, uint16_t) -> std::optional<int> { return 3; };
-  EXPECT_EQ(SelectWorkstream(s, p, 0, 4), 3);
+  EXPECT_EQ(SelectWorkstream(s, p, 0, 4, 256), 3);
   s.m2cpuid = [](const Packet&, uint16_t) -> std::optional<int> { return 4; };
-  EXPECT_EQ(SelectWorkstream(s, p, 0, 4), -1);
+  EXPECT_EQ(SelectWorkstream(s, p, 0, 4, 256), -1);
   s.m2cpuid = [](const Packet&, uint16_t) -> std::optional<int> { return std::nullopt; };
-  EXPECT_EQ(SelectWorkstream(s, p, 0, 4), -1);
+  EXPECT_EQ(SelectWorkstream(s, p, 0, 4, 256), -1);
 }
 
 DispatchContext Ctx(DispatchMode m) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -138,6 +139,55 @@ TEST(Placement, WorkersAreBoundToDistinctCpus) {
   }
   EXPECT_EQ(cpus.size(), std::min<size_t>(2, std::thread::hardware_concurrency()));
   EXPECT_EQ(pool->available(), pool->capacity());
+}
+
+// The flow policy places flow buckets, not flowids: on 3 workstreams
+// (not a power of two) every flow of bucket b runs on b % 3, so a packet
+// queued behind its bucket's outstanding one never runs on a workstream its
+// flow would not otherwise use (base/flow_bucket.h).
+TEST(Placement, FlowsOfOneBucketShareAWorkstreamAtEveryCount) {
+  auto nisr = MakeNetisr("inline", UnboundWorkers(3));
+  ASSERT_NE(nisr, nullptr);
+  Where where;
+  ProtocolSpec spec;
+  spec.name = "placed";
+  spec.handler = where.handler();
+  spec.dispatch = DispatchMode::kDeferred;
+  auto proto = nisr->Register(spec);
+  ASSERT_TRUE(proto.ok());
+  auto pool = MakePool(64);
+  ASSERT_TRUE(nisr->Start().ok());
+  // Bucket 7 (flows 7, 263, 519) and bucket 8 (flows 8, 264); 263 % 3 = 2
+  // and 264 % 3 = 0 would have split them.
+  // Each runs before the next is queued: its bucket has drained, so nothing
+  // but the policy decides where the next one goes.
+  for (uint32_t f : {7u, 263u, 519u, 8u, 264u}) {
+    {
+      Netisr::ProducerScope scope(*nisr);
+      ASSERT_TRUE(scope.status().ok());
+      Packet* p = pool->Alloc();
+      ASSERT_NE(p, nullptr);
+      p->SetFlowId(f, HashType::kOpaque);
+      EXPECT_EQ(nisr->QueueBurst(0, *proto, {&p, 1}).queued, 1u);
+    }
+    nisr->RunUntilIdle();
+  }
+  nisr->Stop();
+  std::map<uint32_t, int> ws_of;
+  for (const auto& [flow, source, ws, cpu] : where.seen) ws_of[flow] = ws;
+  EXPECT_EQ(ws_of, (std::map<uint32_t, int>{{7, 1}, {8, 2}, {263, 1}, {264, 2}, {519, 1}}));
+  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
+TEST(Placement, FewerFlowBucketsThanWorkstreamsIsRefused) {
+  Settings s = UnboundWorkers(4);
+  s.flow_buckets = 2;
+  auto m = MakeWorkModel("inline");
+  ASSERT_TRUE(m.ok());
+  auto n = Netisr::Create(s, std::move(m).value());
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().message(),
+            "flow_buckets 2 is fewer than the 4 workstreams; each workstream needs a bucket");
 }
 
 // ether -> ip: the first handler dispatches each packet to the second.

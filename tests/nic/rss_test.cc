@@ -9,6 +9,8 @@
 #include <array>
 #include <cstring>
 #include <map>
+#include <span>
+#include <utility>
 #include <vector>
 
 namespace netisr::nic {
@@ -114,6 +116,29 @@ TEST(Toeplitz, TableMatchesBitwiseReferenceOnOtherKeys) {
     std::array<uint8_t, 12> in;
     for (auto& b : in) b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
     ASSERT_EQ(t.Hash12(in.data()), Toeplitz::HashSlow(key, in));
+  }
+}
+
+// What a stack predicts for a connection's returning segments is what RSS
+// computes from their frames, IPv4 and IPv6, with and without TCP ports.
+TEST(TcpFlowHash, MatchesTheHashOfTheFrame) {
+  const Toeplitz& t = Toeplitz::Default();
+  for (bool ports : {true, false}) {
+    const RssFields f{.tcp_ports = ports, .udp_ports = true};
+    for (const auto& [family, rows] :
+         {std::pair{AF_INET, std::span<const Row>(kIpv4Rows)},
+          std::pair{AF_INET6, std::span<const Row>(kIpv6Rows)}}) {
+      const size_t alen = family == AF_INET ? 4 : 16;
+      for (const Row& r : rows) {
+        SCOPED_TRACE(r.src);
+        uint8_t src[16], dst[16];
+        inet_pton(family, r.src, src);
+        inet_pton(family, r.dst, dst);
+        const uint32_t want = ports ? r.hash_4tuple : r.hash_2tuple;
+        EXPECT_EQ(TcpFlowHash(t, f, {src, alen}, {dst, alen}, r.sport, r.dport), want);
+        EXPECT_EQ(HashFrame(t, Frame(family, r, 6), f).hash, want);
+      }
+    }
   }
 }
 

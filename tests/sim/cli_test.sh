@@ -57,12 +57,13 @@ check_usage "--profile '/nonexistent.profile': cannot read the file" sim --profi
 check_usage "needs --policy flow" sim --dispatch oracle --policy cpu
 check_usage "--policies 'fast' is not one of" compare --policies direct,fast
 check_usage "--cpus '99' is not a CPU count in [1, 64]" compare --cpus 2,99
+check_usage "--sim-ms 2000 out of range [0, 1000]" compare --sim-ms 2000
 check_usage "--grid: key 'speed' is not one of" sweep --grid 'speed=1' --emit-jobs "$tmp/j"
 check_usage "give exactly one of" sweep --grid 'cpus=2'
 
 # --- netisr compare -------------------------------------------------------
 "$binary" compare --scenario uniform,skew --cpus 2,4 --policies direct,hybrid,adaptive,oracle \
-  --packets 20000 --real-packets 50000 --out "$tmp/report" >"$tmp/table" 2>"$tmp/cmp_err" ||
+  --packets 20000 --sim-ms 0 --real-packets 50000 --out "$tmp/report" >"$tmp/table" 2>"$tmp/cmp_err" ||
   fail "compare exited $?: $(cat "$tmp/cmp_err")"
 grep -q "^verdict: uniform: " "$tmp/table" || fail "no verdict line: $(cat "$tmp/table")"
 grep -q "^verdict: skew: .*adaptive/oracle" "$tmp/table" || fail "no adaptive/oracle in verdict"

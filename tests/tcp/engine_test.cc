@@ -907,12 +907,12 @@ TEST_P(EngineTest, EnginesShareATableAndKeepTheirConnectionsOnTheirCpu) {
     for (int i = 0; i < 8; ++i) {
       auto c = (*e0)->Connect(FourTuple::V4(Ip4(10, 0, 0, 1), 0, Ip4(10, 0, 0, 2), 7), r0.Make());
       ASSERT_TRUE(c.ok()) << c.status().message();
-      EXPECT_EQ(inpcb::CpuOf(FlowIdOf((*c)->tuple()), 2), 0u);
+      EXPECT_EQ(inpcb::CpuOf(FlowIdOf((*c)->tuple()), 2, s0.flow_buckets), 0u);
       mine.push_back((*c)->tuple());
     }
     // A port whose flow maps to CPU 1 is refused by engine 0, with the reason.
     FourTuple t = FourTuple::V4(Ip4(10, 0, 0, 1), 50000, Ip4(10, 0, 0, 2), 7);
-    while (inpcb::CpuOf(FlowIdOf(t), 2) != 1) ++t.lport;
+    while (inpcb::CpuOf(FlowIdOf(t), 2, s0.flow_buckets) != 1) ++t.lport;
     auto bad = (*e0)->Connect(t, {});
     ASSERT_FALSE(bad.ok());
     EXPECT_NE(bad.status().message().find("maps to cpu 1"), std::string::npos);

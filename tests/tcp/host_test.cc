@@ -133,8 +133,8 @@ struct Clients {
       // (as Connect's own pick does), so that which flows the server must
       // forward is the same on every run.
       uint16_t port = static_cast<uint16_t>(40000 + ws * 1000 + i * 100);
-      while (inpcb::CpuOf(FlowIdOf(inpcb::FourTuple::V4(kClient, port, kServer, kEchoPort)),
-                          kWorkers) != static_cast<uint32_t>(ws))
+      while (inpcb::CpuOf(e.InboundFlowId(inpcb::FourTuple::V4(kClient, port, kServer, kEchoPort)),
+                          kWorkers, netisr::Settings{}.flow_buckets) != static_cast<uint32_t>(ws))
         ++port;
       auto c = e.Connect(inpcb::FourTuple::V4(kClient, port, kServer, kEchoPort), std::move(cb));
       if (!c.ok()) {
@@ -195,15 +195,14 @@ void ExpectConserved(const HostStats& s) {
   EXPECT_EQ(s.tcp.segments_in, s.host.tcp_segments);
 }
 
-using Param = std::tuple<inpcb::TableStrategy, DispatchMode>;
-class HostExchangeTest : public ::testing::TestWithParam<Param> {};
-
-TEST_P(HostExchangeTest, EchoesEveryByteAndCloses) {
-  const auto [strategy, dispatch] = GetParam();
+// Clients on one host open connections to an echo server on the other and
+// check every byte. `rss`: the wire hashes what it delivers as a NIC's RSS
+// (Toeplitz), so segments arrive with a flowid other than proto's FlowIdOf.
+void RunExchange(inpcb::TableStrategy strategy, DispatchMode dispatch, bool rss) {
   // Direct dispatch over one queue: every segment runs on the worker that
   // polls it, so the flows homed on the other one must be forwarded (and
   // the client's two workstreams share one TX queue and its lock).
-  auto wire = WirePort::CreatePair(dispatch == DispatchMode::kDirect ? 1 : kWorkers);
+  auto wire = WirePort::CreatePair(dispatch == DispatchMode::kDirect ? 1 : kWorkers, 4096, rss);
   ASSERT_TRUE(wire.ok());
   std::unique_ptr<WirePort>& a = wire->first;  // not a binding: lambdas capture it
   std::unique_ptr<WirePort>& b = wire->second;
@@ -247,6 +246,27 @@ TEST_P(HostExchangeTest, EchoesEveryByteAndCloses) {
   EXPECT_EQ(ss.host.drops[static_cast<size_t>(HostDrop::kOffWorker)], 0u);
   if (dispatch == DispatchMode::kDirect) {
     EXPECT_GT(ss.host.forwarded + cs.host.forwarded, 0u);
+  }
+}
+
+using Param = std::tuple<inpcb::TableStrategy, DispatchMode>;
+class HostExchangeTest : public ::testing::TestWithParam<Param> {};
+
+TEST_P(HostExchangeTest, EchoesEveryByteAndCloses) {
+  const auto [strategy, dispatch] = GetParam();
+  RunExchange(strategy, dispatch, /*rss=*/false);
+}
+
+// Active opens over a port that sets RSS flowids (a DPDK port, hardware or
+// software RSS): Connect files each connection under the flowid its
+// segments will carry (Port::rx_flow_hash), so they are found, under
+// groups (another group would miss) and partitioned (another partition
+// would abort).
+TEST(HostRssTest, ActiveOpensAreFiledUnderTheFlowidTheirSegmentsCarry) {
+  for (inpcb::TableStrategy strategy :
+       {inpcb::TableStrategy::kGroups, inpcb::TableStrategy::kPartitioned}) {
+    SCOPED_TRACE(inpcb::ToString(strategy));
+    RunExchange(strategy, DispatchMode::kHybrid, /*rss=*/true);
   }
 }
 
