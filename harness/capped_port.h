@@ -54,6 +54,7 @@ class CappedPort final : public nic::Port {
   nic::LinkType link_type() const override { return inner_->link_type(); }
   size_t RxBurst(uint16_t queue, std::span<Packet*> out) override;
   uint64_t RxDropped(uint16_t queue) const override { return inner_->RxDropped(queue); }
+  nic::RxFlowHash rx_flow_hash() const override { return inner_->rx_flow_hash(); }
   size_t TxBurst(uint16_t queue, std::span<Packet* const> pkts) override {
     return inner_->TxBurst(queue, pkts);
   }

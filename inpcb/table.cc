@@ -35,7 +35,7 @@ Result<TableStrategy> ParseTableStrategy(std::string_view name) {
 
 namespace {
 
-Status OutOfRange(const char* field, uint64_t v, const char* bound) {
+Status OutOfRange(const char* field, uint64_t v, const std::string& bound) {
   return Status(ErrorCode::kInvalidArgument,
                 std::string("inpcb: ") + field + " " + std::to_string(v) + " " + bound);
 }
@@ -52,6 +52,11 @@ Status Validate(const TableSettings& s) {
   }
   if (s.flow_buckets < 1 || s.flow_buckets > 65536 || !std::has_single_bit(s.flow_buckets)) {
     return OutOfRange("flow_buckets", s.flow_buckets, "is not a power of two in [1, 65536]");
+  }
+  if (s.strategy == TableStrategy::kPartitioned && s.flow_buckets < s.cpus) {
+    // Partitions past the bucket count would never hold a connection.
+    return OutOfRange("flow_buckets", s.flow_buckets,
+                      "is fewer than the " + std::to_string(s.cpus) + " partitions");
   }
   if (s.hash_buckets < 16 || s.hash_buckets > (1u << 22) || !std::has_single_bit(s.hash_buckets)) {
     return OutOfRange("hash_buckets", s.hash_buckets, "is not a power of two in [16, 4194304]");

@@ -147,7 +147,8 @@ struct TableSettings {
   uint32_t groups = 256;
   // netisr's Settings::flow_buckets, which with `cpus` says which
   // workstream a flow's packets run on (CpuOf), and so its partition under
-  // kPartitioned. Power of two in [1, 65536].
+  // kPartitioned. Power of two in [1, 65536], and under kPartitioned at
+  // least `cpus` (a partition past the bucket count would hold nothing).
   uint32_t flow_buckets = 256;
   // Connection hash chains over the whole table (split evenly over groups or
   // partitions, at least one chain each); power of two in [16, 1 << 22].

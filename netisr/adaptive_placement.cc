@@ -124,11 +124,16 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
     const bool new_interval = fb.now_ns - prod.last_migration_ns >= s.migration_interval_ns;
     // What a move out of this bucket spends of the interval's budget (a move
     // out by a saturated producer is the only one the budget allows early).
+    // Computed on first use: most decisions need neither (a division and a
+    // read of this workstream's service time).
     const bool may_shed = b.placement == here && prod.saturated;
-    const double out_cost =
-        may_shed ? std::max(BucketLoad(fb, b, proto, here), kLeastMoveCost) : 0.0;
+    double out_cost = -1;
+    auto shed_cost = [&] {
+      if (out_cost < 0) out_cost = std::max(BucketLoad(fb, b, proto, here), kLeastMoveCost);
+      return out_cost;
+    };
     const bool rate_ok =
-        new_interval || (may_shed && prod.interval_moved + out_cost <= s.migration_step);
+        new_interval || (may_shed && prod.interval_moved + shed_cost() <= s.migration_step);
     const AdaptiveView view{here,
                             b.placement,
                             prod.saturated,
@@ -151,7 +156,7 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
       }
       // A return or a move home spends the interval's whole budget.
       prod.interval_moved +=
-          choice.reason == AdaptiveReason::kMigrateOut ? out_cost : s.migration_step;
+          choice.reason == AdaptiveReason::kMigrateOut ? shed_cost() : s.migration_step;
       // The CPU that gained the bucket must show it before it gains
       // another: the target of a move out, or this one after a return.
       if ((choice.reason == AdaptiveReason::kMigrateOut ||

@@ -161,7 +161,7 @@ namespace internal {
 Dispatcher::Dispatcher(const Settings& settings, std::unique_ptr<WorkModel> model, int nws)
     : settings_(settings),
       nws_(nws),
-      flow_ws_divides_((nws & (nws - 1)) != 0),
+      nws_not_pow2_((nws & (nws - 1)) != 0),
       flow_ws_mask_(std::min(static_cast<uint32_t>(nws), settings.flow_buckets) - 1),
       model_(std::move(model)),
       model_sleeps_(model_->sleeps()),

@@ -352,24 +352,30 @@ Status DpdkPort::Setup() {
   rte_eth_conf conf{};
   const uint64_t want_hf = WantedRssHf(config_.rss);
   const uint64_t hf = want_hf & info.flow_type_rss_offloads;
-  flow_fields_ = config_.rss;
-  // Hardware RSS only with our key, so that a stack can predict the hash
-  // (rx_flow_hash): a longer key (52 bytes on some parts) is ours padded
-  // with zeros, which hashes every input of up to 36 bytes the same (input
-  // bit i meets key bits i..i+31 only). A device that does not say its key
-  // size, or wants a shorter one, hashes in software.
-  if (config_.hardware_rss && hf != 0 && info.hash_key_size >= kDefaultRssKey.size()) {
+  // The device spreads the RX queues whenever it hashes any wanted type.
+  // Its hash becomes the flowid only if it took our key (a longer key, 52
+  // bytes on some parts, is ours padded with zeros, which hashes every input
+  // of up to 36 bytes the same: input bit i meets key bits i..i+31 only) and
+  // hashes every type we hash in software: otherwise a stack could not
+  // predict the flowid of the segments it will receive (rx_flow_hash), so
+  // each frame is hashed in software with config_.rss.
+  if (config_.hardware_rss && hf != 0) {
     rss_mode_ = RssMode::kHardware;
     hw_rss_hf_ = hf;
-    flow_fields_.tcp_ports = (hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0;
-    flow_fields_.udp_ports = (hf & RTE_ETH_RSS_NONFRAG_IPV4_UDP) != 0;
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = hf;
-    rss_key_.assign(info.hash_key_size, 0);
-    std::copy(kDefaultRssKey.begin(), kDefaultRssKey.end(), rss_key_.begin());
-    conf.rx_adv_conf.rss_conf.rss_key = rss_key_.data();
-    conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
-    if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH)
+    const bool our_key = info.hash_key_size >= kDefaultRssKey.size();
+    if (our_key) {
+      static std::array<uint8_t, 255> padded = [] {
+        std::array<uint8_t, 255> k{};
+        std::copy(kDefaultRssKey.begin(), kDefaultRssKey.end(), k.begin());
+        return k;
+      }();
+      conf.rx_adv_conf.rss_conf.rss_key = padded.data();
+      conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
+    }
+    hw_flowid_ = our_key && hf == want_hf;
+    if (hw_flowid_ && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH))
       conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_RSS_HASH;
   }
   // RX checksum verification, where the device offers it: the mbuf's
@@ -487,7 +493,7 @@ size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
       p->release = &DpdkPort::ReleaseMbuf;
       p->release_bulk = &DpdkPort::ReleaseMbufBulk;
       p->rx_csum_good = RxCsumGood(mb->ol_flags, mb->packet_type);
-      if (mb->ol_flags & RTE_MBUF_F_RX_RSS_HASH) {
+      if (hw_flowid_ && (mb->ol_flags & RTE_MBUF_F_RX_RSS_HASH)) {
         p->SetFlowId(mb->hash.rss, HwHashType(mb->packet_type, hw_rss_hf_));
         ++hw;
       } else {

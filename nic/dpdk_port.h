@@ -148,7 +148,7 @@ class DpdkEal {
 };
 
 enum class RssMode : uint8_t {
-  kHardware,  // the device hashes (default key) and fills mbuf->hash.rss
+  kHardware,  // the device spreads the queues (its hash is the flowid if it took our key)
   kSoftware,  // nic/rss.h Toeplitz on every received frame
 };
 const char* ToString(RssMode m);
@@ -198,10 +198,9 @@ class DpdkPort final : public Port {
   // A live device never runs dry (net_pcap without infinite_rx does, but
   // says nothing): always false.
   bool RxExhausted(uint16_t queue) const override { return queue >= config_.num_rx_queues; }
-  // Toeplitz with kDefaultRssKey either way: in software, or by a device
-  // that took that key (it is refused hardware RSS otherwise), on the
-  // fields it was configured to hash.
-  RxFlowHash rx_flow_hash() const override { return {&Toeplitz::Default(), flow_fields_}; }
+  // Toeplitz with kDefaultRssKey on config_.rss either way: by the device
+  // when it took that key for every wanted hash type, else in software.
+  RxFlowHash rx_flow_hash() const override { return {&Toeplitz::Default(), config_.rss}; }
   // Multi-segment frames dropped (kTooLong); not the device's own counts.
   uint64_t RxDropped(uint16_t queue) const override;
   // Own counters (handed out, accepted, refused), plus the device's
@@ -246,8 +245,9 @@ class DpdkPort final : public Port {
   std::array<uint8_t, 6> mac_{};
   RssMode rss_mode_ = RssMode::kSoftware;
   uint64_t hw_rss_hf_ = 0;
-  RssFields flow_fields_;   // what the flowids hash (rx_flow_hash)
-  std::vector<uint8_t> rss_key_;  // the device's copy of kDefaultRssKey (hardware RSS)
+  // The device's RSS hash is the flowid (our key, every wanted type); set
+  // by Setup.
+  bool hw_flowid_ = false;
   rte_mempool* pool_ = nullptr;
   uint32_t mempool_size_ = 0;
   bool started_ = false;

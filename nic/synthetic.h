@@ -131,6 +131,8 @@ class SyntheticPort final : public Port {
   uint16_t port_id() const override { return config_.port_id; }
   uint16_t num_rx_queues() const override { return config_.num_rx_queues; }
   uint16_t num_tx_queues() const override { return config_.num_tx_queues; }
+  // Flowids are the Toeplitz hash (default key) of the full tuple.
+  RxFlowHash rx_flow_hash() const override { return {&Toeplitz::Default(), {}}; }
   size_t RxBurst(uint16_t queue, std::span<Packet*> out) override;
   // Accepts every packet (a sink: counts and releases).
   size_t TxBurst(uint16_t queue, std::span<Packet* const> pkts) override;

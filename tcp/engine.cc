@@ -129,6 +129,12 @@ Status Validate(const Settings& s) {
     return bad("flow_buckets " + std::to_string(s.flow_buckets) +
                " is not a power of two in [1, 65536]");
   }
+  if (s.flow_buckets < s.cpus) {
+    // CPUs past the bucket count get no flow (base/flow_bucket.h): Connect
+    // on one of them could never find a port.
+    return bad("flow_buckets " + std::to_string(s.flow_buckets) + " is fewer than the " +
+               std::to_string(s.cpus) + " cpus");
+  }
   if (s.ephemeral_first == 0 || s.ephemeral_first > s.ephemeral_last) {
     return bad("ephemeral port range " + std::to_string(s.ephemeral_first) + "-" +
                std::to_string(s.ephemeral_last) + " empty or starting at 0");

@@ -148,7 +148,8 @@ struct Settings {
   Micros timer_tick = 1 * kMillisecond;
   uint32_t timer_slots = 4096;
   // This engine's CPU (workstream), the CPU count the table was created
-  // with and netisr's flow bucket count (a power of two in [1, 65536]);
+  // with and netisr's flow bucket count (a power of two in [1, 65536], at
+  // least `cpus`);
   // connections it opens pick a local port whose flow maps to `cpu`
   // (inpcb::CpuOf), as FreeBSD's RSS does, so that their segments come back
   // to this workstream (required under the partitioned strategy).

@@ -131,14 +131,15 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   // Workstream of a flowid under the flow policy: its flow bucket's
   // (base/flow_bucket.h).
   int FlowWorkstream(uint32_t flowid) const {
-    return flow_ws_divides_
-               ? static_cast<int>((flowid & (settings_.flow_buckets - 1)) %
-                                  static_cast<uint32_t>(nws_))
-               : static_cast<int>(flowid & flow_ws_mask_);
+    return nws_not_pow2_ ? static_cast<int>((flowid & (settings_.flow_buckets - 1)) %
+                                            static_cast<uint32_t>(nws_))
+                         : static_cast<int>(flowid & flow_ws_mask_);
   }
   // Workstream of a source id under the source policy (and kFlow's fallback
   // for a packet without a flowid): source % workstreams.
-  int SourceWorkstream(uint16_t source) const { return source % nws_; }
+  int SourceWorkstream(uint16_t source) const {
+    return nws_not_pow2_ ? source % nws_ : source & (nws_ - 1);
+  }
   // Workstream of a kFlow packet of flow bucket `bucket` when nothing holds
   // it elsewhere: the bucket's affinity hint if valid, else FlowWorkstream.
   int HintedWorkstream(const ProtocolEntry& pe, uint32_t bucket, uint32_t flowid) const;
@@ -202,10 +203,11 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
 
   const Settings settings_;
   const int nws_;
-  // FlowWorkstream without a division (~20-40 cycles) for a power-of-two
-  // workstream count: then the rule is one AND with
-  // flow_ws_mask_ = min(workstreams, buckets) - 1. Set at construction.
-  const bool flow_ws_divides_;
+  // FlowWorkstream and SourceWorkstream without a division (~20-40 cycles)
+  // for a power-of-two workstream count: then each rule is one AND, with
+  // flow_ws_mask_ = min(workstreams, buckets) - 1 for flows. Set at
+  // construction.
+  const bool nws_not_pow2_;
   const uint32_t flow_ws_mask_;
   const std::unique_ptr<WorkModel> model_;
   // model_->sleeps(), read once: Flush's per-call question.

@@ -4,9 +4,11 @@
 // IPv6, iteration and counts, settings validation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "inpcb/table.h"
 #include "tests/inpcb/table_test_util.h"
@@ -323,6 +325,12 @@ TEST(TableSettingsTest, ValidateNamesTheFieldAndItsBound) {
       {[](TableSettings& s) { s.hash_buckets = 8; }, "inpcb: hash_buckets 8 is not a power of two"},
       {[](TableSettings& s) { s.hash_buckets = 1000; }, "hash_buckets 1000"},
       {[](TableSettings& s) { s.strategy = static_cast<TableStrategy>(9); }, "strategy 9"},
+      {[](TableSettings& s) {
+         s.strategy = TableStrategy::kPartitioned;
+         s.cpus = 8;
+         s.flow_buckets = 4;
+       },
+       "inpcb: flow_buckets 4 is fewer than the 8 partitions"},
   };
   for (const Case& c : cases) {
     TableSettings s;
@@ -334,6 +342,11 @@ TEST(TableSettingsTest, ValidateNamesTheFieldAndItsBound) {
     EXPECT_FALSE(t.ok());
   }
   EXPECT_TRUE(Validate(TableSettings{}).ok());
+  // Only partitions need a bucket each: the other strategies take any count.
+  TableSettings few;
+  few.cpus = 8;
+  few.flow_buckets = 4;
+  EXPECT_TRUE(Validate(few).ok());
 }
 
 TEST(TableSettingsTest, StrategyNamesRoundTrip) {
@@ -356,8 +369,26 @@ TEST(GroupOfTest, MatchesNetisrFlowPlacement) {
     for (uint32_t flowid = 0; flowid < 100000; flowid += 7) {
       EXPECT_EQ(CpuOf(flowid, cpus, 256), CpuOf(GroupOf(flowid, 256), cpus, 256))
           << flowid << " on " << cpus;
-      if (std::has_single_bit(cpus)) EXPECT_EQ(CpuOf(flowid, cpus, 256), flowid % cpus) << flowid;
+      if (std::has_single_bit(cpus)) {
+        EXPECT_EQ(CpuOf(flowid, cpus, 256), flowid % cpus) << flowid;
+      }
     }
+  }
+  // Against an independent tally: every flow of a group on one CPU, and
+  // every CPU holding some group (none starved), at every count up to the
+  // bucket count.
+  for (uint32_t cpus = 1; cpus <= 64; ++cpus) {
+    std::vector<int> cpu_of_group(256, -1);
+    std::vector<bool> used(cpus, false);
+    for (uint32_t flowid = 0; flowid < 50000; flowid += 13) {
+      const uint32_t cpu = CpuOf(flowid, cpus, 256);
+      ASSERT_LT(cpu, cpus);
+      int& g = cpu_of_group[GroupOf(flowid, 256)];
+      if (g < 0) g = static_cast<int>(cpu);
+      EXPECT_EQ(g, static_cast<int>(cpu)) << "flow " << flowid << " of a group split at " << cpus;
+      used[cpu] = true;
+    }
+    EXPECT_EQ(std::count(used.begin(), used.end(), true), static_cast<long>(cpus)) << cpus;
   }
   EXPECT_EQ(GroupOf(0x12345678, 256), 0x78u);
   EXPECT_EQ(CpuOf(10, 3, 256), 1u);

@@ -2,6 +2,8 @@
 // message that names what was wrong, and leave the dispatcher usable.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "netisr/netisr.h"
 #include "tests/netisr/test_util.h"
 
@@ -144,6 +146,9 @@ TEST(Settings, ValidateNamesTheField) {
       {[](Settings& s) { s.adaptive.delay_high_ns = 1; }, "adaptive.delay_low_ns"},
       {[](Settings& s) { s.adaptive.load_window_ns = 5; }, "adaptive.load_window_ns 5"},
       {[](Settings& s) { s.adaptive.load_alpha = 0; }, "adaptive.load_alpha"},
+      {[](Settings& s) { s.adaptive.migration_step = -0.25; }, "migration_step -0.25"},
+      {[](Settings& s) { s.adaptive.migration_step = 65; }, "out of range [0, 64]"},
+      {[](Settings& s) { s.adaptive.migration_step = std::nan(""); }, "adaptive.migration_step"},
       {[](Settings& s) { s.adaptive.backpressure_fill = 0; }, "adaptive.backpressure_fill"},
       {[](Settings& s) { s.adaptive.spill_fill = 1.5; }, "adaptive.spill_fill"},
       {[](Settings& s) { s.adaptive.full_polls_high = 0; }, "adaptive.full_polls_high"},
@@ -158,6 +163,11 @@ TEST(Settings, ValidateNamesTheField) {
     EXPECT_FALSE(Netisr::Create(s, std::move(model).value()).ok());
   }
   EXPECT_TRUE(Validate(Settings{}).ok());
+  for (double step : {0.0, 64.0}) {  // both ends of the bound are valid
+    Settings s;
+    s.adaptive.migration_step = step;
+    EXPECT_TRUE(Validate(s).ok()) << step;
+  }
 }
 
 TEST(WorkModels, UnknownNameIsRejected) {

@@ -937,6 +937,16 @@ TEST(EngineSettingsTest, BadSettingsAreNamedWithTheirBounds) {
   s.cpu = 2;
   EXPECT_NE(Validate(s).message().find("cpu 2"), std::string::npos);
   s = TestSettings();
+  s.flow_buckets = 96;
+  EXPECT_NE(Validate(s).message().find("flow_buckets 96 is not a power of two"), std::string::npos);
+  s = TestSettings();
+  s.cpus = 8;
+  s.flow_buckets = 4;  // CPUs 4-7 would get no flow: Connect there finds no port
+  EXPECT_NE(Validate(s).message().find("flow_buckets 4 is fewer than the 8 cpus"),
+            std::string::npos);
+  s.flow_buckets = 8;
+  EXPECT_TRUE(Validate(s).ok());
+  s = TestSettings();
   s.timer_slots = 1000;
   ManualClock clock;
   Capture out;
