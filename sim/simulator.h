@@ -16,11 +16,14 @@
 // aside).
 //
 // Trade-offs: a worker's round is atomic in virtual time, so packets another
-// worker queues during a long round may be seen "early"; a handler never
-// starts a packet before the time its producer polled it (causality is
-// kept per packet, at the price of a worker idling to that time). Lock
-// contention and memory bandwidth are not modelled beyond the profile's
-// per-step costs.
+// worker queues during a long round may be seen "early". Packets an RX poll
+// hands over are visible from the start of the producer's round (up to its
+// receive cost, ~5 us a 32-packet burst by the default profile, early), so
+// no consumer ever waits for one; a response a handler sends (reqresp) is
+// visible from the moment it was sent, and a consumer that meets it early
+// idles to that time inside its round, which the dispatcher's load meter
+// counts as busy. Lock contention and memory bandwidth are not modelled
+// beyond the profile's per-step costs.
 #pragma once
 
 #include <cstdint>

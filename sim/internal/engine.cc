@@ -169,6 +169,9 @@ class Engine {
   std::vector<uint64_t> idle_since_;
   std::vector<char> asleep_;
   std::vector<uint64_t> busy_;
+  // Virtual time at which the running worker's round began: the visibility
+  // stamp (meta[3]) of the packets its RX polls hand over (PollQueue).
+  uint64_t round_start_ = kStartNs;
 
   // Costs, ns, rounded once.
   std::array<uint64_t, static_cast<size_t>(Kind::kCount)> stage_ns_{};
@@ -256,7 +259,15 @@ size_t Engine::PollQueue(RxQueue& rx, int q, size_t budget) {
   const uint64_t rx_cost = rx_burst_ns_ + n * rx_pkt_ns_;
   clock_.now += rx_cost;
   busy_[w] += rx_cost;
-  for (size_t i = 0; i < n; ++i) burst[i]->meta[3] = clock_.now;
+  // Visible from the round's start, not from the end of its RX cost: the
+  // engine runs the earliest worker, so every consumer that runs later is
+  // at or past round_start_ and never idles inside a handler waiting for an
+  // RX packet. Idling there would be counted busy by the dispatcher's load
+  // meter (it times whole rounds), so consumers would publish a load far
+  // above their utilisation and adaptive would see no room (docs/sim.md,
+  // "Causality"). The price: a handed-off packet may start up to
+  // rx_burst_ns + burst * rx_pkt_ns earlier than on hardware.
+  for (size_t i = 0; i < n; ++i) burst[i]->meta[3] = round_start_;
   packets_ += n;
   nisr_->DispatchBurst(static_cast<uint16_t>(q), proto_, {burst, n});
   return n;
@@ -506,6 +517,7 @@ Result<SimResult> Engine::Run() {
       rt.signal(w).sleeping.store(0, std::memory_order_relaxed);
     }
     clock_.now = ready_[w];
+    round_start_ = clock_.now;
     const uint64_t moved0 = packets_ + delivered_;
     const bool did = rt.RunOnce(w);
     const uint64_t end = clock_.now;
