@@ -143,7 +143,9 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
                             {fb.fill.data(), size_t(nws)},
                             fb.settling,
                             fb.pressured,
-                            b.placement != here ? BucketLoad(fb, b, proto, here) : 0.0};
+                            b.placement != here ? BucketLoad(fb, b, proto, here) : 0.0,
+                            {prod.settle_pending.data(), size_t(nws)},
+                            may_shed && fb.settling != 0 ? shed_cost() : 0.0};
     choice = DecideAdaptive(view, settings_.adaptive);
     if (choice.reason == AdaptiveReason::kSpill) {
       // Runs here this once; the bucket stays placed where it is.
@@ -163,8 +165,13 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
            choice.reason == AdaptiveReason::kReturn) &&
           settings_.adaptive.settle_windows > 0) {
         const int t = choice.placement;
+        const uint64_t bit = uint64_t{1} << t;
+        const float moved = choice.reason == AdaptiveReason::kMigrateOut
+                                ? static_cast<float>(shed_cost())
+                                : static_cast<float>(s.migration_step);
+        prod.settle_pending[t] = (fb.settling & bit) ? prod.settle_pending[t] + moved : moved;
         prod.settle_until_windows[t] = fb.loads[t].windows + settings_.adaptive.settle_windows;
-        fb.settling |= uint64_t{1} << t;
+        fb.settling |= bit;
       }
     }
   }

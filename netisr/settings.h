@@ -73,7 +73,8 @@ struct AdaptiveSettings {
   // CPU, counted as at least 1/64 so that unmeasured or tiny buckets do not
   // move without bound (0.25: at most 16 buckets an interval). The
   // interval's first move is always allowed, so 0 means one move per
-  // interval; targets still take one move at a time (settle_windows).
+  // interval. A target takes one move per settle period (settle_windows)
+  // unless this producer is deeply behind its sources (AdaptiveView::pending).
   // Bound [0, 64]. One bucket per interval left a hot RX queue at 64
   // simulated CPUs on its CPU for 100 ms (256 buckets x 400 us): adaptive
   // carried 0.89 of the oracle's throughput in a 35 ms run, 1.00 with 0.25
@@ -81,9 +82,11 @@ struct AdaptiveSettings {
   // a CPU per interval.
   double migration_step = 0.25;
   // After moving a bucket to workstream t, move no other bucket there until
-  // t has published this many more load windows. Bound [0, 1000]. With the
-  // EWMA weight 0.25, 5 windows show 1 - 0.75^5 = 76% of a step, so each
-  // move is judged on its effect before the next; 0 disables.
+  // t has published this many more load windows, except by a producer deeply
+  // behind its sources while half t's room holds the moves not yet shown
+  // (AdaptiveView::pending). Bound [0, 1000]. With the EWMA weight 0.25, 5
+  // windows show 1 - 0.75^5 = 76% of a step, so each move is judged on its
+  // effect before the next; 0 disables.
   uint32_t settle_windows = 5;
   // Backpressure: a worker stops polling its ingress sources while its own
   // packets sit in another workstream's queue for an adaptive protocol

@@ -39,6 +39,15 @@ enum class Decision : uint8_t { kDirect, kHybridDirect, kQueue };
 inline constexpr float kRoomFill = 0.25f;
 inline constexpr float kOverloadFill = 0.75f;
 
+// A saturated producer whose sources came back full in at least this share
+// of its poll rounds (sched::LoadSample::full_polls) is deeply behind: only
+// then may it move a bucket to a target still settling from its last move
+// (AdaptiveView::pending). Short bursts behind, which one move per settle
+// period answers, stay under it: paced at 2 Mpps with skew 0.9 (CPU 0 ~65%
+// busy), a bound at full_polls_high moved 60-90 buckets a run instead of
+// 5-19 and the median rose from 0.1-0.6 us to ~1 us (docs/adaptive.md 4).
+inline constexpr double kDeeplyBehind = 0.9;
+
 // FreeBSD's netisr_dispatch_src rules, plus the lane-outstanding check that
 // keeps order when the mode changes under traffic (see DispatchMode).
 inline Decision Decide(const DispatchContext& c) {
@@ -94,9 +103,10 @@ struct AdaptiveView {
   std::span<const float> fill;
   // Workstreams this producer moved a bucket to within the last
   // settle_windows of their load windows (bit mask): their published load
-  // does not show that move yet, so no further bucket goes there. The bit
-  // of `here` is set the same way after a bucket returned here: no further
-  // one returns until this CPU's load shows that one.
+  // does not show those moves yet, so a further bucket goes there only if
+  // the target's capacity, counting them, holds it (`pending`). The bit of
+  // `here` is set the same way after a bucket returned here: no further one
+  // returns until this CPU's load shows that one.
   uint64_t settling = 0;
   // Workstreams whose queue made this producer hold back its sources
   // (backpressure) within the last load window (bit mask): overloaded,
@@ -109,6 +119,16 @@ struct AdaptiveView {
   // leave this CPU under busy_high with it, or the bucket would bounce
   // straight back out.
   double bucket_load = 0;
+  // By workstream, read only where `settling` is set: the load, in CPUs of
+  // the producer's measure, this producer moved there since that target
+  // began settling. A producer deeply behind its sources (kDeeplyBehind)
+  // may move a bucket to a settling target while pending plus move_load
+  // stays under half the target's room (room_busy minus its effective
+  // busy): a capacity model of what the target carries once its load shows
+  // the moves. Empty: a settling target takes nothing more.
+  std::span<const float> pending = {};
+  // The load, in CPUs, this bucket would move with it (a move out only).
+  double move_load = 0;
 };
 
 struct AdaptiveChoice {

@@ -229,6 +229,10 @@ struct Producer {
   // before this producer moves another bucket there (settle_windows after
   // the last move); 0 = no move pending judgement.
   std::array<uint64_t, kMaxWorkstreams> settle_until_windows{};
+  // By workstream: the bucket load, in CPUs, this producer moved there
+  // since it last began settling (AdaptiveView::pending); meaningful only
+  // while Feedback::settling has its bit, reset by the first move after.
+  std::array<float, kMaxWorkstreams> settle_pending{};
   // By workstream: when this producer last held back its sources because
   // its lane there had packets outstanding in a queue filled to at least
   // AdaptiveSettings::backpressure_fill of its qlimit (FastClock ns; 0 never).

@@ -203,6 +203,35 @@ TEST(Adaptive, SaturatedMovesOutOnlyWhenAllowedAndRoomExists) {
   EXPECT_EQ(DecideAdaptive({0, 0, true, true, loads, 0, fill}, s).reason, AdaptiveReason::kNoRoom);
 }
 
+// A producer deeply behind its sources may move another bucket to a target
+// still settling from its last move, while half the target's room covers
+// what it moved there since (pending) and this bucket; one briefly behind
+// waits for the target to show its last move.
+TEST(Adaptive, DeeplyBehindFillsASettlingTargetUpToHalfItsRoom) {
+  const AdaptiveSettings s;
+  const std::vector<float> fill(2, 0.0f);
+  std::vector<sched::LoadSample> loads = {Load(1, 0), Load(0.25, 0)};
+  loads[0].full_polls = 1;
+  std::vector<float> pending = {0, 0.1f};
+  AdaptiveView v{0, 0, true, true, loads, 0, fill, /*settling=*/0b10};
+  v.pending = pending;
+  v.move_load = 0.05;
+  // Room 0.85 - 0.25 = 0.6; half of it is 0.3 >= 0.1 + 0.05.
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kMigrateOut);
+  EXPECT_EQ(DecideAdaptive(v, s).placement, 1);
+  pending[1] = 0.26f;  // 0.26 + 0.05 is over half the room
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kNoRoom);
+  pending[1] = 0.1f;
+  loads[0].full_polls = kDeeplyBehind - 0.01;  // saturated, not deeply behind
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kNoRoom);
+  loads[0].full_polls = 1;
+  v.pending = {};  // no capacity model: a settling target takes nothing
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kNoRoom);
+  v.pending = pending;
+  v.pressured = 0b10;  // holding this producer back: nothing, whatever the room
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kNoRoom);
+}
+
 TEST(Adaptive, PlacedBucketsComeHomeWhenTheirCpuOverloads) {
   const AdaptiveSettings s;
   std::vector<float> fill(2, 0.0f);
