@@ -44,6 +44,13 @@ std::string_view ToString(HostDrop d) {
   return i < kNumHostDrops ? kDropNames[i] : "unknown";
 }
 
+bool HostStats::Conserved() const {
+  const uint64_t replies = host.arp_replies + host.icmp_replies;
+  return host.frames_in == host.tcp_segments + replies + host.rx_dropped() &&
+         tcp.segments_out + host.raw_segments + replies == host.tx_frames + host.tx_dropped() &&
+         tcp.segments_in == tcp.accepted + tcp.dropped();
+}
+
 std::map<std::string, uint64_t> HostStats::DropMap() const {
   std::map<std::string, uint64_t> m;
   for (size_t i = 0; i < kNumHostDrops; ++i)

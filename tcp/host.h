@@ -133,11 +133,19 @@ struct HostCounters {
   uint64_t tx_frames = 0;  // accepted by the port
   uint64_t tx_bytes = 0;
   std::array<uint64_t, kNumHostDrops> drops{};
+  // Every drop, received or built.
   uint64_t dropped() const {
     uint64_t n = 0;
     for (uint64_t d : drops) n += d;
     return n;
   }
+  // Frames built for sending that were not sent (tx_full, tx_no_buffer).
+  uint64_t tx_dropped() const {
+    return drops[static_cast<size_t>(HostDrop::kTxFull)] +
+           drops[static_cast<size_t>(HostDrop::kTxNoBuffer)];
+  }
+  // Received frames dropped: every other reason.
+  uint64_t rx_dropped() const { return dropped() - tx_dropped(); }
 };
 
 struct HostStats {
@@ -147,6 +155,12 @@ struct HostStats {
   uint64_t connections = 0;          // connections engines still held when they stopped
   // Reason -> count, zeroes omitted: the host's and the engines' drops.
   std::map<std::string, uint64_t> DropMap() const;
+  // Nothing lost uncounted: every frame the chain delivered is a segment
+  // given to an engine, an ARP or ICMP reply, or a received-frame drop;
+  // every segment an engine or SendSegment emitted, and every reply, is a
+  // frame the port accepted or a TX drop; every segment an engine got is
+  // accepted or dropped with a reason. Exact once the host's netisr stopped.
+  bool Conserved() const;
 };
 
 class Host {

@@ -187,12 +187,37 @@ bool Settle(Netisr& nisr, const nic::Port& port, uint64_t sent) {
 // built are each sent or dropped; every engine segment accepted or dropped.
 void ExpectConserved(const HostStats& s) {
   EXPECT_EQ(s.host.frames_in,
-            s.host.tcp_segments + s.host.arp_replies + s.host.icmp_replies + s.host.dropped());
+            s.host.tcp_segments + s.host.arp_replies + s.host.icmp_replies + s.host.rx_dropped());
   EXPECT_EQ(s.tcp.segments_out + s.host.raw_segments + s.host.arp_replies + s.host.icmp_replies,
-            s.host.tx_frames + s.host.drops[static_cast<size_t>(HostDrop::kTxFull)] +
-                s.host.drops[static_cast<size_t>(HostDrop::kTxNoBuffer)]);
+            s.host.tx_frames + s.host.tx_dropped());
   EXPECT_EQ(s.tcp.segments_in, s.tcp.accepted + s.tcp.dropped());
   EXPECT_EQ(s.tcp.segments_in, s.host.tcp_segments);
+  EXPECT_TRUE(s.Conserved());
+}
+
+// A frame the host built but could not send is a TX drop, not a received
+// frame's: counted once, on the TX side. Until 2026-12-06 lockprof --tcp
+// also counted TX drops against the frames received, and reported a run
+// that lost nothing as NOT CONSERVED whenever the TX pool ran short.
+TEST(HostStatsTest, TxDropsBalanceTheFramesBuiltNotTheFramesReceived) {
+  HostStats s;
+  s.host.frames_in = 3;
+  s.host.tcp_segments = 2;
+  s.host.drops[static_cast<size_t>(HostDrop::kNotForUs)] = 1;
+  s.tcp.segments_in = 2;
+  s.tcp.accepted = 2;
+  s.tcp.segments_out = 5;
+  s.host.tx_frames = 3;
+  s.host.drops[static_cast<size_t>(HostDrop::kTxNoBuffer)] = 1;
+  s.host.drops[static_cast<size_t>(HostDrop::kTxFull)] = 1;
+  EXPECT_EQ(s.host.rx_dropped(), 1u);
+  EXPECT_EQ(s.host.tx_dropped(), 2u);
+  EXPECT_TRUE(s.Conserved());
+  s.host.tx_frames = 2;  // a frame built and neither sent nor counted
+  EXPECT_FALSE(s.Conserved());
+  s.host.tx_frames = 3;
+  s.host.frames_in = 4;  // a frame received and neither handled nor counted
+  EXPECT_FALSE(s.Conserved());
 }
 
 // Clients on one host open connections to an echo server on the other and
