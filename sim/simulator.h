@@ -104,12 +104,12 @@ struct SimResult {
   // LatencyHistogram (within 0.4%).
   double mean_us = 0, p50_us = 0, p99_us = 0, p999_us = 0;
   uint64_t reordered = 0;
-  std::map<std::string, uint64_t> dropped;  // reason -> count
-  std::vector<double> cpu_util;             // per worker, busy share of virtual_s
-  uint64_t migrations = 0;                  // adaptive bucket moves
+  std::map<std::string, uint64_t> dropped;    // reason -> count
+  std::vector<double> cpu_util;               // per worker, busy share of virtual_s
+  uint64_t migrations = 0;                    // adaptive bucket moves
   std::map<std::string, uint64_t> decisions;  // adaptive: per-packet decisions by reason
-  uint64_t wakeups = 0;                     // sleeping workers woken by producers
-  bool conserved = false;                   // packets == delivered + dropped, pool whole
+  uint64_t wakeups = 0;                       // sleeping workers woken by producers
+  bool conserved = false;                     // packets == delivered + dropped, pool whole
   // --dispatch oracle: the workstream of each flow bucket, as applied
   // (Netisr::SetFlowAffinity); empty otherwise. Not in the JSON. `compare`
   // gives the real dispatcher the same hints.

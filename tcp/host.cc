@@ -151,8 +151,8 @@ struct Host::Core {
   // The workstream whose engine owns a flow's connection: netisr's flow
   // policy's (inpcb::CpuOf).
   int HomeOf(uint32_t flowid) const {
-    return static_cast<int>(inpcb::CpuOf(flowid, static_cast<uint32_t>(workstreams),
-                                         config.tcp.flow_buckets));
+    return static_cast<int>(
+        inpcb::CpuOf(flowid, static_cast<uint32_t>(workstreams), config.tcp.flow_buckets));
   }
   void Hint(const Connection& c, int ws) {
     (void)nisr.SetFlowAffinity(stack->id(proto::Layer::kTcp), c.flowid(), ws);

@@ -239,8 +239,7 @@ TEST(SimTest, AdaptiveFillsConsumersUnderSkewAtEightCpus) {
   const SimResult oracle = MustRun(c);
   c.dispatch = "adaptive";
   const SimResult adaptive = MustRun(c);
-  EXPECT_GT(adaptive.steady_pps, 0.93 * oracle.steady_pps)
-      << oracle.ToJson() << adaptive.ToJson();
+  EXPECT_GT(adaptive.steady_pps, 0.93 * oracle.steady_pps) << oracle.ToJson() << adaptive.ToJson();
   EXPECT_EQ(adaptive.reordered, 0u);
   EXPECT_TRUE(adaptive.conserved);
 }
