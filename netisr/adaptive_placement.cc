@@ -134,18 +134,20 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
     };
     const bool rate_ok =
         new_interval || (may_shed && prod.interval_moved + shed_cost() <= s.migration_step);
-    const AdaptiveView view{here,
-                            b.placement,
-                            prod.saturated,
-                            rate_ok,
-                            {fb.loads.data(), size_t(nws)},
-                            ws_[here]->cache_peers,
-                            {fb.fill.data(), size_t(nws)},
-                            fb.settling,
-                            fb.pressured,
-                            b.placement != here ? BucketLoad(fb, b, proto, here) : 0.0,
-                            {prod.settle_pending.data(), size_t(nws)},
-                            may_shed && fb.settling != 0 ? shed_cost() : 0.0};
+    const AdaptiveView view{
+        here,
+        b.placement,
+        prod.saturated,
+        rate_ok,
+        {fb.loads.data(), size_t(nws)},
+        ws_[here]->cache_peers,
+        {fb.fill.data(), size_t(nws)},
+        fb.settling,
+        fb.pressured,
+        b.placement != here ? BucketLoad(fb, b, proto, here) : 0.0,
+        {prod.settle_pending.data(), size_t(nws)},
+        may_shed && fb.settling != 0 && fb.loads[here].full_polls >= kDeeplyBehind ? shed_cost()
+                                                                                   : 0.0};
     choice = DecideAdaptive(view, settings_.adaptive);
     if (choice.reason == AdaptiveReason::kSpill) {
       // Runs here this once; the bucket stays placed where it is.
@@ -166,10 +168,12 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
           settings_.adaptive.settle_windows > 0) {
         const int t = choice.placement;
         const uint64_t bit = uint64_t{1} << t;
-        const float moved = choice.reason == AdaptiveReason::kMigrateOut
-                                ? static_cast<float>(shed_cost())
-                                : static_cast<float>(s.migration_step);
-        prod.settle_pending[t] = (fb.settling & bit) ? prod.settle_pending[t] + moved : moved;
+        if (choice.reason == AdaptiveReason::kMigrateOut) {
+          // A return's target is here, which no move out takes: only moves
+          // out are counted.
+          const auto moved = static_cast<float>(shed_cost());
+          prod.settle_pending[t] = (fb.settling & bit) ? prod.settle_pending[t] + moved : moved;
+        }
         prod.settle_until_windows[t] = fb.loads[t].windows + settings_.adaptive.settle_windows;
         fb.settling |= bit;
       }

@@ -113,14 +113,15 @@ namespace {
 // The settling targets that cannot take the bucket on top of what this
 // producer already moved there (AdaptiveView::pending): all of them unless
 // this producer is deeply behind its sources; otherwise those where the
-// moves would use more than half the target's room under room_busy. Half,
+// moves would use half the target's room under room_busy or more. Half,
 // because each producer counts only its own moves: producers saturated at
 // once may pick the same target. Under `skew` at 8 simulated CPUs (one
 // move per target per settle period: 256 buckets at ~7 a millisecond)
 // adaptive carried 0.74 of the oracle's throughput in compare's 30 ms run,
 // 0.93 with this (docs/adaptive.md 4).
 uint64_t SettledFull(const AdaptiveView& v, const AdaptiveSettings& s) {
-  if (v.pending.empty() || v.loads[v.here].full_polls < kDeeplyBehind) return v.settling;
+  if (v.pending.size() < v.loads.size() || v.loads[v.here].full_polls < kDeeplyBehind)
+    return v.settling;
   uint64_t full = 0;
   for (uint64_t m = v.settling; m != 0; m &= m - 1) {
     const int w = __builtin_ctzll(m);

@@ -74,7 +74,8 @@ struct AdaptiveSettings {
   // move without bound (0.25: at most 16 buckets an interval). The
   // interval's first move is always allowed, so 0 means one move per
   // interval. A target takes one move per settle period (settle_windows)
-  // unless this producer is deeply behind its sources (AdaptiveView::pending).
+  // unless this producer is deeply behind its sources (docs/adaptive.md 1,
+  // "settling").
   // Bound [0, 64]. One bucket per interval left a hot RX queue at 64
   // simulated CPUs on its CPU for 100 ms (256 buckets x 400 us): adaptive
   // carried 0.89 of the oracle's throughput in a 35 ms run, 1.00 with 0.25
@@ -84,7 +85,7 @@ struct AdaptiveSettings {
   // After moving a bucket to workstream t, move no other bucket there until
   // t has published this many more load windows, except by a producer deeply
   // behind its sources while half t's room holds the moves not yet shown
-  // (AdaptiveView::pending). Bound [0, 1000]. With the EWMA weight 0.25, 5
+  // (docs/adaptive.md 1, "settling"). Bound [0, 1000]. With the EWMA weight 0.25, 5
   // windows show 1 - 0.75^5 = 76% of a step, so each move is judged on its
   // effect before the next; 0 disables.
   uint32_t settle_windows = 5;

@@ -17,9 +17,10 @@
 //
 // Trade-offs: a worker's round is atomic in virtual time, so packets another
 // worker queues during a long round may be seen "early". Packets an RX poll
-// hands over are visible from the start of the producer's round (up to its
-// receive cost, ~5 us a 32-packet burst by the default profile, early), so
-// no consumer ever waits for one; a response a handler sends (reqresp) is
+// hands over are visible from the start of the producer's round or their
+// arrival if later (up to its receive cost, ~5 us a 32-packet burst by the
+// default profile, early; more for a worker's later RX queues), so no
+// consumer waits for one with one RX queue per worker; a response a handler sends (reqresp) is
 // visible from the moment it was sent, and a consumer that meets it early
 // idles to that time inside its round, which the dispatcher's load meter
 // counts as busy. Lock contention and memory bandwidth are not modelled

@@ -48,7 +48,7 @@ bool HostStats::Conserved() const {
   const uint64_t replies = host.arp_replies + host.icmp_replies;
   return host.frames_in == host.tcp_segments + replies + host.rx_dropped() &&
          tcp.segments_out + host.raw_segments + replies == host.tx_frames + host.tx_dropped() &&
-         tcp.segments_in == tcp.accepted + tcp.dropped();
+         tcp.segments_in == tcp.accepted + tcp.dropped() && tcp.segments_in == host.tcp_segments;
 }
 
 std::map<std::string, uint64_t> HostStats::DropMap() const {

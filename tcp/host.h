@@ -144,7 +144,8 @@ struct HostCounters {
     return drops[static_cast<size_t>(HostDrop::kTxFull)] +
            drops[static_cast<size_t>(HostDrop::kTxNoBuffer)];
   }
-  // Received frames dropped: every other reason.
+  // Received frames dropped: every other reason (a new TX reason must be
+  // added to tx_dropped).
   uint64_t rx_dropped() const { return dropped() - tx_dropped(); }
 };
 
@@ -159,7 +160,8 @@ struct HostStats {
   // given to an engine, an ARP or ICMP reply, or a received-frame drop;
   // every segment an engine or SendSegment emitted, and every reply, is a
   // frame the port accepted or a TX drop; every segment an engine got is
-  // accepted or dropped with a reason. Exact once the host's netisr stopped.
+  // accepted or dropped with a reason, and is one the host gave it. Exact
+  // once the host's netisr stopped.
   bool Conserved() const;
 };
 

@@ -125,7 +125,9 @@ struct AdaptiveView {
   // may move a bucket to a settling target while pending plus move_load
   // stays under half the target's room (room_busy minus its effective
   // busy): a capacity model of what the target carries once its load shows
-  // the moves. Empty: a settling target takes nothing more.
+  // the moves. Shorter than `loads` (empty): a settling target takes
+  // nothing more. The target's busy may already show part of the pending
+  // moves: counted twice, the model errs on the side of fewer moves.
   std::span<const float> pending = {};
   // The load, in CPUs, this bucket would move with it (a move out only).
   double move_load = 0;

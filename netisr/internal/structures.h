@@ -229,9 +229,13 @@ struct Producer {
   // before this producer moves another bucket there (settle_windows after
   // the last move); 0 = no move pending judgement.
   std::array<uint64_t, kMaxWorkstreams> settle_until_windows{};
-  // By workstream: the bucket load, in CPUs, this producer moved there
-  // since it last began settling (AdaptiveView::pending); meaningful only
-  // while Feedback::settling has its bit, reset by the first move after.
+  // By workstream: the bucket load, in CPUs, this producer moved out to it
+  // since it last began settling (AdaptiveView::pending; each bucket at
+  // least 1/64, its measured load unknown until the first bucket epoch
+  // ends); meaningful only while the protocol's Feedback::settling has its
+  // bit, reset by the first move out after. Shared by the producer's
+  // adaptive protocols: a move under one may reset what another counted
+  // (those moves are then forgotten).
   std::array<float, kMaxWorkstreams> settle_pending{};
   // By workstream: when this producer last held back its sources because
   // its lane there had packets outstanding in a queue filled to at least

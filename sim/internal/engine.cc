@@ -259,15 +259,19 @@ size_t Engine::PollQueue(RxQueue& rx, int q, size_t budget) {
   const uint64_t rx_cost = rx_burst_ns_ + n * rx_pkt_ns_;
   clock_.now += rx_cost;
   busy_[w] += rx_cost;
-  // Visible from the round's start, not from the end of its RX cost: the
-  // engine runs the earliest worker, so every consumer that runs later is
-  // at or past round_start_ and never idles inside a handler waiting for an
-  // RX packet. Idling there would be counted busy by the dispatcher's load
-  // meter (it times whole rounds), so consumers would publish a load far
-  // above their utilisation and adaptive would see no room (docs/sim.md,
-  // "Causality"). The price: a handed-off packet may start up to
-  // rx_burst_ns + burst * rx_pkt_ns earlier than on hardware.
-  for (size_t i = 0; i < n; ++i) burst[i]->meta[3] = round_start_;
+  // Visible from the round's start (or the packet's arrival, if later: a
+  // worker with several RX queues polls the later ones after the earlier
+  // ones' receive and handlers), not from the end of this poll's RX cost.
+  // The engine runs the earliest worker, so every consumer that runs later
+  // is at or past round_start_ and seldom idles inside a handler waiting
+  // for an RX packet; with one RX queue per worker, never. Idling there is
+  // counted busy by the dispatcher's load meter (it times whole rounds), so
+  // consumers published a load far above their utilisation and adaptive saw
+  // no room (docs/sim.md, "Causality"). The price: a handed-off packet may
+  // start up to what this round spent before it (for one queue, this poll's
+  // rx_burst_ns + burst * rx_pkt_ns) earlier than on hardware; never before
+  // its arrival.
+  for (size_t i = 0; i < n; ++i) burst[i]->meta[3] = std::max(round_start_, burst[i]->ingress_ns);
   packets_ += n;
   nisr_->DispatchBurst(static_cast<uint16_t>(q), proto_, {burst, n});
   return n;
@@ -287,7 +291,8 @@ void Engine::Handle(Burst burst) {
     const int producer = static_cast<int>((tag >> 8) & 0xff);
     const auto si = static_cast<uint32_t>((tag >> 16) & 0xffffffffu);
     const bool flood = (tag >> 63) != 0;
-    // Never before its producer handed it over (causality, simulator.h).
+    // Never before it is visible to consumers (meta[3]; causality,
+    // simulator.h).
     now = std::max(now, p->meta[3]);
     uint64_t cost = p->meta[1] + stage_ns_[static_cast<size_t>(kind)];
     if (producer != w) cost += handoff_pkt_ns_;
