@@ -5,7 +5,7 @@
 #include <string>
 
 #include "lockprof/lock.h"
-#include "netisr/internal/mpmc_ring.h"
+#include "netisr/internal/index_stack.h"
 
 namespace netisr {
 
@@ -89,7 +89,7 @@ struct alignas(64) PacketPool::Cache {
 };
 
 struct PacketPool::FreeList {
-  FreeList(uint32_t n, uint32_t cache_size) : ring(n) {
+  FreeList(uint32_t n, uint32_t cache_size) : stack(n) {
     if (cache_size == 0) return;
     // Each slot's array starts on its own cache line: neighbours are
     // different threads.
@@ -100,8 +100,9 @@ struct PacketPool::FreeList {
     caches = std::make_unique<Cache[]>(kPoolCacheSlots);
     for (int i = 0; i < kPoolCacheSlots; ++i) caches[i].idx = base + stride * i;
   }
-  // Indices into packets_ of the free packets not in any cache.
-  internal::MpmcRing<uint32_t> ring;
+  // Indices into packets_ of the free packets not in any cache, the most
+  // recently freed on top (internal/index_stack.h).
+  internal::IndexStack stack;
   std::unique_ptr<Cache[]> caches;  // by cache slot; null when caches are off
   std::unique_ptr<uint32_t[]> storage;
 };
@@ -142,19 +143,27 @@ PacketPool::PacketPool(uint32_t count, uint32_t buf_size, uint32_t cache_size)
     p.release = &PacketPool::FreeToPool;
     p.release_bulk = &PacketPool::FreeBulkToPool;
     p.release_ctx = this;
-    free_->ring.TryPush(i);
+  }
+  // Index 0 on top, so that a fresh pool hands out its buffers in address
+  // order.
+  uint32_t chunk[kReleaseStep];
+  for (uint32_t hi = count; hi > 0;) {
+    const uint32_t lo = hi - std::min<uint32_t>(hi, kReleaseStep);
+    for (uint32_t i = 0; i < hi - lo; ++i) chunk[i] = hi - 1 - i;
+    free_->stack.PushBulk(chunk, hi - lo);
+    hi = lo;
   }
 }
 
 PacketPool::~PacketPool() = default;
 
-// Read off the ring's positions and the caches' lengths rather than kept in
-// a counter of its own: a shared counter cost one contended
-// read-modify-write per Alloc and per Release (37% of Release's cycles
-// under cross-CPU traffic). A flush in progress counts its packets twice
+// The shared stack's count (changed once per transfer of a cache's half, not
+// per packet: a counter changed per Alloc and per Release cost a contended
+// read-modify-write each, 37% of Release's cycles under cross-CPU traffic)
+// and the caches' lengths. A flush in progress counts its packets twice
 // for a moment, hence the clamp.
 uint32_t PacketPool::available() const {
-  uint64_t n = free_->ring.size();
+  uint64_t n = free_->stack.size();
   if (free_->caches) {
     for (int i = 0; i < kPoolCacheSlots; ++i)
       n += free_->caches[i].len.load(std::memory_order_relaxed);
@@ -189,7 +198,7 @@ size_t PacketPool::AllocBulk(std::span<Packet*> out) {
   if (c == nullptr) {
     uint32_t idx[kReleaseStep];
     while (n < want) {
-      const size_t k = free_->ring.TryPopBulk(idx, std::min(kReleaseStep, want - n));
+      const size_t k = free_->stack.PopBulk(idx, std::min(kReleaseStep, want - n));
       if (k == 0) break;
       for (size_t i = 0; i < k; ++i) out[n++] = Prepare(idx[i]);
     }
@@ -198,16 +207,14 @@ size_t PacketPool::AllocBulk(std::span<Packet*> out) {
   uint32_t len = c->len.load(std::memory_order_relaxed);
   while (n < want) {
     if (len == 0) {
-      // Refill half a cache, or what this call still wants if more, in as
-      // few ring transfers as the ring allows.
+      // Refill half a cache, or what this call still wants if more, in one
+      // transfer. The stack's top (the most recently freed) comes first;
+      // reversed, it is the cache's newest and is handed out first.
       const size_t fill =
           std::min<size_t>(cache_size_, std::max<size_t>(cache_size_ / 2, want - n));
-      while (len < fill) {
-        const size_t k = free_->ring.TryPopBulk(c->idx + len, fill - len);
-        if (k == 0) break;
-        len += static_cast<uint32_t>(k);
-      }
-      if (len == 0) break;  // the ring is empty too
+      len = static_cast<uint32_t>(free_->stack.PopBulk(c->idx, fill));
+      if (len == 0) break;  // the stack is empty too
+      std::reverse(c->idx, c->idx + len);
     }
     const size_t take = std::min<size_t>(len, want - n);
     // Packets freed on another CPU have their descriptor lines there:
@@ -222,34 +229,21 @@ size_t PacketPool::AllocBulk(std::span<Packet*> out) {
   return n;
 }
 
-void PacketPool::PushToRing(const uint32_t* idx, size_t n) {
-  // The ring has room for every index, so it is never really full; a push
-  // can only find its next cell still claimed by a consumer that won the CAS
-  // and has not released it yet (a few instructions, unless preempted). Wait.
-  while (n > 0) {
-    const size_t k = free_->ring.TryPushBulk(idx, n);
-    if (k == 0) {
-      __builtin_ia32_pause();
-      continue;
-    }
-    idx += k;
-    n -= k;
-  }
-}
+void PacketPool::PushToStack(const uint32_t* idx, size_t n) { free_->stack.PushBulk(idx, n); }
 
 void PacketPool::FreeIndices(const uint32_t* idx, size_t n) {
   Cache* c = ThreadCache();
   if (c == nullptr) {
-    PushToRing(idx, n);
+    PushToStack(idx, n);
     return;
   }
   uint32_t len = c->len.load(std::memory_order_relaxed);
   for (size_t i = 0; i < n; ++i) {
     if (len == cache_size_) {
-      // Full: the older half goes back to the ring in one transfer; the
+      // Full: the older half goes back to the stack in one transfer; the
       // newer half, likelier to be in this core's cache, stays.
       const uint32_t half = cache_size_ / 2;
-      PushToRing(c->idx, half);
+      PushToStack(c->idx, half);
       std::memmove(c->idx, c->idx + half, (len - half) * sizeof(uint32_t));
       len -= half;
     }
@@ -261,7 +255,7 @@ void PacketPool::FreeIndices(const uint32_t* idx, size_t n) {
 void PacketPool::FlushCache() {
   Cache* c = ThreadCache();
   if (c == nullptr) return;
-  PushToRing(c->idx, c->len.load(std::memory_order_relaxed));
+  PushToStack(c->idx, c->len.load(std::memory_order_relaxed));
   c->len.store(0, std::memory_order_relaxed);
 }
 

@@ -10,21 +10,26 @@
 //
 // PacketPool follows DPDK's mempool: every descriptor and buffer is
 // allocated once, up front; Alloc/Release only move a 32-bit index, with no
-// allocation and no syscall. The shared store of free indices is a bounded
-// MPMC ring (internal/mpmc_ring.h). (Boost.Lockfree's stack was the first
-// choice; its Treiber stack reads node links non-atomically, which
-// ThreadSanitizer rightly reports.)
+// allocation and no syscall. The shared store of free indices is a
+// lock-free stack (internal/index_stack.h): the index freed last is handed
+// out first, so a pool far larger than what is in flight still reuses
+// cache-warm buffers. Until 2026-12-06 it was a FIFO MPMC ring, which gave
+// every allocation the coldest buffer in the pool (`lockprof --tcp`: 14% of
+// all cycles on a frame's first store). (Boost.Lockfree's stack was the
+// first choice before the ring; its Treiber stack reads node links
+// non-atomically, which ThreadSanitizer rightly reports; ours keeps its
+// links in an array of atomics that lives as long as the pool.)
 //
 // Per-thread caches (rte_mempool_cache; Bonwick's magazines, USENIX 2001),
 // opt-in with `cache_size`: each thread keeps up to cache_size free indices
-// of each pool to itself and trades with the ring only in bulk, half a
-// cache at a time, one CAS per transfer. Why: when a producer on one CPU
+// of each pool to itself and trades with the shared stack only in bulk,
+// half a cache at a time, one CAS per transfer. Why: when a producer on one CPU
 // allocates and a handler on another frees, the uncached pool costs one
 // contended CAS plus a cell's cache line per packet on each side; perf put
 // 51% of all cycles of a cross-CPU dispatch run in the pool
 // (section 4(d) of docs/adaptive.md before its rewrite: `git show
-// 62a6b8e:docs/adaptive.md`). With a cache of 256, a thread touches the ring
-// once per 128 packets, and a thread that frees what it allocated (direct
+// 62a6b8e:docs/adaptive.md`). With a cache of 256, a thread touches the
+// stack once per 128 packets, and a thread that frees what it allocated (direct
 // dispatch) never touches it.
 //
 // The price, as in DPDK: free packets parked in other threads' caches are
@@ -33,7 +38,7 @@
 // off by default (exact exhaustion, which small test pools rely on) and
 // bounded to a quarter of the pool. available() counts cached packets too,
 // so it is exact whenever no Alloc/Release runs; FlushCache() hands the
-// calling thread's cache back to the ring for other threads to use.
+// calling thread's cache back to the shared stack for other threads to use.
 //
 // A thread gets a cache slot (one of kPoolCacheSlots, shared by all pools)
 // on its first cached operation and gives it back when it exits; the next
@@ -181,7 +186,7 @@ class PacketPool {
   // `cache_size`: per-thread cache in packets, 0 (off) or in
   // [2, min(kMaxPoolCache, count / 4)]: at most a quarter of the pool may be
   // parked in any one thread's cache. DPDK's default of 256-512 suits bursts
-  // of 32; a cache moves half its size per ring transfer.
+  // of 32; a cache moves half its size per transfer to the shared stack.
   static Result<std::unique_ptr<PacketPool>> Create(uint32_t count, uint32_t buf_size,
                                                     uint32_t cache_size = 0);
   ~PacketPool();
@@ -194,14 +199,14 @@ class PacketPool {
   // Fills `out` as far as packets are free; returns how many were filled.
   size_t AllocBulk(std::span<Packet*> out);
 
-  // Moves the calling thread's cached packets back to the shared ring, where
+  // Moves the calling thread's cached packets back to the shared stack, where
   // any thread can allocate them. No-op without a cache.
   void FlushCache();
 
   uint32_t capacity() const { return count_; }
   uint32_t buf_size() const { return buf_size_; }
   uint32_t cache_size() const { return cache_size_; }
-  // Packets currently free, in the ring or in any thread's cache. Exact when
+  // Packets currently free, in the shared stack or in any thread's cache. Exact when
   // no Alloc/Release runs concurrently (e.g. after Netisr::Stop).
   uint32_t available() const;
 
@@ -219,7 +224,7 @@ class PacketPool {
   // no slot left).
   Cache* ThreadCache();
   void FreeIndices(const uint32_t* idx, size_t n);
-  void PushToRing(const uint32_t* idx, size_t n);
+  void PushToStack(const uint32_t* idx, size_t n);
 
   const uint32_t count_;
   const uint32_t buf_size_;
