@@ -157,10 +157,10 @@ PacketPool::PacketPool(uint32_t count, uint32_t buf_size, uint32_t cache_size)
 
 PacketPool::~PacketPool() = default;
 
-// The shared stack's count (changed once per transfer of a cache's half, not
-// per packet: a counter changed per Alloc and per Release cost a contended
-// read-modify-write each, 37% of Release's cycles under cross-CPU traffic)
-// and the caches' lengths. A flush in progress counts its packets twice
+// Read off the shared stack (its top's depth) and the caches' lengths rather
+// than kept in a counter of its own: a shared counter cost one contended
+// read-modify-write per Alloc and per Release (37% of Release's cycles
+// under cross-CPU traffic). A flush in progress counts its packets twice
 // for a moment, hence the clamp.
 uint32_t PacketPool::available() const {
   uint64_t n = free_->stack.size();

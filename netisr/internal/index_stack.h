@@ -23,10 +23,15 @@
 //
 // Bulk operations move n indices with one CAS: a push links its indices
 // into a chain privately first; a pop walks up to n links from the top and
-// cuts them off together. Memory order: a push's CAS is a release (its
-// links, and the freed packet's contents written before the push, are
-// published with the new head); a pop's load of the head and its CAS are
-// acquires, pairing with it.
+// cuts them off together. The size is kept without a counter of its own
+// (a shared counter would add a contended read-modify-write to every push
+// and pop: the uncached Alloc + Release went from 19 to 30 ns with one):
+// each node records its depth when pushed, so the top's depth is the size.
+//
+// Memory order: a push's CAS is a release (its links and depths, and the
+// freed packet's contents written before the push, are published with the
+// new head); a pop's load of the head and its CAS are acquires, pairing with
+// it, and so is a push's load of the head (it reads the top's depth).
 #pragma once
 
 #include <atomic>
@@ -42,7 +47,8 @@ class IndexStack {
 
   // Indices must be below `capacity`, at most UINT32_MAX - 1.
   explicit IndexStack(uint32_t capacity)
-      : next_(std::make_unique<std::atomic<uint32_t>[]>(capacity)) {}
+      : next_(std::make_unique<std::atomic<uint32_t>[]>(capacity)),
+        depth_(std::make_unique<std::atomic<uint32_t>[]>(capacity)) {}
 
   // Pushes v[0..n): v[n - 1] ends on top (pop order: v[n - 1] first). Each
   // index must be absent from the stack.
@@ -50,13 +56,20 @@ class IndexStack {
     if (n == 0) return;
     // Private until the CAS publishes them: relaxed.
     for (size_t i = n - 1; i > 0; --i) next_[v[i]].store(v[i - 1], std::memory_order_relaxed);
-    uint64_t h = head_.load(std::memory_order_relaxed);
-    do {
-      next_[v[0]].store(Top(h), std::memory_order_relaxed);
-    } while (!head_.compare_exchange_weak(h, Pack(Tag(h) + 1, v[n - 1]), std::memory_order_release,
-                                          std::memory_order_relaxed));
-    // A statistic (size()): relaxed, pairs with nothing.
-    count_.fetch_add(n, std::memory_order_relaxed);
+    uint64_t h = head_.load(std::memory_order_acquire);
+    for (;;) {
+      const uint32_t top = Top(h);
+      next_[v[0]].store(top, std::memory_order_relaxed);
+      // The old top's depth may be stale if it was popped meanwhile: then
+      // the tag moved and the CAS fails.
+      const uint32_t base = top == kEmpty ? 0 : depth_[top].load(std::memory_order_relaxed);
+      for (size_t i = 0; i < n; ++i)
+        depth_[v[i]].store(base + static_cast<uint32_t>(i) + 1, std::memory_order_relaxed);
+      // Acquire on failure too: the next attempt reads the new top's depth.
+      if (head_.compare_exchange_weak(h, Pack(Tag(h) + 1, v[n - 1]), std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+        return;
+    }
   }
 
   // Pops up to n indices into out (top first); returns how many (0: empty).
@@ -74,17 +87,16 @@ class IndexStack {
       }
       if (k == 0) return 0;
       if (head_.compare_exchange_weak(h, Pack(Tag(h) + 1, cur), std::memory_order_acquire,
-                                      std::memory_order_acquire)) {
-        count_.fetch_sub(k, std::memory_order_relaxed);
+                                      std::memory_order_acquire))
         return k;
-      }
     }
   }
 
-  // Indices on the stack; exact only while no push or pop runs.
+  // Indices on the stack: the top's depth. Exact only while no push or pop
+  // runs.
   uint64_t size() const {
-    const int64_t c = count_.load(std::memory_order_relaxed);
-    return c > 0 ? static_cast<uint64_t>(c) : 0;
+    const uint32_t top = Top(head_.load(std::memory_order_acquire));
+    return top == kEmpty ? 0 : depth_[top].load(std::memory_order_relaxed);
   }
 
  private:
@@ -93,13 +105,12 @@ class IndexStack {
   static uint64_t Pack(uint32_t tag, uint32_t top) { return (uint64_t{tag} << 32) | top; }
 
   std::unique_ptr<std::atomic<uint32_t>[]> next_;
+  // depth_[i]: nodes at and below i when i was pushed (its depth while on
+  // the stack, since only the nodes above it change).
+  std::unique_ptr<std::atomic<uint32_t>[]> depth_;
   // Top index and tag. Its own line: every push and pop of every thread
   // writes it.
   alignas(64) std::atomic<uint64_t> head_{Pack(0, kEmpty)};
-  // Pushes minus pops; a pop may be counted before the push it undid, so
-  // it may dip below zero for a moment. Apart from the head: read only by
-  // size().
-  alignas(64) std::atomic<int64_t> count_{0};
 };
 
 }  // namespace netisr::internal
