@@ -37,7 +37,7 @@ constexpr uint32_t kPoolPackets = 65536;
 constexpr uint32_t kMinPoolPacketsPerSource = 1024;
 constexpr uint32_t kPacketBufBytes = 128;
 // Per-thread pool cache, packets (PacketPool's cache_size): DPDK's usual
-// 256 for bursts of 32, so a worker trades with a pool's shared ring once
+// 256 for bursts of 32, so a worker trades with a pool's shared stack once
 // per 128 packets. It parks at most 256 x threads of a source's >= 1024
 // packets (the pool size floor is 4 x this, as PacketPool requires).
 constexpr uint32_t kPoolCache = 256;

@@ -231,10 +231,9 @@ Result<LockprofReport> RunTcpLockprof(const LockprofOptions& o) {
     c.tcp.send_buffer = c.tcp.recv_buffer = kBufferBytes;
     c.tcp.secret = o.seed;
     // The host's default, 16384 (32 MiB): enough for --connections 4096
-    // with no tx_no_buffer. Larger is slower: the pool's shared ring hands
-    // out the coldest buffers first, so each frame's first store misses
-    // the cache (65536, 128 MiB a host: churn 26.8-34.0 k connections/s
-    // against 35.2-38.8 k in interleaved rounds; docs/tcp.md).
+    // with no tx_no_buffer. It was 65536, slower while the pool's shared
+    // free list was a FIFO that handed out the coldest buffer first (churn
+    // 26.8-34.0 k connections/s against 35.2-38.8 k; docs/tcp.md).
     return c;
   };
   auto server =

@@ -8,7 +8,7 @@
 // the packets in flight each allocation gets the coldest buffer in the pool
 // and its first store misses the cache: `lockprof --tcp`'s 65536-packet TX
 // pool (128 MiB a host) spent 14% of all cycles on that one store, and
-// churned 25-28 k connections/s against 31-36 k with 16384 packets
+// churned 26.8-34.0 k connections/s against 35.2-38.8 k with 16384 packets
 // (docs/tcp.md). A stack keeps the working set to what is in flight,
 // whatever the pool's size (DPDK offers the same choice: its "stack"
 // mempool handler against the default ring).
@@ -86,14 +86,17 @@ class IndexStack {
         cur = next_[cur].load(std::memory_order_relaxed);
       }
       if (k == 0) return 0;
-      if (head_.compare_exchange_weak(h, Pack(Tag(h) + 1, cur), std::memory_order_acquire,
+      // acq_rel rather than acquire: it also orders this pop's reads of
+      // the links before the CAS for later pops (no cost on x86).
+      if (head_.compare_exchange_weak(h, Pack(Tag(h) + 1, cur), std::memory_order_acq_rel,
                                       std::memory_order_acquire))
         return k;
     }
   }
 
-  // Indices on the stack: the top's depth. Exact only while no push or pop
-  // runs.
+  // Indices on the stack: the top's depth. Exact while no push or pop
+  // runs; under concurrency it may be any value (a node's depth read after
+  // it was popped and pushed again), so callers clamp it.
   uint64_t size() const {
     const uint32_t top = Top(head_.load(std::memory_order_acquire));
     return top == kEmpty ? 0 : depth_[top].load(std::memory_order_relaxed);

@@ -23,7 +23,8 @@ TEST(IndexStack, PopsTheLastPushedFirst) {
   ASSERT_EQ(s.PopBulk(out, 1), 1u);
   EXPECT_EQ(out[0], 5u);  // v[n - 1] on top
   const uint32_t b[] = {9};
-  s.PushBulk(b, 1);
+  s.PushBulk(b, 1);  // onto a node a pop left: its depth is the base
+  EXPECT_EQ(s.size(), 3u);
   ASSERT_EQ(s.PopBulk(out, 16), 3u);  // a short pop says how many
   EXPECT_EQ(out[0], 9u);
   EXPECT_EQ(out[1], 7u);
@@ -33,13 +34,14 @@ TEST(IndexStack, PopsTheLastPushedFirst) {
 }
 
 // Threads pop runs of 1-37 indices, push them back in runs, and repeat;
-// at the end every index is on the stack exactly once.
-TEST(IndexStack, ConcurrentBulkOpsLoseAndDuplicateNothing) {
-  constexpr uint32_t kCount = 256;
-  IndexStack s(kCount);
-  std::vector<uint32_t> all(kCount);
-  for (uint32_t i = 0; i < kCount; ++i) all[i] = i;
-  s.PushBulk(all.data(), kCount);
+// at the end every index is on the stack exactly once. With 256 indices the
+// stack never empties; with 8 it empties often (pushes onto an empty stack,
+// short pops, pops that find nothing).
+void ConcurrentBulkOps(uint32_t count) {
+  IndexStack s(count);
+  std::vector<uint32_t> all(count);
+  for (uint32_t i = 0; i < count; ++i) all[i] = i;
+  s.PushBulk(all.data(), count);
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&s, t] {
@@ -53,12 +55,17 @@ TEST(IndexStack, ConcurrentBulkOpsLoseAndDuplicateNothing) {
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_EQ(s.size(), kCount);
-  std::vector<uint32_t> out(kCount + 1);
-  ASSERT_EQ(s.PopBulk(out.data(), kCount + 1), kCount);
-  out.resize(kCount);
+  EXPECT_EQ(s.size(), count);
+  std::vector<uint32_t> out(count + 1);
+  ASSERT_EQ(s.PopBulk(out.data(), count + 1), count);
+  out.resize(count);
   std::sort(out.begin(), out.end());
   EXPECT_EQ(out, all);
+}
+
+TEST(IndexStack, ConcurrentBulkOpsLoseAndDuplicateNothing) {
+  ConcurrentBulkOps(256);
+  ConcurrentBulkOps(8);
 }
 
 }  // namespace

@@ -104,12 +104,12 @@ TEST(PacketPoolCache, ExhaustsWhenEverythingIsAllocatedAndCountsCachedPackets) {
   std::sort(pkts.begin(), pkts.begin() + 64);
   EXPECT_EQ(std::unique(pkts.begin(), pkts.begin() + 64), pkts.begin() + 64);
   // Released one by one: the cache fills to 16, then flushes half to the
-  // ring each time it is full; every packet is counted wherever it is.
+  // shared stack each time it is full; every packet is counted wherever it is.
   for (int i = 0; i < 40; ++i) Release(pkts[i]);
   EXPECT_EQ(pool->available(), 40u);
   ReleaseBulk({pkts.data() + 40, 24});
   EXPECT_EQ(pool->available(), 64u);
-  // All of it is reachable again from this thread (cache + ring).
+  // All of it is reachable again from this thread (cache + shared stack).
   EXPECT_EQ(pool->AllocBulk(pkts), 64u);
   EXPECT_EQ(pool->available(), 0u);
   ReleaseBulk({pkts.data(), 64});
@@ -211,7 +211,8 @@ TEST(PacketPoolCache, CrossThreadAllocAndReleaseConserve) {
 }
 
 // Several threads allocating and freeing at once through caches and the
-// ring's bulk transfers (TSan checks the handover of indices and buffers).
+// shared stack's bulk transfers (TSan checks the handover of indices and
+// buffers).
 TEST(PacketPoolCache, ConcurrentBulkAllocFreeLosesNothing) {
   constexpr uint32_t kCount = 512;
   auto pool = MakeCachedPool(kCount, 32);
@@ -275,6 +276,10 @@ TEST(PacketPool, HandsOutTheMostRecentlyFreedFirst) {
   EXPECT_EQ(working_set(*pool, false), 8);
   EXPECT_LE(working_set(*pool, true), 8);
   // Cached: what another thread frees comes back through the shared stack.
+  // Every helper thread takes the same lowest free cache slot and inherits
+  // its cache, so packets circulate through this thread's cache (at most
+  // 32 refilled), the helper slot's (at most 64) and the stack's top: at
+  // most 127 distinct ones; the FIFO ring cycled through all 4096.
   auto cached = MakeCachedPool(4096, 64);
   EXPECT_LE(working_set(*cached, false), 64);
   EXPECT_LE(working_set(*cached, true), 2 * 64 + 8);
