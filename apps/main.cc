@@ -126,7 +126,7 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
               "Least time between two bucket migrations by one producer, us");
   AddOptional(run, "--adaptive-step", a.step,
               "Load, in CPUs, a saturated producer may move out within one migration interval "
-              "(each bucket counted as at least 1/64; 0 = one move per interval), 0..64");
+              "(each bucket counted as at least 1/128; 0 = one move per interval), 0..64");
   AddOptional(run, "--adaptive-window-us", a.window_us, "Load measurement window, us, 10..100000");
   AddOptional(run, "--adaptive-alpha", a.alpha, "EWMA weight of the newest load window, (0, 1]");
   AddOptional(run, "--adaptive-backpressure", a.backpressure,

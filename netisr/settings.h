@@ -70,8 +70,8 @@ struct AdaptiveSettings {
   // ... except that a saturated producer moving its own buckets out may go
   // on within one interval while the buckets it moved in it carry at most
   // this much load together, in CPUs: each bucket's measured share of this
-  // CPU, counted as at least 1/64 so that unmeasured or tiny buckets do not
-  // move without bound (0.25: at most 16 buckets an interval). The
+  // CPU, counted as at least 1/128 so that unmeasured or tiny buckets do
+  // not move without bound (0.25: at most 32 buckets an interval). The
   // interval's first move is always allowed, so 0 means one move per
   // interval. A target takes one move per settle period (settle_windows)
   // unless this producer is deeply behind its sources (docs/adaptive.md 1,

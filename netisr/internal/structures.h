@@ -231,7 +231,7 @@ struct Producer {
   std::array<uint64_t, kMaxWorkstreams> settle_until_windows{};
   // By workstream: the bucket load, in CPUs, this producer moved out to it
   // since it last began settling (AdaptiveView::pending; each bucket at
-  // least 1/64, its measured load unknown until the first bucket epoch
+  // least 1/128, its measured load unknown until the first bucket epoch
   // ends); meaningful only while the protocol's Feedback::settling has its
   // bit, reset by the first move out after. Shared by the producer's
   // adaptive protocols: a move under one may reset what another counted
