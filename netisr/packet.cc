@@ -229,12 +229,10 @@ size_t PacketPool::AllocBulk(std::span<Packet*> out) {
   return n;
 }
 
-void PacketPool::PushToStack(const uint32_t* idx, size_t n) { free_->stack.PushBulk(idx, n); }
-
 void PacketPool::FreeIndices(const uint32_t* idx, size_t n) {
   Cache* c = ThreadCache();
   if (c == nullptr) {
-    PushToStack(idx, n);
+    free_->stack.PushBulk(idx, n);
     return;
   }
   uint32_t len = c->len.load(std::memory_order_relaxed);
@@ -243,7 +241,7 @@ void PacketPool::FreeIndices(const uint32_t* idx, size_t n) {
       // Full: the older half goes back to the stack in one transfer; the
       // newer half, likelier to be in this core's cache, stays.
       const uint32_t half = cache_size_ / 2;
-      PushToStack(c->idx, half);
+      free_->stack.PushBulk(c->idx, half);
       std::memmove(c->idx, c->idx + half, (len - half) * sizeof(uint32_t));
       len -= half;
     }
@@ -255,7 +253,7 @@ void PacketPool::FreeIndices(const uint32_t* idx, size_t n) {
 void PacketPool::FlushCache() {
   Cache* c = ThreadCache();
   if (c == nullptr) return;
-  PushToStack(c->idx, c->len.load(std::memory_order_relaxed));
+  free_->stack.PushBulk(c->idx, c->len.load(std::memory_order_relaxed));
   c->len.store(0, std::memory_order_relaxed);
 }
 

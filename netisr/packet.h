@@ -224,7 +224,6 @@ class PacketPool {
   // no slot left).
   Cache* ThreadCache();
   void FreeIndices(const uint32_t* idx, size_t n);
-  void PushToStack(const uint32_t* idx, size_t n);
 
   const uint32_t count_;
   const uint32_t buf_size_;
