@@ -264,6 +264,9 @@ class Connection {
   void Input(const Segment& seg);
   void InputSynSent(const Segment& seg);
   bool ProcessAck(const Segment& seg);  // false: segment dropped
+  // A pure ACK at RCV.NXT acknowledging SND.UNA with our current send
+  // window: it carries nothing this connection does not already know.
+  bool IsStalePureAck(const Segment& seg) const;
   void ProcessData(const Segment& seg, uint32_t seq, const uint8_t* data, uint32_t len, bool fin);
   void NewAck(const Segment& seg, uint32_t acked);
   void DupAck();

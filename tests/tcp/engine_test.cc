@@ -741,6 +741,46 @@ TEST_P(EngineTest, PawsDropsOldTimestamps) {
   EXPECT_EQ(rec_.data, "new");
 }
 
+// A pure ACK sent before a data segment but delivered after it (a peer
+// sending from two CPUs) has an older timestamp than TS.Recent: dropped as
+// stale without an answer, unless it says something new (a window update),
+// which PAWS drops and answers as usual.
+TEST_P(EngineTest, PawsDropsAReorderedPureAckSilently) {
+  Peer p = MakePeer();
+  Options o;
+  o.has_ts = true;
+  o.ts_val = 1000;
+  const uint32_t iss = Establish(p, o);
+  Segment d = p.Make(kPeerIss + 1, iss + 1, flags::kAck, 65535, "new");
+  d.opt.has_ts = true;
+  d.opt.ts_val = 1005;
+  p.Send(d);
+  (void)Out();
+  Segment ack = p.Make(kPeerIss + 4, iss + 1, flags::kAck, 65535);
+  ack.opt.has_ts = true;
+  ack.opt.ts_val = 1004;
+  p.Send(ack);
+  EXPECT_EQ(E().stats().drop(DropReason::kStaleAck), 1u);
+  EXPECT_EQ(E().stats().drop(DropReason::kPaws), 0u);
+  EXPECT_TRUE(Out().empty()) << "a stale pure ACK is not answered";
+  // Not at RCV.NXT (an older ACK of ours): PAWS proper.
+  Segment behind = ack;
+  behind.seq = kPeerIss + 1;
+  p.Send(behind);
+  EXPECT_EQ(E().stats().drop(DropReason::kPaws), 1u);
+  // Another window: news the stale timestamp hides; PAWS proper, answered.
+  Segment wnd = ack;
+  wnd.window = 1000;
+  p.Send(wnd);
+  EXPECT_EQ(E().stats().drop(DropReason::kPaws), 2u);
+  EXPECT_EQ(E().stats().drop(DropReason::kStaleAck), 1u);
+  auto out = Out();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].ack, kPeerIss + 4);
+  EXPECT_EQ(out[1].opt.ts_ecr, 1005u);
+  EXPECT_EQ(E().stats().segments_in, E().stats().accepted + E().stats().dropped());
+}
+
 TEST_P(EngineTest, SynCookiesKeepMemoryBoundedUnderFlood) {
   settings_.syn_backlog = 4;
   Peer good = MakePeer(30000);
