@@ -231,13 +231,14 @@ void Connection::Input(const Segment& seg) {
   // RFC 7323 5.3 R1 (PAWS): an older timestamp than TS.Recent is a stale
   // duplicate from an earlier incarnation of the sequence space.
   if (ts_ok_ && seg.opt.has_ts && !seg.has(flags::kRst) && SeqLt(seg.opt.ts_val, ts_recent_)) {
-    // Except a pure ACK that says nothing new (RCV.NXT, SND.UNA, the same
-    // window): a host that sends from two CPUs (Linux: data from the
-    // writer, ACKs from softirq; a veth queues each CPU's frames apart) can
-    // deliver it behind a later segment of its own that moved TS.Recent on.
-    // It is dropped under its own reason and not answered: PAWS's ACK would
-    // reach the peer as a duplicate ACK. (Linux accepts it outright,
-    // tcp_disordered_ack; either way it changes no state.)
+    // Except a pure ACK that could move nothing even if accepted (its ACK
+    // not beyond SND.UNA, its sequence not beyond RCV.NXT): a host that
+    // sends from two CPUs (Linux: data from the writer, ACKs from softirq;
+    // a veth queues each CPU's frames apart) delivers such an ACK behind
+    // its own later segment that moved TS.Recent on, which supersedes it.
+    // Dropped under its own reason and not answered: PAWS's ACK would reach
+    // the peer as a duplicate ACK. (Linux accepts the narrower case at
+    // RCV.NXT with SND.UNA and the same window, tcp_disordered_ack.)
     if (IsStalePureAck(seg)) {
       e.Drop(DropReason::kStaleAck);
       return;
@@ -360,8 +361,7 @@ void Connection::Input(const Segment& seg) {
 
 bool Connection::IsStalePureAck(const Segment& seg) const {
   return seg.has(flags::kAck) && !seg.has(flags::kSyn | flags::kFin | flags::kRst) &&
-         seg.payload_len == 0 && seg.seq == rcv_nxt_ && seg.ack == snd_una_ &&
-         (static_cast<uint32_t>(seg.window) << snd_wscale_) == snd_wnd_;
+         seg.payload_len == 0 && SeqLeq(seg.seq, rcv_nxt_) && SeqLeq(seg.ack, snd_una_);
 }
 
 bool Connection::ProcessAck(const Segment& seg) {

@@ -264,8 +264,9 @@ class Connection {
   void Input(const Segment& seg);
   void InputSynSent(const Segment& seg);
   bool ProcessAck(const Segment& seg);  // false: segment dropped
-  // A pure ACK at RCV.NXT acknowledging SND.UNA with our current send
-  // window: it carries nothing this connection does not already know.
+  // A pure ACK whose sequence is not beyond RCV.NXT and whose ACK is not
+  // beyond SND.UNA: accepted, it could move nothing but the send window,
+  // which a segment the peer sent after it has already set.
   bool IsStalePureAck(const Segment& seg) const;
   void ProcessData(const Segment& seg, uint32_t seq, const uint8_t* data, uint32_t len, bool fin);
   void NewAck(const Segment& seg, uint32_t acked);

@@ -18,34 +18,34 @@
 namespace netisr::tcp {
 
 // X-macro: (enumerator, printed name) — one list, so names cannot drift.
-#define NETISR_TCP_DROP_REASONS(X)                                                              \
-  X(kBadChecksum, "bad_checksum")         /* checksum with the pseudo-header */                 \
-  X(kMalformed, "malformed")              /* short header, data offset, option list */          \
-  X(kBadFlags, "bad_flags")               /* SYN with FIN or RST */                             \
-  X(kNoConnection, "no_connection")       /* no connection, no listener (RST sent) */           \
-  X(kNotOwner, "not_owner")               /* connection owned by another engine (CPU) */        \
-  X(kListenRst, "listen_rst")             /* RST to a listener: ignored */                      \
-  X(kListenNoSyn, "listen_no_syn")        /* neither SYN nor ACK to a listener */               \
-  X(kListenBadAck, "listen_bad_ack")      /* ACK to a listener, no valid cookie (RST) */        \
-  X(kSynQueueFull, "syn_queue_full")      /* backlog full, cookies off */                       \
-  X(kConnectionLimit, "connection_limit") /* Settings::max_connections reached */               \
-  X(kSynSentBadAck, "syn_sent_bad_ack")   /* ACK outside our SYN in SYN_SENT (RST sent) */      \
-  X(kSynSentNoSyn, "syn_sent_no_syn")     /* neither SYN nor RST in SYN_SENT */                 \
-  X(kSynSentBadRst, "syn_sent_bad_rst")   /* RST without an acceptable ACK */                   \
-  X(kPaws, "paws")                        /* old timestamp (RFC 7323 5) */                      \
-  X(kStaleAck, "stale_ack")               /* pure ACK, nothing new, old timestamp: reordered */ \
-  X(kOutOfWindow, "out_of_window")        /* sequence outside the receive window */             \
-  X(kDuplicate, "duplicate")              /* wholly before RCV.NXT: a retransmission */         \
-  X(kZeroWindow, "zero_window")           /* data while our window is zero (a probe) */         \
-  X(kRstOutOfWindow, "rst_out_of_window") /* RFC 5961 3.2: silently dropped */                  \
-  X(kRstChallenge, "rst_challenge")       /* in window, not exact: challenge ACK */             \
-  X(kSynChallenge, "syn_challenge")       /* SYN on a synchronized connection */                \
-  X(kAckTooNew, "ack_too_new")            /* acknowledges data never sent */                    \
-  X(kAckTooOld, "ack_too_old")            /* RFC 5961 5.2: below SND.UNA - MAX.SND.WND */       \
-  X(kNoAck, "no_ack")                     /* synchronized state, ACK bit clear */               \
-  X(kSynRcvdBadAck, "syn_rcvd_bad_ack")   /* ACK not of our SYN-ACK (RST sent) */               \
-  X(kOooLimit, "ooo_limit")               /* too many holes (Settings::max_ooo_ranges) */       \
-  X(kDataAfterFin, "data_after_fin")      /* data beyond the peer's FIN */                      \
+#define NETISR_TCP_DROP_REASONS(X)                                                                \
+  X(kBadChecksum, "bad_checksum")         /* checksum with the pseudo-header */                   \
+  X(kMalformed, "malformed")              /* short header, data offset, option list */            \
+  X(kBadFlags, "bad_flags")               /* SYN with FIN or RST */                               \
+  X(kNoConnection, "no_connection")       /* no connection, no listener (RST sent) */             \
+  X(kNotOwner, "not_owner")               /* connection owned by another engine (CPU) */          \
+  X(kListenRst, "listen_rst")             /* RST to a listener: ignored */                        \
+  X(kListenNoSyn, "listen_no_syn")        /* neither SYN nor ACK to a listener */                 \
+  X(kListenBadAck, "listen_bad_ack")      /* ACK to a listener, no valid cookie (RST) */          \
+  X(kSynQueueFull, "syn_queue_full")      /* backlog full, cookies off */                         \
+  X(kConnectionLimit, "connection_limit") /* Settings::max_connections reached */                 \
+  X(kSynSentBadAck, "syn_sent_bad_ack")   /* ACK outside our SYN in SYN_SENT (RST sent) */        \
+  X(kSynSentNoSyn, "syn_sent_no_syn")     /* neither SYN nor RST in SYN_SENT */                   \
+  X(kSynSentBadRst, "syn_sent_bad_rst")   /* RST without an acceptable ACK */                     \
+  X(kPaws, "paws")                        /* old timestamp (RFC 7323 5) */                        \
+  X(kStaleAck, "stale_ack")               /* old timestamp, pure ACK of nothing new: reordered */ \
+  X(kOutOfWindow, "out_of_window")        /* sequence outside the receive window */               \
+  X(kDuplicate, "duplicate")              /* wholly before RCV.NXT: a retransmission */           \
+  X(kZeroWindow, "zero_window")           /* data while our window is zero (a probe) */           \
+  X(kRstOutOfWindow, "rst_out_of_window") /* RFC 5961 3.2: silently dropped */                    \
+  X(kRstChallenge, "rst_challenge")       /* in window, not exact: challenge ACK */               \
+  X(kSynChallenge, "syn_challenge")       /* SYN on a synchronized connection */                  \
+  X(kAckTooNew, "ack_too_new")            /* acknowledges data never sent */                      \
+  X(kAckTooOld, "ack_too_old")            /* RFC 5961 5.2: below SND.UNA - MAX.SND.WND */         \
+  X(kNoAck, "no_ack")                     /* synchronized state, ACK bit clear */                 \
+  X(kSynRcvdBadAck, "syn_rcvd_bad_ack")   /* ACK not of our SYN-ACK (RST sent) */                 \
+  X(kOooLimit, "ooo_limit")               /* too many holes (Settings::max_ooo_ranges) */         \
+  X(kDataAfterFin, "data_after_fin")      /* data beyond the peer's FIN */                        \
   X(kClosed, "closed")                    /* connection closing/closed in this call */
 
 enum class DropReason : uint8_t {
