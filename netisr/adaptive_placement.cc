@@ -112,12 +112,18 @@ void AdaptivePlacement::RefreshFill(Feedback& fb, const ProtocolEntry& pe, Proto
 }
 
 AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b,
-                                        int hint) const {
+                                        int hint, int last_ran, const OrderFence& fence) const {
   const int here = prod.home_ws;
   const int nws = static_cast<int>(ws_.size());
+  // A choice that would run the bucket elsewhere than last time waits for
+  // the output of its handlers there (OrderFence).
+  auto hold = [&](const AdaptiveChoice& c) {
+    return last_ran >= 0 && c.placement != last_ran && !fence.OutputHandled(last_ran);
+  };
   AdaptiveChoice choice;
   if (hint >= 0) {
     choice = {hint, AdaptiveReason::kHinted};
+    if (hold(choice)) choice = {last_ran, AdaptiveReason::kOrdered};
   } else {
     if (b.placement < 0 || b.placement >= nws) b.placement = static_cast<int16_t>(here);
     // Bucket home and this CPU keeping up: the rule answers kHasRoom from
@@ -152,7 +158,9 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
         may_shed && fb.settling != 0 && fb.loads[here].full_polls >= kDeeplyBehind ? shed_cost()
                                                                                    : 0.0};
     choice = DecideAdaptive(view, settings_.adaptive);
-    if (choice.reason == AdaptiveReason::kSpill) {
+    if (hold(choice)) {
+      choice = {last_ran, AdaptiveReason::kOrdered};  // nothing moves
+    } else if (choice.reason == AdaptiveReason::kSpill) {
       // Runs here this once; the bucket stays placed where it is.
     } else if (choice.placement != b.placement) {
       b.placement = static_cast<int16_t>(choice.placement);

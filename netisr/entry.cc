@@ -184,6 +184,14 @@ bool LaneDrainedTo(const Lane& lane, uint64_t tail_mark) {
   return handled >= std::min(tail_mark, enqueued);
 }
 
+// Where bucket b's last packet ran or was queued, -1 if none: File sets
+// staged_chunk on a queueing and direct_chunk on a direct run, never both
+// in one chunk, so the later of the two tells which.
+int LastRan(const Bucket& b) {
+  if (b.staged_chunk > b.direct_chunk) return b.queued_to;
+  return b.direct_chunk != 0 ? b.direct_to : -1;
+}
+
 }  // namespace
 
 // Classification of a chunk runs in passes over the whole chunk (VPP's
@@ -236,6 +244,7 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
     ch.ndirect = ch.nstaged = 0;
     ch.staged_mask = 0;
     ++prod->chunk;
+    if (prod->direct_depth == 0) prod->direct_floor = prod->chunk;
     if (cc.feedback) cc.feedback->fill_fresh = 0;
     // Pass 1: stamp. Stores only when the value changes: the packet's line
     // may sit in another core's cache, and a needless store takes it away.
@@ -313,12 +322,31 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
       // Wake whoever must run what was just pushed before spending the
       // time on the direct packets, not after.
       if (prod->wake_mask != 0) Flush();
+      ++prod->direct_depth;
       RunDirect(cc, pe, proto, {ch.direct, ch.ndirect});
+      --prod->direct_depth;
       out.handled += static_cast<uint32_t>(ch.ndirect);
     }
   }
   if (cc.here < 0 && prod->wake_mask != 0) Flush();
   return out;
+}
+
+bool Dispatcher::OutputHandled(int w) const {
+  // Worker w's producer slot is w (Dispatcher's constructor).
+  const int np = num_protocols_.load(std::memory_order_acquire);
+  for (int p = 0; p < np; ++p) {
+    const ProtocolEntry& pe = *protocols_[p];
+    for (uint64_t m = pe.nested[w].mask.load(std::memory_order_relaxed); m != 0; m &= m - 1) {
+      const Lane& lane = pe.lane(w, __builtin_ctzll(m));
+      // Acquire: pairs with the consumer's release after the handler, so
+      // that output's effects happen-before the bucket's next run.
+      if (lane.handled.load(std::memory_order_acquire) <
+          lane.nested_mark.load(std::memory_order_relaxed))
+        return false;
+    }
+  }
+  return true;
 }
 
 bool Dispatcher::NothingOutstanding(const Producer& prod, ProtocolEntry& pe) const {
@@ -431,12 +459,13 @@ void Dispatcher::ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolI
                              !LaneDrainedTo(pe.lane(prod.index, b.queued_to), b.tail_mark))) {
       target = b.queued_to;
       d = Decision::kQueue;
-    } else if (b.direct_chunk == prod.chunk) {
+    } else if (b.direct_chunk >= prod.direct_floor) {
       target = b.direct_to;
       d = b.direct_decision;
     } else {
+      const int last_ran = LastRan(b);
       b.queued_to = -1;
-      target = PlaceBucket(cc, pe, proto, pkt, b, bis[i], &d);
+      target = PlaceBucket(cc, pe, proto, pkt, b, bis[i], last_ran, &d);
     }
     File(cc, pe, pkt, &b, target, d, ch);
   }
@@ -462,19 +491,21 @@ bool Dispatcher::Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, 
       d = Decision::kQueue;
       if (cc.mode == DispatchMode::kAdaptive && cc.here >= 0)
         prod.decisions[static_cast<size_t>(AdaptiveReason::kInFlight)].Add(1);
-    } else if (b->direct_chunk == prod.chunk) {
+    } else if (b->direct_chunk >= prod.direct_floor) {
       // An earlier packet of this bucket runs here at the end of this
-      // chunk: this one runs with it, whatever the feedback says now.
+      // chunk (or of an outer one, Producer::direct_floor): this one runs
+      // with it, whatever the feedback says now.
       target = b->direct_to;
       d = b->direct_decision;
       if (cc.mode == DispatchMode::kAdaptive && cc.here >= 0)
         prod.decisions[static_cast<size_t>(b->last_reason)].Add(1);
     } else {
+      const int last_ran = LastRan(*b);
       b->queued_to = -1;  // drained: nothing of it is queued anywhere
       // The spill test wants the placed CPU's queue as of this chunk.
       if (cc.feedback && b->placement >= 0 && b->placement != cc.here)
         placement_.RefreshFill(*cc.feedback, pe, proto, b->placement, ch.staged_on(b->placement));
-      target = PlaceBucket(cc, pe, proto, pkt, *b, bi, &d);
+      target = PlaceBucket(cc, pe, proto, pkt, *b, bi, last_ran, &d);
     }
   } else {
     target = SelectWorkstream(pe.spec, pkt, pkt.source, nws_, settings_.flow_buckets);
@@ -525,7 +556,7 @@ Decision Dispatcher::DecideUnbucketed(const CallContext& cc, const ProtocolEntry
 }
 
 int Dispatcher::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
-                            Bucket& b, uint32_t bi, Decision* d) {
+                            Bucket& b, uint32_t bi, int last_ran, Decision* d) {
   Producer& prod = *cc.prod;
   const int16_t hint = pe.hints[bi].load(std::memory_order_relaxed);
   const bool hinted = hint >= 0 && hint < nws_;
@@ -537,7 +568,8 @@ int Dispatcher::PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto
                  workstreams_[target]->protos[proto].qlen.load(std::memory_order_relaxed)});
     return target;
   }
-  const AdaptiveChoice choice = placement_.Place(prod, *cc.feedback, proto, b, hinted ? hint : -1);
+  const AdaptiveChoice choice =
+      placement_.Place(prod, *cc.feedback, proto, b, hinted ? hint : -1, last_ran, *this);
   *d = choice.placement == cc.here ? Decision::kDirect : Decision::kQueue;
   return choice.placement;
 }
@@ -608,6 +640,16 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
     if (depth > lane.watermark.Get()) lane.watermark.Add(depth - lane.watermark.Get());
     cc.prod->wake_mask |= uint64_t{1} << t;
     pe.pushed[cc.prod->index].mask |= uint64_t{1} << t;
+    if (cc.here_draining) {
+      // A handler's output: a bucket leaving this workstream waits for it
+      // (HandlerOutputHandled).
+      std::atomic<uint64_t>& nested = pe.nested[cc.prod->index].mask;
+      const uint64_t bit = uint64_t{1} << t;
+      if (!(nested.load(std::memory_order_relaxed) & bit))
+        nested.store(nested.load(std::memory_order_relaxed) | bit, std::memory_order_relaxed);
+      lane.nested_mark.store(lane.enqueued.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
+    }
   }
   for (size_t i = pushed; i < k; ++i) {
     lane.qdrops.Add(1);

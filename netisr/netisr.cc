@@ -230,6 +230,7 @@ Result<ProtocolId> Dispatcher::Register(const ProtocolSpec& spec) {
     pe->buckets.assign(producers_.size(), std::vector<internal::Bucket>(settings_.flow_buckets));
     pe->feedback.resize(producers_.size());
     pe->pushed.resize(producers_.size());
+    pe->nested = std::make_unique<internal::ProtocolEntry::NestedLanes[]>(producers_.size());
     pe->hints = std::make_unique<std::atomic<int16_t>[]>(settings_.flow_buckets);
   } catch (const std::bad_alloc&) {
     return bad(ErrorCode::kResourceExhausted, "out of memory allocating " + Bytes(need));

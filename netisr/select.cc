@@ -75,6 +75,8 @@ const char* ToString(AdaptiveReason r) {
       return "spill";
     case AdaptiveReason::kInFlight:
       return "in_flight";
+    case AdaptiveReason::kOrdered:
+      return "ordered";
     case AdaptiveReason::kCount:
       break;
   }

@@ -36,6 +36,25 @@ class SystemClock final : public Clock {
   uint64_t NowNs() const override;
 };
 
+// The order guarantee across producers. A handler's output (its nested
+// dispatches: a request's response) leaves from the producer of the
+// workstream the handler ran on, and a consumer drains its lanes in
+// producer order. A bucket that moved while that output was still queued
+// would have its next handler's output leave from another producer and
+// could overtake it: so a bucket leaves a workstream only once that
+// workstream's handler output is handled (XPS's ooo_okay, applied to the
+// producer a flow leaves). A stronger condition than needed (all of the
+// workstream's output, not only this bucket's, which no producer can tell
+// apart), so a bucket may stay a little longer than the rule wanted.
+class OrderFence {
+ public:
+  // True once everything workstream w's handlers emitted has been handled.
+  virtual bool OutputHandled(int w) const = 0;
+
+ protected:
+  ~OrderFence() = default;
+};
+
 class AdaptivePlacement {
  public:
   // `workstreams` and `settings` must outlive this object; nws fixed.
@@ -60,8 +79,12 @@ class AdaptivePlacement {
 
   // Places drained bucket b of `prod` (on workstream prod.home_ws) by the
   // adaptive rule, or on `hint` if that is a workstream (-1 none): moves it
-  // when the rule says so, counting the decision and the migration.
-  AdaptiveChoice Place(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b, int hint) const;
+  // when the rule says so, counting the decision and the migration. Unless
+  // it would run elsewhere than `last_ran` (where its last packet ran or
+  // was queued; -1 none) before `fence` says that workstream's handler
+  // output is handled: then it runs there again (kOrdered), nothing moved.
+  AdaptiveChoice Place(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b, int hint,
+                       int last_ran, const OrderFence& fence) const;
 
  private:
   // Reads workstream w's published load, queue fill (unless RefreshFill's

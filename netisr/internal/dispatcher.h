@@ -75,7 +75,7 @@ std::string RangeError(const char* what, uint64_t v, uint64_t lo, uint64_t hi);
 
 // Members are public to the dispatcher's own files (listed above); nothing
 // outside netisr/ includes this header but tests (TestPeer).
-class Dispatcher final : public Netisr, private WorkerRuntime {
+class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFence {
  public:
   Dispatcher(const Settings& settings, std::unique_ptr<WorkModel> model, int nws);
   ~Dispatcher() override;
@@ -166,9 +166,15 @@ class Dispatcher final : public Netisr, private WorkerRuntime {
   // Direct, hybrid-direct or queue for a packet without a flow bucket.
   Decision DecideUnbucketed(const CallContext& cc, const ProtocolEntry& pe, ProtocolId proto,
                             int target, const Chunk& ch) const;
-  // Placement of a drained flow bucket: policy or hint, or the adaptive rule.
+  // Placement of a drained flow bucket: policy or hint, or the adaptive rule
+  // (which keeps it on `last_ran`, where its last packet ran or was queued,
+  // -1 none, until that workstream's handler output is handled).
   int PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt, Bucket& b,
-                  uint32_t bi, Decision* d);
+                  uint32_t bi, int last_ran, Decision* d);
+  // OrderFence: true once every packet workstream w's worker pushed from
+  // inside a handler, for any protocol, has been handled. Reads the lanes
+  // of ProtocolEntry::nested only (none outside nested workloads).
+  bool OutputHandled(int w) const override;
   void RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                  std::span<Packet* const> burst);
   // Pushes `batch` (the chunk's packets staged for workstream `t`, in

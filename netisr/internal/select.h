@@ -82,6 +82,9 @@ enum class AdaptiveReason : uint8_t {
   kInFlight,     // earlier packets of the bucket still queued: behind them
   kSpill,        // the bucket's CPU has a queue past spill_fill: this packet
                  // runs here, the bucket stays placed there
+  kOrdered,      // the rule would run it elsewhere, but what its handlers
+                 // emitted where it last ran is not all handled yet: there
+                 // again, or that output could be overtaken
   kCount,
 };
 const char* ToString(AdaptiveReason r);

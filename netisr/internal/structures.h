@@ -40,6 +40,12 @@ struct Lane {
   // Packets pushed into `ring`, ever. Release store after the push; read
   // with acquire by Idle() scans.
   alignas(64) std::atomic<uint64_t> enqueued{0};
+  // `enqueued` after this producer's last push made from inside a handler
+  // (a nested dispatch: its worker was running handlers), 0 if none. Read
+  // by other producers' order fence (Dispatcher::HandlerOutputHandled), after
+  // an acquire of a lane `handled` that the handler's return released, so
+  // relaxed: they see at least the marks of every handler run they saw end.
+  std::atomic<uint64_t> nested_mark{0};
   Counter dispatched;         // direct mode, handled in the caller
   Counter hybrid_dispatched;  // hybrid rule, handled in the caller
   Counter qdrops;             // refused at the queue limit
@@ -84,9 +90,10 @@ struct Bucket {
   // Producer chunk in which a packet of this bucket was filed to run here
   // (directly, at the end of the chunk, after its queued packets are
   // pushed), with the workstream it counts under (direct_to) and its
-  // decision. Later packets of the bucket in that chunk run with it: none
-  // may be queued elsewhere and overtake it. Producer::chunk starts at 1,
-  // so 0 means never.
+  // decision. Later packets of the bucket in that chunk, or in any chunk
+  // of a nested dispatch its direct runs make (Producer::direct_floor),
+  // run with it: none may be queued elsewhere and overtake it.
+  // Producer::chunk starts at 1, so 0 means never.
   uint64_t direct_chunk = 0;
   // Lane position (its `enqueued` count) of the bucket's last queued
   // packet, predicted when staged. Its packets are all done once the lane's
@@ -203,6 +210,15 @@ struct ProtocolEntry {
     uint64_t mask = 0;
   };
   std::vector<PushedLanes> pushed;
+  // nested[producer]: the lanes (bit per workstream) that producer ever
+  // pushed into from inside a handler (Lane::nested_mark set), never
+  // cleared: the order fence reads only those. Written only by that
+  // producer's thread (relaxed, before the nested_mark store), read by any
+  // producer (relaxed, ordered as nested_mark). A line each.
+  struct alignas(64) NestedLanes {
+    std::atomic<uint64_t> mask{0};
+  };
+  std::unique_ptr<NestedLanes[]> nested;
 };
 
 struct Producer {
@@ -244,6 +260,16 @@ struct Producer {
   // Chunks of packets classified so far (see Bucket::staged_chunk); the
   // first chunk is 1, so a bucket's 0 never matches.
   uint64_t chunk = 0;
+  // Chunks from direct_floor on may have packets filed to run here whose
+  // handlers have not run yet: the current chunk, and, while a chunk's
+  // direct runs dispatch again (a nested Enter on this producer), that
+  // outer chunk and every chunk since. A bucket filed to run here in one of
+  // them (Bucket::direct_chunk >= direct_floor) keeps that decision:
+  // re-placed by the nested call, it could move, and what it then emits
+  // elsewhere could overtake what the outer chunk's packets emit here.
+  // direct_depth: chunks whose direct runs are in progress (nesting depth).
+  uint64_t direct_floor = 0;
+  uint32_t direct_depth = 0;
   // Statistics, single writer: adaptive decisions by reason and bucket moves.
   std::array<Counter, static_cast<size_t>(AdaptiveReason::kCount)> decisions;
   Counter migrations;
