@@ -642,7 +642,7 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
     pe.pushed[cc.prod->index].mask |= uint64_t{1} << t;
     if (cc.here_draining) {
       // A handler's output: a bucket leaving this workstream waits for it
-      // (HandlerOutputHandled).
+      // (OutputHandled).
       std::atomic<uint64_t>& nested = pe.nested[cc.prod->index].mask;
       const uint64_t bit = uint64_t{1} << t;
       if (!(nested.load(std::memory_order_relaxed) & bit))

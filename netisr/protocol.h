@@ -89,6 +89,9 @@ using M2CpuFn = std::function<std::optional<int>(const Packet& pkt, uint16_t sou
 // toward its workstream at once. Under the fibers model a handler of the
 // protocol may still be waiting then (its burst left the queue): the hook
 // means "nothing queued", not "no handler of the protocol in progress".
+// It runs after the drained packets count as handled, so what it
+// dispatches is outside the adaptive order fence (OrderFence): a flow
+// whose packets' output it sends may move before that output is handled.
 using DrainedFn = std::function<void(int workstream)>;
 
 struct ProtocolSpec {

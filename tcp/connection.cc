@@ -231,8 +231,10 @@ void Connection::Input(const Segment& seg) {
   // RFC 7323 5.3 R1 (PAWS): an older timestamp than TS.Recent is a stale
   // duplicate from an earlier incarnation of the sequence space.
   if (ts_ok_ && seg.opt.has_ts && !seg.has(flags::kRst) && SeqLt(seg.opt.ts_val, ts_recent_)) {
-    // Except a pure ACK that could move nothing even if accepted (its ACK
-    // not beyond SND.UNA, its sequence not beyond RCV.NXT): a host that
+    // Except a pure ACK that acknowledges nothing new (its ACK at most
+    // MAX.SND.WND behind SND.UNA, its sequence at most a receive buffer
+    // behind RCV.NXT; accepted, it would count at most as a duplicate
+    // ACK): a host that
     // sends from two CPUs (Linux: data from the writer, ACKs from softirq;
     // a veth queues each CPU's frames apart) delivers such an ACK behind
     // its own later segment that moved TS.Recent on, which supersedes it.
@@ -360,8 +362,13 @@ void Connection::Input(const Segment& seg) {
 }
 
 bool Connection::IsStalePureAck(const Segment& seg) const {
+  // The lower bounds: nothing the peer sent before a segment we accepted
+  // can be further behind (RFC 5961 5.2's for the ACK); anything further
+  // is PAWS's old duplicate, answered.
   return seg.has(flags::kAck) && !seg.has(flags::kSyn | flags::kFin | flags::kRst) &&
-         seg.payload_len == 0 && SeqLeq(seg.seq, rcv_nxt_) && SeqLeq(seg.ack, snd_una_);
+         seg.payload_len == 0 && SeqLeq(seg.seq, rcv_nxt_) &&
+         SeqGeq(seg.seq, rcv_nxt_ - static_cast<uint32_t>(rcvbuf_.capacity())) &&
+         SeqLeq(seg.ack, snd_una_) && SeqGeq(seg.ack, snd_una_ - max_snd_wnd_);
 }
 
 bool Connection::ProcessAck(const Segment& seg) {

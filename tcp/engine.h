@@ -234,6 +234,7 @@ class Connection {
   uint32_t ssthresh() const { return ssthresh_; }
   Micros rto() const { return rto_; }
   uint32_t send_window() const { return snd_wnd_; }
+  uint32_t max_send_window() const { return max_snd_wnd_; }  // MAX.SND.WND (RFC 5961)
   uint32_t flight_size() const { return snd_nxt_ - snd_una_; }
 
  private:
@@ -264,9 +265,10 @@ class Connection {
   void Input(const Segment& seg);
   void InputSynSent(const Segment& seg);
   bool ProcessAck(const Segment& seg);  // false: segment dropped
-  // A pure ACK whose sequence is not beyond RCV.NXT and whose ACK is not
-  // beyond SND.UNA: accepted, it could move nothing but the send window,
-  // which a segment the peer sent after it has already set.
+  // A pure ACK whose sequence is in [RCV.NXT - receive buffer, RCV.NXT]
+  // and whose ACK is in [SND.UNA - MAX.SND.WND, SND.UNA]: it acknowledges
+  // nothing new, and its window is older than what a segment the peer sent
+  // after it already set.
   bool IsStalePureAck(const Segment& seg) const;
   void ProcessData(const Segment& seg, uint32_t seq, const uint8_t* data, uint32_t len, bool fin);
   void NewAck(const Segment& seg, uint32_t acked);

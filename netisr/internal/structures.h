@@ -42,7 +42,7 @@ struct Lane {
   alignas(64) std::atomic<uint64_t> enqueued{0};
   // `enqueued` after this producer's last push made from inside a handler
   // (a nested dispatch: its worker was running handlers), 0 if none. Read
-  // by other producers' order fence (Dispatcher::HandlerOutputHandled), after
+  // by other producers' order fence (Dispatcher::OutputHandled), after
   // an acquire of a lane `handled` that the handler's return released, so
   // relaxed: they see at least the marks of every handler run they saw end.
   std::atomic<uint64_t> nested_mark{0};

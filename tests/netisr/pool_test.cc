@@ -52,6 +52,28 @@ TEST(PacketPool, BuffersDoNotOverlap) {
   }
 }
 
+// Debug builds stop at the second Release of a packet (with a cache, too),
+// before its index sits on the free list twice.
+TEST(PacketPoolDeathTest, SecondReleaseOfOnePacketAborts) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "the ownership check is compiled into debug builds only";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  for (uint32_t cache : {0u, 4u}) {
+    auto pool = std::move(PacketPool::Create(16, 64, cache)).value();
+    Packet* p = pool->Alloc();
+    ASSERT_NE(p, nullptr);
+    Release(p);
+    EXPECT_DEATH(Release(p), "PacketPool: packet [0-9]+ released twice") << cache;
+    Packet* q = pool->Alloc();
+    std::vector<Packet*> bulk = {q, q};
+    EXPECT_DEATH(ReleaseBulk(bulk), "released twice") << cache;
+    Release(q);
+    EXPECT_EQ(pool->available(), 16u) << "the parent's pool is whole";
+  }
+#endif
+}
+
 TEST(PacketPool, ConcurrentAllocFreeLosesNothing) {
   auto pool = MakePool(256);
   std::vector<std::thread> threads;

@@ -769,15 +769,23 @@ TEST_P(EngineTest, PawsDropsAReorderedPureAckSilently) {
   EXPECT_EQ(E().stats().drop(DropReason::kPaws), 0u);
   EXPECT_TRUE(Out().empty()) << "a stale pure ACK is not answered";
   EXPECT_EQ(rec_.conn->send_window(), 65535u << rec_.conn->send_wscale()) << "its window is old";
-  // Beyond RCV.NXT: not explained by reordering; PAWS, answered.
-  Segment ahead = ack;
-  ahead.seq = kPeerIss + 10;
-  p.Send(ahead);
-  EXPECT_EQ(E().stats().drop(DropReason::kPaws), 1u);
+  // Not explained by reordering: PAWS, answered. Beyond RCV.NXT; beyond
+  // SND.UNA; further behind RCV.NXT than a receive buffer (and across the
+  // sequence space's wrap); further behind SND.UNA than MAX.SND.WND; a FIN.
+  std::vector<Segment> paws(5, ack);
+  paws[0].seq = kPeerIss + 10;
+  paws[1].ack = iss + 2;
+  paws[2].seq = kPeerIss + 4 - settings_.recv_buffer - 1;
+  paws[3].ack = iss + 1 - rec_.conn->max_send_window() - 1;
+  paws[4].flags |= flags::kFin;
+  for (const Segment& s : paws) p.Send(s);
+  EXPECT_EQ(E().stats().drop(DropReason::kPaws), paws.size());
+  EXPECT_EQ(E().stats().drop(DropReason::kStaleAck), 2u);
   auto out = Out();
-  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out.size(), paws.size());
   EXPECT_EQ(out[0].ack, kPeerIss + 4);
   EXPECT_EQ(out[0].opt.ts_ecr, 1005u);
+  EXPECT_EQ(rec_.data, "new");
   EXPECT_EQ(E().stats().segments_in, E().stats().accepted + E().stats().dropped());
 }
 
