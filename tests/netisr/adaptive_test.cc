@@ -417,5 +417,158 @@ TEST(Adaptive, ABucketRunningHereStaysForTheRestOfItsChunk) {
   }
 }
 
+// A request's response leaves from the producer of the workstream the
+// request ran on, and a worker drains its lanes in producer order. Three
+// inline workstreams: requests arrive on worker 2 in bursts of two chunks
+// and run there (adaptive: placed here); their responses are hinted to
+// workstream 1. While the first chunk runs, the requests' bucket is hinted
+// to workstream 0, whose lane into 1 worker 1 drains before worker 2's:
+// moved at the second chunk, its requests' responses would overtake the
+// first chunk's, still queued from 2. The order fence keeps the bucket on 2
+// (decision `ordered`) until workstream 1 has handled them.
+TEST(Adaptive, ABucketLeavesOnlyOnceItsHandlersOutputIsHandled) {
+  static constexpr uint32_t kRequestFlow = 2, kResponseFlow = 3;
+  static constexpr uint64_t kRequests = 512, kBurst = 128;
+  auto nisr = MakeNetisr("inline", UnboundWorkers(3));
+  ASSERT_NE(nisr, nullptr);
+  Checker responses(kResponseFlow);
+  std::vector<int> ran_on(kRequests + 1, -1);
+  ProtocolId id = 0;
+  Netisr* n = nisr.get();
+  uint64_t response_seq = 0;
+  ProtocolSpec spec;
+  spec.name = "rr";
+  spec.dispatch = DispatchMode::kAdaptive;
+  spec.qlimit = 1024;
+  spec.handler = [&](Burst b) {
+    for (Packet* p : b) {
+      if (p->flowid == kResponseFlow) {
+        responses.Handle({&p, 1});
+        continue;
+      }
+      ran_on[p->seq] = Netisr::CurrentWorkstream();
+      if (p->seq == 10) {
+        EXPECT_TRUE(n->SetFlowAffinity(id, kRequestFlow, 0).ok());
+      }
+      // The response, in the request's buffer, from inside the handler.
+      p->SetFlowId(kResponseFlow, HashType::kOpaque);
+      p->seq = ++response_seq;
+      n->DispatchSrc(0, id, p);
+    }
+  };
+  auto proto = nisr->Register(spec);
+  ASSERT_TRUE(proto.ok());
+  id = *proto;
+  ASSERT_TRUE(nisr->SetFlowAffinity(id, kResponseFlow, 1).ok());
+  auto pool = MakePool(1024);
+  class Requests : public IngressSource {
+   public:
+    Requests(PacketPool& pool, ProtocolId proto) : pool_(pool), proto_(proto) {}
+    size_t Poll(Netisr& nisr, size_t) override {
+      Packet* burst[kBurst];
+      const size_t got =
+          pool_.AllocBulk(std::span<Packet*>(burst, std::min<size_t>(kBurst, kRequests - sent_)));
+      for (size_t i = 0; i < got; ++i) {
+        burst[i]->SetFlowId(kRequestFlow, HashType::kOpaque);
+        burst[i]->seq = ++sent_;
+      }
+      if (got > 0) nisr.DispatchBurst(0, proto_, {burst, got});
+      return got;
+    }
+    bool Exhausted() const override { return sent_ == kRequests; }
+
+   private:
+    PacketPool& pool_;
+    ProtocolId proto_;
+    uint64_t sent_ = 0;
+  } src(*pool, id);
+  ASSERT_TRUE(nisr->AttachSource(2, &src).ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  nisr->RunUntilIdle();
+  nisr->Stop();
+  EXPECT_EQ(responses.delivered(), kRequests);
+  EXPECT_EQ(responses.reordered(), 0u);
+  // The second chunk stayed; the next burst, its responses handled, moved.
+  for (uint64_t seq = 1; seq <= kBurst; ++seq) EXPECT_EQ(ran_on[seq], 2) << seq;
+  for (uint64_t seq = kBurst + 1; seq <= kRequests; ++seq) EXPECT_EQ(ran_on[seq], 0) << seq;
+  const Stats st = nisr->GetStats();
+  EXPECT_EQ(st.decisions.at("ordered"), kBurst - 64);
+  EXPECT_EQ(st.TotalDrops(), 0u);
+  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
+// A nested dispatch made by a chunk's direct runs must not re-place a
+// bucket whose packets that chunk still has to run here
+// (Producer::direct_floor). Worker 2 receives bursts of one request of
+// flow Y and 127 of flow Q (bucket 2), all run here. Y's handler hints
+// bucket 2 to workstream 0 and answers with a response whose flow shares
+// bucket 2: re-placed by that nested call, the bucket would move to 0
+// while Q's requests of the chunk still run on 2, and Q's next requests,
+// queued to 0 behind Y's response, would answer before the chunk's
+// answers from 2, which workstream 1 drains after 0's lane.
+TEST(Adaptive, ANestedDispatchLeavesTheOuterChunksBucketsInPlace) {
+  static constexpr uint32_t kY = 5, kQ = 2, kYAnswer = 2 + 256, kQAnswer = 7;
+  static constexpr uint64_t kBursts = 4, kBurst = 128;
+  auto nisr = MakeNetisr("inline", UnboundWorkers(3));
+  ASSERT_NE(nisr, nullptr);
+  Checker answers(kYAnswer);
+  ProtocolId id = 0;
+  Netisr* n = nisr.get();
+  uint64_t y_seq = 0, q_seq = 0;
+  ProtocolSpec spec;
+  spec.name = "rr";
+  spec.dispatch = DispatchMode::kAdaptive;
+  spec.qlimit = 1024;
+  spec.handler = [&](Burst b) {
+    for (Packet* p : b) {
+      if (p->flowid == kYAnswer || p->flowid == kQAnswer) {
+        answers.Handle({&p, 1});
+        continue;
+      }
+      if (p->flowid == kY) {
+        EXPECT_TRUE(n->SetFlowAffinity(id, kQ, 0).ok());
+        p->SetFlowId(kYAnswer, HashType::kOpaque);
+        p->seq = ++y_seq;
+      } else {
+        p->SetFlowId(kQAnswer, HashType::kOpaque);
+        p->seq = ++q_seq;
+      }
+      n->DispatchSrc(0, id, p);
+    }
+  };
+  auto proto = nisr->Register(spec);
+  ASSERT_TRUE(proto.ok());
+  id = *proto;
+  ASSERT_TRUE(nisr->SetFlowAffinity(id, kQAnswer, 1).ok());
+  auto pool = MakePool(2048);
+  class Requests : public IngressSource {
+   public:
+    Requests(PacketPool& pool, ProtocolId proto) : pool_(pool), proto_(proto) {}
+    size_t Poll(Netisr& nisr, size_t) override {
+      if (bursts_ == kBursts) return 0;
+      Packet* burst[kBurst];
+      const size_t got = pool_.AllocBulk(std::span<Packet*>(burst, kBurst));
+      for (size_t i = 0; i < got; ++i) burst[i]->SetFlowId(i == 0 ? kY : kQ, HashType::kOpaque);
+      ++bursts_;
+      if (got > 0) nisr.DispatchBurst(0, proto_, {burst, got});
+      return got;
+    }
+    bool Exhausted() const override { return bursts_ == kBursts; }
+
+   private:
+    PacketPool& pool_;
+    ProtocolId proto_;
+    uint64_t bursts_ = 0;
+  } src(*pool, id);
+  ASSERT_TRUE(nisr->AttachSource(2, &src).ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  nisr->RunUntilIdle();
+  nisr->Stop();
+  EXPECT_EQ(answers.delivered(), kBursts * kBurst);
+  EXPECT_EQ(answers.reordered(), 0u);
+  EXPECT_EQ(nisr->GetStats().TotalDrops(), 0u);
+  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
 }  // namespace
 }  // namespace netisr::testing
