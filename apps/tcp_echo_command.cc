@@ -272,6 +272,13 @@ nlohmann::json ToJson(const TcpEchoReport& r) {
       resets[std::string(tcp::ToString(static_cast<tcp::ResetCause>(i)))] = h.tcp.resets[i];
   j["resets"] = resets;
   j["drops"] = h.DropMap();
+  if (const tcp::PawsSample& p = h.tcp.last_paws; p.valid) {
+    // What the last unexplained old-timestamp drop was (docs/tcp.md).
+    j["last_paws"] = {{"flags", p.flags},     {"seq", p.seq},
+                      {"ack", p.ack},         {"payload_len", p.payload_len},
+                      {"ts_val", p.ts_val},   {"ts_recent", p.ts_recent},
+                      {"rcv_nxt", p.rcv_nxt}, {"snd_una", p.snd_una}};
+  }
   j["port"] = {{"rx_packets", r.port.rx_packets},
                {"tx_packets", r.port.tx_packets},
                {"tx_full", r.port.tx_full},

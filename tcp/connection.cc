@@ -246,6 +246,8 @@ void Connection::Input(const Segment& seg) {
       return;
     }
     e.Drop(DropReason::kPaws);
+    e.stats_.last_paws = {true,           seg.flags,  seg.seq,  seg.ack, seg.payload_len,
+                          seg.opt.ts_val, ts_recent_, rcv_nxt_, snd_una_};
     SendAck();
     return;
   }

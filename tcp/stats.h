@@ -77,6 +77,16 @@ enum class ResetCause : uint8_t {
 inline constexpr size_t kNumResetCauses = static_cast<size_t>(ResetCause::kCount);
 std::string_view ToString(ResetCause c);
 
+// The last segment PAWS dropped (DropReason::kPaws) and the state it met:
+// an unexplained drop, shown in reports (tcp-echo's JSON) so that one seen
+// once can be told apart from a reordering (docs/tcp.md).
+struct PawsSample {
+  bool valid = false;
+  uint8_t flags = 0;
+  uint32_t seq = 0, ack = 0, payload_len = 0, ts_val = 0;
+  uint32_t ts_recent = 0, rcv_nxt = 0, snd_una = 0;
+};
+
 // One engine's counters. Plain integers: an engine and its stats belong to
 // one thread (its workstream); readers on other threads take a snapshot at
 // a quiescent point (phase 2 will publish per-worker copies).
@@ -102,6 +112,7 @@ struct Stats {
   uint64_t passive_opens = 0;       // connections accepted (reached ESTABLISHED)
   uint64_t closed = 0;              // connections freed
   uint64_t time_wait_recycled = 0;  // TIME_WAIT ended early by a new SYN (RFC 6191)
+  PawsSample last_paws;
 
   uint64_t dropped() const {
     uint64_t n = 0;

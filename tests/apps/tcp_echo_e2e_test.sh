@@ -141,7 +141,7 @@ bad = {k: v for k, v in r["drops"].items()
        if k not in ("no_service", "tcp_duplicate", "tcp_out_of_window", "tcp_no_connection",
                     "tcp_stale_ack",
                     "tcp_closed", "host_not_for_us", "arp_ignored", "icmp_ignored")}
-assert not bad, bad
+assert not bad, (bad, r.get("last_paws"))
 print("ok: tcp-echo report", json.dumps({k: r[k] for k in ("connections", "echoed_bytes", "drops")}))
 PY
 

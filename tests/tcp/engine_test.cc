@@ -734,6 +734,13 @@ TEST_P(EngineTest, PawsDropsOldTimestamps) {
   old.opt.ts_val = 900;
   p.Send(old);
   EXPECT_EQ(E().stats().drop(DropReason::kPaws), 1u);
+  const PawsSample& sample = E().stats().last_paws;
+  EXPECT_TRUE(sample.valid);
+  EXPECT_EQ(sample.seq, kPeerIss + 4);
+  EXPECT_EQ(sample.payload_len, 3u);
+  EXPECT_EQ(sample.ts_val, 900u);
+  EXPECT_EQ(sample.ts_recent, 1005u);
+  EXPECT_EQ(sample.rcv_nxt, kPeerIss + 4);
   auto out = Out();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].ack, kPeerIss + 4);
