@@ -118,7 +118,7 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
   // A choice that would run the bucket elsewhere than last time waits for
   // the output of its handlers there (OrderFence).
   auto hold = [&](const AdaptiveChoice& c) {
-    return last_ran >= 0 && c.placement != last_ran && !fence.OutputHandled(last_ran);
+    return last_ran >= 0 && c.placement != last_ran && !fence.OutputHandled(last_ran, proto);
   };
   AdaptiveChoice choice;
   if (hint >= 0) {

@@ -105,12 +105,18 @@ BurstOutcome Dispatcher::QueueBurst(uint16_t source, ProtocolId proto,
   if (pkt->source != source) pkt->source = source;
   lane->dispatched.Add(1);
   Workstream* const ws = prod->home;
-  if (ws != nullptr) ++ws->draining;
+  if (ws != nullptr) {
+    ++ws->draining;
+    ++ws->running[proto];
+  }
   {
     NoWaitScope no_wait;  // inside Enter: fiber_sync.h
     pe.spec.handler({&pkt, 1});
   }
-  if (ws != nullptr) --ws->draining;
+  if (ws != nullptr) {
+    --ws->running[proto];
+    --ws->draining;
+  }
   return true;
 }
 
@@ -332,12 +338,28 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
   return out;
 }
 
-bool Dispatcher::OutputHandled(int w) const {
+void Dispatcher::MarkHandlerOutput(const CallContext& cc, ProtocolId proto, int t, Lane& lane) {
+  // Handler output of every protocol running here: a bucket of one of
+  // them leaving this workstream waits for it (OutputHandled).
+  const Workstream& ws = *workstreams_[cc.here];
+  const int np = num_protocols_.load(std::memory_order_relaxed);
+  const uint64_t bit = uint64_t{1} << t;
+  for (int e = 0; e < np; ++e) {
+    if (ws.running[e] == 0) continue;
+    std::atomic<uint64_t>& into = protocols_[e]->nested[cc.prod->index].into[proto];
+    if (!(into.load(std::memory_order_relaxed) & bit))
+      into.store(into.load(std::memory_order_relaxed) | bit, std::memory_order_relaxed);
+  }
+  lane.nested_mark.store(lane.enqueued.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+bool Dispatcher::OutputHandled(int w, ProtocolId proto) const {
   // Worker w's producer slot is w (Dispatcher's constructor).
+  const ProtocolEntry::NestedLanes& out = protocols_[proto]->nested[w];
   const int np = num_protocols_.load(std::memory_order_acquire);
-  for (int p = 0; p < np; ++p) {
-    const ProtocolEntry& pe = *protocols_[p];
-    for (uint64_t m = pe.nested[w].mask.load(std::memory_order_relaxed); m != 0; m &= m - 1) {
+  for (int t = 0; t < np; ++t) {
+    const ProtocolEntry& pe = *protocols_[t];
+    for (uint64_t m = out.into[t].load(std::memory_order_relaxed); m != 0; m &= m - 1) {
       const Lane& lane = pe.lane(w, __builtin_ctzll(m));
       // Acquire: pairs with the consumer's release after the handler, so
       // that output's effects happen-before the bucket's next run.
@@ -581,16 +603,20 @@ void Dispatcher::RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
   // rather than recurse.
   Workstream* ws = cc.here >= 0 ? workstreams_[cc.here].get() : nullptr;
   // Called from Enter only, whose NoWaitScope covers the handlers.
-  if (ws != nullptr) ++ws->draining;
-  if (cc.mode == DispatchMode::kAdaptive && ws != nullptr) {
+  if (ws == nullptr) {
+    pe.spec.handler(burst);
+    return;
+  }
+  ++ws->draining;
+  if (cc.mode == DispatchMode::kAdaptive) {
     // The adaptive rule wants this CPU's service time per protocol.
     const uint64_t t0 = placement_.Now();
-    RunHandler(pe, burst);
+    RunHandler(*ws, proto, pe, burst);
     ws->meter->AddService(proto, placement_.Now() - t0, static_cast<uint32_t>(burst.size()));
   } else {
-    RunHandler(pe, burst);
+    RunHandler(*ws, proto, pe, burst);
   }
-  if (ws != nullptr) --ws->draining;
+  --ws->draining;
 }
 
 std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, ProtocolEntry& pe,
@@ -640,16 +666,7 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
     if (depth > lane.watermark.Get()) lane.watermark.Add(depth - lane.watermark.Get());
     cc.prod->wake_mask |= uint64_t{1} << t;
     pe.pushed[cc.prod->index].mask |= uint64_t{1} << t;
-    if (cc.here_draining) {
-      // A handler's output: a bucket leaving this workstream waits for it
-      // (OutputHandled).
-      std::atomic<uint64_t>& nested = pe.nested[cc.prod->index].mask;
-      const uint64_t bit = uint64_t{1} << t;
-      if (!(nested.load(std::memory_order_relaxed) & bit))
-        nested.store(nested.load(std::memory_order_relaxed) | bit, std::memory_order_relaxed);
-      lane.nested_mark.store(lane.enqueued.load(std::memory_order_relaxed),
-                             std::memory_order_relaxed);
-    }
+    if (cc.here_draining) MarkHandlerOutput(cc, proto, t, lane);
   }
   for (size_t i = pushed; i < k; ++i) {
     lane.qdrops.Add(1);

@@ -157,7 +157,7 @@ bool Dispatcher::DrainWorkstream(int w, uint64_t* now) {
           for (size_t i = 0; i < n; ++i) Release(burst[i]);
           lane.shutdown_drops.Add(n);
         } else if (final_pass) {
-          RunHandler(pe, {burst, n});
+          RunHandler(ws, x, pe, {burst, n});
         } else {
           // One clock read per burst: a handler's end is the next start.
           const uint64_t t0 = *now;
@@ -169,7 +169,7 @@ bool Dispatcher::DrainWorkstream(int w, uint64_t* now) {
             const auto wait = static_cast<int32_t>(static_cast<uint32_t>(t0) - stamp);
             ws.meter->AddQueueDelay(static_cast<uint64_t>(std::max(wait, 0)));
           }
-          RunHandler(pe, {burst, n});
+          RunHandler(ws, x, pe, {burst, n});
           *now = Now();
           ws.meter->AddService(x, *now - t0, static_cast<uint32_t>(n));
           ws.meter->AddBusy(*now - t0);

@@ -41,11 +41,13 @@ class SystemClock final : public Clock {
 // workstream the handler ran on, and a consumer drains its lanes in
 // producer order. A bucket that moved while that output was still queued
 // would have its next handler's output leave from another producer and
-// could overtake it: so a bucket leaves a workstream only once that
-// workstream's handler output is handled (XPS's ooo_okay, applied to the
-// producer a flow leaves). A stronger condition than needed (all of the
-// workstream's output, not only this bucket's, which no producer can tell
-// apart), so a bucket may stay longer than the rule wanted: as long as the
+// could overtake it: so a bucket leaves a workstream only once what its
+// protocol's handlers emitted there is handled (XPS's ooo_okay, applied to
+// the producer a flow leaves). Output is told apart by the protocol whose
+// handler was running (Workstream::running), so an Ethernet layer's
+// hand-off to TCP does not hold TCP's buckets, whose handlers emit
+// nothing; within a protocol it is not told apart by bucket, which no
+// producer can do, so a bucket may stay longer than the rule wanted: as long as the
 // old workstream's consumers lag behind what it emits (no bound; at 64
 // simulated CPUs under reqresp 6% of the decisions were held). It orders
 // one hop: output of output (A's handler emits to T, whose handler emits
@@ -55,8 +57,9 @@ class SystemClock final : public Clock {
 // adaptive (they record no Bucket::direct_chunk; LastRan sees older state).
 class OrderFence {
  public:
-  // True once everything workstream w's handlers emitted has been handled.
-  virtual bool OutputHandled(int w) const = 0;
+  // True once everything the handlers of protocol `proto` emitted on
+  // workstream w has been handled.
+  virtual bool OutputHandled(int w, ProtocolId proto) const = 0;
 
  protected:
   ~OrderFence() = default;

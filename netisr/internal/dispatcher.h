@@ -172,9 +172,9 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   int PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt, Bucket& b,
                   uint32_t bi, int last_ran, Decision* d);
   // OrderFence: true once every packet workstream w's worker pushed from
-  // inside a handler, for any protocol, has been handled. Reads the lanes
-  // of ProtocolEntry::nested only (none outside nested workloads).
-  bool OutputHandled(int w) const override;
+  // inside a handler of `proto`, into any protocol, has been handled. Reads
+  // the lanes in ProtocolEntry::nested only (none outside nested workloads).
+  bool OutputHandled(int w, ProtocolId proto) const override;
   void RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                  std::span<Packet* const> burst);
   // Pushes `batch` (the chunk's packets staged for workstream `t`, in
@@ -184,7 +184,18 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
                                                     ProtocolId proto, int t,
                                                     std::span<Packet* const> batch);
   void Drop(Producer* prod, ProtocolId proto, DropReason why, Packet* pkt);
-  void RunHandler(ProtocolEntry& pe, std::span<Packet* const> burst) { pe.spec.handler(burst); }
+  // Runs `pe`'s handler on `burst` on workstream ws's worker, counted in
+  // Workstream::running for the order fence.
+  void RunHandler(Workstream& ws, ProtocolId proto, ProtocolEntry& pe,
+                  std::span<Packet* const> burst) {
+    ++ws.running[proto];
+    pe.spec.handler(burst);
+    --ws.running[proto];
+  }
+  // Records lane `lane` (protocol `proto`, into workstream t), just pushed
+  // by a nested dispatch, as handler output of the protocols running on
+  // cc.here (Lane::nested_mark, ProtocolEntry::nested).
+  void MarkHandlerOutput(const CallContext& cc, ProtocolId proto, int t, Lane& lane);
 
   // --- Workers (workers.cc) ---
   // Runs (or, at shutdown in drop mode, drops) the workstream's queued

@@ -135,6 +135,12 @@ struct Workstream {
   // runs keep it balanced. Read and written only on the worker's own thread
   // (the hybrid rule runs on it too).
   uint32_t draining = 0;
+  // Handler runs in progress on this worker, by protocol (counts, as
+  // `draining`: fibers interleave their runs): a nested dispatch's lanes
+  // are recorded as the handler output of every protocol running
+  // (ProtocolEntry::nested; a superset of the one that emitted it when
+  // fibers interleave). Worker's thread only.
+  std::array<uint16_t, kMaxProtocols> running{};
   // Published load (single writer: this worker through `meter`; anyone
   // reads, relaxed) and the worker-owned accumulator behind it.
   sched::CpuLoad load;
@@ -210,13 +216,14 @@ struct ProtocolEntry {
     uint64_t mask = 0;
   };
   std::vector<PushedLanes> pushed;
-  // nested[producer]: the lanes (bit per workstream) that producer ever
-  // pushed into from inside a handler (Lane::nested_mark set), never
-  // cleared: the order fence reads only those. Written only by that
-  // producer's thread (relaxed, before the nested_mark store), read by any
-  // producer (relaxed, ordered as nested_mark). A line each.
+  // nested[producer].into[t]: the lanes of protocol t (bit per workstream)
+  // that producer ever pushed into from inside a handler of THIS protocol
+  // (its handler output; Lane::nested_mark set), never cleared: the order
+  // fence for this protocol's buckets reads only those. Written only by
+  // that producer's thread (relaxed, before the nested_mark store), read by
+  // any producer (relaxed, ordered as nested_mark). Lines of their own.
   struct alignas(64) NestedLanes {
-    std::atomic<uint64_t> mask{0};
+    std::array<std::atomic<uint64_t>, kMaxProtocols> into{};
   };
   std::unique_ptr<NestedLanes[]> nested;
 };

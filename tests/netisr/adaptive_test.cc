@@ -570,5 +570,88 @@ TEST(Adaptive, ANestedDispatchLeavesTheOuterChunksBucketsInPlace) {
   EXPECT_EQ(pool->available(), pool->capacity());
 }
 
+// The fence waits for the output of the bucket's own protocol's handlers
+// only. A front protocol (an Ethernet layer's part) runs on worker 2 and
+// hands every packet on to an adaptive protocol by a nested dispatch:
+// flow Y, hinted to workstream 1, queued there; flow X run here. X's
+// bucket, hinted to workstream 0 while its 5th packet runs, moves at its
+// 6th although Y's packets from 2 are still queued: they are the front
+// protocol's output, not X's protocol's, and X's handlers emit nothing
+// (with every handler's output counted, X stayed on 2 for the whole burst).
+TEST(Adaptive, TheFenceWaitsOnlyForTheBucketsProtocolsOutput) {
+  static constexpr uint32_t kX = 2, kY = 3;
+  static constexpr uint64_t kBurst = 128;
+  auto nisr = MakeNetisr("inline", UnboundWorkers(3));
+  ASSERT_NE(nisr, nullptr);
+  Checker checker(kY);
+  std::vector<int> x_ran_on(kBurst, -1);
+  ProtocolId inner_id = 0, front_id = 0;
+  Netisr* n = nisr.get();
+  ProtocolSpec inner;
+  inner.name = "inner";
+  inner.dispatch = DispatchMode::kAdaptive;
+  inner.qlimit = 1024;
+  inner.handler = [&](Burst b) {
+    for (Packet* p : b) {
+      if (p->flowid == kX) {
+        x_ran_on[p->seq] = Netisr::CurrentWorkstream();
+        if (p->seq == 5) {
+          EXPECT_TRUE(n->SetFlowAffinity(inner_id, kX, 0).ok());
+        }
+      }
+    }
+    checker.Handle(b);
+  };
+  ProtocolSpec front;
+  front.name = "front";
+  front.policy = Policy::kSource;
+  front.dispatch = DispatchMode::kDirect;
+  front.handler = [&](Burst b) {
+    for (Packet* p : b) n->DispatchSrc(2, inner_id, p);
+  };
+  auto inner_proto = nisr->Register(inner);
+  auto front_proto = nisr->Register(front);
+  ASSERT_TRUE(inner_proto.ok() && front_proto.ok());
+  inner_id = *inner_proto;
+  front_id = *front_proto;
+  ASSERT_TRUE(nisr->SetFlowAffinity(inner_id, kY, 1).ok());
+  auto pool = MakePool(1024);
+  class Frames : public IngressSource {
+   public:
+    Frames(PacketPool& pool, ProtocolId proto) : pool_(pool), proto_(proto) {}
+    size_t Poll(Netisr& nisr, size_t) override {
+      if (done_) return 0;
+      Packet* burst[kBurst];
+      const size_t got = pool_.AllocBulk(std::span<Packet*>(burst, kBurst));
+      for (size_t i = 0; i < got; ++i) {
+        burst[i]->SetFlowId(i % 2 == 0 ? kX : kY, HashType::kOpaque);
+        burst[i]->seq = i / 2 + 1;
+      }
+      done_ = true;
+      nisr.DispatchBurst(2, proto_, {burst, got});
+      return got;
+    }
+    bool Exhausted() const override { return done_; }
+
+   private:
+    PacketPool& pool_;
+    ProtocolId proto_;
+    bool done_ = false;
+  } src(*pool, front_id);
+  ASSERT_TRUE(nisr->AttachSource(2, &src).ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  nisr->RunUntilIdle();
+  nisr->Stop();
+  EXPECT_EQ(checker.delivered(), kBurst);
+  EXPECT_EQ(checker.reordered(), 0u);
+  // X's packets up to the hint ran here, each on its own nested call;
+  // from the next one on, on 0.
+  for (uint64_t seq = 1; seq <= 5; ++seq) EXPECT_EQ(x_ran_on[seq], 2) << seq;
+  for (uint64_t seq = 6; seq <= 64; ++seq) EXPECT_EQ(x_ran_on[seq], 0) << seq;
+  const Stats st = nisr->GetStats();
+  EXPECT_EQ(st.decisions.count("ordered") ? st.decisions.at("ordered") : 0u, 0u);
+  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
 }  // namespace
 }  // namespace netisr::testing
