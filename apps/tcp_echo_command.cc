@@ -274,10 +274,17 @@ nlohmann::json ToJson(const TcpEchoReport& r) {
   j["drops"] = h.DropMap();
   if (const tcp::PawsSample& p = h.tcp.last_paws; p.valid) {
     // What the last unexplained old-timestamp drop was (docs/tcp.md).
-    j["last_paws"] = {{"flags", p.flags},     {"seq", p.seq},
-                      {"ack", p.ack},         {"payload_len", p.payload_len},
-                      {"ts_val", p.ts_val},   {"ts_recent", p.ts_recent},
-                      {"rcv_nxt", p.rcv_nxt}, {"snd_una", p.snd_una}};
+    j["last_paws"] = {{"state", tcp::ToString(static_cast<tcp::State>(p.state))},
+                      {"lport", p.lport},
+                      {"fport", p.fport},
+                      {"flags", p.flags},
+                      {"seq", p.seq},
+                      {"ack", p.ack},
+                      {"payload_len", p.payload_len},
+                      {"ts_val", p.ts_val},
+                      {"ts_recent", p.ts_recent},
+                      {"rcv_nxt", p.rcv_nxt},
+                      {"snd_una", p.snd_una}};
   }
   j["port"] = {{"rx_packets", r.port.rx_packets},
                {"tx_packets", r.port.tx_packets},

@@ -340,17 +340,22 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
 
 void Dispatcher::MarkHandlerOutput(const CallContext& cc, ProtocolId proto, int t, Lane& lane) {
   // Handler output of every protocol running here: a bucket of one of
-  // them leaving this workstream waits for it (OutputHandled).
+  // them leaving this workstream waits for it (OutputHandled). None running
+  // (a drained hook's dispatch): no handler's output, no mark.
   const Workstream& ws = *workstreams_[cc.here];
   const int np = num_protocols_.load(std::memory_order_relaxed);
   const uint64_t bit = uint64_t{1} << t;
+  bool any = false;
   for (int e = 0; e < np; ++e) {
     if (ws.running[e] == 0) continue;
+    any = true;
     std::atomic<uint64_t>& into = protocols_[e]->nested[cc.prod->index].into[proto];
     if (!(into.load(std::memory_order_relaxed) & bit))
       into.store(into.load(std::memory_order_relaxed) | bit, std::memory_order_relaxed);
   }
-  lane.nested_mark.store(lane.enqueued.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  if (any)
+    lane.nested_mark.store(lane.enqueued.load(std::memory_order_relaxed),
+                           std::memory_order_relaxed);
 }
 
 bool Dispatcher::OutputHandled(int w, ProtocolId proto) const {

@@ -246,8 +246,19 @@ void Connection::Input(const Segment& seg) {
       return;
     }
     e.Drop(DropReason::kPaws);
-    e.stats_.last_paws = {true,           seg.flags,  seg.seq,  seg.ack, seg.payload_len,
-                          seg.opt.ts_val, ts_recent_, rcv_nxt_, snd_una_};
+    e.stats_.last_paws = {.valid = true,
+                          .at_us = e.now(),
+                          .state = static_cast<uint8_t>(state_),
+                          .lport = seg.tuple.lport,
+                          .fport = seg.tuple.fport,
+                          .flags = seg.flags,
+                          .seq = seg.seq,
+                          .ack = seg.ack,
+                          .payload_len = seg.payload_len,
+                          .ts_val = seg.opt.ts_val,
+                          .ts_recent = ts_recent_,
+                          .rcv_nxt = rcv_nxt_,
+                          .snd_una = snd_una_};
     SendAck();
     return;
   }

@@ -570,7 +570,10 @@ HostStats Host::Stats() const {
     r.tcp.accepted += st.accepted;
     for (size_t i = 0; i < kNumDropReasons; ++i) r.tcp.drops[i] += st.drops[i];
     for (size_t i = 0; i < kNumResetCauses; ++i) r.tcp.resets[i] += st.resets[i];
-    if (st.last_paws.valid) r.tcp.last_paws = st.last_paws;  // any engine's
+    // The latest of the engines' (one clock for all of a host's engines).
+    if (st.last_paws.valid &&
+        (!r.tcp.last_paws.valid || st.last_paws.at_us >= r.tcp.last_paws.at_us))
+      r.tcp.last_paws = st.last_paws;
     r.tcp.segments_out += st.segments_out;
     r.tcp.data_segments_out += st.data_segments_out;
     r.tcp.bytes_out += st.bytes_out;

@@ -82,6 +82,9 @@ std::string_view ToString(ResetCause c);
 // once can be told apart from a reordering (docs/tcp.md).
 struct PawsSample {
   bool valid = false;
+  uint64_t at_us = 0;  // the engine's clock (Engine::now) at the drop
+  uint8_t state = 0;   // the connection's tcp::State
+  uint16_t lport = 0, fport = 0;
   uint8_t flags = 0;
   uint32_t seq = 0, ack = 0, payload_len = 0, ts_val = 0;
   uint32_t ts_recent = 0, rcv_nxt = 0, snd_una = 0;

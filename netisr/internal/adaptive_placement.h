@@ -46,7 +46,9 @@ class SystemClock final : public Clock {
 // the producer a flow leaves). Output is told apart by the protocol whose
 // handler was running (Workstream::running), so an Ethernet layer's
 // hand-off to TCP does not hold TCP's buckets, whose handlers emit
-// nothing; within a protocol it is not told apart by bucket, which no
+// nothing; but a lane's mark (Lane::nested_mark) is shared, so where two
+// protocols' handlers push into the same lane each waits for both. Within
+// a protocol output is not told apart by bucket, which no
 // producer can do, so a bucket may stay longer than the rule wanted: as long as the
 // old workstream's consumers lag behind what it emits (no bound; at 64
 // simulated CPUs under reqresp 6% of the decisions were held). It orders

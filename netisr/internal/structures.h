@@ -139,7 +139,8 @@ struct Workstream {
   // `draining`: fibers interleave their runs): a nested dispatch's lanes
   // are recorded as the handler output of every protocol running
   // (ProtocolEntry::nested; a superset of the one that emitted it when
-  // fibers interleave). Worker's thread only.
+  // fibers interleave). Worker's thread only (or the stopping thread's
+  // final drain, after the workers joined), as `draining`.
   std::array<uint16_t, kMaxProtocols> running{};
   // Published load (single writer: this worker through `meter`; anyone
   // reads, relaxed) and the worker-owned accumulator behind it.

@@ -741,6 +741,8 @@ TEST_P(EngineTest, PawsDropsOldTimestamps) {
   EXPECT_EQ(sample.ts_val, 900u);
   EXPECT_EQ(sample.ts_recent, 1005u);
   EXPECT_EQ(sample.rcv_nxt, kPeerIss + 4);
+  EXPECT_EQ(static_cast<State>(sample.state), State::kEstablished);
+  EXPECT_EQ(sample.lport, rec_.conn->tuple().lport);
   auto out = Out();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].ack, kPeerIss + 4);
