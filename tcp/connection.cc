@@ -234,10 +234,10 @@ void Connection::Input(const Segment& seg) {
     // Except a pure ACK that acknowledges nothing new (its ACK at most
     // MAX.SND.WND behind SND.UNA, its sequence at most a receive buffer
     // behind RCV.NXT; accepted, it would count at most as a duplicate
-    // ACK): a host that
-    // sends from two CPUs (Linux: data from the writer, ACKs from softirq;
-    // a veth queues each CPU's frames apart) delivers such an ACK behind
-    // its own later segment that moved TS.Recent on, which supersedes it.
+    // ACK): a host that sends from two CPUs (Linux: data from the writer,
+    // ACKs from softirq; a veth queues each CPU's frames apart) delivers
+    // such an ACK behind its own later segment that moved TS.Recent on,
+    // which supersedes it.
     // Dropped under its own reason and not answered: PAWS's ACK would reach
     // the peer as a duplicate ACK. (Linux accepts the narrower case at
     // RCV.NXT with SND.UNA and the same window, tcp_disordered_ack.)

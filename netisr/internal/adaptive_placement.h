@@ -48,8 +48,8 @@ class SystemClock final : public Clock {
 // hand-off to TCP does not hold TCP's buckets, whose handlers emit
 // nothing; but a lane's mark (Lane::nested_mark) is shared, so where two
 // protocols' handlers push into the same lane each waits for both. Within
-// a protocol output is not told apart by bucket, which no
-// producer can do, so a bucket may stay longer than the rule wanted: as long as the
+// a protocol, output is not told apart by bucket, which no producer can
+// do, so a bucket may stay longer than the rule wanted: as long as the
 // old workstream's consumers lag behind what it emits (no bound; at 64
 // simulated CPUs under reqresp 6% of the decisions were held). It orders
 // one hop: output of output (A's handler emits to T, whose handler emits

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "netisr/netisr.h"
@@ -28,6 +29,41 @@ class WhereChecker : public Checker {
 
  private:
   std::vector<std::atomic<int>> last_ws_;
+};
+
+// Deterministic traffic for the inline tests: `total` packets from `pool`
+// in bursts of up to `burst` (one DispatchBurst each, so that one burst
+// spans chunks), each set up by fill(packet, its index in the run).
+class BurstSource : public IngressSource {
+ public:
+  using Fill = std::function<void(Packet&, uint64_t)>;
+  BurstSource(PacketPool& pool, ProtocolId proto, uint16_t source, uint64_t total, size_t burst,
+              Fill fill)
+      : pool_(pool),
+        proto_(proto),
+        source_(source),
+        total_(total),
+        burst_(std::min<size_t>(burst, kMaxBurst)),
+        fill_(std::move(fill)) {}
+  size_t Poll(Netisr& nisr, size_t) override {
+    Packet* pkts[kMaxBurst];
+    const size_t got =
+        pool_.AllocBulk(std::span<Packet*>(pkts, std::min<uint64_t>(burst_, total_ - sent_)));
+    for (size_t i = 0; i < got; ++i) fill_(*pkts[i], sent_++);
+    if (got > 0) nisr.DispatchBurst(source_, proto_, {pkts, got});
+    return got;
+  }
+  bool Exhausted() const override { return sent_ == total_; }
+
+ private:
+  static constexpr size_t kMaxBurst = 256;
+  PacketPool& pool_;
+  ProtocolId proto_;
+  uint16_t source_;
+  uint64_t total_;
+  size_t burst_;
+  Fill fill_;
+  uint64_t sent_ = 0;
 };
 
 // Spends `ns` per packet, so that a worker can saturate.
@@ -461,27 +497,10 @@ TEST(Adaptive, ABucketLeavesOnlyOnceItsHandlersOutputIsHandled) {
   id = *proto;
   ASSERT_TRUE(nisr->SetFlowAffinity(id, kResponseFlow, 1).ok());
   auto pool = MakePool(1024);
-  class Requests : public IngressSource {
-   public:
-    Requests(PacketPool& pool, ProtocolId proto) : pool_(pool), proto_(proto) {}
-    size_t Poll(Netisr& nisr, size_t) override {
-      Packet* burst[kBurst];
-      const size_t got =
-          pool_.AllocBulk(std::span<Packet*>(burst, std::min<size_t>(kBurst, kRequests - sent_)));
-      for (size_t i = 0; i < got; ++i) {
-        burst[i]->SetFlowId(kRequestFlow, HashType::kOpaque);
-        burst[i]->seq = ++sent_;
-      }
-      if (got > 0) nisr.DispatchBurst(0, proto_, {burst, got});
-      return got;
-    }
-    bool Exhausted() const override { return sent_ == kRequests; }
-
-   private:
-    PacketPool& pool_;
-    ProtocolId proto_;
-    uint64_t sent_ = 0;
-  } src(*pool, id);
+  BurstSource src(*pool, id, 0, kRequests, kBurst, [](Packet& p, uint64_t i) {
+    p.SetFlowId(kRequestFlow, HashType::kOpaque);
+    p.seq = i + 1;
+  });
   ASSERT_TRUE(nisr->AttachSource(2, &src).ok());
   ASSERT_TRUE(nisr->Start().ok());
   nisr->RunUntilIdle();
@@ -541,25 +560,9 @@ TEST(Adaptive, ANestedDispatchLeavesTheOuterChunksBucketsInPlace) {
   id = *proto;
   ASSERT_TRUE(nisr->SetFlowAffinity(id, kQAnswer, 1).ok());
   auto pool = MakePool(2048);
-  class Requests : public IngressSource {
-   public:
-    Requests(PacketPool& pool, ProtocolId proto) : pool_(pool), proto_(proto) {}
-    size_t Poll(Netisr& nisr, size_t) override {
-      if (bursts_ == kBursts) return 0;
-      Packet* burst[kBurst];
-      const size_t got = pool_.AllocBulk(std::span<Packet*>(burst, kBurst));
-      for (size_t i = 0; i < got; ++i) burst[i]->SetFlowId(i == 0 ? kY : kQ, HashType::kOpaque);
-      ++bursts_;
-      if (got > 0) nisr.DispatchBurst(0, proto_, {burst, got});
-      return got;
-    }
-    bool Exhausted() const override { return bursts_ == kBursts; }
-
-   private:
-    PacketPool& pool_;
-    ProtocolId proto_;
-    uint64_t bursts_ = 0;
-  } src(*pool, id);
+  BurstSource src(*pool, id, 0, kBursts * kBurst, kBurst, [](Packet& p, uint64_t i) {
+    p.SetFlowId(i % kBurst == 0 ? kY : kQ, HashType::kOpaque);
+  });
   ASSERT_TRUE(nisr->AttachSource(2, &src).ok());
   ASSERT_TRUE(nisr->Start().ok());
   nisr->RunUntilIdle();
@@ -616,28 +619,10 @@ TEST(Adaptive, TheFenceWaitsOnlyForTheBucketsProtocolsOutput) {
   front_id = *front_proto;
   ASSERT_TRUE(nisr->SetFlowAffinity(inner_id, kY, 1).ok());
   auto pool = MakePool(1024);
-  class Frames : public IngressSource {
-   public:
-    Frames(PacketPool& pool, ProtocolId proto) : pool_(pool), proto_(proto) {}
-    size_t Poll(Netisr& nisr, size_t) override {
-      if (done_) return 0;
-      Packet* burst[kBurst];
-      const size_t got = pool_.AllocBulk(std::span<Packet*>(burst, kBurst));
-      for (size_t i = 0; i < got; ++i) {
-        burst[i]->SetFlowId(i % 2 == 0 ? kX : kY, HashType::kOpaque);
-        burst[i]->seq = i / 2 + 1;
-      }
-      done_ = true;
-      nisr.DispatchBurst(2, proto_, {burst, got});
-      return got;
-    }
-    bool Exhausted() const override { return done_; }
-
-   private:
-    PacketPool& pool_;
-    ProtocolId proto_;
-    bool done_ = false;
-  } src(*pool, front_id);
+  BurstSource src(*pool, front_id, 2, kBurst, kBurst, [](Packet& p, uint64_t i) {
+    p.SetFlowId(i % 2 == 0 ? kX : kY, HashType::kOpaque);
+    p.seq = i / 2 + 1;
+  });
   ASSERT_TRUE(nisr->AttachSource(2, &src).ok());
   ASSERT_TRUE(nisr->Start().ok());
   nisr->RunUntilIdle();

@@ -102,6 +102,19 @@ class EngineTest : public ::testing::TestWithParam<TableStrategy> {
     EXPECT_TRUE(Out().empty());
     return iss;
   }
+  // Establish with timestamps (the peer's TSval 1000), then the peer's
+  // "new" (3 bytes at kPeerIss + 1, TSval 1005) moves TS.Recent to 1005.
+  uint32_t EstablishAndMoveTsRecent(Peer& p) {
+    Options o;
+    o.has_ts = true;
+    o.ts_val = 1000;
+    const uint32_t iss = Establish(p, o);
+    Segment d = p.Make(kPeerIss + 1, iss + 1, flags::kAck, 65535, "new");
+    d.opt.has_ts = true;
+    d.opt.ts_val = 1005;
+    p.Send(d);
+    return iss;
+  }
   Peer MakePeer(uint16_t fport = 40000) {
     return Peer(&E(), FourTuple::V4(Ip4(10, 0, 0, 1), 80, Ip4(10, 0, 0, 2), fport));
   }
@@ -721,14 +734,7 @@ TEST_P(EngineTest, EchoedDataCarriesTheWindowUpdateWithoutASeparateAck) {
 
 TEST_P(EngineTest, PawsDropsOldTimestamps) {
   Peer p = MakePeer();
-  Options o;
-  o.has_ts = true;
-  o.ts_val = 1000;
-  const uint32_t iss = Establish(p, o);
-  Segment d = p.Make(kPeerIss + 1, iss + 1, flags::kAck, 65535, "new");
-  d.opt.has_ts = true;
-  d.opt.ts_val = 1005;
-  p.Send(d);
+  const uint32_t iss = EstablishAndMoveTsRecent(p);
   Segment old = p.Make(kPeerIss + 4, iss + 1, flags::kAck, 65535, "old");
   old.opt.has_ts = true;
   old.opt.ts_val = 900;
@@ -756,14 +762,7 @@ TEST_P(EngineTest, PawsDropsOldTimestamps) {
 // RCV.NXT is PAWS's, answered as usual.
 TEST_P(EngineTest, PawsDropsAReorderedPureAckSilently) {
   Peer p = MakePeer();
-  Options o;
-  o.has_ts = true;
-  o.ts_val = 1000;
-  const uint32_t iss = Establish(p, o);
-  Segment d = p.Make(kPeerIss + 1, iss + 1, flags::kAck, 65535, "new");
-  d.opt.has_ts = true;
-  d.opt.ts_val = 1005;
-  p.Send(d);
+  const uint32_t iss = EstablishAndMoveTsRecent(p);
   (void)Out();
   // Sent before `d` (its sequence is d's), with another window.
   Segment ack = p.Make(kPeerIss + 1, iss + 1, flags::kAck, 60000);
