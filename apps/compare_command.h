@@ -32,11 +32,16 @@ struct CompareOptions {
   // window (SimResult::steady_pps skips the first quarter). [0, 1000]; 0:
   // --packets exactly.
   double sim_ms = 30;
-  int64_t real_packets = 400'000;     // --real-packets: per real run, 0 = no real runs
-  double service_ns = 300;            // --service-ns
-  uint64_t seed = 1;                  // --seed
-  bool json = false;                  // --json: results.json on stdout, no table
-  bool progress = true;               // progress bar, when stderr is a terminal
+  int64_t real_packets = 400'000;  // --real-packets: per real run, 0 = no real runs
+  // --real-reps: real runs per policy, in interleaved rounds, [1, 9]. The
+  // point is their median; their range is the noise the ranking check
+  // allows (RankingConflicts). 3: a single 0.1 s run on a shared machine
+  // swings +-5%, more than the policies differ by in the bench layout.
+  int64_t real_reps = 3;
+  double service_ns = 300;  // --service-ns
+  uint64_t seed = 1;        // --seed
+  bool json = false;        // --json: results.json on stdout, no table
+  bool progress = true;     // progress bar, when stderr is a terminal
 };
 
 // One point measured (simulated or real).
@@ -50,7 +55,26 @@ struct Point {
   // Real runs: delivered x CPUs / process CPU seconds (throughput_pps is
   // the wall-clock rate); see RunCompare.
   double cpu_pps = 0;
+  // Real runs: the lowest and highest wall-clock rate over the repetitions
+  // (throughput_pps is their median); simulated: both throughput_pps.
+  double throughput_lo = 0, throughput_hi = 0;
 };
+
+// One policy in the validation: its real runs' range and median, and the
+// simulation of the same layout.
+struct RankedPolicy {
+  std::string policy;
+  double real_lo = 0, real_mid = 0, real_hi = 0;
+  double sim = 0;
+};
+
+// The pairs the real runs order beyond their own noise (a's lowest run
+// above b's highest) while the simulation orders them the other way
+// (sim b > sim a), as "a > b". Pairs whose real ranges overlap cannot be
+// told apart by the measurement, so either simulated order agrees with
+// them. Empty: the same ranking. With one run per policy the ranges are
+// points and this is the strict comparison of the two orders.
+std::vector<std::string> RankingConflicts(const std::vector<RankedPolicy>& p);
 
 struct CompareReport {
   CompareOptions options;
@@ -76,8 +100,13 @@ Status WriteReport(const CompareReport& r, const std::string& dir, std::ostream&
 int CompareCommand(const CompareOptions& o, std::ostream& out, std::ostream& err);
 
 struct CalibrateOptions {
-  std::string out;            // --out: profile file ("" = stdout)
-  int64_t packets = 400'000;  // --packets per measurement run
+  std::string out;              // --out: profile file ("" = stdout)
+  int64_t packets = 2'000'000;  // --packets per measurement run, [10000, 1e8]
+  // --service-ns: the bench handler's work per packet during the runs,
+  // subtracted from their cost; compare's default, so that the dispatcher
+  // is measured at the working point compare validates (a handler that
+  // spins on the clock adds ~15 ns of its own, which 0 would leave out).
+  int64_t service_ns = 300;
 };
 int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
 

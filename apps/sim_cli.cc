@@ -84,6 +84,10 @@ SimCli::SimCli(CLI::App& app) {
   cmp->add_option("--real-packets", c.real_packets,
                   "Packets per real run (0: no real runs, no validation)")
       ->capture_default_str();
+  cmp->add_option("--real-reps", c.real_reps,
+                  "Real runs per policy, in interleaved rounds (median reported; their range is "
+                  "the noise the ranking check allows), [1, 9]")
+      ->capture_default_str();
   cmp->add_option("--service-ns", c.service_ns, "Handler work per packet, ns")
       ->capture_default_str();
   cmp->add_option("--seed", c.seed, "Seed")->capture_default_str();
@@ -96,6 +100,10 @@ SimCli::SimCli(CLI::App& app) {
       "write it (the file --profile reads)");
   cal->add_option("--out", calibrate_.out, "Profile file to write (default: stdout)");
   cal->add_option("--packets", calibrate_.packets, "Packets per measurement run")
+      ->capture_default_str();
+  cal->add_option("--service-ns", calibrate_.service_ns,
+                  "Handler work per packet during the runs, ns, subtracted from their cost "
+                  "(compare's --service-ns)")
       ->capture_default_str();
   calibrate_cmd_ = cal;
 

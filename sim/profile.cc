@@ -62,7 +62,7 @@ CostProfile DefaultProfile() {
   CostProfile p;
   p.name = "default";
   p.rx_burst_ns = 0;
-  p.rx_pkt_ns = 150;
+  p.rx_pkt_ns = 53;
   p.ether_ns = 8;
   p.ip_ns = 15;
   p.tcp_ns = 25;
@@ -72,7 +72,7 @@ CostProfile DefaultProfile() {
   p.lookup_groups_ns = 30;
   p.lookup_epoch_ns = 22;
   p.lookup_partitioned_ns = 18;
-  p.handoff_pkt_ns = 170;
+  p.handoff_pkt_ns = 93;
   p.handoff_burst_ns = 0;
   p.wakeup_ns = 12000;
   p.cache_move_ns = 250;

@@ -58,6 +58,19 @@ check_usage "needs --policy flow" sim --dispatch oracle --policy cpu
 check_usage "--policies 'fast' is not one of" compare --policies direct,fast
 check_usage "--cpus '99' is not a CPU count in [1, 64]" compare --cpus 2,99
 check_usage "--sim-ms 2000 out of range [0, 1000]" compare --sim-ms 2000
+check_usage "--real-reps 10 out of range [1, 9]" compare --real-reps 10
+check_usage "--packets 5 out of range [10000, 1e8]" calibrate --packets 5
+check_usage "--service-ns -1 out of range [0, 100000]" calibrate --service-ns -1
+
+# --- netisr calibrate: a profile that sim and compare read back ------------
+"$binary" calibrate --packets 20000 --service-ns 100 --out "$tmp/cal.profile" >/dev/null ||
+  fail "calibrate exited $?"
+grep -q "^rx_pkt_ns = [0-9]" "$tmp/cal.profile" || fail "no rx_pkt_ns: $(cat "$tmp/cal.profile")"
+grep -q "^handoff_pkt_ns = [0-9]" "$tmp/cal.profile" || fail "no handoff_pkt_ns"
+grep -q "handler work 100 ns, 20000 packets; the cheapest" "$tmp/cal.profile" ||
+  fail "calibrate's header does not say how it measured: $(head -8 "$tmp/cal.profile")"
+"$binary" sim --cpus 2 --packets 20000 --profile "$tmp/cal.profile" --json >/dev/null ||
+  fail "sim could not read the calibrated profile"
 check_usage "--grid: key 'speed' is not one of" sweep --grid 'speed=1' --emit-jobs "$tmp/j"
 check_usage "give exactly one of" sweep --grid 'cpus=2'
 
@@ -86,11 +99,17 @@ for scen in ["uniform", "skew"]:
     for k in ["throughput_gap", "p99_gap", "same_ranking"]:
         assert k in v, v
     assert isinstance(v["same_ranking"], bool)
+    # Three interleaved real runs per policy: the median and their range;
+    # the ranking check names every pair it holds against the simulation.
+    assert v["real_reps"] == 3, v
+    assert v["same_ranking"] == (v["ranking_conflicts"] == []), v
+    for e in v["policies"].values():
+        assert 0 < e["real_lo_pps"] <= e["real_pps"] <= e["real_hi_pps"], e
     # The real dispatcher runs the oracle too (its placement as affinity hints).
     assert "oracle" in v["policies"] and v["policies"]["oracle"]["real_pps"] > 0, v
 md = open(os.path.join(d, "report.md")).read()
 assert "## uniform" in md and "| policy | Mpps | p50 us | p99 us | dropped |" in md, md[:500]
-assert "Validation against the real dispatcher" in md
+assert "Validation against the real dispatcher" in md and "median of 3 interleaved runs" in md
 plots = [f for f in os.listdir(os.path.join(d, "plots")) if f.endswith(".svg")]
 assert len(plots) == 6, plots
 for p in plots:
