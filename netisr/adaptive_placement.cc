@@ -131,8 +131,9 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
     if (b.placement != here || prod.saturated) ReadOthers(fb, prod, proto);
     const AdaptiveSettings& s = settings_.adaptive;
     const bool new_interval = fb.now_ns - prod.last_migration_ns >= s.migration_interval_ns;
-    // What a move out of this bucket spends of the interval's budget (a move
-    // out by a saturated producer is the only one the budget allows early).
+    // What a move out (or on) of this bucket spends of the interval's budget
+    // (a saturated producer's moves out and on are the only ones the budget
+    // allows early).
     // Computed on first use: most decisions need neither (a division and a
     // read of this workstream's service time).
     const bool may_shed = b.placement == here && prod.saturated;
@@ -143,6 +144,13 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
     };
     const bool rate_ok =
         new_interval || (may_shed && prod.interval_moved + shed_cost() <= s.migration_step);
+    // A bucket placed elsewhere, moved on by a saturated producer to a third
+    // CPU: the same budget as its moves out (the cost is computed only for
+    // such a bucket, and never with two workstreams, where there is no
+    // third).
+    const bool rebalance_ok =
+        b.placement != here && prod.saturated && nws > 2 &&
+        (new_interval || prod.interval_moved + shed_cost() <= s.migration_step);
     const AdaptiveView view{
         here,
         b.placement,
@@ -156,7 +164,8 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
         b.placement != here ? BucketLoad(fb, b, proto, here) : 0.0,
         {prod.settle_pending.data(), size_t(nws)},
         may_shed && fb.settling != 0 && fb.loads[here].full_polls >= kDeeplyBehind ? shed_cost()
-                                                                                   : 0.0};
+                                                                                   : 0.0,
+        rebalance_ok};
     choice = DecideAdaptive(view, settings_.adaptive);
     if (hold(choice)) {
       choice = {last_ran, AdaptiveReason::kOrdered};  // nothing moves
@@ -169,19 +178,19 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
         prod.last_migration_ns = fb.now_ns;
         prod.interval_moved = 0;
       }
+      const bool onward = choice.reason == AdaptiveReason::kMigrateOut ||
+                          choice.reason == AdaptiveReason::kRebalance;
       // A return or a move home spends the interval's whole budget.
-      prod.interval_moved +=
-          choice.reason == AdaptiveReason::kMigrateOut ? shed_cost() : s.migration_step;
+      prod.interval_moved += onward ? shed_cost() : s.migration_step;
       // The CPU that gained the bucket must show it before it gains
-      // another: the target of a move out, or this one after a return.
-      if ((choice.reason == AdaptiveReason::kMigrateOut ||
-           choice.reason == AdaptiveReason::kReturn) &&
+      // another: the target of a move out or on, or this one after a return.
+      if ((onward || choice.reason == AdaptiveReason::kReturn) &&
           settings_.adaptive.settle_windows > 0) {
         const int t = choice.placement;
         const uint64_t bit = uint64_t{1} << t;
-        if (choice.reason == AdaptiveReason::kMigrateOut) {
-          // A return's target is here, which no move out takes: only moves
-          // out are counted.
+        if (onward) {
+          // A return's target is here, which no move out or on takes: only
+          // those are counted.
           const auto moved = static_cast<float>(shed_cost());
           prod.settle_pending[t] = (fb.settling & bit) ? prod.settle_pending[t] + moved : moved;
         }

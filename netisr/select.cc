@@ -77,6 +77,8 @@ const char* ToString(AdaptiveReason r) {
       return "in_flight";
     case AdaptiveReason::kOrdered:
       return "ordered";
+    case AdaptiveReason::kRebalance:
+      return "rebalance";
     case AdaptiveReason::kCount:
       break;
   }
@@ -136,6 +138,11 @@ uint64_t SettledFull(const AdaptiveView& v, const AdaptiveSettings& s) {
 
 }  // namespace
 
+bool PlacementOverloaded(const AdaptiveView& v, const AdaptiveSettings& s) {
+  return ((v.pressured >> v.placement) & 1) ||
+         Overloaded(v.loads[v.placement], v.fill[v.placement], s);
+}
+
 AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s) {
   if (v.placement == v.here) {
     if (!v.here_saturated) return {v.here, AdaptiveReason::kHasRoom};
@@ -145,8 +152,7 @@ AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s) 
     if (to < 0) return {v.here, AdaptiveReason::kNoRoom};
     return {to, AdaptiveReason::kMigrateOut};
   }
-  const bool placement_overloaded = ((v.pressured >> v.placement) & 1) ||
-                                    Overloaded(v.loads[v.placement], v.fill[v.placement], s);
+  const bool placement_overloaded = PlacementOverloaded(v, s);
   const bool here_overloaded = Overloaded(v.loads[v.here], v.fill[v.here], s);
   if (v.may_migrate && placement_overloaded && !here_overloaded) {
     return {v.here, AdaptiveReason::kMigrateHome};
@@ -168,6 +174,22 @@ AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s) 
       HasRoomBelow(v.loads[v.here], v.fill[v.here], s.busy_low, s) &&
       v.loads[v.here].busy + v.bucket_load < s.busy_high) {
     return {v.here, AdaptiveReason::kReturn};
+  }
+  // This CPU saturated (a hot RX queue's, busy receiving) and the bucket's
+  // CPU busy past busy_high with a queue building: on to the roomiest other
+  // CPU rather than spill here, which would only slow this one's receive.
+  // The moves out that filled the placement were chosen on loads published
+  // before any of them showed, so some targets take too much and others
+  // nothing; without this a bucket stayed where its first move landed, the
+  // overfull targets spilled back onto the hot CPU, and under skew at 16
+  // simulated CPUs six CPUs idled at ~0.27 busy (docs/adaptive.md 4).
+  if (v.may_rebalance && v.here_saturated &&
+      (placement_overloaded || (v.fill[v.placement] >= s.spill_fill &&
+                                EffectiveBusy(v.loads[v.placement]) > s.busy_high))) {
+    const int to =
+        PickRoomyWorkstream(v.loads, v.fill, v.here, v.cache_peers, s,
+                            SettledFull(v, s) | v.pressured | (uint64_t{1} << v.placement));
+    if (to >= 0) return {to, AdaptiveReason::kRebalance};
   }
   // Work conservation at the scale of one burst: the bucket's CPU already
   // has a queue, so rather than lengthen it (and, past backpressure_fill,

@@ -85,6 +85,8 @@ enum class AdaptiveReason : uint8_t {
   kOrdered,      // the rule would run it elsewhere, but what its handlers
                  // emitted where it last ran is not all handled yet: there
                  // again, or that output could be overtaken
+  kRebalance,    // the bucket's CPU is overloaded and this saturated one
+                 // cannot take it back: moved on to another CPU with room
   kCount,
 };
 const char* ToString(AdaptiveReason r);
@@ -134,6 +136,10 @@ struct AdaptiveView {
   std::span<const float> pending = {};
   // The load, in CPUs, this bucket would move with it (a move out only).
   double move_load = 0;
+  // A saturated producer's move of a bucket it placed elsewhere on to a
+  // third CPU (kRebalance) fits the migration budget this interval, as its
+  // moves out do.
+  bool may_rebalance = false;
 };
 
 struct AdaptiveChoice {
@@ -154,6 +160,11 @@ bool UpdateSaturation(bool was, const sched::LoadSample& here, const AdaptiveSet
 int PickRoomyWorkstream(std::span<const sched::LoadSample> loads, std::span<const float> fill,
                         int here, uint64_t cache_peers, const AdaptiveSettings& s,
                         uint64_t excluded = 0);
+
+// The bucket's CPU (v.placement) is overloaded: its queue past
+// kOverloadFill, its queueing delay past delay_high_ns, or it made this
+// producer hold back its sources within the last load window.
+bool PlacementOverloaded(const AdaptiveView& v, const AdaptiveSettings& s);
 
 // The per-packet adaptive rule (see DispatchMode::kAdaptive).
 AdaptiveChoice DecideAdaptive(const AdaptiveView& v, const AdaptiveSettings& s);

@@ -329,5 +329,44 @@ TEST(Adaptive, DrainedBucketsSpillHereWhileTheirCpuHasAQueue) {
   EXPECT_STREQ(ToString(AdaptiveReason::kSpill), "spill");
 }
 
+// Rebalance: a saturated producer whose bucket sits on a CPU busy past
+// busy_high with a queue past spill_fill (or overloaded) moves it on to the
+// roomiest third CPU, within its migration budget (may_rebalance); never to
+// the placement itself, and not while this CPU has room (then the bucket
+// returns or spills here as before).
+TEST(Adaptive, ASaturatedProducerMovesAnOverfullPlacementsBucketOn) {
+  const AdaptiveSettings s;
+  std::vector<float> fill = {0.0f, static_cast<float>(s.spill_fill), 0.0f};
+  std::vector<sched::LoadSample> loads = {Load(1, 0), Load(s.busy_high + 0.05, 0), Load(0.3, 0)};
+  AdaptiveView v{0, 1, true, false, loads, 0, fill};
+  v.may_rebalance = true;
+  AdaptiveChoice c = DecideAdaptive(v, s);
+  EXPECT_EQ(c.reason, AdaptiveReason::kRebalance);
+  EXPECT_EQ(c.placement, 2);
+  EXPECT_STREQ(ToString(AdaptiveReason::kRebalance), "rebalance");
+  // Over the budget: it spills here as before.
+  v.may_rebalance = false;
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kSpill);
+  v.may_rebalance = true;
+  // No third CPU with room: spill.
+  loads[2] = Load(s.room_busy + 0.01, 0);
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kSpill);
+  loads[2] = Load(0.3, 0);
+  // The placement is busy but keeps its queue short: placed, not moved.
+  fill[1] = 0.0f;
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kPlaced);
+  fill[1] = static_cast<float>(s.spill_fill);
+  // This CPU not saturated: the old rules (a spill here).
+  v.here_saturated = false;
+  EXPECT_EQ(DecideAdaptive(v, s).reason, AdaptiveReason::kSpill);
+  v.here_saturated = true;
+  // Overloaded placement and an overloaded home: on, not home.
+  loads[1] = Load(1, s.delay_high_ns + 1);
+  fill[0] = 0.9f;
+  c = DecideAdaptive(v, s);
+  EXPECT_EQ(c.reason, AdaptiveReason::kRebalance);
+  EXPECT_EQ(c.placement, 2);
+}
+
 }  // namespace
 }  // namespace netisr::internal
