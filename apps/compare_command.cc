@@ -277,15 +277,22 @@ std::vector<Summary> Summarise(const CompareReport& r) {
         return o;
       };
       const std::vector<std::string> conflicts = RankingConflicts(ranked);
-      s.validation = {{"throughput_gap", worst_thr},
-                      {"p99_gap", worst_p99},
-                      {"same_ranking", conflicts.empty()},
-                      {"ranking_conflicts", conflicts},
-                      {"real_ranking", order([](const RankedPolicy& e) { return e.real_mid; })},
-                      {"sim_ranking", order([](const RankedPolicy& e) { return e.sim; })},
-                      {"real_reps", r.options.real_reps},
-                      {"policies", per},
-                      {"within_15pct", std::abs(worst_thr) <= 0.15}};
+      s.validation = {
+          {"throughput_gap", worst_thr},
+          {"p99_gap", worst_p99},
+          {"same_ranking", conflicts.empty()},
+          {"ranking_conflicts", conflicts},
+          {"real_ranking", order([](const RankedPolicy& e) { return e.real_mid; })},
+          {"sim_ranking", order([](const RankedPolicy& e) { return e.sim; })},
+          {"real_reps", r.options.real_reps},
+          {"profile_costs",
+           {{"rx_pkt_ns", r.profile_rx_pkt_ns}, {"handoff_pkt_ns", r.profile_handoff_pkt_ns}}},
+          {"costs_now", r.costs_now
+                            ? nlohmann::json{{"rx_pkt_ns", r.costs_now->rx_pkt_ns},
+                                             {"handoff_pkt_ns", r.costs_now->handoff_pkt_ns}}
+                            : nlohmann::json()},
+          {"policies", per},
+          {"within_15pct", std::abs(worst_thr) <= 0.15}};
     }
     std::sort(thr.begin(), thr.end(), std::greater<>());
     if (!thr.empty()) {
@@ -404,6 +411,17 @@ std::string Conflicts(const nlohmann::json& v) {
                            "other way";
 }
 
+// The dispatch costs the validation simulated with, for the report.
+std::string CostsNow(const nlohmann::json& v) {
+  if (v["costs_now"].is_null()) return "";
+  return fmt::format(
+      " The simulation of the real runs uses the dispatch costs measured now in their layout: "
+      "receive {:.0f} ns a packet, a CPU crossing {:.0f} (the profile's: {:.0f} and {:.0f}).",
+      v["costs_now"]["rx_pkt_ns"].get<double>(), v["costs_now"]["handoff_pkt_ns"].get<double>(),
+      v["profile_costs"]["rx_pkt_ns"].get<double>(),
+      v["profile_costs"]["handoff_pkt_ns"].get<double>());
+}
+
 std::string HtmlEscape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -499,7 +517,29 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
       total += static_cast<int>((1 + o.real_reps) * policies.size());
     }
   }
+  if (o.real_packets > 0 && std::any_of(scenarios.begin(), scenarios.end(), benchable)) ++total;
   Progress bar(progress_out, total, o.progress && !o.json && isatty(STDERR_FILENO));
+
+  rep.profile_rx_pkt_ns = profile.rx_pkt_ns + profile.rx_burst_ns / 32;
+  rep.profile_handoff_pkt_ns = profile.handoff_pkt_ns + profile.handoff_burst_ns / 32;
+  // The validation simulates with this machine's dispatch costs measured
+  // now, in the runs' own layout and handler work; everything else is the
+  // profile's.
+  sim::CostProfile bench_profile = profile;
+  const bool validate =
+      o.real_packets > 0 && std::any_of(scenarios.begin(), scenarios.end(), benchable);
+  if (validate) {
+    bar.Step("measuring dispatch costs");
+    auto c =
+        MeasureDispatchCosts(rep.machine_cpus, o.real_packets, static_cast<int64_t>(o.service_ns),
+                             static_cast<int>(o.real_reps));
+    if (!c.ok()) return c.status();
+    rep.costs_now = *c;
+    bench_profile.rx_burst_ns = 0;
+    bench_profile.rx_pkt_ns = c->rx_pkt_ns;
+    bench_profile.handoff_burst_ns = 0;
+    bench_profile.handoff_pkt_ns = c->handoff_pkt_ns;
+  }
 
   auto sim_run = [&](const std::string& scen, const std::string& pol, int n, double l,
                      int64_t packets, bool bench) -> Result<sim::SimResult> {
@@ -511,7 +551,7 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
     c.load_pps = l;
     c.service_ns = o.service_ns;
     c.service_dist = bench ? "fixed" : "exp";
-    c.profile = profile;
+    c.profile = bench ? bench_profile : profile;
     c.seed = o.seed;
     c.bench = bench;
     bar.Step(fmt::format("{} {} {} cpus", scen, pol, n));
@@ -685,11 +725,12 @@ Status WriteReport(const CompareReport& r, const std::string& dir_name, std::ost
       md += fmt::format(
           "\nValidation against the real dispatcher ({} CPUs, threads model, bench layout, "
           "median of {} interleaved runs per policy): worst throughput gap {:+.1f}%, worst p99 "
-          "gap {:+.1f}%, ranking {} (real: {}; sim: {}{}).{}\n\n| policy | real Mpps (range) | "
+          "gap {:+.1f}%, ranking {} (real: {}; sim: {}{}).{}{}\n\n| policy | real Mpps (range) | "
           "sim Mpps | gap | real p99 us | sim p99 us |\n|---|---|---|---|---|---|\n",
           r.machine_cpus, v["real_reps"].get<int64_t>(), 100 * v["throughput_gap"].get<double>(),
           100 * v["p99_gap"].get<double>(), v["same_ranking"].get<bool>() ? "same" : "different",
           v["real_ranking"].get<std::string>(), v["sim_ranking"].get<std::string>(), Conflicts(v),
+          CostsNow(v),
           v["within_15pct"].get<bool>() ? ""
                                         : " **The simulation misses the real run by more than "
                                           "15% here; the profile was not tuned to hide it.**");
@@ -794,8 +835,14 @@ int CompareCommand(const CompareOptions& o, std::ostream& out, std::ostream& err
 //             sources keep the workers from idling) less the handler's
 //             nominal work is the receive-and-dispatch cost -> rx_pkt_ns
 //             (rx_burst_ns 0: folded in);
-//   deferred: the same plus the queue crossing: the difference -> the
-//             handoff per packet (handoff_burst_ns 0: folded in).
+//   deferred: the same plus the queue crossing. The simulator charges
+//             handoff_pkt_ns to a packet only when it crosses CPUs, and in
+//             this layout (flowids unrelated to the source) a packet's
+//             workstream is its own CPU's for 1 in `cpus` packets: the
+//             difference over the (cpus - 1) / cpus that crossed is the
+//             handoff per crossing packet (handoff_burst_ns 0: folded in;
+//             the queueing of the packets that stayed is folded in too).
+//             With one CPU nothing crosses: 0.
 // Each mode's cost is its cheapest round: other processes on a shared
 // machine only ever add to a run's CPU time (cache and memory-bandwidth
 // theft, preempted lock holders), so the minimum is the estimate of the
@@ -809,6 +856,45 @@ namespace {
 constexpr int kCalibrationRounds = 5;
 }  // namespace
 
+Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t service_ns,
+                                           int rounds) {
+  auto cpu_ns_per_packet = [&](const std::string& mode) -> Result<double> {
+    RunOptions ro;
+    ro.cpus = cpus;
+    ro.dispatch = mode;
+    ro.policy = "flow";
+    ro.model = "threads";
+    ro.flows = 1024;
+    ro.packets = packets;
+    ro.handler_ns = service_ns;
+    const double cpu0 = ProcessCpuSeconds();
+    auto r = RunSynthetic(ro);
+    if (!r.ok()) return r.status();
+    if (r->delivered == 0)
+      return Status(ErrorCode::kUnavailable, "a calibration run moved nothing");
+    return (ProcessCpuSeconds() - cpu0) * 1e9 / static_cast<double>(r->delivered) -
+           static_cast<double>(service_ns);
+  };
+  // Interleaved (direct, deferred, direct, ...): the two modes share the
+  // machine's quiet and busy spells, and the handoff is their difference.
+  DispatchCosts c;
+  for (int round = 0; round < rounds; ++round) {
+    using ModeRuns = std::pair<const char*, std::vector<double>*>;
+    for (auto [mode, runs] : {ModeRuns{"direct", &c.direct}, ModeRuns{"deferred", &c.deferred}}) {
+      auto ns = cpu_ns_per_packet(mode);
+      if (!ns.ok()) return ns.status();
+      runs->push_back(*ns);
+    }
+  }
+  std::sort(c.direct.begin(), c.direct.end());
+  std::sort(c.deferred.begin(), c.deferred.end());
+  c.crossed = cpus > 1 ? static_cast<double>(cpus - 1) / cpus : 0;
+  c.rx_pkt_ns = c.direct.front();
+  c.handoff_pkt_ns =
+      c.crossed > 0 ? std::max(0.0, c.deferred.front() - c.direct.front()) / c.crossed : 0;
+  return c;
+}
+
 int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream& err) {
   if (o.packets < 10'000 || o.packets > 100'000'000) {
     err << fmt::format("netisr calibrate: --packets {} out of range [10000, 1e8]\n", o.packets);
@@ -820,58 +906,29 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
     return kExitUsage;
   }
   const int cpus = MachineCpus();
-  auto cpu_ns_per_packet = [&](const std::string& mode) -> Result<double> {
-    RunOptions ro;
-    ro.cpus = cpus;
-    ro.dispatch = mode;
-    ro.policy = "flow";
-    ro.model = "threads";
-    ro.flows = 1024;
-    ro.packets = o.packets;
-    ro.handler_ns = o.service_ns;
-    const double cpu0 = ProcessCpuSeconds();
-    auto r = RunSynthetic(ro);
-    if (!r.ok()) return r.status();
-    if (r->delivered == 0)
-      return Status(ErrorCode::kUnavailable, "a calibration run moved nothing");
-    return (ProcessCpuSeconds() - cpu0) * 1e9 / static_cast<double>(r->delivered);
-  };
-  // Interleaved (direct, deferred, direct, ...): the two modes share the
-  // machine's quiet and busy spells, and the handoff is their difference.
-  std::vector<double> direct_runs, deferred_runs;
-  for (int round = 0; round < kCalibrationRounds; ++round) {
-    using ModeRuns = std::pair<const char*, std::vector<double>*>;
-    for (auto [mode, runs] :
-         {ModeRuns{"direct", &direct_runs}, ModeRuns{"deferred", &deferred_runs}}) {
-      auto ns = cpu_ns_per_packet(mode);
-      if (!ns.ok()) {
-        err << "netisr calibrate: " << ns.status().message() << "\n";
-        return kExitFailure;
-      }
-      runs->push_back(*ns);
-    }
+  auto c = MeasureDispatchCosts(cpus, o.packets, o.service_ns, kCalibrationRounds);
+  if (!c.ok()) {
+    err << "netisr calibrate: " << c.status().message() << "\n";
+    return kExitFailure;
   }
-  std::sort(direct_runs.begin(), direct_runs.end());
-  std::sort(deferred_runs.begin(), deferred_runs.end());
-  const auto handler = static_cast<double>(o.service_ns);
-  const double direct = direct_runs.front() - handler, deferred = deferred_runs.front() - handler;
   sim::CostProfile p = sim::DefaultProfile();
   p.rx_burst_ns = 0;
-  p.rx_pkt_ns = std::round(direct);
+  p.rx_pkt_ns = std::round(c->rx_pkt_ns);
   p.handoff_burst_ns = 0;
-  p.handoff_pkt_ns = std::round(std::max(0.0, deferred - direct));
+  p.handoff_pkt_ns = std::round(c->handoff_pkt_ns);
   const std::string text = fmt::format(
       "# netisr simulator cost profile, virtual ns (sim/profile.h).\n"
       "# Measured by `netisr calibrate` on {} CPUs with `netisr run`'s bench mode\n"
       "# (threads model, 1024 flows, handler work {} ns, {} packets; the cheapest\n"
       "# of {} interleaved rounds, CPU ns per packet less the handler's work):\n"
       "#   rx_pkt_ns      = direct dispatch ({:.1f}; median {:.1f}, most {:.1f})\n"
-      "#   handoff_pkt_ns = deferred ({:.1f}; median {:.1f}, most {:.1f}) minus direct\n"
+      "#   handoff_pkt_ns = deferred ({:.1f}; median {:.1f}, most {:.1f}) minus direct,\n"
+      "#                    over the share of packets that crossed CPUs ({:.2f})\n"
       "# rx_burst_ns and handoff_burst_ns are folded into those (0). The other\n"
       "# lines are the default profile's, not measured here.\n",
-      cpus, o.service_ns, o.packets, kCalibrationRounds, direct,
-      direct_runs[direct_runs.size() / 2] - handler, direct_runs.back() - handler, deferred,
-      deferred_runs[deferred_runs.size() / 2] - handler, deferred_runs.back() - handler);
+      cpus, o.service_ns, o.packets, kCalibrationRounds, c->direct.front(),
+      c->direct[c->direct.size() / 2], c->direct.back(), c->deferred.front(),
+      c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed);
   if (o.out.empty()) {
     out << text << sim::FormatProfile(p);
   } else {

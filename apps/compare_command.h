@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -76,11 +77,30 @@ struct RankedPolicy {
 // points and this is the strict comparison of the two orders.
 std::vector<std::string> RankingConflicts(const std::vector<RankedPolicy>& p);
 
+// What the real dispatcher costs here beyond its handler, measured with
+// `netisr run`'s bench mode on `cpus` workers (threads model, 1024 flows,
+// handler work service_ns): `rounds` interleaved direct/deferred runs of
+// `packets` each, CPU ns per packet less service_ns (sorted). The costs
+// are the cheapest rounds' (noise only adds): rx_pkt_ns = direct;
+// handoff_pkt_ns = (deferred - direct) / crossed, `crossed` the share of
+// packets that change CPU in this layout, (cpus - 1) / cpus (0 with one
+// CPU). What `calibrate` writes and compare's validation simulates with.
+struct DispatchCosts {
+  std::vector<double> direct, deferred;
+  double crossed = 0;
+  double rx_pkt_ns = 0, handoff_pkt_ns = 0;
+};
 struct CompareReport {
   CompareOptions options;
   int machine_cpus = 0;
   std::vector<Point> points;
   double wall_s = 0;
+  // The profile's measured lines, and (with real runs) the same measured
+  // now: the validation's simulations use these, so that its gaps are the
+  // model's and not the machine's drift since the profile was measured
+  // (cross-CPU costs here move 2-4x within an hour: docs/sim.md).
+  double profile_rx_pkt_ns = 0, profile_handoff_pkt_ns = 0;
+  std::optional<DispatchCosts> costs_now;
 };
 
 // Validates `o`; errors are usage errors naming the flag.
@@ -109,6 +129,9 @@ struct CalibrateOptions {
   int64_t service_ns = 300;
 };
 int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
+
+Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t service_ns,
+                                           int rounds);
 
 struct SweepOptions {
   std::string grid;       // --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6'

@@ -72,7 +72,7 @@ CostProfile DefaultProfile() {
   p.lookup_groups_ns = 30;
   p.lookup_epoch_ns = 22;
   p.lookup_partitioned_ns = 18;
-  p.handoff_pkt_ns = 93;
+  p.handoff_pkt_ns = 180;
   p.handoff_burst_ns = 0;
   p.wakeup_ns = 12000;
   p.cache_move_ns = 250;

@@ -1,12 +1,14 @@
 # netisr simulator cost profile, virtual ns (sim/profile.h); DefaultProfile()
 # in sim/profile.cc holds the same values (sim_test checks).
-# Measured lines: `netisr calibrate` (2,000,000 packets a run, handler work
-# 300 ns, the cheapest of 5 interleaved rounds) on the development VM
-# (2-vCPU AMD EPYC KVM guest), six calibrations on 2026-12-07 01:25-01:45 UTC;
-# the medians, rounded (rx 52.4-64.9 ns, handoff 89.5-106.3 ns):
+# Measured lines: `netisr calibrate` (handler work 300 ns, the cheapest of
+# 3-5 interleaved rounds) on the development VM (2-vCPU AMD EPYC KVM guest),
+# ten measurements on 2026-12-07 01:25-02:00 UTC; the medians, rounded.
+# rx ranged 43-92 ns; the crossing 50-58 ns in one spell and 134-213 in
+# the others: the cost of a cache line moving between the two vCPUs
+# depends on where the host runs them (docs/sim.md, "Calibration").
 rx_burst_ns = 0
 rx_pkt_ns = 53
-handoff_pkt_ns = 93
+handoff_pkt_ns = 180
 handoff_burst_ns = 0
 # Not measured by calibrate (the bench protocol has none of these steps):
 # estimates in proportion to the per-layer costs in docs/ (parse chain,

@@ -105,11 +105,15 @@ for scen in ["uniform", "skew"]:
     assert v["same_ranking"] == (v["ranking_conflicts"] == []), v
     for e in v["policies"].values():
         assert 0 < e["real_lo_pps"] <= e["real_pps"] <= e["real_hi_pps"], e
+    # The validation simulates with the dispatch costs measured in this run.
+    assert v["costs_now"]["rx_pkt_ns"] > 0 and v["costs_now"]["handoff_pkt_ns"] >= 0, v
+    assert v["profile_costs"]["rx_pkt_ns"] == 53, v
     # The real dispatcher runs the oracle too (its placement as affinity hints).
     assert "oracle" in v["policies"] and v["policies"]["oracle"]["real_pps"] > 0, v
 md = open(os.path.join(d, "report.md")).read()
 assert "## uniform" in md and "| policy | Mpps | p50 us | p99 us | dropped |" in md, md[:500]
 assert "Validation against the real dispatcher" in md and "median of 3 interleaved runs" in md
+assert "dispatch costs measured now" in md
 plots = [f for f in os.listdir(os.path.join(d, "plots")) if f.endswith(".svg")]
 assert len(plots) == 6, plots
 for p in plots:
