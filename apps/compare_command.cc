@@ -34,6 +34,8 @@
 #include "apps/bench_run.h"
 #include "apps/exit_codes.h"
 #include "apps/sim_command.h"
+#include "sched_feedback/clock.h"
+#include "sched_feedback/topology.h"
 
 namespace netisr::apps {
 
@@ -530,15 +532,20 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
       o.real_packets > 0 && std::any_of(scenarios.begin(), scenarios.end(), benchable);
   if (validate) {
     bar.Step("measuring dispatch costs");
-    auto c =
-        MeasureDispatchCosts(rep.machine_cpus, o.real_packets, static_cast<int64_t>(o.service_ns),
-                             static_cast<int>(o.real_reps));
+    // Five times the real runs' packets, up to calibrate's 2 M: a run's
+    // set-up (threads, pools) weighs on short runs (receive read 92-110 ns
+    // a packet at 400 k, 48-65 at 2 M, in the same hour).
+    auto c = MeasureDispatchCosts(
+        rep.machine_cpus, std::clamp<int64_t>(5 * o.real_packets, 250'000, 2'000'000),
+        static_cast<int64_t>(o.service_ns), static_cast<int>(o.real_reps), 0.5);
     if (!c.ok()) return c.status();
     rep.costs_now = *c;
     bench_profile.rx_burst_ns = 0;
     bench_profile.rx_pkt_ns = c->rx_pkt_ns;
     bench_profile.handoff_burst_ns = 0;
     bench_profile.handoff_pkt_ns = c->handoff_pkt_ns;
+    bench_profile.stall_gap_ns = c->stall_gap_ns;
+    bench_profile.stall_ns = c->stall_ns;
   }
 
   auto sim_run = [&](const std::string& scen, const std::string& pol, int n, double l,
@@ -854,10 +861,15 @@ int CompareCommand(const CompareOptions& o, std::ostream& out, std::ostream& err
 // profile's values, and the file says which lines were measured.
 namespace {
 constexpr int kCalibrationRounds = 5;
+// Seconds of clock spinning per CPU for the stall rate: ~1,000-2,000 stalls
+// a CPU here, enough for their mean.
+constexpr double kStallSeconds = 1.0;
 }  // namespace
 
 Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t service_ns,
-                                           int rounds) {
+                                           int rounds, double stall_seconds) {
+  DispatchCosts c;
+  if (Status st = MeasureStalls(cpus, stall_seconds, c); !st.ok()) return st;
   auto cpu_ns_per_packet = [&](const std::string& mode) -> Result<double> {
     RunOptions ro;
     ro.cpus = cpus;
@@ -872,12 +884,14 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
     if (!r.ok()) return r.status();
     if (r->delivered == 0)
       return Status(ErrorCode::kUnavailable, "a calibration run moved nothing");
-    return (ProcessCpuSeconds() - cpu0) * 1e9 / static_cast<double>(r->delivered) -
+    // Net of the stalls, which this VM counts as the process's CPU time
+    // (/proc/stat shows no steal) and the simulator charges on its own.
+    return (ProcessCpuSeconds() - cpu0) * 1e9 / static_cast<double>(r->delivered) *
+               (1 - c.stall_lost) -
            static_cast<double>(service_ns);
   };
   // Interleaved (direct, deferred, direct, ...): the two modes share the
   // machine's quiet and busy spells, and the handoff is their difference.
-  DispatchCosts c;
   for (int round = 0; round < rounds; ++round) {
     using ModeRuns = std::pair<const char*, std::vector<double>*>;
     for (auto [mode, runs] : {ModeRuns{"direct", &c.direct}, ModeRuns{"deferred", &c.deferred}}) {
@@ -889,10 +903,58 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
   std::sort(c.direct.begin(), c.direct.end());
   std::sort(c.deferred.begin(), c.deferred.end());
   c.crossed = cpus > 1 ? static_cast<double>(cpus - 1) / cpus : 0;
-  c.rx_pkt_ns = c.direct.front();
+  // Not below 0: a handler spins on the wall clock, so a run whose threads
+  // were descheduled mid-handler (a loaded machine; tests run in parallel)
+  // can read less CPU time than the handlers' nominal work.
+  c.rx_pkt_ns = std::max(0.0, c.direct.front());
   c.handoff_pkt_ns =
       c.crossed > 0 ? std::max(0.0, c.deferred.front() - c.direct.front()) / c.crossed : 0;
   return c;
+}
+
+Status MeasureStalls(int cpus, double seconds, DispatchCosts& c) {
+  struct Tally {
+    std::vector<uint64_t> gaps;
+    uint64_t lost_ns = 0, span_ns = 0;
+    std::string error;
+  };
+  std::vector<Tally> t(static_cast<size_t>(cpus));
+  std::vector<std::thread> threads;
+  for (int cpu = 0; cpu < cpus; ++cpu) {
+    threads.emplace_back([&, cpu] {
+      Tally& my = t[static_cast<size_t>(cpu)];
+      if (!sched::BindCurrentThread(cpu, &my.error)) return;
+      my.gaps.reserve(1 << 16);  // ~2,000 a second here
+      const sched::FastClock& clock = sched::FastClock::Global();
+      const uint64_t start = clock.NowNs(), end = start + static_cast<uint64_t>(seconds * 1e9);
+      uint64_t prev = start;
+      for (uint64_t now = start; now < end; prev = now) {
+        now = clock.NowNs();
+        // The clock is not ordered across CPUs, but this thread stays on one.
+        if (now > prev && now - prev > kStallThresholdNs) {
+          if (my.gaps.size() < my.gaps.capacity()) my.gaps.push_back(now - prev);
+          my.lost_ns += now - prev;
+        }
+      }
+      my.span_ns = prev - start;
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  std::vector<uint64_t> gaps;
+  uint64_t lost = 0, span = 0;
+  for (const Tally& my : t) {
+    if (!my.error.empty()) return Status(ErrorCode::kUnavailable, "stall measurement: " + my.error);
+    gaps.insert(gaps.end(), my.gaps.begin(), my.gaps.end());
+    lost += my.lost_ns;
+    span += my.span_ns;
+  }
+  c.stall_gap_ns = gaps.empty() ? 0 : static_cast<double>(span) / static_cast<double>(gaps.size());
+  if (!gaps.empty()) {
+    std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+    c.stall_ns = static_cast<double>(gaps[gaps.size() / 2]);
+  }
+  c.stall_lost = span > 0 ? static_cast<double>(lost) / static_cast<double>(span) : 0;
+  return Status::Ok();
 }
 
 int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream& err) {
@@ -906,7 +968,7 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
     return kExitUsage;
   }
   const int cpus = MachineCpus();
-  auto c = MeasureDispatchCosts(cpus, o.packets, o.service_ns, kCalibrationRounds);
+  auto c = MeasureDispatchCosts(cpus, o.packets, o.service_ns, kCalibrationRounds, kStallSeconds);
   if (!c.ok()) {
     err << "netisr calibrate: " << c.status().message() << "\n";
     return kExitFailure;
@@ -916,6 +978,8 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
   p.rx_pkt_ns = std::round(c->rx_pkt_ns);
   p.handoff_burst_ns = 0;
   p.handoff_pkt_ns = std::round(c->handoff_pkt_ns);
+  p.stall_gap_ns = std::round(c->stall_gap_ns);
+  p.stall_ns = std::round(c->stall_ns);
   const std::string text = fmt::format(
       "# netisr simulator cost profile, virtual ns (sim/profile.h).\n"
       "# Measured by `netisr calibrate` on {} CPUs with `netisr run`'s bench mode\n"
@@ -924,11 +988,15 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       "#   rx_pkt_ns      = direct dispatch ({:.1f}; median {:.1f}, most {:.1f})\n"
       "#   handoff_pkt_ns = deferred ({:.1f}; median {:.1f}, most {:.1f}) minus direct,\n"
       "#                    over the share of packets that crossed CPUs ({:.2f})\n"
+      "#   stall_gap_ns, stall_ns = gaps over {} ns in a clock-spinning thread\n"
+      "#                    bound to each CPU, {} s ({:.2f}% of the time lost; the\n"
+      "#                    CPU times above are taken net of that share)\n"
       "# rx_burst_ns and handoff_burst_ns are folded into those (0). The other\n"
       "# lines are the default profile's, not measured here.\n",
       cpus, o.service_ns, o.packets, kCalibrationRounds, c->direct.front(),
       c->direct[c->direct.size() / 2], c->direct.back(), c->deferred.front(),
-      c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed);
+      c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed, kStallThresholdNs,
+      kStallSeconds, 100 * c->stall_lost);
   if (o.out.empty()) {
     out << text << sim::FormatProfile(p);
   } else {

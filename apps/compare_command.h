@@ -84,11 +84,17 @@ std::vector<std::string> RankingConflicts(const std::vector<RankedPolicy>& p);
 // are the cheapest rounds' (noise only adds): rx_pkt_ns = direct;
 // handoff_pkt_ns = (deferred - direct) / crossed, `crossed` the share of
 // packets that change CPU in this layout, (cpus - 1) / cpus (0 with one
-// CPU). What `calibrate` writes and compare's validation simulates with.
+// CPU). The stalls are measured first (MeasureStalls, `stall_seconds`) and
+// the CPU times taken net of the share of time they took: this VM counts
+// them as the process's CPU time, and the simulator charges them itself.
+// What `calibrate` writes and compare's validation simulates with.
 struct DispatchCosts {
   std::vector<double> direct, deferred;
   double crossed = 0;
   double rx_pkt_ns = 0, handoff_pkt_ns = 0;
+  // Stalls (CostProfile::stall_gap_ns, stall_ns), from MeasureStalls.
+  double stall_gap_ns = 0, stall_ns = 0;
+  double stall_lost = 0;  // share of the spinning threads' time lost to them
 };
 struct CompareReport {
   CompareOptions options;
@@ -131,7 +137,17 @@ struct CalibrateOptions {
 int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
 
 Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t service_ns,
-                                           int rounds);
+                                           int rounds, double stall_seconds);
+
+// How often and for how long the machine takes a CPU away from a thread
+// that wants it: one thread bound to each of `cpus` CPUs spins on the clock
+// for `seconds`, and every gap between two reads over kStallThresholdNs is
+// a stall. Fills `c`'s stall_gap_ns (mean time between stalls on one CPU;
+// 0 if none was seen), stall_ns (their median length: here most last
+// 15-25 us, and the few of 0.1-6 ms, 1 in 200, would make a mean twice the
+// typical stall) and stall_lost (all of them).
+inline constexpr uint64_t kStallThresholdNs = 2'000;
+Status MeasureStalls(int cpus, double seconds, DispatchCosts& c);
 
 struct SweepOptions {
   std::string grid;       // --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6'

@@ -13,7 +13,7 @@ namespace netisr::sim {
 namespace {
 
 // Every field by its file key: the one list parsing and formatting share.
-constexpr std::array<std::pair<const char*, double CostProfile::*>, 16> kFields{{
+constexpr std::array<std::pair<const char*, double CostProfile::*>, 18> kFields{{
     {"rx_burst_ns", &CostProfile::rx_burst_ns},
     {"rx_pkt_ns", &CostProfile::rx_pkt_ns},
     {"ether_ns", &CostProfile::ether_ns},
@@ -30,6 +30,8 @@ constexpr std::array<std::pair<const char*, double CostProfile::*>, 16> kFields{
     {"wakeup_ns", &CostProfile::wakeup_ns},
     {"cache_move_ns", &CostProfile::cache_move_ns},
     {"spin_ns", &CostProfile::spin_ns},
+    {"stall_gap_ns", &CostProfile::stall_gap_ns},
+    {"stall_ns", &CostProfile::stall_ns},
 }};
 
 // Largest cost a profile may give one step: 1 s is far past any packet

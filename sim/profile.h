@@ -18,6 +18,13 @@
 //   cache_move_ns                a packet whose flow last ran on another CPU
 //   spin_ns                      not a cost: how long an idle worker polls
 //                                before it sleeps (then arrivals pay wakeup)
+//   stall_gap_ns, stall_ns       the machine taking a CPU away (interrupts,
+//                                the hypervisor, other processes): on each
+//                                CPU, stalls start at exponential intervals
+//                                of mean stall_gap_ns (0 = never) and last
+//                                stall_ns; a worker busy then finishes that
+//                                much later, one idle then starts no
+//                                earlier than its end
 //
 // Files are `key = value` lines (# comments); unknown keys and bad numbers
 // are errors naming the line. "ideal" sets every cost to zero: pure queueing,
@@ -52,6 +59,8 @@ struct CostProfile {
   double wakeup_ns = 0;
   double cache_move_ns = 0;
   double spin_ns = 0;
+  double stall_gap_ns = 0;
+  double stall_ns = 0;
 
   // Connection lookup per packet under `strategy` (global, groups, epoch,
   // partitioned).

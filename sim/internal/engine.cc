@@ -12,6 +12,16 @@
 // sleep (WorkerSignal::sleeping = 1) until its RX queues' next arrival or a
 // producer's Wake, paying CostProfile::wakeup_ns if it idled longer than
 // spin_ns.
+//
+// Stalls (CostProfile::stall_gap_ns, stall_ns): each CPU loses its worker
+// at exponential intervals for stall_ns, from an RNG of its own
+// (the traffic's draws are the same with stalls or without). A stall that
+// began while the worker ran (rounds back to back) delays its next round's
+// work by the stall's length; one that began while it slept delays only
+// what is left of it at the wakeup. The delay is spent at the start of the
+// round's first poll or handler run (ApplyStall), inside the round, so the
+// dispatcher's load meter counts it busy, as it counts a descheduled
+// worker's lost time on a real machine.
 #include "sim/internal/engine.h"
 
 #include <sys/resource.h>
@@ -104,6 +114,7 @@ class Engine {
       : c_(c),
         nq_(c.queues > 0 ? c.queues : c.cpus),
         rng_(c.seed),
+        stall_rng_(c.seed ^ 0x57a11ed5eedull),
         order_(harness::FlowOrderCheck::Hashed(16)),
         scen_(BuildScenario(c.scenario, nq_, c.flows, c.seed, c.bench)) {}
   // The dispatcher goes first: its Stop may still reach the sources and
@@ -150,9 +161,20 @@ class Engine {
   void ApplyOracle(ProtocolId proto);
   double MeanCost(Kind k) const;
 
+  // Stalls that began on worker w's CPU up to virtual time t (its next
+  // round's start); `was_asleep`: it slept since its last round.
+  void AccrueStalls(int w, uint64_t t, bool was_asleep);
+  // Spends worker w's accrued stall time now (from PollQueue and Handle).
+  void ApplyStall(int w) {
+    if (pending_stall_.empty() || pending_stall_[w] == 0) return;
+    clock_.now += pending_stall_[w];
+    pending_stall_[w] = 0;
+  }
+
   const SimConfig c_;
   const int nq_;
   Rng rng_;
+  Rng stall_rng_;  // stalls only: the traffic's draws do not depend on them
   harness::FlowOrderCheck order_;
   ScenarioModel scen_;
   VirtualClock clock_;
@@ -177,6 +199,9 @@ class Engine {
   std::array<uint64_t, static_cast<size_t>(Kind::kCount)> stage_ns_{};
   uint64_t rx_burst_ns_ = 0, rx_pkt_ns_ = 0, handoff_pkt_ns_ = 0, handoff_burst_ns_ = 0;
   uint64_t wakeup_ns_ = 0, spin_ns_ = 0, cache_move_ns_ = 0;
+  double stall_gap_ns_ = 0, stall_ns_ = 0;
+  std::vector<uint64_t> next_stall_;     // by worker: when its next stall begins
+  std::vector<uint64_t> pending_stall_;  // by worker: stall time its round spends first
   int service_dist_ = 0;
   uint64_t service_fixed_ = 0, service_lo_ = 0, service_hi_ = 0;
 
@@ -235,6 +260,7 @@ void Engine::MakePacket(Packet* p, uint32_t si, uint64_t arrival, int producer) 
 
 size_t Engine::PollQueue(RxQueue& rx, int q, size_t budget) {
   const int w = q % c_.cpus;
+  ApplyStall(w);
   const uint64_t now = clock_.now;
   Packet* burst[256];
   size_t n = 0;
@@ -279,6 +305,7 @@ size_t Engine::PollQueue(RxQueue& rx, int q, size_t budget) {
 
 void Engine::Handle(Burst burst) {
   const int w = Netisr::CurrentWorkstream();
+  ApplyStall(w);
   uint64_t now = clock_.now;
   const int producer0 = static_cast<int>((burst[0]->meta[2] >> 8) & 0xff);
   if (producer0 != w) {
@@ -340,6 +367,19 @@ void Engine::Handle(Burst burst) {
     Release(p);
   }
   clock_.now = now;
+}
+
+void Engine::AccrueStalls(int w, uint64_t t, bool was_asleep) {
+  while (next_stall_[w] <= t) {
+    const uint64_t begin = next_stall_[w];
+    const auto len = static_cast<uint64_t>(std::llround(stall_ns_));
+    if (!was_asleep) {
+      pending_stall_[w] += len;
+    } else if (begin + len > t) {
+      pending_stall_[w] = std::max(pending_stall_[w], begin + len - t);
+    }
+    next_stall_[w] += std::max<uint64_t>(1, std::llround(stall_rng_.Exp(stall_gap_ns_)));
+  }
 }
 
 uint64_t Engine::NextArrival(int w) const {
@@ -419,6 +459,8 @@ Result<SimResult> Engine::Run() {
   wakeup_ns_ = ns(pr.wakeup_ns);
   spin_ns_ = ns(pr.spin_ns);
   cache_move_ns_ = ns(pr.cache_move_ns);
+  stall_gap_ns_ = pr.stall_gap_ns;
+  stall_ns_ = pr.stall_ns;
   service_dist_ = c_.service_dist == "fixed" ? 0 : c_.service_dist == "exp" ? 1 : 2;
   service_fixed_ = ns(c_.service_ns);
   service_lo_ = ns(c_.service_ns / 2);
@@ -504,6 +546,13 @@ Result<SimResult> Engine::Run() {
   if (c_.dispatch == "oracle") ApplyOracle(proto_);
 
   ready_.assign(cpus, kNever);
+  next_stall_.assign(cpus, kNever);
+  pending_stall_.assign(cpus, 0);
+  if (stall_gap_ns_ > 0 && stall_ns_ > 0) {
+    for (int w = 0; w < cpus; ++w)
+      next_stall_[w] =
+          kStartNs + static_cast<uint64_t>(std::llround(stall_rng_.Exp(stall_gap_ns_)));
+  }
   idle_since_.assign(cpus, kStartNs);
   asleep_.assign(cpus, 1);
   busy_.assign(cpus, 0);
@@ -517,10 +566,12 @@ Result<SimResult> Engine::Run() {
       if (ready_[i] < ready_[w]) w = i;
     }
     if (ready_[w] == kNever) break;
+    const bool was_asleep = asleep_[w];
     if (asleep_[w]) {
       asleep_[w] = false;
       rt.signal(w).sleeping.store(0, std::memory_order_relaxed);
     }
+    AccrueStalls(w, ready_[w], was_asleep);
     clock_.now = ready_[w];
     round_start_ = clock_.now;
     const uint64_t moved0 = packets_ + delivered_;
@@ -537,6 +588,7 @@ Result<SimResult> Engine::Run() {
       } else {
         asleep_[w] = true;
         idle_since_[w] = end;
+        pending_stall_[w] = 0;  // it would have idled through what is left
         rt.signal(w).sleeping.store(1, std::memory_order_relaxed);
         ready_[w] = next == kNever ? kNever : next + (next - end > spin_ns_ ? wakeup_ns_ : 0);
       }
