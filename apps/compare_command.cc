@@ -202,7 +202,8 @@ Result<Point> RealRun(const std::string& scen, const std::string& pol, int cpus,
   return p;
 }
 
-// The run with the median throughput stands for a policy's repetitions
+// The run with the median throughput (the upper middle one for an even
+// count) stands for a policy's repetitions
 // (its latencies and drops are one run's, not a blend), with the range of
 // all of them; reordering is summed, so that no run's is hidden.
 Point MedianRun(std::vector<Point> runs) {
@@ -914,15 +915,23 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
 
 Status MeasureStalls(int cpus, double seconds, DispatchCosts& c) {
   struct Tally {
-    std::vector<uint64_t> gaps;
-    uint64_t lost_ns = 0, span_ns = 0;
+    std::vector<uint64_t> gaps;  // the first 65,536, for the median
+    uint64_t count = 0, lost_ns = 0, span_ns = 0;
     std::string error;
   };
+  // The CPUs the workers are bound to (netisr's order), not 0..cpus-1: a
+  // restricted cpuset may not hold those.
+  std::string topo_error;
+  const auto topo = sched::Topology::Discover(&topo_error);
+  if (topo == nullptr) return Status(ErrorCode::kUnavailable, "stall measurement: " + topo_error);
+  const std::vector<int> order = topo->WorkerCpuOrder();
+  if (order.empty()) return Status(ErrorCode::kUnavailable, "stall measurement: no CPU to bind");
   std::vector<Tally> t(static_cast<size_t>(cpus));
   std::vector<std::thread> threads;
-  for (int cpu = 0; cpu < cpus; ++cpu) {
-    threads.emplace_back([&, cpu] {
-      Tally& my = t[static_cast<size_t>(cpu)];
+  for (int i = 0; i < cpus; ++i) {
+    const int cpu = order[static_cast<size_t>(i) % order.size()];
+    threads.emplace_back([&, i, cpu] {
+      Tally& my = t[static_cast<size_t>(i)];
       if (!sched::BindCurrentThread(cpu, &my.error)) return;
       my.gaps.reserve(1 << 16);  // ~2,000 a second here
       const sched::FastClock& clock = sched::FastClock::Global();
@@ -933,6 +942,7 @@ Status MeasureStalls(int cpus, double seconds, DispatchCosts& c) {
         // The clock is not ordered across CPUs, but this thread stays on one.
         if (now > prev && now - prev > kStallThresholdNs) {
           if (my.gaps.size() < my.gaps.capacity()) my.gaps.push_back(now - prev);
+          ++my.count;
           my.lost_ns += now - prev;
         }
       }
@@ -941,15 +951,20 @@ Status MeasureStalls(int cpus, double seconds, DispatchCosts& c) {
   }
   for (std::thread& th : threads) th.join();
   std::vector<uint64_t> gaps;
-  uint64_t lost = 0, span = 0;
+  uint64_t count = 0, lost = 0, span = 0;
   for (const Tally& my : t) {
     if (!my.error.empty()) return Status(ErrorCode::kUnavailable, "stall measurement: " + my.error);
     gaps.insert(gaps.end(), my.gaps.begin(), my.gaps.end());
+    count += my.count;
     lost += my.lost_ns;
     span += my.span_ns;
   }
-  c.stall_gap_ns = gaps.empty() ? 0 : static_cast<double>(span) / static_cast<double>(gaps.size());
-  if (!gaps.empty()) {
+  c.stall_gap_ns = c.stall_ns = 0;
+  // Fewer than one a second a CPU is left out: it would not matter, and a
+  // profile's values stop at 1 s.
+  const double gap = count > 0 ? static_cast<double>(span) / static_cast<double>(count) : 0;
+  if (count > 0 && gap <= 1e9) {
+    c.stall_gap_ns = gap;
     std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
     c.stall_ns = static_cast<double>(gaps[gaps.size() / 2]);
   }

@@ -143,7 +143,8 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
 // that wants it: one thread bound to each of `cpus` CPUs spins on the clock
 // for `seconds`, and every gap between two reads over kStallThresholdNs is
 // a stall. Fills `c`'s stall_gap_ns (mean time between stalls on one CPU;
-// 0 if none was seen), stall_ns (their median length: here most last
+// 0 if fewer than one a second a CPU was seen), stall_ns (their median
+// length, 0 likewise: here most last
 // 15-25 us, and the few of 0.1-6 ms, 1 in 200, would make a mean twice the
 // typical stall) and stall_lost (all of them).
 inline constexpr uint64_t kStallThresholdNs = 2'000;

@@ -163,8 +163,9 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
         fb.pressured,
         b.placement != here ? BucketLoad(fb, b, proto, here) : 0.0,
         {prod.settle_pending.data(), size_t(nws)},
-        may_shed && fb.settling != 0 && fb.loads[here].full_polls >= kDeeplyBehind ? shed_cost()
-                                                                                   : 0.0,
+        (may_shed || rebalance_ok) && fb.settling != 0 && fb.loads[here].full_polls >= kDeeplyBehind
+            ? shed_cost()
+            : 0.0,
         rebalance_ok};
     choice = DecideAdaptive(view, settings_.adaptive);
     if (hold(choice)) {

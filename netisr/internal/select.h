@@ -85,8 +85,9 @@ enum class AdaptiveReason : uint8_t {
   kOrdered,      // the rule would run it elsewhere, but what its handlers
                  // emitted where it last ran is not all handled yet: there
                  // again, or that output could be overtaken
-  kRebalance,    // the bucket's CPU is overloaded and this saturated one
-                 // cannot take it back: moved on to another CPU with room
+  kRebalance,    // this CPU saturated, the bucket's CPU overloaded or busy
+                 // past busy_high with a queue past spill_fill: moved on
+                 // to another CPU with room
   kCount,
 };
 const char* ToString(AdaptiveReason r);
