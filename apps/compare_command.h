@@ -139,6 +139,21 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
 Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t service_ns,
                                            int rounds, double stall_seconds);
 
+// A sleeping worker's wakeup (CostProfile::wakeup_ns), ns: `netisr run`'s
+// bench mode on 2 workers (threads model, deferred, one source on worker 0,
+// paced at 5,000 packets a second, so worker 1 has slept out its idle spin
+// before each of its packets), the median latency of the packets handled on
+// worker 1 (pushed to it asleep, then woken) less that of those handled on
+// worker 0 (which polled them, awake). 0 on one CPU.
+Result<double> MeasureWakeupNs(int cpus);
+
+// A connection lookup under table strategy `strategy` (CostProfile::
+// lookup_<strategy>_ns), ns: what TCP input does per segment (look up the
+// connection by 4-tuple, lock it, count the segment, unlock; a quiescent
+// state every 32) over 4,096 connections, on one thread, uncontended: CPU
+// ns per lookup, the cheapest of 3 runs of 1 M.
+Result<double> MeasureLookupNs(const std::string& strategy);
+
 // How often and for how long the machine takes a CPU away from a thread
 // that wants it: one thread bound to each of `cpus` CPUs spins on the clock
 // for `seconds`, and every gap between two reads over kStallThresholdNs is

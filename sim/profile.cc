@@ -70,13 +70,13 @@ CostProfile DefaultProfile() {
   p.tcp_ns = 25;
   p.udp_ns = 12;
   p.syn_ns = 180;
-  p.lookup_global_ns = 45;
-  p.lookup_groups_ns = 30;
-  p.lookup_epoch_ns = 22;
-  p.lookup_partitioned_ns = 18;
+  p.lookup_global_ns = 59;
+  p.lookup_groups_ns = 72;
+  p.lookup_epoch_ns = 46;
+  p.lookup_partitioned_ns = 22;
   p.handoff_pkt_ns = 180;
   p.handoff_burst_ns = 0;
-  p.wakeup_ns = 12000;
+  p.wakeup_ns = 47000;
   p.cache_move_ns = 250;
   p.spin_ns = 50000;
   return p;

@@ -38,6 +38,13 @@ SimConfig ControllerConfig() {
   SimConfig c;
   c.profile.rx_pkt_ns = 150;
   c.profile.handoff_pkt_ns = 170;
+  c.profile.lookup_global_ns = 45;
+  c.profile.lookup_groups_ns = 30;
+  c.profile.lookup_epoch_ns = 22;
+  c.profile.lookup_partitioned_ns = 18;
+  c.profile.wakeup_ns = 12000;
+  c.profile.stall_gap_ns = 0;
+  c.profile.stall_ns = 0;
   return c;
 }
 
@@ -337,7 +344,7 @@ TEST(SimTest, AdaptiveRequestResponseKeepsOrderAtManyCpus) {
 // CPUs at ~0.30 busy, the hot one at 1.0 with a 12 ms backlog; this test
 // reads 0.84 without the rule).
 TEST(SimTest, AdaptiveMovesBucketsOffOverfullTargetsUnderSkewAtSixteenCpus) {
-  SimConfig c;
+  SimConfig c = ControllerConfig();
   c.profile.rx_pkt_ns = 53;
   c.profile.handoff_pkt_ns = 180;
   c.cpus = 16;
