@@ -40,5 +40,22 @@ TEST(RankingConflicts, SingleRunsAreTheStrictComparison) {
   EXPECT_THAT(RankingConflicts({Real("a", 5.01, 5.01, 4.2), Real("b", 5.0, 5.0, 4.1)}), IsEmpty());
 }
 
+// calibrate's measurements through their functions: a lookup under every
+// strategy costs something and less than a microsecond (one thread, no
+// contention); an unknown strategy is refused by name; one CPU has no
+// worker to wake.
+TEST(Calibration, LookupsAreMeasuredUnderEveryStrategy) {
+  for (const char* s : {"global", "groups", "epoch", "partitioned"}) {
+    auto ns = MeasureLookupNs(s);
+    ASSERT_TRUE(ns.ok()) << s << ": " << ns.status().message();
+    EXPECT_GT(*ns, 1.0) << s;
+    EXPECT_LT(*ns, 1000.0) << s;
+  }
+  EXPECT_FALSE(MeasureLookupNs("sharded").ok());
+  auto one = MeasureWakeupNs(1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(*one, 0.0);
+}
+
 }  // namespace
 }  // namespace netisr::apps

@@ -67,6 +67,8 @@ check_usage "--service-ns -1 out of range [0, 100000]" calibrate --service-ns -1
   fail "calibrate exited $?"
 grep -q "^rx_pkt_ns = [0-9]" "$tmp/cal.profile" || fail "no rx_pkt_ns: $(cat "$tmp/cal.profile")"
 grep -q "^handoff_pkt_ns = [0-9]" "$tmp/cal.profile" || fail "no handoff_pkt_ns"
+grep -q "lookup_\*_ns    = locked connection lookup" "$tmp/cal.profile" ||
+  fail "calibrate does not say it measured the lookups"
 grep -q "handler work 100 ns, 20000 packets; the cheapest" "$tmp/cal.profile" ||
   fail "calibrate's header does not say how it measured: $(head -8 "$tmp/cal.profile")"
 "$binary" sim --cpus 2 --packets 20000 --profile "$tmp/cal.profile" --json >/dev/null ||
