@@ -144,7 +144,9 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
 // paced at 5,000 packets a second, so worker 1 has slept out its idle spin
 // before each of its packets), the median latency of the packets handled on
 // worker 1 (pushed to it asleep, then woken) less that of those handled on
-// worker 0 (which polled them, awake). 0 on one CPU.
+// worker 0 (which polled them). Both wait for worker 0's poll (it sleeps
+// idle_sleep_us at a time between packets, and arrivals are stamped at
+// their scheduled time), so that part cancels. 0 on one CPU.
 Result<double> MeasureWakeupNs(int cpus);
 
 // A connection lookup under table strategy `strategy` (CostProfile::
