@@ -16,10 +16,13 @@
 // Stalls (CostProfile::stall_gap_ns, stall_ns): each CPU loses its worker
 // at exponential intervals for stall_ns, from an RNG of its own
 // (the traffic's draws are the same with stalls or without). A stall that
-// began while the worker ran (rounds back to back) delays its next round's
-// work by the stall's length; one that began while it slept delays only
-// what is left of it at the wakeup. The delay is spent at the start of the
-// round's first poll or handler run (ApplyStall), inside the round, so the
+// begins while the worker runs takes effect where it falls (StallWithin,
+// per packet in a handler run and after a poll's receive): the packets not
+// yet done wait for it, as the rest of a burst does on a real CPU taken
+// away mid-burst. One that began between rounds delays the next round's
+// work by its length, and one that began while the worker slept only by
+// what is left of it at the wakeup, spent at the start of the round's
+// first poll or handler run (ApplyStall). Either way inside a round, so the
 // dispatcher's load meter counts it busy, as it counts a descheduled
 // worker's lost time on a real machine. Each stall delays by its whole
 // length, overlapping ones too (so a busy CPU loses stall_ns / stall_gap_ns
@@ -170,6 +173,15 @@ class Engine {
   // Stalls that began on worker w's CPU up to virtual time t (its next
   // round's start); `was_asleep`: it slept since its last round.
   void AccrueStalls(int w, uint64_t t, bool was_asleep);
+  // Stalls that begin on worker w's CPU while it runs, up to `now` (its
+  // clock inside a round): each moves `now` on by its length.
+  void StallWithin(int w, uint64_t& now) {
+    if (next_stall_.empty()) return;
+    while (next_stall_[w] <= now) {
+      now += static_cast<uint64_t>(std::llround(stall_ns_));
+      next_stall_[w] += std::max<uint64_t>(1, std::llround(stall_rng_.Exp(stall_gap_ns_)));
+    }
+  }
   // Spends worker w's accrued stall time now (from PollQueue and Handle).
   void ApplyStall(int w) {
     if (pending_stall_.empty() || pending_stall_[w] == 0) return;
@@ -294,6 +306,7 @@ size_t Engine::PollQueue(RxQueue& rx, int q, size_t budget) {
   const uint64_t rx_cost = rx_burst_ns_ + n * rx_pkt_ns_;
   clock_.now += rx_cost;
   busy_[w] += rx_cost;
+  StallWithin(w, clock_.now);
   // Visible from the round's start (or the packet's arrival, if later: a
   // worker with several RX queues polls the later ones after the earlier
   // ones' receive and handlers), not from the end of this poll's RX cost.
@@ -340,6 +353,7 @@ void Engine::Handle(Burst burst) {
     }
     now += cost;
     busy_[w] += cost;
+    StallWithin(w, now);
     const uint64_t sojourn = now - p->ingress_ns;
     hist_.Record(sojourn);
     latency_sum_ += sojourn;
