@@ -162,22 +162,31 @@ struct Summary {
   std::string verdict;
 };
 
-// One real run of `netisr run`'s bench mode in the layout the simulation's
-// bench mode mirrors (SimConfig::bench); the oracle runs as hybrid with its
+// `netisr run`'s bench mode in the layout the simulation's bench mode
+// mirrors (SimConfig::bench: flow policy, 1024 flows, a source per worker)
+// under the threads model: what the real runs of the validation and the
+// calibration measure.
+RunOptions BenchLayout(int cpus, const std::string& dispatch, int64_t packets, int64_t handler_ns) {
+  RunOptions ro;
+  ro.cpus = cpus;
+  ro.dispatch = dispatch;
+  ro.policy = "flow";
+  ro.model = "threads";
+  ro.flows = sim::SimConfig{}.flows;
+  ro.packets = packets;
+  ro.handler_ns = handler_ns;
+  return ro;
+}
+
+// One real run of the validation; the oracle runs as hybrid with its
 // placement as affinity hints.
 Result<Point> RealRun(const std::string& scen, const std::string& pol, int cpus,
                       const CompareOptions& o, const std::vector<int>& oracle_placement) {
-  RunOptions ro;
-  ro.cpus = cpus;
-  ro.dispatch = pol == "oracle" ? "hybrid" : pol;
+  RunOptions ro = BenchLayout(cpus, pol == "oracle" ? "hybrid" : pol, o.real_packets,
+                              static_cast<int64_t>(o.service_ns));
   RunHooks hooks;
   if (pol == "oracle") hooks.registered = AffinityHints(oracle_placement);
-  ro.policy = "flow";
-  ro.model = "threads";
-  ro.flows = 1024;
-  ro.packets = o.real_packets;
   if (scen == "skew") ro.skew = sim::kBenchSkew;
-  ro.handler_ns = static_cast<int64_t>(o.service_ns);
   ro.seed = o.seed;
   const double cpu0 = ProcessCpuSeconds();
   auto real = RunSynthetic(ro, hooks);
@@ -876,14 +885,7 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
   DispatchCosts c;
   if (Status st = MeasureStalls(cpus, stall_seconds, c); !st.ok()) return st;
   auto cpu_ns_per_packet = [&](const std::string& mode) -> Result<double> {
-    RunOptions ro;
-    ro.cpus = cpus;
-    ro.dispatch = mode;
-    ro.policy = "flow";
-    ro.model = "threads";
-    ro.flows = 1024;
-    ro.packets = packets;
-    ro.handler_ns = service_ns;
+    const RunOptions ro = BenchLayout(cpus, mode, packets, service_ns);
     const double cpu0 = ProcessCpuSeconds();
     auto r = RunSynthetic(ro);
     if (!r.ok()) return r.status();
@@ -978,15 +980,9 @@ Status MeasureStalls(int cpus, double seconds, DispatchCosts& c) {
 
 Result<double> MeasureWakeupNs(int cpus) {
   if (cpus < 2) return 0.0;
-  RunOptions ro;
-  ro.cpus = 2;
-  ro.dispatch = "deferred";
-  ro.policy = "flow";
-  ro.model = "threads";
-  ro.flows = 1024;
+  RunOptions ro = BenchLayout(2, "deferred", 3000, 0);
   ro.sources = 1;
   ro.rate = 5000;
-  ro.packets = 3000;
   auto r = RunSynthetic(ro);
   if (!r.ok()) return r.status();
   if (r->latency_by_workstream.size() < 2 || r->latency_by_workstream[0].samples == 0 ||
