@@ -90,8 +90,12 @@ std::vector<std::string> RankingConflicts(const std::vector<RankedPolicy>& p);
 // What `calibrate` writes and compare's validation simulates with.
 struct DispatchCosts {
   std::vector<double> direct, deferred;
+  std::vector<double> consumer;  // ConsumerSideNs per round (2+ CPUs)
   double crossed = 0;
   double rx_pkt_ns = 0, handoff_pkt_ns = 0;
+  // Of handoff_pkt_ns, what the producer pays: handoff_pkt_ns less the
+  // cheapest consumer side, within [0, handoff_pkt_ns]; 0 on one CPU.
+  double handoff_producer_ns = 0;
   // Stalls (CostProfile::stall_gap_ns, stall_ns), from MeasureStalls.
   double stall_gap_ns = 0, stall_ns = 0;
   double stall_lost = 0;  // share of the spinning threads' time lost to them
@@ -138,6 +142,17 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
 
 Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t service_ns,
                                            int rounds, double stall_seconds);
+
+// The consumer's side of a crossing (CostProfile::handoff_pkt_ns less
+// handoff_producer_ns), ns per packet: `netisr run`'s bench mode with one
+// source on worker 0 and every flow bucket hinted to worker 1, so that
+// worker 1 handles only crossing packets and is the bottleneck (it drops
+// at its full queue); its wall ns per delivered packet, net of the stalls'
+// share `stall_lost`, less the handler's work `service_ns`. The producer's
+// own receive is not in it; the handler call and the release are, which
+// the simulator charges with rx_pkt_ns to the producer: in this split they
+// move to the consumer, and the totals stay.
+Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_lost);
 
 // A sleeping worker's wakeup (CostProfile::wakeup_ns), ns: `netisr run`'s
 // bench mode on 2 workers (threads model, deferred, one source on worker 0,

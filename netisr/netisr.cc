@@ -70,6 +70,7 @@ bool Netisr::stopping() const {
   return st == Dispatcher::State::kStopping || st == Dispatcher::State::kStopped;
 }
 Stats Netisr::GetStats() const { return Dispatcher::Of(*this).GetStats(); }
+uint64_t Netisr::QueuedElsewhere(int ws) const { return Dispatcher::Of(*this).QueuedElsewhere(ws); }
 
 // ---------------------------------------------------------------------------
 // Construction and registration

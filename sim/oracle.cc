@@ -14,6 +14,23 @@ bool Better(double mk, double total, double best_mk, double best_total) {
   return mk <= best_mk * (1 + kEps) && total < best_total * (1 - kEps);
 }
 
+// Adds (sign 1) or takes away (-1) bucket b placed on CPU j in `load`: its
+// cost there, and its pushes on the other CPUs. Returns the CPU time it
+// costs in all.
+double Apply(const PlacementProblem& p, int b, int j, double sign, std::vector<double>& load) {
+  double total = p.cost[b][j];
+  load[j] += sign * p.cost[b][j];
+  if (p.push.empty()) return total;
+  for (int h = 0; h < p.cpus; ++h) {
+    if (h == j || p.push[b][h] == 0) continue;
+    load[h] += sign * p.push[b][h];
+    total += p.push[b][h];
+  }
+  return total;
+}
+
+double Max(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+
 struct Search {
   const PlacementProblem& p;
   std::vector<int> order;  // loaded buckets, largest first
@@ -34,11 +51,10 @@ struct Search {
     }
     const int b = order[i];
     for (int j = 0; j < p.cpus; ++j) {
-      const double c = p.cost[b][j];
-      load[j] += c;
+      const double c = Apply(p, b, j, 1, load);
       cur[b] = j;
-      Run(i + 1, std::max(mk, load[j]), total + c);
-      load[j] -= c;
+      Run(i + 1, std::max(mk, Max(load)), total + c);
+      Apply(p, b, j, -1, load);
     }
   }
 };
@@ -48,8 +64,9 @@ struct Search {
 double Makespan(const PlacementProblem& p, const std::vector<int>& placement) {
   std::vector<double> load = p.base;
   load.resize(p.cpus, 0);
-  for (size_t b = 0; b < placement.size(); ++b) load[placement[b]] += p.cost[b][placement[b]];
-  return *std::max_element(load.begin(), load.end());
+  for (size_t b = 0; b < placement.size(); ++b)
+    Apply(p, static_cast<int>(b), placement[b], 1, load);
+  return Max(load);
 }
 
 std::vector<int> PlaceBuckets(const PlacementProblem& p) {
@@ -58,56 +75,74 @@ std::vector<int> PlaceBuckets(const PlacementProblem& p) {
   for (int b = 0; b < nb; ++b) placement[b] = b % p.cpus;
   std::vector<int> loaded;
   for (int b = 0; b < nb; ++b) {
-    if (*std::max_element(p.cost[b].begin(), p.cost[b].end()) > 0) loaded.push_back(b);
+    if (Max(p.cost[b]) > 0 || (!p.push.empty() && Max(p.push[b]) > 0)) loaded.push_back(b);
   }
-  auto weight = [&](int b) { return *std::min_element(p.cost[b].begin(), p.cost[b].end()); };
+  // Its least CPU time anywhere.
+  auto weight = [&](int b) {
+    std::vector<double> scratch(p.cpus, 0);
+    double w = INFINITY;
+    for (int j = 0; j < p.cpus; ++j) w = std::min(w, Apply(p, b, j, 1, scratch));
+    return w;
+  };
+  std::vector<double> weights(nb, 0);
+  for (int b : loaded) weights[b] = weight(b);
   std::stable_sort(loaded.begin(), loaded.end(),
-                   [&](int a, int b) { return weight(a) > weight(b); });
+                   [&](int a, int b) { return weights[a] > weights[b]; });
   std::vector<double> base = p.base;
   base.resize(p.cpus, 0);
 
   if (std::pow(static_cast<double>(p.cpus), static_cast<double>(loaded.size())) <= kExactLimit) {
     Search s{p, loaded, base, placement, placement};
-    s.Run(0, *std::max_element(base.begin(), base.end()), 0);
+    s.Run(0, Max(base), 0);
     return s.best;
   }
 
-  // Greedy: each bucket, largest first, where the resulting load is least
-  // (ties: where it costs least, then the lower CPU).
+  // Greedy: each bucket, largest first, where the most loaded CPU it
+  // touches ends least loaded (ties: where it costs least in all, then the
+  // lower CPU).
   std::vector<double> load = base;
   for (int b : loaded) {
-    int best = 0;
-    for (int j = 1; j < p.cpus; ++j) {
-      const double lj = load[j] + p.cost[b][j], lb = load[best] + p.cost[b][best];
-      if (lj < lb || (lj == lb && p.cost[b][j] < p.cost[b][best])) best = j;
+    int best = -1;
+    double best_mk = INFINITY, best_cost = INFINITY;
+    for (int j = 0; j < p.cpus; ++j) {
+      const double c = Apply(p, b, j, 1, load);
+      const double mk = Max(load);
+      Apply(p, b, j, -1, load);
+      if (mk < best_mk || (mk == best_mk && c < best_cost)) {
+        best = j;
+        best_mk = mk;
+        best_cost = c;
+      }
     }
     placement[b] = best;
-    load[best] += p.cost[b][best];
+    Apply(p, b, best, 1, load);
   }
-  // Improvement: move a bucket off the most loaded CPU while both ends stay
-  // under the current makespan. Bounded: each move lowers the sum of loads
-  // above the makespan or the makespan itself.
+  // Improvement: move a bucket off the most loaded CPU while that lowers
+  // the makespan. Bounded: each move lowers it.
   for (int iter = 0; iter < 100000; ++iter) {
+    const double mk = Max(load);
     const int top = static_cast<int>(std::max_element(load.begin(), load.end()) - load.begin());
-    const double mk = load[top];
     int mb = -1, mj = -1;
     double m_gain = 0;
     for (int b : loaded) {
       if (placement[b] != top) continue;
+      Apply(p, b, top, -1, load);
       for (int j = 0; j < p.cpus; ++j) {
         if (j == top) continue;
-        const double nt = load[top] - p.cost[b][top], nj = load[j] + p.cost[b][j];
-        const double gain = mk - std::max(nt, nj);
+        Apply(p, b, j, 1, load);
+        const double gain = mk - Max(load);
+        Apply(p, b, j, -1, load);
         if (gain > m_gain + 1e-9) {
           m_gain = gain;
           mb = b;
           mj = j;
         }
       }
+      Apply(p, b, top, 1, load);
     }
     if (mb < 0) break;
-    load[top] -= p.cost[mb][top];
-    load[mj] += p.cost[mb][mj];
+    Apply(p, mb, top, -1, load);
+    Apply(p, mb, mj, 1, load);
     placement[mb] = mj;
   }
   return placement;

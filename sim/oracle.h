@@ -6,8 +6,10 @@
 // it as it would any upper layer's hints.
 //
 // The problem: bucket b costs cost[b][j] ns of CPU per second on CPU j (its
-// packets' work, plus the handoff when j is not the CPU whose RX queue
-// brings them); CPU j also carries base[j] (its RX queues' receive cost).
+// packets' work, plus the consumer's part of the handoff when j is not the
+// CPU whose RX queue brings them), and push[b][h] on each CPU h != j whose
+// RX queues bring some of them (the producer's part of that handoff); CPU
+// j also carries base[j] (its RX queues' receive cost).
 // Minimise the most loaded CPU (makespan on unrelated machines, NP-hard),
 // ties to the least total cost (fewest crossings). Exact by branch and bound
 // when the search is small (at most kExactLimit nodes' worth: few buckets
@@ -25,6 +27,9 @@ struct PlacementProblem {
   int cpus = 0;
   std::vector<double> base;               // per CPU
   std::vector<std::vector<double>> cost;  // [bucket][cpu]; an all-zero row may go anywhere
+  // [bucket][cpu]: on that CPU while the bucket runs on another; empty (no
+  // rows) when no producer pays.
+  std::vector<std::vector<double>> push;
 };
 
 // Below this many candidate assignments (cpus ^ loaded buckets) the oracle

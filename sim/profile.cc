@@ -13,7 +13,7 @@ namespace netisr::sim {
 namespace {
 
 // Every field by its file key: the one list parsing and formatting share.
-constexpr std::array<std::pair<const char*, double CostProfile::*>, 18> kFields{{
+constexpr std::array<std::pair<const char*, double CostProfile::*>, 19> kFields{{
     {"rx_burst_ns", &CostProfile::rx_burst_ns},
     {"rx_pkt_ns", &CostProfile::rx_pkt_ns},
     {"ether_ns", &CostProfile::ether_ns},
@@ -27,6 +27,7 @@ constexpr std::array<std::pair<const char*, double CostProfile::*>, 18> kFields{
     {"lookup_partitioned_ns", &CostProfile::lookup_partitioned_ns},
     {"handoff_pkt_ns", &CostProfile::handoff_pkt_ns},
     {"handoff_burst_ns", &CostProfile::handoff_burst_ns},
+    {"handoff_producer_ns", &CostProfile::handoff_producer_ns},
     {"wakeup_ns", &CostProfile::wakeup_ns},
     {"cache_move_ns", &CostProfile::cache_move_ns},
     {"spin_ns", &CostProfile::spin_ns},
@@ -76,6 +77,7 @@ CostProfile DefaultProfile() {
   p.lookup_partitioned_ns = 22;
   p.handoff_pkt_ns = 180;
   p.handoff_burst_ns = 0;
+  p.handoff_producer_ns = 147;
   p.wakeup_ns = 47000;
   p.cache_move_ns = 250;
   p.spin_ns = 50000;
@@ -120,6 +122,12 @@ Result<CostProfile> ParseProfile(std::string_view text, const std::string& name)
                                                      "' is not a number of ns in [0, 1e9]");
     }
     p.*field = v;
+  }
+  if (p.handoff_producer_ns > p.handoff_pkt_ns) {
+    return Status(ErrorCode::kInvalidArgument,
+                  name + ": handoff_producer_ns " + std::to_string(p.handoff_producer_ns) +
+                      " exceeds handoff_pkt_ns " + std::to_string(p.handoff_pkt_ns) +
+                      " (it is the producer's part of it)");
   }
   return p;
 }

@@ -10,10 +10,22 @@
 //                                the listen lookup and syncache on a SYN)
 //   lookup_<strategy>_ns         the same, per packet: connection lookup
 //                                under the table strategy (inpcb/table.h)
-//   handoff_pkt_ns, _burst_ns    the consumer of a burst queued by another
-//                                worker (cache lines crossing CPUs); the
-//                                producer pays handoff_burst_ns per burst it
-//                                queued to another worker
+//   handoff_pkt_ns               a packet queued to another worker (cache
+//                                lines crossing CPUs), split between its
+//                                two sides: handoff_producer_ns of it to
+//                                the producer when it pushes (its stores
+//                                into lines the consumer last held), the
+//                                rest to the consumer's handler run (its
+//                                loads of what the producer wrote). Where
+//                                it falls matters beyond the total: a
+//                                consumer that pays it all slows as its
+//                                backlog of crossing packets grows, its
+//                                own polls thin out and the other CPU
+//                                pushes more at it, so saturated deferred
+//                                queues run away to the queue limit
+//                                (docs/sim.md, "Who pays the crossing")
+//   handoff_burst_ns             the consumer, per burst queued by another
+//                                worker
 //   wakeup_ns                    a sleeping worker's start after a wake
 //   cache_move_ns                a packet whose flow last ran on another CPU
 //   spin_ns                      not a cost: how long an idle worker polls
@@ -56,6 +68,7 @@ struct CostProfile {
   double lookup_partitioned_ns = 0;
   double handoff_pkt_ns = 0;
   double handoff_burst_ns = 0;
+  double handoff_producer_ns = 0;  // of handoff_pkt_ns; at most it (ParseProfile checks)
   double wakeup_ns = 0;
   double cache_move_ns = 0;
   double spin_ns = 0;

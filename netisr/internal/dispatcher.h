@@ -102,6 +102,7 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   BurstOutcome QueueBurst(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
   void Flush();
   Stats GetStats() const;
+  uint64_t QueuedElsewhere(int ws) const;  // Netisr::QueuedElsewhere
 
   // The mode a packet of `pe` is dispatched with: the global override if
   // set, else the protocol's own. The one copy of that rule.

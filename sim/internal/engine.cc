@@ -182,6 +182,15 @@ class Engine {
       next_stall_[w] += std::max<uint64_t>(1, std::llround(stall_rng_.Exp(stall_gap_ns_)));
     }
   }
+  // The producer's part of the handoff (CostProfile::handoff_producer_ns)
+  // for what worker w queued to other workstreams since QueuedElsewhere
+  // read `pushed`: its clock `now` moves on by it, counted busy.
+  void ChargeProducer(int w, uint64_t pushed, uint64_t& now) {
+    if (handoff_producer_ns_ == 0) return;
+    const uint64_t cost = (nisr_->QueuedElsewhere(w) - pushed) * handoff_producer_ns_;
+    now += cost;
+    busy_[w] += cost;
+  }
   // Spends worker w's accrued stall time now (from PollQueue and Handle).
   void ApplyStall(int w) {
     if (pending_stall_.empty() || pending_stall_[w] == 0) return;
@@ -218,7 +227,10 @@ class Engine {
 
   // Costs, ns, rounded once.
   std::array<uint64_t, static_cast<size_t>(Kind::kCount)> stage_ns_{};
-  uint64_t rx_burst_ns_ = 0, rx_pkt_ns_ = 0, handoff_pkt_ns_ = 0, handoff_burst_ns_ = 0;
+  uint64_t rx_burst_ns_ = 0, rx_pkt_ns_ = 0, handoff_burst_ns_ = 0;
+  // handoff_pkt_ns split: the producer's part at the push, the consumer's
+  // at the handler.
+  uint64_t handoff_producer_ns_ = 0, handoff_consumer_ns_ = 0;
   uint64_t wakeup_ns_ = 0, spin_ns_ = 0, cache_move_ns_ = 0;
   double stall_gap_ns_ = 0, stall_ns_ = 0;
   std::vector<uint64_t> next_stall_;     // by worker: when its next stall begins
@@ -321,7 +333,9 @@ size_t Engine::PollQueue(RxQueue& rx, int q, size_t budget) {
   // its arrival.
   for (size_t i = 0; i < n; ++i) burst[i]->meta[3] = std::max(round_start_, burst[i]->ingress_ns);
   packets_ += n;
+  const uint64_t pushed = handoff_producer_ns_ > 0 ? nisr_->QueuedElsewhere(w) : 0;
   nisr_->DispatchBurst(static_cast<uint16_t>(q), proto_, {burst, n});
+  ChargeProducer(w, pushed, clock_.now);
   return n;
 }
 
@@ -344,7 +358,7 @@ void Engine::Handle(Burst burst) {
     // simulator.h).
     now = std::max(now, p->meta[3]);
     uint64_t cost = p->meta[1] + stage_ns_[static_cast<size_t>(kind)];
-    if (producer != w) cost += handoff_pkt_ns_;
+    if (producer != w) cost += handoff_consumer_ns_;
     if (!flood) {
       Slot& s = scen_.slots[si];
       int16_t& last = kind == Kind::kResp ? s.resp_last_cpu : s.last_cpu;
@@ -383,8 +397,10 @@ void Engine::Handle(Burst burst) {
                      (static_cast<uint64_t>(si) << 16);
         r->meta[3] = now;
         clock_.now = now;
+        const uint64_t pushed = handoff_producer_ns_ > 0 ? nisr_->QueuedElsewhere(w) : 0;
         nisr_->DispatchSrc(static_cast<uint16_t>(nq_), proto_, r);
         now = std::max(now, clock_.now);
+        ChargeProducer(w, pushed, now);
       }
     }
     Release(p);
@@ -426,11 +442,17 @@ void Engine::ApplyOracle(ProtocolId proto) {
   pp.base.assign(c_.cpus, 0);
   pp.cost.assign(nb, std::vector<double>(c_.cpus, 0));
   const double total = c_.load_pps > 0 ? c_.load_pps : 1e6;  // saturate: shares suffice
-  const double handoff = c_.profile.handoff_pkt_ns + c_.profile.handoff_burst_ns / 32;
+  // The handoff's two parts as the engine charges them (ChargeProducer,
+  // Handle).
+  const auto pushed = static_cast<double>(handoff_producer_ns_);
+  const double handoff =
+      static_cast<double>(handoff_consumer_ns_) + c_.profile.handoff_burst_ns / 32;
   const double rx = c_.profile.rx_pkt_ns + c_.profile.rx_burst_ns / 32;
+  if (pushed > 0) pp.push.assign(nb, std::vector<double>(c_.cpus, 0));
   auto add = [&](int b, int home, double rate, double c) {
     for (int j = 0; j < c_.cpus; ++j)
       pp.cost[b][j] += rate * (c + (home >= 0 && j != home ? handoff : 0)) * 1e-9;
+    if (home >= 0 && pushed > 0) pp.push[b][home] += rate * pushed * 1e-9;
   };
   for (const Slot& s : scen_.slots) {
     const double rate = s.weight * total;
@@ -477,7 +499,8 @@ Result<SimResult> Engine::Run() {
   if (c_.bench) stage_ns_.fill(0);  // the bench protocol parses nothing
   rx_burst_ns_ = ns(pr.rx_burst_ns);
   rx_pkt_ns_ = ns(pr.rx_pkt_ns);
-  handoff_pkt_ns_ = ns(pr.handoff_pkt_ns);
+  handoff_producer_ns_ = std::min(ns(pr.handoff_producer_ns), ns(pr.handoff_pkt_ns));
+  handoff_consumer_ns_ = ns(pr.handoff_pkt_ns) - handoff_producer_ns_;
   handoff_burst_ns_ = ns(pr.handoff_burst_ns);
   wakeup_ns_ = ns(pr.wakeup_ns);
   spin_ns_ = ns(pr.spin_ns);

@@ -180,6 +180,11 @@ TEST_P(Conformance, StatsMatchWhatWasSent) {
     EXPECT_EQ(c.dispatched + c.hybrid_dispatched + c.queued, c.handled);
     EXPECT_EQ(c.qlen, 0u);
   }
+  // Only worker 0's source sent, and its handler dispatches nothing: what
+  // workstream 1 queued is what worker 0's producer pushed elsewhere.
+  EXPECT_EQ(nisr->QueuedElsewhere(0), st.work[1][*proto].queued);
+  EXPECT_EQ(nisr->QueuedElsewhere(1), 0u);
+  EXPECT_EQ(nisr->QueuedElsewhere(2), 0u);  // out of range
   const WorkStats total = st.Total(*proto);
   switch (GetParam().mode) {
     case DispatchMode::kDirect:

@@ -67,6 +67,7 @@ check_usage "--service-ns -1 out of range [0, 100000]" calibrate --service-ns -1
   fail "calibrate exited $?"
 grep -q "^rx_pkt_ns = [0-9]" "$tmp/cal.profile" || fail "no rx_pkt_ns: $(cat "$tmp/cal.profile")"
 grep -q "^handoff_pkt_ns = [0-9]" "$tmp/cal.profile" || fail "no handoff_pkt_ns"
+grep -q "^handoff_producer_ns = [0-9]" "$tmp/cal.profile" || fail "no handoff_producer_ns"
 grep -q "lookup_\*_ns    = locked connection lookup" "$tmp/cal.profile" ||
   fail "calibrate does not say it measured the lookups"
 grep -q "handler work 100 ns, 20000 packets; the cheapest" "$tmp/cal.profile" ||
@@ -110,6 +111,7 @@ for scen in ["uniform", "skew"]:
     # The validation simulates with the dispatch costs measured in this run.
     # (>= 0: beside other tests the runs' threads lose the CPU mid-handler.)
     assert v["costs_now"]["rx_pkt_ns"] >= 0 and v["costs_now"]["handoff_pkt_ns"] >= 0, v
+    assert 0 <= v["costs_now"]["handoff_producer_ns"] <= v["costs_now"]["handoff_pkt_ns"], v
     assert v["profile_costs"]["rx_pkt_ns"] == 53, v
     # The real dispatcher runs the oracle too (its placement as affinity hints).
     assert "oracle" in v["policies"] and v["policies"]["oracle"]["real_pps"] > 0, v

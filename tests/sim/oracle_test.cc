@@ -52,6 +52,42 @@ TEST(OracleTest, OptimalOnSmallCasesByBruteForce) {
   }
 }
 
+// With the producer's part of the handoff (push): a bucket placed away
+// from its home loads the home too, which the search must weigh.
+TEST(OracleTest, OptimalWithProducerPushesByBruteForce) {
+  std::mt19937_64 gen(12);
+  auto below = [&](uint64_t n) { return gen() % n; };
+  auto uniform = [&] { return std::uniform_real_distribution<double>(0.01, 1.0)(gen); };
+  for (int trial = 0; trial < 300; ++trial) {
+    PlacementProblem p;
+    p.cpus = 2 + static_cast<int>(below(3));        // 2..4
+    const int nb = 1 + static_cast<int>(below(6));  // 1..6 buckets
+    p.base.assign(p.cpus, 0);
+    p.cost.assign(nb, std::vector<double>(p.cpus));
+    p.push.assign(nb, std::vector<double>(p.cpus, 0));
+    for (int b = 0; b < nb; ++b) {
+      const double w = uniform();
+      const int home = static_cast<int>(below(p.cpus));
+      p.base[home] += 0.2 * w;
+      for (int j = 0; j < p.cpus; ++j) p.cost[b][j] = w + (j != home ? 0.05 * w : 0);
+      p.push[b][home] = 0.4 * w;
+    }
+    const std::vector<int> place = PlaceBuckets(p);
+    EXPECT_NEAR(Makespan(p, place), BruteForce(p), 1e-9) << "trial " << trial;
+  }
+  // Two equal buckets homed on CPU 0, each pushing 0.6 there when it runs
+  // on CPU 1: split, CPU 0 carries 1.0 + 0.6 = 1.6 (the consumer's side
+  // alone would say 1.0); both at home or both away, 2.0.
+  PlacementProblem q;
+  q.cpus = 2;
+  q.base = {0, 0};
+  q.cost = {{1.0, 1.0}, {1.0, 1.0}};
+  q.push = {{0.6, 0}, {0.6, 0}};
+  const std::vector<int> place = PlaceBuckets(q);
+  EXPECT_NEAR(Makespan(q, place), 1.6, 1e-9);
+  EXPECT_NEAR(BruteForce(q), 1.6, 1e-9);
+}
+
 TEST(OracleTest, LargeCasesBalanceWithinOneBucket) {
   // 256 equal buckets on 64 CPUs (too many for exact search): greedy must
   // put 4 on each.
