@@ -300,7 +300,9 @@ std::vector<Summary> Summarise(const CompareReport& r) {
           {"sim_ranking", order([](const RankedPolicy& e) { return e.sim; })},
           {"real_reps", r.options.real_reps},
           {"profile_costs",
-           {{"rx_pkt_ns", r.profile_rx_pkt_ns}, {"handoff_pkt_ns", r.profile_handoff_pkt_ns}}},
+           {{"rx_pkt_ns", r.profile_rx_pkt_ns},
+            {"handoff_pkt_ns", r.profile_handoff_pkt_ns},
+            {"handoff_producer_ns", r.profile_handoff_producer_ns}}},
           {"costs_now",
            r.costs_now ? nlohmann::json{{"rx_pkt_ns", r.costs_now->rx_pkt_ns},
                                         {"handoff_pkt_ns", r.costs_now->handoff_pkt_ns},
@@ -432,11 +434,12 @@ std::string CostsNow(const nlohmann::json& v) {
   return fmt::format(
       " The simulation of the real runs uses the dispatch costs measured now in their layout: "
       "receive {:.0f} ns a packet, a CPU crossing {:.0f} of which the producer pays {:.0f} "
-      "(the profile's: {:.0f} and {:.0f}).",
+      "(the profile's: {:.0f}, {:.0f} and {:.0f}).",
       v["costs_now"]["rx_pkt_ns"].get<double>(), v["costs_now"]["handoff_pkt_ns"].get<double>(),
       v["costs_now"].value("handoff_producer_ns", 0.0),
       v["profile_costs"]["rx_pkt_ns"].get<double>(),
-      v["profile_costs"]["handoff_pkt_ns"].get<double>());
+      v["profile_costs"]["handoff_pkt_ns"].get<double>(),
+      v["profile_costs"].value("handoff_producer_ns", 0.0));
 }
 
 std::string HtmlEscape(const std::string& s) {
@@ -539,6 +542,7 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
 
   rep.profile_rx_pkt_ns = profile.rx_pkt_ns + profile.rx_burst_ns / 32;
   rep.profile_handoff_pkt_ns = profile.handoff_pkt_ns + profile.handoff_burst_ns / 32;
+  rep.profile_handoff_producer_ns = profile.handoff_producer_ns;
   // The validation simulates with this machine's dispatch costs measured
   // now, in the runs' own layout and handler work; everything else is the
   // profile's.
@@ -914,6 +918,9 @@ Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_
   // still consumer-bound (drops), without most of the hammering.
   auto sat = OneWayRun(packets, service_ns, 0, stall_lost);
   if (!sat.ok()) return sat.status();
+  if (!(sat->first > 0))
+    return Status(ErrorCode::kUnavailable,
+                  "a one-way run took no time (the machine stalled throughout?)");
   const double rate = 1.2e9 / sat->first;
   // ~0.15 s of arrivals: as long as a saturating run delivers.
   const int64_t n = std::max<int64_t>(10'000, std::llround(rate * 0.15));

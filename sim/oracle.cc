@@ -8,8 +8,11 @@ namespace netisr::sim {
 
 namespace {
 
+// Relative tolerance of load comparisons (sums of doubles drift under
+// repeated adds and subtracts).
+constexpr double kEps = 1e-9;
+
 bool Better(double mk, double total, double best_mk, double best_total) {
-  constexpr double kEps = 1e-9;
   if (mk < best_mk * (1 - kEps)) return true;
   return mk <= best_mk * (1 + kEps) && total < best_total * (1 - kEps);
 }
@@ -30,6 +33,17 @@ double Apply(const PlacementProblem& p, int b, int j, double sign, std::vector<d
 }
 
 double Max(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+
+// The most loaded of the CPUs bucket b placed on j loads: j, and its
+// pushes' CPUs.
+double TouchedMax(const PlacementProblem& p, int b, int j, const std::vector<double>& load) {
+  double m = load[j];
+  if (p.push.empty()) return m;
+  for (int h = 0; h < p.cpus; ++h) {
+    if (h != j && p.push[b][h] != 0) m = std::max(m, load[h]);
+  }
+  return m;
+}
 
 struct Search {
   const PlacementProblem& p;
@@ -102,13 +116,13 @@ std::vector<int> PlaceBuckets(const PlacementProblem& p) {
   // lower CPU).
   std::vector<double> load = base;
   for (int b : loaded) {
-    int best = -1;
+    int best = 0;
     double best_mk = INFINITY, best_cost = INFINITY;
     for (int j = 0; j < p.cpus; ++j) {
       const double c = Apply(p, b, j, 1, load);
-      const double mk = Max(load);
+      const double mk = TouchedMax(p, b, j, load);
       Apply(p, b, j, -1, load);
-      if (mk < best_mk || (mk == best_mk && c < best_cost)) {
+      if (mk < best_mk * (1 - kEps) || (mk <= best_mk * (1 + kEps) && c < best_cost)) {
         best = j;
         best_mk = mk;
         best_cost = c;
@@ -117,11 +131,13 @@ std::vector<int> PlaceBuckets(const PlacementProblem& p) {
     placement[b] = best;
     Apply(p, b, best, 1, load);
   }
-  // Improvement: move a bucket off the most loaded CPU while that lowers
-  // the makespan. Bounded: each move lowers it.
+  // Improvement: move a bucket off the most loaded CPU while every CPU the
+  // move touches (the two ends, the bucket's pushes' CPUs) ends below the
+  // current makespan. Bounded: each move lowers the makespan or the number
+  // of CPUs at it.
   for (int iter = 0; iter < 100000; ++iter) {
-    const double mk = Max(load);
     const int top = static_cast<int>(std::max_element(load.begin(), load.end()) - load.begin());
+    const double mk = load[top];
     int mb = -1, mj = -1;
     double m_gain = 0;
     for (int b : loaded) {
@@ -130,9 +146,9 @@ std::vector<int> PlaceBuckets(const PlacementProblem& p) {
       for (int j = 0; j < p.cpus; ++j) {
         if (j == top) continue;
         Apply(p, b, j, 1, load);
-        const double gain = mk - Max(load);
+        const double gain = mk - std::max(load[top], TouchedMax(p, b, j, load));
         Apply(p, b, j, -1, load);
-        if (gain > m_gain + 1e-9) {
+        if (gain > m_gain + kEps) {
           m_gain = gain;
           mb = b;
           mj = j;

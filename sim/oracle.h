@@ -25,8 +25,10 @@ namespace netisr::sim {
 
 struct PlacementProblem {
   int cpus = 0;
-  std::vector<double> base;               // per CPU
-  std::vector<std::vector<double>> cost;  // [bucket][cpu]; an all-zero row may go anywhere
+  std::vector<double> base;  // per CPU
+  // [bucket][cpu]; a bucket whose cost and push rows are all zero may go
+  // anywhere.
+  std::vector<std::vector<double>> cost;
   // [bucket][cpu]: on that CPU while the bucket runs on another; empty (no
   // rows) when no producer pays.
   std::vector<std::vector<double>> push;

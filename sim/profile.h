@@ -13,10 +13,15 @@
 //   handoff_pkt_ns               a packet queued to another worker (cache
 //                                lines crossing CPUs), split between its
 //                                two sides: handoff_producer_ns of it to
-//                                the producer when it pushes (its stores
-//                                into lines the consumer last held), the
+//                                the producer for each packet a poll's (or
+//                                a handler's) dispatch queued elsewhere,
+//                                after that dispatch (its stores into
+//                                lines the consumer last held; a
+//                                tail-dropped packet pays nothing), the
 //                                rest to the consumer's handler run (its
-//                                loads of what the producer wrote). Where
+//                                loads of what the producer wrote, and as
+//                                calibrate measures it, the handler call
+//                                and release there). Where
 //                                it falls matters beyond the total: a
 //                                consumer that pays it all slows as its
 //                                backlog of crossing packets grows, its

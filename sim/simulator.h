@@ -19,8 +19,10 @@
 // worker queues during a long round may be seen "early". Packets an RX poll
 // hands over are visible from the start of the producer's round or their
 // arrival if later (up to its receive cost, ~5 us a 32-packet burst by the
-// default profile, early; more for a worker's later RX queues), so no
-// consumer waits for one with one RX queue per worker; a response a handler sends (reqresp) is
+// default profile, early, plus the producer's part of the handoff of
+// those it pushed elsewhere, charged after the whole dispatch; more for a
+// worker's later RX queues), so no consumer waits for one with one RX
+// queue per worker; a response a handler sends (reqresp) is
 // visible from the moment it was sent, and a consumer that meets it early
 // idles to that time inside its round, which the dispatcher's load meter
 // counts as busy. Lock contention and memory bandwidth are not modelled

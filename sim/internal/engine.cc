@@ -183,11 +183,16 @@ class Engine {
     }
   }
   // The producer's part of the handoff (CostProfile::handoff_producer_ns)
-  // for what worker w queued to other workstreams since QueuedElsewhere
-  // read `pushed`: its clock `now` moves on by it, counted busy.
-  void ChargeProducer(int w, uint64_t pushed, uint64_t& now) {
+  // for what worker w has queued to other workstreams and not yet paid for
+  // (charged_[w] marks what it paid): its clock `now` moves on by it,
+  // counted busy. Called after each poll's dispatch and each nested
+  // dispatch from a handler; the mark makes a push made inside a handler
+  // that a poll ran directly count once, not again when the poll returns.
+  void ChargeProducer(int w, uint64_t& now) {
     if (handoff_producer_ns_ == 0) return;
-    const uint64_t cost = (nisr_->QueuedElsewhere(w) - pushed) * handoff_producer_ns_;
+    const uint64_t pushed = nisr_->QueuedElsewhere(w);
+    const uint64_t cost = (pushed - charged_[w]) * handoff_producer_ns_;
+    charged_[w] = pushed;
     now += cost;
     busy_[w] += cost;
   }
@@ -235,6 +240,7 @@ class Engine {
   double stall_gap_ns_ = 0, stall_ns_ = 0;
   std::vector<uint64_t> next_stall_;     // by worker: when its next stall begins
   std::vector<uint64_t> pending_stall_;  // by worker: stall time its round spends first
+  std::vector<uint64_t> charged_;  // by worker: its pushes elsewhere paid for (ChargeProducer)
   int service_dist_ = 0;
   uint64_t service_fixed_ = 0, service_lo_ = 0, service_hi_ = 0;
 
@@ -329,13 +335,15 @@ size_t Engine::PollQueue(RxQueue& rx, int q, size_t budget) {
   // consumers published a load far above their utilisation and adaptive saw
   // no room (docs/sim.md, "Causality"). The price: a handed-off packet may
   // start up to what this round spent before it (for one queue, this poll's
-  // rx_burst_ns + burst * rx_pkt_ns) earlier than on hardware; never before
-  // its arrival.
+  // rx_burst_ns + burst * rx_pkt_ns, and the producer's part of the handoff
+  // of the burst's pushes, charged after the dispatch) earlier than on
+  // hardware; never before its arrival. Packets the dispatch ran in place
+  // finish before that charge too, where hardware pays the pushes first.
   for (size_t i = 0; i < n; ++i) burst[i]->meta[3] = std::max(round_start_, burst[i]->ingress_ns);
   packets_ += n;
-  const uint64_t pushed = handoff_producer_ns_ > 0 ? nisr_->QueuedElsewhere(w) : 0;
   nisr_->DispatchBurst(static_cast<uint16_t>(q), proto_, {burst, n});
-  ChargeProducer(w, pushed, clock_.now);
+  ChargeProducer(w, clock_.now);
+  StallWithin(w, clock_.now);
   return n;
 }
 
@@ -397,10 +405,9 @@ void Engine::Handle(Burst burst) {
                      (static_cast<uint64_t>(si) << 16);
         r->meta[3] = now;
         clock_.now = now;
-        const uint64_t pushed = handoff_producer_ns_ > 0 ? nisr_->QueuedElsewhere(w) : 0;
         nisr_->DispatchSrc(static_cast<uint16_t>(nq_), proto_, r);
         now = std::max(now, clock_.now);
-        ChargeProducer(w, pushed, now);
+        ChargeProducer(w, now);
       }
     }
     Release(p);
@@ -472,7 +479,9 @@ void Engine::ApplyOracle(ProtocolId proto) {
                          : MeanCost(s.kind);
     add(static_cast<int>(s.flowid & (nb - 1)), home, rate, c);
     if (s.kind == Kind::kReq) {
-      // Its responses: produced wherever the request runs, so no CPU is home.
+      // Its responses: produced wherever the request runs, so no CPU is
+      // home, and the producer's part of their crossings (paid where the
+      // request ran) is left out of the problem.
       add(static_cast<int>(ResponseFlowid(s.flowid) & (nb - 1)), -1, rate, MeanCost(Kind::kResp));
     }
   }
@@ -602,6 +611,7 @@ Result<SimResult> Engine::Run() {
   idle_since_.assign(cpus, kStartNs);
   asleep_.assign(cpus, 1);
   busy_.assign(cpus, 0);
+  charged_.assign(cpus, 0);
   for (int w = 0; w < cpus; ++w) {
     rt.signal(w).sleeping.store(1, std::memory_order_relaxed);
     ready_[w] = NextArrival(w);

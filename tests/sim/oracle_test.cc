@@ -88,6 +88,22 @@ TEST(OracleTest, OptimalWithProducerPushesByBruteForce) {
   EXPECT_NEAR(BruteForce(q), 1.6, 1e-9);
 }
 
+TEST(OracleTest, LargeCasesWeighThePushes) {
+  // 256 equal buckets all received on CPU 0 of 64 (too many for exact
+  // search), each pushing 0.5 there when run elsewhere: CPU 0 carries
+  // 0.5 x 256 = 128 with every bucket away and more with any at home
+  // (1 each), the other 63 CPUs 4-5 each: the best is all away, 128.
+  PlacementProblem p;
+  p.cpus = 64;
+  p.base.assign(64, 0);
+  p.cost.assign(256, std::vector<double>(64, 1.0));
+  p.push.assign(256, std::vector<double>(64, 0));
+  for (auto& row : p.push) row[0] = 0.5;
+  const std::vector<int> place = PlaceBuckets(p);
+  EXPECT_NEAR(Makespan(p, place), 128.0, 1e-6);
+  EXPECT_EQ(std::count(place.begin(), place.end(), 0), 0);
+}
+
 TEST(OracleTest, LargeCasesBalanceWithinOneBucket) {
   // 256 equal buckets on 64 CPUs (too many for exact search): greedy must
   // put 4 on each.
