@@ -35,6 +35,7 @@ Feedback& AdaptivePlacement::ReadLoads(Producer& prod, ProtocolEntry& pe, Protoc
   // at 64 CPUs and 31 kpps each, reading all of them on every call was 45%
   // of `netisr sim`'s time (docs/sim.md).
   fb.others_read = false;
+  fb.room_elsewhere = -1;
   fb.qlimit = pe.qlimit;
   fb.fill_fresh = 0;  // the caller's chunks start after this
   ReadOne(fb, prod, proto, prod.home_ws);
@@ -74,6 +75,11 @@ void AdaptivePlacement::ReadOthers(Feedback& fb, const Producer& prod, ProtocolI
   const int nws = static_cast<int>(ws_.size());
   for (int w = 0; w < nws; ++w)
     if (w != prod.home_ws) ReadOne(fb, prod, proto, w);
+  fb.room_elsewhere =
+      PickRoomyWorkstream({fb.loads.data(), size_t(nws)}, {fb.fill.data(), size_t(nws)},
+                          prod.home_ws, 0, settings_.adaptive, 0) >= 0
+          ? 1
+          : 0;
 }
 
 void AdaptivePlacement::RollBucketEpoch(Feedback& fb, ProtocolEntry& pe, int producer) const {
@@ -109,10 +115,12 @@ void AdaptivePlacement::RefreshFill(Feedback& fb, const ProtocolEntry& pe, Proto
   }
   // What this producer staged for t so far in the chunk is not in qlen yet.
   fb.fill[t] = static_cast<float>(fb.qlen[t] + staged) / static_cast<float>(pe.qlimit);
+  fb.room_elsewhere = -1;
 }
 
-AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b,
-                                        int hint, int last_ran, const OrderFence& fence) const {
+AdaptiveChoice AdaptivePlacement::PlaceByRule(Producer& prod, Feedback& fb, ProtocolId proto,
+                                              Bucket& b, int hint, int last_ran,
+                                              const OrderFence& fence) const {
   const int here = prod.home_ws;
   const int nws = static_cast<int>(ws_.size());
   // A choice that would run the bucket elsewhere than last time waits for
@@ -129,6 +137,8 @@ AdaptiveChoice AdaptivePlacement::Place(Producer& prod, Feedback& fb, ProtocolId
     // Bucket home and this CPU keeping up: the rule answers kHasRoom from
     // here_saturated alone. Anything else may look at other workstreams.
     if (b.placement != here || prod.saturated) ReadOthers(fb, prod, proto);
+  }
+  if (hint < 0) {
     const AdaptiveSettings& s = settings_.adaptive;
     const bool new_interval = fb.now_ns - prod.last_migration_ns >= s.migration_interval_ns;
     // What a move out (or on) of this bucket spends of the interval's budget

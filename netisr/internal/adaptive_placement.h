@@ -95,10 +95,36 @@ class AdaptivePlacement {
   // it would run elsewhere than `last_ran` (where its last packet ran or
   // was queued; -1 none) before `fence` says that workstream's handler
   // output is handled: then it runs there again (kOrdered), nothing moved.
-  AdaptiveChoice Place(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b, int hint,
-                       int last_ran, const OrderFence& fence) const;
+  //
+  // Inline, the rule's common case: a home bucket stays home while this CPU
+  // keeps up (kHasRoom) or, saturated, while no other workstream has room by
+  // the loads read (Feedback::room_elsewhere 0; DecideAdaptive would answer
+  // kNoRoom whatever it excluded). Every packet of a saturated producer
+  // whose buckets are home takes it. Through the whole rule (PlaceByRule:
+  // the view, DecideAdaptive, ~160 instructions a call with its call
+  // overhead) such packets cost ~100 instructions more (callgrind, `netisr
+  // run --model inline`; docs/adaptive.md 6).
+  [[gnu::always_inline]] AdaptiveChoice Place(Producer& prod, Feedback& fb, ProtocolId proto,
+                                              Bucket& b, int hint, int last_ran,
+                                              const OrderFence& fence) const {
+    const int here = prod.home_ws;
+    if (hint >= 0 || b.placement != here || (prod.saturated && fb.room_elsewhere != 0))
+      return PlaceByRule(prod, fb, proto, b, hint, last_ran, fence);
+    AdaptiveChoice choice{here,
+                          prod.saturated ? AdaptiveReason::kNoRoom : AdaptiveReason::kHasRoom};
+    if (last_ran >= 0 && last_ran != here && !fence.OutputHandled(last_ran, proto))
+      choice = {last_ran, AdaptiveReason::kOrdered};
+    prod.decisions[static_cast<size_t>(choice.reason)].Add(1);
+    b.last_reason = choice.reason;
+    return choice;
+  }
 
  private:
+  // Place's general case: reads the other workstreams if needed, builds the
+  // AdaptiveView and applies DecideAdaptive, moving the bucket if told.
+  AdaptiveChoice PlaceByRule(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b, int hint,
+                             int last_ran, const OrderFence& fence) const;
+
   // Reads workstream w's published load, queue fill (unless RefreshFill's
   // is fresher) and settling and pressured bits into fb.
   void ReadOne(Feedback& fb, const Producer& prod, ProtocolId proto, int w) const;
