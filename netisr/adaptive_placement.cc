@@ -70,16 +70,21 @@ void AdaptivePlacement::ReadOne(Feedback& fb, const Producer& prod, ProtocolId p
 }
 
 void AdaptivePlacement::ReadOthers(Feedback& fb, const Producer& prod, ProtocolId proto) const {
-  if (fb.others_read) return;
-  fb.others_read = true;
   const int nws = static_cast<int>(ws_.size());
-  for (int w = 0; w < nws; ++w)
-    if (w != prod.home_ws) ReadOne(fb, prod, proto, w);
-  fb.room_elsewhere =
-      PickRoomyWorkstream({fb.loads.data(), size_t(nws)}, {fb.fill.data(), size_t(nws)},
-                          prod.home_ws, 0, settings_.adaptive, 0) >= 0
-          ? 1
-          : 0;
+  if (!fb.others_read) {
+    fb.others_read = true;
+    for (int w = 0; w < nws; ++w)
+      if (w != prod.home_ws) ReadOne(fb, prod, proto, w);
+  }
+  // Recomputed after a RefreshFill too, so that the rest of the chunk
+  // keeps Place's shortcut.
+  if (fb.room_elsewhere < 0) {
+    fb.room_elsewhere =
+        PickRoomyWorkstream({fb.loads.data(), size_t(nws)}, {fb.fill.data(), size_t(nws)},
+                            prod.home_ws, 0, settings_.adaptive, 0) >= 0
+            ? 1
+            : 0;
+  }
 }
 
 void AdaptivePlacement::RollBucketEpoch(Feedback& fb, ProtocolEntry& pe, int producer) const {
@@ -135,10 +140,10 @@ AdaptiveChoice AdaptivePlacement::PlaceByRule(Producer& prod, Feedback& fb, Prot
   } else {
     if (b.placement < 0 || b.placement >= nws) b.placement = static_cast<int16_t>(here);
     // Bucket home and this CPU keeping up: the rule answers kHasRoom from
-    // here_saturated alone. Anything else may look at other workstreams.
+    // here_saturated alone (Place's shortcut takes that case before this,
+    // except for a bucket placed nowhere yet). Anything else may look at
+    // other workstreams.
     if (b.placement != here || prod.saturated) ReadOthers(fb, prod, proto);
-  }
-  if (hint < 0) {
     const AdaptiveSettings& s = settings_.adaptive;
     const bool new_interval = fb.now_ns - prod.last_migration_ns >= s.migration_interval_ns;
     // What a move out (or on) of this bucket spends of the interval's budget

@@ -85,7 +85,8 @@ class AdaptivePlacement {
 
   // Re-reads workstream t's queue fill into fb, once per chunk, plus
   // `staged` packets this chunk staged for t so far; the spill test needs
-  // it current.
+  // it current. Invalidates Feedback::room_elsewhere (ReadOthers
+  // recomputes it).
   void RefreshFill(Feedback& fb, const ProtocolEntry& pe, ProtocolId proto, int t,
                    int64_t staged) const;
 
@@ -99,11 +100,12 @@ class AdaptivePlacement {
   // Inline, the rule's common case: a home bucket stays home while this CPU
   // keeps up (kHasRoom) or, saturated, while no other workstream has room by
   // the loads read (Feedback::room_elsewhere 0; DecideAdaptive would answer
-  // kNoRoom whatever it excluded). Every packet of a saturated producer
-  // whose buckets are home takes it. Through the whole rule (PlaceByRule:
-  // the view, DecideAdaptive, ~160 instructions a call with its call
-  // overhead) such packets cost ~100 instructions more (callgrind, `netisr
-  // run --model inline`; docs/adaptive.md 6).
+  // kNoRoom whatever it excluded). Under saturation with no room anywhere,
+  // every packet of a home bucket takes it. Through the whole rule
+  // (PlaceByRule with its view and DecideAdaptive: ~160 instructions a
+  // call with DecideAdaptive's, ~108 of them PlaceByRule's own) such
+  // packets cost ~100 instructions more (callgrind, `netisr run --model
+  // inline`; docs/adaptive.md 6).
   [[gnu::always_inline]] AdaptiveChoice Place(Producer& prod, Feedback& fb, ProtocolId proto,
                                               Bucket& b, int hint, int last_ran,
                                               const OrderFence& fence) const {
@@ -120,15 +122,19 @@ class AdaptivePlacement {
   }
 
  private:
-  // Place's general case: reads the other workstreams if needed, builds the
-  // AdaptiveView and applies DecideAdaptive, moving the bucket if told.
+  // Place's general case: a hint (kHinted), or else a bucket placed nowhere
+  // yet (placed home first), placed elsewhere, or home on a saturated CPU
+  // that may have room elsewhere: reads the other workstreams if needed,
+  // builds the AdaptiveView and applies DecideAdaptive, moving the bucket
+  // if told. Either way subject to the fence, as Place says.
   AdaptiveChoice PlaceByRule(Producer& prod, Feedback& fb, ProtocolId proto, Bucket& b, int hint,
                              int last_ran, const OrderFence& fence) const;
 
   // Reads workstream w's published load, queue fill (unless RefreshFill's
   // is fresher) and settling and pressured bits into fb.
   void ReadOne(Feedback& fb, const Producer& prod, ProtocolId proto, int w) const;
-  // ReadOne for every workstream but prod's own, once per ReadLoads refresh.
+  // ReadOne for every workstream but prod's own, once per ReadLoads
+  // refresh; and Feedback::room_elsewhere whenever it is unknown.
   void ReadOthers(Feedback& fb, const Producer& prod, ProtocolId proto) const;
   // Starts a new bucket epoch once kBucketEpochWindows load windows have
   // passed, keeping each bucket's count of the one that ended.

@@ -148,7 +148,8 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   BurstOutcome Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
   // Chooses direct or queued (and where) for one packet and files it into
   // the chunk; false if the policy cannot place it.
-  bool Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt, Chunk& ch);
+  inline bool Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
+                       Chunk& ch);
   // Classify's rules for a whole chunk of a kFlow protocol outside the
   // adaptive mode, in passes (entry.cc).
   void ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
@@ -170,8 +171,8 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   // Placement of a drained flow bucket: policy or hint, or the adaptive rule
   // (which keeps it on `last_ran`, where its last packet ran or was queued,
   // -1 none, until that workstream's handler output is handled).
-  int PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt, Bucket& b,
-                  uint32_t bi, int last_ran, Decision* d);
+  inline int PlaceBucket(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
+                         Bucket& b, uint32_t bi, int last_ran, Decision* d);
   // OrderFence: true once every packet workstream w's worker pushed from
   // inside a handler of `proto`, into any protocol, has been handled. Reads
   // the lanes in ProtocolEntry::nested only (none outside nested workloads).

@@ -180,9 +180,9 @@ struct Feedback {
   bool others_read = false;
   // Whether any workstream other than the producer's has room (HasRoom, no
   // exclusions) by `loads` and `fill` as read: 1 or 0, set by ReadOthers;
-  // -1 until then and after RefreshFill changed a fill. At 0 a saturated
-  // producer's home bucket stays home whatever else the rule weighs
-  // (AdaptivePlacement::Place's shortcut).
+  // -1 until then and after RefreshFill changed a fill (until ReadOthers
+  // runs again). At 0 a saturated producer's home bucket stays home
+  // whatever else the rule weighs (AdaptivePlacement::Place's shortcut).
   int8_t room_elsewhere = -1;
   uint32_t qlimit = 1;  // the protocol's queue limit, divides `fill`
   std::array<sched::LoadSample, kMaxWorkstreams> loads{};
