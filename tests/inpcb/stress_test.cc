@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <random>
 #include <thread>
 #include <vector>
@@ -205,6 +206,13 @@ TEST_P(StressTest, ListenerChurnLosesNoLookup) {
       table->ThreadExit();
     });
   }
+  // The churn starts once a reader has looked up: on a loaded machine
+  // (the suite runs tests in parallel) the 1,500 cycles of `global` took
+  // ~1 ms, over before any reader was scheduled, and the test checked
+  // nothing (lookups 0). Bounded: a reader that never runs fails below.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (lookups.load() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
   constexpr int kCycles = 1500;
   for (int c = 0; c < kCycles; ++c) {
     for (const FourTuple& t : churn) {
