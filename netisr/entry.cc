@@ -175,7 +175,8 @@ struct Dispatcher::CallContext {
   Producer* prod;
   DispatchMode mode;
   int here;
-  bool here_draining;
+  bool here_draining;     // a handler runs on `here` (the order fence's marks)
+  bool here_dispatching;  // one that holds it (Workstream::dispatching: the hybrid rule)
   Feedback* feedback = nullptr;
 };
 
@@ -239,6 +240,7 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
   cc.mode = kQueueOnly ? DispatchMode::kDeferred : ModeFor(pe);
   cc.here = prod->home_ws;
   cc.here_draining = cc.here >= 0 && workstreams_[cc.here]->draining != 0;
+  cc.here_dispatching = cc.here >= 0 && workstreams_[cc.here]->dispatching != 0;
   if (cc.mode == DispatchMode::kAdaptive && cc.here >= 0)
     cc.feedback = &placement_.ReadLoads(*prod, pe, proto);
   const Policy policy = pe.spec.policy;
@@ -275,8 +277,9 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
         continue;
       }
       for (Packet* pkt : chunk) ch.Stage(pkt, target);
-    } else if (policy == Policy::kFlow && cc.mode == DispatchMode::kDirect &&
-               DirectChunk(cc, pe, chunk)) {
+    } else if (policy == Policy::kFlow &&
+               ((cc.mode == DispatchMode::kDirect && DirectChunk(cc, pe, chunk)) ||
+                (cc.mode == DispatchMode::kHybrid && HybridChunk(cc, pe, proto, chunk)))) {
       // Every packet runs here: no bucket state to keep (see DirectChunk).
       if (prod->wake_mask != 0) Flush();
       RunDirect(cc, pe, proto, chunk);
@@ -424,6 +427,28 @@ bool Dispatcher::DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packe
   return true;
 }
 
+// The hybrid rule's common case at once: every packet of the chunk would
+// run here (FreeBSD's hybrid: its workstream is this one, which is not
+// running or dispatching handlers and has nothing of the protocol queued)
+// and none has a bucket with packets queued to wait behind (this producer
+// has nothing of the protocol outstanding in any lane, as in DirectChunk).
+// Then no bucket is read or written, as DirectChunk; a chunk with any
+// packet for another workstream takes the general path whole.
+bool Dispatcher::HybridChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
+                             std::span<Packet* const> chunk) {
+  if (cc.here < 0 || cc.here_dispatching ||
+      workstreams_[cc.here]->protos[proto].qlen.load(std::memory_order_relaxed) != 0)
+    return false;
+  const uint32_t mask = settings_.flow_buckets - 1;
+  for (const Packet* pkt : chunk) {
+    if (!pkt->has_flowid() || HintedWorkstream(pe, pkt->flowid & mask, pkt->flowid) != cc.here)
+      return false;
+  }
+  if (!NothingOutstanding(*cc.prod, pe)) return false;
+  pe.lane(cc.prod->index, cc.here).hybrid_dispatched.Add(chunk.size());
+  return true;
+}
+
 // kFlow outside the adaptive mode, a chunk at a time: the bucket of every
 // packet with a flowid first, each bucket's slot prefetched while the others
 // are computed, then the decisions in arrival order with the same rules as
@@ -453,7 +478,7 @@ void Dispatcher::ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolI
     }
   }
   const bool all_queue = cc.mode == DispatchMode::kDeferred ||
-                         (cc.mode == DispatchMode::kHybrid && (cc.here < 0 || cc.here_draining));
+                         (cc.mode == DispatchMode::kHybrid && (cc.here < 0 || cc.here_dispatching));
   for (size_t i = 0; i < chunk.size(); ++i) {
     Packet& pkt = *chunk[i];
     if (bis[i] == kAskM2flow)
@@ -582,7 +607,7 @@ Decision Dispatcher::DecideUnbucketed(const CallContext& cc, const ProtocolEntry
           ? 0
           : workstreams_[target]->protos[proto].qlen.load(std::memory_order_relaxed) +
                 static_cast<int64_t>(staged);
-  return Decide({cc.mode, target, cc.here, cc.here_draining, outstanding, qlen});
+  return Decide({cc.mode, target, cc.here, cc.here_dispatching, outstanding, qlen});
 }
 
 // Inlined into both classifiers, as Classify is into Enter.
@@ -596,7 +621,7 @@ Decision Dispatcher::DecideUnbucketed(const CallContext& cc, const ProtocolEntry
     // The policy's CPU (or the hinted one), with FreeBSD's mode rules. The
     // bucket has drained, so nothing of ours is outstanding.
     const int target = hinted ? hint : FlowWorkstream(pkt.flowid);
-    *d = Decide({cc.mode, target, cc.here, cc.here_draining, 0,
+    *d = Decide({cc.mode, target, cc.here, cc.here_dispatching, 0,
                  workstreams_[target]->protos[proto].qlen.load(std::memory_order_relaxed)});
     return target;
   }
@@ -608,16 +633,19 @@ Decision Dispatcher::DecideUnbucketed(const CallContext& cc, const ProtocolEntry
 
 void Dispatcher::RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                            std::span<Packet* const> burst) {
-  // Direct runs count as the workstream's own work, so nested dispatches
-  // from the handler see it running (FreeBSD's NWS_DISPATCHING) and queue
-  // rather than recurse.
+  // Direct runs under the hybrid and adaptive rules count as the
+  // workstream's own work, so nested dispatches from the handler see it
+  // running (FreeBSD's NWS_DISPATCHING) and queue rather than recurse; a
+  // direct-mode protocol's do not (Workstream::dispatching).
   Workstream* ws = cc.here >= 0 ? workstreams_[cc.here].get() : nullptr;
   // Called from Enter only, whose NoWaitScope covers the handlers.
   if (ws == nullptr) {
     pe.spec.handler(burst);
     return;
   }
+  const bool holds = cc.mode != DispatchMode::kDirect;
   ++ws->draining;
+  ws->dispatching += holds ? 1 : 0;
   if (cc.mode == DispatchMode::kAdaptive) {
     // The adaptive rule wants this CPU's service time per protocol.
     const uint64_t t0 = placement_.Now();
@@ -626,6 +654,7 @@ void Dispatcher::RunDirect(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
   } else {
     RunHandler(*ws, proto, pe, burst);
   }
+  ws->dispatching -= holds ? 1 : 0;
   --ws->draining;
 }
 

@@ -131,6 +131,7 @@ bool Dispatcher::DrainWorkstream(int w, uint64_t* now) {
   Packet* burst[256];
   bool did = false;
   ++ws.draining;
+  ++ws.dispatching;  // FreeBSD's NWS_RUNNING
   for (int x = 0; x < nproto; ++x) {
     auto& qlen = ws.protos[x].qlen;
     if (qlen.load(std::memory_order_relaxed) == 0) continue;
@@ -189,6 +190,7 @@ bool Dispatcher::DrainWorkstream(int w, uint64_t* now) {
     }
     did |= handled_any;
   }
+  --ws.dispatching;
   --ws.draining;
   return did;
 }

@@ -113,7 +113,12 @@ inline constexpr uint32_t kMaxStageBurst = 64;
 
 struct StackOptions {
   DeliverFn deliver;  // required
-  // Dispatch mode of every layer (the netisr override still wins).
+  // Dispatch mode of every layer (the netisr override still wins), but for
+  // the Ethernet layer under kHybrid: it registers kDirect, as FreeBSD's
+  // ether_nh (NETISR_DISPATCH_DIRECT), so that its dispatches to the layers
+  // above meet the hybrid rule on a workstream it does not hold and run in
+  // place, as ether_input's to IP do (Workstream::dispatching). Before, it
+  // ran hybrid and every TCP hop was queued to its own CPU.
   DispatchMode dispatch = DispatchMode::kHybrid;
   // Packets per stage, [1, kMaxStageBurst]. 32 matches netisr's burst.
   uint32_t stage_burst = 32;

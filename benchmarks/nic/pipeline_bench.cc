@@ -52,9 +52,9 @@ namespace {
 struct Args {
   std::string trace, write_trace, model = "poll";
   // The stack's dispatch mode (StackOptions::dispatch). hybrid, the
-  // stack's default, queues the TCP hop (a nested dispatch from the running
-  // Ethernet handler: FreeBSD's NWS_DISPATCHING rule); direct runs it in
-  // place (FreeBSD's default net.isr.dispatch).
+  // stack's default, runs the Ethernet layer direct (FreeBSD's ether_nh)
+  // and the TCP hop under the hybrid rule, in place when nothing of it is
+  // queued; direct runs both in place (FreeBSD's net.isr.dispatch=direct).
   std::string dispatch = "hybrid";
   double seconds = 5;
   uint64_t frames = 4096;

@@ -17,8 +17,8 @@
 #   benchmarks/nic/pipeline_reference.sh [reps=3] [seconds=5] [frames=4096] [frame_bytes=64] [model=poll] [dispatch=hybrid]
 #
 # dispatch is the stack's mode (pipeline_bench --dispatch): hybrid, the
-# default and the figure docs/benchmarks.md tracks, queues the TCP hop;
-# direct runs it in place.
+# default and the figure docs/benchmarks.md tracks (Ethernet direct, the
+# TCP hop under the hybrid rule); direct runs every layer direct.
 #
 # Needs dpdk-testpmd (Debian package dpdk) and builds //benchmarks/nic:pipeline_bench -c opt.
 # PIPELINE_BENCH=PATH runs that pipeline_bench binary instead (no build), so that two builds

@@ -159,6 +159,11 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   // a flowid and this producer has nothing of the protocol outstanding in
   // any lane (then no bucket has anything queued to wait behind).
   bool DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packet* const> chunk);
+  // The hybrid rule's chunk at a time: true (and each packet counted) when
+  // every packet of `chunk` runs here under it with no bucket to wait
+  // behind (entry.cc).
+  bool HybridChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
+                   std::span<Packet* const> chunk);
   // True once every lane this producer pushed into for `pe` has drained.
   bool NothingOutstanding(const Producer& prod, ProtocolEntry& pe) const;
   // Files a classified packet: into the chunk's direct list, or staged for

@@ -24,7 +24,7 @@ struct DispatchContext {
   DispatchMode mode;
   int target;                 // workstream the policy chose
   int here;                   // caller's workstream, -1 outside workers
-  bool here_draining;         // caller's workstream is running queued handlers
+  bool here_dispatching;      // caller's workstream holds a handler run (Workstream::dispatching)
   uint64_t lane_outstanding;  // caller's packets queued or running in target's lane
   int64_t target_qlen;        // packets queued at target for this protocol
 };
@@ -55,13 +55,13 @@ inline Decision Decide(const DispatchContext& c) {
     case DispatchMode::kDirect:
       return c.lane_outstanding == 0 ? Decision::kDirect : Decision::kQueue;
     case DispatchMode::kHybrid:
-      return (c.target == c.here && !c.here_draining && c.target_qlen == 0 &&
+      return (c.target == c.here && !c.here_dispatching && c.target_qlen == 0 &&
               c.lane_outstanding == 0)
                  ? Decision::kHybridDirect
                  : Decision::kQueue;
     case DispatchMode::kAdaptive:  // reached only for packets without a flow bucket
-      return Decide({DispatchMode::kHybrid, c.target, c.here, c.here_draining, c.lane_outstanding,
-                     c.target_qlen});
+      return Decide({DispatchMode::kHybrid, c.target, c.here, c.here_dispatching,
+                     c.lane_outstanding, c.target_qlen});
     case DispatchMode::kDeferred:
       break;
   }

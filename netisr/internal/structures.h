@@ -130,11 +130,20 @@ struct Workstream {
   std::atomic<int> live_sources{0};
   // Handler runs in progress on this worker (queued bursts and direct runs
   // of its own producer), including ones whose handler waits under the
-  // fibers model: nonzero means the worker is running handlers (FreeBSD's
-  // NWS_DISPATCHING). A count, not a flag, so that fibers interleaving their
-  // runs keep it balanced. Read and written only on the worker's own thread
-  // (the hybrid rule runs on it too).
+  // fibers model: nonzero means the worker is running handlers (what the
+  // order fence's marks need; the hybrid rule reads `dispatching` below). A
+  // count, not a flag, so that fibers interleaving their runs keep it
+  // balanced. Read and written only on the worker's own thread.
   uint32_t draining = 0;
+  // The handler runs of `draining` that hold the workstream as FreeBSD's
+  // NWS_RUNNING / NWS_DISPATCHING do: queued drains, and direct runs under
+  // the hybrid and adaptive rules; not the runs of a protocol in direct
+  // mode, as FreeBSD's NETISR_DISPATCH_DIRECT sets neither flag. So a
+  // hybrid dispatch made from inside a direct-mode handler may run in
+  // place (IP's from ether_input, whose ether_nh is direct), and one made
+  // from inside a queued or hybrid run queues. The hybrid rule reads it;
+  // the order fence reads `draining`. Worker's thread only, as `draining`.
+  uint32_t dispatching = 0;
   // Handler runs in progress on this worker, by protocol (counts, as
   // `draining`: fibers interleave their runs): a nested dispatch's lanes
   // are recorded as the handler output of every protocol running

@@ -60,7 +60,7 @@ DispatchContext Ctx(DispatchMode m) {
   return {.mode = m,
           .target = 1,
           .here = 1,
-          .here_draining = false,
+          .here_dispatching = false,
           .lane_outstanding = 0,
           .target_qlen = 0};
 }
@@ -85,7 +85,7 @@ TEST(Decide, HybridFollowsFreeBsd) {
   c.target = 0;
   EXPECT_EQ(Decide(c), Decision::kQueue);  // not this CPU
   c = Ctx(DispatchMode::kHybrid);
-  c.here_draining = true;
+  c.here_dispatching = true;
   EXPECT_EQ(Decide(c), Decision::kQueue);  // workstream already running
   c = Ctx(DispatchMode::kHybrid);
   c.target_qlen = 1;

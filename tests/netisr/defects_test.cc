@@ -246,11 +246,91 @@ TEST(Defects, DrainedHookDispatchWakesSleepingWorker) {
   EXPECT_EQ(pool->available(), pool->capacity());
 }
 
-// The single-packet direct fast path (DispatchSrc) from a worker's own
-// source: the handler it runs counts as its workstream running handlers
-// (Workstream::draining, FreeBSD's NWS_DISPATCHING), so a packet that
-// handler dispatches under the hybrid rule to its own workstream is queued,
-// not run nested; every packet is delivered, stamped and counted once.
+// Hybrid dispatch from a worker's own source: a chunk whose packets would
+// all run here and have nothing queued to wait behind runs whole
+// (HybridChunk); one whose buckets still have packets queued elsewhere must
+// queue behind them, in order, even though their hint now names this
+// workstream and its own queue is empty.
+class QueueThenDispatchSource : public IngressSource {
+ public:
+  QueueThenDispatchSource(PacketPool& pool, ProtocolId proto, int rounds)
+      : pool_(pool), proto_(proto), rounds_(rounds) {}
+  size_t Poll(Netisr& nisr, size_t) override {
+    // Per round: 16 packets of flows 0 and 1 queued to workstream 1 (their
+    // buckets hinted there), then their buckets hinted here and 16 more
+    // dispatched under the hybrid rule in the same poll, before workstream
+    // 1 has run (inline model).
+    for (const int ws : {1, 0}) {
+      for (uint32_t b = 0; b < 2; ++b) EXPECT_TRUE(nisr.SetFlowAffinity(proto_, b, ws).ok());
+      Packet* burst[16];
+      const size_t n = pool_.AllocBulk(burst);
+      for (size_t i = 0; i < n; ++i) {
+        burst[i]->SetFlowId(static_cast<uint32_t>(i % 2), HashType::kOpaque);
+        burst[i]->seq = next_[i % 2]++;
+      }
+      if (ws == 1) {
+        nisr.QueueBurst(0, proto_, {burst, n});
+      } else {
+        nisr.DispatchBurst(0, proto_, {burst, n});
+      }
+    }
+    --rounds_;
+    return 32;
+  }
+  bool Exhausted() const override { return rounds_ == 0; }
+
+ private:
+  PacketPool& pool_;
+  ProtocolId proto_;
+  int rounds_;
+  uint64_t next_[2] = {1, 1};
+};
+
+TEST(Defects, AHybridChunkRunsWholeOnlyWhenNothingWaits) {
+  for (const bool waits : {false, true}) {
+    SCOPED_TRACE(waits ? "packets queued elsewhere ahead" : "nothing queued");
+    auto pool = MakePool(256);
+    auto nisr = MakeNetisr("inline", UnboundWorkers(waits ? 2 : 1));
+    ASSERT_NE(nisr, nullptr);
+    Checker checker(8);
+    ProtocolSpec spec = DeferredSpec("hybrid", checker.handler());
+    spec.dispatch = DispatchMode::kHybrid;
+    spec.policy = Policy::kFlow;
+    auto proto = nisr->Register(spec);
+    ASSERT_TRUE(proto.ok());
+    SeqSource plain(*pool, *proto, 0, Range(0, 8), 1000);
+    QueueThenDispatchSource mixed(*pool, *proto, 30);
+    ASSERT_TRUE(nisr->AttachSource(0, waits ? static_cast<IngressSource*>(&mixed) : &plain).ok());
+    ASSERT_TRUE(nisr->Start().ok());
+    nisr->RunUntilIdle();
+    nisr->Stop();
+    const Stats st = nisr->GetStats();
+    const WorkStats w = st.Total(*proto);
+    EXPECT_EQ(checker.reordered(), 0u);
+    EXPECT_EQ(w.qdrops, 0u);
+    if (waits) {
+      // Every dispatched packet's bucket had packets queued ahead of it on
+      // workstream 1: all of them went there behind.
+      EXPECT_EQ(checker.delivered(), 960u);
+      EXPECT_EQ(st.work[1][*proto].queued, 960u);
+      EXPECT_EQ(w.hybrid_dispatched, 0u);
+    } else {
+      EXPECT_EQ(checker.delivered(), 1000u);
+      EXPECT_EQ(w.hybrid_dispatched, 1000u);
+      EXPECT_EQ(w.queued, 0u);
+    }
+    EXPECT_EQ(pool->available(), pool->capacity());
+  }
+}
+
+// The single-packet dispatch (DispatchSrc; in direct mode its fast path)
+// from a worker's own source, and what its handler dispatches under the
+// hybrid rule to its own workstream. A direct-mode run does not hold the
+// workstream (Workstream::dispatching: FreeBSD's NETISR_DISPATCH_DIRECT
+// sets neither NWS_RUNNING nor NWS_DISPATCHING), so the nested packet runs
+// in place, as IP's from ether_input does; a hybrid run holds it (FreeBSD's
+// NWS_DISPATCHING), so the nested packet is queued. Either way every packet
+// is delivered, stamped and counted once.
 class SingleDispatchSource : public IngressSource {
  public:
   SingleDispatchSource(PacketPool& pool, ProtocolId proto, uint64_t count)
@@ -273,9 +353,14 @@ class SingleDispatchSource : public IngressSource {
   uint64_t remaining_;
 };
 
-TEST(Defects, SingleDirectDispatchFromAWorkerMarksItsWorkstreamRunning) {
-  for (const Policy policy : {Policy::kSource, Policy::kFlow}) {
-    SCOPED_TRACE(policy == Policy::kSource ? "source" : "flow");
+TEST(Defects, ADirectRunDoesNotHoldItsWorkstreamAHybridRunDoes) {
+  for (const auto& [policy, outer_mode] : {std::pair{Policy::kSource, DispatchMode::kDirect},
+                                           std::pair{Policy::kFlow, DispatchMode::kDirect},
+                                           std::pair{Policy::kSource, DispatchMode::kHybrid},
+                                           std::pair{Policy::kFlow, DispatchMode::kHybrid}}) {
+    const bool direct = outer_mode == DispatchMode::kDirect;
+    SCOPED_TRACE(std::string(policy == Policy::kSource ? "source" : "flow") +
+                 (direct ? ", direct" : ", hybrid"));
     auto pool = MakePool(64);
     auto nisr = MakeNetisr("inline", UnboundWorkers(1));
     ASSERT_NE(nisr, nullptr);
@@ -289,11 +374,13 @@ TEST(Defects, SingleDirectDispatchFromAWorkerMarksItsWorkstreamRunning) {
       for (Packet* p : b) {
         ++outer_runs;
         bad_stamps += p->source != 3;
-        // Hybrid to this (only) workstream while its handler runs: queued.
-        EXPECT_EQ(nisr->DispatchSrc(3, *inner_id, p), Outcome::kQueued);
+        // Hybrid to this (only) workstream while its handler runs: in
+        // place under a direct run, queued under a hybrid one.
+        EXPECT_EQ(nisr->DispatchSrc(3, *inner_id, p),
+                  direct ? Outcome::kHandled : Outcome::kQueued);
       }
     });
-    out.dispatch = DispatchMode::kDirect;
+    out.dispatch = outer_mode;
     out.policy = policy;
     auto outer_id = nisr->Register(out);
     ASSERT_TRUE(outer_id.ok());
@@ -305,9 +392,10 @@ TEST(Defects, SingleDirectDispatchFromAWorkerMarksItsWorkstreamRunning) {
     const Stats st = nisr->GetStats();
     EXPECT_EQ(outer_runs, 200u);
     EXPECT_EQ(bad_stamps, 0u);
-    EXPECT_EQ(st.Total(*outer_id).dispatched, 200u);
-    EXPECT_EQ(st.Total(*inner_id).queued, 200u);
-    EXPECT_EQ(st.Total(*inner_id).hybrid_dispatched, 0u);
+    EXPECT_EQ(direct ? st.Total(*outer_id).dispatched : st.Total(*outer_id).hybrid_dispatched,
+              200u);
+    EXPECT_EQ(st.Total(*inner_id).queued, direct ? 0u : 200u);
+    EXPECT_EQ(st.Total(*inner_id).hybrid_dispatched, direct ? 200u : 0u);
     EXPECT_EQ(inner.delivered(), 200u);
     EXPECT_EQ(st.TotalDrops(), 0u);
     EXPECT_EQ(pool->available(), pool->capacity());
