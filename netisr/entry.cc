@@ -428,8 +428,9 @@ bool Dispatcher::DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packe
 }
 
 // The hybrid rule's common case at once: every packet of the chunk would
-// run here (FreeBSD's hybrid: its workstream is this one, which is not
-// running or dispatching handlers and has nothing of the protocol queued)
+// run here (FreeBSD's hybrid: its workstream is this one, which no handler
+// run holds (`dispatching`; a direct-mode handler may be running) and which
+// has nothing of the protocol queued)
 // and none has a bucket with packets queued to wait behind (this producer
 // has nothing of the protocol outstanding in any lane, as in DirectChunk).
 // Then no bucket is read or written, as DirectChunk; a chunk with any

@@ -49,8 +49,11 @@ enum class DispatchMode : uint8_t {
   // runs the handler later. Decouples ingress from protocol work.
   kDeferred,
   // kHybrid: FreeBSD's default. Run here if the policy names this caller's own
-  // workstream, that workstream is not already running handlers, and nothing
-  // is queued for the protocol there; otherwise queue.
+  // workstream, that workstream is not held by a handler run (a queued
+  // drain, or a hybrid or adaptive run in place; a kDirect protocol's run
+  // does not hold it, as FreeBSD's NETISR_DISPATCH_DIRECT sets neither
+  // NWS_RUNNING nor NWS_DISPATCHING), and nothing is queued for the protocol
+  // there; otherwise queue.
   kHybrid,
   // kAdaptive: decided per packet from scheduler feedback. A flow bucket
   // (policy kFlow) runs here, directly, while this CPU has capacity; when

@@ -36,9 +36,10 @@
 //   * when it holds PipelineOptions::tx_burst frames;
 //   * at the end of every burst the worker processed: after each RX
 //     source's Poll returns (direct dispatch: the whole poll's hook and
-//     deliver calls, one TxBurst per port), and after each ip_hook or
-//     deliver call made outside an RX poll (a drained netisr burst in
-//     deferred or hybrid dispatch);
+//     deliver calls, one TxBurst per port; in hybrid dispatch too when
+//     the layers ran in place), and after each ip_hook or deliver call
+//     made outside an RX poll (a drained netisr burst in deferred or
+//     hybrid dispatch);
 //   * else (frames staged by the application's own netisr protocols or its
 //     on_poll callback) by the worker's tick source once the oldest frame
 //     has waited tx_flush_us, and at Stop.

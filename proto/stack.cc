@@ -271,10 +271,12 @@ Result<std::unique_ptr<ProtocolStack>> ProtocolStack::Register(Netisr& nisr, Sta
     spec.handler = [core, layer = ls.layer](Burst b) { core->Handle(layer, b); };
     spec.policy = ls.policy;
     if (ls.policy == Policy::kFlow) spec.m2flow = SetFlowIdFromHeaders;
-    // Ethernet direct under the hybrid mode (StackOptions::dispatch).
-    spec.dispatch = ls.layer == Layer::kEther && core->options.dispatch == DispatchMode::kHybrid
-                        ? DispatchMode::kDirect
-                        : core->options.dispatch;
+    // Ethernet direct under the hybrid mode, but for the fibers model
+    // (StackOptions::dispatch).
+    const bool ether_direct = ls.layer == Layer::kEther &&
+                              core->options.dispatch == DispatchMode::kHybrid &&
+                              nisr.model_name() != "fibers";
+    spec.dispatch = ether_direct ? DispatchMode::kDirect : core->options.dispatch;
     spec.qlimit = core->options.qlimit;
     auto id = nisr.Register(spec);
     if (!id.ok()) return id.status();

@@ -118,7 +118,12 @@ struct StackOptions {
   // ether_nh (NETISR_DISPATCH_DIRECT), so that its dispatches to the layers
   // above meet the hybrid rule on a workstream it does not hold and run in
   // place, as ether_input's to IP do (Workstream::dispatching). Before, it
-  // ran hybrid and every TCP hop was queued to its own CPU.
+  // ran hybrid and every TCP hop was queued to its own CPU. So frames an
+  // external thread dispatches run the Ethernet layer (its fused parse and
+  // ip_hook) on that thread, as FreeBSD's ether_input does in the caller's
+  // context. Not under the fibers model, whose handlers may wait where a
+  // run in place (inside Enter, NoWaitScope) may not: there the Ethernet
+  // layer stays hybrid and its hops run in drain fibers.
   DispatchMode dispatch = DispatchMode::kHybrid;
   // Packets per stage, [1, kMaxStageBurst]. 32 matches netisr's burst.
   uint32_t stage_burst = 32;

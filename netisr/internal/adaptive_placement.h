@@ -55,8 +55,9 @@ class SystemClock final : public Clock {
 // one hop: output of output (A's handler emits to T, whose handler emits
 // to T2) is ordered at T2 only if T's bucket keeps still. Not covered:
 // what a protocol's drained hook dispatches (protocol.h), and a bucket
-// whose last packets ran on the direct-mode fast paths before a switch to
-// adaptive (they record no Bucket::direct_chunk; LastRan sees older state).
+// whose last packets ran on the direct-mode fast paths or as a whole
+// hybrid chunk (HybridChunk) before a switch to adaptive (they record no
+// Bucket::direct_chunk; LastRan sees older state).
 class OrderFence {
  public:
   // True once everything the handlers of protocol `proto` emitted on

@@ -24,10 +24,11 @@
 //    still see the waiting burst in flight, queue behind it instead of
 //    running directly or moving to another CPU. Other lanes (other
 //    producers, other protocols) run.
-//  * Workstream::draining is a count of handler runs in progress on the
-//    worker, waiting ones included, so every fiber's dispatch sees the
-//    worker as running handlers (hybrid queues instead of recursing) and
-//    interleaved runs keep the count balanced.
+//  * Workstream::draining and ::dispatching count handler runs in
+//    progress on the worker, waiting ones included, so every fiber's
+//    dispatch sees the worker as running handlers (the order fence) and
+//    holding the workstream (hybrid queues instead of recursing), and
+//    interleaved runs keep the counts balanced.
 //  * Producer (chunk, buckets, wake_mask, feedback): only queued handlers
 //    wait, and they run outside any Enter of the worker's producer; a
 //    handler run inside Enter (direct dispatch, nested or not) may not wait

@@ -141,7 +141,7 @@ struct Workstream {
   // mode, as FreeBSD's NETISR_DISPATCH_DIRECT sets neither flag. So a
   // hybrid dispatch made from inside a direct-mode handler may run in
   // place (IP's from ether_input, whose ether_nh is direct), and one made
-  // from inside a queued or hybrid run queues. The hybrid rule reads it;
+  // from inside a queued, hybrid or adaptive run queues. The hybrid rule reads it;
   // the order fence reads `draining`. Worker's thread only, as `draining`.
   uint32_t dispatching = 0;
   // Handler runs in progress on this worker, by protocol (counts, as

@@ -358,47 +358,53 @@ TEST(Defects, ADirectRunDoesNotHoldItsWorkstreamAHybridRunDoes) {
                                            std::pair{Policy::kFlow, DispatchMode::kDirect},
                                            std::pair{Policy::kSource, DispatchMode::kHybrid},
                                            std::pair{Policy::kFlow, DispatchMode::kHybrid}}) {
-    const bool direct = outer_mode == DispatchMode::kDirect;
-    SCOPED_TRACE(std::string(policy == Policy::kSource ? "source" : "flow") +
-                 (direct ? ", direct" : ", hybrid"));
-    auto pool = MakePool(64);
-    auto nisr = MakeNetisr("inline", UnboundWorkers(1));
-    ASSERT_NE(nisr, nullptr);
-    Checker inner(4);
-    ProtocolSpec in = DeferredSpec("inner", inner.handler());
-    in.dispatch = DispatchMode::kHybrid;
-    auto inner_id = nisr->Register(in);
-    ASSERT_TRUE(inner_id.ok());
-    uint64_t outer_runs = 0, bad_stamps = 0;
-    ProtocolSpec out = DeferredSpec("outer", [&](Burst b) {
-      for (Packet* p : b) {
-        ++outer_runs;
-        bad_stamps += p->source != 3;
-        // Hybrid to this (only) workstream while its handler runs: in
-        // place under a direct run, queued under a hybrid one.
-        EXPECT_EQ(nisr->DispatchSrc(3, *inner_id, p),
-                  direct ? Outcome::kHandled : Outcome::kQueued);
-      }
-    });
-    out.dispatch = outer_mode;
-    out.policy = policy;
-    auto outer_id = nisr->Register(out);
-    ASSERT_TRUE(outer_id.ok());
-    SingleDispatchSource src(*pool, *outer_id, 200);
-    ASSERT_TRUE(nisr->AttachSource(0, &src).ok());
-    ASSERT_TRUE(nisr->Start().ok());
-    nisr->RunUntilIdle();
-    nisr->Stop();
-    const Stats st = nisr->GetStats();
-    EXPECT_EQ(outer_runs, 200u);
-    EXPECT_EQ(bad_stamps, 0u);
-    EXPECT_EQ(direct ? st.Total(*outer_id).dispatched : st.Total(*outer_id).hybrid_dispatched,
-              200u);
-    EXPECT_EQ(st.Total(*inner_id).queued, direct ? 0u : 200u);
-    EXPECT_EQ(st.Total(*inner_id).hybrid_dispatched, direct ? 200u : 0u);
-    EXPECT_EQ(inner.delivered(), 200u);
-    EXPECT_EQ(st.TotalDrops(), 0u);
-    EXPECT_EQ(pool->available(), pool->capacity());
+    for (const bool burst : {false, true}) {
+      const bool direct = outer_mode == DispatchMode::kDirect;
+      // burst: DispatchBurst through Enter's chunk paths (RunDirect), not
+      // the single-packet fast path.
+      SCOPED_TRACE(std::string(policy == Policy::kSource ? "source" : "flow") +
+                   (direct ? ", direct" : ", hybrid") + (burst ? ", bursts" : ", single"));
+      auto pool = MakePool(64);
+      auto nisr = MakeNetisr("inline", UnboundWorkers(1));
+      ASSERT_NE(nisr, nullptr);
+      Checker inner(4);
+      ProtocolSpec in = DeferredSpec("inner", inner.handler());
+      in.dispatch = DispatchMode::kHybrid;
+      auto inner_id = nisr->Register(in);
+      ASSERT_TRUE(inner_id.ok());
+      uint64_t outer_runs = 0, bad_stamps = 0;
+      ProtocolSpec out = DeferredSpec("outer", [&](Burst b) {
+        for (Packet* p : b) {
+          ++outer_runs;
+          bad_stamps += p->source != 3;
+          // Hybrid to this (only) workstream while its handler runs: in
+          // place under a direct run, queued under a hybrid one.
+          EXPECT_EQ(nisr->DispatchSrc(3, *inner_id, p),
+                    direct ? Outcome::kHandled : Outcome::kQueued);
+        }
+      });
+      out.dispatch = outer_mode;
+      out.policy = policy;
+      auto outer_id = nisr->Register(out);
+      ASSERT_TRUE(outer_id.ok());
+      SingleDispatchSource single(*pool, *outer_id, 200);
+      SeqSource bursts(*pool, *outer_id, 3, Range(0, 4), 200);
+      ASSERT_TRUE(
+          nisr->AttachSource(0, burst ? static_cast<IngressSource*>(&bursts) : &single).ok());
+      ASSERT_TRUE(nisr->Start().ok());
+      nisr->RunUntilIdle();
+      nisr->Stop();
+      const Stats st = nisr->GetStats();
+      EXPECT_EQ(outer_runs, 200u);
+      EXPECT_EQ(bad_stamps, 0u);
+      EXPECT_EQ(direct ? st.Total(*outer_id).dispatched : st.Total(*outer_id).hybrid_dispatched,
+                200u);
+      EXPECT_EQ(st.Total(*inner_id).queued, direct ? 0u : 200u);
+      EXPECT_EQ(st.Total(*inner_id).hybrid_dispatched, direct ? 200u : 0u);
+      EXPECT_EQ(inner.delivered(), 200u);
+      EXPECT_EQ(st.TotalDrops(), 0u);
+      EXPECT_EQ(pool->available(), pool->capacity());
+    }
   }
 }
 
