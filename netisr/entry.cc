@@ -427,14 +427,14 @@ bool Dispatcher::DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packe
   return true;
 }
 
-// The hybrid rule's common case at once: every packet of the chunk would
-// run here (FreeBSD's hybrid: its workstream is this one, which no handler
-// run holds (`dispatching`; a direct-mode handler may be running) and which
-// has nothing of the protocol queued)
-// and none has a bucket with packets queued to wait behind (this producer
-// has nothing of the protocol outstanding in any lane, as in DirectChunk).
-// Then no bucket is read or written, as DirectChunk; a chunk with any
-// packet for another workstream takes the general path whole.
+// The hybrid rule's common case at once. Every packet of the chunk would
+// run here: its workstream is this one, no handler run holds it
+// (`dispatching`; a direct-mode handler may be running), and nothing of
+// the protocol is queued there. And none has a bucket with packets queued
+// to wait behind: this producer has nothing of the protocol outstanding in
+// any lane, as in DirectChunk. Then, as there, no bucket is read or
+// written; a chunk with any packet for another workstream takes the
+// general path whole.
 bool Dispatcher::HybridChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                              std::span<Packet* const> chunk) {
   if (cc.here < 0 || cc.here_dispatching ||
