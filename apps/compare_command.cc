@@ -106,7 +106,7 @@ Point FromSim(const sim::SimResult& r, const std::string& kind) {
   p.steady_pps = r.steady_pps;
   p.throughput_lo = p.throughput_hi = r.throughput_pps;
   p.p50_us = r.p50_us;
-  p.p99_us = r.p99_us;
+  p.p99_us = p.p99_lo = p.p99_hi = r.p99_us;
   p.dropped = r.TotalDropped();
   p.reordered = r.reordered;
   return p;
@@ -207,7 +207,7 @@ Result<Point> RealRun(const std::string& scen, const std::string& pol, int cpus,
   p.throughput_lo = p.throughput_hi = p.throughput_pps;
   p.cpu_pps = cpu_s > 0 ? static_cast<double>(real->delivered) * cpus / cpu_s : 0;
   p.p50_us = real->latency.p50_us;
-  p.p99_us = real->latency.p99_us;
+  p.p99_us = p.p99_lo = p.p99_hi = real->latency.p99_us;
   p.dropped = real->dropped_total();
   p.reordered = real->reordered;
   return p;
@@ -217,15 +217,53 @@ Result<Point> RealRun(const std::string& scen, const std::string& pol, int cpus,
 // count) stands for a policy's repetitions
 // (its latencies and drops are one run's, not a blend), with the range of
 // all of them; reordering is summed, so that no run's is hidden.
+// Repetitions of one point: the median throughput's run, with each latency
+// the median of its own. Why not that run's p99: in a 0.1 s run, whether one
+// of the machine's rare millisecond stalls (1 in 1,000 here) fell in it
+// moves the p99 2x, independently of the throughput.
 Point MedianRun(std::vector<Point> runs) {
+  auto median_of = [&](double Point::*f) {
+    std::vector<double> v;
+    for (const Point& p : runs) v.push_back(p.*f);
+    std::sort(v.begin(), v.end());
+    return std::tuple{v.front(), v[v.size() / 2], v.back()};
+  };
+  const auto [p50_lo, p50, p50_hi] = median_of(&Point::p50_us);
+  const auto [p99_lo, p99, p99_hi] = median_of(&Point::p99_us);
   std::sort(runs.begin(), runs.end(),
             [](const Point& a, const Point& b) { return a.throughput_pps < b.throughput_pps; });
   Point m = runs[runs.size() / 2];
   m.throughput_lo = runs.front().throughput_pps;
   m.throughput_hi = runs.back().throughput_pps;
+  m.p50_us = p50;
+  m.p99_us = p99;
+  m.p99_lo = p99_lo;
+  m.p99_hi = p99_hi;
   m.reordered = 0;
   for (const Point& p : runs) m.reordered += p.reordered;
   return m;
+}
+
+// Stalls as a profile gives them to the simulator (CostProfile's keys),
+// with their share of the time and how many were seen.
+nlohmann::json StallsJson(const DispatchCosts& c) {
+  sim::CostProfile p;
+  c.ApplyStalls(p);
+  return {{"stall_gap_ns", p.stall_gap_ns}, {"stall_ns", p.stall_ns},
+          {"stall_p99_ns", p.stall_p99_ns}, {"stall_p999_ns", p.stall_p999_ns},
+          {"stall_max_ns", p.stall_max_ns}, {"stall_mean_ns", p.MeanStallNs()},
+          {"stall_lost", c.stall_lost},     {"stalls_seen", c.stall_count},
+          {"stall_shared", p.stall_shared}};
+}
+
+// What the validation measured before its runs: the dispatch costs its
+// simulations were given (the stalls measured then only net the CPU
+// times; the simulations get those measured between the runs).
+nlohmann::json CostsNowJson(const DispatchCosts& c) {
+  return {{"rx_pkt_ns", c.rx_pkt_ns},
+          {"adaptive_pkt_ns", c.adaptive_pkt_ns},
+          {"handoff_pkt_ns", c.handoff_pkt_ns},
+          {"handoff_producer_ns", c.handoff_producer_ns}};
 }
 
 std::vector<Summary> Summarise(const CompareReport& r) {
@@ -260,6 +298,7 @@ std::vector<Summary> Summarise(const CompareReport& r) {
     std::vector<RankedPolicy> ranked;
     double worst_thr = 0, worst_p99 = 0;
     nlohmann::json per = nlohmann::json::object();
+    int p99_meet = 0;
     for (const std::string& pol : policies) {
       const Point* re = Find(r.points, scen, pol, "real", r.machine_cpus);
       const Point* si = Find(r.points, scen, pol, "sim-bench", r.machine_cpus);
@@ -273,8 +312,17 @@ std::vector<Summary> Summarise(const CompareReport& r) {
                   {"sim_pps", si->throughput_pps},
                   {"throughput_gap", tg},
                   {"real_p99_us", re->p99_us},
+                  {"real_p99_lo_us", re->p99_lo},
+                  {"real_p99_hi_us", re->p99_hi},
                   {"sim_p99_us", si->p99_us},
-                  {"p99_gap", pg}};
+                  {"sim_p99_lo_us", si->p99_lo},
+                  {"sim_p99_hi_us", si->p99_hi},
+                  {"p99_gap", pg},
+                  // The runs' p99 ranges meet: within what the repetitions
+                  // themselves tell apart (a short run's p99 moves 2x with
+                  // whether a long stall fell in it).
+                  {"p99_ranges_meet", si->p99_lo <= re->p99_hi && re->p99_lo <= si->p99_hi}};
+      p99_meet += per[pol]["p99_ranges_meet"].get<bool>() ? 1 : 0;
       if (std::abs(tg) > std::abs(worst_thr)) worst_thr = tg;
       if (std::abs(pg) > std::abs(worst_p99)) worst_p99 = pg;
       ranked.push_back(
@@ -294,6 +342,7 @@ std::vector<Summary> Summarise(const CompareReport& r) {
       s.validation = {
           {"throughput_gap", worst_thr},
           {"p99_gap", worst_p99},
+          {"p99_ranges_meet", p99_meet},
           {"same_ranking", conflicts.empty()},
           {"ranking_conflicts", conflicts},
           {"real_ranking", order([](const RankedPolicy& e) { return e.real_mid; })},
@@ -303,11 +352,9 @@ std::vector<Summary> Summarise(const CompareReport& r) {
            {{"rx_pkt_ns", r.profile_rx_pkt_ns},
             {"handoff_pkt_ns", r.profile_handoff_pkt_ns},
             {"handoff_producer_ns", r.profile_handoff_producer_ns}}},
-          {"costs_now",
-           r.costs_now ? nlohmann::json{{"rx_pkt_ns", r.costs_now->rx_pkt_ns},
-                                        {"handoff_pkt_ns", r.costs_now->handoff_pkt_ns},
-                                        {"handoff_producer_ns", r.costs_now->handoff_producer_ns}}
-                       : nlohmann::json()},
+          {"costs_now", r.costs_now ? CostsNowJson(*r.costs_now) : nlohmann::json()},
+          {"stalls", r.stalls_during.count(scen) != 0 ? StallsJson(r.stalls_during.at(scen))
+                                                      : nlohmann::json()},
           {"policies", per},
           {"within_15pct", std::abs(worst_thr) <= 0.15}};
     }
@@ -431,15 +478,22 @@ std::string Conflicts(const nlohmann::json& v) {
 // The dispatch costs the validation simulated with, for the report.
 std::string CostsNow(const nlohmann::json& v) {
   if (v["costs_now"].is_null()) return "";
+  const nlohmann::json stalls =
+      v.contains("stalls") && v["stalls"].is_object() ? v["stalls"] : nlohmann::json::object();
   return fmt::format(
       " The simulation of the real runs uses the dispatch costs measured now in their layout: "
       "receive {:.0f} ns a packet, a CPU crossing {:.0f} of which the producer pays {:.0f} "
-      "(the profile's: {:.0f}, {:.0f} and {:.0f}).",
+      "(the profile's: {:.0f}, {:.0f} and {:.0f}), adaptive's decision {:.0f} ns a packet, "
+      "and the machine's stalls measured between the real runs: one every {:.0f} us on "
+      "each CPU, median {:.1f} us, p99 {:.1f} us, mean {:.1f} us.",
       v["costs_now"]["rx_pkt_ns"].get<double>(), v["costs_now"]["handoff_pkt_ns"].get<double>(),
       v["costs_now"].value("handoff_producer_ns", 0.0),
       v["profile_costs"]["rx_pkt_ns"].get<double>(),
       v["profile_costs"]["handoff_pkt_ns"].get<double>(),
-      v["profile_costs"].value("handoff_producer_ns", 0.0));
+      v["profile_costs"].value("handoff_producer_ns", 0.0),
+      v["costs_now"].value("adaptive_pkt_ns", 0.0), stalls.value("stall_gap_ns", 0.0) / 1e3,
+      stalls.value("stall_ns", 0.0) / 1e3, stalls.value("stall_p99_ns", 0.0) / 1e3,
+      stalls.value("stall_mean_ns", 0.0) / 1e3);
 }
 
 std::string HtmlEscape(const std::string& s) {
@@ -534,7 +588,7 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
   for (const std::string& s : scenarios) {
     total += static_cast<int>(policies.size() * (cpus.size() + fractions.size()));
     if (o.real_packets > 0 && benchable(s)) {
-      total += static_cast<int>((1 + o.real_reps) * policies.size());
+      total += static_cast<int>(2 * o.real_reps * policies.size());
     }
   }
   if (o.real_packets > 0 && std::any_of(scenarios.begin(), scenarios.end(), benchable)) ++total;
@@ -561,15 +615,17 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
     rep.costs_now = *c;
     bench_profile.rx_burst_ns = 0;
     bench_profile.rx_pkt_ns = c->rx_pkt_ns;
+    bench_profile.adaptive_pkt_ns = c->adaptive_pkt_ns;
     bench_profile.handoff_burst_ns = 0;
     bench_profile.handoff_pkt_ns = c->handoff_pkt_ns;
     bench_profile.handoff_producer_ns = c->handoff_producer_ns;
-    bench_profile.stall_gap_ns = c->stall_gap_ns;
-    bench_profile.stall_ns = c->stall_ns;
+    c->ApplyStalls(bench_profile);
   }
 
+  // bench: the validation's layout, with `bench_stalls` as its stalls.
   auto sim_run = [&](const std::string& scen, const std::string& pol, int n, double l,
-                     int64_t packets, bool bench) -> Result<sim::SimResult> {
+                     int64_t packets, bool bench, uint64_t seed_offset = 0,
+                     const DispatchCosts* bench_stalls = nullptr) -> Result<sim::SimResult> {
     sim::SimConfig c;
     c.cpus = n;
     c.packets = packets;
@@ -579,7 +635,8 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
     c.service_ns = o.service_ns;
     c.service_dist = bench ? "fixed" : "exp";
     c.profile = bench ? bench_profile : profile;
-    c.seed = o.seed;
+    if (bench && bench_stalls != nullptr) bench_stalls->ApplyStalls(c.profile);
+    c.seed = o.seed + seed_offset;
     c.bench = bench;
     bar.Step(fmt::format("{} {} {} cpus", scen, pol, n));
     return sim::RunSim(c);
@@ -611,26 +668,50 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
       }
     }
     if (o.real_packets > 0 && benchable(scen)) {
+      // The oracle's placement, for its real run's affinity hints.
       std::vector<std::vector<int>> oracle_placement(policies.size());
       for (size_t i = 0; i < policies.size(); ++i) {
+        if (policies[i] != "oracle") continue;
         auto s = sim_run(scen, policies[i], rep.machine_cpus, 0, o.real_packets, true);
         if (!s.ok()) return s.status();
-        rep.points.push_back(FromSim(*s, "sim-bench"));
         oracle_placement[i] = s->oracle_placement;
       }
       // Interleaved rounds, each starting one policy later, so that a
-      // slow spell of the machine falls on every policy alike.
+      // slow spell of the machine falls on every policy alike; before
+      // each run, a slice of stall measurement, pooled: the simulations
+      // get the stalls of the minutes the real runs had (a real p99 moves
+      // 10 -> 31 us between spells here, with the stalls' share of the
+      // time 3 -> 5%).
       std::vector<std::vector<Point>> runs(policies.size());
+      DispatchCosts stalls;
       for (int64_t round = 0; round < o.real_reps; ++round) {
         for (size_t k = 0; k < policies.size(); ++k) {
           const size_t i = (k + static_cast<size_t>(round)) % policies.size();
           bar.Step(fmt::format("{} {} real {}", scen, policies[i], round + 1));
+          if (Status st = MeasureStalls(rep.machine_cpus, kStallSliceSeconds, stalls); !st.ok())
+            return st;
           auto p = RealRun(scen, policies[i], rep.machine_cpus, o, oracle_placement[i]);
           if (!p.ok()) return p.status();
           runs[i].push_back(*p);
         }
       }
       for (auto& v : runs) rep.points.push_back(MedianRun(v));
+      rep.stalls_during[scen] = stalls;
+      for (size_t i = 0; i < policies.size(); ++i) {
+        // As many seeds as real repetitions, medians alike: the p99 of one
+        // short run is as much the luck of its stalls in the simulation
+        // as on the machine (MedianRun).
+        std::vector<Point> seeds;
+        for (int64_t k = 0; k < o.real_reps; ++k) {
+          auto s = sim_run(scen, policies[i], rep.machine_cpus, 0, o.real_packets, true,
+                           static_cast<uint64_t>(k), &stalls);
+          if (!s.ok()) return s.status();
+          seeds.push_back(FromSim(*s, "sim-bench"));
+        }
+        Point m = MedianRun(std::move(seeds));
+        m.throughput_lo = m.throughput_hi = m.throughput_pps;  // FromSim's convention
+        rep.points.push_back(m);
+      }
     }
   }
   rep.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -751,23 +832,29 @@ Status WriteReport(const CompareReport& r, const std::string& dir_name, std::ost
       const auto& v = s.validation;
       md += fmt::format(
           "\nValidation against the real dispatcher ({} CPUs, threads model, bench layout, "
-          "median of {} interleaved runs per policy): worst throughput gap {:+.1f}%, worst p99 "
-          "gap {:+.1f}%, ranking {} (real: {}; sim: {}{}).{}{}\n\n| policy | real Mpps (range) | "
-          "sim Mpps | gap | real p99 us | sim p99 us |\n|---|---|---|---|---|---|\n",
+          "median of {} interleaved runs per policy, the simulation likewise over as many "
+          "seeds): worst throughput gap {:+.1f}%, worst p99 gap {:+.1f}% (the p99 ranges of "
+          "real runs and simulations meet for {} of {} policies), ranking {} (real: {}; sim: "
+          "{}{}).{}{}\n\n| policy | real Mpps (range) | sim Mpps | gap | real p99 us (range) | "
+          "sim p99 us (range) |\n|---|---|---|---|---|---|\n",
           r.machine_cpus, v["real_reps"].get<int64_t>(), 100 * v["throughput_gap"].get<double>(),
-          100 * v["p99_gap"].get<double>(), v["same_ranking"].get<bool>() ? "same" : "different",
+          100 * v["p99_gap"].get<double>(), v.value("p99_ranges_meet", 0), v["policies"].size(),
+          v["same_ranking"].get<bool>() ? "same" : "different",
           v["real_ranking"].get<std::string>(), v["sim_ranking"].get<std::string>(), Conflicts(v),
           CostsNow(v),
           v["within_15pct"].get<bool>() ? ""
                                         : " **The simulation misses the real run by more than "
                                           "15% here; the profile was not tuned to hide it.**");
       for (const auto& [pol, e] : v["policies"].items()) {
-        md +=
-            fmt::format("| {} | {:.3f} ({:.3f}-{:.3f}) | {:.3f} | {:+.1f}% | {:.1f} | {:.1f} |\n",
-                        pol, e["real_pps"].get<double>() / 1e6,
-                        e["real_lo_pps"].get<double>() / 1e6, e["real_hi_pps"].get<double>() / 1e6,
-                        e["sim_pps"].get<double>() / 1e6, 100 * e["throughput_gap"].get<double>(),
-                        e["real_p99_us"].get<double>(), e["sim_p99_us"].get<double>());
+        md += fmt::format(
+            "| {} | {:.3f} ({:.3f}-{:.3f}) | {:.3f} | {:+.1f}% | {:.1f} ({:.1f}-{:.1f}) "
+            "| {:.1f} ({:.1f}-{:.1f}) |\n",
+            pol, e["real_pps"].get<double>() / 1e6, e["real_lo_pps"].get<double>() / 1e6,
+            e["real_hi_pps"].get<double>() / 1e6, e["sim_pps"].get<double>() / 1e6,
+            100 * e["throughput_gap"].get<double>(), e["real_p99_us"].get<double>(),
+            e.value("real_p99_lo_us", 0.0), e.value("real_p99_hi_us", 0.0),
+            e["sim_p99_us"].get<double>(), e.value("sim_p99_lo_us", 0.0),
+            e.value("sim_p99_hi_us", 0.0));
       }
     } else {
       md += "\nNo real run: `netisr run`'s bench mode cannot generate this scenario.\n";
@@ -954,7 +1041,8 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
   // machine's quiet and busy spells, and the handoff is their difference.
   for (int round = 0; round < rounds; ++round) {
     using ModeRuns = std::pair<const char*, std::vector<double>*>;
-    for (auto [mode, runs] : {ModeRuns{"direct", &c.direct}, ModeRuns{"deferred", &c.deferred}}) {
+    for (auto [mode, runs] : {ModeRuns{"direct", &c.direct}, ModeRuns{"deferred", &c.deferred},
+                              ModeRuns{"adaptive", &c.adaptive}}) {
       auto ns = cpu_ns_per_packet(mode);
       if (!ns.ok()) return ns.status();
       runs->push_back(*ns);
@@ -968,11 +1056,13 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
   std::sort(c.consumer.begin(), c.consumer.end());
   std::sort(c.direct.begin(), c.direct.end());
   std::sort(c.deferred.begin(), c.deferred.end());
+  std::sort(c.adaptive.begin(), c.adaptive.end());
   c.crossed = cpus > 1 ? static_cast<double>(cpus - 1) / cpus : 0;
   // Not below 0: a handler spins on the wall clock, so a run whose threads
   // were descheduled mid-handler (a loaded machine; tests run in parallel)
   // can read less CPU time than the handlers' nominal work.
   c.rx_pkt_ns = std::max(0.0, c.direct.front());
+  c.adaptive_pkt_ns = std::max(0.0, c.adaptive.front() - c.direct.front());
   c.handoff_pkt_ns =
       c.crossed > 0 ? std::max(0.0, c.deferred.front() - c.direct.front()) / c.crossed : 0;
   c.handoff_producer_ns =
@@ -981,12 +1071,83 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
   return c;
 }
 
+void DispatchCosts::ApplyStalls(sim::CostProfile& p) const {
+  p.stall_gap_ns = stall_gap_ns;
+  p.stall_ns = stall_ns;
+  p.stall_shared = stall_gap_ns > 0 ? stall_shared : 0;
+  p.SetStallLengths(stall_gap_ns > 0 ? stall_lengths : std::vector<uint64_t>{});
+}
+
+namespace {
+
+// The steady clock's ns: one clock for every CPU (the stalls of two CPUs
+// are compared), read through the vDSO in ~20 ns, far below a stall.
+uint64_t SteadyNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+void AddStalls(const std::vector<StallTally>& cpus, DispatchCosts& c) {
+  for (size_t i = 0; i < cpus.size(); ++i) {
+    const StallTally& my = cpus[i];
+    uint64_t my_len = 0;
+    for (const StallSpan& s : my.spans) {
+      c.stall_lengths.push_back(s.end - s.begin);
+      my_len += s.end - s.begin;
+    }
+    c.stall_count += my.count;
+    c.stall_lost_ns += my.lost_ns;
+    c.stall_span_ns += my.span_ns;
+    // Shared: meeting a stall of another CPU. By chance a stall of length
+    // L meets one of CPU j's with probability ~ lost_j + rate_j x L;
+    // summed over this CPU's stalls, what independence would give.
+    if (cpus.size() < 2 || my.spans.empty()) continue;
+    const double mean_len = static_cast<double>(my_len) / static_cast<double>(my.spans.size());
+    double none = 1;  // by chance: meeting no other CPU's stall
+    std::vector<bool> met(my.spans.size(), false);
+    for (size_t j = 0; j < cpus.size(); ++j) {
+      const StallTally& other = cpus[j];
+      if (j == i || other.span_ns == 0) continue;
+      none *= 1 - std::min(1.0, (static_cast<double>(other.lost_ns) +
+                                 static_cast<double>(other.count) * mean_len) /
+                                    static_cast<double>(other.span_ns));
+      size_t k = 0;  // both sorted, disjoint within a CPU
+      for (size_t a = 0; a < my.spans.size(); ++a) {
+        while (k < other.spans.size() && other.spans[k].end <= my.spans[a].begin) ++k;
+        if (k < other.spans.size() && other.spans[k].begin < my.spans[a].end) met[a] = true;
+      }
+    }
+    c.stall_met += static_cast<uint64_t>(std::count(met.begin(), met.end(), true));
+    c.stall_met_by_chance += (1 - none) * static_cast<double>(my.spans.size());
+    c.stall_sampled += my.spans.size();
+  }
+  std::sort(c.stall_lengths.begin(), c.stall_lengths.end());
+  c.stall_gap_ns = c.stall_ns = 0;
+  // Fewer than one a second a CPU is left out: it would not matter, and a
+  // profile's values stop at 1 s.
+  const double gap = c.stall_count > 0
+                         ? static_cast<double>(c.stall_span_ns) / static_cast<double>(c.stall_count)
+                         : 0;
+  if (c.stall_count > 0 && gap <= 1e9 && !c.stall_lengths.empty()) {
+    c.stall_gap_ns = gap;
+    c.stall_ns = static_cast<double>(c.stall_lengths[c.stall_lengths.size() / 2]);
+  }
+  // The share of stalls that take every CPU: those met beyond chance.
+  const double sampled = static_cast<double>(c.stall_sampled);
+  c.stall_shared = sampled > c.stall_met_by_chance
+                       ? std::clamp((static_cast<double>(c.stall_met) - c.stall_met_by_chance) /
+                                        (sampled - c.stall_met_by_chance),
+                                    0.0, 1.0)
+                       : 0;
+  c.stall_lost = c.stall_span_ns > 0
+                     ? static_cast<double>(c.stall_lost_ns) / static_cast<double>(c.stall_span_ns)
+                     : 0;
+}
+
 Status MeasureStalls(int cpus, double seconds, DispatchCosts& c) {
-  struct Tally {
-    std::vector<uint64_t> gaps;  // the first 65,536, for the median
-    uint64_t count = 0, lost_ns = 0, span_ns = 0;
-    std::string error;
-  };
   // The CPUs the workers are bound to (netisr's order), not 0..cpus-1: a
   // restricted cpuset may not hold those.
   std::string topo_error;
@@ -994,22 +1155,21 @@ Status MeasureStalls(int cpus, double seconds, DispatchCosts& c) {
   if (topo == nullptr) return Status(ErrorCode::kUnavailable, "stall measurement: " + topo_error);
   const std::vector<int> order = topo->WorkerCpuOrder();
   if (order.empty()) return Status(ErrorCode::kUnavailable, "stall measurement: no CPU to bind");
-  std::vector<Tally> t(static_cast<size_t>(cpus));
+  std::vector<StallTally> t(static_cast<size_t>(cpus));
+  std::vector<std::string> errors(static_cast<size_t>(cpus));
   std::vector<std::thread> threads;
   for (int i = 0; i < cpus; ++i) {
     const int cpu = order[static_cast<size_t>(i) % order.size()];
     threads.emplace_back([&, i, cpu] {
-      Tally& my = t[static_cast<size_t>(i)];
-      if (!sched::BindCurrentThread(cpu, &my.error)) return;
-      my.gaps.reserve(1 << 16);  // ~2,000 a second here
-      const sched::FastClock& clock = sched::FastClock::Global();
-      const uint64_t start = clock.NowNs(), end = start + static_cast<uint64_t>(seconds * 1e9);
+      StallTally& my = t[static_cast<size_t>(i)];
+      if (!sched::BindCurrentThread(cpu, &errors[static_cast<size_t>(i)])) return;
+      my.spans.reserve(1 << 16);  // the first 65,536 kept: ~2,000 a second here
+      const uint64_t start = SteadyNs(), end = start + static_cast<uint64_t>(seconds * 1e9);
       uint64_t prev = start;
       for (uint64_t now = start; now < end; prev = now) {
-        now = clock.NowNs();
-        // The clock is not ordered across CPUs, but this thread stays on one.
+        now = SteadyNs();
         if (now > prev && now - prev > kStallThresholdNs) {
-          if (my.gaps.size() < my.gaps.capacity()) my.gaps.push_back(now - prev);
+          if (my.spans.size() < my.spans.capacity()) my.spans.push_back({prev, now});
           ++my.count;
           my.lost_ns += now - prev;
         }
@@ -1018,25 +1178,10 @@ Status MeasureStalls(int cpus, double seconds, DispatchCosts& c) {
     });
   }
   for (std::thread& th : threads) th.join();
-  std::vector<uint64_t> gaps;
-  uint64_t count = 0, lost = 0, span = 0;
-  for (const Tally& my : t) {
-    if (!my.error.empty()) return Status(ErrorCode::kUnavailable, "stall measurement: " + my.error);
-    gaps.insert(gaps.end(), my.gaps.begin(), my.gaps.end());
-    count += my.count;
-    lost += my.lost_ns;
-    span += my.span_ns;
+  for (const std::string& e : errors) {
+    if (!e.empty()) return Status(ErrorCode::kUnavailable, "stall measurement: " + e);
   }
-  c.stall_gap_ns = c.stall_ns = 0;
-  // Fewer than one a second a CPU is left out: it would not matter, and a
-  // profile's values stop at 1 s.
-  const double gap = count > 0 ? static_cast<double>(span) / static_cast<double>(count) : 0;
-  if (count > 0 && gap <= 1e9) {
-    c.stall_gap_ns = gap;
-    std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
-    c.stall_ns = static_cast<double>(gaps[gaps.size() / 2]);
-  }
-  c.stall_lost = span > 0 ? static_cast<double>(lost) / static_cast<double>(span) : 0;
+  AddStalls(t, c);
   return Status::Ok();
 }
 
@@ -1131,11 +1276,12 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
   sim::CostProfile p = sim::DefaultProfile();
   p.rx_burst_ns = 0;
   p.rx_pkt_ns = std::round(c->rx_pkt_ns);
+  p.adaptive_pkt_ns = std::round(c->adaptive_pkt_ns);
   p.handoff_burst_ns = 0;
   p.handoff_pkt_ns = std::round(c->handoff_pkt_ns);
   p.handoff_producer_ns = std::min(p.handoff_pkt_ns, std::round(c->handoff_producer_ns));
-  p.stall_gap_ns = std::round(c->stall_gap_ns);
-  p.stall_ns = std::round(c->stall_ns);
+  c->ApplyStalls(p);
+  p.stall_gap_ns = std::round(p.stall_gap_ns);
   auto wakeup = MeasureWakeupNs(cpus);
   if (!wakeup.ok()) {
     err << "netisr calibrate: " << wakeup.status().message() << "\n";
@@ -1162,13 +1308,18 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       "#   rx_pkt_ns      = direct dispatch ({:.1f}; median {:.1f}, most {:.1f})\n"
       "#   handoff_pkt_ns = deferred ({:.1f}; median {:.1f}, most {:.1f}) minus direct,\n"
       "#                    over the share of packets that crossed CPUs ({:.2f})\n"
+      "#   adaptive_pkt_ns = adaptive ({:.1f}; median {:.1f}, most {:.1f}) minus\n"
+      "#                    direct: the layout is balanced, adaptive moves nothing\n"
       "#   handoff_producer_ns = handoff_pkt_ns less the consumer's side: one source\n"
       "#                    on worker 0, every flow to worker 1, that worker's wall\n"
       "#                    ns per packet less the handler's work ({:.1f}; median\n"
       "#                    {:.1f}, most {:.1f}; on one CPU 0)\n"
-      "#   stall_gap_ns, stall_ns = gaps over {} ns in a clock-spinning thread\n"
-      "#                    bound to each CPU, {} s ({:.2f}% of the time lost; the\n"
-      "#                    CPU times above are taken net of that share)\n"
+      "#   stall_gap_ns, stall_ns, stall_p10_ns .. stall_max_ns = gaps over {} ns\n"
+      "#                    in a clock-spinning thread bound to each CPU, {} s\n"
+      "#                    ({:.2f}% of the time lost; the CPU times above are\n"
+      "#                    taken net of that share): their mean interval, median\n"
+      "#                    and quantiles; stall_shared = the share of them that\n"
+      "#                    met a stall of another CPU, beyond chance\n"
       "#   wakeup_ns      = median latency of packets pushed to a sleeping worker\n"
       "#                    less that of packets its producer polled (paced;\n"
       "#                    on one CPU the default's: there is no worker to wake)\n"
@@ -1179,7 +1330,8 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       "# not measured here.\n",
       cpus, o.service_ns, o.packets, kCalibrationRounds, c->direct.front(),
       c->direct[c->direct.size() / 2], c->direct.back(), c->deferred.front(),
-      c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed,
+      c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed, c->adaptive.front(),
+      c->adaptive[c->adaptive.size() / 2], c->adaptive.back(),
       c->consumer.empty() ? 0.0 : c->consumer.front(),
       c->consumer.empty() ? 0.0 : c->consumer[c->consumer.size() / 2],
       c->consumer.empty() ? 0.0 : c->consumer.back(), kStallThresholdNs, kStallSeconds,

@@ -59,6 +59,9 @@ struct Point {
   // Real runs: the lowest and highest wall-clock rate over the repetitions
   // (throughput_pps is their median); simulated: both throughput_pps.
   double throughput_lo = 0, throughput_hi = 0;
+  // Repeated runs (MedianRun): the lowest and highest p99 (p99_us is their
+  // median); a single run: both p99_us.
+  double p99_lo = 0, p99_hi = 0;
 };
 
 // One policy in the validation: its real runs' range and median, and the
@@ -89,16 +92,34 @@ std::vector<std::string> RankingConflicts(const std::vector<RankedPolicy>& p);
 // them as the process's CPU time, and the simulator charges them itself.
 // What `calibrate` writes and compare's validation simulates with.
 struct DispatchCosts {
-  std::vector<double> direct, deferred;
+  std::vector<double> direct, deferred, adaptive;
   std::vector<double> consumer;  // ConsumerSideNs per round (2+ CPUs)
   double crossed = 0;
   double rx_pkt_ns = 0, handoff_pkt_ns = 0;
+  // Adaptive's decision per packet beyond direct's (CostProfile::
+  // adaptive_pkt_ns): the cheapest adaptive run less the cheapest direct
+  // one, at least 0. The layout is balanced, so adaptive moves nothing and
+  // the difference is its decision alone.
+  double adaptive_pkt_ns = 0;
   // Of handoff_pkt_ns, what the producer pays: handoff_pkt_ns less the
   // cheapest consumer side, within [0, handoff_pkt_ns]; 0 on one CPU.
   double handoff_producer_ns = 0;
   // Stalls (CostProfile::stall_gap_ns, stall_ns), from MeasureStalls.
   double stall_gap_ns = 0, stall_ns = 0;
   double stall_lost = 0;  // share of the spinning threads' time lost to them
+  // Their lengths, ascending (at most 65,536 a CPU a measurement), for
+  // CostProfile::SetStallLengths; what the derived figures above come from
+  // with the tallies below (MeasureStalls adds to them).
+  std::vector<uint64_t> stall_lengths;
+  uint64_t stall_count = 0, stall_lost_ns = 0, stall_span_ns = 0;
+  // Of the stalls kept, how many met a stall of another CPU, and how many
+  // would have by chance (independent CPUs); from them stall_shared, the
+  // share beyond chance (CostProfile::stall_shared).
+  uint64_t stall_sampled = 0, stall_met = 0;
+  double stall_met_by_chance = 0;
+  double stall_shared = 0;
+  // stall_gap_ns and the stall lengths onto `p`, or no stalls.
+  void ApplyStalls(sim::CostProfile& p) const;
 };
 struct CompareReport {
   CompareOptions options;
@@ -111,7 +132,13 @@ struct CompareReport {
   // (cross-CPU costs here move 2-4x within an hour: docs/sim.md).
   double profile_rx_pkt_ns = 0, profile_handoff_pkt_ns = 0, profile_handoff_producer_ns = 0;
   std::optional<DispatchCosts> costs_now;
+  // By scenario: the stalls measured in slices between its real runs, which
+  // its validation simulations get (RunCompare).
+  std::map<std::string, DispatchCosts> stalls_during;
 };
+// Seconds of stall measurement before each real run of the validation
+// (~150-200 stalls a CPU here; ten runs a scenario pool 1,500-2,000).
+inline constexpr double kStallSliceSeconds = 0.1;
 
 // Validates `o`; errors are usage errors naming the flag.
 Status ValidateCompareOptions(const CompareOptions& o);
@@ -182,13 +209,29 @@ Result<double> MeasureLookupNs(const std::string& strategy);
 // How often and for how long the machine takes a CPU away from a thread
 // that wants it: one thread bound to each of `cpus` CPUs spins on the clock
 // for `seconds`, and every gap between two reads over kStallThresholdNs is
-// a stall. Fills `c`'s stall_gap_ns (mean time between stalls on one CPU;
+// a stall. Adds to `c`'s tallies (so that measurements in slices pool),
+// then sets from them stall_gap_ns (mean time between stalls on one CPU;
 // 0 if fewer than one a second a CPU was seen), stall_ns (their median
-// length, 0 likewise: here most last
-// 15-25 us, and the few of 0.1-6 ms, 1 in 200, would make a mean twice the
-// typical stall) and stall_lost (all of them).
+// length, 0 likewise), stall_lengths (all of them, sorted: here 40% last
+// ~3 us, most of the rest 15-20 us, and the few of 0.3-8 ms, 1 in 1,000,
+// make the mean ~1.4x the median and hold a sojourn's p99), stall_shared
+// (the share that took every CPU at once: 70-90% of those of 10-50 us
+// here) and stall_lost (their share of the time).
 inline constexpr uint64_t kStallThresholdNs = 2'000;
 Status MeasureStalls(int cpus, double seconds, DispatchCosts& c);
+
+// One CPU's stalls in a measurement: the kept ones as [begin, end) on the
+// steady clock (ascending, disjoint), and the tallies of all of them.
+struct StallSpan {
+  uint64_t begin = 0, end = 0;
+};
+struct StallTally {
+  std::vector<StallSpan> spans;
+  uint64_t count = 0, lost_ns = 0, span_ns = 0;  // span_ns: how long it looked
+};
+// Adds a measurement (one StallTally per CPU, same interval) to `c` and
+// derives its figures again (MeasureStalls' arithmetic, pure).
+void AddStalls(const std::vector<StallTally>& cpus, DispatchCosts& c);
 
 struct SweepOptions {
   std::string grid;       // --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6'

@@ -1,8 +1,10 @@
 // See profile.h.
 #include "sim/profile.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -13,9 +15,10 @@ namespace netisr::sim {
 namespace {
 
 // Every field by its file key: the one list parsing and formatting share.
-constexpr std::array<std::pair<const char*, double CostProfile::*>, 19> kFields{{
+constexpr std::array<std::pair<const char*, double CostProfile::*>, 28> kFields{{
     {"rx_burst_ns", &CostProfile::rx_burst_ns},
     {"rx_pkt_ns", &CostProfile::rx_pkt_ns},
+    {"adaptive_pkt_ns", &CostProfile::adaptive_pkt_ns},
     {"ether_ns", &CostProfile::ether_ns},
     {"ip_ns", &CostProfile::ip_ns},
     {"tcp_ns", &CostProfile::tcp_ns},
@@ -33,7 +36,22 @@ constexpr std::array<std::pair<const char*, double CostProfile::*>, 19> kFields{
     {"spin_ns", &CostProfile::spin_ns},
     {"stall_gap_ns", &CostProfile::stall_gap_ns},
     {"stall_ns", &CostProfile::stall_ns},
+    {"stall_shared", &CostProfile::stall_shared},
+    {"stall_p10_ns", &CostProfile::stall_p10_ns},
+    {"stall_p25_ns", &CostProfile::stall_p25_ns},
+    {"stall_p75_ns", &CostProfile::stall_p75_ns},
+    {"stall_p90_ns", &CostProfile::stall_p90_ns},
+    {"stall_p99_ns", &CostProfile::stall_p99_ns},
+    {"stall_p999_ns", &CostProfile::stall_p999_ns},
+    {"stall_max_ns", &CostProfile::stall_max_ns},
 }};
+
+// The stall length quantiles, at kStallProbabilities.
+constexpr std::array<double CostProfile::*, kStallProbabilities.size()> kStallQuantiles{
+    &CostProfile::stall_p10_ns,  &CostProfile::stall_p25_ns, &CostProfile::stall_ns,
+    &CostProfile::stall_p75_ns,  &CostProfile::stall_p90_ns, &CostProfile::stall_p99_ns,
+    &CostProfile::stall_p999_ns, &CostProfile::stall_max_ns,
+};
 
 // Largest cost a profile may give one step: 1 s is far past any packet
 // step, and keeps virtual time (uint64 ns) from overflowing in a run.
@@ -53,6 +71,50 @@ double CostProfile::LookupNs(std::string_view strategy) const {
   if (strategy == "groups") return lookup_groups_ns;
   if (strategy == "epoch") return lookup_epoch_ns;
   return lookup_partitioned_ns;
+}
+
+bool CostProfile::StallsVary() const {
+  for (double CostProfile::*q : kStallQuantiles)
+    if (q != &CostProfile::stall_ns && this->*q > 0) return true;
+  return false;
+}
+
+double CostProfile::StallNsAt(double u) const {
+  if (!StallsVary() || u <= kStallProbabilities[0]) return StallsVary() ? stall_p10_ns : stall_ns;
+  for (size_t i = 1; i < kStallProbabilities.size(); ++i) {
+    const double p0 = kStallProbabilities[i - 1], p1 = kStallProbabilities[i];
+    if (u <= p1) {
+      const double v0 = this->*kStallQuantiles[i - 1], v1 = this->*kStallQuantiles[i];
+      return v0 + (v1 - v0) * (u - p0) / (p1 - p0);
+    }
+  }
+  return stall_max_ns;
+}
+
+double CostProfile::MeanStallNs() const {
+  if (!StallsVary()) return stall_ns;
+  // The integral of StallNsAt over [0, 1]: a constant below the first
+  // quantile, then trapezoids.
+  double mean = kStallProbabilities[0] * stall_p10_ns;
+  for (size_t i = 1; i < kStallProbabilities.size(); ++i) {
+    mean += (kStallProbabilities[i] - kStallProbabilities[i - 1]) *
+            (this->*kStallQuantiles[i - 1] + this->*kStallQuantiles[i]) / 2;
+  }
+  return mean;
+}
+
+void CostProfile::SetStallLengths(const std::vector<uint64_t>& sorted) {
+  if (sorted.empty()) {
+    for (double CostProfile::*q : kStallQuantiles)
+      if (q != &CostProfile::stall_ns) this->*q = 0;
+    return;
+  }
+  for (size_t i = 0; i < kStallQuantiles.size(); ++i) {
+    const auto rank =
+        static_cast<size_t>(std::ceil(kStallProbabilities[i] * static_cast<double>(sorted.size())));
+    this->*kStallQuantiles[i] =
+        static_cast<double>(sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1]);
+  }
 }
 
 CostProfile IdealProfile() {
@@ -121,7 +183,25 @@ Result<CostProfile> ParseProfile(std::string_view text, const std::string& name)
       return Status(ErrorCode::kInvalidArgument, where + std::string(key) + " '" + value +
                                                      "' is not a number of ns in [0, 1e9]");
     }
+    if (field == &CostProfile::stall_shared && v > 1) {
+      return Status(ErrorCode::kInvalidArgument,
+                    where + "stall_shared '" + value + "' is not a share in [0, 1]");
+    }
     p.*field = v;
+  }
+  if (p.StallsVary()) {
+    // All or none, ascending: a partial or unordered set is no distribution.
+    for (size_t i = 0; i < kStallQuantiles.size(); ++i) {
+      const double v = p.*kStallQuantiles[i];
+      const double prev = i == 0 ? 0 : p.*kStallQuantiles[i - 1];
+      if (v <= 0 || v < prev) {
+        return Status(ErrorCode::kInvalidArgument,
+                      name +
+                          ": the stall quantiles (stall_p10_ns, stall_p25_ns, stall_ns, "
+                          "stall_p75_ns, stall_p90_ns, stall_p99_ns, stall_p999_ns, "
+                          "stall_max_ns) must all be given, above 0 and ascending");
+      }
+    }
   }
   if (p.handoff_producer_ns > p.handoff_pkt_ns) {
     return Status(ErrorCode::kInvalidArgument,

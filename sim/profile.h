@@ -5,6 +5,13 @@
 // Where each cost is charged (sim/internal/engine.cc):
 //   rx_burst_ns + n x rx_pkt_ns  the worker that polls an RX queue, per poll
 //                                that brings n > 0 packets (NIC receive)
+//   adaptive_pkt_ns              under adaptive dispatch, the same worker,
+//                                per packet received: the placement
+//                                decision's cost beyond direct dispatch's
+//                                (netisr's Place, its feedback reads); the
+//                                real dispatcher pays it on every packet,
+//                                moved or not (~4% of direct's throughput
+//                                here, docs/adaptive.md 6)
 //   ether/ip/tcp/udp/syn_ns      the worker running the handler, per packet,
 //                                by packet kind (protocol stages; syn_ns is
 //                                the listen lookup and syncache on a SYN)
@@ -42,6 +49,20 @@
 //                                stall_ns; a worker busy then finishes that
 //                                much later, one idle then starts no
 //                                earlier than its end
+//   stall_shared                 not a cost: the share of stalls that take
+//                                every CPU at once (the VM descheduled),
+//                                in [0, 1]; the rest take one CPU
+//                                (sim/internal/stalls.h)
+//   stall_p10_ns .. stall_max_ns the stalls' lengths as a distribution
+//                                (optional, all or none; stall_ns is its
+//                                median): each stall's length is drawn
+//                                from it (StallNsAt). Why: a VM's stalls
+//                                are not one length. Here 40% last ~3 us,
+//                                most of the rest 15-20 us, 1 in 100 over
+//                                40 us and 1 in 1,000 0.3-1.7 ms; that tail
+//                                holds a sojourn's p99, which the median
+//                                alone put at half the real one
+//                                (docs/sim.md, "Stalls as a distribution")
 //
 // Files are `key = value` lines (# comments); unknown keys and bad numbers
 // are errors naming the line. "ideal" sets every cost to zero: pure queueing,
@@ -50,9 +71,11 @@
 // returns too (a test checks the two agree).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -62,6 +85,7 @@ struct CostProfile {
   std::string name = "default";
   double rx_burst_ns = 0;
   double rx_pkt_ns = 0;
+  double adaptive_pkt_ns = 0;
   double ether_ns = 0;
   double ip_ns = 0;
   double tcp_ns = 0;
@@ -78,12 +102,41 @@ struct CostProfile {
   double cache_move_ns = 0;
   double spin_ns = 0;
   double stall_gap_ns = 0;
-  double stall_ns = 0;
+  double stall_ns = 0;      // the median stall when the quantiles below are given
+  double stall_shared = 0;  // a share in [0, 1] (ParseProfile checks), not ns
+  double stall_p10_ns = 0;
+  double stall_p25_ns = 0;
+  double stall_p75_ns = 0;
+  double stall_p90_ns = 0;
+  double stall_p99_ns = 0;
+  double stall_p999_ns = 0;
+  double stall_max_ns = 0;
+
+  // Whether the stall quantiles are given (else every stall is stall_ns).
+  bool StallsVary() const;
+  // The stall length at quantile u in [0, 1]: the piecewise-linear inverse
+  // of the distribution through the quantiles (kStallProbabilities; below
+  // the 10th percentile, stall_p10_ns); stall_ns when they are not given.
+  double StallNsAt(double u) const;
+  // The mean of that distribution (a busy CPU loses MeanStallNs() /
+  // stall_gap_ns of its time).
+  double MeanStallNs() const;
+  // Sets stall_ns and the quantiles from `sorted` stall lengths (ascending)
+  // at kStallProbabilities (nearest rank); empty: clears the quantiles
+  // (every stall is stall_ns).
+  void SetStallLengths(const std::vector<uint64_t>& sorted);
 
   // Connection lookup per packet under `strategy` (global, groups, epoch,
   // partitioned).
   double LookupNs(std::string_view strategy) const;
 };
+
+// The probabilities of the stall quantiles, in CostProfile's order:
+// stall_p10_ns, stall_p25_ns, stall_ns (median), stall_p75_ns, stall_p90_ns,
+// stall_p99_ns, stall_p999_ns, stall_max_ns. Dense in the tail, where a
+// sojourn's p99 comes from.
+inline constexpr std::array<double, 8> kStallProbabilities = {0.10, 0.25, 0.50,  0.75,
+                                                              0.90, 0.99, 0.999, 1.0};
 
 // Every cost zero.
 CostProfile IdealProfile();

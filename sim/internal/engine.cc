@@ -14,7 +14,8 @@
 // spin_ns.
 //
 // Stalls (CostProfile::stall_gap_ns, stall_ns): each CPU loses its worker
-// at exponential intervals for stall_ns, from an RNG of its own
+// at exponential intervals for stall_ns (or a length drawn from the
+// profile's stall quantiles, StallNsAt), from an RNG of its own
 // (the traffic's draws are the same with stalls or without). A stall that
 // begins while the worker runs takes effect where it falls (StallWithin,
 // per packet in a handler run and after a poll's receive): the packets not
@@ -25,8 +26,8 @@
 // first poll or handler run (ApplyStall). Either way inside a round, so the
 // dispatcher's load meter counts it busy, as it counts a descheduled
 // worker's lost time on a real machine. Each stall delays by its whole
-// length, overlapping ones too (so a busy CPU loses stall_ns / stall_gap_ns
-// of its time, not the 1 - e^-(stall_ns / stall_gap_ns) a union of
+// length, overlapping ones too (so a busy CPU loses MeanStallNs() /
+// stall_gap_ns of its time, not the 1 - e^-(stall_ns / stall_gap_ns) a union of
 // overlapping intervals covers: the same at this VM's 24 us every 0.7 ms).
 // A stall that began in a worker's last round before it slept is judged at
 // its wakeup as if it had begun asleep: that round's packets do not finish
@@ -50,6 +51,7 @@
 #include "netisr/work_model.h"
 #include "sim/internal/random.h"
 #include "sim/internal/scenario.h"
+#include "sim/internal/stalls.h"
 #include "sim/oracle.h"
 
 namespace netisr::sim::internal {
@@ -123,7 +125,6 @@ class Engine {
       : c_(c),
         nq_(c.queues > 0 ? c.queues : c.cpus),
         rng_(c.seed),
-        stall_rng_(c.seed ^ 0x57a11ed5eedull),
         order_(harness::FlowOrderCheck::Hashed(16)),
         scen_(BuildScenario(c.scenario, nq_, c.flows, c.seed, c.bench)) {}
   // The dispatcher goes first: its Stop may still reach the sources and
@@ -176,11 +177,7 @@ class Engine {
   // Stalls that begin on worker w's CPU while it runs, up to `now` (its
   // clock inside a round): each moves `now` on by its length.
   void StallWithin(int w, uint64_t& now) {
-    if (next_stall_.empty()) return;
-    while (next_stall_[w] <= now) {
-      now += static_cast<uint64_t>(std::llround(stall_ns_));
-      next_stall_[w] += std::max<uint64_t>(1, std::llround(stall_rng_.Exp(stall_gap_ns_)));
-    }
+    while (stalls_->Next(w) <= now) now += stalls_->Take(w).len;
   }
   // The producer's part of the handoff (CostProfile::handoff_producer_ns)
   // for what worker w has queued to other workstreams and not yet paid for
@@ -209,7 +206,6 @@ class Engine {
   const SimConfig c_;
   const int nq_;
   Rng rng_;
-  Rng stall_rng_;  // stalls only: the traffic's draws do not depend on them
   harness::FlowOrderCheck order_;
   ScenarioModel scen_;
   VirtualClock clock_;
@@ -232,13 +228,17 @@ class Engine {
 
   // Costs, ns, rounded once.
   std::array<uint64_t, static_cast<size_t>(Kind::kCount)> stage_ns_{};
+  // rx_pkt_ns_ includes adaptive_pkt_ns under adaptive dispatch (its
+  // decision for each packet a poll brings; nested dispatches from
+  // handlers are not charged it).
   uint64_t rx_burst_ns_ = 0, rx_pkt_ns_ = 0, handoff_burst_ns_ = 0;
   // handoff_pkt_ns split: the producer's part at the push, the consumer's
   // at the handler.
   uint64_t handoff_producer_ns_ = 0, handoff_consumer_ns_ = 0;
   uint64_t wakeup_ns_ = 0, spin_ns_ = 0, cache_move_ns_ = 0;
-  double stall_gap_ns_ = 0, stall_ns_ = 0;
-  std::vector<uint64_t> next_stall_;     // by worker: when its next stall begins
+  // Stalls: their own RNGs, so the traffic's draws are the same with
+  // stalls or without.
+  std::unique_ptr<StallSchedule> stalls_;
   std::vector<uint64_t> pending_stall_;  // by worker: stall time its round spends first
   std::vector<uint64_t> charged_;  // by worker: its pushes elsewhere paid for (ChargeProducer)
   int service_dist_ = 0;
@@ -416,15 +416,13 @@ void Engine::Handle(Burst burst) {
 }
 
 void Engine::AccrueStalls(int w, uint64_t t, bool was_asleep) {
-  while (next_stall_[w] <= t) {
-    const uint64_t begin = next_stall_[w];
-    const auto len = static_cast<uint64_t>(std::llround(stall_ns_));
+  while (stalls_->Next(w) <= t) {
+    const StallSchedule::Stall s = stalls_->Take(w);
     if (!was_asleep) {
-      pending_stall_[w] += len;
-    } else if (begin + len > t) {
-      pending_stall_[w] = std::max(pending_stall_[w], begin + len - t);
+      pending_stall_[w] += s.len;
+    } else if (s.begin + s.len > t) {
+      pending_stall_[w] = std::max(pending_stall_[w], s.begin + s.len - t);
     }
-    next_stall_[w] += std::max<uint64_t>(1, std::llround(stall_rng_.Exp(stall_gap_ns_)));
   }
 }
 
@@ -507,15 +505,13 @@ Result<SimResult> Engine::Run() {
   stage_ns_[static_cast<size_t>(Kind::kResp)] = base + ns(pr.tcp_ns) + lookup;
   if (c_.bench) stage_ns_.fill(0);  // the bench protocol parses nothing
   rx_burst_ns_ = ns(pr.rx_burst_ns);
-  rx_pkt_ns_ = ns(pr.rx_pkt_ns);
+  rx_pkt_ns_ = ns(pr.rx_pkt_ns + (c_.dispatch == "adaptive" ? pr.adaptive_pkt_ns : 0));
   handoff_producer_ns_ = std::min(ns(pr.handoff_producer_ns), ns(pr.handoff_pkt_ns));
   handoff_consumer_ns_ = ns(pr.handoff_pkt_ns) - handoff_producer_ns_;
   handoff_burst_ns_ = ns(pr.handoff_burst_ns);
   wakeup_ns_ = ns(pr.wakeup_ns);
   spin_ns_ = ns(pr.spin_ns);
   cache_move_ns_ = ns(pr.cache_move_ns);
-  stall_gap_ns_ = pr.stall_gap_ns;
-  stall_ns_ = pr.stall_ns;
   service_dist_ = c_.service_dist == "fixed" ? 0 : c_.service_dist == "exp" ? 1 : 2;
   service_fixed_ = ns(c_.service_ns);
   service_lo_ = ns(c_.service_ns / 2);
@@ -601,13 +597,8 @@ Result<SimResult> Engine::Run() {
   if (c_.dispatch == "oracle") ApplyOracle(proto_);
 
   ready_.assign(cpus, kNever);
-  next_stall_.assign(cpus, kNever);
+  stalls_ = std::make_unique<StallSchedule>(pr, cpus, c_.seed ^ 0x57a11ed5eedull, kStartNs);
   pending_stall_.assign(cpus, 0);
-  if (stall_gap_ns_ > 0 && stall_ns_ > 0) {
-    for (int w = 0; w < cpus; ++w)
-      next_stall_[w] =
-          kStartNs + static_cast<uint64_t>(std::llround(stall_rng_.Exp(stall_gap_ns_)));
-  }
   idle_since_.assign(cpus, kStartNs);
   asleep_.assign(cpus, 1);
   busy_.assign(cpus, 0);

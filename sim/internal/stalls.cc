@@ -1,0 +1,79 @@
+// See stalls.h.
+#include "sim/internal/stalls.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+namespace netisr::sim::internal {
+
+namespace {
+// The shared stream's own seed, apart from the private streams'.
+constexpr uint64_t kSharedSeed = 0x5ba2edc0ffeeull;
+// Trim the shared stream once this many stalls lie behind every cursor.
+constexpr size_t kTrimAt = 4096;
+}  // namespace
+
+StallSchedule::StallSchedule(const CostProfile& p, int cpus, uint64_t seed, uint64_t start_ns)
+    : p_(p), private_rng_(seed), shared_rng_(seed ^ kSharedSeed) {
+  const auto n = static_cast<size_t>(cpus);
+  next_private_.assign(n, kNever);
+  cursor_.assign(n, 0);
+  on_ = p.stall_gap_ns > 0 && p.stall_ns > 0;
+  if (!on_) return;
+  vary_ = p.StallsVary();
+  const double shared = std::clamp(p.stall_shared, 0.0, 1.0);
+  if (shared < 1) private_gap_ns_ = p.stall_gap_ns / (1 - shared);
+  if (shared > 0) shared_gap_ns_ = p.stall_gap_ns / shared;
+  if (private_gap_ns_ > 0) {
+    for (uint64_t& t : next_private_)
+      t = start_ns + static_cast<uint64_t>(std::llround(private_rng_.Exp(private_gap_ns_)));
+  }
+  if (shared_gap_ns_ > 0) {
+    shared_.push_back(
+        {start_ns + static_cast<uint64_t>(std::llround(shared_rng_.Exp(shared_gap_ns_))),
+         Length(shared_rng_)});
+  }
+}
+
+uint64_t StallSchedule::Length(Rng& rng) {
+  const double len = vary_ ? p_.StallNsAt(rng.Uniform()) : p_.stall_ns;
+  return static_cast<uint64_t>(std::llround(len));
+}
+
+const StallSchedule::Stall& StallSchedule::SharedAt(size_t i) {
+  while (base_ + shared_.size() <= i) {
+    const uint64_t gap = std::max<uint64_t>(1, std::llround(shared_rng_.Exp(shared_gap_ns_)));
+    const uint64_t begin = shared_.back().begin + gap;
+    shared_.push_back({begin, Length(shared_rng_)});
+  }
+  return shared_[i - base_];
+}
+
+uint64_t StallSchedule::Next(int w) {
+  if (!on_) return kNever;
+  const auto i = static_cast<size_t>(w);
+  uint64_t t = next_private_[i];
+  if (shared_gap_ns_ > 0) t = std::min(t, SharedAt(cursor_[i]).begin);
+  return t;
+}
+
+StallSchedule::Stall StallSchedule::Take(int w) {
+  const auto i = static_cast<size_t>(w);
+  if (shared_gap_ns_ > 0 && SharedAt(cursor_[i]).begin <= next_private_[i]) {
+    const Stall s = SharedAt(cursor_[i]++);
+    const size_t slowest = *std::min_element(cursor_.begin(), cursor_.end());
+    if (slowest - base_ >= kTrimAt) {
+      shared_.erase(shared_.begin(), shared_.begin() + static_cast<std::ptrdiff_t>(slowest - base_));
+      base_ = slowest;
+    }
+    return s;
+  }
+  // The private stream: the length drawn first, then the next gap (the
+  // single-stream model's order).
+  const Stall s{next_private_[i], Length(private_rng_)};
+  next_private_[i] += std::max<uint64_t>(1, std::llround(private_rng_.Exp(private_gap_ns_)));
+  return s;
+}
+
+}  // namespace netisr::sim::internal
