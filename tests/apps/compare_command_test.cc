@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace netisr::apps {
 namespace {
 
@@ -55,6 +57,81 @@ TEST(Calibration, LookupsAreMeasuredUnderEveryStrategy) {
   auto one = MeasureWakeupNs(1);
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(*one, 0.0);
+}
+
+// One CPU's stalls: `n` of `len` ns, one every `every` ns from `first`,
+// over `n` x `every` ns of looking.
+StallTally Periodic(uint64_t first, uint64_t every, uint64_t len, int n) {
+  StallTally t;
+  for (int i = 0; i < n; ++i) {
+    const uint64_t b = first + static_cast<uint64_t>(i) * every;
+    t.spans.push_back({b, b + len});
+  }
+  t.count = static_cast<uint64_t>(n);
+  t.lost_ns = len * t.count;
+  t.span_ns = every * t.count;
+  return t;
+}
+
+// MeasureStalls' arithmetic: the rate, median and lost share of the
+// stalls, and the share that took both CPUs at once beyond what chance
+// gives independent CPUs; measurements in slices pool.
+TEST(Stalls, SharedAreThoseThatMeetBeyondChance) {
+  DispatchCosts same;
+  AddStalls({Periodic(0, 1'000'000, 20'000, 100), Periodic(5'000, 1'000'000, 20'000, 100)}, same);
+  EXPECT_EQ(same.stall_gap_ns, 1'000'000);
+  EXPECT_EQ(same.stall_ns, 20'000);
+  EXPECT_DOUBLE_EQ(same.stall_lost, 0.02);
+  EXPECT_EQ(same.stall_met, 200u);
+  EXPECT_GT(same.stall_shared, 0.95);
+
+  DispatchCosts apart;  // never at once: none shared
+  AddStalls({Periodic(0, 1'000'000, 20'000, 100), Periodic(500'000, 1'000'000, 20'000, 100)},
+            apart);
+  EXPECT_EQ(apart.stall_met, 0u);
+  EXPECT_EQ(apart.stall_shared, 0);
+
+  DispatchCosts half;  // every other stall of CPU 1 meets one of CPU 0
+  StallTally one = Periodic(0, 1'000'000, 20'000, 100);
+  for (size_t i = 1; i < one.spans.size(); i += 2) {
+    one.spans[i].begin += 500'000;
+    one.spans[i].end += 500'000;
+  }
+  AddStalls({Periodic(0, 1'000'000, 20'000, 100), one}, half);
+  EXPECT_EQ(half.stall_met, 100u);
+  EXPECT_NEAR(half.stall_shared, 0.5, 0.03);
+
+  // A second slice pools: the same figures from twice the stalls.
+  AddStalls({Periodic(0, 1'000'000, 20'000, 100), Periodic(5'000, 1'000'000, 20'000, 100)}, same);
+  EXPECT_EQ(same.stall_count, 400u);
+  EXPECT_EQ(same.stall_lengths.size(), 400u);
+  EXPECT_EQ(same.stall_gap_ns, 1'000'000);
+  EXPECT_GT(same.stall_shared, 0.95);
+  sim::CostProfile p;
+  same.ApplyStalls(p);
+  EXPECT_EQ(p.stall_gap_ns, 1'000'000);
+  EXPECT_EQ(p.stall_ns, 20'000);
+  EXPECT_EQ(p.stall_max_ns, 20'000);
+  EXPECT_EQ(p.stall_shared, same.stall_shared);
+
+  DispatchCosts single;  // one CPU: nothing to meet
+  AddStalls({Periodic(0, 1'000'000, 20'000, 100)}, single);
+  EXPECT_EQ(single.stall_shared, 0);
+  EXPECT_EQ(single.stall_gap_ns, 1'000'000);
+}
+
+// The measurement itself, briefly: on this machine something stalls now
+// and then or nothing does; either way the figures are consistent.
+TEST(Stalls, MeasuredFiguresAreConsistent) {
+  DispatchCosts c;
+  ASSERT_TRUE(MeasureStalls(2, 0.05, c).ok());
+  EXPECT_GE(c.stall_lost, 0);
+  EXPECT_LT(c.stall_lost, 1);
+  EXPECT_GE(c.stall_shared, 0);
+  EXPECT_LE(c.stall_shared, 1);
+  EXPECT_TRUE(std::is_sorted(c.stall_lengths.begin(), c.stall_lengths.end()));
+  for (uint64_t len : c.stall_lengths) EXPECT_GT(len, kStallThresholdNs);
+  if (c.stall_gap_ns > 0) EXPECT_EQ(c.stall_ns, c.stall_lengths[c.stall_lengths.size() / 2]);
 }
 
 }  // namespace
