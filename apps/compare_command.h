@@ -98,8 +98,9 @@ struct DispatchCosts {
   double rx_pkt_ns = 0, handoff_pkt_ns = 0;
   // Adaptive's decision per packet beyond direct's (CostProfile::
   // adaptive_pkt_ns): the cheapest adaptive run less the cheapest direct
-  // one, at least 0. The layout is balanced, so adaptive moves nothing and
-  // the difference is its decision alone.
+  // one, at least 0. The layout is balanced and the adaptive runs' moves
+  // are held off (MeasureDispatchCosts), so the difference is the decision
+  // alone.
   double adaptive_pkt_ns = 0;
   // Of handoff_pkt_ns, what the producer pays: handoff_pkt_ns less the
   // cheapest consumer side, within [0, handoff_pkt_ns]; 0 on one CPU.
