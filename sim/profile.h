@@ -62,7 +62,7 @@
 //                                40 us and 1 in 1,000 0.3-1.7 ms; that tail
 //                                holds a sojourn's p99, which the median
 //                                alone put at half the real one
-//                                (docs/sim.md, "Stalls as a distribution")
+//                                (docs/sim.md, "Stalls as the machine has them")
 //
 // Files are `key = value` lines (# comments); unknown keys and bad numbers
 // are errors naming the line. "ideal" sets every cost to zero: pure queueing,
