@@ -1,7 +1,8 @@
 // StallSchedule: when the machine takes each simulated CPU away, and for how
 // long (CostProfile::stall_*), in virtual time.
 //
-// Two streams, as measured on the development VM (docs/sim.md, "Stalls as the machine has them"):
+// Two streams, as measured on the development VM (docs/sim.md, "Stalls as
+// the machine has them"):
 //  * private stalls, one Poisson stream per CPU, at rate (1 - stall_shared)
 //    / stall_gap_ns;
 //  * shared stalls, one Poisson stream for the whole machine at rate
