@@ -193,6 +193,10 @@ Step ParseIpv6(Packet& pkt, Layout& l) {
   return s.kind == Step::Kind::kDrop ? s : UpperLayer(l.ip_proto, /*ipv6=*/true);
 }
 
+bool ParseIpv4HeaderFast(Packet& pkt, Layout& l, bool* fragment) {
+  return internal::Ipv4HeaderFast(pkt, l, fragment);
+}
+
 Step ParseIpv4Header(Packet& pkt, Layout& l, bool* fragment) {
   *fragment = false;
   return Ipv4Header(pkt, l, /*defer_fragment=*/true, fragment);

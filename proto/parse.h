@@ -110,6 +110,13 @@ Step ParseLayer(Layer layer, Packet& pkt, Layout& l);
 Step ParseIpv4Header(Packet& pkt, Layout& l, bool* fragment);
 Step ParseIpv6Header(Packet& pkt, Layout& l, bool* fragment);
 Step FinishIpLocal(const Layout& l, bool fragment);
+// The common case of ParseEther then ParseIpv4Header in one pass: an
+// untagged frame with an IPv4 header without options. If the frame is one
+// and passes every check the two make, returns true with `l`, pkt.len and
+// *fragment as they would leave them (delivered at the IP layer); otherwise
+// false with pkt, `l` and *fragment untouched, for the layered parsers to
+// decide. As ParseFastPath for the chain without a hook.
+bool ParseIpv4HeaderFast(Packet& pkt, Layout& l, bool* fragment);
 
 // The common case of ParseEther, ParseIpv4 and ParseTcp/ParseUdp in one
 // pass, with no layer hand-off in between: an untagged frame carrying an

@@ -124,14 +124,21 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
       // The IP header checks only; L4 (and, for a local packet, the
       // fragment and upper-layer checks) after the hook.
       bool frag = false;
-      if (fused_ether) {
-        s = ParseEther(pkt, l);
-        if (s.kind == Step::Kind::kNext && s.next == Layer::kIp) s = ParseIpv4Header(pkt, l, &frag);
+      Layout fast;  // never escapes: built in registers, stored once
+      if (fused_ether && internal::Ipv4HeaderFast(pkt, fast, &frag)) {
+        s = Step::Deliver();
+        SetLayout(pkt, fast);
       } else {
-        l = GetLayout(pkt);
-        s = layer == Layer::kIp ? ParseIpv4Header(pkt, l, &frag) : ParseIpv6Header(pkt, l, &frag);
+        if (fused_ether) {
+          s = ParseEther(pkt, l);
+          if (s.kind == Step::Kind::kNext && s.next == Layer::kIp)
+            s = ParseIpv4Header(pkt, l, &frag);
+        } else {
+          l = GetLayout(pkt);
+          s = layer == Layer::kIp ? ParseIpv4Header(pkt, l, &frag) : ParseIpv6Header(pkt, l, &frag);
+        }
+        SetLayout(pkt, l);
       }
-      SetLayout(pkt, l);
       if (s.kind == Step::Kind::kDeliver) {
         slot[i] = kAtHook;
         fragment[i] = frag;

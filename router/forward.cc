@@ -108,7 +108,11 @@ Check CheckTtl(const Packet& pkt, const proto::Layout& l) {
 
 Check Forward(Packet& pkt, const proto::Layout& l, const MacAddr& src, const MacAddr& dst) {
   const Check c = CheckTtl(pkt, l);
-  if (c.verdict != Verdict::kForward) return c;
+  if (c.verdict == Verdict::kForward) Rewrite(pkt, l, src, dst);
+  return c;
+}
+
+void Rewrite(Packet& pkt, const proto::Layout& l, const MacAddr& src, const MacAddr& dst) {
   uint8_t* ip = pkt.data + l.l3_off;
   if (IsIpv4(l)) {
     // TTL and protocol share one 16-bit word of the checksummed header
@@ -122,7 +126,6 @@ Check Forward(Packet& pkt, const proto::Layout& l, const MacAddr& src, const Mac
     --ip[kIpv6HopLimitOffset];  // no header checksum in IPv6 (RFC 8200 3)
   }
   WriteMacs(pkt, src, dst);
-  return c;
 }
 
 void WriteMacs(Packet& pkt, const MacAddr& src, const MacAddr& dst) {

@@ -146,6 +146,11 @@ Check CheckTtl(const Packet& pkt, const proto::Layout& l);
 // but kForward the frame is left exactly as received.
 Check Forward(Packet& pkt, const proto::Layout& l, const MacAddr& src, const MacAddr& dst);
 
+// Forward's rewrite alone, for a frame CheckTtl passed a moment ago on this
+// worker (the router's route pass checks before its neighbour step);
+// kForward's effects, no check.
+void Rewrite(Packet& pkt, const proto::Layout& l, const MacAddr& src, const MacAddr& dst);
+
 // The Ethernet addresses alone (an ICMP error the caller routes elsewhere
 // than back to the previous hop, a queued frame's MACs).
 void WriteMacs(Packet& pkt, const MacAddr& src, const MacAddr& dst);

@@ -469,7 +469,7 @@ std::optional<NextHop> RouteTable::Lookup6(const std::array<uint8_t, 16>& dst) c
 }
 
 size_t RouteTable::Lookup4Burst(std::span<const uint32_t> dst,
-                                std::span<std::optional<NextHop>> out) const {
+                                std::span<const NextHop*> out) const {
   // One instance for the whole burst: each packet still sees one whole table.
   const Instance* in = impl_->current.load(std::memory_order_acquire);
   constexpr size_t kChunk = 64;
@@ -481,8 +481,8 @@ size_t RouteTable::Lookup4Burst(std::span<const uint32_t> dst,
     for (size_t i = 0; i < n; ++i) {
       const uint32_t id =
           (hops[i] & RTE_LPM_LOOKUP_SUCCESS) ? (hops[i] & 0x00FFFFFF) : in->default4;
-      out[base + i] = impl_->Hop(in, id);
-      found += out[base + i].has_value();
+      out[base + i] = id == kNoHop ? nullptr : &in->hops[id];
+      found += out[base + i] != nullptr;
     }
   }
   return found;
