@@ -18,6 +18,7 @@
 // (a recycled descriptor) never leaks into parsing.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -68,5 +69,27 @@ inline Layout GetLayout(const Packet& pkt) {
   return l;
 }
 inline void SetLayout(Packet& pkt, const Layout& l) { std::memcpy(pkt.meta.data(), &l, sizeof(l)); }
+
+// The Layout of an untagged packet (no VLAN tags), written into pkt.meta a
+// field at a time: GetLayout then reads what SetLayout(pkt, Layout{...})
+// would have stored. For the per-packet fast paths, which know the fields
+// as scalars: a Layout built on the stack and copied out whole is read
+// back with a 16-byte load right after its 1- and 2-byte stores, which the
+// CPU cannot forward from the store buffer (a ~15-cycle stall per packet,
+// 20-40% of the stage loop's samples in a perf profile of the router).
+inline void StoreUntaggedLayout(Packet& pkt, uint16_t l3_off, uint16_t l4_off, uint16_t l4_len,
+                                uint16_t payload_off, uint16_t ethertype, uint8_t ip_proto,
+                                uint8_t checked_l4) {
+  auto* m = reinterpret_cast<uint8_t*>(pkt.meta.data());
+  auto put = [m](size_t off, auto v) { std::memcpy(m + off, &v, sizeof(v)); };
+  std::memset(m, 0, sizeof(Layout));  // the VLAN fields, and the padding
+  put(offsetof(Layout, l3_off), l3_off);
+  put(offsetof(Layout, l4_off), l4_off);
+  put(offsetof(Layout, l4_len), l4_len);
+  put(offsetof(Layout, payload_off), payload_off);
+  put(offsetof(Layout, ethertype), ethertype);
+  put(offsetof(Layout, ip_proto), ip_proto);
+  put(offsetof(Layout, checked_l4), checked_l4);
+}
 
 }  // namespace netisr::proto

@@ -1,6 +1,7 @@
 #include "proto/parse.h"
 
 #include <array>
+#include <cstring>
 
 #include "base/checksum.h"
 #include "base/wire.h"
@@ -194,7 +195,11 @@ Step ParseIpv6(Packet& pkt, Layout& l) {
 }
 
 bool ParseIpv4HeaderFast(Packet& pkt, Layout& l, bool* fragment) {
-  return internal::Ipv4HeaderFast(pkt, l, fragment);
+  const uint64_t meta[3] = {pkt.meta[0], pkt.meta[1], pkt.meta[2]};
+  if (!internal::Ipv4HeaderFast(pkt, fragment)) return false;
+  l = GetLayout(pkt);
+  std::memcpy(pkt.meta.data(), meta, sizeof(meta));  // the contract: `l`, not meta
+  return true;
 }
 
 Step ParseIpv4Header(Packet& pkt, Layout& l, bool* fragment) {

@@ -124,10 +124,8 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
       // The IP header checks only; L4 (and, for a local packet, the
       // fragment and upper-layer checks) after the hook.
       bool frag = false;
-      Layout fast;  // never escapes: built in registers, stored once
-      if (fused_ether && internal::Ipv4HeaderFast(pkt, fast, &frag)) {
+      if (fused_ether && internal::Ipv4HeaderFast(pkt, &frag)) {  // Layout into meta
         s = Step::Deliver();
-        SetLayout(pkt, fast);
       } else {
         if (fused_ether) {
           s = ParseEther(pkt, l);
@@ -147,15 +145,21 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
         continue;
       }
     } else if (fused_ether) {
-      // The IPv4 chain in place (ParseEtherFused); a packet it delivers
-      // goes to its terminal layer, which hands it on unparsed.
-      const ChainResult r = internal::EtherFused(pkt, l);  // ParseEtherFused, inline
-      s = r.step;
-      if (s.kind == Step::Kind::kDeliver) {
-        l.checked_l4 = 1;
-        s = Step::Next(r.layer);
+      // The IPv4 chain in place (ParseEtherFused: its fast path writing
+      // the Layout straight into meta); a packet it delivers goes to its
+      // terminal layer, which hands it on unparsed.
+      Layer terminal;
+      if (internal::FastPathToMeta(pkt, &terminal, /*checked_l4=*/1)) {
+        s = Step::Next(terminal);
+      } else {
+        const ChainResult r = internal::EtherLayered(pkt, l);
+        s = r.step;
+        if (s.kind == Step::Kind::kDeliver) {
+          l.checked_l4 = 1;
+          s = Step::Next(r.layer);
+        }
+        SetLayout(pkt, l);
       }
-      SetLayout(pkt, l);
     } else {
       l = GetLayout(pkt);
       if (l.checked_l4 != 0 && IsFusedTerminal(layer)) {

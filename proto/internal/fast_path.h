@@ -19,9 +19,17 @@
 
 namespace netisr::proto::internal {
 
-[[gnu::always_inline]] inline bool FastPath(Packet& pkt, Layout& l, Layer* terminal) {
-  constexpr uint32_t kL3 = wire::kEtherHeaderLen;
-  constexpr uint32_t kL4 = kL3 + wire::kIpv4MinHeaderLen;
+// What FastPath finds, as scalars: the Layout's other fields are those of
+// an untagged IPv4 frame without options (l3_off 14, l4_off 34).
+struct FastFields {
+  uint16_t l4_len = 0, payload_off = 0;
+  uint8_t ip_proto = 0;
+};
+inline constexpr uint16_t kFastL3 = wire::kEtherHeaderLen;
+inline constexpr uint16_t kFastL4 = kFastL3 + wire::kIpv4MinHeaderLen;
+
+[[gnu::always_inline]] inline bool FastPathFields(Packet& pkt, FastFields* f, Layer* terminal) {
+  constexpr uint32_t kL3 = kFastL3, kL4 = kFastL4;
   const uint32_t len = pkt.len;
   // The shortest frame of the case is an empty UDP datagram.
   if (len < kL4 + wire::kUdpHeaderLen || len > kMaxFrameLen) return false;
@@ -61,26 +69,48 @@ namespace netisr::proto::internal {
   // The checksums last, the costliest checks, in the layers' order.
   if ((pkt.rx_csum_good & kRxCsumIpGood) == 0 && !base::Ipv4HeaderOk(ip)) return false;
   if (l4_sum && !base::Ipv4L4ChecksumOk(ip, h, seg_len, proto)) return false;
-  l = Layout{};
-  l.l3_off = kL3;
-  l.l4_off = kL4;
-  l.l4_len = static_cast<uint16_t>(seg_len);
-  l.payload_off = static_cast<uint16_t>(kL4 + header_len);
-  l.ethertype = wire::kEtherTypeIpv4;
-  l.ip_proto = proto;
+  f->l4_len = static_cast<uint16_t>(seg_len);
+  f->payload_off = static_cast<uint16_t>(kL4 + header_len);
+  f->ip_proto = proto;
   pkt.len = kL4 + seg_len;  // Ethernet padding (and for UDP, bytes past its length) trimmed
   *terminal = proto == wire::kProtoTcp ? Layer::kTcp : Layer::kUdp;
   return true;
 }
 
+// FastPathFields with its result as a Layout (parse.h's ParseFastPath).
+[[gnu::always_inline]] inline bool FastPath(Packet& pkt, Layout& l, Layer* terminal) {
+  FastFields f;
+  if (!FastPathFields(pkt, &f, terminal)) return false;
+  l = Layout{};
+  l.l3_off = kFastL3;
+  l.l4_off = kFastL4;
+  l.l4_len = f.l4_len;
+  l.payload_off = f.payload_off;
+  l.ethertype = wire::kEtherTypeIpv4;
+  l.ip_proto = f.ip_proto;
+  return true;
+}
+
+// FastPathFields with its result stored into pkt.meta (StoreUntaggedLayout:
+// no Layout read back whole), `checked_l4` as given: the stack's fused
+// Ethernet layer.
+[[gnu::always_inline]] inline bool FastPathToMeta(Packet& pkt, Layer* terminal,
+                                                  uint8_t checked_l4) {
+  FastFields f;
+  if (!FastPathFields(pkt, &f, terminal)) return false;
+  StoreUntaggedLayout(pkt, kFastL3, kFastL4, f.l4_len, f.payload_off, wire::kEtherTypeIpv4,
+                      f.ip_proto, checked_l4);
+  return true;
+}
+
 // ParseEther + ParseIpv4Header (parse.h's ParseIpv4HeaderFast) for the
 // common frame of the IP-layer hook: untagged, an IPv4 header without
-// options. The router's stage: the two calls, and the Layout built in
-// memory by one and read back whole (a 16-byte load after 2-byte stores,
-// which store forwarding cannot serve) cost ~10% of its CPU (perf,
-// docs/router.md).
-[[gnu::always_inline]] inline bool Ipv4HeaderFast(Packet& pkt, Layout& l, bool* fragment) {
-  constexpr uint32_t kL3 = wire::kEtherHeaderLen;
+// options; the Layout goes straight into pkt.meta (StoreUntaggedLayout).
+// The router's stage: the two calls, and the Layout built in memory by one
+// and read back whole (a 16-byte load after 2-byte stores, which store
+// forwarding cannot serve), cost ~10% of its CPU (perf, docs/router.md).
+[[gnu::always_inline]] inline bool Ipv4HeaderFast(Packet& pkt, bool* fragment) {
+  constexpr uint32_t kL3 = kFastL3;
   const uint32_t len = pkt.len;
   if (len < kL3 + wire::kIpv4MinHeaderLen || len > kMaxFrameLen) return false;
   const uint8_t* ip = pkt.data + kL3;
@@ -92,12 +122,8 @@ namespace netisr::proto::internal {
   if ((pkt.rx_csum_good & kRxCsumIpGood) == 0 && !base::Ipv4HeaderOk(ip)) return false;
   *fragment =
       (base::Load16(ip + wire::kIpv4FragOffset) & (wire::kIpv4FlagMf | wire::kIpv4FragMask)) != 0;
-  l = Layout{};
-  l.l3_off = kL3;
-  l.l4_off = kL3 + wire::kIpv4MinHeaderLen;
-  l.l4_len = static_cast<uint16_t>(total - wire::kIpv4MinHeaderLen);
-  l.ethertype = wire::kEtherTypeIpv4;
-  l.ip_proto = ip[wire::kIpv4ProtoOffset];
+  StoreUntaggedLayout(pkt, kFastL3, kFastL4, static_cast<uint16_t>(total - wire::kIpv4MinHeaderLen),
+                      0, wire::kEtherTypeIpv4, ip[wire::kIpv4ProtoOffset], 0);
   pkt.len = kL3 + total;  // Ethernet padding trimmed
   return true;
 }
