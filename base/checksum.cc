@@ -48,10 +48,4 @@ uint32_t PseudoHeaderSum6(const uint8_t* src, const uint8_t* dst, uint8_t next_h
   return sum;  // <= 17 * 0xffff: no overflow
 }
 
-uint16_t UpdateChecksum(uint16_t hc, uint16_t old_word, uint16_t new_word) {
-  const uint64_t sum =
-      uint64_t{static_cast<uint16_t>(~hc)} + static_cast<uint16_t>(~old_word) + new_word;
-  return static_cast<uint16_t>(~NativeSum::Fold16(sum));
-}
-
 }  // namespace netisr::base

@@ -153,6 +153,11 @@ uint32_t PseudoHeaderSum6(const uint8_t* src, const uint8_t* dst, uint8_t next_h
 //   HC' = ~(~HC + ~m + m')
 // which, unlike RFC 1141's equation, never yields 0xffff for a zero sum
 // (RFC 1624 section 3's example).
-uint16_t UpdateChecksum(uint16_t hc, uint16_t old_word, uint16_t new_word);
+// Inline: a router runs it on every forwarded packet.
+inline uint16_t UpdateChecksum(uint16_t hc, uint16_t old_word, uint16_t new_word) {
+  const uint64_t sum =
+      uint64_t{static_cast<uint16_t>(~hc)} + static_cast<uint16_t>(~old_word) + new_word;
+  return static_cast<uint16_t>(~internal::NativeSum::Fold16(sum));
+}
 
 }  // namespace netisr::base

@@ -43,6 +43,7 @@ inline constexpr uint8_t kIpOptNop = 1;
 inline constexpr uint32_t kIpv6HeaderLen = 40;
 inline constexpr uint32_t kIpv6PayloadLenOffset = 4;
 inline constexpr uint32_t kIpv6NextHeaderOffset = 6;
+inline constexpr uint32_t kIpv6HopLimitOffset = 7;
 inline constexpr uint32_t kIpv6SrcOffset = 8;
 inline constexpr uint32_t kIpv6DstOffset = 24;
 inline constexpr uint32_t kIpv6FragHeaderLen = 8;

@@ -15,11 +15,6 @@ using base::Load32;
 using base::Store16;
 namespace wire = proto::wire;
 
-constexpr uint32_t kIpv6HopLimitOffset = 7;
-
-bool IsIpv4(const proto::Layout& l) { return l.ethertype == wire::kEtherTypeIpv4; }
-bool IsIpv6(const proto::Layout& l) { return l.ethertype == wire::kEtherTypeIpv6; }
-
 FrameDrop DstDrop(AddrKind k) {
   switch (k) {
     case AddrKind::kUnspecified:
@@ -92,45 +87,10 @@ Check CheckIngress(const Packet& pkt, const proto::Layout& l) {
   return Check::Pass();
 }
 
-Check CheckTtl(const Packet& pkt, const proto::Layout& l) {
-  const uint8_t* ip = pkt.data + l.l3_off;
-  if (IsIpv4(l)) {
-    if (ip[wire::kIpv4TtlOffset] <= 1) return {Verdict::kTimeExceeded, FrameDrop::kTtlExceeded};
-  } else if (IsIpv6(l)) {
-    if (ip[kIpv6HopLimitOffset] <= 1) {
-      return {Verdict::kTimeExceeded, FrameDrop::kHopLimitExceeded};
-    }
-  } else {
-    return Check::Drop(FrameDrop::kNotIp);
-  }
-  return Check::Pass();
-}
-
 Check Forward(Packet& pkt, const proto::Layout& l, const MacAddr& src, const MacAddr& dst) {
   const Check c = CheckTtl(pkt, l);
   if (c.verdict == Verdict::kForward) Rewrite(pkt, l, src, dst);
   return c;
-}
-
-void Rewrite(Packet& pkt, const proto::Layout& l, const MacAddr& src, const MacAddr& dst) {
-  uint8_t* ip = pkt.data + l.l3_off;
-  if (IsIpv4(l)) {
-    // TTL and protocol share one 16-bit word of the checksummed header
-    // (RFC 1624 section 4's example is this very update).
-    uint8_t* word = ip + wire::kIpv4TtlOffset;
-    const uint16_t old_word = Load16(word);
-    --word[0];
-    Store16(ip + wire::kIpv4ChecksumOffset,
-            base::UpdateChecksum(Load16(ip + wire::kIpv4ChecksumOffset), old_word, Load16(word)));
-  } else {
-    --ip[kIpv6HopLimitOffset];  // no header checksum in IPv6 (RFC 8200 3)
-  }
-  WriteMacs(pkt, src, dst);
-}
-
-void WriteMacs(Packet& pkt, const MacAddr& src, const MacAddr& dst) {
-  std::memcpy(pkt.data, dst.data(), 6);
-  std::memcpy(pkt.data + 6, src.data(), 6);
 }
 
 FrameAllocator PoolAllocator(PacketPool& pool) {

@@ -19,7 +19,6 @@ namespace wire = proto::wire;
 
 constexpr uint32_t kEther = wire::kEtherHeaderLen;
 constexpr uint32_t kIp6 = wire::kIpv6HeaderLen;
-constexpr uint32_t kIpv6HopLimitOffset = 7;
 constexpr uint8_t kNs = 135, kNa = 136;
 // NS / NA: type, code, checksum, 4 bytes (reserved / flags), target 16.
 constexpr uint32_t kNdLen = 24;
@@ -54,7 +53,7 @@ Packet* BuildNd(const FrameAllocator& alloc, uint8_t type, uint8_t flags, const 
   Store32(ip, 0x60000000u);
   Store16(ip + wire::kIpv6PayloadLenOffset, kNdLen + kLlOptLen);
   ip[wire::kIpv6NextHeaderOffset] = wire::kProtoIcmp6;
-  ip[kIpv6HopLimitOffset] = kNdHopLimit;
+  ip[wire::kIpv6HopLimitOffset] = kNdHopLimit;
   std::memcpy(ip + wire::kIpv6SrcOffset, src.data(), 16);
   std::memcpy(ip + wire::kIpv6DstOffset, dst.data(), 16);
   uint8_t* m = ip + kIp6;
@@ -129,7 +128,7 @@ proto::Reply MakeIcmp6EchoReply(Packet& pkt, const proto::Layout& l, const Ip6Ad
   std::memcpy(addr, ip + wire::kIpv6SrcOffset, 16);
   std::memcpy(ip + wire::kIpv6SrcOffset, ip + wire::kIpv6DstOffset, 16);
   std::memcpy(ip + wire::kIpv6DstOffset, addr, 16);
-  ip[kIpv6HopLimitOffset] = kErrorTtl;  // 64, Linux's default hop limit
+  ip[wire::kIpv6HopLimitOffset] = kErrorTtl;  // 64, Linux's default hop limit
   const uint16_t old_word = Load16(icmp);
   icmp[0] = wire::kIcmp6EchoReply;
   Store16(icmp + wire::kIcmpChecksumOffset,
@@ -156,7 +155,7 @@ FrameDrop ParseNd(const Packet& pkt, const proto::Layout& l, NdMessage* out) {
   const uint8_t* ip = pkt.data + l.l3_off;
   const uint8_t* m = pkt.data + l.l4_off;
   if (l.l4_len < kNdLen) return FrameDrop::kNdTruncated;
-  if (ip[kIpv6HopLimitOffset] != kNdHopLimit) return FrameDrop::kNdBadHopLimit;
+  if (ip[wire::kIpv6HopLimitOffset] != kNdHopLimit) return FrameDrop::kNdBadHopLimit;
   if (m[1] != 0) return FrameDrop::kNdBadCode;
   NdMessage msg;
   msg.kind = kind;
