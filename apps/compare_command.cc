@@ -119,7 +119,7 @@ class Progress {
   void Step(const std::string& what) {
     ++done_;
     if (!on_) return;
-    const int width = 30, filled = total_ > 0 ? done_ * width / total_ : width;
+    const int width = 30, filled = total_ > 0 ? std::min(width, done_ * width / total_) : width;
     out_ << "\r[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] " << done_
          << "/" << total_ << " " << fmt::format("{:<40}", what.substr(0, 40)) << std::flush;
   }
@@ -249,10 +249,19 @@ Point MedianRun(std::vector<Point> runs) {
 nlohmann::json StallsJson(const DispatchCosts& c) {
   sim::CostProfile p;
   c.ApplyStalls(p);
-  return {{"stall_gap_ns", p.stall_gap_ns}, {"stall_ns", p.stall_ns},
-          {"stall_p99_ns", p.stall_p99_ns}, {"stall_p999_ns", p.stall_p999_ns},
-          {"stall_max_ns", p.stall_max_ns}, {"stall_mean_ns", p.MeanStallNs()},
-          {"stall_lost", c.stall_lost},     {"stalls_seen", c.stall_count},
+  return {{"stall_gap_ns", p.stall_gap_ns},
+          {"stall_ns", p.stall_ns},
+          {"stall_p99_ns", p.stall_p99_ns},
+          {"stall_p999_ns", p.stall_p999_ns},
+          {"stall_max_ns", p.stall_max_ns},
+          {"stall_mean_ns", p.MeanStallNs()},
+          {"stall_lost", c.stall_lost},
+          {"stalls_seen", c.stall_count},
+          // The sample's own mean, beside the model's (its piecewise-linear
+          // inverse through eight quantiles can be well off it).
+          {"stall_sample_mean_ns", c.stall_count > 0 ? static_cast<double>(c.stall_lost_ns) /
+                                                           static_cast<double>(c.stall_count)
+                                                     : 0.0},
           {"stall_shared", p.stall_shared}};
 }
 
@@ -588,7 +597,9 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
   for (const std::string& s : scenarios) {
     total += static_cast<int>(policies.size() * (cpus.size() + fractions.size()));
     if (o.real_packets > 0 && benchable(s)) {
-      total += static_cast<int>(2 * o.real_reps * policies.size());
+      // Real runs and simulations, and the oracle's placement run.
+      total += static_cast<int>(2 * o.real_reps * policies.size()) +
+               static_cast<int>(std::count(policies.begin(), policies.end(), "oracle"));
     }
   }
   if (o.real_packets > 0 && std::any_of(scenarios.begin(), scenarios.end(), benchable)) ++total;
@@ -1142,7 +1153,8 @@ void AddStalls(const std::vector<StallTally>& cpus, DispatchCosts& c) {
                          : 0;
   if (c.stall_count > 0 && gap <= 1e9 && !c.stall_lengths.empty()) {
     c.stall_gap_ns = gap;
-    c.stall_ns = static_cast<double>(c.stall_lengths[c.stall_lengths.size() / 2]);
+    // The nearest-rank median, as CostProfile::SetStallLengths takes it.
+    c.stall_ns = static_cast<double>(c.stall_lengths[(c.stall_lengths.size() + 1) / 2 - 1]);
   }
   // The share of stalls that take every CPU: those met beyond chance.
   const double sampled = static_cast<double>(c.stall_sampled);

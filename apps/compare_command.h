@@ -82,9 +82,11 @@ std::vector<std::string> RankingConflicts(const std::vector<RankedPolicy>& p);
 
 // What the real dispatcher costs here beyond its handler, measured with
 // `netisr run`'s bench mode on `cpus` workers (threads model, 1024 flows,
-// handler work service_ns): `rounds` interleaved direct/deferred runs of
-// `packets` each, CPU ns per packet less service_ns (sorted). The costs
-// are the cheapest rounds' (noise only adds): rx_pkt_ns = direct;
+// handler work service_ns): `rounds` interleaved direct/deferred/adaptive
+// runs of `packets` each (adaptive with its moves held off), CPU ns per
+// packet less service_ns (sorted). The costs are the cheapest rounds'
+// (noise only adds): rx_pkt_ns = direct; adaptive_pkt_ns = adaptive -
+// direct;
 // handoff_pkt_ns = (deferred - direct) / crossed, `crossed` the share of
 // packets that change CPU in this layout, (cpus - 1) / cpus (0 with one
 // CPU). The stalls are measured first (MeasureStalls, `stall_seconds`) and
@@ -138,7 +140,8 @@ struct CompareReport {
   std::map<std::string, DispatchCosts> stalls_during;
 };
 // Seconds of stall measurement before each real run of the validation
-// (~150-200 stalls a CPU here; ten runs a scenario pool 1,500-2,000).
+// (~150-200 stalls a CPU here; the default 3 repetitions of 5 policies
+// pool 2,000-3,000 a CPU a scenario).
 inline constexpr double kStallSliceSeconds = 0.1;
 
 // Validates `o`; errors are usage errors naming the flag.

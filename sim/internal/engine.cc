@@ -27,8 +27,9 @@
 // dispatcher's load meter counts it busy, as it counts a descheduled
 // worker's lost time on a real machine. Each stall delays by its whole
 // length, overlapping ones too (so a busy CPU loses MeanStallNs() /
-// stall_gap_ns of its time, not the 1 - e^-(stall_ns / stall_gap_ns) a union of
-// overlapping intervals covers: the same at this VM's 24 us every 0.7 ms).
+// stall_gap_ns of its time, not the 1 - e^-(MeanStallNs() / stall_gap_ns)
+// a union of overlapping intervals covers: the same at this VM's ~25 us
+// every ~0.6 ms).
 // A stall that began in a worker's last round before it slept is judged at
 // its wakeup as if it had begun asleep: that round's packets do not finish
 // later.

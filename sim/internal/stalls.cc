@@ -22,7 +22,11 @@ StallSchedule::StallSchedule(const CostProfile& p, int cpus, uint64_t seed, uint
   on_ = p.stall_gap_ns > 0 && p.stall_ns > 0;
   if (!on_) return;
   vary_ = p.StallsVary();
-  const double shared = std::clamp(p.stall_shared, 0.0, 1.0);
+  // Shares within 1e-9 of 0 or 1 are those: a gap of stall_gap_ns / 1e-12
+  // would overflow the ns clock (and llround).
+  double shared = std::clamp(p.stall_shared, 0.0, 1.0);
+  if (shared < 1e-9) shared = 0;
+  if (shared > 1 - 1e-9) shared = 1;
   if (shared < 1) private_gap_ns_ = p.stall_gap_ns / (1 - shared);
   if (shared > 0) shared_gap_ns_ = p.stall_gap_ns / shared;
   if (private_gap_ns_ > 0) {
@@ -30,9 +34,9 @@ StallSchedule::StallSchedule(const CostProfile& p, int cpus, uint64_t seed, uint
       t = start_ns + static_cast<uint64_t>(std::llround(private_rng_.Exp(private_gap_ns_)));
   }
   if (shared_gap_ns_ > 0) {
-    shared_.push_back(
-        {start_ns + static_cast<uint64_t>(std::llround(shared_rng_.Exp(shared_gap_ns_))),
-         Length(shared_rng_)});
+    shared_last_begin_ =
+        start_ns + static_cast<uint64_t>(std::llround(shared_rng_.Exp(shared_gap_ns_)));
+    shared_.push_back({shared_last_begin_, Length(shared_rng_)});
   }
 }
 
@@ -44,8 +48,8 @@ uint64_t StallSchedule::Length(Rng& rng) {
 const StallSchedule::Stall& StallSchedule::SharedAt(size_t i) {
   while (base_ + shared_.size() <= i) {
     const uint64_t gap = std::max<uint64_t>(1, std::llround(shared_rng_.Exp(shared_gap_ns_)));
-    const uint64_t begin = shared_.back().begin + gap;
-    shared_.push_back({begin, Length(shared_rng_)});
+    shared_last_begin_ += gap;
+    shared_.push_back({shared_last_begin_, Length(shared_rng_)});
   }
   return shared_[i - base_];
 }
@@ -64,7 +68,8 @@ StallSchedule::Stall StallSchedule::Take(int w) {
     const Stall s = SharedAt(cursor_[i]++);
     const size_t slowest = *std::min_element(cursor_.begin(), cursor_.end());
     if (slowest - base_ >= kTrimAt) {
-      shared_.erase(shared_.begin(), shared_.begin() + static_cast<std::ptrdiff_t>(slowest - base_));
+      shared_.erase(shared_.begin(),
+                    shared_.begin() + static_cast<std::ptrdiff_t>(slowest - base_));
       base_ = slowest;
     }
     return s;

@@ -14,6 +14,11 @@
 // fill its queue, and the simulated deferred p99 ran at 1.6-2x the real one;
 // a shared stall stops the producer too.
 //
+// Simplifications: a stall is shared or not whatever its length, although
+// here the long ones (over 50 us) are mostly private; and at more CPUs
+// than measured (2 here) a shared stall takes all of them, where the
+// measurement only says it met one other.
+//
 // Each stall's length is a draw from the profile's distribution
 // (CostProfile::StallNsAt). Every CPU has a cursor into the shared stream,
 // which is generated as far as the furthest CPU has looked and trimmed
@@ -61,7 +66,8 @@ class StallSchedule {
   std::vector<uint64_t> next_private_;  // by CPU
   std::vector<Stall> shared_;           // shared_[0] is stream index base_
   size_t base_ = 0;
-  std::vector<size_t> cursor_;  // by CPU: its next shared stall's stream index
+  uint64_t shared_last_begin_ = 0;  // the last shared stall generated (shared_ may be empty)
+  std::vector<size_t> cursor_;      // by CPU: its next shared stall's stream index
 };
 
 }  // namespace netisr::sim::internal
