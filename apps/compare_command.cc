@@ -947,6 +947,18 @@ int CompareCommand(const CompareOptions& o, std::ostream& out, std::ostream& err
                          p.scenario, p.policy, p.kind, p.cpus, p.reordered);
     }
   }
+  // A machine that took much of the measuring threads' time was busy
+  // with more than this run: its real runs say more of that load than of
+  // the dispatcher (docs/sim.md, "Stalls as the machine has them").
+  for (const auto& [scen, stalls] : r->stalls_during) {
+    if (stalls.stall_lost > kLoadedStallShare) {
+      err << fmt::format(
+          "netisr compare: warning: during {}'s real runs the machine took {:.0f}% of the "
+          "measuring threads' time (other load): the validation compares against a loaded "
+          "machine\n",
+          scen, 100 * stalls.stall_lost);
+    }
+  }
   return kExitOk;
 }
 

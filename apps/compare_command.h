@@ -143,6 +143,9 @@ struct CompareReport {
 // (~150-200 stalls a CPU here; the default 3 repetitions of 5 policies
 // pool 2,000-3,000 a CPU a scenario).
 inline constexpr double kStallSliceSeconds = 0.1;
+// Above this share of the measuring threads' time taken away (stall_lost),
+// compare warns that the machine is loaded: a quiet run here loses 3-8%.
+inline constexpr double kLoadedStallShare = 0.25;
 
 // Validates `o`; errors are usage errors naming the flag.
 Status ValidateCompareOptions(const CompareOptions& o);

@@ -203,6 +203,13 @@ Result<CostProfile> ParseProfile(std::string_view text, const std::string& name)
       }
     }
   }
+  if (p.stall_gap_ns > 0 && p.MeanStallNs() >= p.stall_gap_ns) {
+    // stall_gap_ns is begin to begin: a mean stall as long leaves no time.
+    return Status(ErrorCode::kInvalidArgument,
+                  name + ": the mean stall " + std::to_string(p.MeanStallNs()) +
+                      " ns is not shorter than stall_gap_ns " + std::to_string(p.stall_gap_ns) +
+                      " (the mean time from one stall's start to the next): a CPU would never run");
+  }
   if (p.handoff_producer_ns > p.handoff_pkt_ns) {
     return Status(ErrorCode::kInvalidArgument,
                   name + ": handoff_producer_ns " + std::to_string(p.handoff_producer_ns) +

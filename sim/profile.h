@@ -44,8 +44,9 @@
 //                                before it sleeps (then arrivals pay wakeup)
 //   stall_gap_ns, stall_ns       the machine taking a CPU away (interrupts,
 //                                the hypervisor, other processes): on each
-//                                CPU, stalls start at exponential intervals
-//                                of mean stall_gap_ns (0 = never) and last
+//                                CPU, stalls start every stall_gap_ns on
+//                                average (0 = never; exponential free time
+//                                after each) and last
 //                                stall_ns; a worker busy then finishes that
 //                                much later, one idle then starts no
 //                                earlier than its end

@@ -178,7 +178,19 @@ class Engine {
   // Stalls that begin on worker w's CPU while it runs, up to `now` (its
   // clock inside a round): each moves `now` on by its length.
   void StallWithin(int w, uint64_t& now) {
-    while (stalls_->Next(w) <= now) now += stalls_->Take(w).len;
+    while (stalls_->Next(w) <= now) now += StallAdds(w, stalls_->Take(w));
+  }
+  // The time stall s adds to worker w's clock: its length, less what
+  // overlaps a stall already counted (a private and a shared stall may
+  // overlap: the CPU is taken away once). Without this, overlapping
+  // stalls summed, and a profile stalling a CPU most of the time pushed
+  // the clock on faster than it ran: the run never ended.
+  uint64_t StallAdds(int w, StallSchedule::Stall s) {
+    uint64_t& end = stall_end_[static_cast<size_t>(w)];
+    const uint64_t s_end = s.begin + s.len;
+    const uint64_t adds = s_end <= end ? 0 : s_end - std::max(s.begin, end);
+    end = std::max(end, s_end);
+    return adds;
   }
   // The producer's part of the handoff (CostProfile::handoff_producer_ns)
   // for what worker w has queued to other workstreams and not yet paid for
@@ -241,6 +253,7 @@ class Engine {
   // stalls or without.
   std::unique_ptr<StallSchedule> stalls_;
   std::vector<uint64_t> pending_stall_;  // by worker: stall time its round spends first
+  std::vector<uint64_t> stall_end_;      // by worker: the latest end of a stall counted
   std::vector<uint64_t> charged_;  // by worker: its pushes elsewhere paid for (ChargeProducer)
   int service_dist_ = 0;
   uint64_t service_fixed_ = 0, service_lo_ = 0, service_hi_ = 0;
@@ -420,9 +433,11 @@ void Engine::AccrueStalls(int w, uint64_t t, bool was_asleep) {
   while (stalls_->Next(w) <= t) {
     const StallSchedule::Stall s = stalls_->Take(w);
     if (!was_asleep) {
-      pending_stall_[w] += s.len;
-    } else if (s.begin + s.len > t) {
-      pending_stall_[w] = std::max(pending_stall_[w], s.begin + s.len - t);
+      pending_stall_[w] += StallAdds(w, s);
+    } else {
+      if (s.begin + s.len > t) pending_stall_[w] = std::max(pending_stall_[w], s.begin + s.len - t);
+      stall_end_[static_cast<size_t>(w)] =
+          std::max(stall_end_[static_cast<size_t>(w)], s.begin + s.len);
     }
   }
 }
@@ -600,6 +615,7 @@ Result<SimResult> Engine::Run() {
   ready_.assign(cpus, kNever);
   stalls_ = std::make_unique<StallSchedule>(pr, cpus, c_.seed ^ 0x57a11ed5eedull, kStartNs);
   pending_stall_.assign(cpus, 0);
+  stall_end_.assign(cpus, 0);
   idle_since_.assign(cpus, kStartNs);
   asleep_.assign(cpus, 1);
   busy_.assign(cpus, 0);

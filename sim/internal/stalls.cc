@@ -12,6 +12,18 @@ namespace {
 constexpr uint64_t kSharedSeed = 0x5ba2edc0ffeeull;
 // Trim the shared stream once this many stalls lie behind every cursor.
 constexpr size_t kTrimAt = 4096;
+// The least share of a stream's mean cycle (stall_gap_ns for it) left free
+// of its stalls, whatever the lengths' mean: a profile whose mean stall is
+// as long as its gap (a measurement on a machine loaded beyond its CPUs, or
+// quantiles whose interpolated mean exceeds the sample's) still lets each
+// CPU run 5% of the time instead of never.
+constexpr double kMinFreeShare = 0.05;
+
+// The mean time between the end of one of a stream's stalls and the
+// beginning of its next, for a mean cycle (begin to begin) of gap_ns.
+double FreeNs(double gap_ns, double mean_stall_ns) {
+  return std::max(gap_ns - mean_stall_ns, gap_ns * kMinFreeShare);
+}
 }  // namespace
 
 StallSchedule::StallSchedule(const CostProfile& p, int cpus, uint64_t seed, uint64_t start_ns)
@@ -29,14 +41,19 @@ StallSchedule::StallSchedule(const CostProfile& p, int cpus, uint64_t seed, uint
   if (shared > 1 - 1e-9) shared = 1;
   if (shared < 1) private_gap_ns_ = p.stall_gap_ns / (1 - shared);
   if (shared > 0) shared_gap_ns_ = p.stall_gap_ns / shared;
+  const double mean = p.MeanStallNs();
+  if (private_gap_ns_ > 0) private_free_ns_ = FreeNs(private_gap_ns_, mean);
+  if (shared_gap_ns_ > 0) shared_free_ns_ = FreeNs(shared_gap_ns_, mean);
   if (private_gap_ns_ > 0) {
     for (uint64_t& t : next_private_)
       t = start_ns + static_cast<uint64_t>(std::llround(private_rng_.Exp(private_gap_ns_)));
   }
   if (shared_gap_ns_ > 0) {
-    shared_last_begin_ =
-        start_ns + static_cast<uint64_t>(std::llround(shared_rng_.Exp(shared_gap_ns_)));
-    shared_.push_back({shared_last_begin_, Length(shared_rng_)});
+    const Stall first{
+        start_ns + static_cast<uint64_t>(std::llround(shared_rng_.Exp(shared_gap_ns_))),
+        Length(shared_rng_)};
+    shared_.push_back(first);
+    shared_last_end_ = first.begin + first.len;
   }
 }
 
@@ -47,9 +64,10 @@ uint64_t StallSchedule::Length(Rng& rng) {
 
 const StallSchedule::Stall& StallSchedule::SharedAt(size_t i) {
   while (base_ + shared_.size() <= i) {
-    const uint64_t gap = std::max<uint64_t>(1, std::llround(shared_rng_.Exp(shared_gap_ns_)));
-    shared_last_begin_ += gap;
-    shared_.push_back({shared_last_begin_, Length(shared_rng_)});
+    const uint64_t free = std::max<uint64_t>(1, std::llround(shared_rng_.Exp(shared_free_ns_)));
+    const Stall s{shared_last_end_ + free, Length(shared_rng_)};
+    shared_.push_back(s);
+    shared_last_end_ = s.begin + s.len;
   }
   return shared_[i - base_];
 }
@@ -74,10 +92,11 @@ StallSchedule::Stall StallSchedule::Take(int w) {
     }
     return s;
   }
-  // The private stream: the length drawn first, then the next gap (the
-  // single-stream model's order).
+  // The private stream: the length drawn first, then the free time to the
+  // next (the single-stream model's order of draws).
   const Stall s{next_private_[i], Length(private_rng_)};
-  next_private_[i] += std::max<uint64_t>(1, std::llround(private_rng_.Exp(private_gap_ns_)));
+  next_private_[i] =
+      s.begin + s.len + std::max<uint64_t>(1, std::llround(private_rng_.Exp(private_free_ns_)));
   return s;
 }
 

@@ -3,11 +3,18 @@
 //
 // Two streams, as measured on the development VM (docs/sim.md, "Stalls as
 // the machine has them"):
-//  * private stalls, one Poisson stream per CPU, at rate (1 - stall_shared)
-//    / stall_gap_ns;
-//  * shared stalls, one Poisson stream for the whole machine at rate
-//    stall_shared / stall_gap_ns, each taking every CPU away at the same
-//    instant for the same length: the hypervisor descheduling the VM.
+//  * private stalls, one stream per CPU, at rate (1 - stall_shared) /
+//    stall_gap_ns;
+//  * shared stalls, one stream for the whole machine at rate stall_shared /
+//    stall_gap_ns, each taking every CPU away at the same instant for the
+//    same length: the hypervisor descheduling the VM.
+// Each stream alternates: a stall, then free time drawn from an exponential
+// of mean (its gap - the mean stall), at least 5% of its gap. So a stream's
+// stalls never overlap one another, and it takes a CPU away for the share
+// of time measured (mean stall / gap), even when that share is large: a
+// Poisson stream of begins let stalls pile up, and at a share near 1 a
+// CPU's clock ran away (netisr compare hung on a loaded machine). A private
+// and a shared stall may overlap; the engine counts the overlap once.
 // Why both: here 70-90% of the 10-50 us stalls of one vCPU overlap a stall
 // of the other (0.2-0.4% would by chance), while most stalls over 50 us do
 // not. With every stall private, a consumer stalled alone let its producer
@@ -61,13 +68,14 @@ class StallSchedule {
   const CostProfile p_;
   bool on_ = false;
   bool vary_ = false;
-  double private_gap_ns_ = 0, shared_gap_ns_ = 0;  // 0: that stream is off
+  double private_gap_ns_ = 0, shared_gap_ns_ = 0;    // 0: that stream is off
+  double private_free_ns_ = 0, shared_free_ns_ = 0;  // mean free time after a stall
   Rng private_rng_, shared_rng_;
   std::vector<uint64_t> next_private_;  // by CPU
   std::vector<Stall> shared_;           // shared_[0] is stream index base_
   size_t base_ = 0;
-  uint64_t shared_last_begin_ = 0;  // the last shared stall generated (shared_ may be empty)
-  std::vector<size_t> cursor_;      // by CPU: its next shared stall's stream index
+  uint64_t shared_last_end_ = 0;  // the last shared stall generated ends (shared_ may be empty)
+  std::vector<size_t> cursor_;    // by CPU: its next shared stall's stream index
 };
 
 }  // namespace netisr::sim::internal

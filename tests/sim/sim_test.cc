@@ -184,7 +184,8 @@ TEST(SimTest, SaturatedThroughputIsTheServiceRate) {
 }
 
 // Stalls (CostProfile::stall_gap_ns, stall_ns) take that share of a busy
-// CPU: stalls of S every G on average (a Poisson process) leave a saturated
+// CPU: stalls of S every G on average (a stall, then exponential free time)
+// leave a saturated
 // worker 1 - S/G of its time, so it carries mu (1 - S/G). A sleeping worker
 // loses only what is left of a stall at its wakeup: at 10% load they cost
 // the throughput nothing, and the latency a little. Same seed, same result.
@@ -292,6 +293,44 @@ TEST(SimTest, SharedStallsOnOneCpu) {
   EXPECT_NEAR(shared.throughput_pps / alone.throughput_pps, 1.0, 0.01)
       << alone.ToJson() << shared.ToJson();
   EXPECT_TRUE(shared.conserved);
+}
+
+// Stalls that take most of a CPU: a stream's stalls never pile up, so a
+// share S/G of 0.9 leaves a saturated worker 0.1 of its time, and a
+// profile whose mean stall is longer than its gap (built in code: the
+// parser refuses it) still ends, each CPU running 5% of each stream's
+// cycle. Before, stall begins were a Poisson stream whose stalls summed:
+// at a share near 1 the clock ran away and the run never ended (netisr
+// compare hung with stalls measured on a loaded machine).
+TEST(SimTest, StallsTakingMostOfTheCpuStillEnd) {
+  SimConfig c;
+  c.cpus = 1;
+  c.packets = 100'000;
+  c.dispatch = "direct";
+  c.service_ns = 1000;
+  c.service_dist = "fixed";
+  c.profile = IdealProfile();
+  const SimResult clean = MustRun(c);
+  c.profile.stall_gap_ns = 20'000;
+  c.profile.stall_ns = 18'000;
+  const SimResult most = MustRun(c);
+  EXPECT_NEAR(most.throughput_pps / clean.throughput_pps, 0.1, 0.01) << most.ToJson();
+  EXPECT_TRUE(most.conserved);
+  c.profile.stall_ns = 30'000;  // longer than the gap
+  c.packets = 20'000;
+  const SimResult beyond = MustRun(c);
+  EXPECT_TRUE(beyond.conserved);
+  EXPECT_GT(beyond.throughput_pps, 0.01 * clean.throughput_pps) << beyond.ToJson();
+  EXPECT_LT(beyond.throughput_pps, 0.1 * clean.throughput_pps) << beyond.ToJson();
+  // Both streams on two CPUs, as netisr compare measures them.
+  c.cpus = 2;
+  c.dispatch = "deferred";
+  c.profile.stall_ns = 18'000;
+  c.profile.stall_shared = 0.5;
+  const SimResult both = MustRun(c);
+  EXPECT_TRUE(both.conserved);
+  EXPECT_EQ(both.reordered, 0u);
+  EXPECT_GT(both.throughput_pps, 0) << both.ToJson();
 }
 
 TEST(SimTest, BadConfigNamesTheFieldAndTheChoices) {
@@ -582,6 +621,11 @@ TEST(ProfileTest, StallLengthsAreAPiecewiseLinearDistribution) {
             std::string::npos)
       << bad.status().message();
   EXPECT_TRUE(ParseProfile("stall_shared = 0.8\n", "ok").ok());
+  bad = ParseProfile("stall_gap_ns = 1000\nstall_ns = 1000\n", "never");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("not shorter than stall_gap_ns"), std::string::npos)
+      << bad.status().message();
+  EXPECT_TRUE(ParseProfile("stall_gap_ns = 1000\nstall_ns = 999\n", "ok").ok());
 }
 
 }  // namespace
