@@ -163,8 +163,15 @@ struct DpdkConfig {
   uint32_t mempool_cache = 256;     // per lcore, <= 512
   uint16_t data_room = 2048 + 128;  // mbuf buffer incl. RTE_PKTMBUF_HEADROOM
   bool hardware_rss = true;         // device RSS when it has it and takes our key; false: software
-  bool promiscuous = true;          // when the device supports it
-  RssFields rss;                    // hash types, hardware and software
+  // false: a frame the device did not hash gets no flowid, instead of the
+  // software Toeplitz (~4.5 ns a frame). For a consumer that reads none on
+  // its common path: a router's Ethernet layer (source policy) forwards
+  // without one, and netisr's m2flow fills one in where a flow-policy
+  // layer needs it (local delivery). Not for a TCP host: it predicts the
+  // flowid of an active open's segments (Port::rx_flow_hash).
+  bool software_flowid = true;
+  bool promiscuous = true;  // when the device supports it
+  RssFields rss;            // hash types, hardware and software
 };
 
 // Counters beyond PortStats: the device's own (rte_eth_stats_get) and the

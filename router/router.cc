@@ -639,6 +639,9 @@ Status Router::Core::Build() {
     auto maxtx = nic::DpdkEal::MaxTxQueues(*id);
     if (!maxtx.ok()) return maxtx.status();
     dc.num_tx_queues = static_cast<uint16_t>(std::min<int>(nworkers, *maxtx));
+    // Forwarding reads no flowid (the Ethernet layer's policy is source);
+    // what is delivered here gets one from m2flow.
+    dc.software_flowid = false;
     auto idx = pipe->AddDpdkPort(dc);
     if (!idx.ok())
       return Status(idx.status().code(), fmt::format("{}: port '{}': {}", config.source, pc.name,
