@@ -131,19 +131,54 @@ enum class AddrKind : uint8_t {
   kBroadcast,    // 255.255.255.255 (IPv4 only)
   kLinkLocal,    // 169.254/16, fe80::/10
 };
-AddrKind KindOf4(uint32_t addr);  // host order
+// Host order. Inline, as CheckIngress below: both run on every packet.
+inline AddrKind KindOf4(uint32_t a) {
+  if (a == 0xffffffffu) return AddrKind::kBroadcast;
+  switch (a >> 24) {
+    case 0:
+      return AddrKind::kUnspecified;
+    case 127:
+      return AddrKind::kLoopback;
+  }
+  if ((a >> 28) == 0xe) return AddrKind::kMulticast;
+  if ((a >> 16) == 0xa9fe) return AddrKind::kLinkLocal;
+  return AddrKind::kUnicast;
+}
 AddrKind KindOf6(const uint8_t* addr);
 inline AddrKind KindOf6(const Ip6Addr& addr) { return KindOf6(addr.data()); }
-
-// Step 1. `l` from the parse chain (l3_off, ethertype, vlan_count; the IP
-// header passed ParseIpv4 / ParseIpv6). kForward or kDrop.
-Check CheckIngress(const Packet& pkt, const proto::Layout& l);
 
 // kForward if the TTL / hop limit allows one more hop, else kTimeExceeded
 // (RFC 1812 5.3.1: a router receiving TTL 0 or 1 must not forward; RFC 8200
 // 3: hop limit 0 or 1 likewise). Reads only; kDrop(not_ip) for other frames.
 inline bool IsIpv4(const proto::Layout& l) { return l.ethertype == proto::wire::kEtherTypeIpv4; }
 inline bool IsIpv6(const proto::Layout& l) { return l.ethertype == proto::wire::kEtherTypeIpv6; }
+
+namespace internal {
+FrameDrop DstDrop(AddrKind k);  // the drop reason for a destination not unicast
+}  // namespace internal
+
+// Step 1. `l` from the parse chain (l3_off, ethertype, vlan_count; the IP
+// header passed ParseIpv4 / ParseIpv6). kForward or kDrop. Inline: out of
+// line its call was ~1.7% of the router's CPU.
+inline Check CheckIngress(const Packet& pkt, const proto::Layout& l) {
+  namespace wire = proto::wire;
+  if (l.vlan_count != 0) return Check::Drop(FrameDrop::kVlanTagged);
+  const uint8_t* ip = pkt.data + l.l3_off;
+  AddrKind dst, src;
+  if (IsIpv4(l)) {
+    dst = KindOf4(base::Load32(ip + wire::kIpv4DstOffset));
+    src = KindOf4(base::Load32(ip + wire::kIpv4SrcOffset));
+  } else if (IsIpv6(l)) {
+    dst = KindOf6(ip + wire::kIpv6DstOffset);
+    src = KindOf6(ip + wire::kIpv6SrcOffset);
+  } else {
+    return Check::Drop(FrameDrop::kNotIp);
+  }
+  if (dst != AddrKind::kUnicast) return Check::Drop(internal::DstDrop(dst));
+  if (src != AddrKind::kUnicast) return Check::Drop(FrameDrop::kSrcInvalid);
+  return Check::Pass();
+}
+
 // Inline, as Rewrite and WriteMacs below: the route pass runs them on every
 // packet (out of line, their calls were ~7% of the router's CPU).
 inline Check CheckTtl(const Packet& pkt, const proto::Layout& l) {

@@ -107,6 +107,7 @@ struct Router::Core {
 
   RouterConfig config;
   std::vector<PortInfo> ports;                   // by port index
+  std::vector<uint32_t> ours4;                   // every port's v4 addresses (Ours4)
   std::array<uint16_t, kMaxPortIds> index_of{};  // port id -> index (kNoIndex)
   std::unique_ptr<RouteTable> routes;
   std::unique_ptr<NeighbourTable> neighbours;
@@ -168,10 +169,8 @@ struct Router::Core {
   void DeliverIcmp6(WorkerState& w, uint16_t in, Packet* p, uint64_t now);
 
   bool Ours4(uint32_t a) const {
-    for (const PortInfo& pi : ports)
-      for (uint32_t x : pi.v4)
-        if (x == a) return true;
-    return false;
+    // One flat array, not each port's: every packet asks.
+    return std::find(ours4.begin(), ours4.end(), a) != ours4.end();
   }
   bool IsBroadcast4(uint16_t port, uint32_t a) const {
     const std::vector<uint32_t>& b = ports[port].broadcast4;
@@ -663,6 +662,7 @@ Status Router::Core::Build() {
     pi.origin.mac = pi.mac;
     pi.origin.ip4 = pi.v4.empty() ? 0 : pi.v4[0];
     if (!pi.v6.empty()) pi.origin.ip6 = pi.v6[0];
+    ours4.insert(ours4.end(), pi.v4.begin(), pi.v4.end());
     ports.push_back(std::move(pi));
   }
   // A port without an address of one family sends that family's errors
