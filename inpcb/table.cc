@@ -187,4 +187,9 @@ uint32_t ChainsPerTable(const TableSettings& s, uint32_t tables) {
 
 }  // namespace internal
 
+void InputSection::End() {
+  if (table_ != nullptr) table_->EndInput();
+  table_ = nullptr;
+}
+
 }  // namespace netisr::inpcb

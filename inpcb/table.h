@@ -186,6 +186,44 @@ struct TableCounts {
   uint64_t listeners = 0;
 };
 
+class ConnectionTable;
+
+// The global strategy's serialisation of TCP input, as FreeBSD 7-10's
+// tcp_input did it: a segment with SYN, FIN or RST, or one for a listener
+// or a connection not ESTABLISHED, is processed from lookup to output with
+// the table's info lock held exclusively (INP_INFO_WLOCK, "ti_locked"), so
+// that connection set-up and tear-down never race a lookup. That is the
+// contention Watson (BSDCan 2007) and the pcbgroups (in_pcbgroup.c) set out
+// to remove; the lookup-only discipline alone (the rest of `global`) is
+// FreeBSD 11's. While a thread holds a non-empty section, its own Insert,
+// Lookup, LookupRef, Remove and ForEach on that table take no table lock
+// (the section holds it); other threads wait for it. Every other strategy
+// gives an empty section: what they exist to avoid. Movable, not copyable;
+// nesting on one thread gives an empty inner section.
+class InputSection {
+ public:
+  InputSection() = default;
+  InputSection(InputSection&& o) noexcept : table_(o.table_) { o.table_ = nullptr; }
+  InputSection& operator=(InputSection&& o) noexcept {
+    if (this != &o) {
+      End();
+      table_ = o.table_;
+      o.table_ = nullptr;
+    }
+    return *this;
+  }
+  InputSection(const InputSection&) = delete;
+  InputSection& operator=(const InputSection&) = delete;
+  ~InputSection() { End(); }
+  explicit operator bool() const { return table_ != nullptr; }
+  void End();  // releases what it holds (idempotent)
+
+ private:
+  friend class ConnectionTable;
+  explicit InputSection(ConnectionTable* t) : table_(t) {}
+  ConnectionTable* table_ = nullptr;
+};
+
 class ConnectionTable {
  public:
   virtual ~ConnectionTable() = default;
@@ -251,6 +289,17 @@ class ConnectionTable {
   // goes offline meanwhile). Other threads must keep announcing quiescent
   // states. For tests and shutdown, not the packet path.
   virtual void WaitForDeferredFrees() = 0;
+
+  // See InputSection: under kGlobal the info lock, exclusive, until the
+  // section ends (unless this thread already holds one); else empty.
+  virtual InputSection BeginInput() { return {}; }
+
+ protected:
+  static InputSection MakeSection(ConnectionTable* t) { return InputSection(t); }
+
+ private:
+  friend class InputSection;
+  virtual void EndInput() {}
 };
 
 Result<std::unique_ptr<ConnectionTable>> CreateTable(const TableSettings& s);

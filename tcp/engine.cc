@@ -351,7 +351,21 @@ void Engine::InputOne(const Segment& seg) {
     Drop(DropReason::kBadFlags);
     return;
   }
+  // The global strategy's baseline (inpcb::InputSection): a segment with
+  // SYN, FIN or RST, or one that finds a listener or a connection not
+  // ESTABLISHED, is processed with the table's info lock held exclusively,
+  // as FreeBSD 7-10's tcp_input did; such a segment that looked up under
+  // the shared lock looks up again under the exclusive one (FreeBSD's
+  // relock and retry). Other strategies hold nothing.
+  inpcb::InputSection section;
+  const bool serialise = table_->strategy() == inpcb::TableStrategy::kGlobal;
+  if (serialise && seg.has(flags::kSyn | flags::kFin | flags::kRst)) section = table_->BeginInput();
   inpcb::LockedInpcb l = table_->Lookup(seg.tuple, seg.flowid, true);
+  if (serialise && !section && l && ChangesState(l)) {
+    l.reset();
+    section = table_->BeginInput();
+    l = table_->Lookup(seg.tuple, seg.flowid, true);
+  }
   if (!l) {
     Drop(DropReason::kNoConnection);
     SendRst(seg, ResetCause::kNoConnection);
@@ -373,6 +387,12 @@ void Engine::InputOne(const Segment& seg) {
   }
   l->CountSegmentIn(seg.payload_len);
   it->second->Input(seg);
+}
+
+bool Engine::ChangesState(const inpcb::LockedInpcb& l) const {
+  if (l->listener()) return true;
+  auto it = conns_.find(l.get());
+  return it != conns_.end() && it->second->state_ != State::kEstablished;
 }
 
 Connection* Engine::NewConnection(const inpcb::FourTuple& t, uint32_t flowid,

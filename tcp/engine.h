@@ -440,6 +440,9 @@ class Engine {
   void InputOne(const Segment& seg);
   void ListenInput(inpcb::LockedInpcb& l, Listener& li, const Segment& seg);
   Connection* NewConnection(const inpcb::FourTuple& t, uint32_t flowid, inpcb::LockedInpcb& l);
+  // A listener, or a connection of this engine not ESTABLISHED: its
+  // segment takes the global strategy's input section (InputOne).
+  bool ChangesState(const inpcb::LockedInpcb& l) const;
   Listener* FindListener(const inpcb::FourTuple& t);
   void Drop(DropReason r);
   void SendRst(const Segment& in, ResetCause cause);

@@ -4,7 +4,11 @@
 // inpcb (FreeBSD 9-11 in_pcblookup_hash: in_pcbref, INP_HASH_RUNLOCK,
 // INP_WLOCK, in_pcbrele_wlocked), so no lookup waits for an inpcb lock while
 // holding the info lock. Insert/Remove take it exclusive. Order: info -> inpcb.
+// TCP input's state-changing segments hold it exclusive throughout
+// (BeginInput, table.h's InputSection); inside one, this thread's own
+// calls find it held and take nothing.
 #include <atomic>
+#include <cassert>
 
 #include "inpcb/internal/access.h"
 #include "inpcb/internal/conn_hash.h"
@@ -17,6 +21,11 @@ namespace {
 
 // Listening sockets are few; 256 chains keep them at about one per chain.
 constexpr uint32_t kListenChains = 256;
+
+class GlobalTable;
+// The table whose info lock this thread holds through an InputSection
+// (one at a time: a TCP engine's input touches its own table only).
+thread_local const GlobalTable* tls_section = nullptr;
 
 class GlobalTable final : public TableBase {
  public:
@@ -33,10 +42,28 @@ class GlobalTable final : public TableBase {
   void ThreadExit() override {}
   void Quiescent() override {}
 
+  // The lock is handed to the InputSection, released by EndInput: a
+  // holder object the analysis cannot follow (thread_annotations.h).
+  InputSection BeginInput() override NO_THREAD_SAFETY_ANALYSIS {
+    if (tls_section == this) return {};  // held by an outer section
+    assert(tls_section == nullptr && "one table's input section at a time");
+    info_.lock();
+    tls_section = this;
+    return MakeSection(this);
+  }
+
   Result<LockedInpcb> Insert(const FourTuple& t, uint32_t flowid) override {
     if (Status st = CheckTuple(t); !st.ok()) return st;
-    const bool listener = t.listener();
+    if (InSection()) {
+      SectionHeld();
+      return InsertLocked(t, flowid);
+    }
     lockprof::MutexLock g(info_);
+    return InsertLocked(t, flowid);
+  }
+
+  Result<LockedInpcb> InsertLocked(const FourTuple& t, uint32_t flowid) REQUIRES(info_) {
+    const bool listener = t.listener();
     ConnHash& hash = listener ? listeners_ : conns_;
     if (hash.Find(t, TupleHash(t)) != nullptr) return Duplicate(t);
     Inpcb* inp = InpcbAccess::New(t, listener ? 0 : flowid, 0, /*locked=*/true, settings_.free_hook,
@@ -51,16 +78,18 @@ class GlobalTable final : public TableBase {
   Status Remove(LockedInpcb& l) override {
     if (!l) return EmptyRemove();
     Inpcb* inp = l.get();
-    // Order info -> inpcb: our reference keeps inp while it is unlocked.
-    InpcbAccess::Unlock(*inp);
-    {
+    if (InSection()) {
+      // info (held by the section) -> inpcb (held by the caller): in order.
+      SectionHeld();
+      if (inp->removed()) return NotFound(*inp);
+      Unlink(inp);
+    } else {
+      // Order info -> inpcb: our reference keeps inp while it is unlocked.
+      InpcbAccess::Unlock(*inp);
       lockprof::MutexLock g(info_);
       InpcbAccess::Lock(*inp);
       if (inp->removed()) return NotFound(*inp);
-      const bool listener = inp->listener();
-      (listener ? listeners_ : conns_).Erase(inp);
-      InpcbAccess::MarkRemoved(*inp);
-      (listener ? listener_count_ : conn_count_).Sub();
+      Unlink(inp);
     }
     // Lookups reference what they find under the info lock, so after it no
     // one reaches inp without a reference of their own.
@@ -69,7 +98,49 @@ class GlobalTable final : public TableBase {
   }
 
   void ForEach(const std::function<void(const Inpcb&)>& fn) override {
+    if (InSection()) {
+      SectionHeld();
+      ForEachLocked(fn);
+      return;
+    }
     lockprof::ReaderLock g(info_);
+    ForEachLocked(fn);
+  }
+
+  TableCounts Counts() const override { return {conn_count_.Get(), listener_count_.Get()}; }
+
+  void WaitForDeferredFrees() override {}
+
+ protected:
+  Inpcb* FindRef(const FourTuple& t, uint64_t h, uint32_t flowid, bool wildcard) override {
+    if (InSection()) {
+      SectionHeld();
+      return FindRefLocked(t, h, wildcard);
+    }
+    lockprof::ReaderLock g(info_);
+    return FindRefLocked(t, h, wildcard);
+  }
+
+ private:
+  bool InSection() const { return tls_section == this; }
+  // Vouches for info_ to the analysis: called only when InSection(), where
+  // this thread holds it exclusively (BeginInput) until EndInput.
+  void SectionHeld() const ASSERT_CAPABILITY(info_) {}
+
+  void EndInput() override NO_THREAD_SAFETY_ANALYSIS {  // BeginInput's lock
+    assert(tls_section == this);
+    tls_section = nullptr;
+    info_.unlock();
+  }
+
+  void Unlink(Inpcb* inp) REQUIRES(info_) {
+    const bool listener = inp->listener();
+    (listener ? listeners_ : conns_).Erase(inp);
+    InpcbAccess::MarkRemoved(*inp);
+    (listener ? listener_count_ : conn_count_).Sub();
+  }
+
+  void ForEachLocked(const std::function<void(const Inpcb&)>& fn) REQUIRES_SHARED(info_) {
     auto visit = [&](Inpcb* p) {
       InpcbAccess::Lock(*p);
       fn(*p);
@@ -79,13 +150,7 @@ class GlobalTable final : public TableBase {
     listeners_.ForEach(visit);
   }
 
-  TableCounts Counts() const override { return {conn_count_.Get(), listener_count_.Get()}; }
-
-  void WaitForDeferredFrees() override {}
-
- protected:
-  Inpcb* FindRef(const FourTuple& t, uint64_t h, uint32_t flowid, bool wildcard) override {
-    lockprof::ReaderLock g(info_);
+  Inpcb* FindRefLocked(const FourTuple& t, uint64_t h, bool wildcard) REQUIRES_SHARED(info_) {
     Inpcb* p = conns_.Find(t, h);
     if (p == nullptr && wildcard) {
       FourTuple key = FourTuple::Listener(t.family, t.laddr, t.lport);
@@ -101,7 +166,6 @@ class GlobalTable final : public TableBase {
     return p;
   }
 
- private:
   const TableSettings settings_;
   lockprof::SharedMutex info_;  // "inpcb.info": protects the chains
   ConnHash conns_ GUARDED_BY(info_);

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "inpcb/table.h"
@@ -306,6 +309,44 @@ TEST_P(ConformanceTest, ThreadEnterChecksTheCpu) {
   EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(st.message(), "inpcb: ThreadEnter cpu 1 out of range [-1, 1)");
   EXPECT_EQ(table_->ThreadEnter(-2).code(), ErrorCode::kInvalidArgument);
+}
+
+// InputSection (table.h): under kGlobal, TCP input's state-changing
+// segments hold the info lock exclusively from lookup to output, and the
+// holder's own calls go through; other threads wait. The other strategies
+// hold nothing.
+TEST_P(ConformanceTest, InputSectionHoldsTheGlobalLockForTheHolderOnly) {
+  const bool global = GetParam() == TableStrategy::kGlobal;
+  InputSection section = table_->BeginInput();
+  EXPECT_EQ(static_cast<bool>(section), global);
+  EXPECT_FALSE(table_->BeginInput()) << "nested: the outer section holds it";
+  LockedInpcb l = Insert(kConn, kFlow);  // this thread's calls go through
+  ASSERT_TRUE(l);
+  l.reset();
+  l = table_->Lookup(kConn, kFlow);
+  ASSERT_TRUE(l);
+  EXPECT_TRUE(table_->LookupRef(kConn, kFlow));
+  ASSERT_TRUE(table_->Remove(l).ok());
+  l.reset();
+  LockedInpcb again = Insert(kConn, kFlow);
+  ASSERT_TRUE(again);
+  again.reset();
+  if (global) {
+    std::atomic<bool> looked{false};
+    std::thread other([&] {
+      ASSERT_TRUE(table_->ThreadEnter(-1).ok());
+      EXPECT_TRUE(table_->LookupRef(kConn, kFlow));
+      looked = true;
+      table_->ThreadExit();
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_FALSE(looked.load()) << "another thread looked up inside the section";
+    section.End();
+    other.join();
+    EXPECT_TRUE(looked.load());
+  }
+  section.End();
+  EXPECT_TRUE(table_->Remove(kConn, kFlow).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStrategies, ConformanceTest,
