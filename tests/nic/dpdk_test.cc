@@ -106,6 +106,21 @@ void CheckRxPacket(const DpdkPort& port, const Packet* p, uint16_t queue) {
   EXPECT_EQ(p->flowid, h.hash);
 }
 
+// n packets of `pool` holding copies of the frames, in order, from the
+// first again when n is more.
+std::vector<Packet*> Copies(PacketPool& pool, const std::vector<std::vector<uint8_t>>& frames,
+                            size_t n) {
+  std::vector<Packet*> pkts;
+  for (size_t i = 0; i < n; ++i) {
+    Packet* p = pool.Alloc();
+    const auto& f = frames[i % frames.size()];
+    std::memcpy(p->data, f.data(), f.size());
+    p->len = static_cast<uint32_t>(f.size());
+    pkts.push_back(p);
+  }
+  return pkts;
+}
+
 // Receives until `want` packets came or ~2 s of empty polls.
 std::vector<Packet*> Receive(DpdkPort& port, uint16_t queue, size_t want) {
   std::vector<Packet*> got;
@@ -133,13 +148,7 @@ TEST_F(DpdkTest, RingRoundTripCopiesThenZeroCopy) {
 
   // Frames in PacketPool packets (not mbufs): TX copies them into mbufs.
   auto pool = std::move(PacketPool::Create(256, 2048)).value();
-  std::vector<Packet*> pkts;
-  for (size_t i = 0; i < 200; ++i) {
-    Packet* p = pool->Alloc();
-    std::memcpy(p->data, frames[i].data(), frames[i].size());
-    p->len = static_cast<uint32_t>(frames[i].size());
-    pkts.push_back(p);
-  }
+  std::vector<Packet*> pkts = Copies(*pool, frames, 200);
   ASSERT_EQ(port->TxBurst(0, pkts), pkts.size());
   EXPECT_EQ(pool->available(), pool->capacity());  // originals released after the copy
   EXPECT_EQ(port->ExtendedStats().tx_copied, 200u);
@@ -183,13 +192,7 @@ TEST_F(DpdkTest, SoftwareFlowidOffLeavesFramesWithoutOne) {
   ASSERT_NE(port, nullptr);
   const auto frames = TraceFrames(trace_);
   auto pool = std::move(PacketPool::Create(64, 2048)).value();
-  std::vector<Packet*> pkts;
-  for (size_t i = 0; i < 50; ++i) {
-    Packet* p = pool->Alloc();
-    std::memcpy(p->data, frames[i].data(), frames[i].size());
-    p->len = static_cast<uint32_t>(frames[i].size());
-    pkts.push_back(p);
-  }
+  std::vector<Packet*> pkts = Copies(*pool, frames, 50);
   ASSERT_EQ(port->TxBurst(0, pkts), pkts.size());
   auto rx = Receive(*port, 0, 50);
   ASSERT_EQ(rx.size(), 50u);
@@ -209,14 +212,7 @@ TEST_F(DpdkTest, RingPartialSendLeavesTheRestWithTheCaller) {
   const uint32_t full = port->mempool_available();
   const auto frames = TraceFrames(trace_);
   auto pool = std::move(PacketPool::Create(3000, 2048)).value();
-  std::vector<Packet*> pkts;
-  for (size_t i = 0; i < 3000; ++i) {
-    Packet* p = pool->Alloc();
-    const auto& f = frames[i % frames.size()];
-    std::memcpy(p->data, f.data(), f.size());
-    p->len = static_cast<uint32_t>(f.size());
-    pkts.push_back(p);
-  }
+  std::vector<Packet*> pkts = Copies(*pool, frames, 3000);
   // net_ring's ring holds 1023: the burst is cut short.
   const size_t n = port->TxBurst(0, pkts);
   EXPECT_GT(n, 0u);
@@ -231,14 +227,7 @@ TEST_F(DpdkTest, RingPartialSendLeavesTheRestWithTheCaller) {
   // The zero-copy burst cut short (TxBurst's all-mbuf fast path): fill the
   // ring with copies but for `room` slots, then offer the received mbufs.
   constexpr size_t kRoom = 100;
-  std::vector<Packet*> fill;
-  for (size_t i = 0; i + kRoom < n; ++i) {
-    Packet* p = pool->Alloc();
-    const auto& f = frames[i % frames.size()];
-    std::memcpy(p->data, f.data(), f.size());
-    p->len = static_cast<uint32_t>(f.size());
-    fill.push_back(p);
-  }
+  std::vector<Packet*> fill = Copies(*pool, frames, n > kRoom ? n - kRoom : 0);
   ASSERT_EQ(port->TxBurst(0, fill), fill.size());
   const PortStats before = port->Stats();
   const size_t m = port->TxBurst(0, rx);

@@ -183,20 +183,27 @@ TEST(SimTest, SaturatedThroughputIsTheServiceRate) {
   EXPECT_LE(r.throughput_pps, 4e6 * 1.001) << r.ToJson();
 }
 
-// Stalls (CostProfile::stall_gap_ns, stall_ns) take that share of a busy
-// CPU: stalls of S every G on average (a stall, then exponential free time)
-// leave a saturated
-// worker 1 - S/G of its time, so it carries mu (1 - S/G). A sleeping worker
-// loses only what is left of a stall at its wakeup: at 10% load they cost
-// the throughput nothing, and the latency a little. Same seed, same result.
-TEST(SimTest, StallsTakeTheirShareOfABusyCpu) {
+// One CPU saturated with 1 us packets, no overheads: the stall tests'
+// baseline (a busy CPU's share of time is its throughput's).
+SimConfig SaturatedOneCpu(int64_t packets) {
   SimConfig c;
   c.cpus = 1;
-  c.packets = 400'000;
+  c.packets = packets;
   c.dispatch = "direct";
   c.service_ns = 1000;
   c.service_dist = "fixed";
   c.profile = IdealProfile();
+  return c;
+}
+
+// Stalls (CostProfile::stall_gap_ns, stall_ns) take that share of a busy
+// CPU: stalls of S every G on average (a stall, then exponential free time)
+// leave a saturated worker 1 - S/G of its time, so it carries mu (1 - S/G).
+// A sleeping worker loses only what is left of a stall at its wakeup: at
+// 10% load they cost the throughput nothing, and the latency a little.
+// Same seed, same result.
+TEST(SimTest, StallsTakeTheirShareOfABusyCpu) {
+  SimConfig c = SaturatedOneCpu(400'000);
   const SimResult clean = MustRun(c);
   c.profile.stall_gap_ns = 100'000;
   c.profile.stall_ns = 10'000;
@@ -216,13 +223,7 @@ TEST(SimTest, StallsTakeTheirShareOfABusyCpu) {
 // stall_max_ns) takes its mean's share of a busy CPU, not its median's:
 // here most stalls are short and one in ten long, as on the development VM.
 TEST(SimTest, StallLengthsAreDrawnFromTheirDistribution) {
-  SimConfig c;
-  c.cpus = 1;
-  c.packets = 400'000;
-  c.dispatch = "direct";
-  c.service_ns = 1000;
-  c.service_dist = "fixed";
-  c.profile = IdealProfile();
+  SimConfig c = SaturatedOneCpu(400'000);
   const SimResult clean = MustRun(c);
   std::vector<uint64_t> lengths(900, 2'000);
   lengths.insert(lengths.end(), 100, 82'000);  // sample mean 10 us, median 2 us
@@ -278,13 +279,7 @@ TEST(SimTest, SharedStallsStopTheProducerToo) {
 // it is trimmed many times over (its generation does not read what the
 // trim dropped), taking the same share of the CPU as private stalls.
 TEST(SimTest, SharedStallsOnOneCpu) {
-  SimConfig c;
-  c.cpus = 1;
-  c.packets = 200'000;
-  c.dispatch = "direct";
-  c.service_ns = 1000;
-  c.service_dist = "fixed";
-  c.profile = IdealProfile();
+  SimConfig c = SaturatedOneCpu(200'000);
   c.profile.stall_gap_ns = 20'000;  // ~10,000 stalls in the run
   c.profile.stall_ns = 1'000;
   const SimResult alone = MustRun(c);
@@ -303,13 +298,7 @@ TEST(SimTest, SharedStallsOnOneCpu) {
 // at a share near 1 the clock ran away and the run never ended (netisr
 // compare hung with stalls measured on a loaded machine).
 TEST(SimTest, StallsTakingMostOfTheCpuStillEnd) {
-  SimConfig c;
-  c.cpus = 1;
-  c.packets = 100'000;
-  c.dispatch = "direct";
-  c.service_ns = 1000;
-  c.service_dist = "fixed";
-  c.profile = IdealProfile();
+  SimConfig c = SaturatedOneCpu(100'000);
   const SimResult clean = MustRun(c);
   c.profile.stall_gap_ns = 20'000;
   c.profile.stall_ns = 18'000;
