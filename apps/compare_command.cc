@@ -1108,6 +1108,11 @@ void DispatchCosts::ApplyStalls(sim::CostProfile& p) const {
   p.stall_ns = stall_ns;
   p.stall_shared = stall_gap_ns > 0 ? stall_shared : 0;
   p.SetStallLengths(stall_gap_ns > 0 ? stall_lengths : std::vector<uint64_t>{});
+  // The model's mean (interpolated quantiles) can reach the gap on a
+  // machine loaded beyond its CPUs while the sample's own mean stays below
+  // it: keep a profile ParseProfile accepts, the gap just above that mean.
+  if (p.stall_gap_ns > 0 && p.MeanStallNs() >= p.stall_gap_ns)
+    p.stall_gap_ns = std::ceil(p.MeanStallNs() * 1.05);
 }
 
 namespace {

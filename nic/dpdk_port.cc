@@ -496,7 +496,7 @@ size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
       if (hw_flowid_ && (mb->ol_flags & RTE_MBUF_F_RX_RSS_HASH)) {
         p->SetFlowId(mb->hash.rss, HwHashType(mb->packet_type, hw_rss_hf_));
         ++hw;
-      } else if (config_.software_flowid) {
+      } else if (config_.software_flowid_ipv4 || !IsUntaggedIpv4({p->data, p->len})) {
         const RssHash h = HashFrame(toeplitz, {p->data, p->len}, config_.rss);
         p->SetFlowId(h.hash, h.type);
       }

@@ -163,13 +163,15 @@ struct DpdkConfig {
   uint32_t mempool_cache = 256;     // per lcore, <= 512
   uint16_t data_room = 2048 + 128;  // mbuf buffer incl. RTE_PKTMBUF_HEADROOM
   bool hardware_rss = true;         // device RSS when it has it and takes our key; false: software
-  // false: a frame the device did not hash gets no flowid, instead of the
-  // software Toeplitz (~4.5 ns a frame). For a consumer that reads none on
-  // its common path: a router's Ethernet layer (source policy) forwards
-  // without one, and netisr's m2flow fills one in where a flow-policy
-  // layer needs it (local delivery). Not for a TCP host: it predicts the
-  // flowid of an active open's segments (Port::rx_flow_hash).
-  bool software_flowid = true;
+  // false: an untagged IPv4 frame the device did not hash gets no flowid,
+  // instead of the software Toeplitz (~4.5 ns a frame); other frames are
+  // hashed as ever. For a consumer that reads none for IPv4: a router's
+  // Ethernet layer (source policy) routes IPv4 at its hook without
+  // dispatching it again, while IPv6 goes on to a flow-policy layer (so
+  // its flowid is still computed here, once), and netisr's m2flow fills one
+  // in where a flow-policy layer needs it (IPv4 delivered locally). Then
+  // rx_flow_hash() says none, unless the device hashes with our key.
+  bool software_flowid_ipv4 = true;
   bool promiscuous = true;  // when the device supports it
   RssFields rss;            // hash types, hardware and software
 };
@@ -207,7 +209,10 @@ class DpdkPort final : public Port {
   bool RxExhausted(uint16_t queue) const override { return queue >= config_.num_rx_queues; }
   // Toeplitz with kDefaultRssKey on config_.rss either way: by the device
   // when it took that key for every wanted hash type, else in software.
-  RxFlowHash rx_flow_hash() const override { return {&Toeplitz::Default(), config_.rss}; }
+  RxFlowHash rx_flow_hash() const override {
+    if (!config_.software_flowid_ipv4 && !hw_flowid_) return {};  // IPv4 unhashed
+    return {&Toeplitz::Default(), config_.rss};
+  }
   // Multi-segment frames dropped (kTooLong); not the device's own counts.
   uint64_t RxDropped(uint16_t queue) const override;
   // Own counters (handed out, accepted, refused), plus the device's

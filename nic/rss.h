@@ -114,6 +114,11 @@ struct RssFields {
 // or UDP is the first next header; extension headers are not walked).
 RssTuple ExtractRssTuple(std::span<const uint8_t> frame, RssFields fields = {});
 
+// Whether `frame` is untagged IPv4 (EtherType 0x0800 at bytes 12-13).
+inline bool IsUntaggedIpv4(std::span<const uint8_t> frame) {
+  return frame.size() >= 14 && frame[12] == 0x08 && frame[13] == 0x00;
+}
+
 struct RssHash {
   uint32_t hash = 0;
   HashType type = HashType::kNone;

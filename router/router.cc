@@ -638,9 +638,10 @@ Status Router::Core::Build() {
     auto maxtx = nic::DpdkEal::MaxTxQueues(*id);
     if (!maxtx.ok()) return maxtx.status();
     dc.num_tx_queues = static_cast<uint16_t>(std::min<int>(nworkers, *maxtx));
-    // Forwarding reads no flowid (the Ethernet layer's policy is source);
-    // what is delivered here gets one from m2flow.
-    dc.software_flowid = false;
+    // IPv4 is routed at the Ethernet layer's hook (source policy): no
+    // flowid read; what is delivered here gets one from m2flow. IPv6 goes
+    // on to the flow-policy ip6 layer: hashed as before.
+    dc.software_flowid_ipv4 = false;
     auto idx = pipe->AddDpdkPort(dc);
     if (!idx.ok())
       return Status(idx.status().code(), fmt::format("{}: port '{}': {}", config.source, pc.name,

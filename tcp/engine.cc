@@ -354,7 +354,7 @@ void Engine::InputOne(const Segment& seg) {
   // The global strategy's baseline (inpcb::InputSection): a segment with
   // SYN, FIN or RST, or one that finds a listener or a connection not
   // ESTABLISHED, is processed with the table's info lock held exclusively,
-  // as FreeBSD 7-10's tcp_input did; such a segment that looked up under
+  // as FreeBSD 8-10's tcp_input did; such a segment that looked up under
   // the shared lock looks up again under the exclusive one (FreeBSD's
   // relock and retry). Other strategies hold nothing.
   inpcb::InputSection section;

@@ -2,13 +2,18 @@
 // hash tables (FreeBSD 7-11's pcbinfo lock; table.h). Lookups take it
 // shared, find and reference the inpcb, drop it and only then lock the
 // inpcb (FreeBSD 9-11 in_pcblookup_hash: in_pcbref, INP_HASH_RUNLOCK,
-// INP_WLOCK, in_pcbrele_wlocked), so no lookup waits for an inpcb lock while
-// holding the info lock. Insert/Remove take it exclusive. Order: info -> inpcb.
+// INP_WLOCK, in_pcbrele_wlocked), so a plain lookup never waits for an
+// inpcb lock while holding the info lock. Insert/Remove take it exclusive.
 // TCP input's state-changing segments hold it exclusive throughout
-// (BeginInput, table.h's InputSection); inside one, this thread's own
-// calls find it held and take nothing.
+// (BeginInput, table.h's InputSection, FreeBSD 8-10's tcp_input); inside
+// one, this thread's own calls find it held and take nothing, so there a
+// lookup does lock the inpcb under the info lock, and Remove keeps the
+// inpcb locked. Order: info -> inpcb, always. What keeps a section free of
+// deadlock: no thread ever asks for the info lock while holding an inpcb
+// lock (Remove outside a section drops the inpcb's first; TCP input drops
+// a listener's before Insert and before taking a section), and the info
+// lock is never taken twice (a nested section is empty).
 #include <atomic>
-#include <cassert>
 
 #include "inpcb/internal/access.h"
 #include "inpcb/internal/conn_hash.h"
@@ -46,7 +51,9 @@ class GlobalTable final : public TableBase {
   // holder object the analysis cannot follow (thread_annotations.h).
   InputSection BeginInput() override NO_THREAD_SAFETY_ANALYSIS {
     if (tls_section == this) return {};  // held by an outer section
-    assert(tls_section == nullptr && "one table's input section at a time");
+    // One table's section at a time on a thread: a second would overwrite
+    // tls_section, and the first table's own calls would then lock again.
+    if (tls_section != nullptr) Fatal("global table: an input section inside another table's");
     info_.lock();
     tls_section = this;
     return MakeSection(this);
@@ -128,7 +135,8 @@ class GlobalTable final : public TableBase {
   void SectionHeld() const ASSERT_CAPABILITY(info_) {}
 
   void EndInput() override NO_THREAD_SAFETY_ANALYSIS {  // BeginInput's lock
-    assert(tls_section == this);
+    // A moved section ended on another thread would unlock from a non-owner.
+    if (tls_section != this) Fatal("global table: an input section ended off its thread");
     tls_section = nullptr;
     info_.unlock();
   }

@@ -14,8 +14,9 @@
 // spin_ns.
 //
 // Stalls (CostProfile::stall_gap_ns, stall_ns): each CPU loses its worker
-// at exponential intervals for stall_ns (or a length drawn from the
-// profile's stall quantiles, StallNsAt), from an RNG of its own
+// for stall_ns (or a length drawn from the profile's stall quantiles,
+// StallNsAt) every stall_gap_ns on average, as StallSchedule lays them out
+// (a stall, then exponential free time, per stream), from RNGs of their own
 // (the traffic's draws are the same with stalls or without). A stall that
 // begins while the worker runs takes effect where it falls (StallWithin,
 // per packet in a handler run and after a poll's receive): the packets not
@@ -25,11 +26,11 @@
 // what is left of it at the wakeup, spent at the start of the round's
 // first poll or handler run (ApplyStall). Either way inside a round, so the
 // dispatcher's load meter counts it busy, as it counts a descheduled
-// worker's lost time on a real machine. Each stall delays by its whole
-// length, overlapping ones too (so a busy CPU loses MeanStallNs() /
-// stall_gap_ns of its time, not the 1 - e^-(MeanStallNs() / stall_gap_ns)
-// a union of overlapping intervals covers: the same at this VM's ~25 us
-// every ~0.6 ms).
+// worker's lost time on a real machine. A stream's stalls never overlap
+// one another; a private and a shared stall that do delay the worker by
+// their union (StallAdds), so a busy CPU loses about MeanStallNs() /
+// stall_gap_ns of its time (a little less where the two streams overlap:
+// nothing at this VM's ~25 us every ~0.6 ms).
 // A stall that began in a worker's last round before it slept is judged at
 // its wakeup as if it had begun asleep: that round's packets do not finish
 // later.

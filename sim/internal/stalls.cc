@@ -12,11 +12,12 @@ namespace {
 constexpr uint64_t kSharedSeed = 0x5ba2edc0ffeeull;
 // Trim the shared stream once this many stalls lie behind every cursor.
 constexpr size_t kTrimAt = 4096;
-// The least share of a stream's mean cycle (stall_gap_ns for it) left free
-// of its stalls, whatever the lengths' mean: a profile whose mean stall is
-// as long as its gap (a measurement on a machine loaded beyond its CPUs, or
-// quantiles whose interpolated mean exceeds the sample's) still lets each
-// CPU run 5% of the time instead of never.
+// The least mean free time after a stall, as a share of the stream's gap
+// (stall_gap_ns for it), whatever the lengths' mean: a profile whose mean
+// stall is as long as its gap (a measurement on a machine loaded beyond its
+// CPUs, or quantiles whose interpolated mean exceeds the sample's) still
+// lets each CPU run free / (mean stall + free) of the time (a few percent)
+// instead of never.
 constexpr double kMinFreeShare = 0.05;
 
 // The mean time between the end of one of a stream's stalls and the

@@ -120,6 +120,32 @@ TEST(Stalls, SharedAreThoseThatMeetBeyondChance) {
   EXPECT_EQ(single.stall_gap_ns, 1'000'000);
 }
 
+// A machine loaded beyond its CPUs: stalls of 90 us every 101 us, and 11
+// of 1 ms among them. The sample's mean (100 us) stays below the gap (111
+// us), the quantiles' interpolated mean (~140 us) does not; the profile
+// keeps its gap just above that mean, so the file calibrate writes is one
+// ParseProfile reads back.
+TEST(Stalls, ALoadedMachineStillGivesAValidProfile) {
+  StallTally t = Periodic(0, 101'000, 90'000, 989);
+  const StallTally tail = Periodic(100'000'000, 1'010'000, 1'000'000, 11);
+  t.spans.insert(t.spans.end(), tail.spans.begin(), tail.spans.end());
+  t.count += tail.count;
+  t.lost_ns += tail.lost_ns;
+  t.span_ns += tail.span_ns;
+  DispatchCosts c;
+  AddStalls({t}, c);
+  sim::CostProfile raw = sim::DefaultProfile();
+  raw.stall_gap_ns = c.stall_gap_ns;
+  raw.SetStallLengths(c.stall_lengths);
+  ASSERT_GE(raw.MeanStallNs(), raw.stall_gap_ns) << "the case this test is about";
+  sim::CostProfile p = sim::DefaultProfile();
+  c.ApplyStalls(p);
+  EXPECT_LT(p.MeanStallNs(), p.stall_gap_ns);
+  EXPECT_GT(p.stall_gap_ns, c.stall_gap_ns);
+  auto back = sim::ParseProfile(sim::FormatProfile(p), "loaded");
+  EXPECT_TRUE(back.ok()) << back.status().message();
+}
+
 // The measurement itself, briefly: on this machine something stalls now
 // and then or nothing does; either way the figures are consistent.
 TEST(Stalls, MeasuredFiguresAreConsistent) {

@@ -67,7 +67,7 @@ class DpdkTest : public ::testing::Test {
     ASSERT_TRUE(st.ok()) << st.message();
   }
   static std::unique_ptr<DpdkPort> Open(const std::string& dev, uint16_t rxq = 1, uint16_t txq = 1,
-                                        bool software_flowid = true) {
+                                        bool software_flowid_ipv4 = true) {
     auto id = DpdkEal::FindPort(dev);
     EXPECT_TRUE(id.ok()) << id.status().message();
     if (!id.ok()) return nullptr;
@@ -78,7 +78,7 @@ class DpdkTest : public ::testing::Test {
     c.rx_desc = 512;
     c.tx_desc = 512;
     c.in_flight = 4096;
-    c.software_flowid = software_flowid;
+    c.software_flowid_ipv4 = software_flowid_ipv4;
     auto p = DpdkPort::Create(c);
     EXPECT_TRUE(p.ok()) << p.status().message();
     return p.ok() ? std::move(p).value() : nullptr;
@@ -185,24 +185,38 @@ TEST_F(DpdkTest, RingRoundTripCopiesThenZeroCopy) {
   EXPECT_EQ(port->mempool_available(), full);
 }
 
-// DpdkConfig::software_flowid off (what the router asks for): frames the
-// device did not hash come without a flowid, bytes and the rest as ever.
-TEST_F(DpdkTest, SoftwareFlowidOffLeavesFramesWithoutOne) {
-  auto port = Open("net_ring4", 1, 1, /*software_flowid=*/false);
+// DpdkConfig::software_flowid_ipv4 off (what the router asks for): untagged
+// IPv4 frames the device did not hash come without a flowid, every other
+// frame (the trace's IPv6) with the software hash; bytes and the rest as
+// ever; and the port no longer says how it hashes.
+TEST_F(DpdkTest, SoftwareFlowidOffLeavesIpv4FramesWithoutOne) {
+  auto port = Open("net_ring4", 1, 1, /*software_flowid_ipv4=*/false);
   ASSERT_NE(port, nullptr);
+  EXPECT_EQ(port->rx_flow_hash().toeplitz, nullptr);
   const auto frames = TraceFrames(trace_);
   auto pool = std::move(PacketPool::Create(64, 2048)).value();
   std::vector<Packet*> pkts = Copies(*pool, frames, 50);
   ASSERT_EQ(port->TxBurst(0, pkts), pkts.size());
   auto rx = Receive(*port, 0, 50);
   ASSERT_EQ(rx.size(), 50u);
+  size_t v4 = 0, other = 0;
   for (size_t i = 0; i < rx.size(); ++i) {
     EXPECT_EQ(std::vector<uint8_t>(rx[i]->data, rx[i]->data + rx[i]->len), frames[i]) << i;
-    EXPECT_FALSE(rx[i]->has_flowid()) << i;
+    if (IsUntaggedIpv4({rx[i]->data, rx[i]->len})) {
+      EXPECT_FALSE(rx[i]->has_flowid()) << i;
+      ++v4;
+    } else {
+      const RssHash h = HashFrame(Toeplitz::Default(), {rx[i]->data, rx[i]->len});
+      EXPECT_EQ(rx[i]->hash_type, h.type) << i;
+      EXPECT_EQ(rx[i]->flowid, h.hash) << i;
+      ++other;
+    }
     EXPECT_EQ(rx[i]->source, SourceId(port->port_id(), 0));
     EXPECT_EQ(rx[i]->seq, i + 1);
     Release(rx[i]);
   }
+  EXPECT_GT(v4, 0u);
+  EXPECT_GT(other, 0u);  // the trace is 30% IPv6
   EXPECT_EQ(port->mempool_available(), port->mempool_size());
 }
 

@@ -293,8 +293,9 @@ TEST(SimTest, SharedStallsOnOneCpu) {
 // Stalls that take most of a CPU: a stream's stalls never pile up, so a
 // share S/G of 0.9 leaves a saturated worker 0.1 of its time, and a
 // profile whose mean stall is longer than its gap (built in code: the
-// parser refuses it) still ends, each CPU running 5% of each stream's
-// cycle. Before, stall begins were a Poisson stream whose stalls summed:
+// parser refuses it) still ends, each CPU running free / (stall + free)
+// of the time, the free time floored at 5% of the gap (here 1 / 31).
+// Before, stall begins were a Poisson stream whose stalls summed:
 // at a share near 1 the clock ran away and the run never ended (netisr
 // compare hung with stalls measured on a loaded machine).
 TEST(SimTest, StallsTakingMostOfTheCpuStillEnd) {
