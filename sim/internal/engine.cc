@@ -8,10 +8,9 @@
 // clock at that time; the round's sources and handlers advance the clock.
 // A round that moved packets is followed at once by the next; a round that
 // moved nothing (backpressure spin, or a packet pool momentarily empty)
-// retries kRetryNs later; a round that found nothing puts the worker to
-// sleep (WorkerSignal::sleeping = 1) until its RX queues' next arrival or a
-// producer's Wake, paying CostProfile::wakeup_ns if it idled longer than
-// spin_ns.
+// retries kRetryNs later (longer after many in a row: RetryAt); a round that found nothing puts the
+// worker to sleep (WorkerSignal::sleeping = 1) until its RX queues' next arrival or a producer's
+// Wake, paying CostProfile::wakeup_ns if it idled longer than spin_ns.
 //
 // Stalls (CostProfile::stall_gap_ns, stall_ns): each CPU loses its worker
 // for stall_ns (or a length drawn from the profile's stall quantiles,
@@ -21,19 +20,25 @@
 // begins while the worker runs takes effect where it falls (StallWithin,
 // per packet in a handler run and after a poll's receive): the packets not
 // yet done wait for it, as the rest of a burst does on a real CPU taken
-// away mid-burst. One that began between rounds delays the next round's
-// work by its length, and one that began while the worker slept only by
-// what is left of it at the wakeup, spent at the start of the round's
-// first poll or handler run (ApplyStall). Either way inside a round, so the
+// away mid-burst. One that began between rounds, or while the worker slept,
+// delays the next round's work until it ends (stall_end_: the CPU is back
+// at the end of the latest stall begun so far), spent at the start of the
+// round's first poll or handler run (ApplyStall), so inside a round: the
 // dispatcher's load meter counts it busy, as it counts a descheduled
-// worker's lost time on a real machine. A stream's stalls never overlap
+// worker's lost time on a real machine. What a stall took from a worker
+// that was only waiting (asleep, or retrying a backpressured poll) is not
+// charged again: an earlier version added every stall begun between rounds
+// to a pending total spent at the next poll, and a producer retrying for
+// long behind a stalled consumer piled up seconds of it, which stalled it
+// in turn while the consumer retried: the clock ran away (netisr compare
+// under load, 2026-12-07). A stream's stalls never overlap
 // one another; a private and a shared stall that do delay the worker by
 // their union (StallAdds), so a busy CPU loses about MeanStallNs() /
 // stall_gap_ns of its time (a little less where the two streams overlap:
 // nothing at this VM's ~25 us every ~0.6 ms).
-// A stall that began in a worker's last round before it slept is judged at
-// its wakeup as if it had begun asleep: that round's packets do not finish
-// later.
+// A stall that began in a worker's last round after its last StallWithin
+// is judged at the next round as if it had begun between rounds: that
+// round's packets do not finish later.
 #include "sim/internal/engine.h"
 
 #include <sys/resource.h>
@@ -67,6 +72,17 @@ constexpr uint64_t kStartNs = 1'000'000;
 // Retry delay of a worker whose round moved no packet yet reported work
 // (backpressure) or that waits for pool packets, ns: a spin of a few pauses.
 constexpr uint64_t kRetryNs = 100;
+// A worker retrying that long in a row (kRetriesBeforeBackoff x kRetryNs =
+// 6.4 us: longer than the queues take to drain between a consumer's
+// rounds) waits for another worker: its consumer stalled, its queue full.
+// It then retries twice as long every kRetriesPerDoubling rounds, up to
+// kMaxRetryNs, and never past just after another worker's next round
+// (nothing it waits on changes before), so it sees that round's effect as
+// soon as before. Without it, a producer behind a consumer stalled for
+// 36 ms (measured on a loaded machine) took 360,000 rounds to get there.
+constexpr uint32_t kRetriesBeforeBackoff = 64;
+constexpr uint32_t kRetriesPerDoubling = 8;
+constexpr uint64_t kMaxRetryNs = 10'000;
 
 class VirtualClock final : public Clock {
  public:
@@ -174,8 +190,10 @@ class Engine {
   double MeanCost(Kind k) const;
 
   // Stalls that began on worker w's CPU up to virtual time t (its next
-  // round's start); `was_asleep`: it slept since its last round.
-  void AccrueStalls(int w, uint64_t t, bool was_asleep);
+  // round's start): stall_end_[w] covers them.
+  void AccrueStalls(int w, uint64_t t) {
+    while (stalls_->Next(w) <= t) StallAdds(w, stalls_->Take(w));
+  }
   // Stalls that begin on worker w's CPU while it runs, up to `now` (its
   // clock inside a round): each moves `now` on by its length.
   void StallWithin(int w, uint64_t& now) {
@@ -207,11 +225,29 @@ class Engine {
     now += cost;
     busy_[w] += cost;
   }
-  // Spends worker w's accrued stall time now (from PollQueue and Handle).
+  // When worker w, whose round at `end` moved nothing, tries again (see
+  // kRetriesBeforeBackoff).
+  uint64_t RetryAt(int w, uint64_t end) {
+    const auto i = static_cast<size_t>(w);
+    const uint32_t n = ++retries_[i];
+    uint64_t step = kRetryNs;
+    if (n > kRetriesBeforeBackoff) {
+      const uint32_t doublings =
+          std::min<uint32_t>((n - kRetriesBeforeBackoff) / kRetriesPerDoubling, 16);
+      step = std::min(kMaxRetryNs, kRetryNs << doublings);
+    }
+    uint64_t others = kNever;
+    for (size_t k = 0; k < ready_.size(); ++k)
+      if (k != i) others = std::min(others, ready_[k]);
+    // Just after the next round elsewhere: the lower index runs first on a tie.
+    const uint64_t cap = others == kNever ? kNever : others + 1;
+    return std::max(end + kRetryNs, std::min(end + step, cap));
+  }
+  // Waits out worker w's stalls begun before its round (from PollQueue and
+  // Handle): its clock moves to the end of the latest, if still ahead.
   void ApplyStall(int w) {
-    if (pending_stall_.empty() || pending_stall_[w] == 0) return;
-    clock_.now += pending_stall_[w];
-    pending_stall_[w] = 0;
+    if (stall_end_.empty() || stall_end_[static_cast<size_t>(w)] <= clock_.now) return;
+    clock_.now = stall_end_[static_cast<size_t>(w)];
     // Packets this round's polls bring in arrived during the stall at the
     // earliest: visible from now (PollQueue), not from before it.
     round_start_ = clock_.now;
@@ -253,9 +289,9 @@ class Engine {
   // Stalls: their own RNGs, so the traffic's draws are the same with
   // stalls or without.
   std::unique_ptr<StallSchedule> stalls_;
-  std::vector<uint64_t> pending_stall_;  // by worker: stall time its round spends first
-  std::vector<uint64_t> stall_end_;      // by worker: the latest end of a stall counted
-  std::vector<uint64_t> charged_;  // by worker: its pushes elsewhere paid for (ChargeProducer)
+  std::vector<uint64_t> stall_end_;  // by worker: the latest end of a stall counted
+  std::vector<uint32_t> retries_;    // by worker: rounds in a row that moved nothing (RetryAt)
+  std::vector<uint64_t> charged_;    // by worker: its pushes elsewhere paid for (ChargeProducer)
   int service_dist_ = 0;
   uint64_t service_fixed_ = 0, service_lo_ = 0, service_hi_ = 0;
 
@@ -430,19 +466,6 @@ void Engine::Handle(Burst burst) {
   clock_.now = now;
 }
 
-void Engine::AccrueStalls(int w, uint64_t t, bool was_asleep) {
-  while (stalls_->Next(w) <= t) {
-    const StallSchedule::Stall s = stalls_->Take(w);
-    if (!was_asleep) {
-      pending_stall_[w] += StallAdds(w, s);
-    } else {
-      if (s.begin + s.len > t) pending_stall_[w] = std::max(pending_stall_[w], s.begin + s.len - t);
-      stall_end_[static_cast<size_t>(w)] =
-          std::max(stall_end_[static_cast<size_t>(w)], s.begin + s.len);
-    }
-  }
-}
-
 uint64_t Engine::NextArrival(int w) const {
   uint64_t t = kNever;
   for (int q : worker_queues_[w]) {
@@ -615,8 +638,8 @@ Result<SimResult> Engine::Run() {
 
   ready_.assign(cpus, kNever);
   stalls_ = std::make_unique<StallSchedule>(pr, cpus, c_.seed ^ 0x57a11ed5eedull, kStartNs);
-  pending_stall_.assign(cpus, 0);
   stall_end_.assign(cpus, 0);
+  retries_.assign(cpus, 0);
   idle_since_.assign(cpus, kStartNs);
   asleep_.assign(cpus, 1);
   busy_.assign(cpus, 0);
@@ -631,12 +654,11 @@ Result<SimResult> Engine::Run() {
       if (ready_[i] < ready_[w]) w = i;
     }
     if (ready_[w] == kNever) break;
-    const bool was_asleep = asleep_[w];
     if (asleep_[w]) {
       asleep_[w] = false;
       rt.signal(w).sleeping.store(0, std::memory_order_relaxed);
     }
-    AccrueStalls(w, ready_[w], was_asleep);
+    AccrueStalls(w, ready_[w]);
     clock_.now = ready_[w];
     round_start_ = clock_.now;
     const uint64_t moved0 = packets_ + delivered_;
@@ -644,16 +666,17 @@ Result<SimResult> Engine::Run() {
     const uint64_t end = clock_.now;
     if (packets_ + delivered_ != moved0) {
       ready_[w] = end;
+      retries_[w] = 0;
     } else if (did || rt.HasQueued(w)) {
-      ready_[w] = end + kRetryNs;
+      ready_[w] = RetryAt(w, end);
     } else {
       const uint64_t next = NextArrival(w);
       if (next != kNever && next <= end) {
-        ready_[w] = end + kRetryNs;  // due, but no packet buffer free yet
+        ready_[w] = RetryAt(w, end);  // due, but no packet buffer free yet
       } else {
+        retries_[w] = 0;
         asleep_[w] = true;
         idle_since_[w] = end;
-        pending_stall_[w] = 0;  // it would have idled through what is left
         rt.signal(w).sleeping.store(1, std::memory_order_relaxed);
         ready_[w] = next == kNever ? kNever : next + (next - end > spin_ns_ ? wakeup_ns_ : 0);
       }

@@ -14,10 +14,20 @@ fail() {
   exit 1
 }
 
+# bounded <seconds> <command...>: the command, killed if it runs longer, so a
+# hang fails here, named (exit 124), not at bazel's 900 s with no output.
+# The bounds are a few times what each takes under ASan beside the
+# suite's other tests (the whole script: ~240 s there, ~110 s without).
+bounded() {
+  local secs=$1
+  shift
+  timeout --kill-after=10 "$secs" "$@"
+}
+
 # --- netisr sim ---------------------------------------------------------
-"$binary" sim --cpus 4 --packets 50000 --scenario mix --dispatch adaptive --load 2e6 --json \
+bounded 300 "$binary" sim --cpus 4 --packets 50000 --scenario mix --dispatch adaptive --load 2e6 --json \
   >"$tmp/a.json" || fail "sim exited $?"
-"$binary" sim --cpus 4 --packets 50000 --scenario mix --dispatch adaptive --load 2e6 --json \
+bounded 300 "$binary" sim --cpus 4 --packets 50000 --scenario mix --dispatch adaptive --load 2e6 --json \
   >"$tmp/b.json" || fail "sim exited $?"
 python3 - "$tmp/a.json" "$tmp/b.json" <<'PY' || fail "bad sim JSON"
 import json, sys
@@ -63,7 +73,7 @@ check_usage "--packets 5 out of range [10000, 1e8]" calibrate --packets 5
 check_usage "--service-ns -1 out of range [0, 100000]" calibrate --service-ns -1
 
 # --- netisr calibrate: a profile that sim and compare read back ------------
-"$binary" calibrate --packets 20000 --service-ns 100 --out "$tmp/cal.profile" >/dev/null ||
+bounded 300 "$binary" calibrate --packets 20000 --service-ns 100 --out "$tmp/cal.profile" >/dev/null ||
   fail "calibrate exited $?"
 grep -q "^rx_pkt_ns = [0-9]" "$tmp/cal.profile" || fail "no rx_pkt_ns: $(cat "$tmp/cal.profile")"
 grep -q "^handoff_pkt_ns = [0-9]" "$tmp/cal.profile" || fail "no handoff_pkt_ns"
@@ -72,13 +82,13 @@ grep -q "lookup_\*_ns    = locked connection lookup" "$tmp/cal.profile" ||
   fail "calibrate does not say it measured the lookups"
 grep -q "handler work 100 ns, 20000 packets; the cheapest" "$tmp/cal.profile" ||
   fail "calibrate's header does not say how it measured: $(head -8 "$tmp/cal.profile")"
-"$binary" sim --cpus 2 --packets 20000 --profile "$tmp/cal.profile" --json >/dev/null ||
+bounded 300 "$binary" sim --cpus 2 --packets 20000 --profile "$tmp/cal.profile" --json >/dev/null ||
   fail "sim could not read the calibrated profile"
 check_usage "--grid: key 'speed' is not one of" sweep --grid 'speed=1' --emit-jobs "$tmp/j"
 check_usage "give exactly one of" sweep --grid 'cpus=2'
 
 # --- netisr compare -------------------------------------------------------
-"$binary" compare --scenario uniform,skew --cpus 2,4 --policies direct,hybrid,adaptive,oracle \
+bounded 600 "$binary" compare --scenario uniform,skew --cpus 2,4 --policies direct,hybrid,adaptive,oracle \
   --packets 20000 --sim-ms 0 --real-packets 50000 --out "$tmp/report" >"$tmp/table" 2>"$tmp/cmp_err" ||
   fail "compare exited $?: $(cat "$tmp/cmp_err")"
 grep -q "^verdict: uniform: " "$tmp/table" || fail "no verdict line: $(cat "$tmp/table")"
@@ -141,7 +151,7 @@ command -v parallel >/dev/null || fail "GNU parallel missing (scripts/bootstrap.
   --emit-jobs "$tmp/jobs.txt" --binary "$binary" --out "$tmp/sweep" >/dev/null ||
   fail "sweep --emit-jobs exited $?"
 [[ $(wc -l <"$tmp/jobs.txt") -eq 8 ]] || fail "expected 8 jobs: $(cat "$tmp/jobs.txt")"
-parallel --will-cite -j 2 <"$tmp/jobs.txt" || fail "a sweep job failed"
+bounded 600 parallel --will-cite -j 2 <"$tmp/jobs.txt" || fail "a sweep job failed"
 "$binary" sweep --merge "$tmp/sweep/runs" --out "$tmp/sweep" --json >"$tmp/merged.json" ||
   fail "sweep --merge exited $?"
 python3 - "$tmp/merged.json" "$tmp/sweep" <<'PY' || fail "bad merged sweep"
