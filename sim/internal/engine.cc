@@ -8,9 +8,10 @@
 // clock at that time; the round's sources and handlers advance the clock.
 // A round that moved packets is followed at once by the next; a round that
 // moved nothing (backpressure spin, or a packet pool momentarily empty)
-// retries kRetryNs later (longer after many in a row: RetryAt); a round that found nothing puts the
-// worker to sleep (WorkerSignal::sleeping = 1) until its RX queues' next arrival or a producer's
-// Wake, paying CostProfile::wakeup_ns if it idled longer than spin_ns.
+// retries kRetryNs later (longer after many in a row: RetryAt); a round
+// that found nothing puts the worker to sleep (WorkerSignal::sleeping = 1)
+// until its RX queues' next arrival or a producer's Wake, paying
+// CostProfile::wakeup_ns if it idled longer than spin_ns.
 //
 // Stalls (CostProfile::stall_gap_ns, stall_ns): each CPU loses its worker
 // for stall_ns (or a length drawn from the profile's stall quantiles,
@@ -31,11 +32,11 @@
 // to a pending total spent at the next poll, and a producer retrying for
 // long behind a stalled consumer piled up seconds of it, which stalled it
 // in turn while the consumer retried: the clock ran away (netisr compare
-// under load, 2026-12-07). A stream's stalls never overlap
-// one another; a private and a shared stall that do delay the worker by
-// their union (StallAdds), so a busy CPU loses about MeanStallNs() /
-// stall_gap_ns of its time (a little less where the two streams overlap:
-// nothing at this VM's ~25 us every ~0.6 ms).
+// under load, 2026-12-07). A stream's stalls never overlap one another; a
+// private and a shared stall that do delay the worker by their union
+// (StallAdds), so a busy CPU loses about MeanStallNs() / stall_gap_ns of
+// its time (a little less where the two streams overlap: nothing at this
+// VM's ~25 us every ~0.6 ms).
 // A stall that began in a worker's last round after its last StallWithin
 // is judged at the next round as if it had begun between rounds: that
 // round's packets do not finish later.
