@@ -15,7 +15,8 @@ fail() {
 }
 
 # bounded <seconds> <command...>: the command, killed if it runs longer, so a
-# hang fails here, named (exit 124), not at bazel's 900 s with no output.
+# hang fails here, named (exit 124; 137 if it ignored TERM), not at bazel's
+# 900 s with no output.
 # The bounds are a few times what each takes under ASan beside the
 # suite's other tests (the whole script: ~240 s there, ~110 s without).
 bounded() {
@@ -151,7 +152,7 @@ command -v parallel >/dev/null || fail "GNU parallel missing (scripts/bootstrap.
   --emit-jobs "$tmp/jobs.txt" --binary "$binary" --out "$tmp/sweep" >/dev/null ||
   fail "sweep --emit-jobs exited $?"
 [[ $(wc -l <"$tmp/jobs.txt") -eq 8 ]] || fail "expected 8 jobs: $(cat "$tmp/jobs.txt")"
-bounded 600 parallel --will-cite -j 2 <"$tmp/jobs.txt" || fail "a sweep job failed"
+bounded 600 parallel --will-cite -j 2 <"$tmp/jobs.txt" || fail "a sweep job failed ($?)"
 "$binary" sweep --merge "$tmp/sweep/runs" --out "$tmp/sweep" --json >"$tmp/merged.json" ||
   fail "sweep --merge exited $?"
 python3 - "$tmp/merged.json" "$tmp/sweep" <<'PY' || fail "bad merged sweep"
