@@ -189,19 +189,21 @@ struct TableCounts {
 class ConnectionTable;
 
 // The global strategy's serialisation of TCP input, as FreeBSD 8-10's
-// tcp_input did it (7's held the lock for every segment): a segment with SYN, FIN or RST, or one
-// for a listener or a connection not ESTABLISHED, is processed from lookup to output with the
-// table's info lock held exclusively (INP_INFO_WLOCK, "ti_locked"), so that connection set-up and
-// tear-down never race a lookup. That is the contention Watson (BSDCan 2007) and the pcbgroups
-// (in_pcbgroup.c) set out to remove; the lookup-only discipline alone (the rest of `global`) is
-// FreeBSD 11's. While a thread holds a non-empty section, its own Insert,
-// Lookup, LookupRef, Remove and ForEach on that table take no table lock
-// (the section holds it); other threads wait for it. Every other strategy
-// gives an empty section: what they exist to avoid. Movable, not copyable,
-// but ended on the thread that began it (else a fatal error); nesting on
-// one thread gives an empty inner section, and a thread holds one table's
-// section at a time. The holder must not take a section while it holds an
-// inpcb lock (order: table -> inpcb).
+// tcp_input did it (7's held the lock for every segment): a segment with
+// SYN, FIN or RST, or one for a listener or a connection not ESTABLISHED,
+// is processed from lookup to output with the table's info lock held
+// exclusively (INP_INFO_WLOCK, "ti_locked"), so that connection set-up and
+// tear-down never race a lookup. That is the contention Watson (BSDCan
+// 2007) and the pcbgroups (in_pcbgroup.c) set out to remove; the lookup-
+// only discipline alone (the rest of `global`) is FreeBSD 11's. While a
+// thread holds a non-empty section, its own Insert, Lookup, LookupRef,
+// Remove and ForEach on that table take no table lock (the section holds
+// it); other threads wait for it. Every other strategy gives an empty
+// section: what they exist to avoid. Movable, not copyable, but ended on
+// the thread that began it (else a fatal error); nesting on one thread
+// gives an empty inner section, and a thread holds one table's section at a
+// time. The holder must not take a section while it holds an inpcb lock
+// (order: table -> inpcb).
 class InputSection {
  public:
   InputSection() = default;

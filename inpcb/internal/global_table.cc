@@ -69,19 +69,6 @@ class GlobalTable final : public TableBase {
     return InsertLocked(t, flowid);
   }
 
-  Result<LockedInpcb> InsertLocked(const FourTuple& t, uint32_t flowid) REQUIRES(info_) {
-    const bool listener = t.listener();
-    ConnHash& hash = listener ? listeners_ : conns_;
-    if (hash.Find(t, TupleHash(t)) != nullptr) return Duplicate(t);
-    Inpcb* inp = InpcbAccess::New(t, listener ? 0 : flowid, 0, /*locked=*/true, settings_.free_hook,
-                                  settings_.free_hook_arg);
-    InpcbAccess::Ref(*inp);   // the caller's; the creation reference is the table's
-    InpcbAccess::Lock(*inp);  // info -> inpcb; invisible until linked
-    hash.Insert(inp);
-    (listener ? listener_count_ : conn_count_).Add();
-    return InpcbAccess::AdoptLocked(inp);
-  }
-
   Status Remove(LockedInpcb& l) override {
     if (!l) return EmptyRemove();
     Inpcb* inp = l.get();
@@ -139,6 +126,19 @@ class GlobalTable final : public TableBase {
     if (tls_section != this) Fatal("global table: an input section ended off its thread");
     tls_section = nullptr;
     info_.unlock();
+  }
+
+  Result<LockedInpcb> InsertLocked(const FourTuple& t, uint32_t flowid) REQUIRES(info_) {
+    const bool listener = t.listener();
+    ConnHash& hash = listener ? listeners_ : conns_;
+    if (hash.Find(t, TupleHash(t)) != nullptr) return Duplicate(t);
+    Inpcb* inp = InpcbAccess::New(t, listener ? 0 : flowid, 0, /*locked=*/true, settings_.free_hook,
+                                  settings_.free_hook_arg);
+    InpcbAccess::Ref(*inp);   // the caller's; the creation reference is the table's
+    InpcbAccess::Lock(*inp);  // info -> inpcb; invisible until linked
+    hash.Insert(inp);
+    (listener ? listener_count_ : conn_count_).Add();
+    return InpcbAccess::AdoptLocked(inp);
   }
 
   void Unlink(Inpcb* inp) REQUIRES(info_) {
