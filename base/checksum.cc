@@ -23,18 +23,6 @@ bool ChecksumOk(const uint8_t* data, size_t len, uint32_t initial) {
   return s.FoldNative() == 0xffff;
 }
 
-bool Ipv4L4ChecksumOk(const uint8_t* ip, const uint8_t* l4, size_t len, uint8_t protocol) {
-  // The pseudo-header (RFC 793 section 3.1) in native order: source and
-  // destination are adjacent in the IPv4 header (bytes 12..19), one word;
-  // then the zero byte and protocol, and the length, as big-endian words.
-  const uint8_t rest[4] = {0, protocol, static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
-  NativeSum s;
-  s.Add(NativeSum::Native64(ip + 12));
-  s.Add(NativeSum::Native32(rest));
-  s.AddBytes(l4, len);
-  return s.FoldNative() == 0xffff;
-}
-
 uint32_t PseudoHeaderSum4(const uint8_t* src, const uint8_t* dst, uint8_t protocol,
                           uint16_t length) {
   return uint32_t{Load16(src)} + Load16(src + 2) + Load16(dst) + Load16(dst + 2) + protocol +

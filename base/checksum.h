@@ -24,6 +24,7 @@
 #pragma once
 
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -73,6 +74,46 @@ struct NativeSum {
       uint16_t w = 0;  // the odd byte is the high-order (first) byte of its word
       std::memcpy(&w, p, 1);
       Add(w);
+    }
+  }
+  // AddBytes for len >= 8 (checked with assert): the last len % 8 bytes
+  // come from the 8-byte load that ends at the last byte, shifted past the
+  // bytes already summed, instead of a 4-, 2- and 1-byte ladder (~10
+  // instructions and three branches a call less; the TCP segments of
+  // 64-byte frames end mid-word).
+  [[gnu::always_inline]] void AddBytesAtLeast8(const uint8_t* p, size_t len) {
+    assert(len >= 8);
+    const uint8_t* end = p + len;
+    const size_t tail = len & 7;
+    len -= tail;
+    while (len >= 32) {
+      Add(Native64(p));
+      Add(Native64(p + 8));
+      Add(Native64(p + 16));
+      Add(Native64(p + 24));
+      p += 32;
+      len -= 32;
+    }
+    while (len != 0) {
+      Add(Native64(p));
+      p += 8;
+      len -= 8;
+    }
+    if (tail != 0) {
+      // The tail's bytes keep their offsets within a word: byte j of the
+      // tail lands in byte j of the word, the rest are zero.
+      const uint64_t last = Native64(end - 8);
+      const unsigned shift = 8 * (8 - static_cast<unsigned>(tail));
+      Add(std::endian::native == std::endian::little ? last >> shift : last << shift);
+    }
+  }
+  // The IPv4 pseudo-header's zero byte, protocol and 16-bit length as one
+  // native-order word: the bytes {0, protocol, length (big-endian)}.
+  static uint32_t Pseudo4Rest(uint8_t protocol, uint16_t length) {
+    if constexpr (std::endian::native == std::endian::little) {
+      return uint32_t{protocol} << 8 | uint32_t{__builtin_bswap16(length)} << 16;
+    } else {
+      return uint32_t{protocol} << 16 | length;
     }
   }
   // A host-order partial sum (of 16-bit words, as PseudoHeaderSum4 gives),
@@ -133,10 +174,25 @@ inline bool Ipv4HeaderOk(const uint8_t* ip) {
   return s.FoldNative() == 0xffff;
 }
 
-// ChecksumOk of a TCP or UDP segment (`len` bytes at `l4`) over IPv4, the
-// pseudo-header's addresses read from the IPv4 header at `ip`: the same
-// result as ChecksumOk(l4, len, PseudoHeaderSum4(...)), in one accumulator.
-bool Ipv4L4ChecksumOk(const uint8_t* ip, const uint8_t* l4, size_t len, uint8_t protocol);
+// ChecksumOk of a TCP or UDP segment (`len` bytes at `l4`, len <= 65535)
+// over IPv4, the pseudo-header's addresses read from the IPv4 header at
+// `ip`: the same result as ChecksumOk(l4, len, PseudoHeaderSum4(...)), in
+// one accumulator. Inline: the parse chain's fast path runs it per packet.
+// The pseudo-header (RFC 793 section 3.1) in native order: source and
+// destination are adjacent in the IPv4 header (bytes 12..19), one word;
+// then the zero byte and protocol, and the length, as big-endian words.
+[[gnu::always_inline]] inline bool Ipv4L4ChecksumOk(const uint8_t* ip, const uint8_t* l4,
+                                                    size_t len, uint8_t protocol) {
+  internal::NativeSum s;
+  s.Add(internal::NativeSum::Native64(ip + 12));
+  s.Add(internal::NativeSum::Pseudo4Rest(protocol, static_cast<uint16_t>(len)));
+  if (len >= 8) [[likely]] {  // every TCP segment, every UDP datagram
+    s.AddBytesAtLeast8(l4, len);
+  } else {
+    s.AddBytes(l4, len);
+  }
+  return s.FoldNative() == 0xffff;
+}
 
 // Partial (unfolded) sums of the pseudo-headers, for `initial` above.
 // IPv4: source, destination (4 bytes each, wire order), zero, protocol,

@@ -440,10 +440,17 @@ bool Dispatcher::HybridChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId prot
   if (cc.here < 0 || cc.here_dispatching ||
       workstreams_[cc.here]->protos[proto].qlen.load(std::memory_order_relaxed) != 0)
     return false;
-  const uint32_t mask = settings_.flow_buckets - 1;
-  for (const Packet* pkt : chunk) {
-    if (!pkt->has_flowid() || HintedWorkstream(pe, pkt->flowid & mask, pkt->flowid) != cc.here)
-      return false;
+  if (nws_ == 1) {
+    // One workstream, this one: every flow and every valid hint lead here.
+    for (const Packet* pkt : chunk) {
+      if (!pkt->has_flowid()) return false;
+    }
+  } else {
+    const uint32_t mask = settings_.flow_buckets - 1;
+    for (const Packet* pkt : chunk) {
+      if (!pkt->has_flowid() || HintedWorkstream(pe, pkt->flowid & mask, pkt->flowid) != cc.here)
+        return false;
+    }
   }
   if (!NothingOutstanding(*cc.prod, pe)) return false;
   pe.lane(cc.prod->index, cc.here).hybrid_dispatched.Add(chunk.size());

@@ -460,13 +460,34 @@ size_t DpdkPort::DrainRx() {
   return total;
 }
 
+inline Packet* DpdkPort::InitRxPacket(rte_mbuf* mb, const RxSetup& s, uint64_t seq) {
+  Packet* p = new (rte_mbuf_to_priv(mb)) Packet;
+  p->data = rte_pktmbuf_mtod(mb, uint8_t*);
+  p->len = mb->data_len;
+  p->source = s.source;
+  p->ingress_ns = s.now_ns;
+  p->seq = seq;
+  p->backing = mb;
+  p->release = &DpdkPort::ReleaseMbuf;
+  p->release_bulk = &DpdkPort::ReleaseMbufBulk;
+  p->rx_csum_good = RxCsumGood(mb->ol_flags, mb->packet_type);
+  return p;
+}
+
 size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
   if (queue >= rx_.size()) return 0;
   RegisterThreadAsLcore();
   internal::DpdkRxQueue& q = *rx_[queue];
-  const uint64_t now = sched::FastClock::Global().NowNs();
-  const uint16_t source = SourceId(config_.port_id, queue);
+  // Loop invariants in locals: the descriptor's 1-byte stores may alias
+  // anything, so members read in the loop would be loaded again per packet.
+  const RxSetup setup{SourceId(config_.port_id, queue),
+                      sched::FastClock::Global().NowNs(),
+                      hw_flowid_,
+                      config_.software_flowid_ipv4,
+                      config_.rss,
+                      hw_rss_hf_};
   const Toeplitz& toeplitz = Toeplitz::Default();
+  uint64_t seq = q.seq;
   size_t n = 0;
   uint64_t bytes = 0, multi = 0, hw = 0;
   // Multi-segment mbufs dropped count against out.size() too (Port::RxBurst
@@ -483,21 +504,12 @@ size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
         continue;
       }
       if (i + 1 < got) rte_prefetch0(rte_pktmbuf_mtod(m[i + 1], void*));
-      Packet* p = new (rte_mbuf_to_priv(mb)) Packet;
-      p->data = rte_pktmbuf_mtod(mb, uint8_t*);
-      p->len = mb->data_len;
-      p->source = source;
-      p->ingress_ns = now;
-      p->seq = ++q.seq;
-      p->backing = mb;
-      p->release = &DpdkPort::ReleaseMbuf;
-      p->release_bulk = &DpdkPort::ReleaseMbufBulk;
-      p->rx_csum_good = RxCsumGood(mb->ol_flags, mb->packet_type);
-      if (hw_flowid_ && (mb->ol_flags & RTE_MBUF_F_RX_RSS_HASH)) {
-        p->SetFlowId(mb->hash.rss, HwHashType(mb->packet_type, hw_rss_hf_));
+      Packet* p = InitRxPacket(mb, setup, ++seq);
+      if (setup.hw_flowid && (mb->ol_flags & RTE_MBUF_F_RX_RSS_HASH)) {
+        p->SetFlowId(mb->hash.rss, HwHashType(mb->packet_type, setup.hw_rss_hf));
         ++hw;
-      } else if (config_.software_flowid_ipv4 || !IsUntaggedIpv4({p->data, p->len})) {
-        const RssHash h = HashFrame(toeplitz, {p->data, p->len}, config_.rss);
+      } else if (setup.software_flowid_ipv4 || !IsUntaggedIpv4({p->data, p->len})) {
+        const RssHash h = HashFrame(toeplitz, {p->data, p->len}, setup.rss);
         p->SetFlowId(h.hash, h.type);
       }
       bytes += p->len;
@@ -505,6 +517,7 @@ size_t DpdkPort::RxBurst(uint16_t queue, std::span<Packet*> out) {
     }
     if (got < want) break;
   }
+  q.seq = seq;
   q.counters.packets.Add(n);
   q.counters.bytes.Add(bytes);
   if (multi != 0) {

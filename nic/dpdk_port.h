@@ -250,6 +250,18 @@ class DpdkPort final : public Port {
   Status Setup();
   static void ReleaseMbuf(Packet* pkt);
   static void ReleaseMbufBulk(std::span<Packet* const> pkts);
+  // What RxBurst's per-packet set-up reads, copied out of the members once
+  // a burst.
+  struct RxSetup {
+    uint16_t source;
+    uint64_t now_ns;
+    bool hw_flowid;
+    bool software_flowid_ipv4;
+    RssFields rss;
+    uint64_t hw_rss_hf;
+  };
+  // The Packet in `mb`'s private area, every field set but the flowid.
+  static Packet* InitRxPacket(rte_mbuf* mb, const RxSetup& s, uint64_t seq);
 
   const DpdkConfig config_;
   std::string name_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <span>
 #include <string>
 
@@ -22,6 +23,10 @@ struct ProtocolStack::Core {
                  const bool* fragment, uint8_t* slot);
   // Dispatches `pkts` (all bound for `next`) in runs of equal ingress source.
   void DispatchRuns(Layer next, Burst pkts);
+  // A terminal layer's stage every packet of which the fused Ethernet layer
+  // checked: delivered whole, their bytes untouched. False (nothing done)
+  // if any packet was not.
+  bool DeliverChecked(Layer layer, Burst stage);
 
   Netisr& nisr;
   const StackOptions options;
@@ -74,6 +79,13 @@ constexpr std::array<LayerSpec, kNumLayers> kLayers = {{
     {Layer::kEther, Policy::kSource},
 }};
 
+// Layout::checked_l4 in place: the one byte of meta a checked packet's
+// terminal layer reads and clears (the whole Layout's load and store cost
+// ~25 instructions a packet more; callgrind, benchmarks/nic's pipeline).
+uint8_t* CheckedL4(Packet& pkt) {
+  return reinterpret_cast<uint8_t*>(pkt.meta.data()) + offsetof(Layout, checked_l4);
+}
+
 // The bytes stage 1 will read of a packet that has been through `layer`'s
 // parent: its header at the Layout's offset. The Ethernet layer starts at 0.
 const uint8_t* HeaderOf(Layer layer, const Packet& pkt) {
@@ -97,7 +109,24 @@ void ProtocolStack::Core::Handle(Layer layer, Burst burst) {
   }
 }
 
+bool ProtocolStack::Core::DeliverChecked(Layer layer, Burst stage) {
+  // Cleared on delivery, so the Layout handed on is the layered chain's,
+  // and a packet a handler re-injects with this meta is parsed again. One
+  // pass: cleared as checked, set again if a packet was not.
+  for (size_t i = 0; i < stage.size(); ++i) {
+    uint8_t* checked = CheckedL4(*stage[i]);
+    if (*checked == 0) [[unlikely]] {
+      for (size_t j = 0; j < i; ++j) *CheckedL4(*stage[j]) = 1;
+      return false;
+    }
+    *checked = 0;
+  }
+  options.deliver(layer, stage);
+  return true;
+}
+
 void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
+  if (IsFusedTerminal(layer) && DeliverChecked(layer, stage)) return;
   const size_t n = stage.size();
   std::array<uint8_t, kMaxStageBurst> slot;
   const bool fused_ether = layer == Layer::kEther && options.fused_ipv4;
@@ -109,6 +138,11 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
   std::array<uint8_t, kMaxStageBurst> at_hook_index;
   std::array<bool, kMaxStageBurst> fragment;
   size_t n_hook = 0;
+  // Nonzero once a packet's slot differs from the first's (before the hook).
+  uint8_t differs = 0;
+  // Nonzero once a packet's ingress source differs from the first's.
+  const uint16_t source0 = n > 0 ? stage[0]->source : 0;
+  uint16_t other_source = 0;
 
   // 1. Validate. Prefetch two descriptors ahead and the next packet's
   // header (its descriptor was prefetched one iteration earlier), so that
@@ -118,6 +152,7 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
     if (i + 2 < n) __builtin_prefetch(stage[i + 2]);
     if (i + 1 < n) __builtin_prefetch(HeaderOf(layer, *stage[i + 1]));
     Packet& pkt = *stage[i];
+    other_source |= pkt.source ^ source0;
     Layout l;
     Step s;
     if (hooked) {
@@ -163,9 +198,8 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
     } else {
       l = GetLayout(pkt);
       if (l.checked_l4 != 0 && IsFusedTerminal(layer)) {
-        // Checked by the fused Ethernet layer. Cleared on delivery, so the
-        // Layout handed on is the layered chain's, and a packet a handler
-        // re-injects with this meta is parsed again.
+        // Checked by the fused Ethernet layer, in a stage with packets that
+        // were not (cleared as in DeliverChecked).
         s = Step::Deliver();
         l.checked_l4 = 0;
         SetLayout(pkt, l);
@@ -175,20 +209,24 @@ void ProtocolStack::Core::RunStages(Layer layer, Burst stage) {
       }
     }
     slot[i] = SlotOf(s, drops);
+    differs |= slot[i] ^ slot[0];
   }
 
-  if (n_hook > 0)
+  if (n_hook > 0) {
     HookStage(layer, fused_ether, {at_hook.data(), n_hook}, at_hook_index.data(), fragment.data(),
               slot.data());
+    differs = 0;
+    for (size_t i = 1; i < n; ++i) differs |= slot[i] ^ slot[0];
+  }
 
   // The common stage: every packet bound for one place (all TCP from the
   // fused Ethernet layer, all delivered at a terminal layer). The stage is
   // its own group; no sort.
-  bool uniform = n > 0 && slot[0] != kDropped && slot[0] != kTaken;
-  for (size_t i = 1; uniform && i < n; ++i) uniform = slot[i] == slot[0];
-  if (uniform) {
+  if (n > 0 && differs == 0 && slot[0] != kDropped && slot[0] != kTaken) {
     if (slot[0] == kDeliverSlot) {
       options.deliver(layer, stage);
+    } else if (other_source == 0) {  // one RX queue's burst: one run
+      nisr.DispatchBurst(source0, ids[slot[0]], stage);
     } else {
       DispatchRuns(static_cast<Layer>(slot[0]), stage);
     }
