@@ -21,7 +21,7 @@ constexpr std::array<uint8_t, 6> kSrcMac = {0x02, 0, 0, 0, 0, 0x01};
 uint32_t L4HeaderLen(const FrameSpec& s) {
   switch (s.l4) {
     case FrameSpec::L4::kTcp:
-      return wire::kTcpMinHeaderLen + (s.tcp_options ? 20 : 0);
+      return wire::kTcpMinHeaderLen + (s.tcp_options ? 20 : s.tcp_timestamps ? 12 : 0);
     case FrameSpec::L4::kUdp:
       return wire::kUdpHeaderLen;
     case FrameSpec::L4::kIcmpEcho:
@@ -121,6 +121,9 @@ std::vector<uint8_t> BuildFrame(const FrameSpec& s) {
                                               8, 10, 0,    0,    0, 1, 0, 0, 0, 0,  // timestamps
                                               1,                                    // NOP
                                               3, 3,  7};  // window scale 7
+        std::copy(std::begin(kOpts), std::end(kOpts), l4 + wire::kTcpMinHeaderLen);
+      } else if (s.tcp_timestamps) {
+        static constexpr uint8_t kOpts[12] = {1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1};
         std::copy(std::begin(kOpts), std::end(kOpts), l4 + wire::kTcpMinHeaderLen);
       }
       sum_offset = wire::kTcpChecksumOffset;

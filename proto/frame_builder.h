@@ -26,6 +26,9 @@ struct FrameSpec {
   uint32_t payload = 0;                     // payload bytes (a counting pattern)
   uint8_t ip_option_words = 0;              // IPv4: NOP-padded option words after the header
   bool tcp_options = false;  // TCP: MSS, SACK-permitted, timestamps, NOP, window scale
+  // TCP, without tcp_options: NOP, NOP, timestamps (12 bytes), as the
+  // segments of an established connection carry them (RFC 7323 appendix A).
+  bool tcp_timestamps = false;
   // IPv6: hop-by-hop first, then destination options headers, 8 bytes each.
   uint8_t ip6_ext_headers = 0;
   uint32_t pad_to = 0;  // Ethernet padding: zero bytes up to this frame length (60: minimum)

@@ -290,5 +290,49 @@ TEST(FastPath, DeliveredLayoutIsTheLayeredChainsOne) {
   EXPECT_TRUE(seen[true] == seen[false]);
 }
 
+// A terminal layer's stage can mix packets the fused Ethernet layer checked
+// with packets that entered at that layer: the checked ones are delivered
+// on their mark (here one whose payload changed since: the mark is trusted,
+// not re-verified), the others parsed. A stage whose first packet is
+// checked and second is not takes the per-packet route with the first's
+// mark intact; every delivered Layout has the mark cleared.
+TEST(FastPath, ATerminalStageMixingCheckedAndUncheckedPackets) {
+  FrameSpec s;
+  s.l4 = FrameSpec::L4::kTcp;
+  s.payload = 20;
+  const std::vector<uint8_t> frame = BuildFrame(s);
+  testing::StackHarness h("inline", 1, DispatchMode::kDirect);
+  std::vector<uint8_t> seen_marks;
+  h.on_deliver = [&](Layer, const Packet& p) { seen_marks.push_back(GetLayout(p).checked_l4); };
+  // checked + corrupted (delivered), unchecked + intact (delivered),
+  // unchecked + corrupted (dropped: bad checksum).
+  const struct { bool checked, corrupt; } kinds[] = {{true, true}, {false, false}, {false, true}};
+  {
+    Netisr::ProducerScope scope(h.nisr());
+    ASSERT_TRUE(scope.status().ok());
+    std::vector<Packet*> pkts;
+    for (const auto& k : kinds) {
+      Packet* p = h.pool().Alloc();
+      ASSERT_NE(p, nullptr);
+      std::memcpy(p->data, frame.data(), frame.size());
+      p->len = static_cast<uint32_t>(frame.size());
+      ASSERT_EQ(ParseFrame(*p).step.kind, Step::Kind::kDeliver);  // the Layout into meta
+      Layout l = GetLayout(*p);
+      l.checked_l4 = k.checked ? 1 : 0;
+      SetLayout(*p, l);
+      if (k.corrupt) p->data[p->len - 1] ^= 0x5a;
+      pkts.push_back(p);
+    }
+    h.nisr().DispatchBurst(0, h.stack().id(Layer::kTcp), pkts);
+  }
+  h.Drain();
+  h.nisr().Stop();
+  EXPECT_EQ(h.delivered(Layer::kTcp), 2u);
+  EXPECT_EQ(h.stack().drops().Get(ParseDrop::kBadTcpChecksum), 1u);
+  EXPECT_EQ(h.stack().drops().Total(), 1u);
+  EXPECT_EQ(seen_marks, (std::vector<uint8_t>{0, 0}));
+  EXPECT_EQ(h.pool().available(), h.pool().capacity());
+}
+
 }  // namespace
 }  // namespace netisr::proto

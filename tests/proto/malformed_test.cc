@@ -322,6 +322,41 @@ TEST_F(Malformed, BadTcpOptions) {
   ExpectDropped(b.f, ParseDrop::kBadTcpOptions);
 }
 
+// NOP, NOP, timestamps: the parsers' one-word shortcut passes the usual
+// layout; any other bytes there still go through the full walk.
+FrameSpec V4Timestamps() {
+  FrameSpec s;
+  s.l4 = FrameSpec::L4::kTcp;
+  s.payload = 10;
+  s.tcp_timestamps = true;
+  return s;
+}
+
+TEST_F(Malformed, AlignedTcpTimestampsPass) {
+  Built b = Build(V4Timestamps());
+  ASSERT_EQ(b.l4[12] >> 4, 8);  // 32 bytes of header
+  ExpectDelivered(b.f, Layer::kTcp);
+}
+
+TEST_F(Malformed, AlignedTcpTimestampsWithABadLength) {
+  Built b = Build(V4Timestamps());
+  b.l4[23] = 9;  // timestamps take 10
+  ExpectDropped(b.f, ParseDrop::kBadTcpOptions);
+}
+
+TEST_F(Malformed, AnOptionOfLengthOneWhereTheFirstNopWas) {
+  Built b = Build(V4Timestamps());
+  b.l4[20] = 2;  // MSS, its length byte the NOP that follows (1)
+  ExpectDropped(b.f, ParseDrop::kBadTcpOptions);
+}
+
+TEST_F(Malformed, NopThenEolEndsTheTcpOptions) {
+  Built b = Build(V4Timestamps());
+  b.l4[21] = 0;  // EOL: the rest is padding
+  ++b.l4[23];    // the same one's-complement sum (both low bytes of a word)
+  ExpectDelivered(b.f, Layer::kTcp);
+}
+
 TEST_F(Malformed, BadTcpChecksum) {
   Built b = Build(V6(L4::kTcp));
   b.l4[16] ^= 0x10;
