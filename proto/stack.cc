@@ -23,9 +23,10 @@ struct ProtocolStack::Core {
                  const bool* fragment, uint8_t* slot);
   // Dispatches `pkts` (all bound for `next`) in runs of equal ingress source.
   void DispatchRuns(Layer next, Burst pkts);
-  // Stage 1, validation: each packet's slot (the next layer, delivery or
-  // dropped) into `st`. ValidateFusedEther is the fused Ethernet layer
-  // without an IP hook; ValidateLayers every other layer.
+  // Stage 1, validation: each packet's slot (the next layer, delivery,
+  // dropped, or taken by the IP hook) into `st`. ValidateFusedEther is the
+  // fused Ethernet layer without an IP hook; ValidateLayers every other
+  // case (the fused Ethernet layer with a hook among them).
   struct StageSlots {
     std::array<uint8_t, kMaxStageBurst> slot;
     uint8_t differs = 0;        // nonzero once a slot differs from the first's
@@ -37,8 +38,8 @@ struct ProtocolStack::Core {
   // Stages 2 and 3: drops released, the rest dispatched or delivered by slot.
   void Route(Layer layer, Burst stage, const StageSlots& st);
   // A terminal layer's stage every packet of which the fused Ethernet layer
-  // checked: delivered whole, their bytes untouched. False (nothing done)
-  // if any packet was not.
+  // checked: delivered whole, their bytes untouched. False, with every mark
+  // as it was (set), if any packet was not.
   bool DeliverChecked(Layer layer, Burst stage);
 
   Netisr& nisr;

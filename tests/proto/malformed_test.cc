@@ -3,6 +3,7 @@
 // that reason, and its packet goes back to the pool.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "base/checksum.h"
@@ -347,6 +348,19 @@ TEST_F(Malformed, AlignedTcpTimestampsWithABadLength) {
 TEST_F(Malformed, AnOptionOfLengthOneWhereTheFirstNopWas) {
   Built b = Build(V4Timestamps());
   b.l4[20] = 2;  // MSS, its length byte the NOP that follows (1)
+  ExpectDropped(b.f, ParseDrop::kBadTcpOptions);
+}
+
+// The shortcut is for exactly 12 bytes of options: NOP, NOP, timestamps
+// followed by more options are walked, and a bad one after them caught.
+TEST_F(Malformed, AlignedTcpTimestampsFollowedByABadOption) {
+  FrameSpec s = V4(L4::kTcp);
+  s.tcp_options = true;  // 20 bytes of options, rewritten below
+  Built b = Build(s);
+  const uint8_t opts[20] = {1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1,  // NOP, NOP, timestamps
+                            2, 5, 0, 0,  0,                       // MSS of length 5
+                            1, 1, 1};
+  std::copy(std::begin(opts), std::end(opts), b.l4 + 20);
   ExpectDropped(b.f, ParseDrop::kBadTcpOptions);
 }
 

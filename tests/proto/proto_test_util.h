@@ -41,6 +41,7 @@ class StackHarness {
     o.fused_ipv4 = fused_ipv4;
     o.deliver = [this](Layer layer, Burst b) {
       delivered_[static_cast<size_t>(layer)].fetch_add(b.size(), std::memory_order_relaxed);
+      deliver_calls_.fetch_add(1, std::memory_order_relaxed);
       for (Packet* p : b) {
         if (on_deliver) on_deliver(layer, *p);
         Release(p);
@@ -87,6 +88,8 @@ class StackHarness {
     for (const auto& d : delivered_) n += d.load();
     return n;
   }
+  // Calls of StackOptions::deliver (each with a burst), over all layers.
+  uint64_t deliver_calls() const { return deliver_calls_.load(); }
   Netisr& nisr() { return *nisr_; }
   PacketPool& pool() { return *pool_; }
   ProtocolStack& stack() { return *stack_; }
@@ -96,6 +99,7 @@ class StackHarness {
   std::unique_ptr<PacketPool> pool_;
   std::unique_ptr<ProtocolStack> stack_;
   std::array<std::atomic<uint64_t>, kNumLayers> delivered_{};
+  std::atomic<uint64_t> deliver_calls_{0};
 };
 
 }  // namespace netisr::proto::testing
