@@ -29,9 +29,11 @@ struct ProtocolStack::Core {
   // case (the fused Ethernet layer with a hook among them).
   struct StageSlots {
     std::array<uint8_t, kMaxStageBurst> slot;
-    uint8_t differs = 0;        // nonzero once a slot differs from the first's
-    uint16_t source0 = 0;       // the first packet's ingress source
-    uint16_t other_source = 0;  // nonzero once a packet's source differs
+    uint8_t differs = 0;   // nonzero once a slot differs from the first's
+    uint16_t source0 = 0;  // the first packet's ingress source
+    // Zero when every packet is known to come from source0 (tracked by
+    // ValidateFusedEther only: elsewhere DispatchRuns finds the runs).
+    uint16_t other_source = 0;
   };
   void ValidateFusedEther(Burst stage, StageSlots& st);
   void ValidateLayers(Layer layer, Burst stage, StageSlots& st);
@@ -198,13 +200,13 @@ void ProtocolStack::Core::ValidateLayers(Layer layer, Burst stage, StageSlots& s
   std::array<uint8_t, kMaxStageBurst> at_hook_index;
   std::array<bool, kMaxStageBurst> fragment;
   size_t n_hook = 0;
+  st.other_source = 1;  // not tracked here
 
   if (n > 1) __builtin_prefetch(stage[1]);
   for (size_t i = 0; i < n; ++i) {
     if (i + 2 < n) __builtin_prefetch(stage[i + 2]);
     if (i + 1 < n) __builtin_prefetch(HeaderOf(layer, *stage[i + 1]));
     Packet& pkt = *stage[i];
-    st.other_source |= pkt.source ^ st.source0;
     Layout l;
     Step s;
     if (hooked) {
@@ -251,8 +253,12 @@ void ProtocolStack::Core::ValidateLayers(Layer layer, Burst stage, StageSlots& s
   if (n_hook > 0) {
     HookStage(layer, fused_ether, {at_hook.data(), n_hook}, at_hook_index.data(), fragment.data(),
               st.slot.data());
+    // Only a stage the hook left whole, bound for one place, is uniform
+    // (when it took the first packet, as a router's hook does, no pass).
     st.differs = 0;
-    for (size_t i = 1; i < n; ++i) st.differs |= st.slot[i] ^ st.slot[0];
+    if (st.slot[0] != kTaken && st.slot[0] != kDropped) {
+      for (size_t i = 1; i < n && st.differs == 0; ++i) st.differs = st.slot[i] != st.slot[0];
+    }
   }
 }
 
