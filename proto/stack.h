@@ -44,6 +44,9 @@
 //      flows keep their order) by next layer;
 //   3. dispatch: one netisr DispatchBurst per (next layer, run of equal
 //      ingress source), or one deliver() call per terminal layer.
+// A terminal layer's stage whose packets the fused Ethernet layer all
+// checked skips the three: its marks cleared, it is delivered whole
+// (callgrind figures in docs/benchmarks.md, "Fast path, third pass").
 // Bursts longer than StackOptions::stage_burst are cut into stages of that
 // size; stage_burst = 1 runs the same code one packet at a time, which is
 // what benchmarks/proto compares against (figures there).
