@@ -101,7 +101,6 @@ BurstOutcome Dispatcher::QueueBurst(uint16_t source, ProtocolId proto,
   } else {
     return false;
   }
-  if (pkt->proto != proto) pkt->proto = proto;
   if (pkt->source != source) pkt->source = source;
   lane->dispatched.Add(1);
   Workstream* const ws = prod->home;
@@ -254,10 +253,10 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
     ++prod->chunk;
     if (prod->direct_depth == 0) prod->direct_floor = prod->chunk;
     if (cc.feedback) cc.feedback->fill_fresh = 0;
-    // Pass 1: stamp. Stores only when the value changes: the packet's line
-    // may sit in another core's cache, and a needless store takes it away.
+    // Pass 1: stamp the ingress source. Stored only when it changes: the
+    // packet's line may sit in another core's cache, and a needless store
+    // takes it away.
     for (Packet* pkt : chunk) {
-      if (pkt->proto != proto) pkt->proto = proto;
       if (pkt->source != source) pkt->source = source;
     }
     if (policy == Policy::kSource) {

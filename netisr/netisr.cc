@@ -238,6 +238,8 @@ Result<ProtocolId> Dispatcher::Register(const ProtocolSpec& spec) {
   }
   for (uint32_t i = 0; i < settings_.flow_buckets; ++i) pe->hints[i].store(-1);
   memory_bytes_ += need;
+  if (spec.dispatch == DispatchMode::kAdaptive)
+    adaptive_spec_.store(true, std::memory_order_relaxed);
   protocols_[n] = std::move(pe);
   // Publishes the entry: pairs with the acquire loads of num_protocols_.
   num_protocols_.store(n + 1, std::memory_order_release);

@@ -15,7 +15,6 @@ namespace netisr {
 void Packet::ResetMetadata() {
   flowid = 0;
   hash_type = HashType::kNone;
-  proto = 0;
   source = 0;
   ingress_ns = 0;
   queued_ns = 0;

@@ -3,10 +3,10 @@
 //
 // A Packet is a descriptor, not a buffer: it points at bytes owned by someone
 // else (a pool buffer, a DPDK rte_mbuf, a test's array) and carries the
-// metadata netisr dispatches on (flowid and its hash type, ingress source,
-// protocol). Whoever finally consumes a packet calls Release(), which hands it
-// back to its owner through `release`; that indirection is what lets a
-// Packet live in an rte_mbuf's private area and wrap the mbuf without a copy.
+// metadata netisr dispatches on (flowid and its hash type, ingress source).
+// Whoever finally consumes a packet calls Release(), which hands it back to
+// its owner through `release`; that indirection is what lets a Packet live
+// in an rte_mbuf's private area and wrap the mbuf without a copy.
 //
 // PacketPool follows DPDK's mempool: every descriptor and buffer is
 // allocated once, up front; Alloc/Release only move a 32-bit index, with no
@@ -100,8 +100,9 @@ struct alignas(64) Packet {
   // Flowid (e.g. the RSS hash) and what it was computed from.
   uint32_t flowid = 0;
   HashType hash_type = HashType::kNone;
-  // The protocol this packet is being dispatched to (set by netisr).
-  ProtocolId proto = 0;
+  // (No protocol field: netisr's queues are per protocol and a handler is
+  // registered per protocol, so nothing read one; stamping it cost ~3
+  // instructions a packet on each dispatch, docs/benchmarks.md.)
   // Ingress identity (NIC port/queue or synthetic source); the source policy
   // maps it to a workstream.
   uint16_t source = 0;

@@ -251,6 +251,12 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   // after, so readers that load num_protocols_ with acquire need no lock.
   std::array<std::unique_ptr<ProtocolEntry>, kMaxProtocols> protocols_;
   std::atomic<int> num_protocols_{0};
+  // True once a protocol registered with DispatchMode::kAdaptive (specs do
+  // not change after). Written under reg_mu_ before num_protocols_'s
+  // release store; read relaxed by Backpressured, which skips its pass over
+  // the protocols without it (a round that misses a fresh registration
+  // only holds back one round later).
+  std::atomic<bool> adaptive_spec_{false};
   // ProtocolMemoryBytes summed over the registered protocols; under reg_mu_.
   uint64_t memory_bytes_ GUARDED_BY(reg_mu_) = 0;
   std::vector<std::unique_ptr<Workstream>> workstreams_;  // nws_, fixed

@@ -356,8 +356,17 @@ TEST(Adaptive, AWorkerThatKeepsUpWithItsSourceIsNotSaturated) {
 // queue holds. In adaptive mode worker 0 stops polling while its lane fills
 // that queue past backpressure_fill, so nothing is dropped; deferred mode,
 // which tail-drops as FreeBSD does, shows what the test would see without.
+// A deferred protocol under an adaptive override is held back too (the
+// poll loop's shortcut for "no adaptive protocol" reads the override).
 TEST(Adaptive, BackpressureHoldsTheSourceInsteadOfDropping) {
-  for (DispatchMode mode : {DispatchMode::kAdaptive, DispatchMode::kDeferred}) {
+  const struct {
+    DispatchMode spec;
+    bool override_adaptive;
+  } cases[] = {{DispatchMode::kAdaptive, false},
+               {DispatchMode::kDeferred, false},
+               {DispatchMode::kDeferred, true}};
+  for (const auto& c : cases) {
+    const DispatchMode mode = c.override_adaptive ? DispatchMode::kAdaptive : c.spec;
     auto nisr = MakeNetisr("threads", UnboundWorkers(2));
     ASSERT_NE(nisr, nullptr);
     Checker checker(16);
@@ -367,10 +376,11 @@ TEST(Adaptive, BackpressureHoldsTheSourceInsteadOfDropping) {
       if (Netisr::CurrentWorkstream() == 1) Spin(20'000 * b.size());
       checker.Handle(b);
     };
-    spec.dispatch = mode;
+    spec.dispatch = c.spec;
     spec.qlimit = 64;
     auto proto = nisr->Register(spec);
     ASSERT_TRUE(proto.ok());
+    if (c.override_adaptive) nisr->SetDispatchOverride(DispatchMode::kAdaptive);
     for (uint32_t f = 0; f < 8; ++f) ASSERT_TRUE(nisr->SetFlowAffinity(*proto, f, 1).ok());
     auto pool = MakePool(1024);
     SeqSource src(*pool, *proto, 0, Range(0, 8), 2000);
