@@ -255,9 +255,18 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
     if (cc.feedback) cc.feedback->fill_fresh = 0;
     // Pass 1: stamp the ingress source. Stored only when it changes: the
     // packet's line may sit in another core's cache, and a needless store
-    // takes it away.
-    for (Packet* pkt : chunk) {
-      if (pkt->source != source) pkt->source = source;
+    // takes it away. For a kFlow protocol, whether every packet has a
+    // flowid, in the same pass (what DirectChunk and HybridChunk need).
+    bool all_flowids = true;
+    if (policy == Policy::kFlow) {
+      for (Packet* pkt : chunk) {
+        if (pkt->source != source) pkt->source = source;
+        all_flowids &= pkt->has_flowid();
+      }
+    } else {
+      for (Packet* pkt : chunk) {
+        if (pkt->source != source) pkt->source = source;
+      }
     }
     if (policy == Policy::kSource) {
       // One workstream and one decision for the whole chunk (see above).
@@ -276,7 +285,7 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
         continue;
       }
       for (Packet* pkt : chunk) ch.Stage(pkt, target);
-    } else if (policy == Policy::kFlow &&
+    } else if (policy == Policy::kFlow && all_flowids &&
                ((cc.mode == DispatchMode::kDirect && DirectChunk(cc, pe, chunk)) ||
                 (cc.mode == DispatchMode::kHybrid && HybridChunk(cc, pe, proto, chunk)))) {
       // Every packet runs here: no bucket state to keep (see DirectChunk).
@@ -407,11 +416,9 @@ bool Dispatcher::NothingOutstanding(const Producer& prod, ProtocolEntry& pe) con
 // packet, not per bucket and chunk: a SetFlowAffinity racing with the chunk
 // can split one bucket's `dispatched` count over two lanes (statistics
 // only; every packet runs here either way). A packet without a flowid needs
-// m2flow, in order with the decisions: the general path then.
+// m2flow, in order with the decisions: the general path then (Enter calls
+// this for a chunk whose every packet has a flowid).
 bool Dispatcher::DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packet* const> chunk) {
-  for (const Packet* pkt : chunk) {
-    if (!pkt->has_flowid()) return false;
-  }
   if (!NothingOutstanding(*cc.prod, pe)) return false;
   if (nws_ == 1) {
     // One lane: every flow and every valid hint lead to workstream 0.
@@ -439,16 +446,12 @@ bool Dispatcher::HybridChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId prot
   if (cc.here < 0 || cc.here_dispatching ||
       workstreams_[cc.here]->protos[proto].qlen.load(std::memory_order_relaxed) != 0)
     return false;
-  if (nws_ == 1) {
-    // One workstream, this one: every flow and every valid hint lead here.
-    for (const Packet* pkt : chunk) {
-      if (!pkt->has_flowid()) return false;
-    }
-  } else {
+  // Every packet has a flowid (Enter checked). With one workstream, this
+  // one, every flow and every valid hint lead here.
+  if (nws_ > 1) {
     const uint32_t mask = settings_.flow_buckets - 1;
     for (const Packet* pkt : chunk) {
-      if (!pkt->has_flowid() || HintedWorkstream(pe, pkt->flowid & mask, pkt->flowid) != cc.here)
-        return false;
+      if (HintedWorkstream(pe, pkt->flowid & mask, pkt->flowid) != cc.here) return false;
     }
   }
   if (!NothingOutstanding(*cc.prod, pe)) return false;

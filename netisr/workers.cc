@@ -117,6 +117,9 @@ bool Dispatcher::PollSources(int worker) {
 }
 
 void Dispatcher::TickLoad(Workstream& ws, uint64_t now) {
+  // The depth (a load from each protocol's queue) only when the meter
+  // publishes, once a window, not twice every poll round.
+  if (!ws.meter->TickDue(now)) return;
   int64_t depth = 0;
   const int nproto = num_protocols_.load(std::memory_order_acquire);
   for (int x = 0; x < nproto; ++x) depth += ws.protos[x].qlen.load(std::memory_order_relaxed);

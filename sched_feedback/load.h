@@ -100,6 +100,11 @@ class LoadMeter {
   void AddQueueDelay(uint64_t ns);
   // Publishes if the window has elapsed; `queue_depth` is the current total.
   void Tick(uint64_t now_ns, uint32_t queue_depth);
+  // True when a Tick at `now_ns` would do anything (the window has elapsed,
+  // or none has started): a caller may skip computing the depth otherwise.
+  bool TickDue(uint64_t now_ns) const {
+    return window_start_ == 0 || now_ns - window_start_ >= cfg_.window_ns;
+  }
 
  private:
   static double Blend(double old_v, double new_v, double alpha) {

@@ -154,14 +154,15 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   // adaptive mode, in passes (entry.cc).
   void ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                          std::span<Packet* const> chunk, Chunk& ch);
-  // Direct mode's chunk at a time: true (and each packet counted on its
-  // lane) when every packet of `chunk` runs here, which holds when each has
-  // a flowid and this producer has nothing of the protocol outstanding in
-  // any lane (then no bucket has anything queued to wait behind).
+  // Direct mode's chunk at a time, for a chunk whose every packet has a
+  // flowid: true (and each packet counted on its lane) when every packet
+  // runs here, which holds when this producer has nothing of the protocol
+  // outstanding in any lane (then no bucket has anything queued to wait
+  // behind).
   bool DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packet* const> chunk);
-  // The hybrid rule's chunk at a time: true (and each packet counted) when
-  // every packet of `chunk` runs here under it with no bucket to wait
-  // behind (entry.cc).
+  // The hybrid rule's chunk at a time, for a chunk whose every packet has a
+  // flowid: true (and each packet counted) when every packet runs here
+  // under it with no bucket to wait behind (entry.cc).
   bool HybridChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                    std::span<Packet* const> chunk);
   // True once every lane this producer pushed into for `pe` has drained.
