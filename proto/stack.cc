@@ -253,22 +253,22 @@ void ProtocolStack::Core::ValidateLayers(Layer layer, Burst stage, StageSlots& s
   if (n_hook > 0) {
     HookStage(layer, fused_ether, {at_hook.data(), n_hook}, at_hook_index.data(), fragment.data(),
               st.slot.data());
-    // Only a stage the hook left whole, bound for one place, is uniform
-    // (when it took the first packet, as a router's hook does, no pass).
     st.differs = 0;
-    if (st.slot[0] != kTaken && st.slot[0] != kDropped) {
-      for (size_t i = 1; i < n && st.differs == 0; ++i) st.differs = st.slot[i] != st.slot[0];
-    }
+    for (size_t i = 1; i < n; ++i) st.differs |= st.slot[i] ^ st.slot[0];
   }
 }
 
 void ProtocolStack::Core::Route(Layer layer, Burst stage, const StageSlots& st) {
   const size_t n = stage.size();
   const auto& slot = st.slot;
+  // A router's stage: the IP hook took every packet. Nothing left to do
+  // (the pass below costs ~20 instructions a packet to find nothing;
+  // callgrind, `netisr router`).
+  if (n > 0 && st.differs == 0 && slot[0] == kTaken) return;
   // The common stage: every packet bound for one place (all TCP from the
   // fused Ethernet layer, all delivered at a terminal layer). The stage is
   // its own group; no sort.
-  if (n > 0 && st.differs == 0 && slot[0] != kDropped && slot[0] != kTaken) {
+  if (n > 0 && st.differs == 0 && slot[0] != kDropped) {
     if (slot[0] == kDeliverSlot) {
       options.deliver(layer, stage);
     } else if (st.other_source == 0) {  // one RX queue's burst: one run
