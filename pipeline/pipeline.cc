@@ -409,28 +409,33 @@ void Pipeline::Stop() {
   c.state.store(State::kStopped, std::memory_order_relaxed);
 }
 
-void Pipeline::Send(uint16_t port, Packet* frame) {
+void Pipeline::Send(uint16_t port, Packet* frame) { SendBurst(port, {&frame, 1}); }
+
+void Pipeline::SendBurst(uint16_t port, std::span<Packet* const> frames) {
   Core& c = *core_;
+  const uint64_t n = frames.size();
   const int ws = Netisr::CurrentWorkstream();
   if (ws < 0 || ws >= c.nws || c.stages.empty()) {
-    Release(frame);
-    c.tx_off_worker.AddShared();
+    ReleaseBulk(frames);
+    c.tx_off_worker.AddShared(n);
     return;
   }
   if (port >= c.ports.size()) {
-    Release(frame);
-    c.workers[ws]->tx_bad_port.Add();
+    ReleaseBulk(frames);
+    c.workers[ws]->tx_bad_port.Add(n);
     return;
   }
   TxStage& s = c.stage(port, ws);
   if (c.ports[port].ntx == 0) {
-    Release(frame);
-    s.no_queue.Add();
+    ReleaseBulk(frames);
+    s.no_queue.Add(n);
     return;
   }
-  if (s.n == 0) s.first_ns = c.clock->NowNs();
-  s.pkts[s.n++] = frame;
-  if (s.n >= c.options.tx_burst) c.SendStage(port, ws);
+  for (Packet* frame : frames) {
+    if (s.n == 0) s.first_ns = c.clock->NowNs();
+    s.pkts[s.n++] = frame;
+    if (s.n >= c.options.tx_burst) c.SendStage(port, ws);
+  }
 }
 
 Packet* Pipeline::AllocFrame() { return core_->frame_pool->Alloc(); }

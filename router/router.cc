@@ -76,6 +76,13 @@ struct alignas(64) WorkerState {
   std::vector<SolicitRequest> solicits;  // Tick's output (worker 0)
   std::vector<Packet*> unresolved;       // Tick's output (worker 0)
   uint64_t next_tick_ns = 0;             // worker 0
+  // Frames staged while a RouteChunk runs (`batching`), sent at its end in
+  // runs of one port (Pipeline::SendBurst), in the order staged, so each
+  // port's frames keep their order. Empty outside RouteChunk.
+  bool batching = false;
+  size_t out_n = 0;
+  std::array<Packet*, 64> out;
+  std::array<uint16_t, 64> out_port;
 };
 
 struct PortInfo {
@@ -198,7 +205,25 @@ struct Router::Core {
     const int ws = Netisr::CurrentWorkstream();
     return ws >= 0 && static_cast<size_t>(ws) < workers.size() ? workers[ws].get() : nullptr;
   }
-  void Stage(WorkerState&, uint16_t port, Packet* frame) { pipe->Send(port, frame); }
+  void Stage(WorkerState& w, uint16_t port, Packet* frame) {
+    if (!w.batching) {
+      pipe->Send(port, frame);
+      return;
+    }
+    if (w.out_n == w.out.size()) SendStaged(w);
+    w.out[w.out_n] = frame;
+    w.out_port[w.out_n++] = port;
+  }
+  // Sends what Stage batched, in runs of equal port.
+  void SendStaged(WorkerState& w) {
+    for (size_t i = 0; i < w.out_n;) {
+      size_t j = i + 1;
+      while (j < w.out_n && w.out_port[j] == w.out_port[i]) ++j;
+      pipe->SendBurst(w.out_port[i], {w.out.data() + i, j - i});
+      i = j;
+    }
+    w.out_n = 0;
+  }
   // An echo reply's source MAC is the port's own, not the request's
   // destination (a group or, on a promiscuous port, another host's MAC).
   void ReplyFrom(uint16_t port, Packet& reply) {
@@ -259,6 +284,7 @@ void Router::Core::RouteChunk(WorkerState& w, Layer l3, std::span<Packet* const>
   }
   const NextHop* hops[kRouteChunk];  // into the table: valid until Hook's Offline
   if (!v6 && m > 0) routes->Lookup4Burst({dst4, m}, {hops, m});
+  w.batching = true;
   for (size_t j = 0; j < m; ++j) {
     Packet* p = pkts[at[j]];
     const Layout l = GetLayout(*p);
@@ -312,6 +338,8 @@ void Router::Core::RouteChunk(WorkerState& w, Layer l3, std::span<Packet* const>
     Transmit(w, nh, nh.connected() ? IpAddr::V6(dst6) : nh.gateway, p, l, now, memo);
     memo.hop = nullptr;  // hop6 is this iteration's copy
   }
+  SendStaged(w);
+  w.batching = false;
 }
 
 Router::Core::Admit Router::Core::AdmitTransit(WorkerState& w, bool v6, Packet* p) {

@@ -226,6 +226,40 @@ TEST(TxFlush, AFullStageIsSentAtOnce) {
   rig.ExpectConservation();
 }
 
+// SendBurst: a hook that sends its stage's transit frames in one call
+// gets the same TX bursts and order as one Send each, and off a worker the
+// frames are released and counted, as Send's are.
+TEST(TxFlush, SendBurstStagesLikeSendsInOrder) {
+  PipelineOptions o = Inline(DispatchMode::kDirect);
+  o.tx_burst = 4;
+  Pipeline* raw = nullptr;
+  o.ip_hook = [&raw](proto::Layer l3, std::span<Packet* const> pkts, proto::IpVerdict* v) {
+    std::vector<Packet*> out;
+    for (size_t i = 0; i < pkts.size(); ++i) {
+      if (!IsTransit(*pkts[i], l3)) continue;
+      v[i] = proto::IpVerdict::kTaken;
+      out.push_back(pkts[i]);
+    }
+    raw->SendBurst(1, out);
+  };
+  Rig rig(std::move(o));
+  raw = rig.raw;
+  const auto frames = Many(10);
+  rig.ports[0]->AddFrames(0, frames);
+  rig.RunToIdle();
+  EXPECT_EQ(rig.ports[1]->tx_bursts(0), (std::vector<size_t>{4, 4, 2}));
+  EXPECT_EQ(rig.ports[1]->tx_frames(0), frames);
+  const PipelineStats st = rig.pipe->Stats();
+  EXPECT_EQ(st.rx_packets, st.tx_packets);
+  EXPECT_EQ(rig.pool->available(), kPool);
+
+  Packet* f[2] = {rig.pipe->AllocFrame(), rig.pipe->AllocFrame()};
+  ASSERT_NE(f[0], nullptr);
+  ASSERT_NE(f[1], nullptr);
+  rig.pipe->SendBurst(0, f);  // from this (control) thread
+  EXPECT_EQ(rig.pipe->Stats().drops.at("tx_off_worker"), 2u);
+}
+
 TEST(TxFlush, DeferredDispatchSendsAtTheEndOfEachDrainedBurst) {
   PipelineOptions o = Inline(DispatchMode::kDeferred);
   o.tx_flush_us = 10000;
