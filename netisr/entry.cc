@@ -201,7 +201,7 @@ int LastRan(const Bucket& b) {
 }  // namespace
 
 // Classification of a chunk runs in passes over the whole chunk (VPP's
-// vectors, DPDK's burst APIs): first every packet's protocol and source are
+// vectors, DPDK's burst APIs): first every packet's ingress source is
 // stamped and, for flow buckets, the bucket index is computed and its slot
 // prefetched; then the decisions are made in arrival order (a bucket's state
 // depends on its earlier packets); then the staged packets are pushed, one

@@ -46,7 +46,7 @@ bool Dispatcher::RunOnce(int worker) {
 
 bool Dispatcher::Backpressured(int w, uint64_t now) {
   // Only an adaptive protocol holds its producers back: without one (and
-  // no adaptive override), one load instead of a pass over the protocols
+  // no adaptive override), two loads instead of a pass over the protocols
   // every poll round (~100 instructions a round; callgrind,
   // benchmarks/nic's pipeline).
   const int ov = override_.load(std::memory_order_relaxed);

@@ -215,14 +215,16 @@ struct Router::Core {
     w.out_port[w.out_n++] = port;
   }
   // Sends what Stage batched, in runs of equal port.
+  // The batch is emptied first: nothing staged during a send is sent twice.
   void SendStaged(WorkerState& w) {
-    for (size_t i = 0; i < w.out_n;) {
+    const size_t n = w.out_n;
+    w.out_n = 0;
+    for (size_t i = 0; i < n;) {
       size_t j = i + 1;
-      while (j < w.out_n && w.out_port[j] == w.out_port[i]) ++j;
+      while (j < n && w.out_port[j] == w.out_port[i]) ++j;
       pipe->SendBurst(w.out_port[i], {w.out.data() + i, j - i});
       i = j;
     }
-    w.out_n = 0;
   }
   // An echo reply's source MAC is the port's own, not the request's
   // destination (a group or, on a promiscuous port, another host's MAC).

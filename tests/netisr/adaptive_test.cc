@@ -389,12 +389,14 @@ TEST(Adaptive, BackpressureHoldsTheSourceInsteadOfDropping) {
     nisr->RunUntilIdle();
     nisr->Stop();
     const Stats st = nisr->GetStats();
-    EXPECT_EQ(checker.delivered() + st.TotalDrops(), 2000u) << ToString(mode);
-    EXPECT_EQ(checker.reordered(), 0u) << ToString(mode);
+    const std::string what =
+        std::string(ToString(c.spec)) + (c.override_adaptive ? " under an adaptive override" : "");
+    EXPECT_EQ(checker.delivered() + st.TotalDrops(), 2000u) << what;
+    EXPECT_EQ(checker.reordered(), 0u) << what;
     EXPECT_EQ(pool->available(), pool->capacity());
     if (mode == DispatchMode::kAdaptive) {
-      EXPECT_EQ(st.TotalDrops(), 0u);
-      EXPECT_EQ(st.work[1][*proto].handled, 2000u);
+      EXPECT_EQ(st.TotalDrops(), 0u) << what;
+      EXPECT_EQ(st.work[1][*proto].handled, 2000u) << what;
     } else {
       EXPECT_GT(st.TotalDrops(), 0u);  // the load really overflows the queue
     }
