@@ -1,5 +1,6 @@
 #include "pipeline/pipeline.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <mutex>
@@ -431,10 +432,16 @@ void Pipeline::SendBurst(uint16_t port, std::span<Packet* const> frames) {
     s.no_queue.Add(n);
     return;
   }
-  for (Packet* frame : frames) {
+  // Copied in runs up to the stage's room: a frame at a time, each store
+  // into pkts (a Packet*) made the compiler load n and tx_burst again.
+  const uint32_t burst = c.options.tx_burst;
+  while (!frames.empty()) {
     if (s.n == 0) s.first_ns = c.clock->NowNs();
-    s.pkts[s.n++] = frame;
-    if (s.n >= c.options.tx_burst) c.SendStage(port, ws);
+    const size_t k = std::min<size_t>(frames.size(), burst - s.n);
+    std::copy_n(frames.begin(), k, s.pkts.begin() + s.n);
+    s.n += static_cast<uint32_t>(k);
+    frames = frames.subspan(k);
+    if (s.n >= burst) c.SendStage(port, ws);
   }
 }
 
