@@ -44,7 +44,9 @@ struct NativeSum {
     acc += w;
     carries += acc < w;
   }
-  [[gnu::always_inline]] void AddBytes(const uint8_t* p, size_t len) {
+  // Sums the whole 8-byte words of [p, p + len), four at a time while it
+  // can; returns the first byte not summed (len % 8 of them are left).
+  [[gnu::always_inline]] const uint8_t* AddWords(const uint8_t* p, size_t len) {
     while (len >= 32) {
       Add(Native64(p));
       Add(Native64(p + 8));
@@ -58,6 +60,11 @@ struct NativeSum {
       p += 8;
       len -= 8;
     }
+    return p;
+  }
+  [[gnu::always_inline]] void AddBytes(const uint8_t* p, size_t len) {
+    p = AddWords(p, len);
+    len &= 7;
     if (len >= 4) {
       Add(Native32(p));
       p += 4;
@@ -83,26 +90,11 @@ struct NativeSum {
   // 64-byte frames end mid-word).
   [[gnu::always_inline]] void AddBytesAtLeast8(const uint8_t* p, size_t len) {
     assert(len >= 8);
-    const uint8_t* end = p + len;
-    const size_t tail = len & 7;
-    len -= tail;
-    while (len >= 32) {
-      Add(Native64(p));
-      Add(Native64(p + 8));
-      Add(Native64(p + 16));
-      Add(Native64(p + 24));
-      p += 32;
-      len -= 32;
-    }
-    while (len != 0) {
-      Add(Native64(p));
-      p += 8;
-      len -= 8;
-    }
-    if (tail != 0) {
+    AddWords(p, len);
+    if (const size_t tail = len & 7; tail != 0) {
       // The tail's bytes keep their offsets within a word: byte j of the
       // tail lands in byte j of the word, the rest are zero.
-      const uint64_t last = Native64(end - 8);
+      const uint64_t last = Native64(p + len - 8);
       const unsigned shift = 8 * (8 - static_cast<unsigned>(tail));
       Add(std::endian::native == std::endian::little ? last >> shift : last << shift);
     }
