@@ -114,9 +114,9 @@ ProtocolSpec SpecFor(const RunOptions& o, SynthProtocol& protocol) {
     // A connection's "home CPU": stable per flow, but a different spread
     // from the flow policy's flowid % cpus (Knuth's multiplicative hash).
     const auto cpus = static_cast<uint32_t>(o.cpus);
-    spec.m2cpuid = [cpus](const Packet& pkt, uint16_t) -> std::optional<int> {
+    spec.m2cpuid = M2CpuEach([cpus](const Packet& pkt, uint16_t) {
       return static_cast<int>(((pkt.flowid * 2654435761u) >> 16) % cpus);
-    };
+    });
   }
   return spec;
 }

@@ -150,6 +150,7 @@ struct Dispatcher::Chunk {
   size_t nstaged = 0;
   uint64_t staged_mask = 0;
   uint16_t staged_per_ws[kMaxWorkstreams];  // valid where staged_mask is set
+  int cpu_ws[kChunk];                       // m2cpuid's answers (policy kCpu only)
 
   // Packets staged for workstream t so far in this chunk.
   int64_t staged_on(int t) const { return ((staged_mask >> t) & 1) ? staged_per_ws[t] : 0; }
@@ -210,8 +211,8 @@ int LastRan(const Bucket& b) {
 // workstream for the whole chunk, and the decision of its first packet is
 // every packet's (once one is queued, the rest follow it; if it runs here,
 // nothing was queued for the rest to wait behind), so such a chunk costs a
-// stamp per packet. The per-packet rule (Classify) stays for the adaptive
-// mode and for kCpu.
+// stamp per packet. A kCpu protocol's m2cpuid is asked once for the chunk.
+// The per-packet rule (Classify) stays for the adaptive mode and for kCpu.
 template <bool kQueueOnly>
 BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts) {
   BurstOutcome out;
@@ -296,20 +297,23 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
     } else if (policy == Policy::kFlow && cc.feedback == nullptr) {
       ClassifyFlowChunk(cc, pe, proto, chunk, ch);
     } else if (policy == Policy::kCpu && cc.mode == DispatchMode::kDeferred) {
-      // Deferred: the only decision is where, the protocol's m2cpuid.
-      for (Packet* pkt : chunk) {
-        const std::optional<int> ws = pe.spec.m2cpuid(*pkt, source);
-        if (ws.has_value() && *ws >= 0 && *ws < nws_) {
-          ch.Stage(pkt, *ws);
+      // Deferred: the only decision is where, the protocol's m2cpuid, asked
+      // once for the chunk.
+      pe.spec.m2cpuid(chunk, source, {ch.cpu_ws, n});
+      for (size_t i = 0; i < n; ++i) {
+        const int ws = CheckedWorkstream(ch.cpu_ws[i], nws_);
+        if (ws >= 0) {
+          ch.Stage(chunk[i], ws);
         } else {
-          Drop(prod, proto, DropReason::kNoCpu, pkt);
+          Drop(prod, proto, DropReason::kNoCpu, chunk[i]);
           ++out.dropped;
         }
       }
     } else {
-      for (Packet* pkt : chunk) {
-        if (!Classify(cc, pe, proto, *pkt, ch)) {
-          Drop(prod, proto, DropReason::kNoCpu, pkt);
+      if (policy == Policy::kCpu) pe.spec.m2cpuid(chunk, source, {ch.cpu_ws, n});
+      for (size_t i = 0; i < n; ++i) {
+        if (!Classify(cc, pe, proto, *chunk[i], ch, ch.cpu_ws[i])) {
+          Drop(prod, proto, DropReason::kNoCpu, chunk[i]);
           ++out.dropped;
         }
       }
@@ -537,7 +541,8 @@ void Dispatcher::ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolI
 // register saves and restores were ~22 of its ~100 instructions a packet
 // under adaptive dispatch (callgrind).
 [[gnu::always_inline]] inline bool Dispatcher::Classify(CallContext& cc, ProtocolEntry& pe,
-                                                        ProtocolId proto, Packet& pkt, Chunk& ch) {
+                                                        ProtocolId proto, Packet& pkt, Chunk& ch,
+                                                        int cpu_ws) {
   Producer& prod = *cc.prod;
   const bool bucketed = pe.spec.policy == Policy::kFlow &&
                         (pkt.has_flowid() || (pe.spec.m2flow && pe.spec.m2flow(pkt)));
@@ -573,7 +578,9 @@ void Dispatcher::ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolI
       target = PlaceBucket(cc, pe, proto, pkt, *b, bi, last_ran, &d);
     }
   } else {
-    target = SelectWorkstream(pe.spec, pkt, pkt.source, nws_, settings_.flow_buckets);
+    target = pe.spec.policy == Policy::kCpu
+                 ? CheckedWorkstream(cpu_ws, nws_)
+                 : SelectWorkstream(pe.spec, pkt, pkt.source, nws_, settings_.flow_buckets);
     if (target < 0) return false;
     d = cc.mode == DispatchMode::kDeferred ? Decision::kQueue
                                            : DecideUnbucketed(cc, pe, proto, target, ch);

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "netisr/packet.h"
 
@@ -85,8 +86,25 @@ using Burst = std::span<Packet* const>;
 using HandlerFn = std::function<void(Burst)>;
 // Sets pkt.flowid/hash_type from the packet's headers; false if it cannot.
 using M2FlowFn = std::function<bool(Packet& pkt)>;
-// Names the workstream index for the kCpu policy, or nullopt if none fits.
-using M2CpuFn = std::function<std::optional<int>(const Packet& pkt, uint16_t source)>;
+// Names the workstream of each packet of a burst for the kCpu policy:
+// ws[i] for pkts[i] (the spans have one size), a workstream index, or
+// kNoWorkstream (any value outside [0, workstreams)) where none fits; such a
+// packet is dropped under `no_cpu`. Asked once per chunk of a dispatched
+// burst (up to 64 packets), not per packet: a std::function call returning
+// an optional per packet was half the producer's time in the deferred
+// handoff benchmark (docs/benchmarks.md, "m2cpuid once a chunk"). Runs in
+// the producer's Enter, like m2flow; it must not dispatch.
+using M2CpuFn = std::function<void(Burst pkts, uint16_t source, std::span<int> ws)>;
+inline constexpr int kNoWorkstream = -1;
+
+// An M2CpuFn from a per-packet rule `int rule(const Packet&, uint16_t
+// source)`, inlined into the loop over the burst.
+template <typename Rule>
+M2CpuFn M2CpuEach(Rule rule) {
+  return [rule = std::move(rule)](Burst pkts, uint16_t source, std::span<int> ws) {
+    for (size_t i = 0; i < pkts.size(); ++i) ws[i] = rule(*pkts[i], source);
+  };
+}
 // Called on a workstream's worker when its queue for the protocol empties
 // (after a drain pass that handled some of it); what it dispatches is woken
 // toward its workstream at once. Under the fibers model a handler of the

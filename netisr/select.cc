@@ -20,8 +20,10 @@ int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int
       }
       return BySource(source, nws);  // FreeBSD's fallback when no flowid exists
     case Policy::kCpu: {
-      const std::optional<int> ws = spec.m2cpuid(pkt, source);
-      return (ws && *ws >= 0 && *ws < nws) ? *ws : -1;
+      Packet* const one = &pkt;
+      int ws = kNoWorkstream;
+      spec.m2cpuid({&one, 1}, source, {&ws, 1});
+      return CheckedWorkstream(ws, nws);
     }
   }
   return -1;

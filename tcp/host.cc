@@ -511,9 +511,7 @@ Result<std::unique_ptr<Host>> Host::Create(Netisr& nisr, HostConfig config) {
   home.name = "tcp_home";
   home.handler = [core](Burst b) { core->HomeInput(b); };
   home.policy = Policy::kCpu;
-  home.m2cpuid = [core](const Packet& p, uint16_t) -> std::optional<int> {
-    return core->HomeOf(p.flowid);
-  };
+  home.m2cpuid = M2CpuEach([core](const Packet& p, uint16_t) { return core->HomeOf(p.flowid); });
   home.dispatch = DispatchMode::kDeferred;
   auto id = nisr.Register(home);
   if (!id.ok()) return id.status();

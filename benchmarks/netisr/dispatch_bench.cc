@@ -388,8 +388,8 @@ class DeferredFixture : public NetisrFixture {
   static ProtocolSpec DeferredSpec(const DeferredSetup& setup) {
     ProtocolSpec spec;
     spec.name = "deferred";
-    spec.m2cpuid = [ws = setup.consumer](const Packet&, uint16_t) {
-      return std::optional<int>(ws);
+    spec.m2cpuid = [ws = setup.consumer](Burst pkts, uint16_t, std::span<int> out) {
+      std::fill_n(out.begin(), pkts.size(), ws);
     };
     spec.policy = Policy::kCpu;
     spec.dispatch = DispatchMode::kDeferred;

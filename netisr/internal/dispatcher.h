@@ -147,9 +147,10 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   template <bool kQueueOnly>
   BurstOutcome Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts);
   // Chooses direct or queued (and where) for one packet and files it into
-  // the chunk; false if the policy cannot place it.
-  inline bool Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt,
-                       Chunk& ch);
+  // the chunk; false if the policy cannot place it. `cpu_ws` is m2cpuid's
+  // answer for the packet (read for policy kCpu only).
+  inline bool Classify(CallContext& cc, ProtocolEntry& pe, ProtocolId proto, Packet& pkt, Chunk& ch,
+                       int cpu_ws);
   // Classify's rules for a whole chunk of a kFlow protocol outside the
   // adaptive mode, in passes (entry.cc).
   void ClassifyFlowChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,

@@ -19,6 +19,9 @@ namespace netisr::internal {
 int SelectWorkstream(const ProtocolSpec& spec, Packet& pkt, uint16_t source, int nws,
                      uint32_t buckets);
 
+// An m2cpuid answer if it names one of the nws workstreams, else -1.
+inline int CheckedWorkstream(int ws, int nws) { return ws >= 0 && ws < nws ? ws : -1; }
+
 // What the caller knows when it decides one packet's fate.
 struct DispatchContext {
   DispatchMode mode;

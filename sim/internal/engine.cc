@@ -585,11 +585,10 @@ Result<SimResult> Engine::Run() {
   if (spec.policy == Policy::kCpu) {
     // The connection's home CPU: its flow bucket's, as a table partitioned
     // by flowid would keep it (inpcb::CpuOf).
-    spec.m2cpuid = [cpus, buckets = c_.flow_buckets](const Packet& p,
-                                                     uint16_t) -> std::optional<int> {
+    spec.m2cpuid = M2CpuEach([cpus, buckets = c_.flow_buckets](const Packet& p, uint16_t) {
       return static_cast<int>(
           base::FlowWorkstreamOf(p.flowid, static_cast<uint32_t>(cpus), buckets));
-    };
+    });
   }
   auto proto = nisr_->Register(spec);
   if (!proto.ok()) return proto.status();

@@ -48,11 +48,11 @@ TEST(SelectWorkstream, SourceIgnoresFlowid) {
 TEST(SelectWorkstream, CpuPolicyTrustsOnlyValidAnswers) {
   ProtocolSpec s = Spec(Policy::kCpu);
   Packet p;
-  s.m2cpuid = [](const Packet&, uint16_t) -> std::optional<int> { return 3; };
+  s.m2cpuid = M2CpuEach([](const Packet&, uint16_t) { return 3; });
   EXPECT_EQ(SelectWorkstream(s, p, 0, 4, 256), 3);
-  s.m2cpuid = [](const Packet&, uint16_t) -> std::optional<int> { return 4; };
+  s.m2cpuid = M2CpuEach([](const Packet&, uint16_t) { return 4; });
   EXPECT_EQ(SelectWorkstream(s, p, 0, 4, 256), -1);
-  s.m2cpuid = [](const Packet&, uint16_t) -> std::optional<int> { return std::nullopt; };
+  s.m2cpuid = M2CpuEach([](const Packet&, uint16_t) { return kNoWorkstream; });
   EXPECT_EQ(SelectWorkstream(s, p, 0, 4, 256), -1);
 }
 

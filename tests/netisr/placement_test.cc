@@ -50,7 +50,8 @@ TEST_P(Placement, DeferredHandlersRunOnThePolicysWorkstreamAndCpu) {
   spec.handler = where.handler();
   spec.policy = GetParam().policy;
   spec.dispatch = DispatchMode::kDeferred;
-  spec.m2cpuid = [](const Packet& p, uint16_t) -> std::optional<int> { return (p.flowid / 3) % 2; };
+  spec.m2cpuid =
+      M2CpuEach([](const Packet& p, uint16_t) { return static_cast<int>(p.flowid / 3) % 2; });
   auto proto = nisr->Register(spec);
   ASSERT_TRUE(proto.ok());
   auto pool = MakePool(1024);
@@ -79,6 +80,62 @@ INSTANTIATE_TEST_SUITE_P(
         PlacementCase{Policy::kCpu,
                       [](uint32_t f, uint16_t) { return static_cast<int>((f / 3) % 2); }}),
     [](const auto& info) { return std::string(ToString(info.param.policy)); });
+
+// Policy kCpu: m2cpuid is asked once per chunk (64 packets) with the chunk,
+// each packet goes where its answer says, and a packet whose answer names
+// no workstream is dropped and counted under `no_cpu`. Deferred mode takes
+// its own loop in Enter, hybrid the per-packet rule (Classify).
+class CpuPolicy : public ::testing::TestWithParam<DispatchMode> {};
+
+TEST_P(CpuPolicy, M2cpuidIsAskedOncePerChunkAndItsRefusalsAreCounted) {
+  auto nisr = MakeNetisr("threads", UnboundWorkers(2));
+  ASSERT_NE(nisr, nullptr);
+  Where where;
+  std::vector<size_t> asked;  // burst sizes m2cpuid saw; the producer thread only
+  ProtocolSpec spec;
+  spec.name = "cpu";
+  spec.handler = where.handler();
+  spec.policy = Policy::kCpu;
+  spec.dispatch = GetParam();
+  spec.qlimit = 256;
+  // flowid % 3: 0 and 1 name a workstream, 2 names none (7, out of range).
+  spec.m2cpuid = [&asked](Burst pkts, uint16_t, std::span<int> ws) {
+    asked.push_back(pkts.size());
+    for (size_t i = 0; i < pkts.size(); ++i) {
+      const int answer = static_cast<int>(pkts[i]->flowid % 3);
+      ws[i] = answer == 2 ? 7 : answer;
+    }
+  };
+  auto proto = nisr->Register(spec);
+  ASSERT_TRUE(proto.ok());
+  auto pool = MakePool(256);
+  ASSERT_TRUE(nisr->Start().ok());
+  constexpr uint32_t kPackets = 100;
+  {
+    Netisr::ProducerScope scope(*nisr);
+    ASSERT_TRUE(scope.status().ok());
+    std::vector<Packet*> pkts(kPackets);
+    ASSERT_EQ(pool->AllocBulk(pkts), kPackets);
+    for (uint32_t i = 0; i < kPackets; ++i) pkts[i]->SetFlowId(i, HashType::kOpaque);
+    const BurstOutcome r = nisr->QueueBurst(0, *proto, pkts);
+    EXPECT_EQ(r.dropped, 33u);  // flowids 2, 5, ..., 98
+    EXPECT_EQ(r.queued + r.handled, kPackets - 33);
+  }
+  nisr->RunUntilIdle();
+  nisr->Stop();
+  EXPECT_EQ(asked, (std::vector<size_t>{64, 36}));
+  const Stats st = nisr->GetStats();
+  EXPECT_EQ(st.drops.at("no_cpu"), 33u);
+  ASSERT_EQ(where.seen.size(), kPackets - 33);
+  for (const auto& [flow, source, ws, cpu] : where.seen) {
+    EXPECT_EQ(ws, static_cast<int>(flow % 3)) << "flow " << flow;
+  }
+  EXPECT_EQ(pool->available(), 256u);  // every buffer back
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, CpuPolicy,
+                         ::testing::Values(DispatchMode::kDeferred, DispatchMode::kHybrid),
+                         [](const auto& info) { return std::string(ToString(info.param)); });
 
 // Bound workers run on their CPUs: each worker's handler finds its thread's
 // affinity mask to be exactly its workstream's CPU, and runs there, and the
