@@ -298,8 +298,19 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
       ClassifyFlowChunk(cc, pe, proto, chunk, ch);
     } else if (policy == Policy::kCpu && cc.mode == DispatchMode::kDeferred) {
       // Deferred: the only decision is where, the protocol's m2cpuid, asked
-      // once for the chunk.
+      // once for the chunk. One answer for all (the common case: a burst of
+      // one connection, or of one RX queue's home): the chunk itself is the
+      // batch, no staging.
       pe.spec.m2cpuid(chunk, source, {ch.cpu_ws, n});
+      const int first = ch.cpu_ws[0];
+      bool one_answer = true;
+      for (size_t i = 1; i < n; ++i) one_answer &= ch.cpu_ws[i] == first;
+      if (one_answer && CheckedWorkstream(first, nws_) >= 0) {
+        const auto [q, d] = EnqueueToWorkstream(cc, pe, proto, first, chunk);
+        out.queued += q;
+        out.dropped += d;
+        continue;
+      }
       for (size_t i = 0; i < n; ++i) {
         const int ws = CheckedWorkstream(ch.cpu_ws[i], nws_);
         if (ws >= 0) {
