@@ -57,8 +57,7 @@ void AdaptivePlacement::ReadOne(Feedback& fb, const Producer& prod, ProtocolId p
   l.stale = fb.now_ns > l.published_ns && fb.now_ns - l.published_ns > stale_ns;
   // RefreshFill's reading this chunk (with what the chunk staged) is newer.
   if (!(fb.fill_fresh & bit))
-    fb.fill[w] = static_cast<float>(ws.protos[proto].qlen.load(std::memory_order_relaxed)) /
-                 static_cast<float>(fb.qlimit);
+    fb.fill[w] = static_cast<float>(ws.protos[proto].Qlen()) / static_cast<float>(fb.qlimit);
   // A settling target that sleeps with stale load will not publish until
   // woken; it is idle, so the last move evidently did not fill it.
   fb.settling &= ~bit;
@@ -114,9 +113,9 @@ void AdaptivePlacement::RefreshFill(Feedback& fb, const ProtocolEntry& pe, Proto
                                     int64_t staged) const {
   const uint64_t bit = uint64_t{1} << t;
   if (!(fb.fill_fresh & bit)) {
-    // One read of the shared qlen line per target and chunk.
+    // One reading of the queue's two lines per target and chunk.
     fb.fill_fresh |= bit;
-    fb.qlen[t] = ws_[t]->protos[proto].qlen.load(std::memory_order_relaxed);
+    fb.qlen[t] = ws_[t]->protos[proto].Qlen();
   }
   // What this producer staged for t so far in the chunk is not in qlen yet.
   fb.fill[t] = static_cast<float>(fb.qlen[t] + staged) / static_cast<float>(pe.qlimit);

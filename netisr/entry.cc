@@ -458,8 +458,7 @@ bool Dispatcher::DirectChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packe
 // general path whole.
 bool Dispatcher::HybridChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                              std::span<Packet* const> chunk) {
-  if (cc.here < 0 || cc.here_dispatching ||
-      workstreams_[cc.here]->protos[proto].qlen.load(std::memory_order_relaxed) != 0)
+  if (cc.here < 0 || cc.here_dispatching || workstreams_[cc.here]->protos[proto].Qlen() != 0)
     return false;
   // Every packet has a flowid (Enter checked). With one workstream, this
   // one, every flow and every valid hint lead here.
@@ -633,8 +632,7 @@ Decision Dispatcher::DecideUnbucketed(const CallContext& cc, const ProtocolEntry
   const int64_t qlen =
       cc.mode == DispatchMode::kDirect
           ? 0
-          : workstreams_[target]->protos[proto].qlen.load(std::memory_order_relaxed) +
-                static_cast<int64_t>(staged);
+          : workstreams_[target]->protos[proto].Qlen() + static_cast<int64_t>(staged);
   return Decide({cc.mode, target, cc.here, cc.here_dispatching, outstanding, qlen});
 }
 
@@ -650,7 +648,7 @@ Decision Dispatcher::DecideUnbucketed(const CallContext& cc, const ProtocolEntry
     // bucket has drained, so nothing of ours is outstanding.
     const int target = hinted ? hint : FlowWorkstream(pkt.flowid);
     *d = Decide({cc.mode, target, cc.here, cc.here_dispatching, 0,
-                 workstreams_[target]->protos[proto].qlen.load(std::memory_order_relaxed)});
+                 workstreams_[target]->protos[proto].Qlen()});
     return target;
   }
   const AdaptiveChoice choice =
@@ -691,13 +689,22 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
                                                               std::span<Packet* const> batch) {
   const size_t k = batch.size();
   // Reserve room under the workstream's queue limit; tail-drop the excess.
-  auto& qlen = workstreams_[t]->protos[proto].qlen;
-  const int64_t prev = qlen.fetch_add(static_cast<int64_t>(k), std::memory_order_relaxed);
-  const int64_t room = std::max<int64_t>(0, static_cast<int64_t>(pe.qlimit) - prev);
-  const size_t accepted = std::min<size_t>(k, static_cast<size_t>(room));
-  if (accepted < k) qlen.fetch_sub(static_cast<int64_t>(k - accepted), std::memory_order_relaxed);
-
+  // The length is judged by this producer's copy of `taken`, which can only
+  // overstate it; the consumer's line is read again only when that copy
+  // says there is too little room.
+  WorkstreamProto& q = workstreams_[t]->protos[proto];
   Lane& lane = pe.lane(cc.prod->index, t);
+  const int64_t before = q.admitted.fetch_add(static_cast<int64_t>(k), std::memory_order_relaxed);
+  const auto limit = static_cast<int64_t>(pe.qlimit);
+  if (before - lane.taken_seen + static_cast<int64_t>(k) > limit)
+    lane.taken_seen = q.taken.load(std::memory_order_relaxed);
+  // Clamped: a `taken` read can include pops of packets that other
+  // producers admitted after `before`.
+  const int64_t room = limit - std::max<int64_t>(0, before - lane.taken_seen);
+  const size_t accepted = std::min<size_t>(k, static_cast<size_t>(room));
+  if (accepted < k)
+    q.admitted.fetch_sub(static_cast<int64_t>(k - accepted), std::memory_order_relaxed);
+
   if (accepted > 0) {
     if (cc.feedback) {
       // Queueing delay feeds the adaptive rule only; other modes skip the
@@ -723,14 +730,17 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
   // ring read index that the pop advanced, and find the ring fuller than
   // qlen says. What does not fit is tail-dropped like the excess above, its
   // reservation given back.
+  if (!lane.listed) [[unlikely]] {
+    const int p = cc.prod->index;
+    q.lanes[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
+    lane.listed = true;
+  }
   const size_t pushed = accepted > 0 ? lane.ring.push(batch.data(), accepted) : 0;
   if (pushed < accepted)
-    qlen.fetch_sub(static_cast<int64_t>(accepted - pushed), std::memory_order_relaxed);
+    q.admitted.fetch_sub(static_cast<int64_t>(accepted - pushed), std::memory_order_relaxed);
   if (pushed > 0) {
     lane.enqueued.store(lane.enqueued.load(std::memory_order_relaxed) + pushed,
                         std::memory_order_release);
-    const uint64_t depth = static_cast<uint64_t>(prev) + pushed;
-    if (depth > lane.watermark.Get()) lane.watermark.Add(depth - lane.watermark.Get());
     cc.prod->wake_mask |= uint64_t{1} << t;
     pe.pushed[cc.prod->index].mask |= uint64_t{1} << t;
     if (cc.here_draining) MarkHandlerOutput(cc, proto, t, lane);

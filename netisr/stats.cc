@@ -82,13 +82,12 @@ Stats Dispatcher::GetStats() const {
         const uint64_t popped = lane.handled.load(std::memory_order_relaxed);
         const uint64_t shut = lane.shutdown_drops.Get();
         c.handled += popped - std::min(popped, shut);
-        c.watermark = std::max(c.watermark, lane.watermark.Get());
         drops[static_cast<size_t>(DropReason::kQueueFull)] += lane.qdrops.Get();
         drops[static_cast<size_t>(DropReason::kShutdown)] += shut;
       }
       c.handled += c.dispatched + c.hybrid_dispatched;
-      c.qlen = static_cast<uint64_t>(
-          std::max<int64_t>(0, ws.protos[x].qlen.load(std::memory_order_relaxed)));
+      c.qlen = static_cast<uint64_t>(ws.protos[x].Qlen());
+      c.watermark = std::max(c.qlen, ws.protos[x].watermark.Get());
     }
   }
   for (const auto& prod : producers_) {

@@ -59,8 +59,7 @@ bool Dispatcher::Backpressured(int w, uint64_t now) {
     if (ModeFor(pe) != DispatchMode::kAdaptive) continue;
     const auto limit = static_cast<int64_t>(settings_.adaptive.backpressure_fill * pe.qlimit);
     for (int t = 0; t < nws_; ++t) {
-      if (t == w || workstreams_[t]->protos[x].qlen.load(std::memory_order_relaxed) < limit)
-        continue;
+      if (t == w || workstreams_[t]->protos[x].Qlen() < limit) continue;
       // Only if some of the full queue is ours: holding back cannot drain
       // what other producers fill.
       const Lane& lane = pe.lane(w, t);
@@ -122,7 +121,7 @@ void Dispatcher::TickLoad(Workstream& ws, uint64_t now) {
   if (!ws.meter->TickDue(now)) return;
   int64_t depth = 0;
   const int nproto = num_protocols_.load(std::memory_order_acquire);
-  for (int x = 0; x < nproto; ++x) depth += ws.protos[x].qlen.load(std::memory_order_relaxed);
+  for (int x = 0; x < nproto; ++x) depth += ws.protos[x].Qlen();
   ws.meter->Tick(now, static_cast<uint32_t>(std::max<int64_t>(0, depth)));
 }
 
@@ -135,65 +134,26 @@ bool Dispatcher::DrainQueues(int worker) {
 }
 
 bool Dispatcher::DrainWorkstream(int w, uint64_t* now) {
-  const bool final_pass = now == nullptr;
   Workstream& ws = *workstreams_[w];
-  const bool drop = final_pass && settings_.shutdown == ShutdownMode::kDrop;
+  const bool drop = now == nullptr && settings_.shutdown == ShutdownMode::kDrop;
   const int nproto = num_protocols_.load(std::memory_order_acquire);
-  Packet* burst[256];
   bool did = false;
   ++ws.draining;
   ++ws.dispatching;  // FreeBSD's NWS_RUNNING
   for (int x = 0; x < nproto; ++x) {
-    auto& qlen = ws.protos[x].qlen;
-    if (qlen.load(std::memory_order_relaxed) == 0) continue;
+    WorkstreamProto& q = ws.protos[x];
     ProtocolEntry& pe = *protocols_[x];
     bool handled_any = false;
-    for (size_t p = 0; p < producers_.size(); ++p) {
-      Lane& lane = pe.lane(static_cast<int>(p), w);
-      // A handler of this lane waits (fibers model): the lane's later
-      // packets stay behind it.
-      if (lane.busy) continue;
-      lane.busy = true;
-      for (int round = 0; round < kBurstsPerLanePerRound; ++round) {
-        const size_t n = lane.ring.pop(burst, settings_.burst);
-        if (n == 0) break;
-        // The producer wrote these descriptors on its CPU: start fetching
-        // all of them now rather than miss on each in turn in the handler
-        // (DPDK drivers prefetch a received burst the same way). Only the
-        // first line: the second holds what a handler here seldom reads
-        // (see Packet), and fetching it would make the producer that
-        // recycles the packet take it back.
-        for (size_t i = 0; i < n; ++i) __builtin_prefetch(burst[i]);
-        qlen.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
-        if (drop) {
-          for (size_t i = 0; i < n; ++i) Release(burst[i]);
-          lane.shutdown_drops.Add(n);
-        } else if (final_pass) {
-          RunHandler(ws, x, pe, {burst, n});
-        } else {
-          // One clock read per burst: a handler's end is the next start.
-          const uint64_t t0 = *now;
-          if (const uint32_t stamp = burst[0]->queued_ns; stamp != 0) {
-            // Stamped by an adaptive producer: sample its wait, modulo 2^32
-            // (Packet::queued_ns); a stamp that reads as later than now
-            // (the clock is not ordered across CPUs) waited 0. The stamp
-            // stays (see EnqueueToWorkstream for who clears it).
-            const auto wait = static_cast<int32_t>(static_cast<uint32_t>(t0) - stamp);
-            ws.meter->AddQueueDelay(static_cast<uint64_t>(std::max(wait, 0)));
-          }
-          RunHandler(ws, x, pe, {burst, n});
-          *now = Now();
-          ws.meter->AddService(x, *now - t0, static_cast<uint32_t>(n));
-          ws.meter->AddBusy(*now - t0);
-        }
-        lane.handled.store(lane.handled.load(std::memory_order_relaxed) + n,
-                           std::memory_order_release);
-        handled_any = true;
-        Flush();
+    size_t found = 0;  // queued in the lanes, as their first pops found them
+    // The lanes in producer order, as before: only those that ever pushed.
+    for (int word = 0; word < kLaneWords; ++word) {
+      for (uint64_t m = q.lanes[word].load(std::memory_order_relaxed); m != 0; m &= m - 1) {
+        const int p = word * 64 + __builtin_ctzll(m);
+        handled_any |= DrainLane(ws, x, pe, pe.lane(p, w), now, found);
       }
-      lane.busy = false;
     }
-    if (handled_any && !drop && pe.spec.drained && qlen.load(std::memory_order_relaxed) == 0) {
+    if (found > q.watermark.Get()) q.watermark.Add(found - q.watermark.Get());
+    if (handled_any && !drop && pe.spec.drained && q.Qlen() == 0) {
       pe.spec.drained(w);
       // What the hook dispatched must be woken toward its workstream now:
       // a worker asleep without live sources waits for nothing else.
@@ -206,11 +166,67 @@ bool Dispatcher::DrainWorkstream(int w, uint64_t* now) {
   return did;
 }
 
+bool Dispatcher::DrainLane(Workstream& ws, ProtocolId x, ProtocolEntry& pe, Lane& lane,
+                           uint64_t* now, size_t& found) {
+  // A handler of this lane waits (fibers model): the lane's later packets
+  // stay behind it.
+  if (lane.busy) return false;
+  const bool final_pass = now == nullptr;
+  const bool drop = final_pass && settings_.shutdown == ShutdownMode::kDrop;  // as the caller's
+  WorkstreamProto& q = ws.protos[x];
+  Packet* burst[256];
+  bool handled_any = false;
+  lane.busy = true;
+  for (int round = 0; round < kBurstsPerLanePerRound; ++round) {
+    size_t avail = 0;
+    const size_t n = lane.ring.pop(burst, settings_.burst, &avail);
+    if (round == 0) found += avail;
+    if (n == 0) break;
+    // The producer wrote these descriptors on its CPU: start fetching all
+    // of them now rather than miss on each in turn in the handler (DPDK
+    // drivers prefetch a received burst the same way). Only the first
+    // line: the second holds what a handler here seldom reads (see
+    // Packet), and fetching it would make the producer that recycles the
+    // packet take it back.
+    for (size_t i = 0; i < n; ++i) __builtin_prefetch(burst[i]);
+    // This thread is `taken`'s one writer (another fiber of it may have
+    // popped meanwhile: reread, not kept across handlers).
+    q.taken.store(q.taken.load(std::memory_order_relaxed) + static_cast<int64_t>(n),
+                  std::memory_order_relaxed);
+    if (drop) {
+      for (size_t i = 0; i < n; ++i) Release(burst[i]);
+      lane.shutdown_drops.Add(n);
+    } else if (final_pass) {
+      RunHandler(ws, x, pe, {burst, n});
+    } else {
+      // One clock read per burst: a handler's end is the next start.
+      const uint64_t t0 = *now;
+      if (const uint32_t stamp = burst[0]->queued_ns; stamp != 0) {
+        // Stamped by an adaptive producer: sample its wait, modulo 2^32
+        // (Packet::queued_ns); a stamp that reads as later than now (the
+        // clock is not ordered across CPUs) waited 0. The stamp stays (see
+        // EnqueueToWorkstream for who clears it).
+        const auto wait = static_cast<int32_t>(static_cast<uint32_t>(t0) - stamp);
+        ws.meter->AddQueueDelay(static_cast<uint64_t>(std::max(wait, 0)));
+      }
+      RunHandler(ws, x, pe, {burst, n});
+      *now = Now();
+      ws.meter->AddService(x, *now - t0, static_cast<uint32_t>(n));
+      ws.meter->AddBusy(*now - t0);
+    }
+    lane.handled.store(lane.handled.load(std::memory_order_relaxed) + n, std::memory_order_release);
+    handled_any = true;
+    Flush();
+  }
+  lane.busy = false;
+  return handled_any;
+}
+
 bool Dispatcher::HasQueued(int worker) const {
   const Workstream& ws = *workstreams_[worker];
   const int nproto = num_protocols_.load(std::memory_order_acquire);
   for (int x = 0; x < nproto; ++x) {
-    if (ws.protos[x].qlen.load(std::memory_order_relaxed) != 0) return true;
+    if (ws.protos[x].Qlen() != 0) return true;
   }
   return false;
 }

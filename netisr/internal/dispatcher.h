@@ -211,6 +211,11 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   // packets. `now` is the caller's latest clock reading, advanced past each
   // handler; nullptr for the final pass after the workers stopped.
   bool DrainWorkstream(int ws, uint64_t* now);
+  // DrainWorkstream's work on one lane of protocol x: up to
+  // kBurstsPerLanePerRound bursts; adds what its first pop found queued to
+  // `found`. True if it handled (or dropped) any.
+  bool DrainLane(Workstream& ws, ProtocolId x, ProtocolEntry& pe, Lane& lane, uint64_t* now,
+                 size_t& found);
   void FinalDrain();
   // Publishes the worker's load if its measurement window has elapsed.
   void TickLoad(Workstream& ws, uint64_t now);

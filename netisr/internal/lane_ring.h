@@ -65,8 +65,9 @@ class LaneRing {
   }
 
   // Consumer thread only. Takes up to `max` packets into `out`; returns how
-  // many (0 when empty).
-  size_t pop(Packet** out, size_t max) {
+  // many (0 when empty). If `found` is given, sets it to the packets the
+  // ring held as this pop saw them (at least `max` when it did not look).
+  size_t pop(Packet** out, size_t max, size_t* found = nullptr) {
     const size_t r = cons_.read.load(std::memory_order_relaxed);
     size_t avail = Avail(cons_.cached_write, r);
     if (avail < max) {
@@ -75,8 +76,9 @@ class LaneRing {
       // producer's release store of `write`.
       cons_.cached_write = prod_.write.load(std::memory_order_acquire);
       avail = Avail(cons_.cached_write, r);
-      if (avail == 0) return 0;
     }
+    if (found != nullptr) *found = avail;
+    if (avail == 0) return 0;
     const size_t n = std::min(max, avail);
     const size_t first = std::min(n, size_ - r);
     CopySlots(out, slots_.get() + r, first);

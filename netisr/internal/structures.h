@@ -6,6 +6,7 @@
 // and never while a handler runs.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -49,7 +50,12 @@ struct Lane {
   Counter dispatched;         // direct mode, handled in the caller
   Counter hybrid_dispatched;  // hybrid rule, handled in the caller
   Counter qdrops;             // refused at the queue limit
-  Counter watermark;          // highest qlen this producer observed
+  // This producer's last reading of the workstream's WorkstreamProto::taken
+  // (at most the current value: `taken` only grows), so that admission
+  // reads the consumer's line only when the queue looks full by it.
+  int64_t taken_seen = 0;
+  // This producer's bit is set in the workstream's WorkstreamProto::lanes.
+  bool listed = false;
 
   // --- written by the consumer (the workstream's worker, or the stopping
   // thread after workers joined) only ---
@@ -66,13 +72,46 @@ struct Lane {
   bool busy = false;
 };
 
-// A workstream's state for one protocol.
-struct alignas(64) WorkstreamProto {
-  // Packets queued here across all producers: producers fetch_add once per
-  // burst before pushing (the queue-limit reservation), the worker
-  // fetch_subs after popping. Relaxed: it bounds memory and feeds the hybrid
-  // rule; lane rings carry the data's release/acquire ordering.
-  std::atomic<int64_t> qlen{0};
+// Words of WorkstreamProto::lanes: one bit per producer, up to
+// kMaxWorkstreams workstreams plus 64 external producers (settings.cc).
+inline constexpr int kLaneWords = 2;
+
+// A workstream's queue for one protocol, across all producers: its length
+// is `admitted - taken`, two counters on two lines so that neither side
+// writes the other's (rte_ring's producer and consumer tails). With one
+// shared qlen that producers fetch_add and the worker fetch_subs, the line
+// crossed the CPUs three times a burst and both sides paid a locked RMW on
+// it: 16% of the deferred handoff's samples (docs/benchmarks.md, "The
+// queue length as two counters"). Relaxed throughout: the counters bound
+// memory and feed decisions; lane rings carry the data's release/acquire
+// ordering.
+struct WorkstreamProto {
+  // Packets admitted under the queue limit, ever, less those given back
+  // (over the limit, or not fitting the ring). Producers fetch_add once a
+  // burst before pushing and fetch_sub what they give back.
+  alignas(64) std::atomic<int64_t> admitted{0};
+  // Packets popped, ever. Written by the workstream's consumer only (its
+  // worker, or the stopping thread after the workers joined), load + store.
+  alignas(64) std::atomic<int64_t> taken{0};
+  // Highest length a drain found (consumer only; Stats shows the max of it
+  // and the current length).
+  Counter watermark;
+  // Producers that have pushed here (bit p of word p / 64), set once each
+  // by that producer (Lane::listed) and never cleared: the worker's drain
+  // scans these lanes' rings and reads neither counter above, so that
+  // `admitted` stays in the producer's cache between bursts (a drain that
+  // read it each burst cost the line a round trip a burst). Relaxed: a bit
+  // seen late delays that lane's first drain by a round, and `admitted`
+  // keeps its worker from sleeping meanwhile (HasQueued); the packets
+  // themselves are ordered by the ring's release/acquire.
+  alignas(64) std::array<std::atomic<uint64_t>, kLaneWords> lanes{};
+
+  // Packets queued now. `taken` is read first: read later, it could include
+  // pops of packets admitted after the `admitted` reading (never < 0 anyway).
+  int64_t Qlen() const {
+    const int64_t t = taken.load(std::memory_order_relaxed);
+    return std::max<int64_t>(0, admitted.load(std::memory_order_relaxed) - t);
+  }
 };
 
 // One flow bucket as one producer sees it (RFS's rps_dev_flow): where the

@@ -20,10 +20,10 @@ struct TestPeer {
     Dispatcher::Of(n).producers_[p]->chunk = chunk;
   }
   // Adds `delta` to workstream `ws`'s queue length for `proto`, as a
-  // producer sees it (WorkstreamProto::qlen).
+  // producer sees it (WorkstreamProto::admitted).
   static void AddQueueLength(Netisr& n, int ws, ProtocolId proto, int64_t delta) {
-    Dispatcher::Of(n).workstreams_[ws]->protos[proto].qlen.fetch_add(delta,
-                                                                     std::memory_order_relaxed);
+    Dispatcher::Of(n).workstreams_[ws]->protos[proto].admitted.fetch_add(delta,
+                                                                         std::memory_order_relaxed);
   }
   // Index of the first external producer slot (a ProducerScope's).
   static int FirstExternalProducer(const Netisr& n) { return Dispatcher::Of(n).nws_; }
