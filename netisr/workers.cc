@@ -142,12 +142,17 @@ bool Dispatcher::DrainWorkstream(int w, uint64_t* now) {
   ++ws.dispatching;  // FreeBSD's NWS_RUNNING
   for (int x = 0; x < nproto; ++x) {
     WorkstreamProto& q = ws.protos[x];
+    uint64_t listed[kLaneWords];
+    uint64_t any = 0;
+    for (int word = 0; word < kLaneWords; ++word)
+      any |= listed[word] = q.lanes[word].load(std::memory_order_relaxed);
+    if (any == 0) continue;  // no producer ever queued here
     ProtocolEntry& pe = *protocols_[x];
     bool handled_any = false;
     size_t found = 0;  // queued in the lanes, as their first pops found them
     // The lanes in producer order, as before: only those that ever pushed.
     for (int word = 0; word < kLaneWords; ++word) {
-      for (uint64_t m = q.lanes[word].load(std::memory_order_relaxed); m != 0; m &= m - 1) {
+      for (uint64_t m = listed[word]; m != 0; m &= m - 1) {
         const int p = word * 64 + __builtin_ctzll(m);
         handled_any |= DrainLane(ws, x, pe, pe.lane(p, w), now, found);
       }
