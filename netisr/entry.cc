@@ -152,6 +152,13 @@ struct Dispatcher::Chunk {
   uint16_t staged_per_ws[kMaxWorkstreams];  // valid where staged_mask is set
   int cpu_ws[kChunk];                       // m2cpuid's answers (policy kCpu only)
 
+  // m2cpuid's answers for `chunk` into cpu_ws; an answer it leaves
+  // unwritten names no workstream (not an earlier chunk's).
+  void AskM2cpuid(const ProtocolSpec& spec, uint16_t source, std::span<Packet* const> chunk) {
+    std::fill_n(cpu_ws, chunk.size(), kNoWorkstream);
+    spec.m2cpuid(chunk, source, {cpu_ws, chunk.size()});
+  }
+
   // Packets staged for workstream t so far in this chunk.
   int64_t staged_on(int t) const { return ((staged_mask >> t) & 1) ? staged_per_ws[t] : 0; }
 
@@ -211,8 +218,9 @@ int LastRan(const Bucket& b) {
 // workstream for the whole chunk, and the decision of its first packet is
 // every packet's (once one is queued, the rest follow it; if it runs here,
 // nothing was queued for the rest to wait behind), so such a chunk costs a
-// stamp per packet. A kCpu protocol's m2cpuid is asked once for the chunk.
-// The per-packet rule (Classify) stays for the adaptive mode and for kCpu.
+// stamp per packet. A kCpu protocol's m2cpuid is asked once for the chunk;
+// in deferred mode its answers are the staging, in the others they feed the
+// per-packet rule (Classify), which also stays for the adaptive mode.
 template <bool kQueueOnly>
 BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Packet* const> pkts) {
   BurstOutcome out;
@@ -301,7 +309,7 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
       // once for the chunk. One answer for all (the common case: a burst of
       // one connection, or of one RX queue's home): the chunk itself is the
       // batch, no staging.
-      pe.spec.m2cpuid(chunk, source, {ch.cpu_ws, n});
+      ch.AskM2cpuid(pe.spec, source, chunk);
       const int first = ch.cpu_ws[0];
       bool one_answer = true;
       for (size_t i = 1; i < n; ++i) one_answer &= ch.cpu_ws[i] == first;
@@ -321,9 +329,10 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
         }
       }
     } else {
-      if (policy == Policy::kCpu) pe.spec.m2cpuid(chunk, source, {ch.cpu_ws, n});
+      if (policy == Policy::kCpu) ch.AskM2cpuid(pe.spec, source, chunk);
       for (size_t i = 0; i < n; ++i) {
-        if (!Classify(cc, pe, proto, *chunk[i], ch, ch.cpu_ws[i])) {
+        const int cpu_ws = policy == Policy::kCpu ? ch.cpu_ws[i] : kNoWorkstream;
+        if (!Classify(cc, pe, proto, *chunk[i], ch, cpu_ws)) {
           Drop(prod, proto, DropReason::kNoCpu, chunk[i]);
           ++out.dropped;
         }
@@ -698,9 +707,10 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
   const auto limit = static_cast<int64_t>(pe.qlimit);
   if (before - lane.taken_seen + static_cast<int64_t>(k) > limit)
     lane.taken_seen = q.taken.load(std::memory_order_relaxed);
-  // Clamped: a `taken` read can include pops of packets that other
-  // producers admitted after `before`.
-  const int64_t room = limit - std::max<int64_t>(0, before - lane.taken_seen);
+  // Clamped both ways: a `taken` read can include pops of packets that
+  // other producers admitted after `before` (a length below 0), and
+  // reservations racing with this one can put `before` past the limit.
+  const int64_t room = std::max<int64_t>(0, limit - std::max<int64_t>(0, before - lane.taken_seen));
   const size_t accepted = std::min<size_t>(k, static_cast<size_t>(room));
   if (accepted < k)
     q.admitted.fetch_sub(static_cast<int64_t>(k - accepted), std::memory_order_relaxed);
@@ -725,11 +735,11 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
       }
     }
   }
-  // The reservation bounds the ring's fill only in the long run: qlen is
-  // relaxed, so this thread may see the consumer's fetch_sub before the
+  // The reservation bounds the ring's fill only in the long run: `taken` is
+  // relaxed, so this thread may see the worker's store of it before the
   // ring read index that the pop advanced, and find the ring fuller than
-  // qlen says. What does not fit is tail-dropped like the excess above, its
-  // reservation given back.
+  // the length says. What does not fit is tail-dropped like the excess
+  // above, its reservation given back.
   if (!lane.listed) [[unlikely]] {
     const int p = cc.prod->index;
     q.lanes[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);

@@ -60,8 +60,9 @@ Status Validate(const Settings& s) {
     return bad(RangeError("max_qlimit", s.max_qlimit, 1, 1u << 20));
   if (s.default_qlimit < 1 || s.default_qlimit > s.max_qlimit)
     return bad(RangeError("default_qlimit", s.default_qlimit, 1, s.max_qlimit));
-  if (s.max_external_producers < 0 || s.max_external_producers > 64)
-    return bad(RangeError("max_external_producers", s.max_external_producers, 0, 64));
+  if (s.max_external_producers < 0 || s.max_external_producers > kMaxExternalProducers)
+    return bad(
+        RangeError("max_external_producers", s.max_external_producers, 0, kMaxExternalProducers));
   if (s.burst < 1 || s.burst > 256) return bad(RangeError("burst", s.burst, 1, 256));
   if (s.idle_sleep_us < 1 || s.idle_sleep_us > 1000000)
     return bad(RangeError("idle_sleep_us", s.idle_sleep_us, 1, 1000000));

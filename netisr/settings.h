@@ -13,6 +13,8 @@ namespace netisr {
 // 64-bit mask (the per-burst wakeup set); the inline model may simulate more
 // CPUs than the machine has, up to this bound.
 inline constexpr int kMaxWorkstreams = 64;
+// Most external producer slots (Settings::max_external_producers).
+inline constexpr int kMaxExternalProducers = 64;
 
 // What Stop() does with packets still queued.
 // A monotonic time source, ns. The dispatcher reads it for everything it
@@ -130,7 +132,7 @@ struct Settings {
   // traffic flows with Netisr::SetDispatchOverride. FreeBSD: net.isr.dispatch.
   std::optional<DispatchMode> dispatch_override;
   // Threads other than workers that may call the entry points at once
-  // (each holds a Netisr::ProducerScope). Bound [0, 64].
+  // (each holds a Netisr::ProducerScope). Bound [0, kMaxExternalProducers].
   int max_external_producers = 4;
   // Packets a worker hands a handler at once, and per lane per round.
   // Bound [1, 256]; 32 matches a NIC RX burst and amortises the ring's

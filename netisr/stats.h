@@ -36,7 +36,7 @@ struct WorkStats {
   uint64_t qdrops = 0;             // refused: queue at its limit
   uint64_t handled = 0;            // passed to the handler, by any path
   uint64_t qlen = 0;               // queued now
-  uint64_t watermark = 0;          // highest qlen seen
+  uint64_t watermark = 0;          // highest qlen a drain found (or qlen now, if higher)
 };
 
 struct WorkstreamStats {

@@ -157,6 +157,8 @@ bool Dispatcher::DrainWorkstream(int w, uint64_t* now) {
         handled_any |= DrainLane(ws, x, pe, pe.lane(p, w), now, found);
       }
     }
+    // Lanes read at different moments of the scan can sum past the limit.
+    found = std::min<size_t>(found, pe.qlimit);
     if (found > q.watermark.Get()) q.watermark.Add(found - q.watermark.Get());
     if (handled_any && !drop && pe.spec.drained && q.Qlen() == 0) {
       pe.spec.drained(w);

@@ -52,7 +52,7 @@ namespace {
 // Queue limit of the deferred protocol and capacity of the bare ring.
 constexpr uint32_t kQlimit = 4096;
 // Packets sent but not handled, at most, in both handoff benchmarks. Half
-// the queue limit: the qlen reservation can never reach kQlimit, so netisr
+// the queue limit: the queue-length reservation can never reach kQlimit, so netisr
 // never tail-drops.
 constexpr uint64_t kMaxInFlight = kQlimit / 2;
 // Packets cycled through by the handoff benchmarks. A packet is reused only

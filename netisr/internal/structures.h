@@ -72,9 +72,10 @@ struct Lane {
   bool busy = false;
 };
 
-// Words of WorkstreamProto::lanes: one bit per producer, up to
-// kMaxWorkstreams workstreams plus 64 external producers (settings.cc).
+// Words of WorkstreamProto::lanes: one bit per producer (workers, then
+// external slots).
 inline constexpr int kLaneWords = 2;
+static_assert(kLaneWords * 64 >= kMaxWorkstreams + kMaxExternalProducers);
 
 // A workstream's queue for one protocol, across all producers: its length
 // is `admitted - taken`, two counters on two lines so that neither side
@@ -98,9 +99,12 @@ struct WorkstreamProto {
   Counter watermark;
   // Producers that have pushed here (bit p of word p / 64), set once each
   // by that producer (Lane::listed) and never cleared: the worker's drain
-  // scans these lanes' rings and reads neither counter above, so that
-  // `admitted` stays in the producer's cache between bursts (a drain that
-  // read it each burst cost the line a round trip a burst). Relaxed: a bit
+  // scans these lanes' rings instead of reading `admitted` each round, so
+  // that `admitted` stays in the producer's cache between bursts (a drain
+  // that read it each burst cost the line a round trip a burst). An empty
+  // listed lane costs the scan a load of its ring's write index, a cache
+  // hit while its producer pushes nothing. `admitted` is still read where
+  // the length itself is wanted: HasQueued, TickLoad, the drained hook. Relaxed: a bit
   // seen late delays that lane's first drain by a round, and `admitted`
   // keeps its worker from sleeping meanwhile (HasQueued); the packets
   // themselves are ordered by the ring's release/acquire.

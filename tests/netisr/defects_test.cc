@@ -70,9 +70,10 @@ TEST(Defects, ChunkCountPastTwoToThe32KeepsDeferredPacketsQueued) {
   EXPECT_EQ(pool->available(), pool->capacity());
 }
 
-// The queue-limit reservation (relaxed qlen) is not ordered with the ring's
-// read index: a producer may see the consumer's qlen decrement before the
-// ring slot it freed. The test lowers qlen by hand to stage that view; the
+// The queue-limit reservation (relaxed `admitted` and `taken`) is not
+// ordered with the ring's read index: a producer may see the worker's
+// `taken` store before the ring slot it freed. The test lowers the length
+// by hand to stage that view; the
 // packets the full ring refuses must be counted queue_full drops and
 // released, and their reservation given back, not lost in a "pushed" lane.
 TEST(Defects, RingShortOfItsReservationDropsAndCounts) {
@@ -107,6 +108,48 @@ TEST(Defects, RingShortOfItsReservationDropsAndCounts) {
   EXPECT_EQ(st.Total(*proto).queued, kLimit);
   EXPECT_EQ(st.Total(*proto).qlen, 0u);
   EXPECT_EQ(checker.delivered() + st.TotalDrops(), kLimit + kStale);
+  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
+// A queue that other producers' reservations hold past its limit (one of
+// them about to give its excess back) admits nothing more: the room left
+// was negative, and cast to size_t it once admitted a whole burst into a
+// lane whose ring still had room (the reservation was judged, not the ring).
+TEST(Defects, AQueueHeldPastItsLimitByOtherReservationsAdmitsNothing) {
+  constexpr uint32_t kLimit = 64;
+  constexpr int64_t kRacing = 32;  // another producer's reservation, not yet given back
+  auto pool = MakePool(256);
+  Checker checker(100);
+  auto nisr = MakeNetisr("inline", UnboundWorkers(1));
+  ASSERT_NE(nisr, nullptr);
+  auto proto = nisr->Register(DeferredSpec("deferred", checker.handler(), kLimit));
+  ASSERT_TRUE(proto.ok());
+  BurstOutcome r;
+  {
+    Netisr::ProducerScope scope(*nisr);
+    std::vector<Packet*> full = FlowPackets(*pool, kLimit, 4);
+    ASSERT_EQ(nisr->QueueBurst(0, *proto, full).queued, kLimit);
+    TestPeer::AddQueueLength(*nisr, 0, *proto, kRacing);
+    // A second producer, on its own lane (its ring empty), while the first
+    // still holds its slot.
+    std::vector<Packet*> more = FlowPackets(*pool, 8, 4);
+    std::thread second([&] {
+      Netisr::ProducerScope other(*nisr);
+      ASSERT_TRUE(other.status().ok());
+      r = nisr->QueueBurst(0, *proto, more);
+    });
+    second.join();
+    TestPeer::AddQueueLength(*nisr, 0, *proto, -kRacing);
+  }
+  EXPECT_EQ(r.queued, 0u);
+  EXPECT_EQ(r.dropped, 8u);
+  nisr->Stop();
+  const Stats st = nisr->GetStats();
+  EXPECT_EQ(checker.delivered(), kLimit);
+  EXPECT_EQ(st.Total(*proto).qdrops, 8u);
+  EXPECT_EQ(st.Total(*proto).qlen, 0u);
+  EXPECT_LE(st.Total(*proto).watermark, kLimit);
+  EXPECT_EQ(checker.delivered() + st.TotalDrops(), kLimit + 8);
   EXPECT_EQ(pool->available(), pool->capacity());
 }
 
