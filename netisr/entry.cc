@@ -191,6 +191,16 @@ struct Dispatcher::CallContext {
 
 namespace {
 
+// Set (once, never cleared) before the first Packet::queued_ns stamp of any
+// adaptive producer in the process; until then no packet can carry one, so
+// queueing skips the per-packet check for a stale stamp (a read of every
+// packet, ~4 instructions each, in every deferred burst). Process-wide, not
+// per dispatcher: a packet can pass from one dispatcher to another (two
+// stacks over an in-memory wire). Relaxed: a stamped packet reaches any
+// other thread only through release/acquire pairs that follow this store
+// (a lane ring, a pool's free list), so that thread's load sees it.
+constinit std::atomic<bool> g_queued_ns_stamped{false};
+
 // True once every packet a bucket queued to `lane` has been handled.
 bool LaneDrainedTo(const Lane& lane, uint64_t tail_mark) {
   // Acquire: pairs with the consumer's release after the handler returned,
@@ -724,8 +734,10 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
       // Low 32 bits (Packet::queued_ns); 0 means "not stamped", so a
       // stamp that truncates to 0 reads 1 ns late instead.
       const uint32_t stamp = std::max<uint32_t>(static_cast<uint32_t>(cc.feedback->now_ns), 1);
+      if (!g_queued_ns_stamped.load(std::memory_order_relaxed))
+        g_queued_ns_stamped.store(true, std::memory_order_relaxed);
       for (size_t i = 0; i < accepted; ++i) batch[i]->queued_ns = stamp;
-    } else {
+    } else if (g_queued_ns_stamped.load(std::memory_order_relaxed)) {
       // A stamp left from an earlier adaptive queueing of this packet (a
       // nested dispatch) would read as a long wait. Cleared here, where the
       // line is already in this core's cache (Classify read the packet),

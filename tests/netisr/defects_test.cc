@@ -153,6 +153,51 @@ TEST(Defects, AQueueHeldPastItsLimitByOtherReservationsAdmitsNothing) {
   EXPECT_EQ(pool->available(), pool->capacity());
 }
 
+// An adaptive producer stamps what it queues (Packet::queued_ns, for its
+// queueing delay). A handler that passes such a packet on (a nested
+// dispatch) to a protocol that queues without stamping would hand the next
+// worker a stamp that reads as a wait since the first queueing. Queueing
+// clears such stamps once any adaptive producer has stamped (entry.cc's
+// g_queued_ns_stamped): the second protocol's handler sees none.
+TEST(Defects, AStaleQueueingStampIsClearedWhenTheHandlerPassesThePacketOn) {
+  constexpr uint32_t kPackets = 64;
+  auto pool = MakePool(kPackets);
+  auto nisr = MakeNetisr("inline", UnboundWorkers(2));
+  ASSERT_NE(nisr, nullptr);
+  uint32_t stamped = 0, stale = 0, handled = 0;  // the inline model: one thread
+  ProtocolId next = 0;
+  ProtocolSpec adaptive;
+  adaptive.name = "adaptive";
+  adaptive.policy = Policy::kSource;  // source 1 from worker 0: queued to workstream 1
+  adaptive.dispatch = DispatchMode::kAdaptive;
+  adaptive.handler = [&](Burst b) {
+    for (Packet* p : b) stamped += p->queued_ns != 0;
+    nisr->DispatchBurst(0, next, b);  // source 0: deferred to workstream 0
+  };
+  auto first = nisr->Register(adaptive);
+  ASSERT_TRUE(first.ok());
+  ProtocolSpec deferred = DeferredSpec("deferred", [&](Burst b) {
+    for (Packet* p : b) {
+      stale += p->queued_ns != 0;
+      ++handled;
+      Release(p);
+    }
+  });
+  deferred.policy = Policy::kSource;
+  auto second = nisr->Register(deferred);
+  ASSERT_TRUE(second.ok());
+  next = *second;
+  SeqSource source(*pool, *first, 1, Range(0, 4), kPackets);
+  ASSERT_TRUE(nisr->AttachSource(0, &source).ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  nisr->RunUntilIdle();
+  nisr->Stop();
+  ASSERT_EQ(stamped, kPackets) << "the adaptive producer queued them, stamped";
+  EXPECT_EQ(handled, kPackets);
+  EXPECT_EQ(stale, 0u);
+  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
 // Entry points called after Stop queued into lanes nothing would ever drain
 // again, uncounted. They drop under `shutdown`, whatever the mode.
 TEST(Defects, EntryPointsAfterStopDropUnderShutdown) {
