@@ -73,6 +73,12 @@ bool Dispatcher::Backpressured(int w, uint64_t now) {
   return false;
 }
 
+[[gnu::always_inline]] inline void Dispatcher::TickLoad(Workstream& ws, uint64_t now) {
+  // The depth (a load from each protocol's queue) only when the meter
+  // publishes, once a window, not twice every poll round.
+  if (ws.meter->TickDue(now)) PublishLoad(ws, now);
+}
+
 bool Dispatcher::PollSources(int worker) {
   Workstream& ws = *workstreams_[worker];
   if (ws.live_sources.load(std::memory_order_relaxed) == 0) return false;
@@ -115,10 +121,7 @@ bool Dispatcher::PollSources(int worker) {
   return did;
 }
 
-void Dispatcher::TickLoad(Workstream& ws, uint64_t now) {
-  // The depth (a load from each protocol's queue) only when the meter
-  // publishes, once a window, not twice every poll round.
-  if (!ws.meter->TickDue(now)) return;
+void Dispatcher::PublishLoad(Workstream& ws, uint64_t now) {
   int64_t depth = 0;
   const int nproto = num_protocols_.load(std::memory_order_acquire);
   for (int x = 0; x < nproto; ++x) depth += ws.protos[x].Qlen();

@@ -217,8 +217,10 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   bool DrainLane(Workstream& ws, ProtocolId x, ProtocolEntry& pe, Lane& lane, uint64_t* now,
                  size_t& found);
   void FinalDrain();
-  // Publishes the worker's load if its measurement window has elapsed.
-  void TickLoad(Workstream& ws, uint64_t now);
+  // Publishes the worker's load if its measurement window has elapsed
+  // (inline: the test runs every poll round; PublishLoad once a window).
+  inline void TickLoad(Workstream& ws, uint64_t now);
+  void PublishLoad(Workstream& ws, uint64_t now);
   // True while one of worker `w`'s own lanes of an adaptive protocol has
   // packets outstanding in a queue filled to at least
   // AdaptiveSettings::backpressure_fill of its qlimit: the worker then

@@ -33,8 +33,16 @@ bool Ipv4OptionsOk(const uint8_t* opts, size_t len) {
   return WalkOptions(opts, len, [](uint8_t, uint8_t) { return true; });
 }
 
-bool TcpOptionsWalk(const uint8_t* opts, size_t len) {
+bool TcpOptionsOk(const uint8_t* opts, size_t len) {
   static_assert(wire::kTcpOptEol == 0 && wire::kTcpOptNop == 1);
+  // What nearly every segment of an established connection carries: NOP,
+  // NOP, timestamps (RFC 7323 appendix A's layout; Linux's
+  // tcp_parse_aligned_timestamp tests the same word). One compare instead
+  // of the walk (~30 instructions).
+  constexpr uint32_t kAlignedTimestamps = uint32_t{wire::kTcpOptNop} << 24 |
+                                          uint32_t{wire::kTcpOptNop} << 16 |
+                                          uint32_t{wire::kTcpOptTimestamps} << 8 | 10;
+  if (len == 12 && base::Load32(opts) == kAlignedTimestamps) return true;
   return WalkOptions(opts, len, [](uint8_t kind, uint8_t olen) {
     switch (kind) {
       case wire::kTcpOptMss:
