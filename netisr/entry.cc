@@ -194,12 +194,17 @@ namespace {
 // Set (once, never cleared) before the first Packet::queued_ns stamp of any
 // adaptive producer in the process; until then no packet can carry one, so
 // queueing skips the per-packet check for a stale stamp (a read of every
-// packet, ~4 instructions each, in every deferred burst). Process-wide, not
-// per dispatcher: a packet can pass from one dispatcher to another (two
-// stacks over an in-memory wire). Relaxed: a stamped packet reaches any
-// other thread only through release/acquire pairs that follow this store
-// (a lane ring, a pool's free list), so that thread's load sees it.
-constinit std::atomic<bool> g_queued_ns_stamped{false};
+// packet, ~7 instructions each, in every deferred burst). Once any adaptive
+// producer has stamped, every queueing checks again. Process-wide, not per
+// dispatcher: a packet can pass from one dispatcher to another (two stacks
+// over an in-memory wire). Allocation clears a stamp (Packet::ResetMetadata,
+// the DPDK port's placement new), so a stale one arrives only with a packet
+// handed on: by a handler that a worker ran after the acquire of the lane
+// ring that the stamping producer released after this store, or by a
+// handoff of the user's, which must order the packet's fields anyway. So a
+// relaxed load there sees the store. Its own line: read every deferred
+// burst, it must not share one with a written global.
+alignas(64) constinit std::atomic<bool> g_queued_ns_stamped{false};
 
 // True once every packet a bucket queued to `lane` has been handled.
 bool LaneDrainedTo(const Lane& lane, uint64_t tail_mark) {
@@ -740,7 +745,7 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
     } else if (g_queued_ns_stamped.load(std::memory_order_relaxed)) {
       // A stamp left from an earlier adaptive queueing of this packet (a
       // nested dispatch) would read as a long wait. Cleared here, where the
-      // line is already in this core's cache (Classify read the packet),
+      // line is already in this core's cache (the source stamp read it),
       // rather than by the consumer after every adaptive burst: a consumer
       // store would pull the line back modified, and the producer that
       // recycles the packet pays that transfer.

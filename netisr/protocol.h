@@ -89,10 +89,12 @@ using M2FlowFn = std::function<bool(Packet& pkt)>;
 // Names the workstream of each packet of a burst for the kCpu policy:
 // ws[i] for pkts[i] (the spans have one size), a workstream index, or
 // kNoWorkstream (any value outside [0, workstreams), or leaving ws[i]
-// unwritten) where none fits; such a packet is dropped under `no_cpu`. Asked once per chunk of a
-// dispatched burst (up to 64 packets), not per packet: a std::function call returning an optional
-// per packet was half the producer's time in the deferred handoff benchmark (docs/benchmarks.md,
-// "m2cpuid once a chunk"). Runs in the producer's Enter, like m2flow; it must not dispatch.
+// unwritten) where none fits; such a packet is dropped under `no_cpu`.
+// Asked once per chunk of a dispatched burst (up to 64 packets), not per
+// packet: a std::function call returning an optional per packet was half
+// the producer's time in the deferred handoff benchmark
+// (docs/benchmarks.md, "m2cpuid once a chunk"). Runs in the producer's
+// Enter, like m2flow; it must not dispatch.
 using M2CpuFn = std::function<void(Burst pkts, uint16_t source, std::span<int> ws)>;
 inline constexpr int kNoWorkstream = -1;
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # dispatch_bench binaries against each other on a noisy machine: ROUNDS
-# rounds, each running every binary once in turn (5 repetitions of each
-# benchmark the filter picks), then per benchmark and binary the median and
+# rounds, each running every binary once (5 repetitions of each benchmark
+# the filter picks; round r starts with binary r, so that no binary always
+# runs first), then per benchmark and binary the median and
 # minimum over all repetitions of real time per iteration and of `per_item`
 # (ns a packet). Interleaving spreads the machine's slow spells over every
 # binary; single figures here swing 2-3x between minutes (docs/benchmarks.md).
@@ -23,13 +24,24 @@ runs=$(mktemp)
 trap 'rm -f "$runs"' EXIT
 r=1
 while [ "$r" -le "$rounds" ]; do
+  # Rotate the order by one binary a round.
+  first=$1
+  shift
+  set -- "$@" "$first"
   for bin in "$@"; do
     "$bin" --benchmark_filter="$filter" --benchmark_repetitions=5 --benchmark_format=json \
         2>/dev/null | BIN="$bin" python3 -c '
 import json, os, sys
-for b in json.load(sys.stdin)["benchmarks"]:
-    if b.get("run_type") == "iteration" and not b.get("error_occurred"):
-        print(os.environ["BIN"], b["name"], b["real_time"], b.get("per_item", 0) * 1e9)
+text = sys.stdin.read()
+if not text.strip():
+    sys.exit(os.environ["BIN"] + ": no output (does the filter match a benchmark?)")
+for b in json.loads(text)["benchmarks"]:
+    if b.get("run_type") != "iteration":
+        continue
+    if b.get("error_occurred"):
+        print(os.environ["BIN"], b["name"], "failed:", b.get("error_message"), file=sys.stderr)
+        continue
+    print(os.environ["BIN"].replace(" ", "_"), b["name"], b["real_time"], b.get("per_item", 0) * 1e9)
 ' >> "$runs"
   done
   r=$((r + 1))

@@ -104,7 +104,9 @@ struct WorkstreamProto {
   // that read it each burst cost the line a round trip a burst). An empty
   // listed lane costs the scan a load of its ring's write index, a cache
   // hit while its producer pushes nothing. `admitted` is still read where
-  // the length itself is wanted: HasQueued, TickLoad, the drained hook. Relaxed: a bit
+  // the length itself is wanted (Qlen): by the worker in HasQueued,
+  // PublishLoad and before the drained hook; by producers for the hybrid
+  // rule, the adaptive fill and backpressure; by GetStats. Relaxed: a bit
   // seen late delays that lane's first drain by a round, and `admitted`
   // keeps its worker from sleeping meanwhile (HasQueued); the packets
   // themselves are ordered by the ring's release/acquire.
