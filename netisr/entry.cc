@@ -762,6 +762,7 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
   if (!lane.listed) [[unlikely]] {
     const int p = cc.prod->index;
     q.lanes[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
+    workstreams_[t]->listed.store(true, std::memory_order_relaxed);
     lane.listed = true;
   }
   const size_t pushed = accepted > 0 ? lane.ring.push(batch.data(), accepted) : 0;

@@ -44,7 +44,7 @@ bool Dispatcher::RunOnce(int worker) {
   return DrainQueues(worker) || polled;
 }
 
-bool Dispatcher::Backpressured(int w, uint64_t now) {
+bool Dispatcher::Backpressured(int w) {
   // Only an adaptive protocol holds its producers back: without one (and
   // no adaptive override), two loads instead of a pass over the protocols
   // every poll round (~100 instructions a round; callgrind,
@@ -65,7 +65,7 @@ bool Dispatcher::Backpressured(int w, uint64_t now) {
       const Lane& lane = pe.lane(w, t);
       if (lane.enqueued.load(std::memory_order_relaxed) !=
           lane.handled.load(std::memory_order_relaxed)) {
-        producers_[w]->pressured_ns[t] = now;
+        producers_[w]->pressured_ns[t] = Now();
         return true;
       }
     }
@@ -82,7 +82,7 @@ bool Dispatcher::Backpressured(int w, uint64_t now) {
 bool Dispatcher::PollSources(int worker) {
   Workstream& ws = *workstreams_[worker];
   if (ws.live_sources.load(std::memory_order_relaxed) == 0) return false;
-  if (Backpressured(worker, Now())) {
+  if (Backpressured(worker)) {
     // Adaptive backpressure: the sources (NIC rings) hold their packets
     // until the full queue drains, rather than netisr tail-dropping them
     // there. Reported as work done, so that a sleeping model spins instead
@@ -129,15 +129,20 @@ void Dispatcher::PublishLoad(Workstream& ws, uint64_t now) {
 }
 
 bool Dispatcher::DrainQueues(int worker) {
-  IdentityScope id(producers_[worker].get(), worker);
+  Workstream& ws = *workstreams_[worker];
   uint64_t now = Now();
-  const bool did = DrainWorkstream(worker, &now);
-  TickLoad(*workstreams_[worker], now);
+  bool did = false;
+  if (ws.listed.load(std::memory_order_relaxed)) {  // else nothing to drain (Workstream::listed)
+    IdentityScope id(producers_[worker].get(), worker);
+    did = DrainWorkstream(worker, &now);
+  }
+  TickLoad(ws, now);
   return did;
 }
 
 bool Dispatcher::DrainWorkstream(int w, uint64_t* now) {
   Workstream& ws = *workstreams_[w];
+  if (!ws.listed.load(std::memory_order_relaxed)) return false;  // nothing was ever queued here
   const bool drop = now == nullptr && settings_.shutdown == ShutdownMode::kDrop;
   const int nproto = num_protocols_.load(std::memory_order_acquire);
   bool did = false;

@@ -226,7 +226,7 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   // AdaptiveSettings::backpressure_fill of its qlimit: the worker then
   // leaves its sources unpolled.
   // Records the time in its Producer::pressured_ns (worker w's thread only).
-  bool Backpressured(int w, uint64_t now);
+  bool Backpressured(int w);
   // The clock the workers' load metering reads: FastClock inline unless
   // settings.clock was given (one predictable branch per read).
   uint64_t Now() const {

@@ -168,6 +168,13 @@ struct Workstream {
   int cpu = -1;  // OS CPU to bind to; -1 unbound. Fixed at Create.
   WorkerSignal signal;
   std::array<WorkstreamProto, kMaxProtocols> protos;
+  // Set (once, never cleared) by the first producer that lists a lane of
+  // any protocol here (WorkstreamProto::lanes), before it pushes: until
+  // then the worker's drain has nothing to scan and returns at once (a
+  // direct-dispatch pipeline never queues; its drain pass over every
+  // protocol's lane words cost ~4 instructions a packet). Relaxed, as the
+  // lane bits it summarises.
+  std::atomic<bool> listed{false};
   // Set before Start (control thread), then read only by this worker.
   std::vector<IngressSource*> sources;
   // Sources not yet exhausted, published by the worker after each poll
