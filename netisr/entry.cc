@@ -754,17 +754,19 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
       }
     }
   }
-  // The reservation bounds the ring's fill only in the long run: `taken` is
-  // relaxed, so this thread may see the worker's store of it before the
-  // ring read index that the pop advanced, and find the ring fuller than
-  // the length says. What does not fit is tail-dropped like the excess
-  // above, its reservation given back.
+  // This lane's first push: the worker's drain scans only listed lanes
+  // (WorkstreamProto::lanes, Workstream::listed).
   if (!lane.listed) [[unlikely]] {
     const int p = cc.prod->index;
     q.lanes[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
     workstreams_[t]->listed.store(true, std::memory_order_relaxed);
     lane.listed = true;
   }
+  // The reservation bounds the ring's fill only in the long run: `taken` is
+  // relaxed, so this thread may see the worker's store of it before the
+  // ring read index that the pop advanced, and find the ring fuller than
+  // the length says. What does not fit is tail-dropped like the excess
+  // above, its reservation given back.
   const size_t pushed = accepted > 0 ? lane.ring.push(batch.data(), accepted) : 0;
   if (pushed < accepted)
     q.admitted.fetch_sub(static_cast<int64_t>(accepted - pushed), std::memory_order_relaxed);

@@ -38,6 +38,29 @@ std::vector<Packet*> FlowPackets(PacketPool& pool, size_t n, uint32_t flows) {
   return pkts;
 }
 
+// An inline one-workstream dispatcher with a deferred protocol whose queue
+// limit is kLimit, its checker and a pool of 256: the queue-limit tests.
+struct LimitedQueue {
+  static constexpr uint32_t kLimit = 64;
+  std::unique_ptr<PacketPool> pool = MakePool(256);
+  Checker checker{100};
+  std::unique_ptr<Netisr> nisr = MakeNetisr("inline", UnboundWorkers(1));
+  ProtocolId proto = 0;
+
+  // Registers the protocol; false (with a test failure) if it cannot.
+  bool Register() {
+    if (nisr == nullptr) {
+      ADD_FAILURE() << "no dispatcher";
+      return false;
+    }
+    auto id = nisr->Register(DeferredSpec("deferred", checker.handler(), kLimit));
+    EXPECT_TRUE(id.ok());
+    if (!id.ok()) return false;
+    proto = *id;
+    return true;
+  }
+};
+
 // A 32-bit chunk count wrapped to 0 after 2^32 chunks, where every flow
 // bucket never filed to run directly (direct_chunk 0) read as filed in the
 // current chunk: its packet ran at once on lane direct_to = -1 (another
@@ -77,38 +100,34 @@ TEST(Defects, ChunkCountPastTwoToThe32KeepsDeferredPacketsQueued) {
 // packets the full ring refuses must be counted queue_full drops and
 // released, and their reservation given back, not lost in a "pushed" lane.
 TEST(Defects, RingShortOfItsReservationDropsAndCounts) {
-  constexpr uint32_t kLimit = 64;
+  constexpr uint32_t kLimit = LimitedQueue::kLimit;
   constexpr int64_t kStale = 8;
-  auto pool = MakePool(256);
-  Checker checker(100);
-  auto nisr = MakeNetisr("inline", UnboundWorkers(1));
-  ASSERT_NE(nisr, nullptr);
-  auto proto = nisr->Register(DeferredSpec("deferred", checker.handler(), kLimit));
-  ASSERT_TRUE(proto.ok());
+  LimitedQueue lq;
+  ASSERT_TRUE(lq.Register());
   {
-    Netisr::ProducerScope scope(*nisr);
-    std::vector<Packet*> full = FlowPackets(*pool, kLimit, 4);
-    ASSERT_EQ(nisr->QueueBurst(0, *proto, full).queued, kLimit);
-    TestPeer::AddQueueLength(*nisr, 0, *proto, -kStale);
-    std::vector<Packet*> more = FlowPackets(*pool, kStale, 4);
-    const BurstOutcome r = nisr->QueueBurst(0, *proto, more);
+    Netisr::ProducerScope scope(*lq.nisr);
+    std::vector<Packet*> full = FlowPackets(*lq.pool, kLimit, 4);
+    ASSERT_EQ(lq.nisr->QueueBurst(0, lq.proto, full).queued, kLimit);
+    TestPeer::AddQueueLength(*lq.nisr, 0, lq.proto, -kStale);
+    std::vector<Packet*> more = FlowPackets(*lq.pool, kStale, 4);
+    const BurstOutcome r = lq.nisr->QueueBurst(0, lq.proto, more);
     EXPECT_EQ(r.queued, 0u);
     EXPECT_EQ(r.dropped, static_cast<uint32_t>(kStale));
     // The refused packets gave their reservation back: qlen reads the
     // staged kLimit - kStale.
-    EXPECT_EQ(nisr->GetStats().Total(*proto).qlen, kLimit - kStale);
+    EXPECT_EQ(lq.nisr->GetStats().Total(lq.proto).qlen, kLimit - kStale);
     // Undo the staging by what was given back, so qlen matches the ring.
-    TestPeer::AddQueueLength(*nisr, 0, *proto, r.dropped);
+    TestPeer::AddQueueLength(*lq.nisr, 0, lq.proto, r.dropped);
   }
-  nisr->Stop();
-  const Stats st = nisr->GetStats();
-  EXPECT_EQ(checker.delivered(), kLimit);
+  lq.nisr->Stop();
+  const Stats st = lq.nisr->GetStats();
+  EXPECT_EQ(lq.checker.delivered(), kLimit);
   EXPECT_EQ(st.drops.count("queue_full") ? st.drops.at("queue_full") : 0, uint64_t{kStale});
-  EXPECT_EQ(st.Total(*proto).qdrops, uint64_t{kStale});
-  EXPECT_EQ(st.Total(*proto).queued, kLimit);
-  EXPECT_EQ(st.Total(*proto).qlen, 0u);
-  EXPECT_EQ(checker.delivered() + st.TotalDrops(), kLimit + kStale);
-  EXPECT_EQ(pool->available(), pool->capacity());
+  EXPECT_EQ(st.Total(lq.proto).qdrops, uint64_t{kStale});
+  EXPECT_EQ(st.Total(lq.proto).queued, kLimit);
+  EXPECT_EQ(st.Total(lq.proto).qlen, 0u);
+  EXPECT_EQ(lq.checker.delivered() + st.TotalDrops(), kLimit + kStale);
+  EXPECT_EQ(lq.pool->available(), lq.pool->capacity());
 }
 
 // A queue that other producers' reservations hold past its limit (one of
@@ -116,41 +135,37 @@ TEST(Defects, RingShortOfItsReservationDropsAndCounts) {
 // was negative, and cast to size_t it once admitted a whole burst into a
 // lane whose ring still had room (the reservation was judged, not the ring).
 TEST(Defects, AQueueHeldPastItsLimitByOtherReservationsAdmitsNothing) {
-  constexpr uint32_t kLimit = 64;
+  constexpr uint32_t kLimit = LimitedQueue::kLimit;
   constexpr int64_t kRacing = 32;  // another producer's reservation, not yet given back
-  auto pool = MakePool(256);
-  Checker checker(100);
-  auto nisr = MakeNetisr("inline", UnboundWorkers(1));
-  ASSERT_NE(nisr, nullptr);
-  auto proto = nisr->Register(DeferredSpec("deferred", checker.handler(), kLimit));
-  ASSERT_TRUE(proto.ok());
+  LimitedQueue lq;
+  ASSERT_TRUE(lq.Register());
   BurstOutcome r;
   {
-    Netisr::ProducerScope scope(*nisr);
-    std::vector<Packet*> full = FlowPackets(*pool, kLimit, 4);
-    ASSERT_EQ(nisr->QueueBurst(0, *proto, full).queued, kLimit);
-    TestPeer::AddQueueLength(*nisr, 0, *proto, kRacing);
+    Netisr::ProducerScope scope(*lq.nisr);
+    std::vector<Packet*> full = FlowPackets(*lq.pool, kLimit, 4);
+    ASSERT_EQ(lq.nisr->QueueBurst(0, lq.proto, full).queued, kLimit);
+    TestPeer::AddQueueLength(*lq.nisr, 0, lq.proto, kRacing);
     // A second producer, on its own lane (its ring empty), while the first
     // still holds its slot.
-    std::vector<Packet*> more = FlowPackets(*pool, 8, 4);
+    std::vector<Packet*> more = FlowPackets(*lq.pool, 8, 4);
     std::thread second([&] {
-      Netisr::ProducerScope other(*nisr);
+      Netisr::ProducerScope other(*lq.nisr);
       ASSERT_TRUE(other.status().ok());
-      r = nisr->QueueBurst(0, *proto, more);
+      r = lq.nisr->QueueBurst(0, lq.proto, more);
     });
     second.join();
-    TestPeer::AddQueueLength(*nisr, 0, *proto, -kRacing);
+    TestPeer::AddQueueLength(*lq.nisr, 0, lq.proto, -kRacing);
   }
   EXPECT_EQ(r.queued, 0u);
   EXPECT_EQ(r.dropped, 8u);
-  nisr->Stop();
-  const Stats st = nisr->GetStats();
-  EXPECT_EQ(checker.delivered(), kLimit);
-  EXPECT_EQ(st.Total(*proto).qdrops, 8u);
-  EXPECT_EQ(st.Total(*proto).qlen, 0u);
-  EXPECT_LE(st.Total(*proto).watermark, kLimit);
-  EXPECT_EQ(checker.delivered() + st.TotalDrops(), kLimit + 8);
-  EXPECT_EQ(pool->available(), pool->capacity());
+  lq.nisr->Stop();
+  const Stats st = lq.nisr->GetStats();
+  EXPECT_EQ(lq.checker.delivered(), kLimit);
+  EXPECT_EQ(st.Total(lq.proto).qdrops, 8u);
+  EXPECT_EQ(st.Total(lq.proto).qlen, 0u);
+  EXPECT_LE(st.Total(lq.proto).watermark, kLimit);
+  EXPECT_EQ(lq.checker.delivered() + st.TotalDrops(), kLimit + 8);
+  EXPECT_EQ(lq.pool->available(), lq.pool->capacity());
 }
 
 // An adaptive producer stamps what it queues (Packet::queued_ns, for its
