@@ -3,6 +3,7 @@
 // internal/dispatcher.h for the split of the implementation).
 #include "netisr/netisr.h"
 
+#include <algorithm>
 #include <chrono>
 #include <new>
 #include <string>
@@ -27,6 +28,13 @@ namespace {
 // "n bytes (m MiB)", for the memory cap's errors.
 std::string Bytes(uint64_t n) {
   return std::to_string(n) + " bytes (" + std::to_string(n >> 20) + " MiB)";
+}
+
+// "0, 1, 3": the CPUs a worker may be pinned to, for worker_cpus' error.
+std::string CpuList(const std::vector<int>& cpus) {
+  std::string out;
+  for (int c : cpus) out += (out.empty() ? "" : ", ") + std::to_string(c);
+  return out;
 }
 
 }  // namespace
@@ -89,6 +97,13 @@ Result<std::unique_ptr<Netisr>> Netisr::Create(const Settings& settings,
     if (topo == nullptr) return Status(ErrorCode::kUnavailable, "hwloc: " + err);
     cpus = topo->WorkerCpuOrder();
     if (nws == 0) nws = std::min<int>(static_cast<int>(cpus.size()), kMaxWorkstreams);
+    for (int cpu : settings.worker_cpus) {
+      if (std::find(cpus.begin(), cpus.end(), cpu) == cpus.end())
+        return Status(ErrorCode::kInvalidArgument,
+                      "worker_cpus: CPU " + std::to_string(cpu) +
+                          " is not one this process may run on (" + CpuList(cpus) + ")");
+    }
+    if (!settings.worker_cpus.empty()) cpus = settings.worker_cpus;
   }
   if (settings.flow_buckets < static_cast<uint32_t>(nws)) {
     // The flow policy places buckets (base/flow_bucket.h): workstreams past

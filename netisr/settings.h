@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "base/status.h"
 #include "netisr/protocol.h"
@@ -121,6 +122,12 @@ struct Settings {
   // Pin each worker to its own CPU (distinct physical cores first).
   // FreeBSD: net.isr.bindthreads.
   bool bind_threads = true;
+  // With bind_threads: the CPUs to pin workers to, workstream w on
+  // worker_cpus[w % size()] (OS CPU numbers; each one this process may run
+  // on, else Create fails naming it). Empty = the topology's order above.
+  // For an embedder that shares the machine with other pinned work, or a
+  // benchmark that must run on the core its reference ran on (DPDK's -l).
+  std::vector<int> worker_cpus;
   // Default per-workstream, per-protocol queue limit in packets, used when a
   // protocol registers with qlimit 0. Bound [1, max_qlimit]. FreeBSD's 256.
   uint32_t default_qlimit = 256;

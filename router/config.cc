@@ -21,6 +21,8 @@ namespace {
 constexpr uint32_t kMaxPorts = 64;
 constexpr uint32_t kMaxRxQueues = 64;
 constexpr uint32_t kMaxStatsInterval = 86400;
+// Largest CPU number [dataplane] cpus takes: glibc's CPU_SETSIZE - 1.
+constexpr int64_t kMaxCpu = 1023;
 
 // A mistake found while parsing: thrown inside this file only, turned into
 // the Status the API returns (one exit path instead of a check per call).
@@ -130,6 +132,31 @@ class Parser {
                    std::to_string(lo) + ", " + std::to_string(hi) + "]");
     }
     return static_cast<uint32_t>(v);
+  }
+
+  // The values of key (an integer or an array of integers), each in [lo, hi].
+  std::vector<uint32_t> Integers(const toml::table& t, std::string_view key,
+                                 const std::string& where, int64_t lo, int64_t hi) const {
+    std::vector<uint32_t> out;
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return out;
+    if (n->is_integer()) return {*Integer(t, key, where, lo, hi)};
+    if (!n->is_array()) {
+      Fail(*n, Field(where, key) + " must be an integer or an array of integers, not " +
+                   TypeName(*n));
+    }
+    for (const toml::node& e : *n->as_array()) {
+      if (!e.is_integer()) {
+        Fail(e, Field(where, key) + ": each element must be an integer, not " + TypeName(e));
+      }
+      const int64_t v = e.as_integer()->get();
+      if (v < lo || v > hi) {
+        Fail(e, Field(where, key) + ": " + std::to_string(v) + " out of range [" +
+                    std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      }
+      out.push_back(static_cast<uint32_t>(v));
+    }
+    return out;
   }
 
   std::optional<bool> Bool(const toml::table& t, std::string_view key,
@@ -391,11 +418,14 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
 
     // [dataplane]
     if (const toml::table* d = p.Table(root, "dataplane")) {
-      p.OnlyKeys(*d, "[dataplane]", {"eal", "workers", "model", "dispatch", "stats_interval"});
+      p.OnlyKeys(*d, "[dataplane]",
+                 {"eal", "workers", "cpus", "model", "dispatch", "stats_interval"});
       if (auto s = p.String(*d, "eal", "dataplane")) c.dataplane.eal = *s;
       if (auto v = p.Integer(*d, "workers", "dataplane", 1, kMaxWorkstreams)) {
         c.dataplane.workers = *v;
       }
+      for (uint32_t cpu : p.Integers(*d, "cpus", "dataplane", 0, kMaxCpu))
+        c.dataplane.cpus.push_back(static_cast<int>(cpu));
       if (auto s = p.String(*d, "model", "dataplane")) {
         auto m = MakeWorkModel(*s);
         if (!m.ok()) p.Fail(*d->get("model"), "dataplane.model: " + m.status().message());

@@ -25,6 +25,7 @@
 //   [dataplane]
 //   eal = "--no-huge --no-pci --no-shconf -m 512"   # default ""
 //   workers = 1              # [1, 64]; default 1
+//   cpus = [1]               # optional: worker w pinned to cpus[w % len], each [0, 1023]
 //   model = "poll"           # threads | poll | fibers; default poll (not
 //                            # inline: nothing would pump its one thread)
 //   dispatch = "direct"      # direct | deferred | hybrid | adaptive; default direct
@@ -74,6 +75,9 @@ namespace netisr::router {
 struct DataplaneConfig {
   std::string eal;  // EAL arguments, split on blanks by the caller
   uint32_t workers = 1;
+  // CPUs to pin the workers to, worker w on cpus[w % size()] (netisr's
+  // Settings::worker_cpus); empty = netisr's own order. Each in [0, 1023].
+  std::vector<int> cpus;
   std::string model = "poll";  // a name MakeWorkModel accepts
   DispatchMode dispatch = DispatchMode::kDirect;
   uint32_t stats_interval_s = 0;  // 0 = off

@@ -631,6 +631,7 @@ Status Router::Core::Build() {
 
   pipeline::PipelineOptions po;
   po.netisr.max_threads = nworkers;
+  po.netisr.worker_cpus = dp.cpus;
   po.model = dp.model;
   po.dispatch = dp.dispatch;
   po.deliver = [this](Layer layer, Burst burst) { Deliver(layer, burst); };

@@ -239,6 +239,10 @@ int Main(int argc, char** argv) {
       std::to_string(a.lcore) +
       " --file-prefix=nisr_router_bench --log-level=lib.eal:warning\"\n"
       "workers = 1\n"
+      // The worker on l3fwd's core (EAL's -l pins only the main thread).
+      "cpus = [" +
+      std::to_string(a.lcore) +
+      "]\n"
       "model = \"poll\"\n"
       "dispatch = \"direct\"\n\n"
       "[[port]]\n"

@@ -139,21 +139,26 @@ INSTANTIATE_TEST_SUITE_P(Modes, CpuPolicy,
                          ::testing::Values(DispatchMode::kDeferred, DispatchMode::kHybrid),
                          [](const auto& info) { return std::string(ToString(info.param)); });
 
-// Bound workers run on their CPUs: each worker's handler finds its thread's
-// affinity mask to be exactly its workstream's CPU, and runs there, and the
-// two workers have distinct CPUs where the machine has two.
-TEST(Placement, WorkersAreBoundToDistinctCpus) {
-  Settings s;
-  s.max_threads = 2;
-  s.bind_threads = true;
-  auto nisr = MakeNetisr("threads", s);
-  ASSERT_NE(nisr, nullptr);
+// What two bound workers' handlers found: the CPU each workstream reports
+// (Stats), where its handler ran (sched_getcpu) and its thread's affinity
+// masks there.
+struct BoundRun {
   struct Seen {
+    int cpu = -1;                   // Stats::workstreams[w].cpu
     std::set<int> ran_on;           // sched_getcpu() in the handler
     std::set<std::set<int>> masks;  // the thread's affinity mask there
   };
-  std::mutex mu;  // guards `seen`; handlers of both workers record
-  std::vector<Seen> seen(2);
+  std::vector<Seen> seen{2};
+};
+
+BoundRun RunTwoBoundWorkers(Settings s) {
+  s.max_threads = 2;
+  s.bind_threads = true;
+  BoundRun run;
+  auto nisr = MakeNetisr("threads", s);
+  EXPECT_NE(nisr, nullptr);
+  if (nisr == nullptr) return run;
+  std::mutex mu;  // guards run.seen; handlers of both workers record
   ProtocolSpec spec;
   spec.name = "bound";
   spec.dispatch = DispatchMode::kDeferred;
@@ -169,35 +174,86 @@ TEST(Placement, WorkersAreBoundToDistinctCpus) {
     const int ws = Netisr::CurrentWorkstream();
     std::lock_guard<std::mutex> lock(mu);
     if (ws >= 0 && ws < 2) {
-      seen[ws].ran_on.insert(sched_getcpu());
-      seen[ws].masks.insert(mask);
+      run.seen[ws].ran_on.insert(sched_getcpu());
+      run.seen[ws].masks.insert(mask);
     }
     for (Packet* p : b) Release(p);
   };
   auto proto = nisr->Register(spec);
-  ASSERT_TRUE(proto.ok());
+  EXPECT_TRUE(proto.ok());
   auto pool = MakePool(1024);
-  ASSERT_TRUE(nisr->Start().ok());
+  EXPECT_TRUE(nisr->Start().ok());
   {
     Netisr::ProducerScope scope(*nisr);
-    ASSERT_TRUE(scope.status().ok());
+    EXPECT_TRUE(scope.status().ok());
     // Flows 0 and 1 land on workstreams 0 and 1 (flowid % 2).
     EXPECT_EQ(QueueBurstsToTwoWorkstreams(*nisr, *pool, *proto, 10), 320u);
   }
   nisr->RunUntilIdle();
   nisr->Stop();
   const Stats st = nisr->GetStats();
+  for (int w = 0; w < 2; ++w) run.seen[w].cpu = st.workstreams[w].cpu;
+  EXPECT_EQ(pool->available(), pool->capacity());
+  return run;
+}
+
+// The CPUs this process may run on, ascending.
+std::vector<int> AllowedCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+// Bound workers run on their CPUs: each worker's handler finds its thread's
+// affinity mask to be exactly its workstream's CPU, and runs there, and the
+// two workers have distinct CPUs where the machine has two.
+TEST(Placement, WorkersAreBoundToDistinctCpus) {
+  const BoundRun run = RunTwoBoundWorkers(Settings{});
   std::set<int> cpus;
   for (int w = 0; w < 2; ++w) {
     SCOPED_TRACE("workstream " + std::to_string(w));
-    const int cpu = st.workstreams[w].cpu;
-    ASSERT_GE(cpu, 0);
-    cpus.insert(cpu);
-    EXPECT_EQ(seen[w].masks, (std::set<std::set<int>>{{cpu}}));
-    EXPECT_EQ(seen[w].ran_on, (std::set<int>{cpu}));
+    const BoundRun::Seen& seen = run.seen[w];
+    ASSERT_GE(seen.cpu, 0);
+    cpus.insert(seen.cpu);
+    EXPECT_EQ(seen.masks, (std::set<std::set<int>>{{seen.cpu}}));
+    EXPECT_EQ(seen.ran_on, (std::set<int>{seen.cpu}));
   }
   EXPECT_EQ(cpus.size(), std::min<size_t>(2, std::thread::hardware_concurrency()));
-  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
+// Settings::worker_cpus overrides the topology's order: both workers on
+// the last CPU the process may use (workstream w on worker_cpus[w % 1]),
+// which the default order would give to the second worker at most.
+TEST(Placement, WorkerCpusPinsEachWorkerWhereTheyName) {
+  const std::vector<int> allowed = AllowedCpus();
+  ASSERT_FALSE(allowed.empty());
+  Settings s;
+  s.worker_cpus = {allowed.back()};
+  const BoundRun run = RunTwoBoundWorkers(s);
+  for (int w = 0; w < 2; ++w) {
+    SCOPED_TRACE("workstream " + std::to_string(w));
+    EXPECT_EQ(run.seen[w].cpu, allowed.back());
+    EXPECT_EQ(run.seen[w].masks, (std::set<std::set<int>>{{allowed.back()}}));
+    EXPECT_EQ(run.seen[w].ran_on, (std::set<int>{allowed.back()}));
+  }
+}
+
+TEST(Placement, WorkerCpusNamingACpuNotAllowedIsRefusedByName) {
+  Settings s;
+  s.max_threads = 1;
+  s.worker_cpus = {AllowedCpus().back() + 1000};
+  auto nisr = Netisr::Create(s, MakeWorkModel("threads").value());
+  ASSERT_FALSE(nisr.ok());
+  EXPECT_EQ(nisr.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(nisr.status().message().find("worker_cpus: CPU " +
+                                         std::to_string(AllowedCpus().back() + 1000)),
+            std::string::npos)
+      << nisr.status().message();
 }
 
 // The flow policy places flow buckets, not flowids: on 3 workstreams

@@ -233,6 +233,26 @@ TEST(RouterConfigErrors, BadPrefix) {
   ExpectError(Edit(9, "address = [\"10.1.0.300/24\"]"), 9, "bad IPv4 address '10.1.0.300'");
 }
 
+// [dataplane] cpus: an integer or an array of them, each a CPU number.
+TEST(RouterConfig, CpusPinTheWorkers) {
+  auto c = ParseRouterConfig(Edit(3, "workers = 2\ncpus = [1, 0]"), "r.toml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->dataplane.cpus, (std::vector<int>{1, 0}));
+  c = ParseRouterConfig(Edit(3, "workers = 1\ncpus = 1"), "r.toml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->dataplane.cpus, (std::vector<int>{1}));
+  c = ParseRouterConfig(kIssueExample, "r.toml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(c->dataplane.cpus.empty());
+}
+
+TEST(RouterConfigErrors, Cpus) {
+  ExpectError(Edit(3, "cpus = [0, -1]"), 3, "dataplane.cpus: -1 out of range [0, 1023]");
+  ExpectError(Edit(3, "cpus = [\"1\"]"), 3, "dataplane.cpus: each element must be an integer");
+  ExpectError(Edit(3, "cpus = \"1\""), 3, "dataplane.cpus must be an integer or an array");
+  ExpectError(Edit(3, "cpus = 4096"), 3, "dataplane.cpus = 4096 out of range [0, 1023]");
+}
+
 TEST(RouterConfigErrors, UnknownKey) {
   ExpectError(Edit(9, "adress = [\"10.1.0.1/24\"]"), 9,
               "unknown key 'adress' in [[port]] #1 (valid: name, device, address, rx_queues)");
