@@ -90,8 +90,9 @@ for combo in "1 poll direct" "2 threads deferred" "2 poll hybrid"; do
   echo "ok: forwarding with $combo"
 done
 
-# A next hop that never answers ARP: three requests a second apart, then
-# each waiting frame is counted and answered with ICMP host unreachable.
+# Next hops that never answer ARP or NDP: three requests a second apart,
+# then each waiting frame is counted and answered with ICMP host
+# unreachable (ICMPv6 address unreachable).
 python3 "$pcaps" write-unresolved "$tmp/unres.pcap"
 config 1 poll direct | sed "s|rx_pcap=$tmp/in.pcap|rx_pcap=$tmp/unres.pcap|" >"$tmp/r.toml"
 rm -f "$tmp/out_a.pcap" "$tmp/out_b.pcap"
@@ -104,8 +105,40 @@ python3 "$pcaps" check-unresolved "$tmp/out_a.pcap" "$tmp/out_b.pcap" "$tmp/out.
 config 1 poll direct >"$tmp/r.toml"
 timeout 60 "$binary" router --config "$tmp/r.toml" --duration 1 >"$tmp/out.txt" 2>"$tmp/err" ||
   fail "router (text) exited $?"
-grep -q "^a .* 98 " "$tmp/out.txt" || fail "text report: no row for port a: $(cat "$tmp/out.txt")"
-grep -q "drops:.*no_route 5" "$tmp/out.txt" || fail "text report: drops line missing"
+grep -q "^a .* 104 " "$tmp/out.txt" || fail "text report: no row for port a: $(cat "$tmp/out.txt")"
+grep -q "drops:.*no_route 7" "$tmp/out.txt" || fail "text report: drops line missing: $(cat "$tmp/out.txt")"
+
+# --stats-interval: a JSON report every interval while it runs, then the
+# final one (the only one marked final), which balances.
+config 1 poll direct >"$tmp/r.toml"
+timeout 60 "$binary" router --config "$tmp/r.toml" --duration 1.8 --stats-interval 0.5 --json \
+  >"$tmp/out.json" 2>"$tmp/err" || fail "router (stats interval) exited $?"
+python3 - "$tmp/out.json" <<'PY' || fail "router (stats interval): reports wrong"
+import json, sys
+reports = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+finals = [r.get("final", False) for r in reports]
+if len(reports) < 3 or finals != [False] * (len(reports) - 1) + [True]:
+    sys.exit(f"want periodic reports then one final; got finals {finals}")
+if reports[-1]["balance"] != 0:
+    sys.exit(f"final report does not balance: {reports[-1]['balance']}")
+PY
+echo "ok: periodic reports"
+
+# SIGTERM stops it like SIGINT: exit 0, a final report that balances.
+timeout 60 "$binary" router --config "$tmp/r.toml" --json >"$tmp/out.json" 2>"$tmp/err" &
+pid=$!
+sleep 1.5
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[[ $rc -eq 0 ]] || fail "router after SIGTERM exited $rc: $(tail -5 "$tmp/err")"
+python3 - "$tmp/out.json" <<'PY' || fail "router (SIGTERM): no balanced final report"
+import json, sys
+r = json.loads([l for l in open(sys.argv[1]) if l.strip()][-1])
+if not r.get("final") or r["balance"] != 0 or r["frames_in"] == 0:
+    sys.exit(f"final {r.get('final')}, balance {r['balance']}, frames_in {r['frames_in']}")
+PY
+echo "ok: SIGTERM"
 
 # expect <code> <stderr pattern> <args...>
 expect() {

@@ -5,10 +5,13 @@
       IN.pcap: the frames host 10.1.0.2 (MAC 02:00:00:00:0a:02) sends into
       port a (net_pcap0, MAC 02:70:63:61:70:00); EMPTY.pcap: port b's RX.
   router_pcaps.py write-unresolved IN.pcap
-      N_UNRESOLVED frames to 10.2.0.9: on port b's prefix, no neighbour there.
+      N_UNRESOLVED frames to 10.2.0.9 and N_UNRESOLVED6 to fd00:2::9: on
+      port b's prefixes, no neighbour there.
   router_pcaps.py check-unresolved OUT_A.pcap OUT_B.pcap STATS.json
-      max_probes (3) ARP requests for 10.2.0.9 out of b, then an ICMP host
-      unreachable per frame back out of a, the frames counted unresolved.
+      max_probes (3) ARP requests for 10.2.0.9 and as many neighbour
+      solicitations for fd00:2::9 out of b, then an ICMP host unreachable
+      (ICMPv6 address unreachable) per frame back out of a, the frames
+      counted unresolved.
   router_pcaps.py check OUT_A.pcap OUT_B.pcap STATS.json
       What the router sent out of each port and its final stats, against
       what the trace must produce (see EXPECT below). Exit 1 naming the
@@ -27,10 +30,15 @@ OTHER = bytes.fromhex("020000000c0c")  # a MAC that is not the router's
 IP_A, IP_R_A = bytes([10, 1, 0, 2]), bytes([10, 1, 0, 1])
 V6_A = bytes.fromhex("fd000001" + "0" * 23 + "2")
 V6_B = bytes.fromhex("fd000002" + "0" * 23 + "2")
+V6_R_A = bytes.fromhex("fd000001" + "0" * 23 + "1")  # the router's fd00:1::1 on port a
+V6_UNROUTED = bytes.fromhex("fd000009" + "0" * 23 + "9")  # fd00:9::9: no route
 
 # What the trace holds (count each) and what must come of it.
 N_V4, N_V6, N_TTL1, N_UNROUTED, N_BADSUM = 50, 20, 5, 5, 3
 N_ARP, N_ECHO, N_NOT_US, N_TRUNC, N_FILTERED, N_BCAST = 2, 2, 3, 2, 4, 2
+# IPv6 to the router: echo requests to fd00:1::1, datagrams to an unrouted
+# prefix (ICMPv6 unreachable, no route) and with hop limit 1 (time exceeded).
+N_ECHO6, N_UNROUTED6, N_HOPLIM1 = 2, 2, 2
 
 
 def csum(b):
@@ -61,10 +69,23 @@ def v4_frame(i, dst=bytes([10, 3, 0, 7]), ttl=64, dport=53):
     return ether(MAC_A, 0x0800, ipv4(dst, 17, udp(i, dport), ttl, ident=i))
 
 
-def v6_frame(i):
-    body = udp(i)
-    h = struct.pack("!IHBB16s16s", 0x60000000, len(body), 17, 64, V6_A, V6_B)
-    return ether(MAC_A, 0x86DD, h + body)
+def ipv6(dst, nh, body, hop_limit=64):
+    return struct.pack("!IHBB16s16s", 0x60000000, len(body), nh, hop_limit, V6_A, dst) + body
+
+
+def v6_frame(i, dst=V6_B, hop_limit=64):
+    return ether(MAC_A, 0x86DD, ipv6(dst, 17, udp(i), hop_limit))
+
+
+def csum6(src, dst, nh, body):
+    """The ICMPv6 / UDP checksum over the IPv6 pseudo-header and body."""
+    return csum(src + dst + struct.pack("!IxxxB", len(body), nh) + body)
+
+
+def echo6_request(i):
+    icmp = struct.pack("!BBHHH", 128, 0, 0, 0x66, i) + b"y" * 24
+    icmp = icmp[:2] + struct.pack("!H", csum6(V6_A, V6_R_A, 58, icmp)) + icmp[4:]
+    return ether(MAC_A, 0x86DD, ipv6(V6_R_A, 58, icmp))
 
 
 def arp_request():
@@ -102,6 +123,9 @@ def trace():
     f += [v4_frame(500 + i)[: 14 + 12] for i in range(N_TRUNC)]  # IPv4 header cut
     f += [v4_frame(600 + i, dport=9999) for i in range(N_FILTERED)]
     f += [v4_frame(800 + i, dst=bytes([10, 2, 0, 255])) for i in range(N_BCAST)]
+    f += [echo6_request(i) for i in range(N_ECHO6)]
+    f += [v6_frame(900 + i, dst=V6_UNROUTED) for i in range(N_UNROUTED6)]
+    f += [v6_frame(950 + i, hop_limit=1) for i in range(N_HOPLIM1)]
     return f
 
 
@@ -165,11 +189,14 @@ def check_b(frames):
 def check_a(frames):
     """Port a: the ICMP errors (time exceeded, net unreachable) quoting the
     offending header, the ARP replies and the echo replies, to host A."""
-    kinds = {"ttl": 0, "unreach": 0, "arp": 0, "echo": 0}
+    kinds = {"ttl": 0, "unreach": 0, "arp": 0, "echo": 0, "echo6": 0, "unreach6": 0, "hoplim": 0}
     for f in frames:
         if f[:6] != HOST_A or f[6:12] != MAC_A:
             fail(f"port a frame with MACs {f[:12].hex()}")
         et = f[12:14]
+        if et == b"\x86\xdd":
+            kinds[check_icmp6_to_a(f)] += 1
+            continue
         if et == b"\x08\x06":
             op = struct.unpack("!H", f[20:22])[0]
             if op != 2 or f[22:28] != MAC_A or f[28:32] != IP_R_A:
@@ -198,16 +225,46 @@ def check_a(frames):
             fail(f"port a: ICMP type {icmp[0]} code {icmp[1]}")
         if len(quoted) < 28 or quoted[0] >> 4 != 4:
             fail("port a: ICMP error quotes less than the IPv4 header and 8 bytes")
-    want = {"ttl": N_TTL1, "unreach": N_UNROUTED, "arp": N_ARP, "echo": N_ECHO}
+    want = {"ttl": N_TTL1, "unreach": N_UNROUTED, "arp": N_ARP, "echo": N_ECHO,
+            "echo6": N_ECHO6, "unreach6": N_UNROUTED6, "hoplim": N_HOPLIM1}
     if kinds != want:
         fail(f"port a sent {kinds}, want {want}")
+
+
+def check_icmp6_to_a(f, src=V6_R_A):
+    """An ICMPv6 frame out of port a from `src` to fd00:1::2, its checksum
+    right: "echo6" (a reply to echo6_request, payload returned),
+    "unreach6" (no route, quoting the datagram to fd00:9::9), "addr6"
+    (address unreachable) or "hoplim" (hop limit exceeded)."""
+    ip, icmp = f[14:54], f[54:]
+    if ip[6] != 58 or ip[8:24] != src or ip[24:40] != V6_A:
+        fail(f"port a: IPv6 frame not ICMPv6 from {src.hex()} to fd00:1::2: {ip.hex()}")
+    if struct.unpack("!H", ip[4:6])[0] != len(icmp) or csum6(src, V6_A, 58, icmp) != 0:
+        fail("port a: ICMPv6 length or checksum wrong")
+    quoted = icmp[8:]
+    if icmp[0] == 129:
+        i = struct.unpack("!H", icmp[6:8])[0]
+        want = echo6_request(i)[54:] if 0 <= i < N_ECHO6 else b""
+        if icmp[1] != 0 or icmp[4:] != want[4:]:
+            fail("port a: ICMPv6 echo reply does not return the request's id, seq and data")
+        return "echo6"
+    if len(quoted) < 48 or quoted[0] >> 4 != 6 or quoted[8:24] != V6_A:
+        fail("port a: ICMPv6 error does not quote the offending IPv6 header and 8 bytes")
+    if (icmp[0], icmp[1]) == (1, 0) and quoted[24:40] == V6_UNROUTED:
+        return "unreach6"
+    if (icmp[0], icmp[1]) == (1, 3):
+        return "addr6"
+    if (icmp[0], icmp[1]) == (3, 0) and quoted[24:40] == V6_B and quoted[7] == 1:
+        return "hoplim"
+    fail(f"port a: ICMPv6 type {icmp[0]} code {icmp[1]} quoting {quoted[:40].hex()}")
 
 
 def check_stats(s):
     d = s["drops"]
     want = {
         "ttl_exceeded": N_TTL1,
-        "no_route": N_UNROUTED,
+        "no_route": N_UNROUTED + N_UNROUTED6,
+        "hop_limit_exceeded": N_HOPLIM1,
         "bad_ip_checksum": N_BADSUM,
         "l2_not_for_us": N_NOT_US,
         "truncated_ip": N_TRUNC,
@@ -226,20 +283,50 @@ def check_stats(s):
         fail(f"final stats do not balance: {s['balance']}")
 
 
-N_UNRESOLVED, MAX_PROBES = 3, 3
+N_UNRESOLVED, N_UNRESOLVED6, MAX_PROBES = 3, 2, 3
 NOBODY = bytes([10, 2, 0, 9])
+NOBODY6 = bytes.fromhex("fd000002" + "0" * 23 + "9")  # fd00:2::9, on b's prefix
+V6_R_B = bytes.fromhex("fd000002" + "0" * 23 + "1")  # the router's fd00:2::1
+
+
+def unresolved_trace():
+    return [v4_frame(700 + i, dst=NOBODY) for i in range(N_UNRESOLVED)] + [
+        v6_frame(750 + i, dst=NOBODY6) for i in range(N_UNRESOLVED6)
+    ]
+
+
+def check_solicit(f):
+    """A neighbour solicitation for fd00:2::9 from fd00:2::1 (port b's MAC)
+    to its solicited-node group ff02::1:ff00:9, checksum right."""
+    group = bytes.fromhex("ff02" + "0" * 18 + "01ff000009")
+    ip, icmp = f[14:54], f[54:]
+    if f[:6] != bytes.fromhex("3333ff000009") or f[6:12] != MAC_B or ip[6] != 58 or ip[7] != 255:
+        fail(f"port b: not a solicitation to 33:33:ff:00:00:09 with hop limit 255: {f[:22].hex()}")
+    if ip[8:24] != V6_R_B or ip[24:40] != group or icmp[0] != 135 or icmp[8:24] != NOBODY6:
+        fail(f"port b: not an NS from fd00:2::1 for fd00:2::9: {f[14:78].hex()}")
+    if csum6(V6_R_B, group, 58, icmp) != 0:
+        fail("port b: neighbour solicitation checksum wrong")
 
 
 def check_unresolved(out_a, out_b, s):
     arp = [f for f in out_b if f[12:14] == b"\x08\x06"]
-    if len(arp) != MAX_PROBES or len(out_b) != MAX_PROBES:
-        fail(f"port b sent {len(out_b)} frames, {len(arp)} ARP; want {MAX_PROBES} requests")
+    ns = [f for f in out_b if f[12:14] == b"\x86\xdd"]
+    if len(arp) != MAX_PROBES or len(ns) != MAX_PROBES or len(out_b) != 2 * MAX_PROBES:
+        fail(f"port b sent {len(out_b)} frames, {len(arp)} ARP, {len(ns)} IPv6; "
+             f"want {MAX_PROBES} ARP requests and {MAX_PROBES} solicitations")
+    for f in ns:
+        check_solicit(f)
     for f in arp:
         op = struct.unpack("!H", f[20:22])[0]
         if op != 1 or f[38:42] != NOBODY or f[:6] != b"\xff" * 6 or f[28:32] != bytes([10, 2, 0, 1]):
             fail(f"port b: not a broadcast ARP request from 10.2.0.1 for 10.2.0.9: {f[:42].hex()}")
-    n = 0
+    n = n6 = 0
     for f in out_a:
+        if f[12:14] == b"\x86\xdd":
+            if f[:6] != HOST_A or check_icmp6_to_a(f) != "addr6" or f[54 + 8 + 24 : 54 + 8 + 40] != NOBODY6:
+                fail(f"port a: not an ICMPv6 address unreachable about fd00:2::9: {f[:80].hex()}")
+            n6 += 1
+            continue
         ihl = (f[14] & 0xF) * 4
         icmp = f[14 + ihl :]
         if f[12:14] != b"\x08\x00" or f[23] != 1 or (icmp[0], icmp[1]) != (3, 1):
@@ -247,9 +334,10 @@ def check_unresolved(out_a, out_b, s):
         if f[:6] != HOST_A or f[30:34] != IP_A or icmp[8 + 16 : 8 + 20] != NOBODY or csum(icmp):
             fail("port a: host unreachable not to 10.1.0.2 or not quoting the datagram")
         n += 1
-    if n != N_UNRESOLVED:
-        fail(f"port a sent {n} host unreachables, want {N_UNRESOLVED}")
-    if s["drops"].get("neighbour_unresolved") != N_UNRESOLVED or s["balance"] != 0:
+    if n != N_UNRESOLVED or n6 != N_UNRESOLVED6:
+        fail(f"port a sent {n} host and {n6} address unreachables, "
+             f"want {N_UNRESOLVED} and {N_UNRESOLVED6}")
+    if s["drops"].get("neighbour_unresolved") != N_UNRESOLVED + N_UNRESOLVED6 or s["balance"] != 0:
         fail(f"stats: drops {s['drops']}, balance {s['balance']}")
 
 
@@ -263,7 +351,7 @@ def main():
         write(sys.argv[2], trace())
         write(sys.argv[3], [])
     elif len(sys.argv) == 3 and sys.argv[1] == "write-unresolved":
-        write(sys.argv[2], [v4_frame(700 + i, dst=NOBODY) for i in range(N_UNRESOLVED)])
+        write(sys.argv[2], unresolved_trace())
     elif len(sys.argv) == 5 and sys.argv[1] == "check-unresolved":
         check_unresolved(read(sys.argv[2]), read(sys.argv[3]), last_json(sys.argv[4]))
         print("ok: unresolved next hop answered with host unreachable")
