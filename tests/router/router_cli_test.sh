@@ -124,6 +124,28 @@ if reports[-1]["balance"] != 0:
 PY
 echo "ok: periodic reports"
 
+# GET /metrics on the running router: per-port counters and drops by
+# reason in the Prometheus text format, with the trace's figures.
+cport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+config 1 poll direct | sed "s|^listen = \"\"|listen = \"127.0.0.1:$cport\"|" >"$tmp/rc.toml"
+timeout 60 "$binary" router --config "$tmp/rc.toml" --duration 4 >/dev/null 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 50); do
+  curl -sf --max-time 2 "http://127.0.0.1:$cport/metrics" >"$tmp/metrics" && break
+  sleep 0.1
+done
+sleep 1  # the trace (one pass) has been forwarded by now
+curl -sf --max-time 2 "http://127.0.0.1:$cport/metrics" >"$tmp/metrics" || fail "GET /metrics failed"
+wait "$pid" || fail "router (control) exited $?: $(tail -5 "$tmp/err")"
+for want in 'netisr_router_port_rx_packets_total{port="a"} 104' \
+  'netisr_router_port_tx_packets_total{port="b"} 70' \
+  'netisr_router_drops_total{reason="no_route"} 7' \
+  'netisr_router_drops_total{reason="hop_limit_exceeded"} 2' \
+  '# TYPE netisr_handled_total counter'; do
+  grep -qF "$want" "$tmp/metrics" || fail "/metrics has no '$want': $(head -c 3000 "$tmp/metrics")"
+done
+echo "ok: /metrics"
+
 # SIGTERM stops it like SIGINT: exit 0, a final report that balances.
 timeout 60 "$binary" router --config "$tmp/r.toml" --json >"$tmp/out.json" 2>"$tmp/err" &
 pid=$!
