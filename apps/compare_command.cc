@@ -366,7 +366,8 @@ std::vector<Summary> Summarise(const CompareReport& r) {
           {"stalls", r.stalls_during.count(scen) != 0 ? StallsJson(r.stalls_during.at(scen))
                                                       : nlohmann::json()},
           {"policies", per},
-          {"within_15pct", std::abs(worst_thr) <= 0.15}};
+          {"within_15pct", std::abs(worst_thr) <= 0.15},  // the throughput gap
+          {"p99_within_15pct", std::abs(worst_p99) <= 0.15}};
     }
     std::sort(thr.begin(), thr.end(), std::greater<>());
     if (!thr.empty()) {
@@ -602,8 +603,10 @@ std::string MarkdownToHtml(const std::string& md,
       o += "<li>" + HtmlInline(line.substr(2)) + "</li>\n";
     } else if (line.starts_with("#")) {
       close();
-      const size_t level = std::min<size_t>(line.find_first_not_of('#'), 6);
-      o += fmt::format("<h{}>{}</h{}>\n", level, HtmlInline(line.substr(level + 1)), level);
+      const size_t hashes = std::min(line.find_first_not_of('#'), line.size());
+      const size_t level = std::min<size_t>(hashes, 6);
+      const std::string text = line.substr(std::min(hashes + 1, line.size()));
+      o += fmt::format("<h{}>{}</h{}>\n", level, HtmlInline(text), level);
     } else if (line.starts_with("![")) {
       close();
       const size_t open = line.find("](");

@@ -96,7 +96,11 @@ Result<std::unique_ptr<Netisr>> Netisr::Create(const Settings& settings,
     topo = sched::Topology::Discover(&err);
     if (topo == nullptr) return Status(ErrorCode::kUnavailable, "hwloc: " + err);
     cpus = topo->WorkerCpuOrder();
-    if (nws == 0) nws = std::min<int>(static_cast<int>(cpus.size()), kMaxWorkstreams);
+    // One workstream per CPU a worker may run on, or per worker_cpus entry.
+    if (nws == 0) {
+      const size_t n = settings.worker_cpus.empty() ? cpus.size() : settings.worker_cpus.size();
+      nws = std::min<int>(static_cast<int>(n), kMaxWorkstreams);
+    }
     for (int cpu : settings.worker_cpus) {
       if (std::find(cpus.begin(), cpus.end(), cpu) == cpus.end())
         return Status(ErrorCode::kInvalidArgument,

@@ -56,6 +56,11 @@ Status Validate(const Settings& s) {
   auto bad = [](std::string m) { return Status(ErrorCode::kInvalidArgument, std::move(m)); };
   if (s.max_threads < 0 || s.max_threads > kMaxWorkstreams)
     return bad(RangeError("max_threads", s.max_threads, 0, kMaxWorkstreams));
+  if (!s.worker_cpus.empty() && !s.bind_threads)
+    return bad("worker_cpus given with bind_threads false: nothing would be pinned");
+  for (int cpu : s.worker_cpus) {
+    if (cpu < 0) return bad("worker_cpus: CPU " + std::to_string(cpu) + " is negative");
+  }
   if (s.max_qlimit < 1 || s.max_qlimit > (1u << 20))
     return bad(RangeError("max_qlimit", s.max_qlimit, 1, 1u << 20));
   if (s.default_qlimit < 1 || s.default_qlimit > s.max_qlimit)

@@ -119,14 +119,16 @@ struct Settings {
   // Workstreams (one worker each). 0 = one per CPU the process may run on.
   // Bound [0, kMaxWorkstreams]. FreeBSD: net.isr.maxthreads.
   int max_threads = 0;
-  // Pin each worker to its own CPU (distinct physical cores first).
-  // FreeBSD: net.isr.bindthreads.
+  // Pin each worker to a CPU: worker_cpus' if given, else its own CPU,
+  // distinct physical cores first. FreeBSD: net.isr.bindthreads.
   bool bind_threads = true;
   // With bind_threads: the CPUs to pin workers to, workstream w on
-  // worker_cpus[w % size()] (OS CPU numbers; each one this process may run
-  // on, else Create fails naming it). Empty = the topology's order above.
-  // For an embedder that shares the machine with other pinned work, or a
-  // benchmark that must run on the core its reference ran on (DPDK's -l).
+  // worker_cpus[w % size()] (OS CPU numbers, each >= 0 and one this process
+  // may run on, else Create fails naming it). With max_threads 0 there is
+  // one workstream per entry. Empty = the topology's order above; refused
+  // without bind_threads. For an embedder that shares the machine with
+  // other pinned work, or a benchmark that must run on the core its
+  // reference ran on (DPDK's -l).
   std::vector<int> worker_cpus;
   // Default per-workstream, per-protocol queue limit in packets, used when a
   // protocol registers with qlimit 0. Bound [1, max_qlimit]. FreeBSD's 256.

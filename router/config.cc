@@ -134,13 +134,14 @@ class Parser {
     return static_cast<uint32_t>(v);
   }
 
-  // The values of key (an integer or an array of integers), each in [lo, hi].
-  std::vector<uint32_t> Integers(const toml::table& t, std::string_view key,
-                                 const std::string& where, int64_t lo, int64_t hi) const {
-    std::vector<uint32_t> out;
+  // The values of key (an integer or an array of integers), each in [lo, hi]
+  // (within int's range).
+  std::vector<int> Integers(const toml::table& t, std::string_view key, const std::string& where,
+                            int64_t lo, int64_t hi) const {
+    std::vector<int> out;
     const toml::node* n = t.get(key);
     if (n == nullptr) return out;
-    if (n->is_integer()) return {*Integer(t, key, where, lo, hi)};
+    if (n->is_integer()) return {static_cast<int>(*Integer(t, key, where, lo, hi))};
     if (!n->is_array()) {
       Fail(*n, Field(where, key) + " must be an integer or an array of integers, not " +
                    TypeName(*n));
@@ -154,7 +155,7 @@ class Parser {
         Fail(e, Field(where, key) + ": " + std::to_string(v) + " out of range [" +
                     std::to_string(lo) + ", " + std::to_string(hi) + "]");
       }
-      out.push_back(static_cast<uint32_t>(v));
+      out.push_back(static_cast<int>(v));
     }
     return out;
   }
@@ -257,9 +258,10 @@ std::string SplitListen(const std::string& s, std::string& host, uint16_t& port)
     if (host.find(':') != std::string::npos) return "an IPv6 host needs brackets: [V6]:PORT";
   }
   const std::string p = s.substr(colon + 1);
+  // 0: any free port, which the router prints at start ("control on").
   if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(p) == 0 || std::stoul(p) > 65535) {
-    return "bad port '" + p + "' (want 1-65535)";
+      std::stoul(p) > 65535) {
+    return "bad port '" + p + "' (want 0-65535; 0 = any free port)";
   }
   port = static_cast<uint16_t>(std::stoul(p));
   return "";
@@ -424,8 +426,7 @@ Result<RouterConfig> ParseRouterConfig(std::string_view text, std::string_view n
       if (auto v = p.Integer(*d, "workers", "dataplane", 1, kMaxWorkstreams)) {
         c.dataplane.workers = *v;
       }
-      for (uint32_t cpu : p.Integers(*d, "cpus", "dataplane", 0, kMaxCpu))
-        c.dataplane.cpus.push_back(static_cast<int>(cpu));
+      c.dataplane.cpus = p.Integers(*d, "cpus", "dataplane", 0, kMaxCpu);
       if (auto s = p.String(*d, "model", "dataplane")) {
         auto m = MakeWorkModel(*s);
         if (!m.ok()) p.Fail(*d->get("model"), "dataplane.model: " + m.status().message());

@@ -25,7 +25,9 @@
 //   [dataplane]
 //   eal = "--no-huge --no-pci --no-shconf -m 512"   # default ""
 //   workers = 1              # [1, 64]; default 1
-//   cpus = [1]               # optional: worker w pinned to cpus[w % len], each [0, 1023]
+//   cpus = [1]               # an integer or an array, each [0, 1023]: worker w pinned to
+//                            # cpus[w % len] (entries past `workers` unused); default
+//                            # (absent or []): one CPU each, distinct cores first
 //   model = "poll"           # threads | poll | fibers; default poll (not
 //                            # inline: nothing would pump its one thread)
 //   dispatch = "direct"      # direct | deferred | hybrid | adaptive; default direct
@@ -54,7 +56,8 @@
 //   [filter]
 //   rules = ["drop src 192.0.2.0/24", "drop proto udp dport 53"]  # proto/filter.h syntax
 //   [control]
-//   listen = "127.0.0.1:9180"   # HOST:PORT, [V6]:PORT; "" = no control server
+//   listen = "127.0.0.1:9180"   # HOST:PORT, [V6]:PORT; "" = no control server; port 0 =
+//                               # any free one, printed at start ("control on HOST:PORT")
 //   allow_remote = false        # a non-loopback listen needs true
 #pragma once
 
@@ -76,7 +79,8 @@ struct DataplaneConfig {
   std::string eal;  // EAL arguments, split on blanks by the caller
   uint32_t workers = 1;
   // CPUs to pin the workers to, worker w on cpus[w % size()] (netisr's
-  // Settings::worker_cpus); empty = netisr's own order. Each in [0, 1023].
+  // Settings::worker_cpus; entries past `workers` unused); empty = netisr's
+  // own order. Each in [0, 1023]; one the process may not run on fails Create.
   std::vector<int> cpus;
   std::string model = "poll";  // a name MakeWorkModel accepts
   DispatchMode dispatch = DispatchMode::kDirect;

@@ -638,6 +638,9 @@ Status Router::Core::Build() {
   po.ip_hook = [this](Layer l3, std::span<Packet* const> pkts, IpVerdict* v) { Hook(l3, pkts, v); };
   po.on_poll = [this](int worker) { return OnPoll(worker); };
   auto pl = pipeline::Pipeline::Create(std::move(po));
+  if (!pl.ok() && pl.status().message().starts_with("worker_cpus"))  // netisr's word for it
+    return Status(pl.status().code(), fmt::format("{}: [dataplane] cpus: {}", config.source,
+                                                  pl.status().message()));
   if (!pl.ok()) return pl.status();
   pipe = std::move(*pl);
   alloc.alloc = [](void* ctx) { return static_cast<pipeline::Pipeline*>(ctx)->AllocFrame(); };

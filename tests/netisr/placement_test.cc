@@ -148,16 +148,19 @@ struct BoundRun {
     std::set<int> ran_on;           // sched_getcpu() in the handler
     std::set<std::set<int>> masks;  // the thread's affinity mask there
   };
-  std::vector<Seen> seen{2};
+  // Written by both workers' handlers under RunTwoBoundWorkers' `mu`; read
+  // after Stop.
+  std::vector<Seen> seen = std::vector<Seen>(2);
 };
 
 BoundRun RunTwoBoundWorkers(Settings s) {
   s.max_threads = 2;
   s.bind_threads = true;
   BoundRun run;
-  auto nisr = MakeNetisr("threads", s);
-  EXPECT_NE(nisr, nullptr);
-  if (nisr == nullptr) return run;
+  auto created = Netisr::Create(s, MakeWorkModel("threads").value());
+  EXPECT_TRUE(created.ok()) << created.status().message();
+  if (!created.ok()) return run;
+  std::unique_ptr<Netisr> nisr = std::move(*created);
   std::mutex mu;  // guards run.seen; handlers of both workers record
   ProtocolSpec spec;
   spec.name = "bound";
@@ -180,9 +183,13 @@ BoundRun RunTwoBoundWorkers(Settings s) {
     for (Packet* p : b) Release(p);
   };
   auto proto = nisr->Register(spec);
-  EXPECT_TRUE(proto.ok());
+  EXPECT_TRUE(proto.ok()) << proto.status().message();
+  if (!proto.ok()) return run;
   auto pool = MakePool(1024);
-  EXPECT_TRUE(nisr->Start().ok());
+  if (Status st = nisr->Start(); !st.ok()) {
+    ADD_FAILURE() << st.message();
+    return run;
+  }
   {
     Netisr::ProducerScope scope(*nisr);
     EXPECT_TRUE(scope.status().ok());
@@ -231,7 +238,8 @@ TEST(Placement, WorkersAreBoundToDistinctCpus) {
 // which the default order would give to the second worker at most.
 TEST(Placement, WorkerCpusPinsEachWorkerWhereTheyName) {
   const std::vector<int> allowed = AllowedCpus();
-  ASSERT_FALSE(allowed.empty());
+  // On one CPU the default order would give the same answer.
+  if (allowed.size() < 2) GTEST_SKIP() << "needs two CPUs to tell worker_cpus from the default";
   Settings s;
   s.worker_cpus = {allowed.back()};
   const BoundRun run = RunTwoBoundWorkers(s);
@@ -244,16 +252,37 @@ TEST(Placement, WorkerCpusPinsEachWorkerWhereTheyName) {
 }
 
 TEST(Placement, WorkerCpusNamingACpuNotAllowedIsRefusedByName) {
+  const std::vector<int> allowed = AllowedCpus();
+  ASSERT_FALSE(allowed.empty());
+  const int absent = allowed.back() + 1000;
+  struct Case {
+    std::vector<int> cpus;
+    bool bind;
+    std::string want;
+  };
+  for (const Case& c : {Case{{absent}, true, "worker_cpus: CPU " + std::to_string(absent)},
+                        Case{{-1}, true, "worker_cpus: CPU -1 is negative"},
+                        Case{{allowed[0]}, false, "bind_threads false"}}) {
+    Settings s;
+    s.max_threads = 1;
+    s.bind_threads = c.bind;
+    s.worker_cpus = c.cpus;
+    auto nisr = Netisr::Create(s, MakeWorkModel("threads").value());
+    ASSERT_FALSE(nisr.ok()) << c.want;
+    EXPECT_EQ(nisr.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(nisr.status().message().find(c.want), std::string::npos) << nisr.status().message();
+  }
+}
+
+// With max_threads 0, one workstream per worker_cpus entry, not one per CPU.
+TEST(Placement, WorkerCpusSetTheWorkstreamCountWhenMaxThreadsIsZero) {
+  const std::vector<int> allowed = AllowedCpus();
+  ASSERT_FALSE(allowed.empty());
   Settings s;
-  s.max_threads = 1;
-  s.worker_cpus = {AllowedCpus().back() + 1000};
+  s.worker_cpus = {allowed[0]};
   auto nisr = Netisr::Create(s, MakeWorkModel("threads").value());
-  ASSERT_FALSE(nisr.ok());
-  EXPECT_EQ(nisr.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(nisr.status().message().find("worker_cpus: CPU " +
-                                         std::to_string(AllowedCpus().back() + 1000)),
-            std::string::npos)
-      << nisr.status().message();
+  ASSERT_TRUE(nisr.ok()) << nisr.status().message();
+  EXPECT_EQ((*nisr)->num_workstreams(), 1);
 }
 
 // The flow policy places flow buckets, not flowids: on 3 workstreams

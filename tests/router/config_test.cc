@@ -323,6 +323,10 @@ TEST(RouterConfigErrors, ControlListen) {
               "allow_remote = true");
   ExpectError(Edit(18, "listen = \"127.0.0.1\""), 18, "want HOST:PORT");
   ExpectError(Edit(18, "listen = \"127.0.0.1:99999\""), 18, "bad port '99999'");
+  ExpectError(Edit(18, "listen = \"127.0.0.1:-1\""), 18, "bad port '-1'");
+  // Port 0: any free port (the router prints the one it got).
+  auto any = ParseRouterConfig(Edit(18, "listen = \"127.0.0.1:0\""), "r.toml");
+  ASSERT_TRUE(any.ok()) << any.status().message();
 }
 
 TEST(RouterConfigErrors, FilterRuleUsesTheFilterParser) {

@@ -124,32 +124,48 @@ if reports[-1]["balance"] != 0:
 PY
 echo "ok: periodic reports"
 
+# wait_for <seconds> <command...>: runs the command every 0.1 s until it
+# succeeds; fails after the deadline.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
 # GET /metrics on the running router: per-port counters and drops by
-# reason in the Prometheus text format, with the trace's figures.
-cport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-config 1 poll direct | sed "s|^listen = \"\"|listen = \"127.0.0.1:$cport\"|" >"$tmp/rc.toml"
-timeout 60 "$binary" router --config "$tmp/rc.toml" --duration 4 >/dev/null 2>"$tmp/err" &
+# reason in the Prometheus text format, with the trace's figures. The
+# control port is the kernel's choice (":0"), read from the router's
+# "control on HOST:PORT" line.
+config 1 poll direct | sed 's|^listen = ""|listen = "127.0.0.1:0"|' >"$tmp/rc.toml"
+timeout 60 "$binary" router --config "$tmp/rc.toml" >/dev/null 2>"$tmp/err" &
 pid=$!
-for _ in $(seq 50); do
-  curl -sf --max-time 2 "http://127.0.0.1:$cport/metrics" >"$tmp/metrics" && break
-  sleep 0.1
-done
-sleep 1  # the trace (one pass) has been forwarded by now
-curl -sf --max-time 2 "http://127.0.0.1:$cport/metrics" >"$tmp/metrics" || fail "GET /metrics failed"
-wait "$pid" || fail "router (control) exited $?: $(tail -5 "$tmp/err")"
-for want in 'netisr_router_port_rx_packets_total{port="a"} 104' \
-  'netisr_router_port_tx_packets_total{port="b"} 70' \
+control_port() { sed -n 's/^netisr router: control on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/err"; }
+wait_for 30 grep -q "control on" "$tmp/err" || fail "router (control) never said its port: $(cat "$tmp/err")"
+metrics() {
+  curl -sf --max-time 2 "http://127.0.0.1:$(control_port)/metrics" >"$tmp/metrics" &&
+    grep -qxF 'netisr_router_port_rx_packets_total{port="a"} 104' "$tmp/metrics"
+}
+wait_for 30 metrics || fail "/metrics never counted the trace: $(head -c 3000 "$tmp/metrics")"
+kill -INT "$pid"
+wait "$pid" || fail "router (control) exited $? after SIGINT: $(tail -5 "$tmp/err")"
+for want in 'netisr_router_port_tx_packets_total{port="b"} 70' \
   'netisr_router_drops_total{reason="no_route"} 7' \
   'netisr_router_drops_total{reason="hop_limit_exceeded"} 2' \
   '# TYPE netisr_handled_total counter'; do
-  grep -qF "$want" "$tmp/metrics" || fail "/metrics has no '$want': $(head -c 3000 "$tmp/metrics")"
+  grep -qxF "$want" "$tmp/metrics" || fail "/metrics has no line '$want': $(head -c 3000 "$tmp/metrics")"
 done
 echo "ok: /metrics"
 
-# SIGTERM stops it like SIGINT: exit 0, a final report that balances.
-timeout 60 "$binary" router --config "$tmp/r.toml" --json >"$tmp/out.json" 2>"$tmp/err" &
+# SIGTERM stops it like SIGINT: exit 0, a final report that balances. Sent
+# once a periodic report shows the trace arriving (not after a guess).
+timeout 60 "$binary" router --config "$tmp/r.toml" --stats-interval 0.2 --json >"$tmp/out.json" \
+  2>"$tmp/err" &
 pid=$!
-sleep 1.5
+running() { grep -q '"frames_in":[1-9]' "$tmp/out.json"; }
+wait_for 30 running || fail "router (SIGTERM) never reported frames: $(tail -5 "$tmp/err")"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
@@ -193,6 +209,11 @@ config 1 sideways direct >"$tmp/bad.toml"
 expect 2 "bad.toml:[0-9]+.*sideways" router --config "$tmp/bad.toml"
 config 1 poll direct | sed 's|rules = \[.*|rules = ["drop proto xyz"]|' >"$tmp/bad.toml"
 expect 2 "bad.toml:[0-9]+.*xyz" router --config "$tmp/bad.toml"
+
+# [dataplane] cpus naming a CPU this process may not run on: exit 1, naming
+# the file and the key.
+config 1 poll direct | sed 's|^workers = 1$|workers = 1\ncpus = [1000]|' >"$tmp/bad.toml"
+expect 1 "bad.toml: \\[dataplane\\] cpus: worker_cpus: CPU 1000" router --config "$tmp/bad.toml"
 
 # A device that is not there: a runtime failure naming the port, exit 1.
 config 1 poll direct | sed "s|rx_pcap=$tmp/in.pcap|rx_pcap=$tmp/missing.pcap|" >"$tmp/bad.toml"

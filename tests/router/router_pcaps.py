@@ -14,8 +14,8 @@
       counted unresolved.
   router_pcaps.py check OUT_A.pcap OUT_B.pcap STATS.json
       What the router sent out of each port and its final stats, against
-      what the trace must produce (see EXPECT below). Exit 1 naming the
-      first difference.
+      what the trace must produce (the N_* counts below, per kind). Exit 1
+      naming the first difference.
 """
 import json
 import struct
@@ -188,8 +188,11 @@ def check_b(frames):
 
 def check_a(frames):
     """Port a: the ICMP errors (time exceeded, net unreachable) quoting the
-    offending header, the ARP replies and the echo replies, to host A."""
-    kinds = {"ttl": 0, "unreach": 0, "arp": 0, "echo": 0, "echo6": 0, "unreach6": 0, "hoplim": 0}
+    offending header, the ARP replies and the echo replies, to host A; and
+    for IPv6 the ICMPv6 echo replies, unreachables (no route) and hop limit
+    errors (check_icmp6_to_a)."""
+    kinds = {"ttl": 0, "unreach": 0, "arp": 0, "echo": 0, "echo6": 0, "unreach6": 0, "hoplim": 0,
+             "addr6": 0}
     for f in frames:
         if f[:6] != HOST_A or f[6:12] != MAC_A:
             fail(f"port a frame with MACs {f[:12].hex()}")
@@ -226,7 +229,7 @@ def check_a(frames):
         if len(quoted) < 28 or quoted[0] >> 4 != 4:
             fail("port a: ICMP error quotes less than the IPv4 header and 8 bytes")
     want = {"ttl": N_TTL1, "unreach": N_UNROUTED, "arp": N_ARP, "echo": N_ECHO,
-            "echo6": N_ECHO6, "unreach6": N_UNROUTED6, "hoplim": N_HOPLIM1}
+            "echo6": N_ECHO6, "unreach6": N_UNROUTED6, "hoplim": N_HOPLIM1, "addr6": 0}
     if kinds != want:
         fail(f"port a sent {kinds}, want {want}")
 

@@ -95,7 +95,7 @@ bounded 600 "$binary" compare --scenario uniform,skew --cpus 2,4 --policies dire
 grep -q "^verdict: uniform: " "$tmp/table" || fail "no verdict line: $(cat "$tmp/table")"
 grep -q "^verdict: skew: .*adaptive/oracle" "$tmp/table" || fail "no adaptive/oracle in verdict"
 # stderr is a pipe here: no progress bar, nothing but warnings.
-if grep -v "^netisr compare: warning" "$tmp/cmp_err" | grep -q .; then
+if grep -qv "^netisr compare: warning" "$tmp/cmp_err"; then
   fail "compare wrote more than warnings to a piped stderr (a progress bar?): $(head -c 500 "$tmp/cmp_err")"
 fi
 for f in report.md report.html results.csv results.json; do
@@ -133,6 +133,15 @@ md = open(os.path.join(d, "report.md")).read()
 assert "## uniform" in md and "| policy | Mpps | p50 us | p99 us | dropped |" in md, md[:500]
 assert "Validation against the real dispatcher" in md and "median of 3 interleaved runs" in md
 assert "dispatch costs measured now" in md
+# Each scenario's validation note says the simulation misses the real run
+# exactly when a gap is beyond 15%, and names which.
+for scen in ["uniform", "skew"]:
+    v = j["scenarios"][scen]["validation"]
+    sec = md.split("\n## " + scen + "\n", 1)[1].split("\n## ", 1)[0]
+    thr_bad, p99_bad = abs(v["throughput_gap"]) > 0.15, abs(v["p99_gap"]) > 0.15
+    assert v["within_15pct"] == (not thr_bad) and v["p99_within_15pct"] == (not p99_bad), v
+    assert ("misses the real run here" in sec) == (thr_bad or p99_bad), (scen, v, sec)
+    assert ("throughput by" in sec) == thr_bad and ("p99 by" in sec) == p99_bad, (scen, sec)
 plots = [f for f in os.listdir(os.path.join(d, "plots")) if f.endswith(".svg")]
 assert len(plots) == 6, plots
 for p in plots:
