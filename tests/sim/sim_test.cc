@@ -67,6 +67,23 @@ TEST(SimTest, SameSeedSameResultBitForBit) {
   }
 }
 
+// Every scenario, bit for bit, under the most stateful mode (adaptive:
+// loads, migrations, the order fence) and deferred.
+TEST(SimTest, EveryScenarioIsDeterministic) {
+  for (std::string_view scenario : kScenarioChoices) {
+    for (const char* dispatch : {"deferred", "adaptive"}) {
+      SimConfig c;
+      c.cpus = 3;
+      c.packets = 20'000;
+      c.scenario = std::string(scenario);
+      c.dispatch = dispatch;
+      c.load_pps = 2e6;
+      c.seed = 11;
+      EXPECT_EQ(Stable(MustRun(c)).dump(), Stable(MustRun(c)).dump()) << scenario << " " << dispatch;
+    }
+  }
+}
+
 // Every scenario under every dispatch mode and policy: every packet that
 // entered is delivered or dropped under a named reason, every buffer comes
 // back, and no flow is reordered.
@@ -147,6 +164,29 @@ TEST(SimTest, MD1MeanSojournMatchesPollaczekKhinchine) {
                          << expect_us;
     std::printf("M/D/1 rho %.1f: mean %.3f us, closed form %.3f us, error %.2f%%\n", rho, r.mean_us,
                 expect_us, 100 * err);
+  }
+}
+
+// The bimodal service (90% at x/2, 10% at 5.5x: mean x, E[S^2] = 3.25 x^2)
+// under Poisson arrivals is an M/G/1 queue: Pollaczek-Khinchine's mean
+// sojourn x + lambda E[S^2] / (2 (1 - rho)).
+TEST(SimTest, MG1BimodalMeanSojournMatchesPollaczekKhinchine) {
+  for (double rho : {0.5, 0.8}) {
+    SimConfig c;
+    c.cpus = 1;
+    c.packets = 2'000'000;
+    c.dispatch = "direct";
+    c.load_pps = rho * 1e6;
+    c.service_ns = 1000;
+    c.service_dist = "bimodal";
+    c.profile = IdealProfile();
+    const SimResult r = MustRun(c);
+    const double expect_us = 1.0 + 3.25 * rho / (2 * (1 - rho));
+    const double err = std::abs(r.mean_us - expect_us) / expect_us;
+    EXPECT_LT(err, 0.03) << "rho " << rho << ": mean " << r.mean_us << " us, P-K says "
+                         << expect_us;
+    std::printf("M/G/1 bimodal rho %.1f: mean %.3f us, closed form %.3f us, error %.2f%%\n", rho,
+                r.mean_us, expect_us, 100 * err);
   }
 }
 
