@@ -4,6 +4,9 @@
   router_pcaps.py write IN.pcap EMPTY.pcap
       IN.pcap: the frames host 10.1.0.2 (MAC 02:00:00:00:0a:02) sends into
       port a (net_pcap0, MAC 02:70:63:61:70:00); EMPTY.pcap: port b's RX.
+  router_pcaps.py write-routed IN.pcap
+      Only the routed IPv4 frames (to 10.3.0.7 and 10.4.0.7), for replaying
+      forever while routes change.
   router_pcaps.py write-unresolved IN.pcap
       N_UNRESOLVED frames to 10.2.0.9 and N_UNRESOLVED6 to fd00:2::9: on
       port b's prefixes, no neighbour there.
@@ -353,6 +356,8 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == "write":
         write(sys.argv[2], trace())
         write(sys.argv[3], [])
+    elif len(sys.argv) == 3 and sys.argv[1] == "write-routed":
+        write(sys.argv[2], [routed_v4(i) for i in range(N_V4)])
     elif len(sys.argv) == 3 and sys.argv[1] == "write-unresolved":
         write(sys.argv[2], unresolved_trace())
     elif len(sys.argv) == 5 and sys.argv[1] == "check-unresolved":
