@@ -154,7 +154,10 @@ struct Router::Core {
     bool connected = false;
   };
   enum class Admit { kLocal, kTaken, kRoute };  // kTaken: counted and released
-  Admit AdmitTransit(WorkerState& w, bool v6, Packet* p);
+  // `l`, `ip` (the IP header) and, for IPv4, `dst4` (its destination, host
+  // order) are the caller's, read once for the route pass too.
+  Admit AdmitTransit(WorkerState& w, bool v6, Packet* p, const Layout& l, const uint8_t* ip,
+                     uint32_t dst4);
   void RouteChunk(WorkerState& w, Layer l3, std::span<Packet* const> pkts, IpVerdict* verdicts,
                   uint64_t now, NeighbourMemo& memo);
   void Route4(WorkerState& w, std::span<Packet* const> pkts, const uint8_t* at,
@@ -282,11 +285,14 @@ void Router::Core::RouteChunk(WorkerState& w, Layer l3, std::span<Packet* const>
   uint32_t dst4[kRouteChunk];  // their IPv4 destinations (host order)
   size_t m = 0;
   for (size_t i = 0; i < pkts.size(); ++i) {
-    const Admit a = AdmitTransit(w, v6, pkts[i]);
+    const Layout l = GetLayout(*pkts[i]);
+    const uint8_t* ip = pkts[i]->data + l.l3_off;
+    const uint32_t d4 = v6 ? 0 : Load32(ip + wire::kIpv4DstOffset);
+    const Admit a = AdmitTransit(w, v6, pkts[i], l, ip, d4);
     verdicts[i] = a == Admit::kLocal ? IpVerdict::kLocal : IpVerdict::kTaken;
     if (a != Admit::kRoute) continue;
     at[m] = static_cast<uint8_t>(i);
-    if (!v6) dst4[m] = Load32(pkts[i]->data + GetLayout(*pkts[i]).l3_off + wire::kIpv4DstOffset);
+    dst4[m] = d4;
     ++m;
   }
   w.batching = true;
@@ -375,16 +381,15 @@ void Router::Core::Route6(WorkerState& w, std::span<Packet* const> pkts, const u
   }
 }
 
-Router::Core::Admit Router::Core::AdmitTransit(WorkerState& w, bool v6, Packet* p) {
-  const Layout l = GetLayout(*p);
-  const uint8_t* ip = p->data + l.l3_off;
+Router::Core::Admit Router::Core::AdmitTransit(WorkerState& w, bool v6, Packet* p,
+                                                const Layout& l, const uint8_t* ip, uint32_t dst4) {
   if (v6) {
     // Ours, or a link-scope multicast group (NDP's solicited-node and
     // all-nodes groups, ff02::/16): local. Wider multicast: CheckIngress.
     if (Ours6(ip + wire::kIpv6DstOffset)) return Admit::kLocal;
     if (ip[wire::kIpv6DstOffset] == 0xff && (ip[wire::kIpv6DstOffset + 1] & 0x0f) == 0x02)
       return Admit::kLocal;
-  } else if (Ours4(Load32(ip + wire::kIpv4DstOffset))) {
+  } else if (Ours4(dst4)) {
     return Admit::kLocal;
   }
   const uint16_t in = PortOf(*p);
