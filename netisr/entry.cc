@@ -773,6 +773,7 @@ std::pair<uint32_t, uint32_t> Dispatcher::EnqueueToWorkstream(CallContext& cc, P
   if (pushed > 0) {
     lane.enqueued.store(lane.enqueued.load(std::memory_order_relaxed) + pushed,
                         std::memory_order_release);
+    if (t != cc.prod->index) cc.prod->queued_elsewhere.Add(pushed);
     cc.prod->wake_mask |= uint64_t{1} << t;
     pe.pushed[cc.prod->index].mask |= uint64_t{1} << t;
     if (cc.here_draining) MarkHandlerOutput(cc, proto, t, lane);

@@ -73,8 +73,7 @@ const StallSchedule::Stall& StallSchedule::SharedAt(size_t i) {
   return shared_[i - base_];
 }
 
-uint64_t StallSchedule::Next(int w) {
-  if (!on_) return kNever;
+uint64_t StallSchedule::NextOn(int w) {
   const auto i = static_cast<size_t>(w);
   uint64_t t = next_private_[i];
   if (shared_gap_ns_ > 0) t = std::min(t, SharedAt(cursor_[i]).begin);
