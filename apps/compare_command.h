@@ -154,7 +154,8 @@ Result<CompareReport> RunCompare(const CompareOptions& o, std::ostream& progress
 // results.json's text: per scenario `results` (policy -> throughput_pps,
 // p50_us, p99_us, dropped; simulation at the machine's CPU count),
 // `adaptive_vs_oracle`, `validation` (throughput_gap, p99_gap,
-// same_ranking) and `verdict`; plus every point.
+// same_ranking, within_15pct for the throughput gap and p99_within_15pct)
+// and `verdict`; plus every point.
 std::string CompareJson(const CompareReport& r);
 // The policy x metric table and the verdict lines.
 std::string CompareTable(const CompareReport& r);

@@ -71,8 +71,11 @@ int RunRouter(const RouterOptions& o, const std::atomic<bool>& stop, std::ostrea
     return kExitFailure;
   }
   if ((*r)->control_port() != 0)
-    err << fmt::format("netisr router: control on {}:{}\n", config->control.host,
-                       (*r)->control_port());
+    err << fmt::format(  // [V6]:PORT for an IPv6 host, as the config takes it
+        "netisr router: control on {}:{}\n",
+        config->control.host.find(':') == std::string::npos ? config->control.host
+                                                            : "[" + config->control.host + "]",
+        (*r)->control_port());
   const double interval = o.stats_interval.value_or(config->dataplane.stats_interval_s);
   using Clock = std::chrono::steady_clock;
   auto secs = [](double s) {

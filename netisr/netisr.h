@@ -189,8 +189,9 @@ class Netisr {
   Stats GetStats() const;
   // Packets the producer of workstream `ws`'s worker (its polls and the
   // handlers it runs) has pushed into other workstreams' queues, ever, over
-  // all protocols: one counter the producer keeps, no lock. What a simulator charges the producer's side of
-  // a cross-CPU handoff by (sim/profile.h). 0 for ws out of range.
+  // all protocols: one counter the producer keeps, no lock. What a
+  // simulator charges the producer's side of a cross-CPU handoff by
+  // (sim/profile.h). 0 for ws out of range.
   uint64_t QueuedElsewhere(int ws) const;
   // Workstream index of the calling worker thread, or -1 elsewhere.
   static int CurrentWorkstream();

@@ -116,7 +116,8 @@ struct AdaptiveSettings {
 };
 
 struct Settings {
-  // Workstreams (one worker each). 0 = one per CPU the process may run on.
+  // Workstreams (one worker each). 0 = one per CPU the process may run on,
+  // or one per worker_cpus entry if given (at most kMaxWorkstreams).
   // Bound [0, kMaxWorkstreams]. FreeBSD: net.isr.maxthreads.
   int max_threads = 0;
   // Pin each worker to a CPU: worker_cpus' if given, else its own CPU,

@@ -143,8 +143,8 @@ class Parser {
     if (n == nullptr) return out;
     if (n->is_integer()) return {static_cast<int>(*Integer(t, key, where, lo, hi))};
     if (!n->is_array()) {
-      Fail(*n, Field(where, key) + " must be an integer or an array of integers, not " +
-                   TypeName(*n));
+      Fail(*n,
+           Field(where, key) + " must be an integer or an array of integers, not " + TypeName(*n));
     }
     for (const toml::node& e : *n->as_array()) {
       if (!e.is_integer()) {

@@ -312,8 +312,8 @@ void Router::Core::RouteChunk(WorkerState& w, Layer l3, std::span<Packet* const>
 // they were ~10 instructions a packet here), the ingress port looked up
 // only for an ICMP error.
 void Router::Core::Route4(WorkerState& w, std::span<Packet* const> pkts, const uint8_t* at,
-                          const uint32_t* dst4, const NextHop* const* hops, size_t m,
-                          uint64_t now, NeighbourMemo& memo) {
+                          const uint32_t* dst4, const NextHop* const* hops, size_t m, uint64_t now,
+                          NeighbourMemo& memo) {
   for (size_t j = 0; j < m; ++j) {
     Packet* p = pkts[at[j]];
     const Layout l = GetLayout(*p);
@@ -381,8 +381,8 @@ void Router::Core::Route6(WorkerState& w, std::span<Packet* const> pkts, const u
   }
 }
 
-Router::Core::Admit Router::Core::AdmitTransit(WorkerState& w, bool v6, Packet* p,
-                                                const Layout& l, const uint8_t* ip, uint32_t dst4) {
+Router::Core::Admit Router::Core::AdmitTransit(WorkerState& w, bool v6, Packet* p, const Layout& l,
+                                               const uint8_t* ip, uint32_t dst4) {
   if (v6) {
     // Ours, or a link-scope multicast group (NDP's solicited-node and
     // all-nodes groups, ff02::/16): local. Wider multicast: CheckIngress.
@@ -675,8 +675,8 @@ Status Router::Core::Build() {
   po.on_poll = [this](int worker) { return OnPoll(worker); };
   auto pl = pipeline::Pipeline::Create(std::move(po));
   if (!pl.ok() && pl.status().message().starts_with("worker_cpus"))  // netisr's word for it
-    return Status(pl.status().code(), fmt::format("{}: [dataplane] cpus: {}", config.source,
-                                                  pl.status().message()));
+    return Status(pl.status().code(),
+                  fmt::format("{}: [dataplane] cpus: {}", config.source, pl.status().message()));
   if (!pl.ok()) return pl.status();
   pipe = std::move(*pl);
   alloc.alloc = [](void* ctx) { return static_cast<pipeline::Pipeline*>(ctx)->AllocFrame(); };

@@ -113,10 +113,11 @@ class ReadyTimes {
   uint64_t operator[](size_t w) const { return t_[w]; }
   void Set(size_t w, uint64_t t) {
     t_[w] = t;
-    for (size_t i = (leaves_ + w) / 2; i >= 1; i /= 2) win_[i] = Better(win_[2 * i], win_[2 * i + 1]);
+    for (size_t i = (leaves_ + w) / 2; i >= 1; i /= 2)
+      win_[i] = Better(win_[2 * i], win_[2 * i + 1]);
   }
-  // The worker with the least time; lowest index on ties (and a padding
-  // leaf, past size(), only when every time is kNever).
+  // The worker with the least time, lowest index on ties. Never a padding
+  // leaf: leaf 0 is a worker and ties go left.
   size_t Earliest() const { return win_[1]; }
 
  private:
@@ -124,8 +125,8 @@ class ReadyTimes {
   uint32_t Better(uint32_t a, uint32_t b) const { return t_[b] < t_[a] ? b : a; }
 
   size_t n_;
-  size_t leaves_ = 1;         // n_ rounded up to a power of two
-  std::vector<uint64_t> t_;   // by worker; padding leaves kNever
+  size_t leaves_ = 1;          // n_ rounded up to a power of two
+  std::vector<uint64_t> t_;    // by worker; padding leaves kNever
   std::vector<uint32_t> win_;  // win_[i]: the winner of subtree i (1: root)
 };
 
@@ -691,7 +692,7 @@ Result<SimResult> Engine::Run() {
   }
   for (;;) {
     const size_t first = ready_.Earliest();
-    if (first >= ready_.size() || ready_[first] == kNever) break;
+    if (ready_[first] == kNever) break;
     const int w = static_cast<int>(first);
     if (asleep_[w]) {
       asleep_[w] = false;

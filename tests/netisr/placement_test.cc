@@ -251,7 +251,7 @@ TEST(Placement, WorkerCpusPinsEachWorkerWhereTheyName) {
   }
 }
 
-TEST(Placement, WorkerCpusNamingACpuNotAllowedIsRefusedByName) {
+TEST(Placement, WorkerCpusMisuseIsRefusedByName) {
   const std::vector<int> allowed = AllowedCpus();
   ASSERT_FALSE(allowed.empty());
   const int absent = allowed.back() + 1000;
@@ -274,15 +274,16 @@ TEST(Placement, WorkerCpusNamingACpuNotAllowedIsRefusedByName) {
   }
 }
 
-// With max_threads 0, one workstream per worker_cpus entry, not one per CPU.
+// With max_threads 0, one workstream per worker_cpus entry, not one per
+// CPU: one more entry than the machine has CPUs (all the first CPU).
 TEST(Placement, WorkerCpusSetTheWorkstreamCountWhenMaxThreadsIsZero) {
   const std::vector<int> allowed = AllowedCpus();
   ASSERT_FALSE(allowed.empty());
   Settings s;
-  s.worker_cpus = {allowed[0]};
+  s.worker_cpus.assign(allowed.size() + 1, allowed[0]);
   auto nisr = Netisr::Create(s, MakeWorkModel("threads").value());
   ASSERT_TRUE(nisr.ok()) << nisr.status().message();
-  EXPECT_EQ((*nisr)->num_workstreams(), 1);
+  EXPECT_EQ((*nisr)->num_workstreams(), static_cast<int>(allowed.size()) + 1);
 }
 
 // The flow policy places flow buckets, not flowids: on 3 workstreams

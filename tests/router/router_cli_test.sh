@@ -144,19 +144,22 @@ timeout 60 "$binary" router --config "$tmp/rc.toml" >/dev/null 2>"$tmp/err" &
 pid=$!
 control_port() { sed -n 's/^netisr router: control on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/err"; }
 wait_for 30 grep -q "control on" "$tmp/err" || fail "router (control) never said its port: $(cat "$tmp/err")"
+# Every line at once in one scrape (a burst is counted received before it
+# is sent): waits until the whole trace is through.
+want_metrics=('netisr_router_port_rx_packets_total{port="a"} 104'
+  'netisr_router_port_tx_packets_total{port="b"} 70'
+  'netisr_router_drops_total{reason="no_route"} 7'
+  'netisr_router_drops_total{reason="hop_limit_exceeded"} 2'
+  '# TYPE netisr_handled_total counter')
 metrics() {
-  curl -sf --max-time 2 "http://127.0.0.1:$(control_port)/metrics" >"$tmp/metrics" &&
-    grep -qxF 'netisr_router_port_rx_packets_total{port="a"} 104' "$tmp/metrics"
+  curl -sf --max-time 2 "http://127.0.0.1:$(control_port)/metrics" >"$tmp/metrics" || return 1
+  local want
+  for want in "${want_metrics[@]}"; do grep -qxF "$want" "$tmp/metrics" || return 1; done
 }
-wait_for 30 metrics || fail "/metrics never counted the trace: $(head -c 3000 "$tmp/metrics")"
+wait_for 30 metrics ||
+  fail "/metrics never had all of ${want_metrics[*]}: $(head -c 3000 "$tmp/metrics")"
 kill -INT "$pid"
 wait "$pid" || fail "router (control) exited $? after SIGINT: $(tail -5 "$tmp/err")"
-for want in 'netisr_router_port_tx_packets_total{port="b"} 70' \
-  'netisr_router_drops_total{reason="no_route"} 7' \
-  'netisr_router_drops_total{reason="hop_limit_exceeded"} 2' \
-  '# TYPE netisr_handled_total counter'; do
-  grep -qxF "$want" "$tmp/metrics" || fail "/metrics has no line '$want': $(head -c 3000 "$tmp/metrics")"
-done
 echo "ok: /metrics"
 
 # Routes changed through the control API while traffic flows lose nothing:
@@ -179,6 +182,10 @@ route() {  # route METHOD JSON WANT_CODE
     -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$(control_port)/routes")
   [[ $code == "$3" ]] || fail "$1 /routes $2: HTTP $code $(cat "$tmp/curl.out")"
 }
+route POST '{"prefix": "10.3.0.0/24", "via": "10.2.0.3"}' 201
+curl -sf --max-time 5 "http://127.0.0.1:$(control_port)/routes" | grep -q '10.3.0.0/24' ||
+  fail "GET /routes does not list 10.3.0.0/24 after POST"
+route DELETE '{"prefix": "10.3.0.0/24", "via": "10.2.0.3"}' 200
 for _ in $(seq 40); do
   route POST '{"prefix": "10.3.0.0/24", "via": "10.2.0.3"}' 201
   route POST '{"prefix": "10.5.0.0/16", "via": "10.2.0.2"}' 201

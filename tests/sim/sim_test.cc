@@ -79,7 +79,8 @@ TEST(SimTest, EveryScenarioIsDeterministic) {
       c.dispatch = dispatch;
       c.load_pps = 2e6;
       c.seed = 11;
-      EXPECT_EQ(Stable(MustRun(c)).dump(), Stable(MustRun(c)).dump()) << scenario << " " << dispatch;
+      EXPECT_EQ(Stable(MustRun(c)).dump(), Stable(MustRun(c)).dump())
+          << scenario << " " << dispatch;
     }
   }
 }
