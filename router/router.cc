@@ -165,6 +165,23 @@ struct Router::Core {
               NeighbourMemo& memo);
   void Route6(WorkerState& w, std::span<Packet* const> pkts, const uint8_t* at, size_t m,
               uint64_t now, NeighbourMemo& memo);
+  // The route pass's checks after the lookup, in RFC 1812's order: no route
+  // (ICMP net unreachable), then the TTL / hop limit (time exceeded); the
+  // packet answered, counted and released, false. True: on to its next hop.
+  bool MayForward(WorkerState& w, Packet* p, const Layout& l, bool routed, uint64_t now) {
+    if (!routed) {
+      SendError(w, PortOf(*p), *p, l, IcmpError::kNetUnreachable, now);
+      Count(w, Drop::kNoRoute, p);
+      return false;
+    }
+    if (Check c = CheckTtl(*p, l); c.verdict != Verdict::kForward) {
+      if (c.verdict == Verdict::kTimeExceeded)
+        SendError(w, PortOf(*p), *p, l, IcmpError::kTimeExceeded, now);
+      Count(w, c.why, p);
+      return false;
+    }
+    return true;
+  }
   void Transmit(WorkerState& w, const NextHop& nh, const IpAddr& neighbour, Packet* p,
                 const Layout& l, uint64_t now, NeighbourMemo& memo);
   void SendRewritten(WorkerState& w, uint16_t port, Packet* p, const Layout& l, const MacAddr& dst);
@@ -317,17 +334,7 @@ void Router::Core::Route4(WorkerState& w, std::span<Packet* const> pkts, const u
   for (size_t j = 0; j < m; ++j) {
     Packet* p = pkts[at[j]];
     const Layout l = GetLayout(*p);
-    if (hops[j] == nullptr) {
-      SendError(w, PortOf(*p), *p, l, IcmpError::kNetUnreachable, now);
-      Count(w, Drop::kNoRoute, p);
-      continue;
-    }
-    if (Check c = CheckTtl(*p, l); c.verdict != Verdict::kForward) {
-      if (c.verdict == Verdict::kTimeExceeded)
-        SendError(w, PortOf(*p), *p, l, IcmpError::kTimeExceeded, now);
-      Count(w, c.why, p);
-      continue;
-    }
+    if (!MayForward(w, p, l, hops[j] != nullptr, now)) continue;
     const NextHop& nh = *hops[j];
     // The common case first: the next hop the last packet took, through a
     // gateway, or directly to the same destination. Compared by the table
@@ -365,17 +372,7 @@ void Router::Core::Route6(WorkerState& w, std::span<Packet* const> pkts, const u
     const Layout l = GetLayout(*p);
     const Ip6Addr dst6 = Load6(p->data + l.l3_off + wire::kIpv6DstOffset);
     const std::optional<NextHop> hop = routes->Lookup6(dst6);
-    if (!hop) {
-      SendError(w, PortOf(*p), *p, l, IcmpError::kNetUnreachable, now);
-      Count(w, Drop::kNoRoute, p);
-      continue;
-    }
-    if (Check c = CheckTtl(*p, l); c.verdict != Verdict::kForward) {
-      if (c.verdict == Verdict::kTimeExceeded)
-        SendError(w, PortOf(*p), *p, l, IcmpError::kTimeExceeded, now);
-      Count(w, c.why, p);
-      continue;
-    }
+    if (!MayForward(w, p, l, hop.has_value(), now)) continue;
     Transmit(w, *hop, hop->connected() ? IpAddr::V6(dst6) : hop->gateway, p, l, now, memo);
     memo.hop = nullptr;  // `hop` is this iteration's copy
   }
