@@ -103,9 +103,9 @@ Result<std::unique_ptr<Netisr>> Netisr::Create(const Settings& settings,
     }
     for (int cpu : settings.worker_cpus) {
       if (std::find(cpus.begin(), cpus.end(), cpu) == cpus.end())
-        return Status(ErrorCode::kInvalidArgument,
-                      "worker_cpus: CPU " + std::to_string(cpu) +
-                          " is not one this process may run on (" + CpuList(cpus) + ")");
+        return Status(ErrorCode::kInvalidArgument, "worker_cpus: CPU " + std::to_string(cpu) +
+                                                       " is not one this process may run on (" +
+                                                       CpuList(cpus) + ")");
     }
     if (!settings.worker_cpus.empty()) cpus = settings.worker_cpus;
   }
