@@ -1146,12 +1146,20 @@ Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_
   return std::max(0.0, ns - static_cast<double>(service_ns));
 }
 
+PerBurstSplit SplitPerBurst(double at_full, double at_single, uint32_t full) {
+  PerBurstSplit s;
+  if (full > 1) s.per_burst = std::max(0.0, at_single - at_full) / (1.0 - 1.0 / full);
+  s.per_packet = std::max(0.0, at_full - s.per_burst / full);
+  return s;
+}
+
 Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t service_ns,
-                                           int rounds, double stall_seconds) {
+                                           int rounds, double stall_seconds, bool per_burst) {
   DispatchCosts c;
   if (Status st = MeasureStalls(cpus, stall_seconds, c); !st.ok()) return st;
-  auto cpu_ns_per_packet = [&](const std::string& mode) -> Result<double> {
+  auto cpu_ns_per_packet = [&](const std::string& mode, int64_t burst) -> Result<double> {
     RunOptions ro = BenchLayout(cpus, mode, packets, service_ns);
+    ro.burst = burst;
     if (mode == "adaptive") {
       // Moves held off (at most one: an interval of 1 s, one move an
       // interval), so that the difference from direct is the decision
@@ -1178,9 +1186,18 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
     using ModeRuns = std::pair<const char*, std::vector<double>*>;
     for (auto [mode, runs] : {ModeRuns{"direct", &c.direct}, ModeRuns{"deferred", &c.deferred},
                               ModeRuns{"adaptive", &c.adaptive}}) {
-      auto ns = cpu_ns_per_packet(mode);
+      auto ns = cpu_ns_per_packet(mode, 0);
       if (!ns.ok()) return ns.status();
       runs->push_back(*ns);
+    }
+    if (per_burst) {
+      // Settings::burst 1: every poll and every drain takes one packet.
+      for (auto [mode, runs] :
+           {ModeRuns{"direct", &c.direct_single}, ModeRuns{"deferred", &c.deferred_single}}) {
+        auto ns = cpu_ns_per_packet(mode, 1);
+        if (!ns.ok()) return ns.status();
+        runs->push_back(*ns);
+      }
     }
     if (cpus > 1) {
       auto ns = ConsumerSideNs(packets, service_ns, c.stall_lost);
@@ -1192,6 +1209,8 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
   std::sort(c.direct.begin(), c.direct.end());
   std::sort(c.deferred.begin(), c.deferred.end());
   std::sort(c.adaptive.begin(), c.adaptive.end());
+  std::sort(c.direct_single.begin(), c.direct_single.end());
+  std::sort(c.deferred_single.begin(), c.deferred_single.end());
   c.crossed = cpus > 1 ? static_cast<double>(cpus - 1) / cpus : 0;
   // Not below 0: a handler spins on the wall clock, so a run whose threads
   // were descheduled mid-handler (a loaded machine; tests run in parallel)
@@ -1203,6 +1222,26 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
   c.handoff_producer_ns =
       c.consumer.empty() ? 0
                          : std::clamp(c.handoff_pkt_ns - c.consumer.front(), 0.0, c.handoff_pkt_ns);
+  if (per_burst) {
+    // Each split on its own pair: direct's receive and dispatch, and the
+    // crossing (deferred less direct, over the packets that crossed) at
+    // each burst size. The consumer pays the crossing's per-burst part in
+    // the simulator (its pop, clock reads, load meter and `handled` store
+    // a burst), so the producer's per-packet part stays as measured and
+    // the consumer's per-packet part shrinks by the burst's share.
+    const uint32_t full = Settings{}.burst;
+    const PerBurstSplit rx = SplitPerBurst(c.direct.front(), c.direct_single.front(), full);
+    c.rx_pkt_ns = rx.per_packet;
+    c.rx_burst_ns = rx.per_burst;
+    if (c.crossed > 0) {
+      const double single =
+          std::max(0.0, c.deferred_single.front() - c.direct_single.front()) / c.crossed;
+      const PerBurstSplit x = SplitPerBurst(c.handoff_pkt_ns, single, full);
+      c.handoff_pkt_ns = x.per_packet;
+      c.handoff_burst_ns = x.per_burst;
+      c.handoff_producer_ns = std::min(c.handoff_producer_ns, c.handoff_pkt_ns);
+    }
+  }
   return c;
 }
 
@@ -1409,16 +1448,17 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
     return kExitUsage;
   }
   const int cpus = MachineCpus();
-  auto c = MeasureDispatchCosts(cpus, o.packets, o.service_ns, kCalibrationRounds, kStallSeconds);
+  auto c = MeasureDispatchCosts(cpus, o.packets, o.service_ns, kCalibrationRounds, kStallSeconds,
+                                /*per_burst=*/true);
   if (!c.ok()) {
     err << "netisr calibrate: " << c.status().message() << "\n";
     return kExitFailure;
   }
   sim::CostProfile p = sim::DefaultProfile();
-  p.rx_burst_ns = 0;
+  p.rx_burst_ns = std::round(c->rx_burst_ns);
   p.rx_pkt_ns = std::round(c->rx_pkt_ns);
   p.adaptive_pkt_ns = std::round(c->adaptive_pkt_ns);
-  p.handoff_burst_ns = 0;
+  p.handoff_burst_ns = std::round(c->handoff_burst_ns);
   p.handoff_pkt_ns = std::round(c->handoff_pkt_ns);
   p.handoff_producer_ns = std::min(p.handoff_pkt_ns, std::round(c->handoff_producer_ns));
   c->ApplyStalls(p);
@@ -1449,9 +1489,15 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       "#   rx_pkt_ns      = direct dispatch ({:.1f}; median {:.1f}, most {:.1f})\n"
       "#   handoff_pkt_ns = deferred ({:.1f}; median {:.1f}, most {:.1f}) minus direct,\n"
       "#                    over the share of packets that crossed CPUs ({:.2f})\n"
+      "#   rx_burst_ns, handoff_burst_ns = the same with bursts of one packet\n"
+      "#                    (direct {:.1f}, deferred {:.1f}): the cost at one packet\n"
+      "#                    a burst less that at {} is the per-burst part's\n"
+      "#                    (1 - 1/{}); rx_pkt_ns and handoff_pkt_ns above are net of\n"
+      "#                    it (the figures in brackets are not)\n"
       "#   adaptive_pkt_ns = adaptive ({:.1f}; median {:.1f}, most {:.1f}) minus\n"
       "#                    direct: balanced layout, moves held off (interval 1 s)\n"
-      "#   handoff_producer_ns = handoff_pkt_ns less the consumer's side: one source\n"
+      "#   handoff_producer_ns = the crossing at full bursts less the consumer's side\n"
+      "#                    (which pays handoff_burst_ns): one source\n"
       "#                    on worker 0, every flow to worker 1, that worker's wall\n"
       "#                    ns per packet less the handler's work ({:.1f}; median\n"
       "#                    {:.1f}, most {:.1f}; on one CPU 0)\n"
@@ -1466,12 +1512,12 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       "#                    on one CPU the default's: there is no worker to wake)\n"
       "#   lookup_*_ns    = locked connection lookup, one thread, 4,096\n"
       "#                    connections, the cheapest of 3 runs of 1 M\n"
-      "# rx_burst_ns and handoff_burst_ns are folded into those (0). The parse\n"
-      "# stages, syn_ns, cache_move_ns and spin_ns are the default profile's,\n"
+      "# The parse stages, syn_ns, cache_move_ns and spin_ns are the default profile's,\n"
       "# not measured here.\n",
       cpus, o.service_ns, o.packets, kCalibrationRounds, c->direct.front(),
       c->direct[c->direct.size() / 2], c->direct.back(), c->deferred.front(),
-      c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed, c->adaptive.front(),
+      c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed, c->direct_single.front(),
+      c->deferred_single.front(), Settings{}.burst, Settings{}.burst, c->adaptive.front(),
       c->adaptive[c->adaptive.size() / 2], c->adaptive.back(),
       c->consumer.empty() ? 0.0 : c->consumer.front(),
       c->consumer.empty() ? 0.0 : c->consumer[c->consumer.size() / 2],
@@ -1541,6 +1587,10 @@ int SweepCommand(const SweepOptions& o, std::ostream& out, std::ostream& err) {
     err << "netisr sweep: give exactly one of --emit-jobs FILE (with --grid) or --merge DIR\n";
     return kExitUsage;
   }
+  if (o.to_stdout && o.emit_jobs.empty()) {
+    err << "netisr sweep: --stdout goes with --emit-jobs\n";
+    return kExitUsage;
+  }
   if (!o.emit_jobs.empty()) {
     if (o.grid.empty()) {
       err << "netisr sweep: --emit-jobs needs --grid\n";
@@ -1598,42 +1648,66 @@ int SweepCommand(const SweepOptions& o, std::ostream& out, std::ostream& err) {
     for (const auto& point : *points) {
       std::string line = ShellQuote(o.binary) + " sim";
       for (const auto& [k, v] : point) line += " --" + k + " " + ShellQuote(v);
-      line += fmt::format(" --json > {}/point-{:06d}.json", ShellQuote(dir), i++);
+      line += " --json";
+      if (!o.to_stdout) line += fmt::format(" > {}/point-{:06d}.json", ShellQuote(dir), i++);
       f << line << "\n";
     }
     if (!f) {
       err << "netisr sweep: cannot write " << o.emit_jobs << "\n";
       return kExitFailure;
     }
+    if (o.to_stdout) {
+      out << fmt::format(
+          "sweep: {} jobs in {}, each printing one JSON line; run them with `parallel "
+          "[--sshloginfile HOSTS] < {} > results.jsonl`, then `netisr sweep --merge "
+          "results.jsonl`\n",
+          points->size(), o.emit_jobs, o.emit_jobs);
+      return kExitOk;
+    }
     std::error_code ec;
     fs::create_directories(dir, ec);
     out << fmt::format(
-        "sweep: {} jobs in {}; run them with `parallel < {}` (or --sshloginfile, or a Slurm "
-        "array), then `netisr sweep --merge {}`\n",
+        "sweep: {} jobs in {}; run them with `parallel < {}` (or a Slurm array; on hosts that "
+        "share no folder, emit with --stdout), then `netisr sweep --merge {}`\n",
         points->size(), o.emit_jobs, o.emit_jobs, dir);
     return kExitOk;
   }
-  // --merge: every *.json a job wrote becomes a point of the report.
+  // --merge: every *.json a job wrote, or every line of a JSON-lines file,
+  // becomes a point of the report.
+  std::vector<std::pair<std::string, std::string>> results;  // (where, JSON text)
   std::error_code ec;
-  if (!fs::is_directory(o.merge, ec)) {
-    err << "netisr sweep: --merge " << o.merge << " is not a folder\n";
+  if (fs::is_directory(o.merge, ec)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(o.merge)) {
+      if (e.path().extension() == ".json") files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const fs::path& f : files) {
+      std::ifstream in(f);
+      std::stringstream text;
+      text << in.rdbuf();
+      results.emplace_back(f.string(), text.str());
+    }
+  } else if (fs::is_regular_file(o.merge, ec)) {
+    std::ifstream in(o.merge);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      results.emplace_back(fmt::format("{}:{}", o.merge, n), line);
+    }
+  } else {
+    err << "netisr sweep: --merge " << o.merge
+        << " is neither a folder of results nor a file of JSON lines\n";
     return kExitUsage;
   }
   CompareReport rep;
   rep.options.out = o.out;
   rep.options.profile = "(per job)";
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(o.merge)) {
-    if (e.path().extension() == ".json") files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
   std::map<int, int> cpus_seen;
   std::set<double> loads;
-  for (const fs::path& f : files) {
-    std::ifstream in(f);
-    nlohmann::json j;
+  for (const auto& [where, text] : results) {
     try {
-      in >> j;
+      const nlohmann::json j = nlohmann::json::parse(text);
       Point p;
       p.scenario = j.at("scenario").get<std::string>();
       p.policy = j.at("dispatch").get<std::string>();
@@ -1650,13 +1724,13 @@ int SweepCommand(const SweepOptions& o, std::ostream& out, std::ostream& err) {
       loads.insert(p.offered_pps);
       rep.points.push_back(p);
     } catch (const std::exception& e) {
-      err << "netisr sweep: " << f.string() << ": not a `netisr sim --json` result (" << e.what()
+      err << "netisr sweep: " << where << ": not a `netisr sim --json` result (" << e.what()
           << ")\n";
       return kExitFailure;
     }
   }
   if (rep.points.empty()) {
-    err << "netisr sweep: no .json results in " << o.merge << "\n";
+    err << "netisr sweep: no results in " << o.merge << "\n";
     return kExitFailure;
   }
   // The summary's reference: the largest CPU count and load in the sweep

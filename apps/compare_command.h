@@ -96,8 +96,16 @@ std::vector<std::string> RankingConflicts(const std::vector<RankedPolicy>& p);
 struct DispatchCosts {
   std::vector<double> direct, deferred, adaptive;
   std::vector<double> consumer;  // ConsumerSideNs per round (2+ CPUs)
+  // With per-burst costs measured (calibrate): direct and deferred again
+  // with bursts of one packet (Settings::burst 1), per round.
+  std::vector<double> direct_single, deferred_single;
   double crossed = 0;
   double rx_pkt_ns = 0, handoff_pkt_ns = 0;
+  // Per burst (CostProfile::rx_burst_ns, handoff_burst_ns), when measured:
+  // SplitPerBurst of the full-burst and one-packet figures; rx_pkt_ns and
+  // handoff_pkt_ns are then net of them. 0 (folded into the per-packet
+  // figures) otherwise.
+  double rx_burst_ns = 0, handoff_burst_ns = 0;
   // Adaptive's decision per packet beyond direct's (CostProfile::
   // adaptive_pkt_ns): the cheapest adaptive run less the cheapest direct
   // one, at least 0. The layout is balanced and the adaptive runs' moves
@@ -175,8 +183,21 @@ struct CalibrateOptions {
 };
 int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
 
+// `per_burst`: also measure direct and deferred with one-packet bursts and
+// split each cost into a per-packet and a per-burst part (SplitPerBurst);
+// else the per-burst parts stay folded into the per-packet figures (the
+// validation runs saturated, where bursts are full).
 Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t service_ns,
-                                           int rounds, double stall_seconds);
+                                           int rounds, double stall_seconds,
+                                           bool per_burst = false);
+
+// A cost per packet measured with full bursts of `full` packets
+// (`at_full`) and with bursts of one (`at_single`), as per packet + per
+// burst / burst size: the two unknowns of two equations, each at least 0.
+struct PerBurstSplit {
+  double per_packet = 0, per_burst = 0;
+};
+PerBurstSplit SplitPerBurst(double at_full, double at_single, uint32_t full);
 
 // The consumer's side of a crossing (CostProfile::handoff_pkt_ns less
 // handoff_producer_ns), ns per packet: `netisr run`'s bench mode with one
@@ -244,9 +265,15 @@ void AddStalls(const std::vector<StallTally>& cpus, DispatchCosts& c);
 struct SweepOptions {
   std::string grid;       // --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6'
   std::string emit_jobs;  // --emit-jobs FILE: one `netisr sim ... --json` line per point
-  std::string merge;      // --merge DIR: gather *.json results into a report
+  // --merge PATH: gather results into a report: a folder of *.json (one
+  // result each), or a file of JSON lines (what --stdout jobs print).
+  std::string merge;
   std::string out = "netisr-report";  // --out (with --merge)
   std::string binary = "netisr";      // --binary: the command the job lines call
+  // --stdout: job lines print their result instead of writing a file under
+  // --out, so that `parallel --sshloginfile` brings it back from hosts that
+  // share no folder with this one (a redirect would write on the remote).
+  bool to_stdout = false;
   bool json = false;
 };
 int SweepCommand(const SweepOptions& o, std::ostream& out, std::ostream& err);

@@ -94,6 +94,9 @@ CLI::App* AddRunCommand(CLI::App& app, RunOptions& o) {
       ->capture_default_str();
   run->add_option("--qlimit", o.qlimit, "Protocol queue limit (0: netisr's default)")
       ->capture_default_str();
+  run->add_option("--burst", o.burst,
+                  "Packets a poll or a drain takes at most, 1..256 (0: netisr's default, 32)")
+      ->capture_default_str();
   run->add_flag_callback(
       "--no-bind", [&o] { o.bind = false; }, "Do not pin worker threads to CPUs");
   run->add_flag("--json", o.json, "Print JSON instead of the table");

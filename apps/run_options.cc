@@ -190,6 +190,7 @@ Status ValidateRunOptions(const RunOptions& o) {
       {"--sources", o.sources.value_or(1), 1, kMaxSources},
       {"--handler-ns", o.handler_ns, 0, kMaxHandlerNs},
       {"--qlimit", o.qlimit, 0, Settings{}.max_qlimit},
+      {"--burst", o.burst, 0, 256},
       {"--trace-us", o.trace_us, 0, kMaxTraceUs},
       {"--adaptive-delay-low-us", o.adaptive.delay_low_us.value_or(1), 1, kMaxAdaptiveDelayUs},
       {"--adaptive-delay-high-us", o.adaptive.delay_high_us.value_or(1), 1, kMaxAdaptiveDelayUs},
@@ -245,6 +246,7 @@ Settings NetisrSettingsFor(const RunOptions& o) {
   s.bind_threads = o.bind;
   s.max_external_producers = 0;  // only workers produce; saves their lanes
   s.adaptive = ResolveAdaptive(o.adaptive);
+  if (o.burst > 0) s.burst = static_cast<uint32_t>(o.burst);
   return s;
 }
 }  // namespace netisr::apps

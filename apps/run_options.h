@@ -76,8 +76,11 @@ struct RunOptions {
   // --rate: offered load over all sources, packets per second, split by
   // their packet shares; 0 = every source as fast as it can.
   double rate = 0;
-  int64_t handler_ns = 0;        // --handler-ns: busy work per packet
-  int64_t qlimit = 0;            // --qlimit: 0 = netisr's default
+  int64_t handler_ns = 0;  // --handler-ns: busy work per packet
+  int64_t qlimit = 0;      // --qlimit: 0 = netisr's default
+  // --burst: packets a poll and a drain take at most (Settings::burst);
+  // 0 = netisr's default.
+  int64_t burst = 0;
   bool bind = true;              // cleared by --no-bind
   bool json = false;             // --json
   bool lockprof = false;         // --lockprof: print the run's lock profile

@@ -152,6 +152,7 @@ nlohmann::json ToJson(const RunReport& r) {
         {"rate", o.rate},
         {"handler_ns", o.handler_ns},
         {"qlimit", o.qlimit},
+        {"burst", o.burst},
         {"trace_us", o.trace_us},
         {"adaptive",
          {{"busy_high", a.busy_high},

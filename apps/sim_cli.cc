@@ -116,7 +116,13 @@ SimCli::SimCli(CLI::App& app) {
                  "Grid, e.g. 'cpus=2,4,8;dispatch=direct,adaptive;load=1e6,2e6' (keys: any "
                  "`netisr sim` option without its dashes)");
   sw->add_option("--emit-jobs", sweep_.emit_jobs, "Write the job lines to this file");
-  sw->add_option("--merge", sweep_.merge, "Folder of the jobs' JSON outputs to merge");
+  sw->add_option("--merge", sweep_.merge,
+                 "The jobs' results to merge: a folder of .json files, or a file of JSON lines "
+                 "(--stdout jobs' output)");
+  sw->add_flag("--stdout", sweep_.to_stdout,
+               "With --emit-jobs: each job prints its JSON line rather than writing a file under "
+               "--out (for hosts that share no folder: `parallel --sshloginfile H < jobs > "
+               "results.jsonl`)");
   sw->add_option("--out", sweep_.out, "Report folder (with --merge)")->capture_default_str();
   sw->add_option("--binary", sweep_.binary, "Command the job lines run")->capture_default_str();
   sw->add_flag("--json", sweep_.json, "With --merge: print the merged JSON");

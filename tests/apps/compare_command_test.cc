@@ -42,6 +42,42 @@ TEST(RankingConflicts, SingleRunsAreTheStrictComparison) {
   EXPECT_THAT(RankingConflicts({Real("a", 5.01, 5.01, 4.2), Real("b", 5.0, 5.0, 4.1)}), IsEmpty());
 }
 
+// The per-burst split: two sizes, two unknowns; noise that makes one-packet
+// bursts look cheaper than full ones gives no negative cost.
+TEST(Calibration, PerBurstSplitRecoversBothParts) {
+  // 44 ns a packet and 92 a burst: 46.875 at 32 a burst, 136 at one.
+  const PerBurstSplit s = SplitPerBurst(44 + 92.0 / 32, 136, 32);
+  EXPECT_NEAR(s.per_packet, 44, 1e-9);
+  EXPECT_NEAR(s.per_burst, 92, 1e-9);
+  const PerBurstSplit noisy = SplitPerBurst(50, 48, 32);
+  EXPECT_EQ(noisy.per_burst, 0);
+  EXPECT_EQ(noisy.per_packet, 50);
+  const PerBurstSplit one = SplitPerBurst(50, 60, 1);  // no larger burst to compare
+  EXPECT_EQ(one.per_burst, 0);
+  EXPECT_EQ(one.per_packet, 50);
+}
+
+// Measured through netisr's bench mode: one-packet runs of both modes,
+// and figures that are the split of what was measured (how much a burst
+// costs here is for calibrate to say, not a test: timing is noisy).
+TEST(Calibration, PerBurstCostsAreMeasured) {
+  auto c = MeasureDispatchCosts(2, 100'000, 0, 1, 0.05, /*per_burst=*/true);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->direct_single.size(), 1u);
+  ASSERT_EQ(c->deferred_single.size(), 1u);
+  const PerBurstSplit rx =
+      SplitPerBurst(std::max(0.0, c->direct.front()), c->direct_single.front(), Settings{}.burst);
+  EXPECT_EQ(c->rx_pkt_ns, rx.per_packet);
+  EXPECT_EQ(c->rx_burst_ns, rx.per_burst);
+  EXPECT_GE(c->handoff_burst_ns, 0);
+  EXPECT_LE(c->handoff_producer_ns, c->handoff_pkt_ns);
+  auto folded = MeasureDispatchCosts(2, 100'000, 0, 1, 0.05);
+  ASSERT_TRUE(folded.ok()) << folded.status().message();
+  EXPECT_TRUE(folded->direct_single.empty());
+  EXPECT_EQ(folded->rx_burst_ns, 0);
+  EXPECT_EQ(folded->handoff_burst_ns, 0);
+}
+
 // calibrate's measurements through their functions: a lookup under every
 // strategy costs something and less than a microsecond (one thread, no
 // contention); an unknown strategy is refused by name; one CPU has no

@@ -72,6 +72,8 @@ check_usage "--sim-ms 2000 out of range [0, 1000]" compare --sim-ms 2000
 check_usage "--real-reps 10 out of range [1, 9]" compare --real-reps 10
 check_usage "--packets 5 out of range [10000, 1e8]" calibrate --packets 5
 check_usage "--service-ns -1 out of range [0, 100000]" calibrate --service-ns -1
+check_usage "--stdout goes with --emit-jobs" sweep --stdout --merge "$tmp"
+check_usage "is neither a folder of results nor a file of JSON lines" sweep --merge /nonexistent
 
 # --- netisr calibrate: a profile that sim and compare read back ------------
 bounded 300 "$binary" calibrate --packets 20000 --service-ns 100 --out "$tmp/cal.profile" >/dev/null ||
@@ -180,4 +182,49 @@ s = j["scenarios"]["uniform"]
 assert set(s["results"]) == {"direct", "adaptive"}, s
 assert os.path.getsize(os.path.join(sys.argv[2], "report.md")) > 0
 PY
+
+# --- the same sweep across hosts that share no folder ------------------------
+# A stand-in for ssh: runs each job in a fresh folder of its own, as a remote
+# host would (it shares this one's files here, but not the working folder).
+# --stdout jobs print their result, and parallel brings standard output back.
+cat >"$tmp/fakessh" <<'EOF'
+#!/bin/bash
+while [[ $1 == -* ]]; do shift; done
+shift
+[[ $1 == -- ]] && shift
+cd "$(mktemp -d "$REMOTE_ROOT/host.XXXXXX")" || exit 255
+export SHELL=/bin/bash  # as an ssh login sets it (Bazel's test environment has none)
+exec bash -c "$*"
+EOF
+chmod +x "$tmp/fakessh"
+echo "1/fakehost" >"$tmp/hosts"
+export REMOTE_ROOT="$tmp/remote"
+mkdir -p "$REMOTE_ROOT"
+remote_sweep() {
+  bounded 600 parallel --will-cite --ssh "$tmp/fakessh" --sshloginfile "$tmp/hosts" "$@"
+}
+"$binary" sweep --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6,2e6;packets=20000' \
+  --emit-jobs "$tmp/jobs_stdout.txt" --stdout --binary "$binary" >"$tmp/out" ||
+  fail "sweep --emit-jobs --stdout exited $?"
+grep -q ' > ' "$tmp/jobs_stdout.txt" && fail "--stdout job lines still redirect: $(head -1 "$tmp/jobs_stdout.txt")"
+remote_sweep <"$tmp/jobs_stdout.txt" >"$tmp/results.jsonl" || fail "a remote sweep job failed ($?)"
+[[ $(grep -c . "$tmp/results.jsonl") -eq 8 ]] || fail "expected 8 result lines: $(head -c 300 "$tmp/results.jsonl")"
+"$binary" sweep --merge "$tmp/results.jsonl" --out "$tmp/sweep_remote" --json >"$tmp/merged_remote.json" ||
+  fail "sweep --merge results.jsonl exited $?"
+python3 - "$tmp/merged.json" "$tmp/merged_remote.json" <<'PY' || fail "remote sweep differs from the local one"
+import json, sys
+def points(f):
+    return sorted((p["cpus"], p["policy"], p["offered_pps"], p["throughput_pps"], p["p99_us"])
+                  for p in json.load(open(f))["points"] if p["kind"] == "sim")
+a, b = points(sys.argv[1]), points(sys.argv[2])
+assert len(a) == 8 and a == b, (a, b)
+PY
+# A line that is not a result is named by file and line.
+{ head -1 "$tmp/results.jsonl"; echo '{"not": "a result"}'; } >"$tmp/bad.jsonl"
+set +e
+"$binary" sweep --merge "$tmp/bad.jsonl" --out "$tmp/sweep_bad" >/dev/null 2>"$tmp/err"
+code=$?
+set -e
+[[ $code -eq 1 ]] || fail "merging a bad line exited $code, not 1"
+grep -qF 'bad.jsonl:2: not a `netisr sim --json` result' "$tmp/err" || fail "bad line not named: $(cat "$tmp/err")"
 echo PASS
