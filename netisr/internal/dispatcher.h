@@ -166,6 +166,11 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   // under it with no bucket to wait behind (entry.cc).
   bool HybridChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
                    std::span<Packet* const> chunk);
+  // The adaptive rule's common case a chunk at a time, for a chunk whose
+  // every packet has a flowid: true (buckets marked, decisions and lane
+  // counted) when Classify would run every packet here with the reason its
+  // bucket already carries; the caller runs the chunk (entry.cc).
+  bool AdaptiveChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packet* const> chunk);
   // True once every lane this producer pushed into for `pe` has drained.
   bool NothingOutstanding(const Producer& prod, ProtocolEntry& pe) const;
   // Files a classified packet: into the chunk's direct list, or staged for

@@ -155,6 +155,45 @@ TEST(Affinity, DeferredPacketsGoToTheHintedWorkstream) {
   EXPECT_EQ(checker.delivered(), 100u);
 }
 
+// Buckets that settled here take the adaptive rule's chunk-at-a-time path
+// (AdaptiveChunk); a hint set later must still move its flow, the other
+// flows staying, with one decision per packet and nothing reordered.
+TEST(Adaptive, ASettledBucketStillFollowsAHintSetLater) {
+  auto nisr = MakeNetisr("inline", UnboundWorkers(2));
+  ASSERT_NE(nisr, nullptr);
+  WhereChecker checker(100);
+  ProtocolSpec spec;
+  spec.name = "tcp";
+  spec.handler = checker.handler();
+  spec.dispatch = DispatchMode::kAdaptive;
+  spec.qlimit = 4096;
+  auto proto = nisr->Register(spec);
+  ASSERT_TRUE(proto.ok());
+  auto pool = MakePool(1024);
+  constexpr uint64_t kPackets = 20000;
+  SeqSource a(*pool, *proto, 0, {2, 4, 6, 8}, kPackets);
+  ASSERT_TRUE(nisr->AttachSource(0, &a).ok());
+  ASSERT_TRUE(nisr->Start().ok());
+  for (int step = 0; step < 50 && nisr->Step(); ++step) {
+  }
+  EXPECT_EQ(checker.last_ws(4), 0);  // settled where its source is
+  ASSERT_TRUE(nisr->SetFlowAffinity(*proto, 4, 1).ok());
+  nisr->RunUntilIdle();
+  nisr->Stop();
+  EXPECT_EQ(checker.last_ws(4), 1);
+  EXPECT_EQ(checker.last_ws(2), 0);
+  EXPECT_EQ(checker.last_ws(6), 0);
+  EXPECT_EQ(checker.delivered(), kPackets);
+  EXPECT_EQ(checker.reordered(), 0u);
+  const Stats st = nisr->GetStats();
+  uint64_t decided = 0;
+  for (const auto& [reason, n] : st.decisions) decided += n;
+  EXPECT_EQ(decided, kPackets);
+  EXPECT_GT(st.decisions.at("hinted"), 0u);
+  EXPECT_GT(st.decisions.at("has_room"), kPackets / 2);
+  EXPECT_EQ(pool->available(), pool->capacity());
+}
+
 // A skewed load on real threads: one source carries almost everything and
 // its handler is expensive, so its worker saturates and the adaptive rule
 // may move buckets to the other worker (how many depends on the machine;
