@@ -15,7 +15,8 @@
 // when the search is small (at most kExactLimit nodes' worth: few buckets
 // with load, few CPUs); otherwise greedy (largest bucket first, onto the CPU
 // that ends least loaded) improved by moving buckets off the most loaded CPU
-// while that lowers the makespan.
+// while that lowers the makespan, then, at that makespan, by moves and swaps
+// that lower the total (a bucket back to the CPU where it costs least).
 #pragma once
 
 #include <cstdint>

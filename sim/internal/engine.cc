@@ -461,7 +461,17 @@ void Engine::Handle(Burst burst) {
         r->meta[1] = DrawService();
         r->meta[2] = static_cast<uint64_t>(Kind::kResp) | (static_cast<uint64_t>(w) << 8) |
                      (static_cast<uint64_t>(si) << 16);
-        r->meta[3] = now;
+        // Visible from the round's start (or its request's visibility, if
+        // later), as what an RX poll hands over (PollQueue), not from `now`:
+        // a round is atomic in virtual time, so a consumer running behind
+        // this worker met responses from later in its round and idled
+        // until then, its own RX queue waiting meanwhile, and its own
+        // responses went out later still. Under reqresp from 16 CPUs that
+        // ran away: hybrid's and the oracle's p50 reached milliseconds at
+        // 70% load (1.5-3 ms, 64 and 16 CPUs) with the CPUs half idle. The
+        // price: a crossing response may start up to the rest of the
+        // round earlier than on hardware (docs/sim.md, "Causality").
+        r->meta[3] = std::max(round_start_, p->meta[3]);
         clock_.now = now;
         nisr_->DispatchSrc(static_cast<uint16_t>(nq_), proto_, r);
         now = std::max(now, clock_.now);

@@ -1,45 +1,64 @@
 # netisr simulator cost profile, virtual ns (sim/profile.h); DefaultProfile()
 # in sim/profile.cc holds the same values (sim_test checks).
-# Measured lines: `netisr calibrate` (handler work 300 ns, the cheapest of
-# 3-5 interleaved rounds) on the development VM (2-vCPU AMD EPYC KVM guest),
-# ten measurements on 2026-12-07 01:25-02:00 UTC; the medians, rounded.
-# rx ranged 43-92 ns; the crossing 50-58 ns in one spell and 134-213 in
-# the others: the cost of a cache line moving between the two vCPUs
-# depends on where the host runs them (docs/sim.md, "Calibration").
-rx_burst_ns = 0
-rx_pkt_ns = 53
-handoff_pkt_ns = 180
-handoff_burst_ns = 0
-# Of handoff_pkt_ns, the producer's part (its pushes); the consumer pays the
-# rest. `netisr calibrate`, four calibrations 2026-12-07 04:35-04:45 UTC:
-# the consumer's side 33-34 ns of a 180-194 ns crossing, every time.
-handoff_producer_ns = 147
-# Measured by `netisr calibrate` too, four calibrations 2026-12-07 02:20-02:25
-# UTC, medians: a locked connection lookup on one thread over 4,096
-# connections (global 57-82 ns, groups 59-88, epoch 42-51, partitioned
-# 22-31), and a sleeping worker's wakeup (38-59 us on this VM, where waking
-# an idle vCPU goes through the host).
-lookup_global_ns = 59
-lookup_groups_ns = 72
-lookup_epoch_ns = 46
-lookup_partitioned_ns = 22
-wakeup_ns = 47000
-# Not measured by calibrate: estimates in proportion to the per-layer costs
-# in docs/ (the parse chain; a SYN's listen lookup and syncache), the cache
-# penalty of a flow moved to another CPU, and the threads-model worker's
-# idle spin before it sleeps (Settings::idle_spin, ~50 us).
+# What follows is one `netisr calibrate` run's output, as it wrote it, on the
+# development VM (2-vCPU AMD EPYC KVM guest) on 2026-12-07 23:01 UTC at
+# `3168988` (adaptive's chunk fast path in): the middle one of three
+# calibrations in a row by the crossing's cost (at full bursts 71, 70 and
+# 78 ns a packet; an hour earlier another read 168: the cost of a cache
+# line moving between the two vCPUs depends on where the host runs them,
+# docs/sim.md "Calibration"). Only its stall lines are left out: the default
+# models the dispatcher on a machine of its own, and compare's validation
+# simulates its real runs with stalls measured between them.
+# Until 2026-12-07 the default was assembled from medians of ten earlier
+# calibrations, without per-burst costs (rx 53, crossing 180 of which the
+# producer 147, adaptive 0).
+#
+# Measured by `netisr calibrate` on 2 CPUs with `netisr run`'s bench mode
+# (threads model, 1024 flows, handler work 300 ns, 2000000 packets; the cheapest
+# of 5 interleaved rounds, CPU ns per packet less the handler's work):
+#   rx_pkt_ns      = direct dispatch (48.8; median 49.7, most 54.5)
+#   handoff_pkt_ns = deferred (83.8; median 87.4, most 103.9) minus direct,
+#                    over the share of packets that crossed CPUs (0.50)
+#   rx_burst_ns, handoff_burst_ns = the same with bursts of one packet
+#                    (direct 139.2, deferred 288.1): the cost at one packet
+#                    a burst less that at 32 is the per-burst part's
+#                    (1 - 1/32); rx_pkt_ns and handoff_pkt_ns above are net of
+#                    it (the figures in brackets are not)
+#   adaptive_pkt_ns = adaptive (69.8; median 71.9, most 79.6) minus
+#                    direct: balanced layout, moves held off (interval 1 s)
+#   handoff_producer_ns = the crossing at full bursts less the consumer's side
+#                    (which pays handoff_burst_ns): one source
+#                    on worker 0, every flow to worker 1, that worker's wall
+#                    ns per packet less the handler's work (31.3; median
+#                    37.7, most 43.3; on one CPU 0)
+#   stall_gap_ns, stall_ns, stall_p10_ns .. stall_max_ns = gaps over 2000 ns
+#                    in a clock-spinning thread bound to each CPU, 1 s
+#                    (1.47% of the time lost; the CPU times above are
+#                    taken net of that share): their mean interval, median
+#                    and quantiles; stall_shared = the share of them that
+#                    met a stall of another CPU, beyond chance
+#   wakeup_ns      = median latency of packets pushed to a sleeping worker
+#                    less that of packets its producer polled (paced;
+#                    on one CPU the default's: there is no worker to wake)
+#   lookup_*_ns    = locked connection lookup, one thread, 4,096
+#                    connections, the cheapest of 3 runs of 1 M
+# The parse stages, syn_ns, cache_move_ns and spin_ns are the default profile's,
+# not measured here.
+rx_burst_ns = 93
+rx_pkt_ns = 46
+adaptive_pkt_ns = 21
 ether_ns = 8
 ip_ns = 15
 tcp_ns = 25
 udp_ns = 12
 syn_ns = 180
+lookup_global_ns = 74
+lookup_groups_ns = 83
+lookup_epoch_ns = 62
+lookup_partitioned_ns = 33
+handoff_pkt_ns = 63
+handoff_burst_ns = 235
+handoff_producer_ns = 39
+wakeup_ns = 43600
 cache_move_ns = 250
 spin_ns = 50000
-# Stalls (the machine taking a CPU away) are not in the default: it models
-# the dispatcher, and its receive and crossing costs above already carry
-# this VM's ~3.5% of stalled time. `netisr calibrate` measures them
-# (here ~1,300-2,300 a second a CPU, median 15-24 us, a tail to
-# milliseconds, 50-95% shared by both vCPUs) and compare's validation
-# simulates its real runs with those measured between them.
-stall_gap_ns = 0
-stall_ns = 0
