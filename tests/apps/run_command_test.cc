@@ -329,6 +329,8 @@ TEST(ValidateRunOptionsTest, RejectsBadValuesNamingTheFlag) {
       {"--sources", [](RunOptions& o) { o.sources = 65; }},
       {"--handler-ns", [](RunOptions& o) { o.handler_ns = 1000001; }},
       {"--qlimit", [](RunOptions& o) { o.qlimit = 10241; }},
+      {"--burst", [](RunOptions& o) { o.burst = 257; }},
+      {"--burst", [](RunOptions& o) { o.burst = -1; }},
       {"--skew", [](RunOptions& o) { o.skew = 1.5; }},
       {"--skew", [](RunOptions& o) { o.skew = 1.0; }},
       {"--skew", [](RunOptions& o) { o.skew = -0.1; }},
