@@ -272,6 +272,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Create(PipelineOptions options) {
   so.stage_burst = c.options.stage_burst;
   so.qlimit = c.options.qlimit;
   so.fused_ipv4 = c.options.fused_ipv4;
+  so.ip_hook_drops = c.options.ip_hook_drops;
   auto stack = proto::ProtocolStack::Register(*p->nisr_, std::move(so));
   if (!stack.ok()) return stack.status();
   p->stack_ = std::move(*stack);

@@ -104,6 +104,10 @@ struct PipelineOptions {
   // The IP-layer hook (proto::IpHookFn; see proto/stack.h for its
   // contract). Empty: no hook, the chain is the host stack.
   proto::IpHookFn ip_hook;
+  // The hook's drop reasons (proto::StackOptions::ip_hook_drops): a packet
+  // it answers proto::IpDrop(r) is released and counted under
+  // ip_hook_drops[r] with the stack's drops (Stats::drops).
+  std::vector<std::string> ip_hook_drops;
   // Called on every worker once per round of its sources (after its RX
   // queues were polled): the application's timers (neighbour retries).
   // Returns work done (0 when idle). May Send.

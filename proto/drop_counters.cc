@@ -6,11 +6,10 @@ namespace netisr::proto {
 
 DropCounters::DropCounters() = default;
 
-void DropCounters::Add(ParseDrop r, uint64_t n) {
-  const size_t i = static_cast<size_t>(r);
-  if (i >= kNumParseDrops) return;  // kCount is not a reason; no parser returns it
-  const int ws = Netisr::CurrentWorkstream();
-  base::Counter& c = blocks_.For(ws).count[i];
+DropCounters::DropCounters(std::vector<std::string> hook_reasons)
+    : hook_reasons_(std::move(hook_reasons)) {}
+
+void DropCounters::Bump(base::Counter& c, uint64_t n, int ws) {
   if (blocks_.IsWorker(ws)) {
     // Single writer: this workstream's worker (or the thread draining it at
     // Stop(), after the worker has stopped).
@@ -18,6 +17,18 @@ void DropCounters::Add(ParseDrop r, uint64_t n) {
   } else {
     c.AddShared(n);
   }
+}
+
+void DropCounters::Add(ParseDrop r, uint64_t n) {
+  const size_t i = static_cast<size_t>(r);
+  if (i >= kNumParseDrops) return;  // kCount is not a reason; no parser returns it
+  const int ws = Netisr::CurrentWorkstream();
+  Bump(blocks_.For(ws).count[i], n, ws);
+}
+
+void DropCounters::AddHook(size_t r, uint64_t n) {
+  const int ws = Netisr::CurrentWorkstream();
+  Bump(blocks_.For(ws).hook[std::min(r, hook_reasons_.size())], n, ws);
 }
 
 uint64_t DropCounters::Get(ParseDrop r) const {
@@ -30,6 +41,9 @@ uint64_t DropCounters::Get(ParseDrop r) const {
 uint64_t DropCounters::Total() const {
   uint64_t sum = 0;
   for (size_t r = 0; r < kNumParseDrops; ++r) sum += Get(static_cast<ParseDrop>(r));
+  blocks_.ForEach([&](const Block& b) {
+    for (const base::Counter& c : b.hook) sum += c.Get();
+  });
   return sum;
 }
 
@@ -38,6 +52,12 @@ std::map<std::string, uint64_t> DropCounters::Snapshot() const {
   for (size_t r = 0; r < kNumParseDrops; ++r) {
     const uint64_t n = Get(static_cast<ParseDrop>(r));
     if (n != 0) m.emplace(ToString(static_cast<ParseDrop>(r)), n);
+  }
+  for (size_t r = 0; r <= hook_reasons_.size(); ++r) {
+    uint64_t n = 0;
+    blocks_.ForEach([&](const Block& b) { n += b.hook[r].Get(); });
+    if (n != 0)
+      m[r < hook_reasons_.size() ? hook_reasons_[r] : std::string(kIpHookUnnamedDrop)] += n;
   }
   return m;
 }

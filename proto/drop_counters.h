@@ -13,13 +13,19 @@
 // snapshot taken while traffic flows may miss drops in flight; after
 // Netisr::Stop() it is exact (the same contract as netisr's Stats).
 //
-// Memory: (kMaxWorkstreams + 1) blocks x 33 reasons x 8 B = ~17 KiB.
+// Memory: (kMaxWorkstreams + 1) blocks x (33 + 17) reasons x 8 B = ~26 KiB.
+//
+// Beside the parse reasons, the IP-layer hook's own (StackOptions::
+// ip_hook_drops, named by the embedder; stack.h): counted the same way,
+// under their names, and in Total().
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/counter.h"
 #include "base/per_workstream.h"
@@ -28,14 +34,25 @@
 
 namespace netisr::proto {
 
+// Most drop reasons an IP-layer hook may name (StackOptions::ip_hook_drops).
+inline constexpr size_t kMaxIpHookDrops = 16;
+// Where a hook's drop verdict naming no registered reason is counted.
+inline constexpr std::string_view kIpHookUnnamedDrop = "ip_hook_unnamed";
+
 class DropCounters {
  public:
   DropCounters();
+  // The hook's reasons, by index (at most kMaxIpHookDrops; checked by
+  // ProtocolStack::Register). Set before any packet flows.
+  explicit DropCounters(std::vector<std::string> hook_reasons);
   DropCounters(const DropCounters&) = delete;
   DropCounters& operator=(const DropCounters&) = delete;
 
   // Counts one drop on the calling thread's block.
   void Add(ParseDrop r, uint64_t n = 1);
+  // A drop under the hook's reason r; r past the registered reasons counts
+  // under kIpHookUnnamedDrop.
+  void AddHook(size_t r, uint64_t n = 1);
   // Sum over all blocks.
   uint64_t Get(ParseDrop r) const;
   uint64_t Total() const;
@@ -45,7 +62,10 @@ class DropCounters {
  private:
   struct Block {
     std::array<base::Counter, kNumParseDrops> count;
+    std::array<base::Counter, kMaxIpHookDrops + 1> hook;  // the last: unnamed
   };
+  void Bump(base::Counter& c, uint64_t n, int ws);
+  std::vector<std::string> hook_reasons_;  // fixed at construction
   base::PerWorkstream<Block> blocks_{kMaxWorkstreams};
 };
 

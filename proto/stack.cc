@@ -12,7 +12,7 @@
 namespace netisr::proto {
 
 struct ProtocolStack::Core {
-  Core(Netisr& n, StackOptions o) : nisr(n), options(std::move(o)) {}
+  Core(Netisr& n, StackOptions o) : nisr(n), options(std::move(o)), drops(options.ip_hook_drops) {}
 
   void Handle(Layer layer, Burst burst);
   void RunStages(Layer layer, Burst stage);
@@ -321,6 +321,12 @@ void ProtocolStack::Core::HookStage(Layer layer, bool fused_ether, std::span<Pac
       slot[i] = kTaken;
       continue;
     }
+    if (verdict[k] >= IpVerdict::kDrop) {
+      // Released by Route with the parse drops; counted here.
+      drops.AddHook(static_cast<size_t>(verdict[k]) - static_cast<size_t>(IpVerdict::kDrop));
+      slot[i] = kDropped;
+      continue;
+    }
     // Local: the rest of the IP layer's checks, then (fused) the upper
     // layer's, as ParseEtherFused's layered path runs them.
     Packet& pkt = *pkts[k];
@@ -350,6 +356,33 @@ void ProtocolStack::Core::DispatchRuns(Layer next, Burst pkts) {
   }
 }
 
+namespace {
+
+// StackOptions::ip_hook_drops: at most kMaxIpHookDrops names, each nonempty,
+// used once, and not a parse reason's (the snapshot would merge them).
+Status CheckHookDrops(const std::vector<std::string>& names) {
+  auto bad = [](const std::string& why) {
+    return Status(ErrorCode::kInvalidArgument, "proto stack: ip_hook_drops: " + why);
+  };
+  if (names.size() > kMaxIpHookDrops)
+    return bad(std::to_string(names.size()) + " reasons, at most " +
+               std::to_string(kMaxIpHookDrops));
+  for (size_t r = 0; r < names.size(); ++r) {
+    const std::string& n = names[r];
+    if (n.empty()) return bad("reason " + std::to_string(r) + " has no name");
+    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(r), n) !=
+        names.begin() + static_cast<std::ptrdiff_t>(r))
+      return bad("'" + n + "' named twice");
+    for (size_t p = 0; p < kNumParseDrops; ++p) {
+      if (n == ToString(static_cast<ParseDrop>(p)) || n == kIpHookUnnamedDrop)
+        return bad("'" + n + "' is a reason of the stack's own");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ProtocolStack>> ProtocolStack::Register(Netisr& nisr, StackOptions options) {
   if (!options.deliver) {
     return Status(ErrorCode::kInvalidArgument, "proto stack: no deliver function");
@@ -359,6 +392,7 @@ Result<std::unique_ptr<ProtocolStack>> ProtocolStack::Register(Netisr& nisr, Sta
                   "proto stack: stage_burst " + std::to_string(options.stage_burst) +
                       " out of range [1, " + std::to_string(kMaxStageBurst) + "]");
   }
+  if (Status st = CheckHookDrops(options.ip_hook_drops); !st.ok()) return st;
   auto core = std::make_shared<Core>(nisr, std::move(options));
   for (const LayerSpec& ls : kLayers) {
     ProtocolSpec spec;

@@ -58,15 +58,15 @@
 // upper-layer check, no TTL check) is offered to the hook, a stage at a
 // time, BEFORE any L4 check; the hook says per packet local (the chain goes
 // on exactly as without a hook: fragment drop, upper layer, L4 checks,
-// deliver) or taken (the hook owns it). So transit traffic is never L4
-// checked and a transit fragment is forwarded (RFC 1812 5.2.4), while local
-// traffic is judged with the very reasons it gets without a hook. Where it
-// runs: with fused_ipv4, IPv4 in the Ethernet handler (the RX queue's
-// workstream; the hook replaces the one-pass ParseFastPath by ParseEther +
-// ParseIpv4Header, then the L4 parser for local packets only), IPv6 in the
-// ip6 handler; without fused_ipv4, in the ip and ip6 handlers. The trade-off:
-// with a hook, local IPv4 traffic pays the layered parsers instead of the
-// fused fast path (~ the ip layer's checks again, no extra netisr hop).
+// deliver), taken (the hook owns it), or dropped (the stack releases it and
+// counts it under the reason the hook named, StackOptions::ip_hook_drops). So transit traffic is
+// never L4 checked and a transit fragment is forwarded (RFC 1812 5.2.4), while local traffic is
+// judged with the very reasons it gets without a hook. Where it runs: with fused_ipv4, IPv4 in the
+// Ethernet handler (the RX queue's workstream; the hook replaces the one-pass ParseFastPath by
+// ParseEther + ParseIpv4Header, then the L4 parser for local packets only), IPv6 in the ip6
+// handler; without fused_ipv4, in the ip and ip6 handlers. The trade-off: with a hook, local IPv4
+// traffic pays the layered parsers instead of the fused fast path (~ the ip layer's checks again,
+// no extra netisr hop).
 //
 // Threading: handlers run on whichever thread netisr runs them; the stack's
 // only mutable state is the drop counters (drop_counters.h). deliver() is
@@ -80,6 +80,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "netisr/netisr.h"
 #include "proto/drop_counters.h"
@@ -98,7 +99,16 @@ enum class IpVerdict : uint8_t {
   kLocal = 0,  // the chain goes on (the stack's default for every packet)
   kTaken = 1,  // the hook owns the packet: it forwarded, queued or released
                // it, counting any drop under its own reason
+  // The stack drops it (releases it and counts it) under the hook's reason
+  // StackOptions::ip_hook_drops[r] for IpDrop(r); kDrop itself is r = 0.
+  kDrop = 2,
 };
+// The verdict "drop under the hook's reason r" (r < kMaxIpHookDrops). A
+// reason past those registered counts as kIpHookUnnamedDrop, not lost.
+constexpr IpVerdict IpDrop(size_t r) {
+  return static_cast<IpVerdict>(static_cast<size_t>(IpVerdict::kDrop) +
+                                (r < kMaxIpHookDrops ? r : kMaxIpHookDrops));
+}
 
 // The IP-layer hook: `l3` is kIp or kIp6 (one family per call); pkts is a
 // stage (at most kMaxStageBurst) of packets whose IP header passed, each
@@ -140,6 +150,10 @@ struct StackOptions {
   bool fused_ipv4 = true;
   // Optional IP-layer hook (see the design note); empty: none.
   IpHookFn ip_hook;
+  // The hook's drop reasons, as printed with the stack's own (DropSnapshot):
+  // IpDrop(r) counts under ip_hook_drops[r]. At most kMaxIpHookDrops, each
+  // a nonempty name used once and not one of the parse reasons.
+  std::vector<std::string> ip_hook_drops;
 };
 
 class ProtocolStack {

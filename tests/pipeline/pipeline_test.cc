@@ -260,6 +260,26 @@ TEST(TxFlush, SendBurstStagesLikeSendsInOrder) {
   EXPECT_EQ(rig.pipe->Stats().drops.at("tx_off_worker"), 2u);
 }
 
+// The hook's third answer: drop, with a reason of its own, which the
+// pipeline's statistics show beside the stack's; the frames come back to
+// the pool.
+TEST(TxFlush, AHookDropIsCountedUnderTheHooksReason) {
+  PipelineOptions o = Inline(DispatchMode::kDirect);
+  o.ip_hook_drops = {"policy_denied"};
+  o.ip_hook = [](proto::Layer l3, std::span<Packet* const> pkts, proto::IpVerdict* v) {
+    for (size_t i = 0; i < pkts.size(); ++i) {
+      if (IsTransit(*pkts[i], l3)) v[i] = proto::IpDrop(0);
+    }
+  };
+  Rig rig(std::move(o));
+  rig.ports[0]->AddFrames(0, Many(10));
+  rig.RunToIdle();
+  const PipelineStats st = rig.pipe->Stats();
+  EXPECT_EQ(st.drops.at("policy_denied"), 10u);
+  EXPECT_EQ(st.tx_packets, 0u);
+  EXPECT_EQ(rig.pool->available(), kPool);
+}
+
 TEST(TxFlush, DeferredDispatchSendsAtTheEndOfEachDrainedBurst) {
   PipelineOptions o = Inline(DispatchMode::kDeferred);
   o.tx_flush_us = 10000;

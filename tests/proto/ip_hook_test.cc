@@ -29,12 +29,18 @@ constexpr std::array<uint8_t, 4> kLocal4 = {10, 0, 0, 2};  // FrameSpec's defaul
 constexpr std::array<uint8_t, 4> kTransit4 = {10, 9, 0, 1};
 constexpr uint32_t kPoolPackets = 512;
 
-enum class Hook { kNone, kTakeTransit, kTakeNothing };
+enum class Hook { kNone, kTakeTransit, kTakeNothing, kDropTransit };
+
+// kDropTransit's reasons (StackOptions::ip_hook_drops): IPv4 transit under
+// the first, IPv6 under the second, and TCP transit with a verdict naming
+// no registered reason.
+const std::vector<std::string> kHookDrops = {"no_route", "no_route6"};
 
 // One netisr (inline model, one workstream) with the stack and a hook:
 // kTakeTransit takes every packet not addressed to kLocal4 (IPv4) or to
 // FrameSpec's default dst6 (IPv6), counting and releasing it; kTakeNothing
-// answers local for all.
+// answers local for all; kDropTransit drops transit with a reason for the
+// stack to count and release (kHookDrops).
 class HookHarness {
  public:
   HookHarness(bool fused, Hook hook) {
@@ -63,6 +69,12 @@ class HookHarness {
                   ? std::memcmp(ip + wire::kIpv4DstOffset, kLocal4.data(), 4) == 0
                   : std::memcmp(ip + wire::kIpv6DstOffset, FrameSpec{}.dst6.data(), 16) == 0;
           if (local || hook == Hook::kTakeNothing) continue;
+          if (hook == Hook::kDropTransit) {
+            verdicts[i] = l.ip_proto == wire::kProtoTcp ? IpDrop(7)
+                          : l3 == Layer::kIp            ? IpDrop(0)
+                                                        : IpDrop(1);
+            continue;
+          }
           verdicts[i] = IpVerdict::kTaken;
           taken_[l3 == Layer::kIp ? "ip" : "ip6"] += 1;
           taken_protos_.push_back(l.ip_proto);
@@ -70,6 +82,7 @@ class HookHarness {
         }
       };
     }
+    if (hook == Hook::kDropTransit) o.ip_hook_drops = kHookDrops;
     stack_ = std::move(ProtocolStack::Register(*nisr_, std::move(o))).value();
     EXPECT_TRUE(nisr_->Start().ok());
   }
@@ -271,8 +284,52 @@ TEST_P(IpHook, LocalTrafficIsJudgedAsWithoutAHook) {
   without.ExpectConservation();
 }
 
+// Dropped by the hook: released and counted by the stack under the reason
+// the hook named, beside the stack's own; a verdict naming no registered
+// reason still counts (kIpHookUnnamedDrop), so nothing is lost.
+TEST_P(IpHook, TransitDroppedByTheHookIsCountedUnderItsReason) {
+  HookHarness h(GetParam(), Hook::kDropTransit);
+  FrameSpec udp;
+  udp.dst4 = kTransit4;
+  h.Send({BuildFrame(udp), BuildFrame(udp), Tcp4(kTransit4, false), Fragment6(9),
+          Tcp4(kLocal4, false), Tcp4(kLocal4, true)});
+  const auto drops = h.stack_->DropSnapshot();
+  EXPECT_EQ(drops, (std::map<std::string, uint64_t>{{"no_route", 2},
+                                                    {"no_route6", 1},
+                                                    {std::string(kIpHookUnnamedDrop), 1},
+                                                    {"bad_tcp_checksum", 1}}));
+  EXPECT_EQ(h.delivered_["tcp"], 1u);
+  EXPECT_TRUE(h.taken_.empty());
+  h.ExpectConservation();
+}
+
 INSTANTIATE_TEST_SUITE_P(FusedAndLayered, IpHook, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "fused" : "layered"; });
+
+// The hook's reasons are checked when the stack registers, by name.
+TEST(IpHookDrops, BadReasonListsAreRefusedByName) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"a", ""}, "reason 1 has no name"},
+      {{"x", "y", "x"}, "'x' named twice"},
+      {{"bad_ip_checksum"}, "'bad_ip_checksum' is a reason of the stack's own"},
+      {{std::string(kIpHookUnnamedDrop)}, "is a reason of the stack's own"},
+      {std::vector<std::string>(kMaxIpHookDrops + 1, "r"), "17 reasons, at most 16"},
+  };
+  for (const auto& [names, want] : cases) {
+    Settings s;
+    s.max_threads = 1;
+    s.bind_threads = false;
+    auto nisr = std::move(Netisr::Create(s, std::move(MakeWorkModel("inline")).value())).value();
+    StackOptions o;
+    o.deliver = [](Layer, Burst b) {
+      for (Packet* p : b) Release(p);
+    };
+    o.ip_hook_drops = names;
+    auto st = ProtocolStack::Register(*nisr, std::move(o));
+    ASSERT_FALSE(st.ok()) << want;
+    EXPECT_NE(st.status().message().find(want), std::string::npos) << st.status().message();
+  }
+}
 
 }  // namespace
 }  // namespace netisr::proto
