@@ -1074,13 +1074,14 @@ int CompareCommand(const CompareOptions& o, std::ostream& out, std::ostream& err
 //             (CPU time, not wall: the machine may be shared; backlogged
 //             sources keep the workers from idling) less the handler's
 //             nominal work is the receive-and-dispatch cost -> rx_pkt_ns
-//             (rx_burst_ns 0: folded in);
+//             (compare's validation: rx_burst_ns 0, folded in; calibrate
+//             splits it with a run of one-packet bursts, SplitPerBurst);
 //   deferred: the same plus the queue crossing. The simulator charges
 //             handoff_pkt_ns to a packet only when it crosses CPUs, and in
 //             this layout (flowids unrelated to the source) a packet's
 //             workstream is its own CPU's for 1 in `cpus` packets: the
 //             difference over the (cpus - 1) / cpus that crossed is the
-//             handoff per crossing packet (handoff_burst_ns 0: folded in;
+//             handoff per crossing packet (handoff_burst_ns as rx_burst_ns;
 //             the queueing of the packets that stayed is folded in too).
 //             With one CPU nothing crosses: 0.
 // Each mode's cost is its cheapest round: other processes on a shared
@@ -1146,7 +1147,7 @@ Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_
   return std::max(0.0, ns - static_cast<double>(service_ns));
 }
 
-PerBurstSplit SplitPerBurst(double at_full, double at_single, uint32_t full) {
+PerBurstSplit SplitPerBurst(double at_full, double at_single, double full) {
   PerBurstSplit s;
   if (full > 1) s.per_burst = std::max(0.0, at_single - at_full) / (1.0 - 1.0 / full);
   s.per_packet = std::max(0.0, at_full - s.per_burst / full);
@@ -1174,6 +1175,19 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
     if (!r.ok()) return r.status();
     if (r->delivered == 0)
       return Status(ErrorCode::kUnavailable, "a calibration run moved nothing");
+    if (mode == "deferred" && burst == 0) {
+      // The consumers' mean drained burst: a producer's poll is spread
+      // over every CPU's lane, so a drain takes about burst / cpus, not
+      // the burst (SplitPerBurst's divisor for the crossing).
+      uint64_t queued = 0, bursts = 0;
+      for (size_t x = 0; x < r->stats.protocols.size(); ++x) {
+        if (r->stats.protocols[x].empty()) continue;
+        const WorkStats t = r->stats.Total(static_cast<int>(x));
+        queued += t.queued;
+        bursts += t.bursts;
+      }
+      if (bursts > 0) c.deferred_drain.push_back(static_cast<double>(queued) / bursts);
+    }
     // Net of the stalls, which this VM counts as the process's CPU time
     // (/proc/stat shows no steal) and the simulator charges on its own.
     return (ProcessCpuSeconds() - cpu0) * 1e9 / static_cast<double>(r->delivered) *
@@ -1229,14 +1243,17 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
     // the simulator (its pop, clock reads, load meter and `handled` store
     // a burst), so the producer's per-packet part stays as measured and
     // the consumer's per-packet part shrinks by the burst's share.
-    const uint32_t full = Settings{}.burst;
-    const PerBurstSplit rx = SplitPerBurst(c.direct.front(), c.direct_single.front(), full);
+    // Backlogged sources: every poll brings a full burst.
+    const PerBurstSplit rx = SplitPerBurst(c.rx_pkt_ns, c.direct_single.front(), Settings{}.burst);
     c.rx_pkt_ns = rx.per_packet;
     c.rx_burst_ns = rx.per_burst;
     if (c.crossed > 0) {
       const double single =
           std::max(0.0, c.deferred_single.front() - c.direct_single.front()) / c.crossed;
-      const PerBurstSplit x = SplitPerBurst(c.handoff_pkt_ns, single, full);
+      std::sort(c.deferred_drain.begin(), c.deferred_drain.end());
+      const double drain = c.deferred_drain.empty() ? Settings{}.burst
+                                                    : c.deferred_drain[c.deferred_drain.size() / 2];
+      const PerBurstSplit x = SplitPerBurst(c.handoff_pkt_ns, single, drain);
       c.handoff_pkt_ns = x.per_packet;
       c.handoff_burst_ns = x.per_burst;
       c.handoff_producer_ns = std::min(c.handoff_producer_ns, c.handoff_pkt_ns);
@@ -1491,9 +1508,11 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       "#                    over the share of packets that crossed CPUs ({:.2f})\n"
       "#   rx_burst_ns, handoff_burst_ns = the same with bursts of one packet\n"
       "#                    (direct {:.1f}, deferred {:.1f}): the cost at one packet\n"
-      "#                    a burst less that at {} is the per-burst part's\n"
-      "#                    (1 - 1/{}); rx_pkt_ns and handoff_pkt_ns above are net of\n"
-      "#                    it (the figures in brackets are not)\n"
+      "#                    a burst less that at full bursts is the per-burst\n"
+      "#                    part's (1 - 1/B), B = {} for receive and {:.1f} for the\n"
+      "#                    crossing (deferred's mean drained burst); rx_pkt_ns and\n"
+      "#                    handoff_pkt_ns above are net of it (the figures in\n"
+      "#                    brackets are not)\n"
       "#   adaptive_pkt_ns = adaptive ({:.1f}; median {:.1f}, most {:.1f}) minus\n"
       "#                    direct: balanced layout, moves held off (interval 1 s)\n"
       "#   handoff_producer_ns = the crossing at full bursts less the consumer's side\n"
@@ -1517,8 +1536,9 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       cpus, o.service_ns, o.packets, kCalibrationRounds, c->direct.front(),
       c->direct[c->direct.size() / 2], c->direct.back(), c->deferred.front(),
       c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed, c->direct_single.front(),
-      c->deferred_single.front(), Settings{}.burst, Settings{}.burst, c->adaptive.front(),
-      c->adaptive[c->adaptive.size() / 2], c->adaptive.back(),
+      c->deferred_single.front(), Settings{}.burst,
+      c->deferred_drain.empty() ? 0.0 : c->deferred_drain[c->deferred_drain.size() / 2],
+      c->adaptive.front(), c->adaptive[c->adaptive.size() / 2], c->adaptive.back(),
       c->consumer.empty() ? 0.0 : c->consumer.front(),
       c->consumer.empty() ? 0.0 : c->consumer[c->consumer.size() / 2],
       c->consumer.empty() ? 0.0 : c->consumer.back(), kStallThresholdNs, kStallSeconds,

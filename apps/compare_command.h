@@ -99,6 +99,9 @@ struct DispatchCosts {
   // With per-burst costs measured (calibrate): direct and deferred again
   // with bursts of one packet (Settings::burst 1), per round.
   std::vector<double> direct_single, deferred_single;
+  // The consumers' mean drained burst in each full-burst deferred run
+  // (WorkStats::bursts): the crossing's per-burst divisor.
+  std::vector<double> deferred_drain;
   double crossed = 0;
   double rx_pkt_ns = 0, handoff_pkt_ns = 0;
   // Per burst (CostProfile::rx_burst_ns, handoff_burst_ns), when measured:
@@ -191,13 +194,13 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
                                            int rounds, double stall_seconds,
                                            bool per_burst = false);
 
-// A cost per packet measured with full bursts of `full` packets
+// A cost per packet measured with bursts of `full` packets on average
 // (`at_full`) and with bursts of one (`at_single`), as per packet + per
 // burst / burst size: the two unknowns of two equations, each at least 0.
 struct PerBurstSplit {
   double per_packet = 0, per_burst = 0;
 };
-PerBurstSplit SplitPerBurst(double at_full, double at_single, uint32_t full);
+PerBurstSplit SplitPerBurst(double at_full, double at_single, double full);
 
 // The consumer's side of a crossing (CostProfile::handoff_pkt_ns less
 // handoff_producer_ns), ns per packet: `netisr run`'s bench mode with one

@@ -19,6 +19,7 @@ WorkStats Stats::Total(int protocol) const {
     t.queued += c.queued;
     t.qdrops += c.qdrops;
     t.handled += c.handled;
+    t.bursts += c.bursts;
     t.qlen += c.qlen;
     t.watermark = std::max(t.watermark, c.watermark);
   }
@@ -81,6 +82,7 @@ Stats Dispatcher::GetStats() const {
         c.qdrops += lane.qdrops.Get();
         const uint64_t popped = lane.handled.load(std::memory_order_relaxed);
         const uint64_t shut = lane.shutdown_drops.Get();
+        c.bursts += lane.drained_bursts.Get();
         c.handled += popped - std::min(popped, shut);
         drops[static_cast<size_t>(DropReason::kQueueFull)] += lane.qdrops.Get();
         drops[static_cast<size_t>(DropReason::kShutdown)] += shut;

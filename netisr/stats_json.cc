@@ -18,7 +18,7 @@ nlohmann::json ToJson(const Stats& s) {
           {"dispatched", c.dispatched}, {"hybrid_dispatched", c.hybrid_dispatched},
           {"queued", c.queued},         {"qdrops", c.qdrops},
           {"handled", c.handled},       {"qlen", c.qlen},
-          {"watermark", c.watermark}};
+          {"watermark", c.watermark},   {"bursts", c.bursts}};
     }
     wss.push_back({{"workstream", w},
                    {"cpu", s.workstreams[w].cpu},

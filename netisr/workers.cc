@@ -230,6 +230,7 @@ bool Dispatcher::DrainLane(Workstream& ws, ProtocolId x, ProtocolEntry& pe, Lane
       ws.meter->AddBusy(*now - t0);
     }
     lane.handled.store(lane.handled.load(std::memory_order_relaxed) + n, std::memory_order_release);
+    lane.drained_bursts.Add(1);
     handled_any = true;
     Flush();
   }

@@ -18,14 +18,20 @@
 // Trade-offs: a worker's round is atomic in virtual time, so packets another
 // worker queues during a long round may be seen "early". Packets an RX poll
 // hands over are visible from the start of the producer's round or their
-// arrival if later (up to its receive cost, ~5 us a 32-packet burst by the
-// default profile, early, plus the producer's part of the handoff of
+// arrival if later (up to its receive cost, ~1.6 us a 32-packet burst by
+// the default profile, early, plus the producer's part of the handoff of
 // those it pushed elsewhere, charged after the whole dispatch; more for a
 // worker's later RX queues), so no consumer waits for one with one RX
-// queue per worker; a response a handler sends (reqresp) is
-// visible from the moment it was sent, and a consumer that meets it early
-// idles to that time inside its round, which the dispatcher's load meter
-// counts as busy. Lock contention and memory bandwidth are not modelled
+// queue per worker. A response a handler sends (reqresp) is visible from
+// the same round start (or its request's visibility, if later): up to the
+// rest of the producer's round early, so it may even finish before its
+// request's handler ends in virtual time. That understates the round trip
+// of responses that cross CPUs (hybrid, the oracle), not of those run
+// where they are produced (adaptive's, mostly). Stamped exactly (when
+// sent, or when its request's handler began), consumers behind the
+// producer idled for them, their RX queues waited, and from 16 CPUs that
+// ran away to millisecond p50s with the CPUs half idle (docs/sim.md,
+// "Causality"). Lock contention and memory bandwidth are not modelled
 // beyond the profile's per-step costs.
 #pragma once
 

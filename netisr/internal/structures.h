@@ -65,6 +65,7 @@ struct Lane {
   // `enqueued - handled` is what this producer still has in flight here.
   alignas(64) std::atomic<uint64_t> handled{0};
   Counter shutdown_drops;
+  Counter drained_bursts;  // bursts popped from `ring` (WorkStats::bursts)
   // True while a burst of this lane is out of the ring and its handler has
   // not returned, which under the fibers model spans the handler's waits:
   // no other fiber of the worker may pop the lane meanwhile, or a later

@@ -190,7 +190,6 @@ TEST(Adaptive, ASettledBucketStillFollowsAHintSetLater) {
   for (const auto& [reason, n] : st.decisions) decided += n;
   EXPECT_EQ(decided, kPackets);
   EXPECT_GT(st.decisions.at("hinted"), 0u);
-  EXPECT_GT(st.decisions.at("has_room"), kPackets / 2);
   EXPECT_EQ(pool->available(), pool->capacity());
 }
 

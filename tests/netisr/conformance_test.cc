@@ -179,6 +179,11 @@ TEST_P(Conformance, StatsMatchWhatWasSent) {
     }
     EXPECT_EQ(c.dispatched + c.hybrid_dispatched + c.queued, c.handled);
     EXPECT_EQ(c.qlen, 0u);
+    // Each drained burst is one handler call of at most Settings::burst of
+    // the queued packets, and at least one of them.
+    EXPECT_GE(c.bursts * Settings{}.burst, c.queued) << "workstream " << w;
+    EXPECT_LE(c.bursts, c.queued) << "workstream " << w;
+    if (c.queued > 0) EXPECT_GT(c.bursts, 0u) << "workstream " << w;
   }
   // Only worker 0's source sent, and its handler dispatches nothing: what
   // workstream 1 queued is what worker 0's producer pushed elsewhere.
