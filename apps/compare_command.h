@@ -110,8 +110,8 @@ struct DispatchCosts {
   // figures) otherwise.
   double rx_burst_ns = 0, handoff_burst_ns = 0;
   // Adaptive's decision per packet beyond direct's (CostProfile::
-  // adaptive_pkt_ns): the cheapest adaptive run less the cheapest direct
-  // one, at least 0. The layout is balanced and the adaptive runs' moves
+  // adaptive_pkt_ns): the median over rounds of each round's adaptive run
+  // less its direct one, at least 0. The layout is balanced and the adaptive runs' moves
   // are held off (MeasureDispatchCosts), so the difference is the decision
   // alone.
   double adaptive_pkt_ns = 0;
