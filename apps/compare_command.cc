@@ -26,6 +26,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -1720,8 +1721,11 @@ int SweepCommand(const SweepOptions& o, std::ostream& out, std::ostream& err) {
       text << in.rdbuf();
       results.emplace_back(f.string(), text.str());
     }
-  } else if (fs::is_regular_file(o.merge, ec)) {
-    std::ifstream in(o.merge);
+  } else if (o.merge == "-" || fs::is_regular_file(o.merge, ec)) {
+    // "-": standard input (`parallel ... | netisr sweep --merge -`).
+    std::ifstream file;
+    if (o.merge != "-") file.open(o.merge);
+    std::istream& in = o.merge == "-" ? std::cin : file;
     std::string line;
     for (int n = 1; std::getline(in, line); ++n) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;

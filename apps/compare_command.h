@@ -269,7 +269,8 @@ struct SweepOptions {
   std::string grid;       // --grid 'cpus=2,4;dispatch=direct,adaptive;load=1e6'
   std::string emit_jobs;  // --emit-jobs FILE: one `netisr sim ... --json` line per point
   // --merge PATH: gather results into a report: a folder of *.json (one
-  // result each), or a file of JSON lines (what --stdout jobs print).
+  // result each), or a file of JSON lines (what --stdout jobs print; "-":
+  // standard input).
   std::string merge;
   std::string out = "netisr-report";  // --out (with --merge)
   std::string binary = "netisr";      // --binary: the command the job lines call

@@ -118,7 +118,7 @@ SimCli::SimCli(CLI::App& app) {
   sw->add_option("--emit-jobs", sweep_.emit_jobs, "Write the job lines to this file");
   sw->add_option("--merge", sweep_.merge,
                  "The jobs' results to merge: a folder of .json files, or a file of JSON lines "
-                 "(--stdout jobs' output)");
+                 "(--stdout jobs' output; - for standard input)");
   sw->add_flag("--stdout", sweep_.to_stdout,
                "With --emit-jobs: each job prints its JSON line rather than writing a file under "
                "--out (for hosts that share no folder: `parallel --sshloginfile H < jobs > "

@@ -225,6 +225,14 @@ def points(f):
 a, b = points(sys.argv[1]), points(sys.argv[2])
 assert len(a) == 8 and a == b, (a, b)
 PY
+# The same lines from standard input.
+"$binary" sweep --merge - --out "$tmp/sweep_stdin" --json <"$tmp/results.jsonl" >"$tmp/merged_stdin.json" ||
+  fail "sweep --merge - exited $?"
+python3 - "$tmp/merged_remote.json" "$tmp/merged_stdin.json" <<'PY' || fail "--merge - differs"
+import json, sys
+a, b = (json.load(open(f))["points"] for f in sys.argv[1:])
+assert a == b and len(a) >= 8, (len(a), len(b))
+PY
 # A line that is not a result is named by file and line.
 { head -1 "$tmp/results.jsonl"; echo '{"not": "a result"}'; } >"$tmp/bad.jsonl"
 set +e
