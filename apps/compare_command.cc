@@ -1107,12 +1107,29 @@ constexpr double kStallSeconds = 1.0;
 
 namespace {
 
+// The consumers' mean drained burst in a run: its queued packets over the
+// bursts its workers popped (WorkStats::bursts); 0 if nothing was queued.
+double MeanDrain(const Stats& st) {
+  uint64_t queued = 0, bursts = 0;
+  for (size_t x = 0; x < st.protocols.size(); ++x) {
+    if (st.protocols[x].empty()) continue;
+    const WorkStats t = st.Total(static_cast<int>(x));
+    queued += t.queued;
+    bursts += t.bursts;
+  }
+  return bursts > 0 ? static_cast<double>(queued) / static_cast<double>(bursts) : 0;
+}
+
+struct OneWay {
+  double ns = 0;         // the consumer's wall ns per delivered packet
+  uint64_t dropped = 0;  // at its full queue
+  double drain = 0;      // its mean drained burst (MeanDrain)
+};
+
 // One one-way run: a single source on worker 0 whose every flow bucket is
 // hinted to worker 1 (hybrid mode, so all of it crosses). Paced at `rate`
-// (0: saturating). Returns the consumer's wall ns per delivered packet net
-// of the stalls, and the packets dropped at its full queue.
-Result<std::pair<double, uint64_t>> OneWayRun(int64_t packets, int64_t service_ns, double rate,
-                                              double stall_lost) {
+// (0: saturating). The ns are net of the stalls.
+Result<OneWay> OneWayRun(int64_t packets, int64_t service_ns, double rate, double stall_lost) {
   RunOptions ro = BenchLayout(2, "hybrid", packets, service_ns);
   ro.sources = 1;
   ro.rate = rate;
@@ -1121,13 +1138,14 @@ Result<std::pair<double, uint64_t>> OneWayRun(int64_t packets, int64_t service_n
   auto r = RunSynthetic(ro, hooks);
   if (!r.ok()) return r.status();
   if (r->delivered == 0) return Status(ErrorCode::kUnavailable, "a one-way run moved nothing");
-  return std::pair{r->seconds * 1e9 / static_cast<double>(r->delivered) * (1 - stall_lost),
-                   r->dropped_total()};
+  return OneWay{r->seconds * 1e9 / static_cast<double>(r->delivered) * (1 - stall_lost),
+                r->dropped_total(), MeanDrain(r->stats)};
 }
 
 }  // namespace
 
-Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_lost) {
+Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_lost,
+                              double* drain) {
   // Saturating first: the producer outruns the consumer ~5-8x and drops
   // the excess at the full queue, and its constant pushes at that queue's
   // shared lines slow the consumer (65-82 ns here where a paced producer
@@ -1135,10 +1153,10 @@ Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_
   // still consumer-bound (drops), without most of the hammering.
   auto sat = OneWayRun(packets, service_ns, 0, stall_lost);
   if (!sat.ok()) return sat.status();
-  if (!(sat->first > 0))
+  if (!(sat->ns > 0))
     return Status(ErrorCode::kUnavailable,
                   "a one-way run took no time (the machine stalled throughout?)");
-  const double rate = 1.2e9 / sat->first;
+  const double rate = 1.2e9 / sat->ns;
   // ~0.15 s of arrivals: as long as a saturating run delivers.
   const int64_t n = std::max<int64_t>(10'000, std::llround(rate * 0.15));
   auto paced = OneWayRun(n, service_ns, rate, stall_lost);
@@ -1146,8 +1164,9 @@ Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_
   // Consumer-bound only if it dropped about the sixth it could not take
   // (at least 5%): a run that kept up, but for a stall's burst of drops,
   // measured the pacing instead.
-  const double ns = paced->second * 20 >= static_cast<uint64_t>(n) ? paced->first : sat->first;
-  return std::max(0.0, ns - static_cast<double>(service_ns));
+  const OneWay& used = paced->dropped * 20 >= static_cast<uint64_t>(n) ? *paced : *sat;
+  if (drain != nullptr) *drain = used.drain;
+  return std::max(0.0, used.ns - static_cast<double>(service_ns));
 }
 
 PerBurstSplit SplitPerBurst(double at_full, double at_single, double full) {
@@ -1182,14 +1201,7 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
       // The consumers' mean drained burst: a producer's poll is spread
       // over every CPU's lane, so a drain takes about burst / cpus, not
       // the burst (SplitPerBurst's divisor for the crossing).
-      uint64_t queued = 0, bursts = 0;
-      for (size_t x = 0; x < r->stats.protocols.size(); ++x) {
-        if (r->stats.protocols[x].empty()) continue;
-        const WorkStats t = r->stats.Total(static_cast<int>(x));
-        queued += t.queued;
-        bursts += t.bursts;
-      }
-      if (bursts > 0) c.deferred_drain.push_back(static_cast<double>(queued) / bursts);
+      if (const double d = MeanDrain(r->stats); d > 0) c.deferred_drain.push_back(d);
     }
     // Net of the stalls, which this VM counts as the process's CPU time
     // (/proc/stat shows no steal) and the simulator charges on its own.
@@ -1217,9 +1229,11 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
       }
     }
     if (cpus > 1) {
-      auto ns = ConsumerSideNs(packets, service_ns, c.stall_lost);
+      double drain = 0;
+      auto ns = ConsumerSideNs(packets, service_ns, c.stall_lost, &drain);
       if (!ns.ok()) return ns.status();
       c.consumer.push_back(*ns);
+      if (drain > 0) c.consumer_drain.push_back(drain);
     }
   }
   // Adaptive's decision, paired by round before the runs are sorted: each
@@ -1227,10 +1241,9 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
   // those. The minimum of each, as for the other figures, let one round's
   // cheap direct run decide a difference of 10-25 ns (13, 24 and 25 ns in
   // three calibrations in a row); the rounds share the machine's spell.
-  std::vector<double> decision;
   for (size_t r = 0; r < c.adaptive.size() && r < c.direct.size(); ++r)
-    decision.push_back(c.adaptive[r] - c.direct[r]);
-  std::sort(decision.begin(), decision.end());
+    c.decision.push_back(c.adaptive[r] - c.direct[r]);
+  std::sort(c.decision.begin(), c.decision.end());
   std::sort(c.consumer.begin(), c.consumer.end());
   std::sort(c.direct.begin(), c.direct.end());
   std::sort(c.deferred.begin(), c.deferred.end());
@@ -1242,7 +1255,7 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
   // were descheduled mid-handler (a loaded machine; tests run in parallel)
   // can read less CPU time than the handlers' nominal work.
   c.rx_pkt_ns = std::max(0.0, c.direct.front());
-  c.adaptive_pkt_ns = decision.empty() ? 0 : std::max(0.0, decision[decision.size() / 2]);
+  c.adaptive_pkt_ns = c.decision.empty() ? 0 : std::max(0.0, c.decision[c.decision.size() / 2]);
   c.handoff_pkt_ns =
       c.crossed > 0 ? std::max(0.0, c.deferred.front() - c.direct.front()) / c.crossed : 0;
   c.handoff_producer_ns =
@@ -1268,7 +1281,18 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
       const PerBurstSplit x = SplitPerBurst(c.handoff_pkt_ns, single, drain);
       c.handoff_pkt_ns = x.per_packet;
       c.handoff_burst_ns = x.per_burst;
-      c.handoff_producer_ns = std::min(c.handoff_producer_ns, c.handoff_pkt_ns);
+      // The consumer's side was measured draining its own bursts (the
+      // one-way run's, ~32: every packet crosses), so it holds the
+      // per-burst part over that size, not over `drain`: the producer's
+      // part is the per-packet crossing less the consumer's per-packet part.
+      std::sort(c.consumer_drain.begin(), c.consumer_drain.end());
+      const double one_way = c.consumer_drain.empty()
+                                 ? Settings{}.burst
+                                 : c.consumer_drain[c.consumer_drain.size() / 2];
+      if (!c.consumer.empty()) {
+        const double consumer_pkt = std::max(0.0, c.consumer.front() - x.per_burst / one_way);
+        c.handoff_producer_ns = std::clamp(x.per_packet - consumer_pkt, 0.0, x.per_packet);
+      }
     }
   }
   return c;
@@ -1525,14 +1549,14 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       "#                    crossing (deferred's mean drained burst); rx_pkt_ns and\n"
       "#                    handoff_pkt_ns above are net of it (the figures in\n"
       "#                    brackets are not)\n"
-      "#   adaptive_pkt_ns = adaptive ({:.1f}; median {:.1f}, most {:.1f}) minus\n"
-      "#                    direct, the median of the rounds' differences:\n"
-      "#                    balanced layout, moves held off (interval 1 s)\n"
-      "#   handoff_producer_ns = the crossing at full bursts less the consumer's side\n"
-      "#                    (which pays handoff_burst_ns): one source\n"
-      "#                    on worker 0, every flow to worker 1, that worker's wall\n"
-      "#                    ns per packet less the handler's work ({:.1f}; median\n"
-      "#                    {:.1f}, most {:.1f}; on one CPU 0)\n"
+      "#   adaptive_pkt_ns = adaptive minus direct, paired by round (least\n"
+      "#                    {:.1f}, median {:.1f}, most {:.1f}): balanced\n"
+      "#                    layout, moves held off (interval 1 s)\n"
+      "#   handoff_producer_ns = handoff_pkt_ns less the consumer's part a packet:\n"
+      "#                    one source on worker 0, every flow to worker 1, that\n"
+      "#                    worker's wall ns per packet less the handler's work\n"
+      "#                    ({:.1f}; median {:.1f}, most {:.1f}; on one CPU 0),\n"
+      "#                    less handoff_burst_ns over its mean drain ({:.1f})\n"
       "#   stall_gap_ns, stall_ns, stall_p10_ns .. stall_max_ns = gaps over {} ns\n"
       "#                    in a clock-spinning thread bound to each CPU, {} s\n"
       "#                    ({:.2f}% of the time lost; the CPU times above are\n"
@@ -1551,11 +1575,12 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed, c->direct_single.front(),
       c->deferred_single.front(), Settings{}.burst,
       c->deferred_drain.empty() ? 0.0 : c->deferred_drain[c->deferred_drain.size() / 2],
-      c->adaptive.front(), c->adaptive[c->adaptive.size() / 2], c->adaptive.back(),
+      c->decision.front(), c->decision[c->decision.size() / 2], c->decision.back(),
       c->consumer.empty() ? 0.0 : c->consumer.front(),
       c->consumer.empty() ? 0.0 : c->consumer[c->consumer.size() / 2],
-      c->consumer.empty() ? 0.0 : c->consumer.back(), kStallThresholdNs, kStallSeconds,
-      100 * c->stall_lost);
+      c->consumer.empty() ? 0.0 : c->consumer.back(),
+      c->consumer_drain.empty() ? 0.0 : c->consumer_drain[c->consumer_drain.size() / 2],
+      kStallThresholdNs, kStallSeconds, 100 * c->stall_lost);
   if (o.out.empty()) {
     out << text << sim::FormatProfile(p);
   } else {

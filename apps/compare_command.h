@@ -85,8 +85,8 @@ std::vector<std::string> RankingConflicts(const std::vector<RankedPolicy>& p);
 // handler work service_ns): `rounds` interleaved direct/deferred/adaptive
 // runs of `packets` each (adaptive with its moves held off), CPU ns per
 // packet less service_ns (sorted). The costs are the cheapest rounds'
-// (noise only adds): rx_pkt_ns = direct; adaptive_pkt_ns = adaptive -
-// direct;
+// (noise only adds): rx_pkt_ns = direct; adaptive_pkt_ns = the median of
+// the rounds' adaptive - direct (a small difference: paired, not minimums);
 // handoff_pkt_ns = (deferred - direct) / crossed, `crossed` the share of
 // packets that change CPU in this layout, (cpus - 1) / cpus (0 with one
 // CPU). The stalls are measured first (MeasureStalls, `stall_seconds`) and
@@ -95,6 +95,9 @@ std::vector<std::string> RankingConflicts(const std::vector<RankedPolicy>& p);
 // What `calibrate` writes and compare's validation simulates with.
 struct DispatchCosts {
   std::vector<double> direct, deferred, adaptive;
+  // Each round's adaptive less its direct run (sorted): adaptive_pkt_ns's
+  // sample.
+  std::vector<double> decision;
   std::vector<double> consumer;  // ConsumerSideNs per round (2+ CPUs)
   // With per-burst costs measured (calibrate): direct and deferred again
   // with bursts of one packet (Settings::burst 1), per round.
@@ -102,6 +105,8 @@ struct DispatchCosts {
   // The consumers' mean drained burst in each full-burst deferred run
   // (WorkStats::bursts): the crossing's per-burst divisor.
   std::vector<double> deferred_drain;
+  // The one-way runs' (ConsumerSideNs) mean drained burst, per round.
+  std::vector<double> consumer_drain;
   double crossed = 0;
   double rx_pkt_ns = 0, handoff_pkt_ns = 0;
   // Per burst (CostProfile::rx_burst_ns, handoff_burst_ns), when measured:
@@ -219,7 +224,9 @@ PerBurstSplit SplitPerBurst(double at_full, double at_single, double full);
 // the producer: with this split they move to the consumer, and each
 // side's total stays (unless MeasureDispatchCosts clamps the producer's
 // part to [0, handoff_pkt_ns]).
-Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_lost);
+// `drain` (if given) gets the consumer's mean drained burst in the run used.
+Result<double> ConsumerSideNs(int64_t packets, int64_t service_ns, double stall_lost,
+                              double* drain = nullptr);
 
 // A sleeping worker's wakeup (CostProfile::wakeup_ns), ns: `netisr run`'s
 // bench mode on 2 workers (threads model, deferred, one source on worker 0,

@@ -37,8 +37,9 @@ struct WorkStats {
   uint64_t handled = 0;            // passed to the handler, by any path
   uint64_t qlen = 0;               // queued now
   uint64_t watermark = 0;          // highest qlen a drain found (or qlen now, if higher)
-  // Bursts the worker popped from the queue (each one handler call): the
-  // queued packets it handled over this is the mean drained burst.
+  // Bursts the worker popped from the queue (each one handler call, but
+  // for those a kDrop shutdown releases): queued over bursts is the mean
+  // drained burst.
   uint64_t bursts = 0;
 };
 

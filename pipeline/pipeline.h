@@ -106,7 +106,8 @@ struct PipelineOptions {
   proto::IpHookFn ip_hook;
   // The hook's drop reasons (proto::StackOptions::ip_hook_drops): a packet
   // it answers proto::IpDrop(r) is released and counted under
-  // ip_hook_drops[r] with the stack's drops (Stats::drops).
+  // ip_hook_drops[r] with the stack's drops (PipelineStats::drops, where a
+  // name equal to one of the pipeline's own reasons would add to it).
   std::vector<std::string> ip_hook_drops;
   // Called on every worker once per round of its sources (after its RX
   // queues were polled): the application's timers (neighbour retries).

@@ -7,7 +7,11 @@ namespace netisr::proto {
 DropCounters::DropCounters() = default;
 
 DropCounters::DropCounters(std::vector<std::string> hook_reasons)
-    : hook_reasons_(std::move(hook_reasons)) {}
+    : hook_reasons_(std::move(hook_reasons)) {
+  // No verdict reaches past kMaxIpHookDrops (IpDrop clamps); the counters
+  // end there.
+  if (hook_reasons_.size() > kMaxIpHookDrops) hook_reasons_.resize(kMaxIpHookDrops);
+}
 
 void DropCounters::Bump(base::Counter& c, uint64_t n, int ws) {
   if (blocks_.IsWorker(ws)) {

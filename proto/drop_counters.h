@@ -13,7 +13,8 @@
 // snapshot taken while traffic flows may miss drops in flight; after
 // Netisr::Stop() it is exact (the same contract as netisr's Stats).
 //
-// Memory: (kMaxWorkstreams + 1) blocks x (33 + 17) reasons x 8 B = ~26 KiB.
+// Memory: (kMaxWorkstreams + 1) blocks x (34 + 17) reasons x 8 B, padded
+// to 64 B: ~28 KiB.
 //
 // Beside the parse reasons, the IP-layer hook's own (StackOptions::
 // ip_hook_drops, named by the embedder; stack.h): counted the same way,

@@ -18,7 +18,7 @@
 // Trade-offs: a worker's round is atomic in virtual time, so packets another
 // worker queues during a long round may be seen "early". Packets an RX poll
 // hands over are visible from the start of the producer's round or their
-// arrival if later (up to its receive cost, ~1.6 us a 32-packet burst by
+// arrival if later (up to its receive cost, ~1.4 us a 32-packet burst by
 // the default profile, early, plus the producer's part of the handoff of
 // those it pushed elsewhere, charged after the whole dispatch; more for a
 // worker's later RX queues), so no consumer waits for one with one RX

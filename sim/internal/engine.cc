@@ -468,8 +468,8 @@ void Engine::Handle(Burst burst) {
         // until then, its own RX queue waiting meanwhile, and its own
         // responses went out later still. Under reqresp from 16 CPUs that
         // ran away: hybrid's and the oracle's p50 reached milliseconds at
-        // 70% load (1.5-3 ms, 64 and 16 CPUs) with the CPUs half idle; so
-        // it did stamped with the start of the request's own handler run.
+        // 70% load (1.5-3 ms, 64 and 16 CPUs) with the CPUs half idle; it
+        // did too when stamped with the start of the request's handler run.
         // The price: a crossing response may be handled up to the rest of
         // this round early, before its request's handler ends in virtual
         // time (docs/sim.md, "Causality"; simulator.h).
