@@ -320,7 +320,7 @@ BurstOutcome Dispatcher::Enter(uint16_t source, ProtocolId proto, std::span<Pack
       out.handled += static_cast<uint32_t>(n);
       continue;
     } else if (policy == Policy::kFlow && all_flowids && cc.feedback != nullptr &&
-               AdaptiveChunk(cc, pe, chunk)) {
+               AdaptiveChunk(cc, pe, proto, chunk)) {
       // Every packet runs here, its bucket marked (see AdaptiveChunk): as
       // the direct packets below, nested dispatches see the mark.
       if (prod->wake_mask != 0) Flush();
@@ -523,14 +523,16 @@ bool Dispatcher::HybridChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId prot
 // then decides it as before: the read pass changes nothing. ~75
 // instructions a packet through Classify in this case (callgrind, `netisr
 // run --model inline --dispatch adaptive`).
-bool Dispatcher::AdaptiveChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packet* const> chunk) {
+bool Dispatcher::AdaptiveChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
+                               std::span<Packet* const> chunk) {
   Producer& prod = *cc.prod;
-  const Feedback& fb = *cc.feedback;
-  if (prod.saturated && fb.room_elsewhere != 0) return false;  // PlaceByRule's case
+  Feedback& fb = *cc.feedback;
+  if (prod.saturated && fb.room_elsewhere > 0) return false;  // PlaceByRule's case
   const AdaptiveReason reason = prod.saturated ? AdaptiveReason::kNoRoom : AdaptiveReason::kHasRoom;
   const int here = cc.here;
   Bucket* const buckets = pe.buckets[prod.index].data();
   const uint32_t mask = settings_.flow_buckets - 1;
+  bool placed = false;  // some packet would reach Place (not marked direct since direct_floor)
   for (const Packet* pkt : chunk) {
     const uint32_t bi = pkt->flowid & mask;
     const Bucket& b = buckets[bi];
@@ -539,6 +541,18 @@ bool Dispatcher::AdaptiveChunk(CallContext& cc, ProtocolEntry& pe, std::span<Pac
         b.direct_chunk == 0 || b.staged_chunk > b.direct_chunk || b.direct_to != here ||
         b.direct_decision != Decision::kDirect || b.last_reason != reason)
       return false;
+    placed |= b.direct_chunk < prod.direct_floor;
+  }
+  if (placed && prod.saturated && fb.room_elsewhere != 0) {
+    // Saturated, room elsewhere not known yet (each feedback refresh
+    // forgets it): Classify's first packet to reach Place would go to
+    // PlaceByRule, which reads the other workstreams first; the same read
+    // here. With no room anywhere its rule keeps a home bucket home
+    // (kNoRoom), as Place's shortcut then does for the rest. Without this,
+    // a backlogged producer (the bench layout, both CPUs saturated) took
+    // the fast path for 2% of its chunks.
+    placement_.KnowRoomElsewhere(fb, prod, proto);
+    if (fb.room_elsewhere != 0) return false;
   }
   for (const Packet* pkt : chunk) {
     Bucket& b = buckets[pkt->flowid & mask];

@@ -84,6 +84,13 @@ class AdaptivePlacement {
   // (home_ws >= 0).
   Feedback& ReadLoads(Producer& prod, ProtocolEntry& pe, ProtocolId proto) const;
 
+  // Feedback::room_elsewhere made known, reading the other workstreams if
+  // this refresh has not (what PlaceByRule does first for a home bucket of
+  // a saturated producer): for Dispatcher::AdaptiveChunk.
+  void KnowRoomElsewhere(Feedback& fb, const Producer& prod, ProtocolId proto) const {
+    ReadOthers(fb, prod, proto);
+  }
+
   // Re-reads workstream t's queue fill into fb, once per chunk, plus
   // `staged` packets this chunk staged for t so far; the spill test needs
   // it current. Invalidates Feedback::room_elsewhere (ReadOthers

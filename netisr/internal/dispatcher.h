@@ -170,7 +170,8 @@ class Dispatcher final : public Netisr, private WorkerRuntime, private OrderFenc
   // every packet has a flowid: true (buckets marked, decisions and lane
   // counted) when Classify would run every packet here with the reason its
   // bucket already carries; the caller runs the chunk (entry.cc).
-  bool AdaptiveChunk(CallContext& cc, ProtocolEntry& pe, std::span<Packet* const> chunk);
+  bool AdaptiveChunk(CallContext& cc, ProtocolEntry& pe, ProtocolId proto,
+                     std::span<Packet* const> chunk);
   // True once every lane this producer pushed into for `pe` has drained.
   bool NothingOutstanding(const Producer& prod, ProtocolEntry& pe) const;
   // Files a classified packet: into the chunk's direct list, or staged for
