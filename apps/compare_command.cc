@@ -1120,6 +1120,13 @@ double MeanDrain(const Stats& st) {
   return bursts > 0 ? static_cast<double>(queued) / static_cast<double>(bursts) : 0;
 }
 
+// The median of `v` (the upper one of an even count), `if_empty` for none.
+double MedianOr(std::vector<double> v, double if_empty) {
+  if (v.empty()) return if_empty;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
 struct OneWay {
   double ns = 0;         // the consumer's wall ns per delivered packet
   uint64_t dropped = 0;  // at its full queue
@@ -1275,9 +1282,7 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
     if (c.crossed > 0) {
       const double single =
           std::max(0.0, c.deferred_single.front() - c.direct_single.front()) / c.crossed;
-      std::sort(c.deferred_drain.begin(), c.deferred_drain.end());
-      const double drain = c.deferred_drain.empty() ? Settings{}.burst
-                                                    : c.deferred_drain[c.deferred_drain.size() / 2];
+      const double drain = MedianOr(c.deferred_drain, Settings{}.burst);
       const PerBurstSplit x = SplitPerBurst(c.handoff_pkt_ns, single, drain);
       c.handoff_pkt_ns = x.per_packet;
       c.handoff_burst_ns = x.per_burst;
@@ -1285,10 +1290,7 @@ Result<DispatchCosts> MeasureDispatchCosts(int cpus, int64_t packets, int64_t se
       // one-way run's, ~32: every packet crosses), so it holds the
       // per-burst part over that size, not over `drain`: the producer's
       // part is the per-packet crossing less the consumer's per-packet part.
-      std::sort(c.consumer_drain.begin(), c.consumer_drain.end());
-      const double one_way = c.consumer_drain.empty()
-                                 ? Settings{}.burst
-                                 : c.consumer_drain[c.consumer_drain.size() / 2];
+      const double one_way = MedianOr(c.consumer_drain, Settings{}.burst);
       if (!c.consumer.empty()) {
         const double consumer_pkt = std::max(0.0, c.consumer.front() - x.per_burst / one_way);
         c.handoff_producer_ns = std::clamp(x.per_packet - consumer_pkt, 0.0, x.per_packet);
@@ -1573,13 +1575,11 @@ int CalibrateCommand(const CalibrateOptions& o, std::ostream& out, std::ostream&
       cpus, o.service_ns, o.packets, kCalibrationRounds, c->direct.front(),
       c->direct[c->direct.size() / 2], c->direct.back(), c->deferred.front(),
       c->deferred[c->deferred.size() / 2], c->deferred.back(), c->crossed, c->direct_single.front(),
-      c->deferred_single.front(), Settings{}.burst,
-      c->deferred_drain.empty() ? 0.0 : c->deferred_drain[c->deferred_drain.size() / 2],
+      c->deferred_single.front(), Settings{}.burst, MedianOr(c->deferred_drain, 0),
       c->decision.front(), c->decision[c->decision.size() / 2], c->decision.back(),
       c->consumer.empty() ? 0.0 : c->consumer.front(),
       c->consumer.empty() ? 0.0 : c->consumer[c->consumer.size() / 2],
-      c->consumer.empty() ? 0.0 : c->consumer.back(),
-      c->consumer_drain.empty() ? 0.0 : c->consumer_drain[c->consumer_drain.size() / 2],
+      c->consumer.empty() ? 0.0 : c->consumer.back(), MedianOr(c->consumer_drain, 0),
       kStallThresholdNs, kStallSeconds, 100 * c->stall_lost);
   if (o.out.empty()) {
     out << text << sim::FormatProfile(p);

@@ -373,10 +373,10 @@ Status CheckHookDrops(const std::vector<std::string>& names) {
     if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(r), n) !=
         names.begin() + static_cast<std::ptrdiff_t>(r))
       return bad("'" + n + "' named twice");
-    for (size_t p = 0; p < kNumParseDrops; ++p) {
-      if (n == ToString(static_cast<ParseDrop>(p)) || n == kIpHookUnnamedDrop)
-        return bad("'" + n + "' is a reason of the stack's own");
-    }
+    bool own = n == kIpHookUnnamedDrop;
+    for (size_t p = 0; p < kNumParseDrops && !own; ++p)
+      own = n == ToString(static_cast<ParseDrop>(p));
+    if (own) return bad("'" + n + "' is a reason of the stack's own");
   }
   return Status::Ok();
 }
